@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the system packages Concord needs (hiredis headers, redis-server, redis-tools).
+# Idempotent: does nothing when everything is present. Needs root (or sudo) to install.
+set -euo pipefail
+
+need=()
+dpkg -s libhiredis-dev >/dev/null 2>&1 || need+=(libhiredis-dev)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
+command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
+dpkg -s libsqlite3-dev >/dev/null 2>&1 || need+=(libsqlite3-dev)
+
+if [ ${#need[@]} -gt 0 ]; then
+    echo "setup: installing ${need[*]}"
+    SUDO=""
+    if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+
+# A packaged redis-server may have been started by the package's own service scripts; tests
+# start their own servers on free ports, so a system one is harmless but not needed.
+command -v swift >/dev/null 2>&1 || { echo "setup: swift is not on PATH (expected Swift 6.x)" >&2; exit 1; }
+echo "setup: ok ($(redis-server --version | awk '{print $3}'), hiredis $(pkg-config --modversion hiredis))"
