@@ -97,7 +97,7 @@ let package = Package(
                 "Concord",
                 "ConcordRedis",
                 "ConcordTesting",
-                .product(name: "HdrHistogram", package: "hdrhistogram-swift"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

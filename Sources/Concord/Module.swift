@@ -1,0 +1,1 @@
+// Module Concord: see DESIGN.md for its role.

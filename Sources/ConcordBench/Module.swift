@@ -1,0 +1,1 @@
+// Module ConcordBench: see DESIGN.md for its role.

@@ -1,0 +1,1 @@
+// Module ConcordChaos: see DESIGN.md for its role.

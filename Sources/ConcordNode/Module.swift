@@ -1,0 +1,1 @@
+// Module ConcordNode: see DESIGN.md for its role.

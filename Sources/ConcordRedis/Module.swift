@@ -1,0 +1,1 @@
+// Module ConcordRedis: see DESIGN.md for its role.

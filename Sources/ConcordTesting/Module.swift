@@ -1,0 +1,1 @@
+// Module ConcordTesting: see DESIGN.md for its role.

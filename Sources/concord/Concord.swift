@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// The `concord` command line: node server, cluster launcher, client commands, chaos and bench.
+@main
+struct ConcordCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "concord",
+        abstract: "A hybrid L1 + Redis cache whose nodes stay coherent.",
+        subcommands: []
+    )
+}
