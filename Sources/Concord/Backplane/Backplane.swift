@@ -1,0 +1,49 @@
+/// The epoch and the last sequence number of the invalidation log.
+public struct BackplaneHead: Sendable, Equatable {
+    public var epoch: String
+    public var sequence: UInt64
+
+    public init(epoch: String, sequence: UInt64) {
+        self.epoch = epoch
+        self.sequence = sequence
+    }
+}
+
+/// The result of reading the invalidation log.
+public enum BackplaneLogRead: Sendable, Equatable {
+    /// Raw messages in sequence order.
+    case messages([[UInt8]])
+    /// The log no longer holds the first sequence asked for.
+    case trimmed
+}
+
+/// What the backplane transport reports to the cache.
+public enum BackplaneEvent: Sendable {
+    /// The subscription is live again; messages from now on will be delivered. The cache
+    /// replays what it missed from the log.
+    case subscribed
+    /// The subscription is lost.
+    case disconnected(reason: String)
+    /// A raw message from the channel, undecoded: the cache decodes and validates it.
+    case message([UInt8])
+}
+
+/// Carries invalidations between nodes: Redis pub/sub plus the invalidation log in
+/// `RedisBackplane`, a shared in-process bus in `ConcordTesting`.
+public protocol Backplane: Sendable {
+    /// Announces a mutation that no L2 write carries (no L2, or L2 skipped): appends it to the
+    /// log and publishes it atomically. Returns its sequence number.
+    func publish(_ mutation: CacheMutation) async throws -> UInt64
+
+    /// The transport's events. Called once, by the cache's `run()`.
+    func events() -> AsyncStream<BackplaneEvent>
+
+    /// The current epoch and last sequence number (creates the epoch if there is none).
+    func head() async throws -> BackplaneHead
+
+    /// The logged messages with sequence numbers `from...through`.
+    func readLog(from: UInt64, through: UInt64) async throws -> BackplaneLogRead
+
+    /// Background work (the subscriber connection). The cache runs it inside its own `run()`.
+    func run() async throws
+}

@@ -1,0 +1,78 @@
+/// The one error type of the `Concord` module: a code that can grow without breaking callers, a message and a cause.
+public struct CacheError: Error, CustomStringConvertible, Sendable {
+    /// What went wrong, as an extensible set of codes.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        fileprivate enum Base: String, Hashable, Sendable {
+            case invalidKey
+            case keyTooLong
+            case valueTooLarge
+            case serializationFailed
+            case factoryFailed
+            case factoryTimeout
+            case distributedFailed
+            case distributedTimeout
+            case typeMismatch
+            case notFound
+            case invalidConfiguration
+            case invalidMessage
+            case cancelled
+        }
+
+        fileprivate let base: Base
+
+        /// The key is empty or contains characters the cache does not accept.
+        public static var invalidKey: Self { .init(base: .invalidKey) }
+        /// The key is longer than `HybridCacheConfiguration.maxKeyBytes`.
+        public static var keyTooLong: Self { .init(base: .keyTooLong) }
+        /// The serialized value is larger than `HybridCacheConfiguration.maxValueBytes`.
+        public static var valueTooLarge: Self { .init(base: .valueTooLarge) }
+        /// The serializer could not encode or decode the value.
+        public static var serializationFailed: Self { .init(base: .serializationFailed) }
+        /// The factory threw and no fail-safe value could be served.
+        public static var factoryFailed: Self { .init(base: .factoryFailed) }
+        /// The factory did not finish within its hard timeout and no fail-safe value could be served.
+        public static var factoryTimeout: Self { .init(base: .factoryTimeout) }
+        /// The distributed cache (L2) failed.
+        public static var distributedFailed: Self { .init(base: .distributedFailed) }
+        /// The distributed cache (L2) did not answer within its timeout.
+        public static var distributedTimeout: Self { .init(base: .distributedTimeout) }
+        /// The cached value for this key has another type than the one asked for.
+        public static var typeMismatch: Self { .init(base: .typeMismatch) }
+        /// The key is absent and there was no way to produce it.
+        public static var notFound: Self { .init(base: .notFound) }
+        /// A configuration value is out of range.
+        public static var invalidConfiguration: Self { .init(base: .invalidConfiguration) }
+        /// A backplane message or an L2 envelope could not be decoded.
+        public static var invalidMessage: Self { .init(base: .invalidMessage) }
+        /// The caller was cancelled.
+        public static var cancelled: Self { .init(base: .cancelled) }
+
+        public var description: String { base.rawValue }
+    }
+
+    public let code: Code
+    public let message: String
+    public let underlying: (any Error)?
+    public let file: String
+    public let line: Int
+
+    public init(
+        _ code: Code,
+        _ message: String,
+        underlying: (any Error)? = nil,
+        file: String = #fileID,
+        line: Int = #line
+    ) {
+        self.code = code
+        self.message = message
+        self.underlying = underlying
+        self.file = file
+        self.line = line
+    }
+
+    public var description: String {
+        var text = "CacheError(\(code)): \(message)"
+        if let underlying { text += " (caused by: \(underlying))" }
+        return text
+    }
+}

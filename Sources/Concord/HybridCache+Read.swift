@@ -1,0 +1,561 @@
+import Logging
+
+extension HybridCache {
+    // MARK: - Public read API
+
+    /// The value for `key` if the cache has a fresh one (L1, then L2), else nil. When L2 fails
+    /// and fail-safe is on, a stale L1 value is returned, flagged `isStale`.
+    public func tryGet<Value: Codable & Sendable>(
+        _ key: String,
+        as type: Value.Type = Value.self,
+        options: CacheEntryOptions? = nil
+    ) async throws -> CacheResult<Value>? {
+        try validate(key: key)
+        let options = options ?? configuration.defaultEntryOptions
+        let now = clock.now()
+        var stale: MemoryEntry?
+        if !options.skipMemoryRead, let entry = memory.get(key, now: now) {
+            if isServable(entry, now: now) {
+                return try served(entry, key: key, as: type)
+            }
+            stale = entry
+        }
+        guard let distributed, !options.skipDistributedRead else {
+            return try staleFallback(stale, key: key, options: options, as: type)
+        }
+        do {
+            guard let read = try await readDistributed(distributed, key: key, options: options, hasFallback: stale != nil) else {
+                counters.distributedMisses.add(1, ordering: .relaxed)
+                eventHub.emit(.miss(key: key))
+                return nil
+            }
+            counters.distributedHits.add(1, ordering: .relaxed)
+            let now = clock.now()
+            let entry = try makeEntry(from: read, as: type, options: options, now: now)
+            if read.isExpired || entry.freshUntil <= now {
+                // Stale in L2 too: only fail-safe may serve it.
+                let candidate = newer(stale, entry)
+                return try staleFallback(candidate, key: key, options: options, as: type)
+            }
+            if !options.skipMemoryWrite { install(entry, key: key, options: options, now: now, flight: nil) }
+            eventHub.emit(.hit(key: key, source: .distributed, stale: false))
+            return CacheResult(value: entry.value as! Value, source: .distributed, isStale: false, version: entry.version)
+        } catch let error as CacheError where error.code == .typeMismatch || error.code == .serializationFailed {
+            throw error
+        } catch {
+            return try staleFallback(stale, key: key, options: options, as: type)
+        }
+    }
+
+    /// The value for `key`, or `defaultValue` when there is none.
+    public func get<Value: Codable & Sendable>(
+        _ key: String,
+        default defaultValue: Value,
+        options: CacheEntryOptions? = nil
+    ) async throws -> Value {
+        try await tryGet(key, as: Value.self, options: options)?.value ?? defaultValue
+    }
+
+    /// The value for `key`: from L1, else L2, else the factory, whose result is stored in both
+    /// and announced to other nodes. Concurrent calls for one key share one L2 read and one
+    /// factory call. With fail-safe, a factory error or timeout serves the last value instead.
+    public func getOrSet<Value: Codable & Sendable>(
+        _ key: String,
+        as type: Value.Type = Value.self,
+        options: CacheEntryOptions? = nil,
+        tags: [String] = [],
+        factory: @escaping @Sendable (FactoryContext<Value>) async throws -> Value
+    ) async throws -> CacheResult<Value> {
+        try validate(key: key)
+        let options = options ?? configuration.defaultEntryOptions
+        let now = clock.now()
+        var stale: MemoryEntry?
+        if !options.skipMemoryRead, let entry = memory.get(key, now: now) {
+            if isServable(entry, now: now) {
+                let result: CacheResult<Value> = try served(entry, key: key, as: type)
+                if entry.eagerRefreshAt <= now, !entry.isFailSafeValue {
+                    startEagerRefresh(key: key, options: options, tags: tags, stale: entry, factory: factory)
+                }
+                return result
+            }
+            stale = entry
+        }
+        let staleEntry = stale
+        return try await joinFlight(key: key, as: type) { flight in
+            try await self.load(key: key, options: options, tags: tags, stale: staleEntry, flight: flight, factory: factory)
+        }
+    }
+
+    /// `getOrSet` for callers that need only the value.
+    public func getOrSet<Value: Codable & Sendable>(
+        _ key: String,
+        options: CacheEntryOptions? = nil,
+        tags: [String] = [],
+        factory: @escaping @Sendable () async throws -> Value
+    ) async throws -> Value {
+        try await getOrSet(key, as: Value.self, options: options, tags: tags) { _ in try await factory() }.value
+    }
+
+    // MARK: - Hits
+
+    /// Whether an L1 entry may be served as fresh: not expired, not past its freshness, and the
+    /// node not cut off from the backplane. Fail-safe values stay servable (flagged) for the throttle.
+    @inline(__always)
+    func isServable(_ entry: MemoryEntry, now: CacheInstant) -> Bool {
+        if entry.isExpired || now >= entry.freshUntil { return false }
+        if entry.isFailSafeValue { return true }
+        return !isCutOff(now: now)
+    }
+
+    @inline(__always)
+    func served<Value: Sendable>(_ entry: MemoryEntry, key: String, as type: Value.Type) throws -> CacheResult<Value> {
+        guard let value = entry.value as? Value else {
+            throw CacheError(.typeMismatch, "the value cached for '\(key)' is a \(Swift.type(of: entry.value)), not a \(Value.self)")
+        }
+        if entry.isFailSafeValue { counters.staleServed.add(1, ordering: .relaxed) }
+        eventHub.emit(.hit(key: key, source: .memory, stale: entry.isFailSafeValue))
+        return CacheResult(value: value, source: .memory, isStale: entry.isFailSafeValue, version: entry.version)
+    }
+
+    /// Serves a stale L1 value when fail-safe allows it, else nil.
+    func staleFallback<Value: Sendable>(_ stale: MemoryEntry?, key: String, options: CacheEntryOptions, as type: Value.Type) throws -> CacheResult<Value>? {
+        guard let stale, stale.allowsFailSafe, options.isFailSafeEnabled else {
+            eventHub.emit(.miss(key: key))
+            return nil
+        }
+        guard let value = stale.value as? Value else {
+            throw CacheError(.typeMismatch, "the value cached for '\(key)' is a \(Swift.type(of: stale.value)), not a \(Value.self)")
+        }
+        counters.staleServed.add(1, ordering: .relaxed)
+        metrics.staleServed.increment()
+        eventHub.emit(.hit(key: key, source: stale.source, stale: true))
+        return CacheResult(value: value, source: stale.source, isStale: true, version: stale.version)
+    }
+
+    // MARK: - Flights
+
+    /// Runs `body` once per key for all concurrent callers. The flight runs in the background
+    /// task group when `run()` is active, so a cancelled caller never cancels it for the others;
+    /// otherwise the first caller runs it, and if that caller is cancelled the others retry.
+    func joinFlight<Value: Sendable>(
+        key: String,
+        as type: Value.Type,
+        _ body: @escaping @Sendable (Flight) async throws -> Flight.Outcome
+    ) async throws -> CacheResult<Value> {
+        while true {
+            let (flight, isLeader) = flights.withLock { flights -> (Flight, Bool) in
+                if let existing = flights[key] { return (existing, false) }
+                let flight = Flight()
+                flights[key] = flight
+                return (flight, true)
+            }
+            if isLeader {
+                let finish: @Sendable () async -> Void = {
+                    let result: Result<Flight.Outcome, any Error>
+                    do { result = .success(try await body(flight)) } catch { result = .failure(error) }
+                    self.flights.withLock { flights in
+                        if flights[key] === flight { flights[key] = nil }
+                    }
+                    flight.promise.complete(result)
+                }
+                if !runInBackground(finish) {
+                    await finish()
+                }
+            }
+            do {
+                let outcome = try await flight.promise.wait()
+                guard let value = outcome.value as? Value else {
+                    throw CacheError(.typeMismatch, "the value loaded for '\(key)' is a \(Swift.type(of: outcome.value)), not a \(Value.self)")
+                }
+                return CacheResult(value: value, source: outcome.source, isStale: outcome.isStale, version: outcome.version)
+            } catch is CancellationError where !Task.isCancelled {
+                // The leader ran the flight inline and was cancelled: elect a new leader.
+                continue
+            } catch is CancellationError {
+                throw CacheError(.cancelled, "the call for '\(key)' was cancelled")
+            }
+        }
+    }
+
+    // MARK: - Loading
+
+    /// A flight's work: L2, then the factory, then fail-safe.
+    func load<Value: Codable & Sendable>(
+        key: String,
+        options: CacheEntryOptions,
+        tags: [String],
+        stale initialStale: MemoryEntry?,
+        flight: Flight,
+        forceFactory: Bool = false,
+        factory: @escaping @Sendable (FactoryContext<Value>) async throws -> Value
+    ) async throws -> Flight.Outcome {
+        var stale = initialStale
+        if let distributed, !options.skipDistributedRead {
+            do {
+                if let read = try await readDistributed(distributed, key: key, options: options, hasFallback: stale != nil) {
+                    let now = clock.now()
+                    let entry = try makeEntry(from: read, as: Value.self, options: options, now: now)
+                    let isNewer = stale.map { entry.version > $0.version } ?? true
+                    if !read.isExpired, entry.freshUntil > now, !forceFactory || isNewer {
+                        counters.distributedHits.add(1, ordering: .relaxed)
+                        metrics.distributedHits.increment()
+                        if !options.skipMemoryWrite { install(entry, key: key, options: options, now: now, flight: flight) }
+                        eventHub.emit(.hit(key: key, source: .distributed, stale: false))
+                        return Flight.Outcome(value: entry.value, source: .distributed, isStale: false, version: entry.version)
+                    }
+                    stale = newer(stale, entry)
+                } else {
+                    counters.distributedMisses.add(1, ordering: .relaxed)
+                    metrics.distributedMisses.increment()
+                }
+            } catch let error as CacheError where error.code == .typeMismatch {
+                throw error
+            } catch {
+                // Logged and counted by readDistributed; the factory can still serve the call.
+            }
+        }
+        eventHub.emit(.miss(key: key))
+        return try await callFactory(key: key, options: options, tags: tags, stale: stale, flight: flight, factory: factory)
+    }
+
+    /// Reads L2 under the L2 timeouts: the soft timeout applies only when a fail-safe value
+    /// could be served instead. Errors are logged, counted and rethrown.
+    func readDistributed(
+        _ distributed: any DistributedCache,
+        key: String,
+        options: CacheEntryOptions,
+        hasFallback: Bool
+    ) async throws -> DistributedRead? {
+        let start = clock.now()
+        var deadline = options.distributedHardTimeout.map { start + $0 }
+        if hasFallback, options.isFailSafeEnabled, let soft = options.distributedSoftTimeout {
+            deadline = min(deadline ?? start + soft, start + soft)
+        }
+        do {
+            let outcome = try await withDeadline(deadline, clock: clock) { try await distributed.read(key) }
+            metrics.distributedReadDuration.recordNanoseconds(Int64((clock.now() - start).nanosecondsClamped))
+            switch outcome {
+            case .value(let read):
+                if let read { versions.observe(read.entry.version) }
+                return read
+            case .timedOut:
+                throw CacheError(.distributedTimeout, "L2 read of '\(key)' timed out")
+            }
+        } catch {
+            if Task.isCancelled { throw error }
+            counters.distributedErrors.add(1, ordering: .relaxed)
+            metrics.distributedErrors.increment()
+            logger.debug("L2 read failed", metadata: ["concord.key": .string(key), "concord.error": "\(error)"])
+            eventHub.emit(.distributedError(operation: "read", error: "\(error)"))
+            throw error
+        }
+    }
+
+    /// An L1 entry from an L2 read; its freshness is the earlier of L2's logical expiry and
+    /// the L1 duration.
+    func makeEntry<Value: Codable & Sendable>(from read: DistributedRead, as type: Value.Type, options: CacheEntryOptions, now: CacheInstant) throws -> MemoryEntry {
+        let value = try codec.decode(type, from: read.entry.payload)
+        let wallNow = clock.wallClockMilliseconds()
+        let remaining = Duration.milliseconds(read.entry.logicalExpiryMilliseconds - wallNow)
+        let memoryFreshness = min(remaining, options.effectiveMemoryDuration)
+        return MemoryEntry(
+            value: value,
+            version: read.entry.version,
+            freshUntil: now + memoryFreshness,
+            eagerRefreshAt: eagerRefreshInstant(options: options, start: now, freshness: memoryFreshness),
+            logicalExpiryMilliseconds: read.entry.logicalExpiryMilliseconds,
+            tags: read.entry.tags,
+            isExpired: read.isExpired,
+            isFailSafeValue: false,
+            allowsFailSafe: options.isFailSafeEnabled,
+            failSafeCycles: 0,
+            source: .distributed
+        )
+    }
+
+    func newer(_ lhs: MemoryEntry?, _ rhs: MemoryEntry) -> MemoryEntry {
+        guard let lhs else { return rhs }
+        return rhs.version > lhs.version ? rhs : lhs
+    }
+
+    func eagerRefreshInstant(options: CacheEntryOptions, start: CacheInstant, freshness: Duration) -> CacheInstant {
+        guard let threshold = options.eagerRefreshThreshold, freshness > .zero else {
+            return CacheInstant(nanoseconds: .max)
+        }
+        let offset = Int64(Double(freshness.nanosecondsClamped) * threshold)
+        return CacheInstant(nanoseconds: start.nanoseconds &+ offset)
+    }
+
+    /// Installs an entry in L1 unless L1 holds a newer version or, for a flight, an
+    /// invalidation newer than the entry arrived while the flight ran (a fenced fill).
+    @discardableResult
+    func install(_ entry: MemoryEntry, key: String, options: CacheEntryOptions, now: CacheInstant, flight: Flight?) -> Bool {
+        let physicalLifetime: Duration
+        if options.isFailSafeEnabled {
+            physicalLifetime = max(options.failSafeMaxDuration, entry.freshUntil - now)
+        } else {
+            physicalLifetime = entry.freshUntil - now
+        }
+        let item = MemoryCacheItem(
+            value: entry,
+            cost: options.size,
+            expiresAt: now + physicalLifetime,
+            idleTimeout: options.memoryIdleTimeout
+        )
+        let installed = memory.set(key, item, now: now) { existing in
+            if let flight, !flight.allowsInstall(of: entry.version) { return false }
+            guard let existing else { return true }
+            if existing.version < entry.version { return true }
+            // The same version may refresh a stale copy (a renewed expiry), never a newer one.
+            return existing.version == entry.version && !entry.isExpired
+        }
+        if !installed {
+            logger.trace("fill fenced off", metadata: ["concord.key": .string(key), "concord.version": "\(entry.version)"])
+        }
+        return installed
+    }
+
+    // MARK: - Factory
+
+    /// Calls the factory under its timeouts; on success stores the value, on failure serves the
+    /// stale value through fail-safe or throws.
+    func callFactory<Value: Codable & Sendable>(
+        key: String,
+        options: CacheEntryOptions,
+        tags: [String],
+        stale: MemoryEntry?,
+        flight: Flight,
+        factory: @escaping @Sendable (FactoryContext<Value>) async throws -> Value
+    ) async throws -> Flight.Outcome {
+        // The value is as of the start of the load: a write that another node makes while the
+        // factory runs gets a later version and wins in L2 and in L1.
+        let version = versions.next()
+        let staleValue = stale?.value as? Value
+        let context = FactoryContext<Value>(key: key, staleValue: staleValue, options: options, tags: tags.isEmpty ? (stale?.tags ?? []) : tags)
+        counters.factoryCalls.add(1, ordering: .relaxed)
+        metrics.factoryCalls.increment()
+        eventHub.emit(.factoryCalled(key: key))
+        let start = clock.now()
+        let run = FactoryRun<Value>()
+        let work: @Sendable () async -> Void = {
+            let result: Result<Value, any Error>
+            do { result = .success(try await factory(context)) } catch { result = .failure(error) }
+            if run.finish(result) == .abandonedForBackground {
+                await self.completeInBackground(key: key, result: result, context: context, version: version, stale: stale)
+            }
+        }
+        let inBackground = runInBackground {
+            await run.runCancellable(work)
+        }
+        let hasFailSafeValue = options.isFailSafeEnabled && stale?.allowsFailSafe == true && staleValue != nil
+        if !inBackground {
+            noteNotRunning("factory timeouts with background completion")
+            // Inline: timeouts cancel the factory, which must honour cancellation.
+            let deadline = [options.factoryHardTimeout, hasFailSafeValue ? options.factorySoftTimeout : nil]
+                .compactMap { $0 }.min().map { start + $0 }
+            let outcome = try await withDeadline(deadline, clock: clock) { () async throws -> Result<Value, any Error> in
+                do { return .success(try await factory(context)) } catch { return .failure(error) }
+            }
+            switch outcome {
+            case .value(let result):
+                return try await finishFactory(key: key, result: result, context: context, version: version, stale: stale, flight: flight, start: start)
+            case .timedOut:
+                return try factoryTimedOut(key: key, soft: hasFailSafeValue, options: options, stale: stale)
+            }
+        }
+        if hasFailSafeValue, let soft = options.factorySoftTimeout {
+            if case .value(let result) = try await withDeadline(start + soft, clock: clock, { try await run.promise.wait() }) {
+                return try await finishFactory(key: key, result: result, context: context, version: version, stale: stale, flight: flight, start: start)
+            }
+            if run.abandon(allowBackgroundCompletion: options.allowTimedOutFactoryBackgroundCompletion) {
+                return try factoryTimedOut(key: key, soft: true, options: options, stale: stale)
+            }
+            // It finished just as the soft timeout fired: use the result.
+        }
+        let hardDeadline = options.factoryHardTimeout.map { start + $0 }
+        if case .value(let result) = try await withDeadline(hardDeadline, clock: clock, { try await run.promise.wait() }) {
+            return try await finishFactory(key: key, result: result, context: context, version: version, stale: stale, flight: flight, start: start)
+        }
+        if run.abandon(allowBackgroundCompletion: options.allowTimedOutFactoryBackgroundCompletion) {
+            return try factoryTimedOut(key: key, soft: false, options: options, stale: stale)
+        }
+        let result = try await run.promise.wait()
+        return try await finishFactory(key: key, result: result, context: context, version: version, stale: stale, flight: flight, start: start)
+    }
+
+    private func factoryTimedOut(key: String, soft: Bool, options: CacheEntryOptions, stale: MemoryEntry?) throws -> Flight.Outcome {
+        counters.factoryTimeouts.add(1, ordering: .relaxed)
+        metrics.factoryTimeouts.increment()
+        eventHub.emit(.factoryTimedOut(key: key, soft: soft))
+        logger.debug("factory timed out", metadata: ["concord.key": .string(key), "concord.soft": "\(soft)"])
+        let error = CacheError(.factoryTimeout, "the factory for '\(key)' did not finish within its \(soft ? "soft" : "hard") timeout")
+        return try activateFailSafe(key: key, options: options, stale: stale, error: error)
+    }
+
+    /// Stores a factory result and builds the flight's outcome; on a factory error, fail-safe.
+    private func finishFactory<Value: Codable & Sendable>(
+        key: String,
+        result: Result<Value, any Error>,
+        context: FactoryContext<Value>,
+        version: CacheVersion,
+        stale: MemoryEntry?,
+        flight: Flight?,
+        start: CacheInstant
+    ) async throws -> Flight.Outcome {
+        metrics.factoryDuration.recordNanoseconds((clock.now() - start).nanosecondsClamped)
+        switch result {
+        case .success(let value):
+            let options = context.options
+            try options.validate()
+            let entry = try await store(
+                value, key: key, version: version, options: options, tags: context.tags, source: .factory, flight: flight
+            )
+            return Flight.Outcome(value: entry.value, source: .factory, isStale: false, version: entry.version)
+        case .failure(let error):
+            counters.factoryErrors.add(1, ordering: .relaxed)
+            metrics.factoryErrors.increment()
+            eventHub.emit(.factoryFailed(key: key, error: "\(error)"))
+            logger.debug("factory failed", metadata: ["concord.key": .string(key), "concord.error": "\(error)"])
+            let wrapped = (error as? CacheError) ?? CacheError(.factoryFailed, "the factory for '\(key)' failed", underlying: error)
+            return try activateFailSafe(key: key, options: context.options, stale: stale, error: wrapped)
+        }
+    }
+
+    /// A factory that timed out finished in the background: store its value unless the cache
+    /// moved past it meanwhile.
+    private func completeInBackground<Value: Codable & Sendable>(
+        key: String,
+        result: Result<Value, any Error>,
+        context: FactoryContext<Value>,
+        version: CacheVersion,
+        stale: MemoryEntry?
+    ) async {
+        guard case .success(let value) = result else { return }
+        do {
+            _ = try await store(value, key: key, version: version, options: context.options, tags: context.tags, source: .factory, flight: nil)
+            eventHub.emit(.backgroundFactoryCompleted(key: key))
+            logger.debug("background factory completed", metadata: ["concord.key": .string(key)])
+        } catch {
+            logger.warning("background factory result could not be stored", metadata: ["concord.key": .string(key), "concord.error": "\(error)"])
+        }
+    }
+
+    /// Serves the stale value after a failure, renewing it for the throttle duration; or throws.
+    func activateFailSafe(key: String, options: CacheEntryOptions, stale: MemoryEntry?, error: CacheError) throws -> Flight.Outcome {
+        guard options.isFailSafeEnabled, var entry = stale, entry.allowsFailSafe else { throw error }
+        if let maxCycles = options.failSafeMaxCycles, Int(entry.failSafeCycles) >= maxCycles {
+            logger.debug("fail-safe cycles exhausted", metadata: ["concord.key": .string(key)])
+            throw error
+        }
+        let now = clock.now()
+        entry.isFailSafeValue = true
+        entry.isExpired = false
+        entry.failSafeCycles &+= 1
+        entry.freshUntil = now + options.failSafeThrottleDuration
+        entry.eagerRefreshAt = CacheInstant(nanoseconds: .max)
+        let version = entry.version
+        memory.set(key, MemoryCacheItem(value: entry, cost: options.size, expiresAt: now + options.failSafeMaxDuration, idleTimeout: options.memoryIdleTimeout), now: now) { existing in
+            existing == nil || existing!.version <= version
+        }
+        counters.staleServed.add(1, ordering: .relaxed)
+        metrics.staleServed.increment()
+        eventHub.emit(.failSafeActivated(key: key))
+        logger.debug("fail-safe activated", metadata: ["concord.key": .string(key), "concord.error": "\(error)"])
+        return Flight.Outcome(value: entry.value, source: entry.source, isStale: true, version: entry.version)
+    }
+
+    // MARK: - Eager refresh
+
+    private func startEagerRefresh<Value: Codable & Sendable>(
+        key: String,
+        options: CacheEntryOptions,
+        tags: [String],
+        stale: MemoryEntry,
+        factory: @escaping @Sendable (FactoryContext<Value>) async throws -> Value
+    ) {
+        let flight: Flight? = flights.withLock { flights in
+            guard flights[key] == nil else { return nil }
+            let flight = Flight()
+            flights[key] = flight
+            return flight
+        }
+        guard let flight else { return }
+        eventHub.emit(.eagerRefreshStarted(key: key))
+        let started = runInBackground {
+            let result: Result<Flight.Outcome, any Error>
+            do {
+                result = .success(try await self.load(key: key, options: options, tags: tags, stale: stale, flight: flight, forceFactory: true, factory: factory))
+            } catch {
+                result = .failure(error)
+            }
+            self.flights.withLock { flights in
+                if flights[key] === flight { flights[key] = nil }
+            }
+            flight.promise.complete(result)
+        }
+        if !started {
+            noteNotRunning("eager refresh")
+            flights.withLock { flights in
+                if flights[key] === flight { flights[key] = nil }
+            }
+            flight.promise.complete(.failure(CancellationError()))
+        }
+    }
+}
+
+import Synchronization
+
+/// A factory call that the caller may stop waiting for (a timeout) while it goes on in the
+/// background, or may cancel when background completion is not allowed.
+final class FactoryRun<Value: Sendable>: Sendable {
+    enum Finish: Equatable { case delivered, abandonedForBackground, discarded }
+
+    private enum State { case running, abandoned(background: Bool), finished }
+
+    let promise = Promise<Result<Value, any Error>>()
+    private let cancelSignal = Promise<Void>()
+    private let state = Mutex(State.running)
+
+    init() {}
+
+    /// Runs the factory work until it ends or `abandon` cancels it.
+    func runCancellable(_ work: @escaping @Sendable () async -> Void) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await work() }
+            group.addTask { try? await self.cancelSignal.wait() }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// Records the factory's result; says what to do with it.
+    func finish(_ result: Result<Value, any Error>) -> Finish {
+        let outcome: Finish = state.withLock { state in
+            switch state {
+            case .running:
+                state = .finished
+                return .delivered
+            case .abandoned(let background):
+                state = .finished
+                return background ? .abandonedForBackground : .discarded
+            case .finished:
+                return .discarded
+            }
+        }
+        promise.complete(.success(result))
+        cancelSignal.complete(.success(()))
+        return outcome
+    }
+
+    /// The caller stops waiting. True if the factory was still running (then it completes in
+    /// the background when allowed, or is cancelled); false if it had already finished.
+    func abandon(allowBackgroundCompletion: Bool) -> Bool {
+        let abandoned: Bool = state.withLock { state in
+            guard case .running = state else { return false }
+            state = .abandoned(background: allowBackgroundCompletion)
+            return true
+        }
+        if abandoned, !allowBackgroundCompletion { cancelSignal.complete(.success(())) }
+        return abandoned
+    }
+}

@@ -1,0 +1,316 @@
+import Logging
+
+extension HybridCache {
+    // MARK: - Public write API
+
+    /// Stores a value in L1 and L2 and tells other nodes. Returns the write's version.
+    /// The key and the serialized size are checked first; on error nothing is stored.
+    @discardableResult
+    public func set<Value: Codable & Sendable>(
+        _ key: String,
+        _ value: Value,
+        options: CacheEntryOptions? = nil,
+        tags: [String] = []
+    ) async throws -> CacheVersion {
+        try validate(key: key)
+        let options = options ?? configuration.defaultEntryOptions
+        try options.validate()
+        let entry = try await store(value, key: key, version: versions.next(), options: options, tags: tags, source: .memory, flight: nil)
+        return entry.version
+    }
+
+    /// Removes a key from every level on every node. A tombstone stays in L2 so that an older
+    /// write (a queued one, or a racing load) cannot bring the value back.
+    @discardableResult
+    public func remove(_ key: String, options: CacheEntryOptions? = nil) async throws -> CacheVersion {
+        try validate(key: key)
+        let options = options ?? configuration.defaultEntryOptions
+        return await mutate(.remove, key: key, options: options)
+    }
+
+    /// Marks a key stale on every node: no longer served as fresh, still available to fail-safe.
+    @discardableResult
+    public func expire(_ key: String, options: CacheEntryOptions? = nil) async throws -> CacheVersion {
+        try validate(key: key)
+        let options = options ?? configuration.defaultEntryOptions
+        return await mutate(.expire, key: key, options: options)
+    }
+
+    /// Removes every entry carrying `tag`, on every node.
+    @discardableResult
+    public func removeByTag(_ tag: String, options: CacheEntryOptions? = nil) async throws -> CacheVersion {
+        try validate(key: tag)
+        return await mutate(.removeTag, key: tag, options: options ?? configuration.defaultEntryOptions)
+    }
+
+    /// Clears the cache on every node: expires every entry (kept for fail-safe) when
+    /// `allowFailSafe`, else removes every entry.
+    @discardableResult
+    public func clear(allowFailSafe: Bool = true, options: CacheEntryOptions? = nil) async -> CacheVersion {
+        await mutate(allowFailSafe ? .clearExpire : .clearRemove, key: "", options: options ?? configuration.defaultEntryOptions)
+    }
+
+    // MARK: - Storing
+
+    /// Encodes, installs in L1 and writes L2 + notification. Used by `set` and by factories.
+    func store<Value: Codable & Sendable>(
+        _ value: Value,
+        key: String,
+        version: CacheVersion,
+        options: CacheEntryOptions,
+        tags: [String],
+        source: CacheValueSource,
+        flight: Flight?
+    ) async throws -> MemoryEntry {
+        let writesDistributed = distributed != nil && !options.skipDistributedWrite
+        var payload: [UInt8]?
+        if writesDistributed || value is [UInt8] || value is String {
+            let bytes = try codec.encode(value)
+            guard bytes.count <= configuration.maxValueBytes else {
+                throw CacheError(.valueTooLarge, "the value for '\(key)' is \(bytes.count) bytes; the limit is \(configuration.maxValueBytes)")
+            }
+            payload = bytes
+        }
+        let now = clock.now()
+        let jitter = randomJitter(options.jitterMaxDuration)
+        let memoryFreshness = options.effectiveMemoryDuration + jitter
+        let logicalExpiry = clock.wallClockMilliseconds() + (options.effectiveDistributedDuration + jitter).millisecondsClamped
+        let entry = MemoryEntry(
+            value: value,
+            version: version,
+            freshUntil: now + memoryFreshness,
+            eagerRefreshAt: eagerRefreshInstant(options: options, start: now, freshness: memoryFreshness),
+            logicalExpiryMilliseconds: logicalExpiry,
+            tags: tags,
+            isExpired: false,
+            isFailSafeValue: false,
+            allowsFailSafe: options.isFailSafeEnabled,
+            failSafeCycles: 0,
+            source: source
+        )
+        if !options.skipMemoryWrite {
+            install(entry, key: key, options: options, now: now, flight: flight)
+        }
+        let distributedEntry = payload.map {
+            DistributedEntry(version: version, logicalExpiryMilliseconds: logicalExpiry, tags: tags, payload: $0)
+        }
+        let mutation = CacheMutation(
+            kind: .set, key: key, version: version,
+            entry: writesDistributed ? distributedEntry : nil,
+            timeToLive: distributedTimeToLive(options)
+        )
+        await write(mutation, options: options, writesDistributed: writesDistributed)
+        return entry
+    }
+
+    /// Applies a remove, expire, tag removal or clear locally, then writes and announces it.
+    private func mutate(_ kind: MutationKind, key: String, options: CacheEntryOptions) async -> CacheVersion {
+        let version = versions.next()
+        fenceFlights(kind: kind, key: key, version: version)
+        applyToMemory(kind: kind, key: key, version: version, now: clock.now())
+        let mutation = CacheMutation(kind: kind, key: key, version: version, timeToLive: configuration.markerTimeToLive)
+        await write(mutation, options: options, writesDistributed: distributed != nil && !options.skipDistributedWrite)
+        return version
+    }
+
+    /// Sends a mutation to L2 (or only to the backplane). A failure never fails the call: the
+    /// mutation is queued and flushed when Redis is back (auto-recovery).
+    private func write(_ mutation: CacheMutation, options: CacheEntryOptions, writesDistributed: Bool) async {
+        let notify = backplane != nil && !options.skipBackplaneNotifications
+        let target: WriteTarget
+        if writesDistributed {
+            target = .distributed(publish: notify)
+        } else if notify {
+            target = .backplaneOnly
+        } else {
+            return
+        }
+        if options.allowBackgroundDistributedOperations, background.isRunning {
+            enqueuePending(mutation, target: target)
+            return
+        }
+        do {
+            let deadline = options.distributedHardTimeout.map { clock.now() + $0 }
+            let outcome = try await withDeadline(deadline, clock: clock) {
+                try await self.send(mutation, to: target)
+            }
+            guard case .value = outcome else {
+                throw CacheError(.distributedTimeout, "L2 write of '\(mutation.key)' timed out")
+            }
+        } catch {
+            counters.distributedErrors.add(1, ordering: .relaxed)
+            metrics.distributedErrors.increment()
+            eventHub.emit(.distributedError(operation: "write", error: "\(error)"))
+            logger.debug("L2 write failed; queued for recovery", metadata: [
+                "concord.key": .string(mutation.key), "concord.error": "\(error)",
+            ])
+            if !background.isRunning { noteNotRunning("recovery of failed L2 writes") }
+            enqueuePending(mutation, target: target)
+        }
+    }
+
+    /// Applies one mutation to its target and handles the outcome.
+    func send(_ mutation: CacheMutation, to target: WriteTarget) async throws {
+        switch target {
+        case .distributed(let publish):
+            guard let distributed else { return }
+            let outcome = try await distributed.apply(mutation, publish: publish)
+            switch outcome {
+            case .applied(let sequence):
+                if sequence != nil { counters.published.add(1, ordering: .relaxed) }
+            case .superseded(let newer):
+                // L2 holds a newer version: ours must not stay fresh in L1.
+                versions.observe(newer)
+                if mutation.kind == .set {
+                    let now = clock.now()
+                    memory.update(mutation.key, now: now) { item in
+                        guard item.value.version == mutation.version else { return .keep }
+                        if item.value.allowsFailSafe {
+                            item.value.isExpired = true
+                            return .keep
+                        }
+                        return .remove
+                    }
+                }
+                logger.debug("write superseded by a newer version", metadata: [
+                    "concord.key": .string(mutation.key), "concord.version": "\(mutation.version)", "concord.newer": "\(newer)",
+                ])
+            }
+        case .backplaneOnly:
+            guard let backplane else { return }
+            _ = try await backplane.publish(mutation)
+            counters.published.add(1, ordering: .relaxed)
+        }
+    }
+
+    private func enqueuePending(_ mutation: CacheMutation, target: WriteTarget) {
+        eventHub.emit(.pendingWriteQueued(key: mutation.key))
+        if let dropped = pending.enqueue(mutation, target: target) {
+            metrics.pendingOverflow.increment()
+            eventHub.emit(.pendingWriteDropped(key: dropped.key))
+            logger.warning("pending L2 writes are full; dropped the oldest", metadata: [
+                "concord.key": .string(dropped.key), "concord.capacity": "\(pending.capacity)",
+            ])
+        }
+    }
+
+    func distributedTimeToLive(_ options: CacheEntryOptions) -> Duration {
+        options.isFailSafeEnabled
+            ? max(options.failSafeMaxDuration, options.effectiveDistributedDuration)
+            : options.effectiveDistributedDuration
+    }
+
+    private func randomJitter(_ maximum: Duration) -> Duration {
+        let nanos = maximum.nanosecondsClamped
+        guard nanos > 0 else { return .zero }
+        return .nanoseconds(Int64.random(in: 0...nanos))
+    }
+
+    // MARK: - Applying mutations to L1
+
+    /// Records an invalidation in every flight it concerns, so a racing load cannot install
+    /// an older value afterwards. Must run before `applyToMemory`.
+    func fenceFlights(kind: MutationKind, key: String, version: CacheVersion) {
+        let targets: [Flight] = flights.withLock { flights in
+            if kind.isKeyed { return flights[key].map { [$0] } ?? [] }
+            return Array(flights.values)
+        }
+        for flight in targets { flight.invalidate(upTo: version) }
+    }
+
+    /// Applies a mutation (local, or another node's) to L1: entries older than `version` are
+    /// expired (kept for fail-safe) or removed.
+    func applyToMemory(kind: MutationKind, key: String, version: CacheVersion, now: CacheInstant) {
+        @inline(__always)
+        func expireOrRemove(_ item: inout MemoryCacheItem<MemoryEntry>) -> UpdateAction {
+            guard item.value.version < version else { return .keep }
+            if item.value.allowsFailSafe {
+                item.value.isExpired = true
+                item.value.isFailSafeValue = false
+                return .keep
+            }
+            return .remove
+        }
+        switch kind {
+        case .set, .expire:
+            memory.update(key, now: now) { expireOrRemove(&$0) }
+        case .remove:
+            memory.update(key, now: now) { $0.value.version < version ? .remove : .keep }
+        case .removeTag:
+            memory.updateAll(now: now) { _, item in
+                item.value.version < version && item.value.tags.contains(key) ? .remove : .keep
+            }
+        case .clearRemove:
+            memory.updateAll(now: now) { _, item in item.value.version < version ? .remove : .keep }
+        case .clearExpire:
+            memory.updateAll(now: now) { _, item in expireOrRemove(&item) }
+        }
+    }
+
+    // MARK: - Pending writes
+
+    /// Flushes pending writes whenever there are some, retrying with backoff while L2 fails.
+    func runPendingWrites() async {
+        var backoff = RetryBackoff(base: configuration.retryBackoffBase, cap: configuration.retryBackoffCap)
+        for await _ in pending.signals {
+            while !pending.isEmpty, !Task.isCancelled {
+                if await flushPendingBatch() {
+                    backoff.reset()
+                } else {
+                    do { try await clock.sleep(for: backoff.nextDelay()) } catch { return }
+                }
+            }
+        }
+    }
+
+    /// Applies one batch; false when L2 failed (the rest stays queued).
+    private func flushPendingBatch() async -> Bool {
+        let batch = pending.batch(limit: 64)
+        var flushed = 0
+        for (mutation, target) in batch {
+            do {
+                try await send(mutation, to: target)
+                pending.markDone(mutation)
+                flushed += 1
+            } catch {
+                counters.distributedErrors.add(1, ordering: .relaxed)
+                logger.debug("pending write still failing", metadata: ["concord.key": .string(mutation.key), "concord.error": "\(error)"])
+                if flushed > 0 { eventHub.emit(.pendingWritesFlushed(count: flushed)) }
+                return false
+            }
+        }
+        if flushed > 0 {
+            eventHub.emit(.pendingWritesFlushed(count: flushed))
+            logger.debug("pending writes flushed", metadata: ["concord.count": "\(flushed)"])
+        }
+        return true
+    }
+
+    /// On graceful shutdown: flush what is pending, for at most `timeout`.
+    func drainPendingWrites(timeout: Duration) async {
+        guard !pending.isEmpty else { return }
+        let deadline = clock.now() + timeout
+        logger.info("flushing pending L2 writes before shutdown", metadata: ["concord.count": "\(pending.count)"])
+        while !pending.isEmpty, clock.now() < deadline {
+            if await !flushPendingBatch() {
+                try? await clock.sleep(for: .milliseconds(50))
+            }
+        }
+        if !pending.isEmpty {
+            logger.warning("shutdown left pending L2 writes unflushed", metadata: ["concord.count": "\(pending.count)"])
+        }
+    }
+
+    /// Waits until no write is pending or `timeout` passes; true when none is pending.
+    public func waitForPendingWrites(timeout: Duration) async -> Bool {
+        let deadline = clock.now() + timeout
+        while !pending.isEmpty {
+            if clock.now() >= deadline { return false }
+            try? await clock.sleep(for: .milliseconds(5))
+        }
+        return true
+    }
+
+    /// Number of L2 writes waiting to be applied.
+    public var pendingWriteCount: Int { pending.count }
+}

@@ -1,0 +1,268 @@
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// A hybrid cache: a local in-memory L1 in front of an optional shared L2, kept coherent with
+/// other nodes by an optional backplane. A `final class`, not an actor, so an L1 hit takes one
+/// shard lock and no actor hop. Run it as a `Service` (`run()`) for background work: factories
+/// that outlive their timeouts, eager refresh, background and recovered L2 writes, and the
+/// backplane subscriber. Without `run()` it works as L1 + L2 and logs that it does.
+public final class HybridCache: Service, Sendable {
+    public let configuration: HybridCacheConfiguration
+    let logger: Logger
+    let clock: any CacheClock
+    let versions: HybridLogicalClock
+    let codec: ValueCodec
+    let memory: MemoryCache<String, MemoryEntry>
+    let distributed: (any DistributedCache)?
+    let backplane: (any Backplane)?
+    let flights = Mutex<[String: Flight]>([:])
+    let background = BackgroundRunner()
+    let pending: PendingWrites
+    let counters = CacheCounters()
+    let metrics: CacheMetrics
+    let eventHub: EventHub
+    let coherence = Mutex(CoherenceState())
+    /// Monotonic nanoseconds since which the backplane has been unreachable; `Int64.max` while
+    /// connected. Read on every hit, so it is an atomic rather than part of `coherence`.
+    let disconnectedSince = Atomic<Int64>(0)
+    let maxDisconnectedNanoseconds: Int64
+    private let runState = Mutex(RunState.idle)
+
+    private enum RunState { case idle, running, finished }
+
+    /// Creates a cache. Throws `CacheError(.invalidConfiguration)` for out-of-range settings.
+    public init(
+        configuration: HybridCacheConfiguration = HybridCacheConfiguration(),
+        distributed: (any DistributedCache)? = nil,
+        backplane: (any Backplane)? = nil,
+        serializer: any CacheSerializer = JSONCacheSerializer(),
+        clock: any CacheClock = SystemCacheClock(),
+        logger: Logger = Logger(label: "concord.cache")
+    ) throws {
+        try configuration.validate()
+        self.configuration = configuration
+        var logger = logger
+        logger[metadataKey: "concord.cache"] = .string(configuration.cacheName)
+        logger[metadataKey: "concord.node"] = .string(configuration.nodeID)
+        self.logger = logger
+        self.clock = clock
+        self.versions = HybridLogicalClock(node: configuration.nodeID, clock: clock)
+        self.codec = ValueCodec(serializer: serializer)
+        self.memory = MemoryCache(configuration: configuration.memory)
+        self.distributed = distributed
+        self.backplane = backplane
+        self.pending = PendingWrites(capacity: configuration.pendingWriteCapacity)
+        self.metrics = CacheMetrics(cacheName: configuration.cacheName, node: configuration.nodeID)
+        self.eventHub = EventHub(bufferSize: configuration.eventBufferSize)
+        self.maxDisconnectedNanoseconds = configuration.maxDisconnectedStaleness.nanosecondsClamped
+        // Until the backplane has been synchronized once, the node has not been told of any
+        // other node's writes: it counts as cut off from its creation.
+        disconnectedSince.store(backplane == nil ? .max : clock.now().nanoseconds, ordering: .relaxed)
+    }
+
+    /// A stream of what happens in the cache. Each call returns a new stream.
+    public func events() -> AsyncStream<CacheEvent> { eventHub.stream() }
+
+    /// This node's id.
+    public var nodeID: String { configuration.nodeID }
+
+    /// Whether the backplane subscription is live and synchronized.
+    public var isBackplaneConnected: Bool {
+        backplane != nil && disconnectedSince.load(ordering: .relaxed) == .max
+    }
+
+    /// Counters, in the shape of the node's `GET /v1/stats`.
+    public var statistics: HybridCacheStatistics {
+        var stats = HybridCacheStatistics()
+        stats.node = configuration.nodeID
+        stats.cacheName = configuration.cacheName
+        let memoryStats = memory.statistics
+        stats.memory.entries = memoryStats.entries
+        stats.memory.hits = memoryStats.hits
+        stats.memory.misses = memoryStats.misses
+        stats.memory.evictions = memoryStats.evictions
+        stats.distributed.hits = counters.distributedHits.load(ordering: .relaxed)
+        stats.distributed.misses = counters.distributedMisses.load(ordering: .relaxed)
+        stats.distributed.errors = counters.distributedErrors.load(ordering: .relaxed)
+        stats.distributed.corruptEntries = counters.corruptEntries.load(ordering: .relaxed)
+        stats.factory.calls = counters.factoryCalls.load(ordering: .relaxed)
+        stats.factory.errors = counters.factoryErrors.load(ordering: .relaxed)
+        stats.factory.timeouts = counters.factoryTimeouts.load(ordering: .relaxed)
+        stats.staleServed = counters.staleServed.load(ordering: .relaxed)
+        let coherenceState = coherence.withLock { $0 }
+        stats.backplane.connected = isBackplaneConnected
+        stats.backplane.epoch = coherenceState.epoch
+        stats.backplane.lastSeq = coherenceState.lastSequence
+        stats.backplane.published = counters.published.load(ordering: .relaxed)
+        stats.backplane.received = counters.received.load(ordering: .relaxed)
+        stats.backplane.gapsDetected = counters.gapsDetected.load(ordering: .relaxed)
+        stats.backplane.replays = counters.replays.load(ordering: .relaxed)
+        stats.backplane.fullExpiries = counters.fullExpiries.load(ordering: .relaxed)
+        stats.backplane.ignoredMessages = counters.ignoredMessages.load(ordering: .relaxed)
+        let pendingCounters = pending.counters
+        stats.autoRecovery.queued = pendingCounters.queued
+        stats.autoRecovery.flushed = pendingCounters.flushed
+        stats.autoRecovery.overflowed = pendingCounters.overflowed
+        stats.autoRecovery.depth = pendingCounters.depth
+        return stats
+    }
+
+    /// Checks a key: not empty, not longer than `maxKeyBytes`.
+    @inline(__always)
+    func validate(key: String) throws {
+        let length = key.utf8.count
+        if length == 0 { throw CacheError(.invalidKey, "the key is empty") }
+        if length > configuration.maxKeyBytes {
+            throw CacheError(.keyTooLong, "the key is \(length) bytes; the limit is \(configuration.maxKeyBytes)")
+        }
+    }
+
+    /// Whether the node has been cut off from the backplane for longer than allowed, so its L1
+    /// values count only as fail-safe values.
+    @inline(__always)
+    func isCutOff(now: CacheInstant) -> Bool {
+        let since = disconnectedSince.load(ordering: .relaxed)
+        if since == .max { return false }
+        return now.nanoseconds &- since > maxDisconnectedNanoseconds
+    }
+
+    // MARK: - Service
+
+    /// Runs the background work until cancelled or until graceful shutdown; on graceful
+    /// shutdown, pending L2 writes are flushed for up to `shutdownDrainTimeout` first.
+    public func run() async throws {
+        let canStart = runState.withLock { state -> Bool in
+            guard case .idle = state else { return false }
+            state = .running
+            return true
+        }
+        guard canStart, let jobs = background.open() else {
+            throw CacheError(.invalidConfiguration, "run() was called more than once on cache '\(configuration.cacheName)'")
+        }
+        logger.info("cache running", metadata: [
+            "concord.distributed": .stringConvertible(distributed != nil),
+            "concord.backplane": .stringConvertible(backplane != nil),
+        ])
+        defer {
+            runState.withLock { $0 = .finished }
+            background.close()
+            eventHub.finish()
+        }
+        try await withThrowingDiscardingTaskGroup { group in
+            if let distributed {
+                group.addTask { try await self.superviseComponent("distributed cache") { try await distributed.run() } }
+            }
+            if let backplane {
+                group.addTask { try await self.superviseComponent("backplane") { try await backplane.run() } }
+                group.addTask { await self.runCoherence(backplane) }
+            }
+            group.addTask { await self.runPendingWrites() }
+            group.addTask { await self.runMetricsExport() }
+            group.addTask {
+                // Graceful shutdown: stop taking background work, flush what is pending, stop.
+                try? await gracefulShutdown()
+                self.background.close()
+            }
+            for await job in jobs {
+                group.addTask { await job() }
+            }
+            if !Task.isCancelled {
+                await self.drainPendingWrites(timeout: self.configuration.shutdownDrainTimeout)
+            }
+            group.cancelAll()
+        }
+        logger.info("cache stopped")
+    }
+
+    /// Runs a component's own background work; if it fails, logs and restarts it after a
+    /// backoff, so one failing component never stops the cache.
+    private func superviseComponent(_ name: String, _ body: @Sendable () async throws -> Void) async throws {
+        var backoff = RetryBackoff(base: configuration.retryBackoffBase, cap: configuration.retryBackoffCap)
+        while !Task.isCancelled {
+            do {
+                try await body()
+                return
+            } catch is CancellationError {
+                return
+            } catch {
+                logger.error("\(name) stopped with an error; restarting", metadata: ["concord.error": "\(error)"])
+                try? await clock.sleep(for: backoff.nextDelay())
+            }
+        }
+    }
+
+    /// Exports L1 counters (kept per shard to keep the hit path free of shared atomics) to
+    /// swift-metrics once a second.
+    private func runMetricsExport() async {
+        var last = MemoryCacheStatistics()
+        while !Task.isCancelled {
+            let current = memory.statistics
+            if current.hits > last.hits { metrics.memoryHits.increment(by: Int64(current.hits - last.hits)) }
+            if current.misses > last.misses { metrics.memoryMisses.increment(by: Int64(current.misses - last.misses)) }
+            if current.evictions > last.evictions { metrics.memoryEvictions.increment(by: Int64(current.evictions - last.evictions)) }
+            metrics.memoryEntries.record(current.entries)
+            metrics.pendingDepth.record(pending.count)
+            metrics.backplaneConnected.record(isBackplaneConnected ? 1 : 0)
+            last = current
+            do { try await clock.sleep(for: .seconds(1)) } catch { return }
+        }
+    }
+
+    /// Runs `job` in the background task group, or returns false when `run()` is not active.
+    func runInBackground(_ job: @escaping @Sendable () async -> Void) -> Bool {
+        background.submit(job)
+    }
+
+    private let warnedNotRunning = Atomic<Bool>(false)
+
+    /// Logs once that background work was skipped because `run()` is not active.
+    func noteNotRunning(_ what: String) {
+        if !warnedNotRunning.exchange(true, ordering: .relaxed) {
+            logger.notice("run() is not active: \(what) runs inline or not at all; run the cache as a Service for background work")
+        }
+    }
+}
+
+/// One in-flight load of a key: callers share its result, and invalidations that arrive while
+/// it runs fence off what it would install.
+final class Flight: Sendable {
+    /// The result every caller of the flight receives.
+    struct Outcome: Sendable {
+        var value: any Sendable
+        var source: CacheValueSource
+        var isStale: Bool
+        var version: CacheVersion
+    }
+
+    let promise = Promise<Outcome>()
+    private let fence = Mutex<CacheVersion?>(nil)
+
+    init() {}
+
+    /// Records an invalidation seen while the flight runs.
+    func invalidate(upTo version: CacheVersion) {
+        fence.withLock { current in
+            if current == nil || current! < version { current = version }
+        }
+    }
+
+    /// Whether a value of `version` may be installed: newer than every invalidation seen
+    /// while the flight ran.
+    func allowsInstall(of version: CacheVersion) -> Bool {
+        fence.withLock { current in
+            guard let current else { return true }
+            return version > current
+        }
+    }
+}
+
+/// The receiving side of the coherence protocol: where this node is in the invalidation log.
+struct CoherenceState: Sendable {
+    /// The Redis dataset the sequence belongs to; nil before the first synchronization.
+    var epoch: String?
+    /// The last sequence number applied.
+    var lastSequence: UInt64 = 0
+    /// Subscribed and replayed up to the head.
+    var isSynchronized = false
+}

@@ -1,1 +1,0 @@
-// Module Concord: see DESIGN.md for its role.

@@ -1,0 +1,59 @@
+import Metrics
+
+/// swift-metrics instruments of one cache, labelled with its name. L1 hit and miss counters
+/// are exported from L1's own per-shard statistics by `run()`, so the hit path pays nothing.
+struct CacheMetrics: Sendable {
+    let memoryHits: Counter
+    let memoryMisses: Counter
+    let memoryEvictions: Counter
+    let distributedHits: Counter
+    let distributedMisses: Counter
+    let distributedErrors: Counter
+    let factoryCalls: Counter
+    let factoryErrors: Counter
+    let factoryTimeouts: Counter
+    let staleServed: Counter
+    let messagesReceived: Counter
+    let messagesIgnored: Counter
+    let gapsDetected: Counter
+    let replays: Counter
+    let fullExpiries: Counter
+    let pendingOverflow: Counter
+    let pendingDepth: Gauge
+    let memoryEntries: Gauge
+    let backplaneConnected: Gauge
+    let factoryDuration: Timer
+    let distributedReadDuration: Timer
+    let propagationLag: Timer
+    let servedValueAge: Timer
+
+    init(cacheName: String, node: String) {
+        let dimensions = [("cache", cacheName), ("node", node)]
+        func counter(_ label: String, _ extra: [(String, String)] = []) -> Counter {
+            Counter(label: label, dimensions: dimensions + extra)
+        }
+        memoryHits = counter("concord_hits_total", [("level", "memory")])
+        memoryMisses = counter("concord_misses_total", [("level", "memory")])
+        memoryEvictions = counter("concord_evictions_total")
+        distributedHits = counter("concord_hits_total", [("level", "distributed")])
+        distributedMisses = counter("concord_misses_total", [("level", "distributed")])
+        distributedErrors = counter("concord_distributed_errors_total")
+        factoryCalls = counter("concord_factory_calls_total")
+        factoryErrors = counter("concord_factory_errors_total")
+        factoryTimeouts = counter("concord_factory_timeouts_total")
+        staleServed = counter("concord_stale_served_total")
+        messagesReceived = counter("concord_backplane_received_total")
+        messagesIgnored = counter("concord_backplane_ignored_total")
+        gapsDetected = counter("concord_backplane_gaps_total")
+        replays = counter("concord_backplane_replays_total")
+        fullExpiries = counter("concord_backplane_full_expiries_total")
+        pendingOverflow = counter("concord_pending_writes_overflow_total")
+        pendingDepth = Gauge(label: "concord_pending_writes", dimensions: dimensions)
+        memoryEntries = Gauge(label: "concord_memory_entries", dimensions: dimensions)
+        backplaneConnected = Gauge(label: "concord_backplane_connected", dimensions: dimensions)
+        factoryDuration = Timer(label: "concord_factory_duration_seconds", dimensions: dimensions, preferredDisplayUnit: .seconds)
+        distributedReadDuration = Timer(label: "concord_distributed_read_duration_seconds", dimensions: dimensions, preferredDisplayUnit: .seconds)
+        propagationLag = Timer(label: "concord_propagation_lag_seconds", dimensions: dimensions, preferredDisplayUnit: .seconds)
+        servedValueAge = Timer(label: "concord_served_value_age_seconds", dimensions: dimensions, preferredDisplayUnit: .seconds)
+    }
+}

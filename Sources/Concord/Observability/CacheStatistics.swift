@@ -1,0 +1,84 @@
+import Synchronization
+
+/// A snapshot of a cache's counters, the shape of the node's `GET /v1/stats`.
+public struct HybridCacheStatistics: Sendable, Equatable, Codable {
+    /// L1 counters.
+    public struct Memory: Sendable, Equatable, Codable {
+        public var entries = 0
+        public var hits = 0
+        public var misses = 0
+        public var evictions = 0
+    }
+
+    /// L2 counters.
+    public struct Distributed: Sendable, Equatable, Codable {
+        public var hits = 0
+        public var misses = 0
+        public var errors = 0
+        public var corruptEntries = 0
+    }
+
+    /// Factory counters.
+    public struct Factory: Sendable, Equatable, Codable {
+        public var calls = 0
+        public var errors = 0
+        public var timeouts = 0
+    }
+
+    /// Backplane counters.
+    public struct BackplaneCounters: Sendable, Equatable, Codable {
+        public var connected = false
+        public var epoch: String?
+        public var lastSeq: UInt64 = 0
+        public var published = 0
+        public var received = 0
+        public var gapsDetected = 0
+        public var replays = 0
+        public var fullExpiries = 0
+        public var ignoredMessages = 0
+    }
+
+    /// Pending-write counters.
+    public struct AutoRecovery: Sendable, Equatable, Codable {
+        public var queued = 0
+        public var flushed = 0
+        public var overflowed = 0
+        public var depth = 0
+    }
+
+    public var node = ""
+    public var cacheName = ""
+    public var memory = Memory()
+    public var distributed = Distributed()
+    public var factory = Factory()
+    public var staleServed = 0
+    public var backplane = BackplaneCounters()
+    public var autoRecovery = AutoRecovery()
+
+    public init() {}
+}
+
+/// Slow-path counters as relaxed atomics (L1 hits and misses are counted per shard in L1).
+final class CacheCounters: Sendable {
+    let distributedHits = Atomic<Int>(0)
+    let distributedMisses = Atomic<Int>(0)
+    let distributedErrors = Atomic<Int>(0)
+    let corruptEntries = Atomic<Int>(0)
+    let factoryCalls = Atomic<Int>(0)
+    let factoryErrors = Atomic<Int>(0)
+    let factoryTimeouts = Atomic<Int>(0)
+    let staleServed = Atomic<Int>(0)
+    let published = Atomic<Int>(0)
+    let received = Atomic<Int>(0)
+    let gapsDetected = Atomic<Int>(0)
+    let replays = Atomic<Int>(0)
+    let fullExpiries = Atomic<Int>(0)
+    let ignoredMessages = Atomic<Int>(0)
+
+    init() {}
+
+    @inline(__always)
+    static func bump(_ counter: borrowing Atomic<Int>) {
+        counter.add(1, ordering: .relaxed)
+    }
+}

@@ -1,0 +1,80 @@
+/// Cache-wide configuration. Every field has a default so `HybridCacheConfiguration()` works.
+public struct HybridCacheConfiguration: Sendable {
+    /// Names the cache; the Redis namespace is `concord:{cacheName}`.
+    public var cacheName: String = "default"
+    /// This node's id, used in versions and to recognise its own backplane messages.
+    /// Defaults to a random id.
+    public var nodeID: String = HybridCacheConfiguration.randomNodeID()
+    /// Options used when a call passes none.
+    public var defaultEntryOptions = CacheEntryOptions()
+    /// L1 bounds.
+    public var memory = MemoryCacheConfiguration()
+    /// The longest key accepted, in UTF-8 bytes.
+    public var maxKeyBytes: Int = 1024
+    /// The largest serialized value accepted, in bytes.
+    public var maxValueBytes: Int = 8 * 1024 * 1024
+    /// Pending L2 writes (background writes and writes waiting for Redis to come back) kept,
+    /// newest version per key. Past it, the oldest pending write is dropped and counted.
+    public var pendingWriteCapacity: Int = 10_000
+    /// Backoff between retries of pending L2 writes.
+    public var retryBackoffBase: Duration = .milliseconds(100)
+    /// The longest backoff between retries of pending L2 writes.
+    public var retryBackoffCap: Duration = .seconds(2)
+    /// Cut off from the backplane for longer than this, a node serves its L1 values only as
+    /// fail-safe values and asks the factory first.
+    public var maxDisconnectedStaleness: Duration = .seconds(5)
+    /// How often the node compares the backplane's sequence with the last one it applied,
+    /// to catch a subscription that died silently.
+    public var heartbeatInterval: Duration = .seconds(1)
+    /// How long L2 keeps tombstones of removed keys and the markers of tag removals and clears.
+    /// It bounds how late a queued older write can arrive and still be fenced off.
+    public var markerTimeToLive: Duration = .seconds(86_400)
+    /// On graceful shutdown, pending L2 writes are flushed for at most this long.
+    public var shutdownDrainTimeout: Duration = .seconds(5)
+    /// The longest gap in the invalidation log that is replayed; a longer one expires all of L1.
+    public var maxReplayLength: Int = 100_000
+    /// How many events the `events()` stream buffers per subscriber before dropping the oldest.
+    public var eventBufferSize: Int = 1024
+
+    public init() {}
+
+    /// Configuration for a named cache on a named node.
+    public init(cacheName: String, nodeID: String? = nil) {
+        self.cacheName = cacheName
+        if let nodeID { self.nodeID = nodeID }
+    }
+
+    /// Checks ranges; throws `CacheError(.invalidConfiguration)` naming the field.
+    public func validate() throws {
+        guard !cacheName.isEmpty, cacheName.utf8.count <= 128,
+              !cacheName.utf8.contains(where: { $0 <= 0x20 || $0 == 0x7B || $0 == 0x7D })
+        else {
+            throw CacheError(.invalidConfiguration, "cacheName must be 1–128 bytes without spaces or braces, got '\(cacheName)'")
+        }
+        guard CacheVersion.isValidNode(nodeID) else {
+            throw CacheError(.invalidConfiguration, "nodeID must be 1–64 characters of [A-Za-z0-9._-], got '\(nodeID)'")
+        }
+        guard maxKeyBytes > 0 else { throw CacheError(.invalidConfiguration, "maxKeyBytes must be positive") }
+        guard maxValueBytes > 0 else { throw CacheError(.invalidConfiguration, "maxValueBytes must be positive") }
+        guard pendingWriteCapacity > 0 else { throw CacheError(.invalidConfiguration, "pendingWriteCapacity must be positive") }
+        guard retryBackoffBase > .zero, retryBackoffCap >= retryBackoffBase else {
+            throw CacheError(.invalidConfiguration, "retry backoff needs 0 < base <= cap")
+        }
+        guard maxDisconnectedStaleness > .zero else {
+            throw CacheError(.invalidConfiguration, "maxDisconnectedStaleness must be positive")
+        }
+        guard markerTimeToLive >= .seconds(1) else { throw CacheError(.invalidConfiguration, "markerTimeToLive must be at least 1s") }
+        guard shutdownDrainTimeout >= .zero else { throw CacheError(.invalidConfiguration, "shutdownDrainTimeout must not be negative") }
+        guard maxReplayLength > 0 else { throw CacheError(.invalidConfiguration, "maxReplayLength must be positive") }
+        guard heartbeatInterval > .zero else { throw CacheError(.invalidConfiguration, "heartbeatInterval must be positive") }
+        try defaultEntryOptions.validate()
+    }
+
+    /// A random node id such as `node-3f9a1c2e`.
+    public static func randomNodeID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let value = UInt32.random(in: .min ... .max, using: &generator)
+        let hex = String(value, radix: 16)
+        return "node-" + String(repeating: "0", count: 8 - hex.count) + hex
+    }
+}
