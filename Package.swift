@@ -118,7 +118,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ConcordTests",
-            dependencies: ["Concord", "ConcordTesting"],
+            dependencies: ["Concord", "ConcordTesting", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

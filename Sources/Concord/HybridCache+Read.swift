@@ -349,7 +349,9 @@ extension HybridCache {
         }
         let hasFailSafeValue = options.isFailSafeEnabled && stale?.allowsFailSafe == true && staleValue != nil
         if !inBackground {
-            noteNotRunning("factory timeouts with background completion")
+            if options.factorySoftTimeout != nil || options.factoryHardTimeout != nil {
+                noteNotRunning("factory timeouts with background completion")
+            }
             // Inline: timeouts cancel the factory, which must honour cancellation.
             let deadline = [options.factoryHardTimeout, hasFailSafeValue ? options.factorySoftTimeout : nil]
                 .compactMap { $0 }.min().map { start + $0 }

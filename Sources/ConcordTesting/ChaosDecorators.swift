@@ -1,0 +1,72 @@
+import Concord
+import Synchronization
+
+/// How a chaos decorator misbehaves: fail with a probability, delay every call.
+public struct ChaosSettings: Sendable {
+    /// Probability in 0...1 that a call throws.
+    public var failureProbability: Double = 0
+    /// Added to every call, on the decorator's clock.
+    public var delay: Duration = .zero
+
+    public init(failureProbability: Double = 0, delay: Duration = .zero) {
+        self.failureProbability = failureProbability
+        self.delay = delay
+    }
+}
+
+/// Wraps a real L2 and makes it throw or stall, as FusionCache's chaos components do.
+public final class ChaosDistributedCache: DistributedCache {
+    private let inner: any DistributedCache
+    private let clock: any CacheClock
+    private let settings: Mutex<ChaosSettings>
+
+    public init(wrapping inner: any DistributedCache, settings: ChaosSettings = ChaosSettings(), clock: any CacheClock = SystemCacheClock()) {
+        self.inner = inner
+        self.clock = clock
+        self.settings = Mutex(settings)
+    }
+
+    /// Changes the misbehaviour at run time.
+    public func update(_ body: (inout ChaosSettings) -> Void) { settings.withLock { body(&$0) } }
+
+    private func disturb(_ operation: String) async throws {
+        let current = settings.withLock { $0 }
+        if current.delay > .zero { try await clock.sleep(for: current.delay) }
+        if current.failureProbability > 0, Double.random(in: 0..<1) < current.failureProbability {
+            throw CacheError(.distributedFailed, "chaos: injected failure in \(operation)")
+        }
+    }
+
+    public func read(_ key: String) async throws -> DistributedRead? {
+        try await disturb("read")
+        return try await inner.read(key)
+    }
+
+    public func apply(_ mutation: CacheMutation, publish: Bool) async throws -> MutationOutcome {
+        try await disturb("apply")
+        return try await inner.apply(mutation, publish: publish)
+    }
+
+    public func run() async throws { try await inner.run() }
+}
+
+/// Wraps a factory and makes it throw or stall.
+public struct ChaosFactory<Value: Sendable>: Sendable {
+    private let settings: ChaosSettings
+    private let clock: any CacheClock
+    private let body: @Sendable () async throws -> Value
+
+    public init(settings: ChaosSettings, clock: any CacheClock = SystemCacheClock(), _ body: @escaping @Sendable () async throws -> Value) {
+        self.settings = settings
+        self.clock = clock
+        self.body = body
+    }
+
+    public func callAsFunction() async throws -> Value {
+        if settings.delay > .zero { try await clock.sleep(for: settings.delay) }
+        if settings.failureProbability > 0, Double.random(in: 0..<1) < settings.failureProbability {
+            throw CacheError(.factoryFailed, "chaos: injected factory failure")
+        }
+        return try await body()
+    }
+}

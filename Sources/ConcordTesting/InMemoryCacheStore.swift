@@ -1,0 +1,283 @@
+import Concord
+import Synchronization
+
+/// A shared in-process stand-in for Redis: entries with version fencing, tombstones and
+/// markers, the invalidation log, the epoch and pub/sub. Several caches in one process share
+/// one store through `InMemoryDistributedCache` and `InMemoryBackplane`, so a cluster runs in a
+/// unit test. Its rules are the ones the Redis scripts implement.
+public final class InMemoryCacheStore: Sendable {
+    struct Stored {
+        var version: CacheVersion
+        var entry: DistributedEntry?
+        var expire: CacheVersion?
+    }
+
+    struct State {
+        var entries: [String: Stored] = [:]
+        var tagRemovals: [String: CacheVersion] = [:]
+        var clearRemove: CacheVersion?
+        var clearExpire: CacheVersion?
+        var epoch: String
+        var sequence: UInt64 = 0
+        var log: [(sequence: UInt64, bytes: [UInt8])] = []
+        var subscribers: [UInt64: @Sendable (BackplaneEvent) -> Void] = [:]
+        var isAvailable = true
+        var reads = 0
+        var applies = 0
+    }
+
+    let state: Mutex<State>
+    /// The log keeps at most this many messages, like `XADD MAXLEN`.
+    public let logCapacity: Int
+
+    public init(logCapacity: Int = 10_000) {
+        self.logCapacity = logCapacity
+        self.state = Mutex(State(epoch: Self.newEpoch()))
+    }
+
+    static func newEpoch() -> String {
+        String(UInt64.random(in: 1 ... .max), radix: 16)
+    }
+
+    /// Makes every operation fail (an outage) or succeed again.
+    public func setAvailable(_ available: Bool) {
+        state.withLock { $0.isAvailable = available }
+    }
+
+    /// Loses all data and starts a new epoch, like FLUSHALL or a restart without persistence.
+    public func flushAll() {
+        state.withLock { state in
+            let subscribers = state.subscribers
+            let available = state.isAvailable
+            state = State(epoch: Self.newEpoch())
+            state.subscribers = subscribers
+            state.isAvailable = available
+        }
+    }
+
+    /// Drops the oldest log messages, keeping the last `count`.
+    public func trimLog(keepingLast count: Int) {
+        state.withLock { state in
+            if state.log.count > count { state.log.removeFirst(state.log.count - count) }
+        }
+    }
+
+    /// Publishes raw bytes on the channel without a write: for tests of garbage messages.
+    public func publishRaw(_ bytes: [UInt8]) {
+        let targets = state.withLock { Array($0.subscribers.values) }
+        for target in targets { target(.message(bytes)) }
+    }
+
+    /// Stores raw bytes as a key's envelope: for tests of corrupt L2 entries.
+    public func storeRaw(key: String, version: CacheVersion, bytes: [UInt8]) {
+        state.withLock { $0.entries[key] = Stored(version: version, entry: nil, expire: nil) }
+        rawEnvelopes.withLock { $0[key] = bytes }
+    }
+
+    let rawEnvelopes = Mutex<[String: [UInt8]]>([:])
+
+    /// The epoch, last sequence and number of reads and applies so far.
+    public var snapshot: (epoch: String, sequence: UInt64, reads: Int, applies: Int) {
+        state.withLock { ($0.epoch, $0.sequence, $0.reads, $0.applies) }
+    }
+
+    /// The stored version of a key, tombstones included.
+    public func storedVersion(of key: String) -> CacheVersion? {
+        state.withLock { $0.entries[key]?.version }
+    }
+
+    func checkAvailable(_ state: State) throws {
+        guard state.isAvailable else {
+            throw CacheError(.distributedFailed, "the in-memory store is unavailable (simulated outage)")
+        }
+    }
+
+    func read(_ key: String) throws -> DistributedRead? {
+        if let raw = rawEnvelopes.withLock({ $0[key] }) {
+            _ = try DistributedEntry.decode(raw)
+        }
+        return try state.withLock { state in
+            try checkAvailable(state)
+            state.reads += 1
+            guard let stored = state.entries[key], let entry = stored.entry else { return nil }
+            let markers = DistributedStateRules.Markers(
+                expire: stored.expire,
+                clearRemove: state.clearRemove,
+                clearExpire: state.clearExpire,
+                tagRemovals: entry.tags.compactMap { state.tagRemovals[$0] }
+            )
+            return DistributedStateRules.evaluate(entry, markers: markers)
+        }
+    }
+
+    func apply(_ mutation: CacheMutation, store: Bool, publish: Bool) throws -> MutationOutcome {
+        let (outcome, targets, message): (MutationOutcome, [@Sendable (BackplaneEvent) -> Void], [UInt8]?) = try state.withLock { state in
+            try checkAvailable(state)
+            state.applies += 1
+            if store {
+                switch mutation.kind {
+                case .set, .remove:
+                    if let current = state.entries[mutation.key], current.version >= mutation.version {
+                        return (.superseded(by: current.version), [], nil)
+                    }
+                    state.entries[mutation.key] = Stored(version: mutation.version, entry: mutation.kind == .set ? mutation.entry : nil, expire: nil)
+                    if mutation.kind == .set { rawEnvelopes.withLock { $0[mutation.key] = nil } }
+                case .expire:
+                    if var current = state.entries[mutation.key] {
+                        if current.version >= mutation.version { return (.superseded(by: current.version), [], nil) }
+                        if current.expire == nil || current.expire! < mutation.version { current.expire = mutation.version }
+                        state.entries[mutation.key] = current
+                    }
+                case .removeTag:
+                    if state.tagRemovals[mutation.key].map({ $0 < mutation.version }) ?? true {
+                        state.tagRemovals[mutation.key] = mutation.version
+                    }
+                case .clearRemove:
+                    if state.clearRemove.map({ $0 < mutation.version }) ?? true { state.clearRemove = mutation.version }
+                case .clearExpire:
+                    if state.clearExpire.map({ $0 < mutation.version }) ?? true { state.clearExpire = mutation.version }
+                }
+            }
+            guard publish else { return (.applied(sequence: nil), [], nil) }
+            state.sequence += 1
+            let bytes = BackplaneMessage.assemble(
+                epoch: state.epoch,
+                sequence: state.sequence,
+                body: BackplaneMessage.encodeBody(kind: mutation.kind, key: mutation.key, version: mutation.version)
+            )
+            state.log.append((state.sequence, bytes))
+            if state.log.count > logCapacity { state.log.removeFirst(state.log.count - logCapacity) }
+            return (.applied(sequence: state.sequence), Array(state.subscribers.values), bytes)
+        }
+        if let message {
+            for target in targets { target(.message(message)) }
+        }
+        return outcome
+    }
+
+    func head() throws -> BackplaneHead {
+        try state.withLock { state in
+            try checkAvailable(state)
+            return BackplaneHead(epoch: state.epoch, sequence: state.sequence)
+        }
+    }
+
+    func readLog(from: UInt64, through: UInt64) throws -> BackplaneLogRead {
+        try state.withLock { state in
+            try checkAvailable(state)
+            guard from <= through else { return .messages([]) }
+            if let first = state.log.first, first.sequence > from { return .trimmed }
+            if state.log.isEmpty, state.sequence >= from { return .trimmed }
+            return .messages(state.log.filter { $0.sequence >= from && $0.sequence <= through }.map(\.bytes))
+        }
+    }
+
+    func subscribe(id: UInt64, _ deliver: @escaping @Sendable (BackplaneEvent) -> Void) {
+        state.withLock { $0.subscribers[id] = deliver }
+    }
+
+    func unsubscribe(id: UInt64) {
+        _ = state.withLock { $0.subscribers.removeValue(forKey: id) }
+    }
+}
+
+/// An L2 on an `InMemoryCacheStore`.
+public struct InMemoryDistributedCache: DistributedCache {
+    public let store: InMemoryCacheStore
+
+    public init(store: InMemoryCacheStore) { self.store = store }
+
+    public func read(_ key: String) async throws -> DistributedRead? {
+        do {
+            return try store.read(key)
+        } catch let error as CacheError where error.code == .invalidMessage {
+            // A corrupt envelope reads as a miss, as the Redis implementation does.
+            return nil
+        }
+    }
+
+    public func apply(_ mutation: CacheMutation, publish: Bool) async throws -> MutationOutcome {
+        try store.apply(mutation, store: true, publish: publish)
+    }
+}
+
+/// A backplane on an `InMemoryCacheStore`, with switches to cut one node off and to lose
+/// messages, for tests of reconnect replay and gap filling.
+public final class InMemoryBackplane: Backplane {
+    private static let ids = Atomic<UInt64>(0)
+
+    public let store: InMemoryCacheStore
+    private let id: UInt64
+    private let stream: AsyncStream<BackplaneEvent>
+    private let continuation: AsyncStream<BackplaneEvent>.Continuation
+    private let dropCounter = DropCounter()
+    private let connected = Atomic<Bool>(false)
+
+    public init(store: InMemoryCacheStore) {
+        self.store = store
+        self.id = Self.ids.add(1, ordering: .relaxed).newValue
+        (stream, continuation) = AsyncStream<BackplaneEvent>.makeStream()
+    }
+
+    public func publish(_ mutation: CacheMutation) async throws -> UInt64 {
+        guard case .applied(let sequence?) = try store.apply(mutation, store: false, publish: true) else { return 0 }
+        return sequence
+    }
+
+    public func events() -> AsyncStream<BackplaneEvent> { stream }
+
+    public func head() async throws -> BackplaneHead { try store.head() }
+
+    public func readLog(from: UInt64, through: UInt64) async throws -> BackplaneLogRead {
+        try store.readLog(from: from, through: through)
+    }
+
+    public func run() async throws {
+        reconnect()
+        let (wait, keepAlive) = AsyncStream<Void>.makeStream()
+        await withTaskCancellationHandler {
+            for await _ in wait {}
+        } onCancel: {
+            keepAlive.finish()
+        }
+        disconnect(reason: "stopped")
+    }
+
+    /// Cuts this node's subscription: messages published meanwhile never reach it.
+    public func disconnect(reason: String = "test disconnect") {
+        guard connected.exchange(false, ordering: .relaxed) else { return }
+        store.unsubscribe(id: id)
+        continuation.yield(.disconnected(reason: reason))
+    }
+
+    /// Restores the subscription; the cache then replays what it missed.
+    public func reconnect() {
+        guard !connected.exchange(true, ordering: .relaxed) else { return }
+        let continuation = self.continuation
+        store.subscribe(id: id) { [dropCounter] event in
+            if case .message = event, dropCounter.consumeOne() { return }
+            continuation.yield(event)
+        }
+        continuation.yield(.subscribed)
+    }
+
+    /// Loses the next `count` messages for this node, as a flaky network would, leaving a gap.
+    public func dropNextMessages(_ count: Int) {
+        dropCounter.remaining.store(count, ordering: .relaxed)
+    }
+}
+
+
+/// How many of the next messages a test backplane loses.
+final class DropCounter: Sendable {
+    let remaining = Atomic<Int>(0)
+
+    /// True if this message is to be lost.
+    func consumeOne() -> Bool {
+        while true {
+            let current = remaining.load(ordering: .relaxed)
+            guard current > 0 else { return false }
+            if remaining.compareExchange(expected: current, desired: current - 1, ordering: .relaxed).exchanged { return true }
+        }
+    }
+}

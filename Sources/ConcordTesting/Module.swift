@@ -1,1 +1,0 @@
-// Module ConcordTesting: see DESIGN.md for its role.

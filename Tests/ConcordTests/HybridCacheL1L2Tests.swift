@@ -1,0 +1,211 @@
+import Concord
+import ConcordTesting
+import Testing
+
+/// Topology: L1 + L2 on the in-memory fake.
+@Suite("HybridCache, L1 + L2 (in-memory)")
+struct HybridCacheL1L2Tests {
+    let clock = ManualClock()
+    let store = InMemoryCacheStore()
+
+    @Test func aSecondNodeReadsFromL2WithoutCallingTheFactory() async throws {
+        let a = try makeCache(node: "a", clock: clock, store: store)
+        let b = try makeCache(node: "b", clock: clock, store: store)
+        try await a.set("k", "v1")
+        let calls = CallCounter()
+        let read = try await b.getOrSet("k", as: String.self) { _ in calls.increment(); return "other" }
+        #expect(read.value == "v1" && read.source == .distributed)
+        #expect(calls.count == 0)
+        #expect(b.statistics.distributed.hits == 1)
+    }
+
+    @Test func distributedDurationDiffersFromMemoryDuration() async throws {
+        let a = try makeCache(node: "a", clock: clock, store: store)
+        let b = try makeCache(node: "b", clock: clock, store: store)
+        var configured = CacheEntryOptions(duration: .seconds(10))
+        configured.distributedDuration = .seconds(100)
+        let options = configured
+        try await a.set("k", "v1", options: options)
+        clock.advance(by: .seconds(20))
+        #expect(try await a.tryGet("k", as: String.self, options: options)?.source == .distributed)
+        #expect(try await b.tryGet("k", as: String.self, options: options)?.value == "v1")
+        clock.advance(by: .seconds(81))
+        #expect(try await b.tryGet("k", as: String.self, options: options) == nil)
+    }
+
+    @Test func skipDistributedWriteKeepsTheValueLocal() async throws {
+        let a = try makeCache(node: "a", clock: clock, store: store)
+        let b = try makeCache(node: "b", clock: clock, store: store)
+        var configured = CacheEntryOptions()
+        configured.skipDistributedWrite = true
+        let options = configured
+        try await a.set("k", "v1", options: options)
+        #expect(try await a.tryGet("k", as: String.self)?.value == "v1")
+        #expect(try await b.tryGet("k", as: String.self) == nil)
+    }
+
+    @Test func skipDistributedReadGoesToTheFactory() async throws {
+        let a = try makeCache(node: "a", clock: clock, store: store)
+        let b = try makeCache(node: "b", clock: clock, store: store)
+        try await a.set("k", "v1")
+        var configured = CacheEntryOptions()
+        configured.skipDistributedRead = true
+        let options = configured
+        let read = try await b.getOrSet("k", as: String.self, options: options) { _ in "from-factory" }
+        #expect(read.value == "from-factory" && read.source == .factory)
+    }
+
+    @Test func l2ErrorsNeverFailACallTheFactoryCanServe() async throws {
+        let chaos = ChaosDistributedCache(wrapping: InMemoryDistributedCache(store: store), settings: ChaosSettings(failureProbability: 1))
+        let cache = try makeCache(clock: clock, distributed: chaos)
+        let value = try await cache.getOrSet("k", as: String.self) { _ in "v" }
+        #expect(value.value == "v" && value.source == .factory)
+        #expect(cache.statistics.distributed.errors >= 2)
+        // The failed write waits for recovery.
+        #expect(cache.pendingWriteCount == 1)
+    }
+
+    @Test func distributedHardTimeoutAbandonsASlowL2() async throws {
+        let slow = ChaosDistributedCache(wrapping: InMemoryDistributedCache(store: store), settings: ChaosSettings(delay: .seconds(60)), clock: clock)
+        let cache = try makeCache(clock: clock, distributed: slow)
+        var configured = CacheEntryOptions()
+        configured.distributedHardTimeout = .milliseconds(200)
+        configured.skipDistributedWrite = true
+        let options = configured
+        try await withThrowingTaskGroup(of: CacheResult<String>.self) { group in
+            group.addTask { try await cache.getOrSet("k", as: String.self, options: options) { _ in "v" } }
+            // Two sleepers: the chaos delay and the timeout.
+            #expect(await clock.waitForSleepers(atLeast: 2))
+            clock.advance(by: .milliseconds(200))
+            let value = try await group.next()
+            #expect(value?.source == .factory)
+        }
+        #expect(cache.statistics.distributed.errors == 1)
+    }
+
+    @Test func distributedSoftTimeoutServesStaleWhenL2IsSlow() async throws {
+        let inner = InMemoryDistributedCache(store: store)
+        let slow = ChaosDistributedCache(wrapping: inner, clock: clock)
+        let cache = try makeCache(clock: clock, distributed: slow)
+        var configured = failSafeOptions(duration: .seconds(10))
+        configured.distributedSoftTimeout = .milliseconds(100)
+        configured.factoryHardTimeout = .milliseconds(100)
+        let options = configured
+        _ = try await cache.getOrSet("k", as: String.self, options: options) { _ in "v1" }
+        clock.advance(by: .seconds(11))
+        slow.update { $0.delay = .seconds(60) }
+        let calls = CallCounter()
+        try await withThrowingTaskGroup(of: CacheResult<String>.self) { group in
+            group.addTask {
+                try await cache.getOrSet("k", as: String.self, options: options) { _ in
+                    calls.increment()
+                    await Gate().wait()
+                    return "v2"
+                }
+            }
+            // The slow L2 read and its soft timeout.
+            #expect(await clock.waitForSleepers(atLeast: 2))
+            clock.advance(by: .milliseconds(100))
+            // L2 abandoned: the factory runs under its hard timeout.
+            #expect(await eventually { calls.count == 1 })
+            #expect(await clock.waitForSleepers(atLeast: 1))
+            clock.advance(by: .milliseconds(100))
+            let value = try await group.next()
+            #expect(value?.value == "v1" && value?.isStale == true)
+        }
+    }
+
+    @Test func backgroundDistributedWritesReturnBeforeL2() async throws {
+        let slow = ChaosDistributedCache(wrapping: InMemoryDistributedCache(store: store), settings: ChaosSettings(delay: .seconds(5)), clock: clock)
+        let cache = try makeCache(clock: clock, distributed: slow)
+        var configured = CacheEntryOptions()
+        configured.allowBackgroundDistributedOperations = true
+        let options = configured
+        try await withRunning([cache], clock: clock) {
+            try await cache.set("k", "v", options: options)
+            #expect(try await cache.tryGet("k", as: String.self, options: { var o = options; o.skipDistributedRead = true; return o }())?.value == "v")
+            #expect(store.storedVersion(of: "k") == nil)
+            #expect(await clock.waitForSleepers(atLeast: 2))
+            clock.advance(by: .seconds(5))
+            #expect(await eventually { store.storedVersion(of: "k") != nil })
+        }
+    }
+
+    @Test func failedWritesAreRecoveredAfterTheOutage() async throws {
+        let a = try makeCache(node: "a", clock: clock, store: store)
+        let b = try makeCache(node: "b", clock: clock, store: store)
+        try await withRunning([a], clock: clock) {
+            store.setAvailable(false)
+            try await a.set("k", "during-outage")
+            #expect(a.pendingWriteCount == 1)
+            store.setAvailable(true)
+            // The flush loop retries on its backoff timer.
+            for _ in 0..<20 where a.pendingWriteCount > 0 {
+                clock.advance(by: .seconds(2))
+                _ = await eventually(.milliseconds(200)) { a.pendingWriteCount == 0 }
+            }
+            #expect(a.pendingWriteCount == 0)
+            #expect(try await b.tryGet("k", as: String.self)?.value == "during-outage")
+            #expect(a.statistics.autoRecovery.flushed == 1)
+        }
+    }
+
+    @Test func pendingWriteCapacityCountsOverflow() async throws {
+        let cache = try makeCache(clock: clock, store: store) { $0.pendingWriteCapacity = 3 }
+        store.setAvailable(false)
+        for index in 0..<5 { try await cache.set("k\(index)", index) }
+        let stats = cache.statistics.autoRecovery
+        #expect(stats.depth == 3)
+        #expect(stats.overflowed == 2)
+    }
+
+    @Test func pendingQueueKeepsOnlyTheNewestVersionPerKey() async throws {
+        let cache = try makeCache(clock: clock, store: store)
+        store.setAvailable(false)
+        for index in 0..<5 { try await cache.set("same", index) }
+        #expect(cache.pendingWriteCount == 1)
+        #expect(cache.statistics.autoRecovery.overflowed == 0)
+    }
+
+    @Test func corruptAndFutureFormatEnvelopesReadAsMisses() async throws {
+        let cache = try makeCache(clock: clock, store: store)
+        let version = CacheVersion(milliseconds: 1, counter: 0, node: "x")
+        var future = DistributedEntry(version: version, logicalExpiryMilliseconds: .max, payload: Array("v".utf8)).encoded()
+        future[4] = 99
+        store.storeRaw(key: "future", version: version, bytes: future)
+        store.storeRaw(key: "garbage", version: version, bytes: [1, 2, 3])
+        let truncated = Array(DistributedEntry(version: version, logicalExpiryMilliseconds: .max, payload: Array("value".utf8)).encoded().dropLast(2))
+        store.storeRaw(key: "truncated", version: version, bytes: truncated)
+        for key in ["future", "garbage", "truncated"] {
+            #expect(try await cache.tryGet(key, as: String.self) == nil)
+            let loaded = try await cache.getOrSet(key, as: String.self) { _ in "fresh" }
+            #expect(loaded.value == "fresh")
+        }
+    }
+
+    @Test func serializerFailureIsTypedAndLeavesTheCacheUnchanged() async throws {
+        struct Unencodable: Codable, Sendable {
+            func encode(to encoder: any Encoder) throws { throw TestFailure() }
+            init() {}
+            init(from decoder: any Decoder) throws {}
+        }
+        let cache = try makeCache(clock: clock, store: store)
+        await #expect { try await cache.set("k", Unencodable()) } throws: { ($0 as? CacheError)?.code == .serializationFailed }
+        #expect(cache.statistics.memory.entries == 0)
+        #expect(store.storedVersion(of: "k") == nil)
+    }
+
+    @Test func codableValuesRoundTripThroughL2() async throws {
+        struct Product: Codable, Sendable, Equatable {
+            var id: Int
+            var name: String
+        }
+        let a = try makeCache(node: "a", clock: clock, store: store)
+        let b = try makeCache(node: "b", clock: clock, store: store)
+        try await a.set("p", Product(id: 1, name: "lamp"), tags: ["products"])
+        #expect(try await b.tryGet("p", as: Product.self)?.value == Product(id: 1, name: "lamp"))
+        // Another node reads the same L2 bytes raw: the JSON document.
+        let c = try makeCache(node: "c", clock: clock, store: store)
+        #expect(try await c.tryGet("p", as: [UInt8].self)?.value == Array(#"{"id":1,"name":"lamp"}"#.utf8))
+    }
+}

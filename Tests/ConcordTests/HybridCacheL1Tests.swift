@@ -1,0 +1,176 @@
+import Concord
+import ConcordTesting
+import Testing
+
+/// Topology: L1 alone.
+@Suite("HybridCache, L1 only")
+struct HybridCacheL1Tests {
+    let clock = ManualClock()
+
+    @Test func getOrSetCallsTheFactoryOnceThenHitsMemory() async throws {
+        let cache = try makeCache(clock: clock)
+        let calls = CallCounter()
+        let first = try await cache.getOrSet("k", as: String.self) { _ in calls.increment(); return "v1" }
+        let second = try await cache.getOrSet("k", as: String.self) { _ in calls.increment(); return "v2" }
+        #expect(first.value == "v1" && first.source == .factory && !first.isStale)
+        #expect(second.value == "v1" && second.source == .memory)
+        #expect(calls.count == 1)
+        #expect(cache.statistics.memory.hits == 1)
+    }
+
+    @Test func durationExpiresTheEntry() async throws {
+        let cache = try makeCache(clock: clock)
+        let options = CacheEntryOptions(duration: .seconds(5))
+        try await cache.set("k", "v1", options: options)
+        clock.advance(by: .seconds(4))
+        #expect(try await cache.tryGet("k", as: String.self)?.value == "v1")
+        clock.advance(by: .seconds(1))
+        #expect(try await cache.tryGet("k", as: String.self) == nil)
+    }
+
+    @Test func memoryDurationOverridesDuration() async throws {
+        let cache = try makeCache(clock: clock)
+        var configured = CacheEntryOptions(duration: .seconds(60))
+        configured.memoryDuration = .seconds(2)
+        let options = configured
+        try await cache.set("k", "v1", options: options)
+        clock.advance(by: .seconds(3))
+        #expect(try await cache.tryGet("k", as: String.self) == nil)
+    }
+
+    @Test func idleTimeoutDropsAnUnreadEntryAndSlidesOnReads() async throws {
+        let cache = try makeCache(clock: clock)
+        var configured = CacheEntryOptions(duration: .seconds(60))
+        configured.memoryIdleTimeout = .seconds(5)
+        let options = configured
+        try await cache.set("read", "v", options: options)
+        try await cache.set("unread", "v", options: options)
+        for _ in 0..<3 {
+            clock.advance(by: .seconds(4))
+            #expect(try await cache.tryGet("read", as: String.self) != nil)
+        }
+        #expect(try await cache.tryGet("unread", as: String.self) == nil)
+    }
+
+    @Test func jitterSpreadsExpiry() async throws {
+        let cache = try makeCache(clock: clock)
+        var configured = CacheEntryOptions(duration: .seconds(10))
+        configured.jitterMaxDuration = .seconds(100)
+        let options = configured
+        for index in 0..<50 { try await cache.set("k\(index)", index, options: options) }
+        clock.advance(by: .seconds(11))
+        var alive = 0
+        for index in 0..<50 where try await cache.tryGet("k\(index)", as: Int.self) != nil { alive += 1 }
+        // Without jitter every entry would be gone; with up to 100 s of jitter nearly all live.
+        #expect(alive > 25)
+    }
+
+    @Test func sizeCountsAgainstMaxCost() async throws {
+        let cache = try makeCache(clock: clock) { $0.memory.maxCost = 10 }
+        var configured = CacheEntryOptions()
+        configured.size = 4
+        let options = configured
+        for index in 0..<5 { try await cache.set("k\(index)", index, options: options) }
+        #expect(cache.statistics.memory.entries <= 2)
+    }
+
+    @Test func maxEntriesBoundsL1() async throws {
+        let cache = try makeCache(clock: clock) { $0.memory.maxEntries = 16; $0.memory.shardCount = 1 }
+        for index in 0..<100 { try await cache.set("k\(index)", index) }
+        #expect(cache.statistics.memory.entries <= 16)
+        #expect(cache.statistics.memory.evictions >= 84)
+    }
+
+    @Test func removeAndExpire() async throws {
+        let cache = try makeCache(clock: clock)
+        let options = failSafeOptions()
+        try await cache.set("a", "1", options: options)
+        try await cache.set("b", "2", options: options)
+        try await cache.remove("a")
+        try await cache.expire("b")
+        #expect(try await cache.tryGet("a", as: String.self, options: options) == nil)
+        // Expired: not fresh, but fail-safe can still serve it when the factory fails.
+        let served = try await cache.getOrSet("b", as: String.self, options: options) { _ in throw TestFailure() }
+        #expect(served.value == "2" && served.isStale)
+    }
+
+    @Test func expireWithoutFailSafeMakesTheFactoryRun() async throws {
+        let cache = try makeCache(clock: clock)
+        try await cache.set("b", "2")
+        try await cache.expire("b")
+        let value = try await cache.getOrSet("b", as: String.self) { _ in "3" }
+        #expect(value.value == "3" && value.source == .factory)
+    }
+
+    @Test func getWithDefault() async throws {
+        let cache = try makeCache(clock: clock)
+        #expect(try await cache.get("missing", default: 42) == 42)
+        try await cache.set("present", 7)
+        #expect(try await cache.get("present", default: 42) == 7)
+    }
+
+    @Test func typeMismatchIsATypedError() async throws {
+        let cache = try makeCache(clock: clock)
+        try await cache.set("k", 7)
+        await #expect { try await cache.tryGet("k", as: String.self) } throws: { error in
+            (error as? CacheError)?.code == .typeMismatch
+        }
+    }
+
+    @Test func skipMemoryWriteAndRead() async throws {
+        let cache = try makeCache(clock: clock)
+        var skipWrite = CacheEntryOptions()
+        skipWrite.skipMemoryWrite = true
+        try await cache.set("k", "v", options: skipWrite)
+        #expect(try await cache.tryGet("k", as: String.self) == nil)
+        try await cache.set("k2", "v")
+        var skipRead = CacheEntryOptions()
+        skipRead.skipMemoryRead = true
+        #expect(try await cache.tryGet("k2", as: String.self, options: skipRead) == nil)
+        let calls = CallCounter()
+        _ = try await cache.getOrSet("k2", as: String.self, options: skipRead) { _ in calls.increment(); return "fresh" }
+        #expect(calls.count == 1)
+    }
+
+    @Test func badKeysAreTypedErrorsAndStoreNothing() async throws {
+        let cache = try makeCache(clock: clock) { $0.maxKeyBytes = 8 }
+        await #expect { try await cache.set("", "v") } throws: { ($0 as? CacheError)?.code == .invalidKey }
+        await #expect { try await cache.set("123456789", "v") } throws: { ($0 as? CacheError)?.code == .keyTooLong }
+        await #expect { try await cache.getOrSet("", as: String.self) { _ in "v" } } throws: { ($0 as? CacheError)?.code == .invalidKey }
+        await #expect { try await cache.remove("123456789") } throws: { ($0 as? CacheError)?.code == .keyTooLong }
+        #expect(cache.statistics.memory.entries == 0)
+    }
+
+    @Test func oversizedValueIsRejectedAndStoresNothing() async throws {
+        let cache = try makeCache(clock: clock) { $0.maxValueBytes = 16 }
+        await #expect { try await cache.set("k", [UInt8](repeating: 1, count: 17)) } throws: { ($0 as? CacheError)?.code == .valueTooLarge }
+        #expect(try await cache.tryGet("k", as: [UInt8].self) == nil)
+        try await cache.set("k", [UInt8](repeating: 1, count: 16))
+        #expect(try await cache.tryGet("k", as: [UInt8].self)?.value.count == 16)
+    }
+
+    @Test func invalidOptionsAreRejected() async throws {
+        let cache = try makeCache(clock: clock)
+        var configured = CacheEntryOptions()
+        configured.eagerRefreshThreshold = 1.5
+        let options = configured
+        await #expect { try await cache.set("k", 1, options: options) } throws: { ($0 as? CacheError)?.code == .invalidConfiguration }
+        var configuration = HybridCacheConfiguration()
+        configuration.nodeID = "bad node id"
+        #expect(throws: CacheError.self) { try HybridCache(configuration: configuration) }
+    }
+
+    @Test func factoryErrorWithoutFailSafeIsThrown() async throws {
+        let cache = try makeCache(clock: clock)
+        await #expect { try await cache.getOrSet("k", as: String.self) { _ in throw TestFailure() } } throws: { error in
+            (error as? CacheError)?.code == .factoryFailed && ((error as? CacheError)?.underlying as? TestFailure) != nil
+        }
+        #expect(cache.statistics.factory.errors == 1)
+    }
+
+    @Test func cacheWorksWithoutRun() async throws {
+        let cache = try HybridCache()
+        let value = try await cache.getOrSet("plain") { "works" }
+        #expect(value == "works")
+    }
+}
