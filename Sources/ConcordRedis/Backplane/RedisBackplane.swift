@@ -1,0 +1,141 @@
+import Concord
+import Logging
+
+/// The backplane on Redis: messages on the channel `concord:{cache}:bp` through a dedicated
+/// subscriber connection, the invalidation log in the stream `concord:{cache}:log`, the epoch
+/// and the sequence. The subscriber re-subscribes on every reconnect and reports it, so the
+/// cache can replay what it missed.
+public final class RedisBackplane: Backplane {
+    public let client: RedisClient
+    public let subscriber: RedisSubscriber
+    public let namespace: RedisNamespace
+    public let logMaxLength: Int
+    private let runsClient: Bool
+    private let logger: Logger
+    private let stream: AsyncStream<BackplaneEvent>
+    private let continuation: AsyncStream<BackplaneEvent>.Continuation
+
+    /// - Parameter runsClient: whether this backplane's `run()` also runs the command client
+    ///   (set it when no `RedisDistributedCache` runs it).
+    public init(
+        client: RedisClient,
+        subscriber: RedisSubscriber,
+        cacheName: String,
+        logMaxLength: Int = 100_000,
+        runsClient: Bool = false,
+        logger: Logger = Logger(label: "concord.redis.backplane")
+    ) {
+        self.client = client
+        self.subscriber = subscriber
+        self.namespace = RedisNamespace(cacheName: cacheName)
+        self.logMaxLength = logMaxLength
+        self.runsClient = runsClient
+        self.logger = logger
+        (stream, continuation) = AsyncStream<BackplaneEvent>.makeStream()
+    }
+
+    public func events() -> AsyncStream<BackplaneEvent> { stream }
+
+    public func publish(_ mutation: CacheMutation) async throws -> UInt64 {
+        let outcome = try await RedisDistributedCache.runWrite(
+            client: client, namespace: namespace, mutation: mutation, store: false, publish: true, logMaxLength: logMaxLength
+        )
+        guard case .applied(let sequence) = outcome else { return 0 }
+        return sequence ?? 0
+    }
+
+    public func head() async throws -> BackplaneHead {
+        let reply = try await client.evalScript(
+            CoherenceScripts.head,
+            keys: [RedisArgument(namespace.epoch), RedisArgument(namespace.sequence)],
+            arguments: [RedisArgument(CoherenceScripts.candidateEpoch())]
+        )
+        guard let fields = reply.array, fields.count == 2, let epoch = fields[0].string, let sequence = fields[1].int, sequence >= 0 else {
+            throw RedisError(.protocolError, "the head script answered \(reply)")
+        }
+        return BackplaneHead(epoch: epoch, sequence: UInt64(sequence))
+    }
+
+    /// Reads `0-from … 0-through` from the log stream in pages. The log is trimmed past `from`
+    /// when its first entry in the range is not `0-from`.
+    public func readLog(from: UInt64, through: UInt64) async throws -> BackplaneLogRead {
+        guard from <= through else { return .messages([]) }
+        var messages: [[UInt8]] = []
+        var next = from
+        let pageSize: UInt64 = 1000
+        while next <= through {
+            let last = min(through, next + pageSize - 1)
+            let reply = try await client.send(
+                "XRANGE", RedisArgument(namespace.log), RedisArgument("0-\(next)"), RedisArgument("0-\(last)")
+            )
+            guard let entries = reply.array else {
+                throw RedisError(.protocolError, "XRANGE answered \(reply)")
+            }
+            var expected = next
+            for entry in entries {
+                guard let parts = entry.array, parts.count == 2, let id = parts[0].string,
+                      let fields = parts[1].array, fields.count >= 2, let payload = fields[1].bytes
+                else { throw RedisError(.protocolError, "XRANGE entry is malformed: \(entry)") }
+                guard id == "0-\(expected)" else {
+                    // The first missing id means the log was trimmed past it (or lost it).
+                    return .trimmed
+                }
+                messages.append(payload)
+                expected += 1
+            }
+            if expected <= last { return .trimmed }
+            next = last + 1
+        }
+        return .messages(messages)
+    }
+
+    public func run() async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            if runsClient {
+                group.addTask { try await self.client.run() }
+            }
+            let messages = subscriber.messages
+            let states = subscriber.states
+            group.addTask {
+                for await message in messages { self.continuation.yield(.message(message.payload)) }
+            }
+            group.addTask {
+                var wasConnected = false
+                for await state in states {
+                    switch state {
+                    case .connected:
+                        wasConnected = true
+                        self.continuation.yield(.subscribed)
+                    case .disconnected(let error):
+                        if wasConnected { self.continuation.yield(.disconnected(reason: "\(error)")) }
+                        wasConnected = false
+                    case .connecting, .backingOff:
+                        break
+                    }
+                }
+            }
+            try await subscriber.subscribe(channels: [namespace.channel])
+            try await subscriber.run()
+            group.cancelAll()
+        }
+    }
+}
+
+/// Builds the Redis client, subscriber, L2 and backplane of one cache from one configuration.
+public struct RedisCacheBackend: Sendable {
+    public let client: RedisClient
+    public let subscriber: RedisSubscriber
+    public let distributed: RedisDistributedCache
+    public let backplane: RedisBackplane
+
+    public init(configuration: RedisConfiguration, cacheName: String, logMaxLength: Int = 100_000, logger: Logger = Logger(label: "concord.redis")) {
+        var commandConfiguration = configuration
+        commandConfiguration.clientName = configuration.clientName ?? "concord-\(cacheName)"
+        var subscriberConfiguration = configuration
+        subscriberConfiguration.clientName = (configuration.clientName ?? "concord-\(cacheName)") + "-sub"
+        client = RedisClient(configuration: commandConfiguration, logger: logger)
+        subscriber = RedisSubscriber(configuration: subscriberConfiguration, logger: logger)
+        distributed = RedisDistributedCache(client: client, cacheName: cacheName, logMaxLength: logMaxLength, runsClient: true, logger: logger)
+        backplane = RedisBackplane(client: client, subscriber: subscriber, cacheName: cacheName, logMaxLength: logMaxLength, runsClient: false, logger: logger)
+    }
+}

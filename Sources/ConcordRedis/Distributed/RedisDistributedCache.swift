@@ -1,0 +1,127 @@
+import Concord
+import Logging
+import Synchronization
+
+/// The L2 on Redis: entries as hashes `{v: version, d: envelope, x: expire version}` under
+/// `concord:{cache}:e:<key>`, written only through the coherence write script so every write is
+/// version-fenced and announced in the same atomic step.
+public final class RedisDistributedCache: DistributedCache {
+    public let client: RedisClient
+    public let namespace: RedisNamespace
+    /// Messages the log keeps (`XADD MAXLEN ~`).
+    public let logMaxLength: Int
+    private let runsClient: Bool
+    private let logger: Logger
+    private let corrupt = Atomic<Int>(0)
+
+    /// - Parameter runsClient: whether this cache's `run()` runs the client (true unless
+    ///   something else runs it).
+    public init(client: RedisClient, cacheName: String, logMaxLength: Int = 100_000, runsClient: Bool = true, logger: Logger = Logger(label: "concord.redis.l2")) {
+        self.client = client
+        self.namespace = RedisNamespace(cacheName: cacheName)
+        self.logMaxLength = logMaxLength
+        self.runsClient = runsClient
+        self.logger = logger
+    }
+
+    /// Entries that could not be decoded and were read as misses.
+    public var corruptEntries: Int { corrupt.load(ordering: .relaxed) }
+
+    public func run() async throws {
+        if runsClient { try await client.run() }
+    }
+
+    public func read(_ key: String) async throws -> DistributedRead? {
+        let reply = try await client.evalScript(
+            CoherenceScripts.read,
+            keys: [RedisArgument(namespace.entry(key)), RedisArgument(namespace.clear)]
+        )
+        guard let fields = reply.array else {
+            if reply.isNull { return nil }
+            throw RedisError(.protocolError, "the read script answered \(reply) instead of an array or nil")
+        }
+        guard fields.count == 5, let envelope = fields[1].bytes else {
+            throw RedisError(.protocolError, "the read script answered \(fields.count) fields instead of 5")
+        }
+        let entry: DistributedEntry
+        do {
+            entry = try DistributedEntry.decode(envelope)
+        } catch {
+            corrupt.add(1, ordering: .relaxed)
+            logger.warning("L2 entry is not a readable envelope; reading it as a miss", metadata: [
+                "concord.key": .string(key), "concord.error": "\(error)",
+            ])
+            return nil
+        }
+        var markers = DistributedStateRules.Markers(
+            expire: Self.version(fields[2]),
+            clearRemove: Self.version(fields[3]),
+            clearExpire: Self.version(fields[4])
+        )
+        if !entry.tags.isEmpty {
+            var command: [RedisArgument] = ["MGET"]
+            for tag in entry.tags { command.append(RedisArgument(namespace.tag(tag))) }
+            let tagReply = try await client.send(command)
+            markers.tagRemovals = (tagReply.array ?? []).compactMap(Self.version)
+        }
+        return DistributedStateRules.evaluate(entry, markers: markers)
+    }
+
+    public func apply(_ mutation: CacheMutation, publish: Bool) async throws -> MutationOutcome {
+        try await Self.runWrite(client: client, namespace: namespace, mutation: mutation, store: true, publish: publish, logMaxLength: logMaxLength)
+    }
+
+    /// Runs the write script; shared with `RedisBackplane.publish`.
+    static func runWrite(
+        client: RedisClient,
+        namespace: RedisNamespace,
+        mutation: CacheMutation,
+        store: Bool,
+        publish: Bool,
+        logMaxLength: Int
+    ) async throws -> MutationOutcome {
+        let target: String
+        switch mutation.kind {
+        case .set, .remove, .expire: target = namespace.entry(mutation.key)
+        case .removeTag: target = namespace.tag(mutation.key)
+        case .clearRemove, .clearExpire: target = namespace.clear
+        }
+        let body = BackplaneMessage.encodeBody(kind: mutation.kind, key: mutation.key, version: mutation.version)
+        let ttl = max(1, mutation.timeToLive.millisecondsClamped)
+        let reply = try await client.evalScript(
+            CoherenceScripts.write,
+            keys: [
+                RedisArgument(target), RedisArgument(namespace.sequence),
+                RedisArgument(namespace.log), RedisArgument(namespace.epoch),
+            ],
+            arguments: [
+                RedisArgument(Int(mutation.kind.rawValue)),
+                RedisArgument(mutation.version.orderedText),
+                RedisArgument(mutation.entry?.encoded() ?? []),
+                RedisArgument(ttl),
+                store ? "1" : "0",
+                publish ? "1" : "0",
+                RedisArgument(body),
+                RedisArgument(logMaxLength),
+                RedisArgument(CoherenceScripts.candidateEpoch()),
+                RedisArgument(namespace.channel),
+            ]
+        )
+        guard let fields = reply.array, fields.count == 2, let applied = fields[0].int else {
+            throw RedisError(.protocolError, "the write script answered \(reply)")
+        }
+        if applied == 1 {
+            let sequence = fields[1].int ?? 0
+            return .applied(sequence: sequence > 0 ? UInt64(sequence) : nil)
+        }
+        guard let newer = version(fields[1]) else {
+            throw RedisError(.protocolError, "the write script answered an unreadable newer version: \(fields[1])")
+        }
+        return .superseded(by: newer)
+    }
+
+    static func version(_ value: RESPValue) -> CacheVersion? {
+        guard let text = value.string, !text.isEmpty else { return nil }
+        return CacheVersion(orderedText: text)
+    }
+}

@@ -1,0 +1,298 @@
+import Concord
+import ConcordTesting
+import Testing
+
+/// Topology: L1 + L2 + backplane on the in-memory bus, several nodes in one process.
+@Suite("HybridCache coherence, in-memory bus")
+struct HybridCacheCoherenceTests {
+    let clock = ManualClock()
+    let store = InMemoryCacheStore()
+
+    struct Node {
+        let cache: HybridCache
+        let backplane: InMemoryBackplane
+    }
+
+    func makeNode(_ id: String, configure: (inout HybridCacheConfiguration) -> Void = { _ in }) throws -> Node {
+        let backplane = InMemoryBackplane(store: store)
+        let cache = try makeCache(node: id, clock: clock, store: store, backplane: backplane, configure: configure)
+        return Node(cache: cache, backplane: backplane)
+    }
+
+    /// Runs nodes until `body` ends; waits until each is synchronized with the bus.
+    func withNodes<T: Sendable>(_ nodes: [Node], _ body: @Sendable () async throws -> T) async throws -> T {
+        try await withRunning(nodes.map(\.cache), clock: clock, sleepersPerCache: 2) {
+            #expect(await eventually { nodes.allSatisfy { $0.cache.isBackplaneConnected } })
+            return try await body()
+        }
+    }
+
+    func value(_ node: Node, _ key: String, options: CacheEntryOptions? = nil) async throws -> String? {
+        try await node.cache.tryGet(key, as: String.self, options: options)?.value
+    }
+
+    @Test func aSetOnOneNodeExpiresTheOthersCopies() async throws {
+        let a = try makeNode("a"), b = try makeNode("b"), c = try makeNode("c")
+        try await withNodes([a, b, c]) {
+            try await a.cache.set("k", "v1")
+            #expect(try await value(b, "k") == "v1")
+            #expect(try await value(c, "k") == "v1")
+            try await b.cache.set("k", "v2")
+            #expect(await eventually { (try? await value(a, "k")) == "v2" && (try? await value(c, "k")) == "v2" })
+            #expect(a.cache.statistics.backplane.received >= 2)
+        }
+    }
+
+    @Test func removeTagRemovalAndClearPropagate() async throws {
+        let a = try makeNode("a"), b = try makeNode("b")
+        try await withNodes([a, b]) {
+            try await a.cache.set("plain", "p")
+            try await a.cache.set("tagged1", "t1", tags: ["group"])
+            try await a.cache.set("tagged2", "t2", tags: ["group", "other"])
+            for key in ["plain", "tagged1", "tagged2"] { #expect(try await value(b, key) != nil) }
+            try await a.cache.remove("plain")
+            #expect(await eventually { (try? await value(b, "plain")) == nil })
+            try await a.cache.removeByTag("group")
+            #expect(await eventually { (try? await value(b, "tagged1")) == nil && (try? await value(b, "tagged2")) == nil })
+            // L2 honours the tag marker too: a third node does not load the removed entries.
+            let c = try makeCache(node: "c", clock: clock, store: store)
+            #expect(try await c.tryGet("tagged1", as: String.self) == nil)
+            try await a.cache.set("x", "1")
+            try await a.cache.set("y", "2")
+            #expect(try await value(b, "x") == "1")
+            await a.cache.clear(allowFailSafe: false)
+            #expect(await eventually { (try? await value(b, "x")) == nil && (try? await value(b, "y")) == nil })
+            #expect(try await value(a, "y") == nil)
+        }
+    }
+
+    @Test func expireKeepsTheValueForFailSafeOnOtherNodes() async throws {
+        let a = try makeNode("a"), b = try makeNode("b")
+        let options = failSafeOptions()
+        try await withNodes([a, b]) {
+            try await a.cache.set("k", "v1", options: options)
+            #expect(try await value(b, "k", options: options) == "v1")
+            try await a.cache.expire("k", options: options)
+            #expect(await eventually { (try? await value(b, "k", options: options)) == nil })
+            let served = try await b.cache.getOrSet("k", as: String.self, options: options) { _ in throw TestFailure() }
+            #expect(served.value == "v1" && served.isStale)
+        }
+    }
+
+    @Test func aNodeThatWasDisconnectedReplaysWhatItMissed() async throws {
+        let a = try makeNode("a"), b = try makeNode("b")
+        try await withNodes([a, b]) {
+            for index in 0..<5 { try await a.cache.set("k\(index)", "old\(index)") }
+            for index in 0..<5 { #expect(try await value(b, "k\(index)") == "old\(index)") }
+            b.backplane.disconnect()
+            #expect(await eventually { !b.cache.isBackplaneConnected })
+            for index in 0..<5 { try await a.cache.set("k\(index)", "new\(index)") }
+            b.backplane.reconnect()
+            #expect(await eventually { b.cache.isBackplaneConnected })
+            for index in 0..<5 { #expect(try await value(b, "k\(index)") == "new\(index)") }
+            #expect(b.cache.statistics.backplane.replays >= 1)
+            #expect(b.cache.statistics.backplane.fullExpiries == 0)
+        }
+    }
+
+    @Test func aGapIsFilledFromTheLog() async throws {
+        let a = try makeNode("a"), b = try makeNode("b")
+        try await withNodes([a, b]) {
+            try await a.cache.set("lost", "v1")
+            #expect(try await value(b, "lost") == "v1")
+            b.backplane.dropNextMessages(1)
+            try await a.cache.set("lost", "v2")   // never reaches b
+            try await a.cache.set("other", "x")   // reveals the gap
+            #expect(await eventually { b.cache.statistics.backplane.gapsDetected == 1 })
+            #expect(try await value(b, "lost") == "v2")
+        }
+    }
+
+    @Test func aLogTrimmedPastTheNodeExpiresItsWholeL1() async throws {
+        let a = try makeNode("a"), b = try makeNode("b")
+        try await withNodes([a, b]) {
+            try await a.cache.set("k", "v1")
+            try await a.cache.set("unrelated", "u")
+            #expect(try await value(b, "k") == "v1")
+            #expect(try await value(b, "unrelated") == "u")
+            b.backplane.disconnect()
+            #expect(await eventually { !b.cache.isBackplaneConnected })
+            try await a.cache.set("k", "v2")
+            try await a.cache.set("filler", "f")
+            store.trimLog(keepingLast: 1)
+            b.backplane.reconnect()
+            #expect(await eventually { b.cache.isBackplaneConnected })
+            #expect(b.cache.statistics.backplane.fullExpiries == 1)
+            #expect(try await value(b, "k") == "v2")
+        }
+    }
+
+    @Test func anEpochChangeExpiresEveryNodesL1() async throws {
+        let a = try makeNode("a"), b = try makeNode("b")
+        try await withNodes([a, b]) {
+            try await a.cache.set("k", "pre-flush")
+            #expect(try await value(b, "k") == "pre-flush")
+            store.flushAll()
+            // The next message carries the new epoch; the heartbeat would find it too.
+            try await a.cache.set("other", "post-flush")
+            #expect(await eventually { b.cache.statistics.backplane.fullExpiries >= 1 })
+            #expect(try await value(b, "k") == nil)
+        }
+    }
+
+    @Test func theHeartbeatCatchesASilentlyDeadSubscription() async throws {
+        let a = try makeNode("a"), b = try makeNode("b")
+        try await withNodes([a, b]) {
+            try await a.cache.set("k", "v1")
+            #expect(try await value(b, "k") == "v1")
+            b.backplane.dropNextMessages(1)
+            try await a.cache.set("k", "v2") // lost, and nothing follows to reveal a gap
+            #expect(try await value(b, "k") == "v1")
+            clock.advance(by: .seconds(1)) // one heartbeat
+            #expect(await eventually { (try? await value(b, "k")) == "v2" })
+        }
+    }
+
+    @Test func garbageTruncatedAndFutureMessagesAreIgnoredAndCounted() async throws {
+        let a = try makeNode("a"), b = try makeNode("b")
+        try await withNodes([a, b]) {
+            try await a.cache.set("k", "v1")
+            #expect(try await value(b, "k") == "v1")
+            let head = store.snapshot
+            let good = BackplaneMessage(epoch: head.epoch, sequence: head.sequence + 1, kind: .remove, key: "k", version: CacheVersion(milliseconds: .max / 2, counter: 0, node: "evil")).encoded()
+            var future = good
+            future[4] = 2
+            store.publishRaw([0xFF, 0x00, 0x13])
+            store.publishRaw(Array(good.prefix(good.count - 3)))
+            store.publishRaw(future)
+            store.publishRaw([])
+            // A well-formed message whose sequence the log never assigned is forged.
+            store.publishRaw(good)
+            #expect(await eventually { b.cache.statistics.backplane.ignoredMessages == 5 })
+            #expect(try await value(b, "k") == "v1")
+            #expect(b.cache.statistics.backplane.fullExpiries == 0)
+        }
+    }
+
+    @Test func concurrentWritersConvergeToTheHighestVersion() async throws {
+        let a = try makeNode("a"), b = try makeNode("b")
+        try await withNodes([a, b]) {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for round in 0..<50 {
+                    group.addTask { try await a.cache.set("contended", "a\(round)") }
+                    group.addTask { try await b.cache.set("contended", "b\(round)") }
+                }
+                try await group.waitForAll()
+            }
+            let winner = try #require(store.storedVersion(of: "contended"))
+            #expect(await eventually {
+                let fromA = try? await a.cache.tryGet("contended", as: String.self)
+                let fromB = try? await b.cache.tryGet("contended", as: String.self)
+                return fromA?.version == winner && fromB?.version == winner
+            })
+        }
+    }
+
+    @Test func aStaleQueuedWriteDoesNotOverwriteANewerOne() async throws {
+        let a = try makeNode("a"), b = try makeNode("b")
+        try await withNodes([a, b]) {
+            store.setAvailable(false)
+            try await a.cache.set("k", "old-from-a")   // queued on a
+            #expect(a.cache.pendingWriteCount == 1)
+            store.setAvailable(true)
+            clock.skewWallClock(by: 10)
+            try await b.cache.set("k", "new-from-b")   // newer version, lands first
+            for _ in 0..<20 where a.cache.pendingWriteCount > 0 {
+                clock.advance(by: .seconds(2))
+                _ = await eventually(.milliseconds(200)) { a.cache.pendingWriteCount == 0 }
+            }
+            #expect(a.cache.pendingWriteCount == 0)
+            #expect(await eventually { (try? await value(a, "k")) == "new-from-b" })
+            #expect(try await value(b, "k") == "new-from-b")
+        }
+    }
+
+    @Test func versionsOrderWritesDespiteASlowWallClock() async throws {
+        let fastClock = ManualClock(wallMilliseconds: 1_900_000_000_000)
+        let backplane = InMemoryBackplane(store: store)
+        let fast = try makeCache(node: "fast", clock: fastClock, store: store, backplane: backplane)
+        let slow = try makeNode("slow")
+        // The slow node's wall clock is 100,000 s behind; after seeing the fast node's write,
+        // its own next write must still order after it.
+        try await withRunning([fast], clock: fastClock, sleepersPerCache: 2) {
+            try await withNodes([slow]) {
+                #expect(await eventually { fast.isBackplaneConnected })
+                let first = try await fast.set("k", "from-fast")
+                #expect(await eventually { (try? await slow.cache.tryGet("k", as: String.self))?.value == "from-fast" })
+                let second = try await slow.cache.set("k", "from-slow")
+                #expect(second > first)
+                #expect(await eventually { (try? await fast.tryGet("k", as: String.self))?.value == "from-slow" })
+            }
+        }
+    }
+
+    @Test func aFillThatRacedAnInvalidationIsNotInstalled() async throws {
+        let a = try makeNode("a"), b = try makeNode("b")
+        try await withNodes([a, b]) {
+            try await a.cache.set("k", "v1")
+            let gate = Gate()
+            let loaded = CallCounter()
+            // b loads "k" from its origin, slowly: the origin answers with the old value.
+            async let load = b.cache.getOrSet("k", as: String.self, options: { var o = CacheEntryOptions(); o.skipDistributedRead = true; return o }()) { _ in
+                loaded.increment()
+                await gate.wait()
+                return "old-from-origin"
+            }
+            #expect(await eventually { loaded.count == 1 })
+            // Meanwhile a writes v2; b receives the invalidation while its load is in flight.
+            try await a.cache.set("k", "v2")
+            #expect(await eventually { b.cache.statistics.backplane.received >= 2 })
+            gate.open()
+            let returned = try await load
+            #expect(returned.value == "old-from-origin")
+            // The old value was not installed over the newer write: b reads v2.
+            #expect(try await value(b, "k") == "v2")
+        }
+    }
+
+    @Test func cutOffLongerThanMaxDisconnectedStalenessAsksTheFactoryFirst() async throws {
+        let a = try makeNode("a") { $0.maxDisconnectedStaleness = .seconds(5) }
+        let options = failSafeOptions(duration: .seconds(300))
+        try await withNodes([a]) {
+            _ = try await a.cache.getOrSet("k", as: String.self, options: options) { _ in "v1" }
+            a.backplane.disconnect()
+            store.setAvailable(false)
+            #expect(await eventually { !a.cache.isBackplaneConnected })
+            // Within the bound, L1 still serves.
+            clock.advance(by: .seconds(4))
+            let within = try await a.cache.getOrSet("k", as: String.self, options: options) { _ in "unused" }
+            #expect(within.value == "v1" && within.source == .memory && !within.isStale)
+            clock.advance(by: .seconds(2))
+            let calls = CallCounter()
+            let fresh = try await a.cache.getOrSet("k", as: String.self, options: options) { _ in calls.increment(); return "v2-from-origin" }
+            #expect(calls.count == 1 && fresh.value == "v2-from-origin")
+            // And when the origin fails too, the value is served flagged stale.
+            let other = try await a.cache.getOrSet("k2", as: String.self, options: options) { _ in "k2" }
+            _ = other
+            clock.advance(by: .seconds(301))
+            let stale = try await a.cache.getOrSet("k2", as: String.self, options: options) { _ in throw TestFailure() }
+            #expect(stale.isStale)
+            store.setAvailable(true)
+        }
+    }
+
+    @Test func skipBackplaneNotificationsLeavesOtherNodesAlone() async throws {
+        let a = try makeNode("a"), b = try makeNode("b")
+        try await withNodes([a, b]) {
+            try await a.cache.set("k", "v1")
+            #expect(try await value(b, "k") == "v1")
+            let sequenceBefore = store.snapshot.sequence
+            var configured = CacheEntryOptions()
+            configured.skipBackplaneNotifications = true
+            let options = configured
+            try await a.cache.set("k", "v2", options: options)
+            #expect(store.snapshot.sequence == sequenceBefore)
+            #expect(try await value(b, "k") == "v1")
+        }
+    }
+}
