@@ -1,1 +1,0 @@
-// Module ConcordRedis: see DESIGN.md for its role.
