@@ -1,0 +1,70 @@
+import Synchronization
+
+/// Fans values out to any number of `AsyncStream` consumers; each `makeStream()` is a new consumer.
+final class Broadcaster<Element: Sendable>: Sendable {
+    private struct State {
+        var latest: Element?
+        var consumers: [Int: AsyncStream<Element>.Continuation] = [:]
+        var nextID = 0
+        var finished = false
+    }
+
+    private let state = Mutex(State())
+    private let replayLatest: Bool
+    private let bufferSize: Int
+
+    /// - Parameters:
+    ///   - replayLatest: a new consumer first receives the most recent value (used for states).
+    ///   - bufferSize: values kept per slow consumer; past it the newest are dropped.
+    init(replayLatest: Bool, bufferSize: Int) {
+        self.replayLatest = replayLatest
+        self.bufferSize = max(bufferSize, 1)
+    }
+
+    func makeStream() -> AsyncStream<Element> {
+        let (stream, continuation) = AsyncStream.makeStream(of: Element.self, bufferingPolicy: .bufferingOldest(bufferSize))
+        let id: Int? = state.withLock { state in
+            if replayLatest, let latest = state.latest {
+                continuation.yield(latest)
+            }
+            guard !state.finished else { return nil }
+            let id = state.nextID
+            state.nextID += 1
+            state.consumers[id] = continuation
+            return id
+        }
+        if let id {
+            continuation.onTermination = { [weak self] _ in
+                _ = self?.state.withLock { $0.consumers.removeValue(forKey: id) }
+            }
+        } else {
+            continuation.finish()
+        }
+        return stream
+    }
+
+    /// Delivers `element` to every consumer; returns how many consumers had to drop it.
+    @discardableResult
+    func publish(_ element: Element) -> Int {
+        // Yielding under the lock keeps every consumer's order identical to the publish order.
+        state.withLock { state in
+            state.latest = element
+            var dropped = 0
+            for continuation in state.consumers.values {
+                if case .dropped = continuation.yield(element) { dropped += 1 }
+            }
+            return dropped
+        }
+    }
+
+    var latest: Element? { state.withLock { $0.latest } }
+
+    func finish() {
+        let consumers = state.withLock { state in
+            state.finished = true
+            defer { state.consumers = [:] }
+            return state.consumers
+        }
+        for continuation in consumers.values { continuation.finish() }
+    }
+}

@@ -1,0 +1,213 @@
+import Logging
+import NIOCore
+import Synchronization
+
+/// Runs the reconnect loop around `RedisConnection`s and hands the live connection to callers.
+///
+/// Shared by `RedisClient` and `RedisSubscriber`: the only differences are a `prepare` step run
+/// after each handshake (the subscriber re-subscribes there) and an optional `whileConnected`
+/// task (the subscriber's PING loop).
+final class ConnectionDriver: Sendable {
+    private struct Waiter {
+        let continuation: UnsafeContinuation<RedisConnection, any Error>
+        let code: RedisError.Code
+    }
+
+    private struct Shared {
+        var supervisor: ReconnectSupervisor<SystemRandomNumberGenerator>
+        var connection: RedisConnection?
+        var waiters: [Int: Waiter] = [:]
+        var nextWaiterID = 0
+        var running = false
+    }
+
+    let configuration: RedisConfiguration
+    let logger: Logger
+    let eventLoop: any EventLoop
+    let states = Broadcaster<RedisConnectionState>(replayLatest: true, bufferSize: 64)
+    private let shared: Mutex<Shared>
+
+    init(configuration: RedisConfiguration, logger: Logger, eventLoop: any EventLoop) {
+        self.configuration = configuration
+        self.logger = logger
+        self.eventLoop = eventLoop
+        let backoff = Backoff(base: configuration.reconnect.backoffBase, cap: configuration.reconnect.backoffCap)
+        self.shared = Mutex(Shared(supervisor: ReconnectSupervisor(backoff: backoff, random: SystemRandomNumberGenerator())))
+    }
+
+    var isConnected: Bool { shared.withLock { $0.connection != nil } }
+
+    /// Connection attempts so far (tests check that a failing server is not hammered).
+    var connectionAttempts: Int { shared.withLock { $0.supervisor.attempts } }
+
+    // MARK: Handing out the connection
+
+    /// The live connection; while there is none, fails fast or waits up to `waitForConnectionTimeout`.
+    @inline(__always)
+    func connection() async throws -> RedisConnection {
+        if let connection = shared.withLock({ $0.connection }) {
+            return connection
+        }
+        return try await waitForConnection(timeout: configuration.waitForConnectionTimeout, code: .notConnected)
+    }
+
+    func waitForConnection(timeout: Duration, code: RedisError.Code) async throws -> RedisConnection {
+        let id = shared.withLock { shared in
+            defer { shared.nextWaiterID += 1 }
+            return shared.nextWaiterID
+        }
+        return try await withTaskCancellationHandler {
+            try await withUnsafeThrowingContinuation { continuation in
+                enum Outcome { case ready(RedisConnection), failed(RedisError), waiting }
+                let outcome: Outcome = shared.withLock { shared in
+                    if let connection = shared.connection { return .ready(connection) }
+                    if timeout <= .zero || shared.supervisor.isShutdown {
+                        return .failed(Self.unavailableError(shared, code: code, configuration: configuration))
+                    }
+                    shared.waiters[id] = Waiter(continuation: continuation, code: code)
+                    return .waiting
+                }
+                switch outcome {
+                case .ready(let connection):
+                    continuation.resume(returning: connection)
+                case .failed(let error):
+                    continuation.resume(throwing: error)
+                case .waiting:
+                    eventLoop.scheduleTask(in: TimeAmount(timeout)) { self.expireWaiter(id, cancelled: false) }
+                }
+            }
+        } onCancel: {
+            self.expireWaiter(id, cancelled: true)
+        }
+    }
+
+    private func expireWaiter(_ id: Int, cancelled: Bool) {
+        let expired: (Waiter, RedisError)? = shared.withLock { shared in
+            guard let waiter = shared.waiters.removeValue(forKey: id) else { return nil }
+            return (waiter, Self.unavailableError(shared, code: waiter.code, configuration: configuration))
+        }
+        guard let (waiter, error) = expired else { return }
+        if cancelled {
+            waiter.continuation.resume(throwing: CancellationError())
+        } else {
+            waiter.continuation.resume(throwing: error)
+        }
+    }
+
+    /// Why there is no connection. A wrong password is reported as such rather than as a bare
+    /// "not connected", because retrying will not fix it.
+    private static func unavailableError(_ shared: Shared, code: RedisError.Code, configuration: RedisConfiguration) -> RedisError {
+        let endpoint = "\(configuration.host):\(configuration.port)"
+        if shared.supervisor.isShutdown {
+            return RedisError(.notConnected, "not connected to Redis at \(endpoint): the client has shut down")
+        }
+        if !shared.running {
+            return RedisError(code, "not connected to Redis at \(endpoint): run() has not started")
+        }
+        if let last = shared.supervisor.lastError, last.code == .authenticationFailed {
+            return RedisError(.authenticationFailed, last.message, underlying: last)
+        }
+        return RedisError(code, "not connected to Redis at \(endpoint)", underlying: shared.supervisor.lastError)
+    }
+
+    // MARK: The loop
+
+    /// Connects, supervises and reconnects until the task is cancelled.
+    func run(
+        onMessage: (@Sendable (RedisPubSubMessage) -> Void)? = nil,
+        prepare: @Sendable (RedisConnection) async throws -> Void = { _ in },
+        whileConnected: (@Sendable (RedisConnection) async -> Void)? = nil
+    ) async {
+        let alreadyRunning = shared.withLock { shared in
+            defer { shared.running = true }
+            return shared.running
+        }
+        precondition(!alreadyRunning, "run() may only be called once")
+
+        while !Task.isCancelled {
+            guard let connecting = shared.withLock({ $0.supervisor.startConnecting() }) else { break }
+            states.publish(connecting)
+
+            let failure: RedisError
+            do {
+                let connection = try await RedisConnection.connect(
+                    configuration: configuration, eventLoop: eventLoop, logger: logger, onMessage: onMessage)
+                do {
+                    try await prepare(connection)
+                } catch {
+                    connection.close(RedisError(.connectionClosed, "connection setup failed", underlying: error))
+                    throw error
+                }
+                let waiters = shared.withLock { shared -> [Waiter] in
+                    _ = shared.supervisor.connected()
+                    shared.connection = connection
+                    defer { shared.waiters = [:] }
+                    return Array(shared.waiters.values)
+                }
+                states.publish(.connected)
+                logger.info("connected to Redis", metadata: ["concord.redis.connection": "\(connection.id)"])
+                for waiter in waiters { waiter.continuation.resume(returning: connection) }
+
+                failure = await supervise(connection, whileConnected: whileConnected)
+                shared.withLock { $0.connection = nil }
+            } catch let error as RedisError {
+                failure = error
+            } catch {
+                failure = RedisError(.connectionClosed, "connection setup failed", underlying: error)
+            }
+
+            if Task.isCancelled { break }
+            guard let (publish, delay) = shared.withLock({ $0.supervisor.failed(failure, now: .now) }) else { break }
+            logger.warning(
+                "Redis connection lost; reconnecting",
+                metadata: ["concord.redis.error": "\(failure)", "concord.redis.backoff": "\(delay)"])
+            for state in publish { states.publish(state) }
+            do {
+                try await Task.sleep(for: delay)
+            } catch {
+                break
+            }
+        }
+        shutdown()
+    }
+
+    /// Waits until the connection closes, or the task is cancelled (then closes it).
+    private func supervise(
+        _ connection: RedisConnection,
+        whileConnected: (@Sendable (RedisConnection) async -> Void)?
+    ) async -> RedisError {
+        await withTaskCancellationHandler {
+            if let whileConnected {
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask { try? await connection.closeFuture.get() }
+                    group.addTask { await whileConnected(connection) }
+                    await group.next()
+                    connection.close(RedisError(.connectionClosed, "connection closed by the client"))
+                    group.cancelAll()
+                }
+            } else {
+                try? await connection.closeFuture.get()
+            }
+        } onCancel: {
+            connection.close(RedisError(.connectionClosed, "the Redis client is shutting down"))
+        }
+        return connection.closeError ?? RedisError(.connectionClosed, "connection closed")
+    }
+
+    private func shutdown() {
+        let (connection, waiters) = shared.withLock { shared in
+            _ = shared.supervisor.shutdown()
+            defer {
+                shared.connection = nil
+                shared.waiters = [:]
+            }
+            return (shared.connection, Array(shared.waiters.values))
+        }
+        let error = RedisError(.notConnected, "the Redis client has shut down")
+        connection?.close(RedisError(.connectionClosed, "the Redis client has shut down"))
+        for waiter in waiters { waiter.continuation.resume(throwing: error) }
+        states.publish(.disconnected(error))
+        states.finish()
+        logger.debug("Redis connection loop stopped")
+    }
+}

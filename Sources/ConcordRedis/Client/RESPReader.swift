@@ -1,0 +1,107 @@
+import CHiredis
+import NIOCore
+
+/// Incremental RESP2 reply parser backed by hiredis's `redisReader`.
+///
+/// Bytes are fed as they arrive; `next()` returns complete replies one by one, already converted
+/// to `RESPValue` with the C reply tree freed. Not thread-safe: one reader belongs to one
+/// connection and is only touched from its event loop.
+final class RESPReader {
+    private let reader: UnsafeMutablePointer<redisReader>
+
+    init() throws(RedisError) {
+        guard let reader = redisReaderCreate() else {
+            throw RedisError(.protocolError, "hiredis could not allocate a reply reader")
+        }
+        // hiredis drops its internal buffer when it is empty and more than `maxbuf` bytes are
+        // unused. The 16 KiB default keeps memory bounded after a large bulk reply (a 16 MiB value
+        // would otherwise stay allocated for the life of the connection), and costs nothing for
+        // the small replies of the hot path, whose buffer never grows past it.
+        reader.pointee.maxbuf = Int(REDIS_READER_MAX_BUF)
+        self.reader = reader
+    }
+
+    deinit {
+        redisReaderFree(reader)
+    }
+
+    /// Appends bytes received from the server.
+    func feed(_ bytes: UnsafeRawBufferPointer) throws(RedisError) {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+        try check(redisReaderFeed(reader, base.assumingMemoryBound(to: CChar.self), bytes.count))
+    }
+
+    func feed(_ buffer: ByteBuffer) throws(RedisError) {
+        let status = buffer.withUnsafeReadableBytes { bytes -> Int32 in
+            guard let base = bytes.baseAddress, bytes.count > 0 else { return REDIS_OK }
+            return redisReaderFeed(reader, base.assumingMemoryBound(to: CChar.self), bytes.count)
+        }
+        try check(status)
+    }
+
+    func feed(_ bytes: [UInt8]) throws(RedisError) {
+        let status = bytes.withUnsafeBytes { bytes -> Int32 in
+            guard let base = bytes.baseAddress, bytes.count > 0 else { return REDIS_OK }
+            return redisReaderFeed(reader, base.assumingMemoryBound(to: CChar.self), bytes.count)
+        }
+        try check(status)
+    }
+
+    /// The next complete reply, or nil when more bytes are needed.
+    func next() throws(RedisError) -> RESPValue? {
+        var raw: UnsafeMutableRawPointer?
+        try check(redisReaderGetReply(reader, &raw))
+        guard let raw else { return nil }
+        defer { freeReplyObject(raw) }
+        return Self.convert(raw.assumingMemoryBound(to: redisReply.self))
+    }
+
+    /// Turns a hiredis status into a Swift error. Once hiredis reports an error the reader is
+    /// unusable; the connection that owns it must be closed.
+    private func check(_ status: Int32) throws(RedisError) {
+        guard status == REDIS_OK else {
+            let message = withUnsafeBytes(of: &reader.pointee.errstr) { bytes in
+                let text = bytes.prefix { $0 != 0 }
+                return String(decoding: text, as: UTF8.self)
+            }
+            throw RedisError(.protocolError, message.isEmpty ? "invalid RESP from server" : message)
+        }
+    }
+
+    private static func convert(_ reply: UnsafeMutablePointer<redisReply>) -> RESPValue {
+        let reply = reply.pointee
+        switch reply.type {
+        case REDIS_REPLY_STRING:
+            return .bulkString(bytes(reply))
+        case REDIS_REPLY_STATUS:
+            return .simpleString(String(decoding: UnsafeRawBufferPointer(start: reply.str, count: reply.len), as: UTF8.self))
+        case REDIS_REPLY_ERROR:
+            return .error(String(decoding: UnsafeRawBufferPointer(start: reply.str, count: reply.len), as: UTF8.self))
+        case REDIS_REPLY_INTEGER:
+            return .integer(Int64(reply.integer))
+        case REDIS_REPLY_ARRAY:
+            guard reply.elements > 0, let elements = reply.element else { return .array([]) }
+            var values: [RESPValue] = []
+            values.reserveCapacity(reply.elements)
+            for index in 0..<reply.elements {
+                if let element = elements[index] {
+                    values.append(convert(element))
+                } else {
+                    values.append(.null)
+                }
+            }
+            return .array(values)
+        default:
+            // REDIS_REPLY_NIL: hiredis reports both `$-1` and `*-1` this way.
+            return .null
+        }
+    }
+
+    private static func bytes(_ reply: redisReply) -> [UInt8] {
+        guard reply.len > 0, let str = reply.str else { return [] }
+        return [UInt8](unsafeUninitializedCapacity: reply.len) { buffer, count in
+            UnsafeMutableRawPointer(buffer.baseAddress!).copyMemory(from: str, byteCount: reply.len)
+            count = reply.len
+        }
+    }
+}

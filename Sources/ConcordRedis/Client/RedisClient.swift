@@ -1,0 +1,72 @@
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+/// A Redis client: one auto-pipelined connection shared by all callers, kept alive by a reconnect supervisor in `run()`.
+///
+/// Run it as a `Service` (or call `run()` in a task group); commands sent while it is not
+/// connected fail fast with `.notConnected`, or wait up to `waitForConnectionTimeout`.
+public final class RedisClient: Service, Sendable {
+    public let configuration: RedisConfiguration
+    let driver: ConnectionDriver
+
+    public init(
+        configuration: RedisConfiguration = .init(),
+        logger: Logger = Logger(label: "concord.redis"),
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) {
+        self.configuration = configuration
+        self.driver = ConnectionDriver(configuration: configuration, logger: logger, eventLoop: eventLoopGroup.next())
+    }
+
+    /// Connects and reconnects until cancelled or a graceful shutdown; call it once.
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await self.driver.run()
+        }
+    }
+
+    /// Sends a command and returns its reply. Errors are `RedisError`: a server error reply is
+    /// thrown as `.server` with Redis's message, and the connection stays usable.
+    @inlinable
+    public func send(_ arguments: [RedisArgument]) async throws -> RESPValue {
+        try await _send(arguments)
+    }
+
+    /// Sends `command` with `arguments`, e.g. `send("SET", "key", value)`.
+    @inlinable
+    public func send(_ command: RedisArgument, _ arguments: RedisArgument...) async throws -> RESPValue {
+        try await _send(command, arguments)
+    }
+
+    @usableFromInline
+    func _send(_ arguments: [RedisArgument]) async throws -> RESPValue {
+        let connection = try await driver.connection()
+        return try Self.checked(await connection.send(arguments))
+    }
+
+    @usableFromInline
+    func _send(_ command: RedisArgument, _ arguments: [RedisArgument]) async throws -> RESPValue {
+        let connection = try await driver.connection()
+        return try Self.checked(await connection.send(command, arguments))
+    }
+
+    @inline(__always)
+    static func checked(_ reply: RESPValue) throws(RedisError) -> RESPValue {
+        if case .error(let message) = reply {
+            throw RedisError(.server, message)
+        }
+        return reply
+    }
+
+    /// A new stream of connection states for each call; it starts with the current state.
+    public var states: AsyncStream<RedisConnectionState> { driver.states.makeStream() }
+
+    public var isConnected: Bool { driver.isConnected }
+
+    /// Returns once connected; throws `.timeout` (or `.authenticationFailed`) if that takes longer than `timeout`.
+    public func waitUntilConnected(timeout: Duration) async throws {
+        _ = try await driver.waitForConnection(timeout: timeout, code: .timeout)
+    }
+}

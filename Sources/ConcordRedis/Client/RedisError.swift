@@ -1,0 +1,84 @@
+/// The one error type of the Redis client: a code to switch on, a message for people, and where it came from.
+public struct RedisError: Error, CustomStringConvertible, Sendable {
+    /// What went wrong, as an extensible set of codes (new codes do not break callers' switches).
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        fileprivate enum Base: Hashable, Sendable {
+            case connectionRefused
+            case connectionClosed
+            case timeout
+            case authenticationFailed
+            case server
+            case protocolError
+            case notConnected
+            case invalidURL
+        }
+
+        fileprivate let base: Base
+
+        private init(_ base: Base) { self.base = base }
+
+        /// The TCP connection could not be established.
+        public static var connectionRefused: Self { .init(.connectionRefused) }
+        /// The connection closed while a command was in flight, or was closed by the client.
+        public static var connectionClosed: Self { .init(.connectionClosed) }
+        /// A connect or command deadline passed.
+        public static var timeout: Self { .init(.timeout) }
+        /// Redis rejected AUTH (wrong password, unknown ACL user) or demands authentication.
+        public static var authenticationFailed: Self { .init(.authenticationFailed) }
+        /// Redis answered with an error reply; its message is kept verbatim (e.g. `WRONGTYPE ...`).
+        public static var server: Self { .init(.server) }
+        /// The bytes from the server are not valid RESP.
+        public static var protocolError: Self { .init(.protocolError) }
+        /// No connection is established right now.
+        public static var notConnected: Self { .init(.notConnected) }
+        /// A Redis URL could not be parsed.
+        public static var invalidURL: Self { .init(.invalidURL) }
+
+        public var description: String {
+            switch base {
+            case .connectionRefused: "connectionRefused"
+            case .connectionClosed: "connectionClosed"
+            case .timeout: "timeout"
+            case .authenticationFailed: "authenticationFailed"
+            case .server: "server"
+            case .protocolError: "protocolError"
+            case .notConnected: "notConnected"
+            case .invalidURL: "invalidURL"
+            }
+        }
+    }
+
+    public let code: Code
+    public let message: String
+    public let underlying: (any Error)?
+    public let file: String
+    public let line: Int
+
+    public init(
+        _ code: Code,
+        _ message: String,
+        underlying: (any Error)? = nil,
+        file: String = #fileID,
+        line: Int = #line
+    ) {
+        self.code = code
+        self.message = message
+        self.underlying = underlying
+        self.file = file
+        self.line = line
+    }
+
+    public var description: String {
+        var text = "RedisError(\(code)): \(message)"
+        if let underlying {
+            text += " (underlying: \(underlying))"
+        }
+        return text
+    }
+
+    /// For a `.server` error, the first word of Redis's message (`WRONGTYPE`, `NOSCRIPT`, `ERR` ...).
+    public var serverErrorPrefix: Substring? {
+        guard code == .server else { return nil }
+        return message.split(separator: " ", maxSplits: 1).first
+    }
+}

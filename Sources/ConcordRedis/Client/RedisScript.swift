@@ -1,0 +1,48 @@
+/// A Lua script identified by its SHA-1, run with `EVALSHA` and loaded on demand.
+public struct RedisScript: Sendable, Hashable {
+    public let source: String
+    /// Lower-case hex SHA-1 of `source`, the name Redis gives the script.
+    public let sha1: String
+
+    public init(_ source: String) {
+        self.source = source
+        self.sha1 = SHA1.hexDigest(Array(source.utf8))
+    }
+}
+
+extension RedisClient {
+    /// Runs `script` with `EVALSHA`; when Redis answers `NOSCRIPT` (first use, `SCRIPT FLUSH`, or a
+    /// restart that emptied the script cache) it loads the script and tries again.
+    public func evalScript(
+        _ script: RedisScript,
+        keys: [RedisArgument] = [],
+        arguments: [RedisArgument] = []
+    ) async throws -> RESPValue {
+        var command: [RedisArgument] = ["EVALSHA", RedisArgument(script.sha1), RedisArgument(keys.count)]
+        command.reserveCapacity(3 + keys.count + arguments.count)
+        command.append(contentsOf: keys)
+        command.append(contentsOf: arguments)
+        return try await retrying(maxAttempts: 3, when: { $0.serverErrorPrefix == "NOSCRIPT" }) { attempt in
+            if attempt > 0 {
+                _ = try await self.send("SCRIPT", "LOAD", RedisArgument(script.source))
+            }
+            return try await self.send(command)
+        }
+    }
+
+    /// The one retry helper: re-runs `operation` while it fails with a `RedisError` matching `when`.
+    func retrying<Value>(
+        maxAttempts: Int,
+        when shouldRetry: (RedisError) -> Bool,
+        _ operation: (_ attempt: Int) async throws -> Value
+    ) async throws -> Value {
+        var attempt = 0
+        while true {
+            do {
+                return try await operation(attempt)
+            } catch let error as RedisError where shouldRetry(error) && attempt + 1 < maxAttempts {
+                attempt += 1
+            }
+        }
+    }
+}

@@ -1,0 +1,175 @@
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+
+/// A pub/sub connection whose channel and pattern subscriptions survive reconnects; messages arrive as an `AsyncSequence`.
+///
+/// `run()` keeps the connection alive: it PINGs every `subscriber.pingInterval` (a PONG later than
+/// `commandTimeout` counts as a dead link), reconnects with backoff, and re-subscribes to every
+/// channel and pattern before publishing `.connected`. So `.connected` on `states` means every
+/// subscription is live again, and anything published after it will be delivered.
+public final class RedisSubscriber: Service, Sendable {
+    private struct Subscriptions {
+        var channels: Set<String> = []
+        var patterns: Set<String> = []
+        /// The connection the current set was (or is being) subscribed on. Guarded by the same
+        /// lock as the sets, so a subscribe racing a reconnect is never lost: either the
+        /// re-subscription snapshot contains it, or it sees the new connection and sends itself.
+        var connection: RedisConnection?
+    }
+
+    public let configuration: RedisConfiguration
+    private let driver: ConnectionDriver
+    private let broadcaster: Broadcaster<RedisPubSubMessage>
+    private let subscriptions = Mutex(Subscriptions())
+    private let dropped = Atomic<Int>(0)
+    private let logger: Logger
+
+    public init(
+        configuration: RedisConfiguration = .init(),
+        logger: Logger = Logger(label: "concord.redis.subscriber"),
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) {
+        self.configuration = configuration
+        self.logger = logger
+        self.driver = ConnectionDriver(configuration: configuration, logger: logger, eventLoop: eventLoopGroup.next())
+        self.broadcaster = Broadcaster(replayLatest: false, bufferSize: configuration.subscriber.messageBufferSize)
+    }
+
+    /// Connects, subscribes and reconnects until cancelled or a graceful shutdown; call it once.
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await self.driver.run(
+                onMessage: { [self] message in self.deliver(message) },
+                prepare: { [self] connection in try await self.resubscribe(on: connection) },
+                whileConnected: { [self] connection in await self.keepAlive(connection) }
+            )
+        }
+        broadcaster.finish()
+    }
+
+    /// Messages from now on, for all subscriptions; each call returns a new, independent stream.
+    /// Create it before subscribing so no early message is missed. It finishes when `run()` returns.
+    public var messages: AsyncStream<RedisPubSubMessage> { broadcaster.makeStream() }
+
+    /// A new stream of connection states for each call; it starts with the current state.
+    public var states: AsyncStream<RedisConnectionState> { driver.states.makeStream() }
+
+    public var isConnected: Bool { driver.isConnected }
+
+    /// Messages dropped because a consumer of `messages` fell more than `messageBufferSize` behind.
+    public var droppedMessages: Int { dropped.load(ordering: .relaxed) }
+
+    /// Returns once connected and re-subscribed; throws `.timeout` (or `.authenticationFailed`) after `timeout`.
+    public func waitUntilConnected(timeout: Duration) async throws {
+        _ = try await driver.waitForConnection(timeout: timeout, code: .timeout)
+    }
+
+    /// The channels and patterns currently wanted.
+    public var subscribedChannels: Set<String> { subscriptions.withLock { $0.channels } }
+    public var subscribedPatterns: Set<String> { subscriptions.withLock { $0.patterns } }
+
+    // MARK: Subscribing
+
+    /// Subscribes to `channels`. Returns once Redis confirmed, or at once while disconnected: the
+    /// subscription is kept and made on the next connect. Throws `.server` if Redis rejects it.
+    public func subscribe(channels: [String]) async throws {
+        try await change(command: "SUBSCRIBE", names: channels, adding: true, in: \.channels)
+    }
+
+    /// Subscribes to glob-style `patterns` (`PSUBSCRIBE`); same contract as `subscribe(channels:)`.
+    public func psubscribe(patterns: [String]) async throws {
+        try await change(command: "PSUBSCRIBE", names: patterns, adding: true, in: \.patterns)
+    }
+
+    public func unsubscribe(channels: [String]) async throws {
+        try await change(command: "UNSUBSCRIBE", names: channels, adding: false, in: \.channels)
+    }
+
+    public func punsubscribe(patterns: [String]) async throws {
+        try await change(command: "PUNSUBSCRIBE", names: patterns, adding: false, in: \.patterns)
+    }
+
+    private func change(
+        command: RedisArgument,
+        names: [String],
+        adding: Bool,
+        in set: WritableKeyPath<Subscriptions, Set<String>>
+    ) async throws {
+        let (changed, connection) = subscriptions.withLock { state -> ([String], RedisConnection?) in
+            var changed: [String] = []
+            for name in names {
+                if adding ? state[keyPath: set].insert(name).inserted : state[keyPath: set].remove(name) != nil {
+                    changed.append(name)
+                }
+            }
+            return (changed, state.connection)
+        }
+        guard !changed.isEmpty, let connection else { return }
+        do {
+            try await Self.send(command, changed, on: connection)
+        } catch let error as RedisError where error.code == .server {
+            if adding {
+                subscriptions.withLock { state in
+                    for name in changed { state[keyPath: set].remove(name) }
+                }
+            }
+            throw error
+        } catch {
+            // The connection failed under us; the wanted set is already updated and the next
+            // connect re-subscribes from it.
+            logger.debug("subscription change deferred to reconnect", metadata: ["concord.redis.error": "\(error)"])
+        }
+    }
+
+    private static func send(_ command: RedisArgument, _ names: [String], on connection: RedisConnection) async throws {
+        var arguments: [RedisArgument] = [command]
+        arguments.reserveCapacity(names.count + 1)
+        for name in names { arguments.append(RedisArgument(name)) }
+        _ = try RedisClient.checked(await connection.send(arguments, replies: names.count))
+    }
+
+    // MARK: Connection hooks
+
+    private func resubscribe(on connection: RedisConnection) async throws {
+        let (channels, patterns) = subscriptions.withLock { state in
+            state.connection = connection
+            return (Array(state.channels), Array(state.patterns))
+        }
+        if !channels.isEmpty {
+            try await Self.send("SUBSCRIBE", channels, on: connection)
+        }
+        if !patterns.isEmpty {
+            try await Self.send("PSUBSCRIBE", patterns, on: connection)
+        }
+        logger.debug(
+            "subscriptions restored",
+            metadata: ["concord.redis.channels": "\(channels.count)", "concord.redis.patterns": "\(patterns.count)"])
+    }
+
+    /// PINGs until the connection fails; a late PONG trips the command timeout, which closes it.
+    private func keepAlive(_ connection: RedisConnection) async {
+        while true {
+            do {
+                try await Task.sleep(for: configuration.subscriber.pingInterval)
+                _ = try await connection.send(["PING"])
+            } catch {
+                return
+            }
+        }
+    }
+
+    private func deliver(_ message: RedisPubSubMessage) {
+        let droppedNow = broadcaster.publish(message)
+        guard droppedNow > 0 else { return }
+        let total = dropped.add(droppedNow, ordering: .relaxed).newValue
+        // Log the 1st, 2nd, 4th, 8th... drop: visible without flooding the log.
+        if total & (total - 1) == 0 {
+            logger.warning(
+                "pub/sub consumer too slow; messages dropped",
+                metadata: ["concord.redis.dropped": "\(total)", "concord.redis.channel": "\(message.channel)"])
+        }
+    }
+}

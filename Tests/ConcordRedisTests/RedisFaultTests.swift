@@ -1,0 +1,192 @@
+import ConcordTesting
+import Testing
+
+@testable import ConcordRedis
+
+@Suite("Faults: garbage, hung server, restarts, bad credentials, no server")
+struct RedisFaultTests {
+    @Test func garbageFromTheServerFailsEveryPendingCallerAndReconnects() async throws {
+        let fake = try await FakeRedisServer.start()
+        var configuration = RedisConfiguration(host: "127.0.0.1", port: fake.port)
+        configuration.commandTimeout = .seconds(30)  // HOLD must stay pending until the garbage arrives
+        configuration.reconnect = .init(backoffBase: .milliseconds(20), backoffCap: .milliseconds(100))
+        do {
+            try await withRunningClient(configuration) { client in
+                let pending = try await withThrowingTaskGroup(of: RedisError?.self) { group in
+                    for _ in 0..<3 {
+                        group.addTask { await redisError { _ = try await client.send("HOLD") } }
+                    }
+                    #expect(try await eventually { fake.held == 3 })
+                    let garbage = await redisError { _ = try await client.send("GARBAGE") }
+                    #expect(garbage?.code == .protocolError)
+                    var errors: [RedisError?] = []
+                    for try await error in group { errors.append(error) }
+                    return errors
+                }
+                #expect(pending.count == 3)
+                #expect(pending.allSatisfy { $0?.code == .protocolError })
+                #expect(try await eventually { fake.connections >= 2 && client.isConnected })
+                #expect(try await client.send("PING") == .simpleString("PONG"))
+            }
+        } catch {
+            await fake.stop()
+            throw error
+        }
+        await fake.stop()
+    }
+
+    @Test func pausedServerTimesOutPendingAndNewCommands() async throws {
+        try await withRedisServer { server in
+            var configuration = fastConfiguration(server)
+            configuration.commandTimeout = .milliseconds(200)
+            configuration.connectTimeout = .milliseconds(200)
+            try await withRunningClient(configuration) { client in
+                let states = client.states
+                server.pause()
+                let clock = ContinuousClock()
+                let start = clock.now
+                let errors = await withTaskGroup(of: RedisError?.self) { group in
+                    for index in 0..<5 {
+                        group.addTask { await redisError { _ = try await client.send("SET", RedisArgument("k\(index)"), "v") } }
+                    }
+                    var errors: [RedisError?] = []
+                    for await error in group { errors.append(error) }
+                    return errors
+                }
+                #expect(clock.now - start < .seconds(5))
+                #expect(errors.count == 5)
+                #expect(errors.allSatisfy { $0?.code == .timeout })
+                let lost = try await firstState(in: states) {
+                    if case .disconnected(let error) = $0 { return error.code == .timeout }
+                    return false
+                }
+                #expect(lost != nil)
+
+                // The server still accepts TCP while stopped; a new command must not hang either.
+                let again = clock.now
+                let error = await redisError { _ = try await client.send("PING") }
+                #expect(error?.code == .timeout || error?.code == .notConnected)
+                #expect(clock.now - again < .seconds(5))
+
+                server.resume()
+                #expect(try await eventually { (try? await client.send("PING")) == .simpleString("PONG") })
+            }
+            server.resume()
+        }
+    }
+
+    @Test func killedServerFailsPendingCallersAndClientReconnectsAfterRestart() async throws {
+        try await withRedisServer { server in
+            var configuration = fastConfiguration(server)
+            configuration.commandTimeout = .seconds(30)
+            try await withRunningClient(configuration) { client in
+                _ = try await client.send("SET", "before", "1")
+                let blocked = try await withThrowingTaskGroup(of: RedisError?.self) { group in
+                    group.addTask { await redisError { _ = try await client.send("BLPOP", "never", 0) } }
+                    #expect(
+                        try await eventually {
+                            let clients = try? await client.send("CLIENT", "LIST").string
+                            return clients?.contains("cmd=blpop") == true
+                        })
+                    server.kill()
+                    return try await group.next() ?? nil
+                }
+                #expect(blocked?.code == .connectionClosed)
+
+                let error = await redisError { _ = try await client.send("PING") }
+                #expect(error?.code == .notConnected || error?.code == .connectionClosed)
+
+                try await server.restart()
+                #expect(try await eventually { (try? await client.send("PING")) == .simpleString("PONG") })
+                #expect(try await client.send("GET", "before") == .null)  // restart emptied the dataset
+            }
+        }
+    }
+
+    @Test func wrongPasswordIsReportedAndRetriedWithBackoff() async throws {
+        try await withRedisServer(.init(requirePassword: "right")) { server in
+            var configuration = server.configuration()
+            configuration.password = "wrong"
+            configuration.reconnect = .init(backoffBase: .milliseconds(50), backoffCap: .milliseconds(200))
+            try await withRunningClient(configuration, waitForConnection: false) { client in
+                let failed = try await firstState(in: client.states) {
+                    if case .disconnected(let error) = $0 { return error.code == .authenticationFailed }
+                    return false
+                }
+                #expect(failed != nil)
+                let error = await redisError { _ = try await client.send("PING") }
+                #expect(error?.code == .authenticationFailed)
+                let waited = await redisError { try await client.waitUntilConnected(timeout: .milliseconds(100)) }
+                #expect(waited?.code == .authenticationFailed)
+
+                // Measuring a rate needs real time to pass.
+                let before = client.driver.connectionAttempts
+                try await Task.sleep(for: .seconds(1))
+                let attempts = client.driver.connectionAttempts - before
+                // Full jitter under a 200 ms cap averages ~10 attempts a second; a retry storm would be thousands.
+                #expect(attempts >= 1)
+                #expect(attempts <= 60)
+            }
+
+            // No password at all against a protected server: NOAUTH is an authentication failure too.
+            var anonymous = server.configuration()
+            anonymous.password = nil
+            try await withRunningClient(anonymous, waitForConnection: false) { client in
+                let failed = try await firstState(in: client.states) {
+                    if case .disconnected(let error) = $0 { return error.code == .authenticationFailed }
+                    return false
+                }
+                #expect(failed != nil)
+            }
+        }
+    }
+
+    @Test func commandsWhileDisconnectedFailFastOrWithinTheWaitBound() async throws {
+        try await withRedisServer { server in
+            server.kill()
+            let clock = ContinuousClock()
+
+            // Never run: fails at once.
+            let idle = RedisClient(configuration: server.configuration(), logger: testLogger)
+            #expect(await redisError { _ = try await idle.send("PING") }?.code == .notConnected)
+
+            var configuration = fastConfiguration(server)
+            try await withRunningClient(configuration, waitForConnection: false) { client in
+                let start = clock.now
+                let error = await redisError { _ = try await client.send("PING") }
+                #expect(error?.code == .notConnected)
+                #expect(clock.now - start < .seconds(2))
+                #expect(!client.isConnected)
+            }
+
+            configuration.waitForConnectionTimeout = .milliseconds(300)
+            try await withRunningClient(configuration, waitForConnection: false) { client in
+                let start = clock.now
+                let error = await redisError { _ = try await client.send("PING") }
+                let elapsed = clock.now - start
+                #expect(error?.code == .notConnected)
+                #expect(elapsed >= .milliseconds(250))
+                #expect(elapsed < .seconds(5))
+            }
+
+            // A command waiting for the connection goes through once the server is back.
+            configuration.waitForConnectionTimeout = .seconds(20)
+            try await withRunningClient(configuration, waitForConnection: false) { client in
+                async let reply = client.send("PING")
+                try await server.restart()
+                #expect(try await reply == .simpleString("PONG"))
+            }
+        }
+    }
+
+    @Test func connectTimeoutAndRefusalAreTyped() async throws {
+        try await withRedisServer { server in
+            server.kill()
+            let error = await redisError {
+                _ = try await RedisConnection.connect(
+                    configuration: server.configuration(), eventLoop: MultiThreadedEventLoopGroupForTests.loop, logger: testLogger)
+            }
+            #expect(error?.code == .connectionRefused)
+        }
+    }
+}

@@ -1,0 +1,84 @@
+import Testing
+
+@testable import ConcordRedis
+
+@Suite("Redis URL parsing")
+struct RedisURLTests {
+    typealias Parsed = RedisURLParser.Result
+
+    @Test(arguments: [
+        ("redis://localhost", Parsed(host: "localhost", port: 6379, username: nil, password: nil, database: 0)),
+        ("redis://127.0.0.1:6380", Parsed(host: "127.0.0.1", port: 6380, username: nil, password: nil, database: 0)),
+        ("REDIS://h:1/", Parsed(host: "h", port: 1, username: nil, password: nil, database: 0)),
+        ("redis://h/3", Parsed(host: "h", port: 6379, username: nil, password: nil, database: 3)),
+        ("redis://:secret@h:7000/2", Parsed(host: "h", port: 7000, username: nil, password: "secret", database: 2)),
+        ("redis://alice:secret@h", Parsed(host: "h", port: 6379, username: "alice", password: "secret", database: 0)),
+        ("redis://al%40ice:p%3Aw%2Fd%25@h:65535/15", Parsed(host: "h", port: 65535, username: "al@ice", password: "p:w/d%", database: 15)),
+        ("redis://u:p@ss@h", Parsed(host: "h", port: 6379, username: "u", password: "p@ss", database: 0)),
+        ("redis://u:@h", Parsed(host: "h", port: 6379, username: "u", password: "", database: 0)),
+        ("redis://[::1]:6390/1", Parsed(host: "::1", port: 6390, username: nil, password: nil, database: 1)),
+        ("redis://[::1]", Parsed(host: "::1", port: 6379, username: nil, password: nil, database: 0)),
+        ("redis://:%E2%9C%93@h", Parsed(host: "h", port: 6379, username: nil, password: "✓", database: 0)),
+    ])
+    func valid(_ url: String, _ expected: Parsed) throws {
+        #expect(try RedisURLParser.parse(url) == expected)
+    }
+
+    @Test(arguments: [
+        "rediss://h:6379",  // TLS
+        "http://h",  // other scheme
+        "h:6379",  // no scheme
+        "redis://",  // no host
+        "redis://:6379",  // no host
+        "redis://h:",  // empty port
+        "redis://h:0",  // port out of range
+        "redis://h:65536",
+        "redis://h:-1",
+        "redis://h:63a9",
+        "redis://h:99999999999999999999",
+        "redis://h/x",  // bad db
+        "redis://h/-1",
+        "redis://h/1/2",
+        "redis://h/99999999999",
+        "redis://h?db=1",  // query
+        "redis://h#frag",
+        "redis://user@h",  // user without password
+        "redis://@h",
+        "redis://u:%zz@h",  // bad percent-encoding
+        "redis://u:%4@h",
+        "redis://[::1:6379",  // unterminated IPv6
+        "redis://[::1]x",
+        "redis://h h:1",
+    ])
+    func invalid(_ url: String) {
+        let error = #expect(throws: RedisError.self) { try RedisURLParser.parse(url) }
+        #expect(error?.code == .invalidURL)
+        #expect(error?.message.contains("invalid Redis URL") == true)
+    }
+
+    @Test func configurationFromURL() throws {
+        let configuration = try RedisConfiguration(url: "redis://bob:pw@example:7001/4")
+        #expect(configuration.host == "example")
+        #expect(configuration.port == 7001)
+        #expect(configuration.username == "bob")
+        #expect(configuration.password == "pw")
+        #expect(configuration.database == 4)
+        #expect(configuration.commandTimeout == .seconds(1))
+    }
+
+    @Test func passwordIsRedactedInErrors() {
+        let error = #expect(throws: RedisError.self) { try RedisConfiguration(url: "redis://u:topsecret@h:bad") }
+        #expect(error?.message.contains("topsecret") == false)
+    }
+
+    @Test func defaults() {
+        let configuration = RedisConfiguration()
+        #expect(configuration.host == "127.0.0.1")
+        #expect(configuration.port == 6379)
+        #expect(configuration.connectTimeout == .seconds(1))
+        #expect(configuration.commandTimeout == .seconds(1))
+        #expect(configuration.waitForConnectionTimeout == .zero)
+        #expect(configuration.reconnect.backoffBase == .milliseconds(100))
+        #expect(configuration.reconnect.backoffCap == .seconds(2))
+    }
+}

@@ -1,0 +1,109 @@
+import ConcordTesting
+import Logging
+import NIOCore
+import Synchronization
+import Testing
+
+@testable import ConcordRedis
+
+enum ByteBufferAllocatorForTests {
+    static func buffer() -> ByteBuffer { ByteBufferAllocator().buffer(capacity: 64) }
+}
+
+let testLogger: Logger = {
+    var logger = Logger(label: "concord.redis.tests")
+    logger.logLevel = .critical
+    return logger
+}()
+
+/// Runs `client.run()` beside `body` and cancels it afterwards.
+func withRunningClient<T: Sendable>(
+    _ configuration: RedisConfiguration,
+    waitForConnection: Bool = true,
+    _ body: @Sendable (RedisClient) async throws -> T
+) async throws -> T {
+    let client = RedisClient(configuration: configuration, logger: testLogger)
+    return try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await client.run() }
+        if waitForConnection {
+            try await client.waitUntilConnected(timeout: .seconds(10))
+        }
+        let result = try await body(client)
+        group.cancelAll()
+        return result
+    }
+}
+
+/// Runs `subscriber.run()` beside `body` and cancels it afterwards.
+func withRunningSubscriber<T: Sendable>(
+    _ configuration: RedisConfiguration,
+    _ body: @Sendable (RedisSubscriber) async throws -> T
+) async throws -> T {
+    let subscriber = RedisSubscriber(configuration: configuration, logger: testLogger)
+    return try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await subscriber.run() }
+        try await subscriber.waitUntilConnected(timeout: .seconds(10))
+        let result = try await body(subscriber)
+        group.cancelAll()
+        return result
+    }
+}
+
+/// Polls `condition` every 10 ms until it holds or `timeout` passes.
+func eventually(
+    timeout: Duration = .seconds(10),
+    _ condition: @Sendable () async -> Bool
+) async throws -> Bool {
+    let deadline = ContinuousClock.now.advanced(by: timeout)
+    while ContinuousClock.now < deadline {
+        if await condition() { return true }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    return await condition()
+}
+
+/// Waits for the first state in `states` matching `predicate`, within `timeout`.
+func firstState(
+    in states: AsyncStream<RedisConnectionState>,
+    timeout: Duration = .seconds(10),
+    where predicate: @escaping @Sendable (RedisConnectionState) -> Bool
+) async throws -> RedisConnectionState? {
+    try await withThrowingTaskGroup(of: RedisConnectionState?.self) { group in
+        group.addTask {
+            for await state in states where predicate(state) { return state }
+            return nil
+        }
+        group.addTask {
+            try await Task.sleep(for: timeout)
+            return nil
+        }
+        let first = try await group.next() ?? nil
+        group.cancelAll()
+        return first
+    }
+}
+
+/// The error a throwing async call failed with, as a RedisError (nil if it succeeded).
+func redisError(_ body: () async throws -> Void) async -> RedisError? {
+    do {
+        try await body()
+        return nil
+    } catch let error as RedisError {
+        return error
+    } catch {
+        Issue.record("expected RedisError, got \(error)")
+        return nil
+    }
+}
+
+func fastConfiguration(_ server: RedisServer) -> RedisConfiguration {
+    var configuration = server.configuration()
+    configuration.reconnect = .init(backoffBase: .milliseconds(20), backoffCap: .milliseconds(200))
+    return configuration
+}
+
+import NIOPosix
+
+enum MultiThreadedEventLoopGroupForTests {
+    static var loop: any EventLoop { MultiThreadedEventLoopGroup.singleton.next() }
+}
