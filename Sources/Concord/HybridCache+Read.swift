@@ -33,9 +33,10 @@ extension HybridCache {
             let now = clock.now()
             let entry = try makeEntry(from: read, as: type, options: options, now: now)
             if read.isExpired || entry.freshUntil <= now {
-                // Stale in L2 too: only fail-safe may serve it.
-                let candidate = newer(stale, entry)
-                return try staleFallback(candidate, key: key, options: options, as: type)
+                // Stale in L2 too: a miss. Fail-safe serves stale values only when a level fails.
+                counters.distributedMisses.add(1, ordering: .relaxed)
+                eventHub.emit(.miss(key: key))
+                return nil
             }
             if !options.skipMemoryWrite { install(entry, key: key, options: options, now: now, flight: nil) }
             eventHub.emit(.hit(key: key, source: .distributed, stale: false))
@@ -327,9 +328,11 @@ extension HybridCache {
         flight: Flight,
         factory: @escaping @Sendable (FactoryContext<Value>) async throws -> Value
     ) async throws -> Flight.Outcome {
-        // The value is as of the start of the load: a write that another node makes while the
-        // factory runs gets a later version and wins in L2 and in L1.
-        let version = versions.next()
+        // The value is as of just before the load started: a write that another node makes
+        // while the factory runs gets a later version and wins in L2 and in L1, even when both
+        // fall in the same millisecond (a fill that loses costs a miss; a fill that wrongly won
+        // would keep a stale value). See `HybridCacheConfiguration.factoryVersionMargin`.
+        let version = fillVersion()
         let staleValue = stale?.value as? Value
         let context = FactoryContext<Value>(key: key, staleValue: staleValue, options: options, tags: tags.isEmpty ? (stale?.tags ?? []) : tags)
         counters.factoryCalls.add(1, ordering: .relaxed)
@@ -383,6 +386,13 @@ extension HybridCache {
         }
         let result = try await run.promise.wait()
         return try await finishFactory(key: key, result: result, context: context, version: version, stale: stale, flight: flight, start: start)
+    }
+
+    /// A version for a factory's value: the clock's next stamp moved back by the margin.
+    func fillVersion() -> CacheVersion {
+        var version = versions.next()
+        version.milliseconds -= configuration.factoryVersionMargin.millisecondsClamped
+        return version
     }
 
     private func factoryTimedOut(key: String, soft: Bool, options: CacheEntryOptions, stale: MemoryEntry?) throws -> Flight.Outcome {

@@ -33,6 +33,11 @@ public struct HybridCacheConfiguration: Sendable {
     public var shutdownDrainTimeout: Duration = .seconds(5)
     /// The longest gap in the invalidation log that is replayed; a longer one expires all of L1.
     public var maxReplayLength: Int = 100_000
+    /// A factory's value is versioned this long before the load started, so a write made on
+    /// another node while the factory ran orders after it even within the same millisecond or
+    /// under this much clock skew. Larger values make fills lose more often to writes (a miss),
+    /// never the other way round.
+    public var factoryVersionMargin: Duration = .milliseconds(2)
     /// How many events the `events()` stream buffers per subscriber before dropping the oldest.
     public var eventBufferSize: Int = 1024
 
@@ -66,6 +71,7 @@ public struct HybridCacheConfiguration: Sendable {
         guard markerTimeToLive >= .seconds(1) else { throw CacheError(.invalidConfiguration, "markerTimeToLive must be at least 1s") }
         guard shutdownDrainTimeout >= .zero else { throw CacheError(.invalidConfiguration, "shutdownDrainTimeout must not be negative") }
         guard maxReplayLength > 0 else { throw CacheError(.invalidConfiguration, "maxReplayLength must be positive") }
+        guard factoryVersionMargin >= .zero else { throw CacheError(.invalidConfiguration, "factoryVersionMargin must not be negative") }
         guard heartbeatInterval > .zero else { throw CacheError(.invalidConfiguration, "heartbeatInterval must be positive") }
         try defaultEntryOptions.validate()
     }
