@@ -10,12 +10,14 @@ public protocol CacheSerializer: Sendable {
     func deserialize<Value: Decodable>(_ type: Value.Type, from bytes: [UInt8]) throws -> Value
 }
 
-/// JSON through Foundation's coder: the default, readable from any language.
+/// JSON through Foundation's coder: the default, readable from any language. Keys are sorted,
+/// so equal values always serialize to equal bytes.
 public struct JSONCacheSerializer: CacheSerializer {
     public init() {}
 
     public func serialize<Value: Encodable>(_ value: Value) throws -> [UInt8] {
         let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
         return Array(try encoder.encode(value))
     }
 
