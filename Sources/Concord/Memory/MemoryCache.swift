@@ -29,7 +29,11 @@ import Synchronization
 /// It is called after the shard's lock is released, on the thread of the call that caused the
 /// removal, so it may call back into the cache. The closures passed to `set(_:_:now:if:)`,
 /// `update` and `updateAll` run under the lock and must not.
-public final class MemoryCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
+///
+/// `@unchecked Sendable` because the shards live in one manually allocated buffer (so a hit
+/// neither retains a box object nor chases a pointer to one); the buffer is written only in
+/// `init` and `deinit`, and each element is a `Mutex`.
+public final class MemoryCache<Key: Hashable & Sendable, Value: Sendable>: @unchecked Sendable {
     public typealias UpdateAction = MemoryCacheUpdateAction
     public typealias RemovalListener = @Sendable (Key, Value, RemovalCause) -> Void
 
@@ -37,24 +41,38 @@ public final class MemoryCache<Key: Hashable & Sendable, Value: Sendable>: Senda
     public let configuration: MemoryCacheConfiguration
 
     @usableFromInline
-    let shards: [MemoryCacheShardBox<Key, Value>]
+    let shards: UnsafeMutablePointer<Mutex<MemoryCacheShard<Key, Value>>>
+    @usableFromInline
+    let shardCount: Int
     /// The shard is chosen from the top bits of the key's hash; the shard's table uses the low.
     @usableFromInline
     let shardShift: UInt64
     @usableFromInline
     let onRemoval: RemovalListener?
+    /// Read under the lock instead of `onRemoval`, so a hit does not retain the closure.
+    @usableFromInline
+    let hasListener: Bool
 
     public init(configuration: MemoryCacheConfiguration = .init(), onRemoval: RemovalListener? = nil) {
         let configuration = configuration.clamped
         self.configuration = configuration
         self.onRemoval = onRemoval
+        hasListener = onRemoval != nil
         let count = configuration.shardCount
+        shardCount = count
         shardShift = UInt64(Int.bitWidth - count.trailingZeroBitCount)
-        shards = (0..<count).map { index in
-            MemoryCacheShardBox(
+        shards = .allocate(capacity: count)
+        for index in 0..<count {
+            let shard = MemoryCacheShard<Key, Value>(
                 entryLimit: configuration.maxEntries / count + (index < configuration.maxEntries % count ? 1 : 0),
                 costLimit: configuration.maxCost / count + (index < configuration.maxCost % count ? 1 : 0))
+            (shards + index).initialize(to: Mutex(shard))
         }
+    }
+
+    deinit {
+        shards.deinitialize(count: shardCount)
+        shards.deallocate()
     }
 
     // MARK: Reading
@@ -64,20 +82,25 @@ public final class MemoryCache<Key: Hashable & Sendable, Value: Sendable>: Senda
     @inlinable
     public func get(_ key: Key, now: CacheInstant) -> Value? {
         let hash = key.hashValue
-        let (value, removals) = shard(for: hash).state.withLock { shard in
-            var removals = RemovalBuffer<Key, Value>(isCollecting: onRemoval != nil)
-            let value = shard.get(key, hash: Self.tableHash(hash), now: now.nanoseconds, removals: &removals)
-            return (value, removals)
+        let lookup = shards[shardIndex(for: hash)].withLock { shard in
+            shard.get(key, hash: Self.tableHash(hash), now: now.nanoseconds, collectingRemovals: hasListener)
         }
-        removals.deliver(to: onRemoval)
-        return value
+        switch lookup {
+        case .hit(let value):
+            return value
+        case .miss:
+            return nil
+        case .expired(let removals):
+            deliver(removals)
+            return nil
+        }
     }
 
     /// The live value for `key`, or nil, without counting it or marking it as used.
     @inlinable
     public func peek(_ key: Key, now: CacheInstant) -> Value? {
         let hash = key.hashValue
-        return shard(for: hash).state.withLock { shard in
+        return shards[shardIndex(for: hash)].withLock { shard in
             shard.peek(key, hash: Self.tableHash(hash), now: now.nanoseconds)
         }
     }
@@ -119,14 +142,14 @@ public final class MemoryCache<Key: Hashable & Sendable, Value: Sendable>: Senda
         condition: ((Value?) -> Bool)?
     ) -> Bool {
         let hash = key.hashValue
-        let (stored, removals) = shard(for: hash).state.withLock { shard in
-            var removals = RemovalBuffer<Key, Value>(isCollecting: onRemoval != nil)
+        let (stored, removals) = shards[shardIndex(for: hash)].withLock { shard in
+            var removals = RemovalBuffer<Key, Value>(isCollecting: hasListener)
             let stored = shard.set(
                 key, hash: Self.tableHash(hash), item: item, now: now.nanoseconds,
                 condition: condition, removals: &removals)
             return (stored, removals)
         }
-        removals.deliver(to: onRemoval)
+        deliver(removals)
         return stored
     }
 
@@ -142,13 +165,13 @@ public final class MemoryCache<Key: Hashable & Sendable, Value: Sendable>: Senda
         _ transform: (inout MemoryCacheItem<Value>) -> UpdateAction
     ) -> Bool {
         let hash = key.hashValue
-        let (found, removals) = shard(for: hash).state.withLock { shard in
-            var removals = RemovalBuffer<Key, Value>(isCollecting: onRemoval != nil)
+        let (found, removals) = shards[shardIndex(for: hash)].withLock { shard in
+            var removals = RemovalBuffer<Key, Value>(isCollecting: hasListener)
             let found = shard.update(
                 key, hash: Self.tableHash(hash), now: now.nanoseconds, transform: transform, removals: &removals)
             return (found, removals)
         }
-        removals.deliver(to: onRemoval)
+        deliver(removals)
         return found
     }
 
@@ -158,13 +181,13 @@ public final class MemoryCache<Key: Hashable & Sendable, Value: Sendable>: Senda
     /// call the cache.
     @inlinable
     public func updateAll(now: CacheInstant, _ transform: (Key, inout MemoryCacheItem<Value>) -> UpdateAction) {
-        for box in shards {
-            let removals = box.state.withLock { shard in
-                var removals = RemovalBuffer<Key, Value>(isCollecting: onRemoval != nil)
+        for index in 0..<shardCount {
+            let removals = shards[index].withLock { shard in
+                var removals = RemovalBuffer<Key, Value>(isCollecting: hasListener)
                 shard.updateAll(now: now.nanoseconds, transform: transform, removals: &removals)
                 return removals
             }
-            removals.deliver(to: onRemoval)
+            deliver(removals)
         }
     }
 
@@ -174,25 +197,25 @@ public final class MemoryCache<Key: Hashable & Sendable, Value: Sendable>: Senda
     @inlinable
     public func remove(_ key: Key) -> Value? {
         let hash = key.hashValue
-        let (value, removals) = shard(for: hash).state.withLock { shard in
-            var removals = RemovalBuffer<Key, Value>(isCollecting: onRemoval != nil)
+        let (value, removals) = shards[shardIndex(for: hash)].withLock { shard in
+            var removals = RemovalBuffer<Key, Value>(isCollecting: hasListener)
             let value = shard.remove(key, hash: Self.tableHash(hash), removals: &removals)
             return (value, removals)
         }
-        removals.deliver(to: onRemoval)
+        deliver(removals)
         return value
     }
 
     /// Removes every entry, shard by shard, and releases the shards' memory. The listener sees
     /// each entry as `.explicit`.
     public func removeAll() {
-        for box in shards {
-            let removals = box.state.withLock { shard in
-                var removals = RemovalBuffer<Key, Value>(isCollecting: onRemoval != nil)
+        for index in 0..<shardCount {
+            let removals = shards[index].withLock { shard in
+                var removals = RemovalBuffer<Key, Value>(isCollecting: hasListener)
                 shard.removeAll(removals: &removals)
                 return removals
             }
-            removals.deliver(to: onRemoval)
+            deliver(removals)
         }
     }
 
@@ -200,19 +223,19 @@ public final class MemoryCache<Key: Hashable & Sendable, Value: Sendable>: Senda
 
     /// The number of entries held, including expired ones not yet swept.
     public var count: Int {
-        shards.reduce(0) { sum, box in sum + box.state.withLock { $0.count } }
+        (0..<shardCount).reduce(0) { sum, index in sum + shards[index].withLock { $0.count } }
     }
 
     /// The sum of the costs of the entries held.
     public var totalCost: Int {
-        shards.reduce(0) { sum, box in sum + box.state.withLock { $0.totalCost } }
+        (0..<shardCount).reduce(0) { sum, index in sum + shards[index].withLock { $0.totalCost } }
     }
 
     /// The counters of every shard, summed.
     public var statistics: MemoryCacheStatistics {
         var statistics = MemoryCacheStatistics()
-        for box in shards {
-            box.state.withLock { shard in
+        for index in 0..<shardCount {
+            shards[index].withLock { shard in
                 statistics.hits += shard.counters.hits
                 statistics.misses += shard.counters.misses
                 statistics.evictions += shard.counters.evictions
@@ -229,14 +252,23 @@ public final class MemoryCache<Key: Hashable & Sendable, Value: Sendable>: Senda
 
     /// Entry counts per shard, for checking the balance of the sharding.
     public var shardEntryCounts: [Int] {
-        shards.map { box in box.state.withLock { $0.count } }
+        (0..<shardCount).map { index in shards[index].withLock { $0.count } }
     }
 
     // MARK: Hashing
 
     @inlinable
-    func shard(for hash: Int) -> MemoryCacheShardBox<Key, Value> {
-        shards[Int(truncatingIfNeeded: UInt64(UInt(bitPattern: hash)) >> shardShift)]
+    func shardIndex(for hash: Int) -> Int {
+        Int(truncatingIfNeeded: UInt64(UInt(bitPattern: hash)) >> shardShift)
+    }
+
+    /// Calls the listener for what a shard removed; a no-op that does not even load the
+    /// listener when nothing was removed.
+    @inlinable
+    func deliver(_ removals: RemovalBuffer<Key, Value>) {
+        if !removals.entries.isEmpty {
+            removals.deliver(to: onRemoval)
+        }
     }
 
     @inlinable

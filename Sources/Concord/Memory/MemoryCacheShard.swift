@@ -166,22 +166,26 @@ struct MemoryCacheShard<Key: Hashable, Value> {
 
     // MARK: Reading
 
+    /// The outcome of a `get`; an expired entry is removed and handed back for the listener.
+    @usableFromInline
+    enum Lookup {
+        case hit(Value)
+        case miss
+        case expired(RemovalBuffer<Key, Value>)
+    }
+
     @inlinable
-    mutating func get(
-        _ key: Key,
-        hash: UInt32,
-        now: Int64,
-        removals: inout RemovalBuffer<Key, Value>
-    ) -> Value? {
+    mutating func get(_ key: Key, hash: UInt32, now: Int64, collectingRemovals: Bool) -> Lookup {
         guard let found = find(key, hash: hash) else {
             counters.misses &+= 1
-            return nil
+            return .miss
         }
         let position = found.position
         if Self.isExpired(slots[position].meta, now: now) {
+            var removals = RemovalBuffer<Key, Value>(isCollecting: collectingRemovals)
             removeEntry(at: position, bucket: found.bucket, cause: .expired, removals: &removals)
             counters.misses &+= 1
-            return nil
+            return .expired(removals)
         }
         return slots.withUnsafeMutableBufferPointer { slots in
             // Callers read their clocks before taking the lock, so instants can arrive out of
@@ -193,7 +197,7 @@ struct MemoryCacheShard<Key: Hashable, Value> {
                 slots[position].meta.frequency &+= 1
             }
             counters.hits &+= 1
-            return slots[position].value
+            return .hit(slots[position].value)
         }
     }
 
@@ -633,6 +637,8 @@ struct MemoryCacheShard<Key: Hashable, Value> {
         buckets[hole] = Self.emptyBucket
     }
 }
+
+extension MemoryCacheShard.Lookup: Sendable where Key: Sendable, Value: Sendable {}
 
 extension MemoryCacheShard.Slot: Sendable where Key: Sendable, Value: Sendable {}
 
