@@ -22,16 +22,24 @@ import Synchronization
 /// few entries per insert.
 ///
 /// **Bounds.** Each of the `shardCount` shards owns an equal share of `maxEntries` and
-/// `maxCost` and evicts on its own, so the totals never exceed the configured bounds. An item
-/// whose cost is more than a shard's share is not stored.
+/// `maxCost` and evicts on its own, so the totals never exceed the configured bounds, at the
+/// price of evicting a little early in shards that keys happen to favour. An item whose cost is
+/// more than a shard's share is not stored.
+///
+/// **Specialization.** The operations are `@inlinable` so that a caller in another module gets
+/// code specialized for its `Key` and `Value`: unspecialized, every slot access goes through
+/// generic metadata and a hit costs several times more. A generic wrapper (such as a
+/// `HybridCache<Value>`) keeps that speed by storing a concrete entry type in its L1, or by
+/// being inlinable itself.
 ///
 /// **Removal listener.** `onRemoval` sees every entry that leaves and every item `set` refused.
 /// It is called after the shard's lock is released, on the thread of the call that caused the
 /// removal, so it may call back into the cache. The closures passed to `set(_:_:now:if:)`,
 /// `update` and `updateAll` run under the lock and must not.
 ///
-/// `@unchecked Sendable` because the shards live in one manually allocated buffer (so a hit
-/// neither retains a box object nor chases a pointer to one); the buffer is written only in
+/// `@unchecked Sendable` because the shards live in one manually allocated buffer, each on its
+/// own cache lines (so a hit neither retains a box object nor chases a pointer to one, and
+/// threads working on neighbouring shards do not share lines); the buffer is written only in
 /// `init` and `deinit`, and each element is a `Mutex`.
 public final class MemoryCache<Key: Hashable & Sendable, Value: Sendable>: @unchecked Sendable {
     public typealias UpdateAction = MemoryCacheUpdateAction
@@ -41,7 +49,15 @@ public final class MemoryCache<Key: Hashable & Sendable, Value: Sendable>: @unch
     public let configuration: MemoryCacheConfiguration
 
     @usableFromInline
-    let shards: UnsafeMutablePointer<Mutex<MemoryCacheShard<Key, Value>>>
+    typealias LockedShard = Mutex<MemoryCacheShard<Key, Value>>
+
+    /// `shardCount` locked shards, `shardStride` bytes apart.
+    @usableFromInline
+    let shardStorage: UnsafeMutableRawPointer
+    /// The size of a locked shard rounded up to whole pairs of cache lines, since x86
+    /// prefetches lines in adjacent pairs.
+    @usableFromInline
+    let shardStride: Int
     @usableFromInline
     let shardCount: Int
     /// The shard is chosen from the top bits of the key's hash; the shard's table uses the low.
@@ -61,18 +77,25 @@ public final class MemoryCache<Key: Hashable & Sendable, Value: Sendable>: @unch
         let count = configuration.shardCount
         shardCount = count
         shardShift = UInt64(Int.bitWidth - count.trailingZeroBitCount)
-        shards = .allocate(capacity: count)
+        let lineSpan = 128
+        shardStride = (MemoryLayout<LockedShard>.stride + lineSpan - 1) / lineSpan * lineSpan
+        shardStorage = .allocate(
+            byteCount: shardStride * count, alignment: max(lineSpan, MemoryLayout<LockedShard>.alignment))
         for index in 0..<count {
             let shard = MemoryCacheShard<Key, Value>(
                 entryLimit: configuration.maxEntries / count + (index < configuration.maxEntries % count ? 1 : 0),
                 costLimit: configuration.maxCost / count + (index < configuration.maxCost % count ? 1 : 0))
-            (shards + index).initialize(to: Mutex(shard))
+            (shardStorage + index * shardStride)
+                .bindMemory(to: LockedShard.self, capacity: 1)
+                .initialize(to: Mutex(shard))
         }
     }
 
     deinit {
-        shards.deinitialize(count: shardCount)
-        shards.deallocate()
+        for index in 0..<shardCount {
+            shard(index).deinitialize(count: 1)
+        }
+        shardStorage.deallocate()
     }
 
     // MARK: Reading
@@ -82,7 +105,7 @@ public final class MemoryCache<Key: Hashable & Sendable, Value: Sendable>: @unch
     @inlinable
     public func get(_ key: Key, now: CacheInstant) -> Value? {
         let hash = key.hashValue
-        let lookup = shards[shardIndex(for: hash)].withLock { shard in
+        let lookup = shard(shardIndex(for: hash)).pointee.withLock { shard in
             shard.get(key, hash: Self.tableHash(hash), now: now.nanoseconds, collectingRemovals: hasListener)
         }
         switch lookup {
@@ -100,7 +123,7 @@ public final class MemoryCache<Key: Hashable & Sendable, Value: Sendable>: @unch
     @inlinable
     public func peek(_ key: Key, now: CacheInstant) -> Value? {
         let hash = key.hashValue
-        return shards[shardIndex(for: hash)].withLock { shard in
+        return shard(shardIndex(for: hash)).pointee.withLock { shard in
             shard.peek(key, hash: Self.tableHash(hash), now: now.nanoseconds)
         }
     }
@@ -142,7 +165,7 @@ public final class MemoryCache<Key: Hashable & Sendable, Value: Sendable>: @unch
         condition: ((Value?) -> Bool)?
     ) -> Bool {
         let hash = key.hashValue
-        let (stored, removals) = shards[shardIndex(for: hash)].withLock { shard in
+        let (stored, removals) = shard(shardIndex(for: hash)).pointee.withLock { shard in
             var removals = RemovalBuffer<Key, Value>(isCollecting: hasListener)
             let stored = shard.set(
                 key, hash: Self.tableHash(hash), item: item, now: now.nanoseconds,
@@ -165,7 +188,7 @@ public final class MemoryCache<Key: Hashable & Sendable, Value: Sendable>: @unch
         _ transform: (inout MemoryCacheItem<Value>) -> UpdateAction
     ) -> Bool {
         let hash = key.hashValue
-        let (found, removals) = shards[shardIndex(for: hash)].withLock { shard in
+        let (found, removals) = shard(shardIndex(for: hash)).pointee.withLock { shard in
             var removals = RemovalBuffer<Key, Value>(isCollecting: hasListener)
             let found = shard.update(
                 key, hash: Self.tableHash(hash), now: now.nanoseconds, transform: transform, removals: &removals)
@@ -182,7 +205,7 @@ public final class MemoryCache<Key: Hashable & Sendable, Value: Sendable>: @unch
     @inlinable
     public func updateAll(now: CacheInstant, _ transform: (Key, inout MemoryCacheItem<Value>) -> UpdateAction) {
         for index in 0..<shardCount {
-            let removals = shards[index].withLock { shard in
+            let removals = shard(index).pointee.withLock { shard in
                 var removals = RemovalBuffer<Key, Value>(isCollecting: hasListener)
                 shard.updateAll(now: now.nanoseconds, transform: transform, removals: &removals)
                 return removals
@@ -197,7 +220,7 @@ public final class MemoryCache<Key: Hashable & Sendable, Value: Sendable>: @unch
     @inlinable
     public func remove(_ key: Key) -> Value? {
         let hash = key.hashValue
-        let (value, removals) = shards[shardIndex(for: hash)].withLock { shard in
+        let (value, removals) = shard(shardIndex(for: hash)).pointee.withLock { shard in
             var removals = RemovalBuffer<Key, Value>(isCollecting: hasListener)
             let value = shard.remove(key, hash: Self.tableHash(hash), removals: &removals)
             return (value, removals)
@@ -210,7 +233,7 @@ public final class MemoryCache<Key: Hashable & Sendable, Value: Sendable>: @unch
     /// each entry as `.explicit`.
     public func removeAll() {
         for index in 0..<shardCount {
-            let removals = shards[index].withLock { shard in
+            let removals = shard(index).pointee.withLock { shard in
                 var removals = RemovalBuffer<Key, Value>(isCollecting: hasListener)
                 shard.removeAll(removals: &removals)
                 return removals
@@ -223,19 +246,19 @@ public final class MemoryCache<Key: Hashable & Sendable, Value: Sendable>: @unch
 
     /// The number of entries held, including expired ones not yet swept.
     public var count: Int {
-        (0..<shardCount).reduce(0) { sum, index in sum + shards[index].withLock { $0.count } }
+        (0..<shardCount).reduce(0) { sum, index in sum + shard(index).pointee.withLock { $0.count } }
     }
 
     /// The sum of the costs of the entries held.
     public var totalCost: Int {
-        (0..<shardCount).reduce(0) { sum, index in sum + shards[index].withLock { $0.totalCost } }
+        (0..<shardCount).reduce(0) { sum, index in sum + shard(index).pointee.withLock { $0.totalCost } }
     }
 
     /// The counters of every shard, summed.
     public var statistics: MemoryCacheStatistics {
         var statistics = MemoryCacheStatistics()
         for index in 0..<shardCount {
-            shards[index].withLock { shard in
+            shard(index).pointee.withLock { shard in
                 statistics.hits += shard.counters.hits
                 statistics.misses += shard.counters.misses
                 statistics.evictions += shard.counters.evictions
@@ -252,10 +275,15 @@ public final class MemoryCache<Key: Hashable & Sendable, Value: Sendable>: @unch
 
     /// Entry counts per shard, for checking the balance of the sharding.
     public var shardEntryCounts: [Int] {
-        (0..<shardCount).map { index in shards[index].withLock { $0.count } }
+        (0..<shardCount).map { index in shard(index).pointee.withLock { $0.count } }
     }
 
     // MARK: Hashing
+
+    @inlinable
+    func shard(_ index: Int) -> UnsafeMutablePointer<LockedShard> {
+        (shardStorage + index &* shardStride).assumingMemoryBound(to: LockedShard.self)
+    }
 
     @inlinable
     func shardIndex(for hash: Int) -> Int {

@@ -9,7 +9,8 @@ public struct MemoryCacheStatistics: Hashable, Sendable {
     public var misses: Int
     /// Items removed to respect the entry or cost bound.
     public var evictions: Int
-    /// Items removed because their deadline passed.
+    /// Items removed because their deadline passed, plus items `set` refused as already
+    /// expired.
     public var expirations: Int
     /// Items removed by `remove`, `removeAll` or an `update` that returned `.remove`.
     public var explicitRemovals: Int
