@@ -12,9 +12,10 @@ import Synchronization
 /// every size we measured (see the hit-rate suite of `concord bench`, which compares it with
 /// LRU and Bélády's optimum).
 ///
-/// **Layout.** Each shard keeps entries in dense arrays with an open-addressing table of
-/// `Int32` positions and queues linked by `Int32` indices: about 65 bytes per entry beyond the
-/// key and value (measured with a million `Int` entries), and no allocation on a hit.
+/// **Layout.** Each shard keeps entries in one dense slot array, with an open-addressing table
+/// of (hash, position) buckets and FIFO queues linked by `Int32` positions instead of node
+/// objects: about 71 bytes per entry beyond the key and value (measured with a million `Int`
+/// entries, ghost queue full), and no allocation on a hit.
 ///
 /// **Time.** The cache never reads a clock; every call takes `now`. An item is live while
 /// `now` is before its `expiresAt` and before its last access plus `idleTimeout`. Expired items

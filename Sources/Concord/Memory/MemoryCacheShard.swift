@@ -4,8 +4,9 @@
 /// Entries are stored densely in one array of slots (key, value and metadata together, so a
 /// hit touches one slot after its bucket), and the position of an entry is a small integer.
 /// Removing an entry moves the last one into its place, which keeps the array without holes or
-/// free lists. The hash table maps a key to that position with 4 bytes per bucket; the queues
-/// are doubly linked through the slots by `Int32` positions instead of node objects.
+/// free lists. The hash table maps a key to that position in 8 bytes per bucket (the position
+/// and the key's hash, so a probe reads other keys' slots only on a 32-bit hash match); the
+/// queues are doubly linked through the slots by `Int32` positions instead of node objects.
 @usableFromInline
 struct MemoryCacheShard<Key: Hashable, Value> {
     /// Everything about an entry except its key and value.
@@ -122,13 +123,15 @@ struct MemoryCacheShard<Key: Hashable, Value> {
     @inlinable
     static var sweepStep: Int { 2 }
     @inlinable
-    static var emptyBucket: Int32 { -1 }
+    static var emptyBucket: UInt64 { 0 }
 
     @usableFromInline
     var slots: ContiguousArray<Slot> = []
-    /// Open addressing with linear probing; each bucket holds an entry position or -1.
+    /// Open addressing with linear probing. A bucket holds the entry's 32-bit hash in its high
+    /// half and its position + 1 in its low half (0 is empty), so probing past other keys
+    /// reads only the table, never their slots.
     @usableFromInline
-    var buckets: ContiguousArray<Int32>
+    var buckets: ContiguousArray<UInt64>
     @usableFromInline
     var small = Queue()
     @usableFromInline
@@ -529,7 +532,7 @@ struct MemoryCacheShard<Key: Hashable, Value> {
     mutating func relocate(from source: Int, to target: Int) {
         let sourceIndex = Int32(source)
         let targetIndex = Int32(target)
-        buckets[bucket(of: source)] = targetIndex
+        buckets[bucket(of: source)] = Self.bucketEntry(position: target, hash: slots[source].meta.hash)
         slots.swapAt(source, target)
         let entry = slots[target].meta
         if entry.newer >= 0 {
@@ -558,17 +561,30 @@ struct MemoryCacheShard<Key: Hashable, Value> {
     // MARK: Hash table
 
     @inlinable
+    static func bucketEntry(position: Int, hash: UInt32) -> UInt64 {
+        UInt64(hash) << 32 | UInt64(truncatingIfNeeded: position + 1)
+    }
+
+    @inlinable
+    static func position(inBucket entry: UInt64) -> Int {
+        Int(truncatingIfNeeded: entry & 0xFFFF_FFFF) - 1
+    }
+
+    @inlinable
     func find(_ key: Key, hash: UInt32) -> (position: Int, bucket: Int)? {
         buckets.withUnsafeBufferPointer { buckets in
             slots.withUnsafeBufferPointer { slots in
                 let mask = buckets.count - 1
+                let tag = UInt64(hash) << 32
                 var bucket = Int(hash) & mask
                 while true {
                     let stored = buckets[bucket]
-                    if stored < 0 { return nil }
-                    let position = Int(stored)
-                    if slots[position].meta.hash == hash && slots[position].key == key {
-                        return (position, bucket)
+                    if stored == Self.emptyBucket { return nil }
+                    if stored & 0xFFFF_FFFF_0000_0000 == tag {
+                        let position = Self.position(inBucket: stored)
+                        if slots[position].key == key {
+                            return (position, bucket)
+                        }
                     }
                     bucket = (bucket + 1) & mask
                 }
@@ -579,9 +595,10 @@ struct MemoryCacheShard<Key: Hashable, Value> {
     @inlinable
     func bucket(of position: Int) -> Int {
         let mask = buckets.count - 1
-        var bucket = Int(slots[position].meta.hash) & mask
-        let index = Int32(position)
-        while buckets[bucket] != index {
+        let hash = slots[position].meta.hash
+        let entry = Self.bucketEntry(position: position, hash: hash)
+        var bucket = Int(hash) & mask
+        while buckets[bucket] != entry {
             bucket = (bucket + 1) & mask
         }
         return bucket
@@ -594,25 +611,25 @@ struct MemoryCacheShard<Key: Hashable, Value> {
         if slots.count * 4 > buckets.count * 3 {
             rebuildBuckets(count: buckets.count * 2)
         } else {
-            place(Int32(position), hash: hash)
+            place(position, hash: hash)
         }
     }
 
     @inlinable
-    mutating func place(_ position: Int32, hash: UInt32) {
+    mutating func place(_ position: Int, hash: UInt32) {
         let mask = buckets.count - 1
         var bucket = Int(hash) & mask
-        while buckets[bucket] >= 0 {
+        while buckets[bucket] != Self.emptyBucket {
             bucket = (bucket + 1) & mask
         }
-        buckets[bucket] = position
+        buckets[bucket] = Self.bucketEntry(position: position, hash: hash)
     }
 
     @inlinable
     mutating func rebuildBuckets(count: Int) {
         buckets = ContiguousArray(repeating: Self.emptyBucket, count: count)
         for position in slots.indices {
-            place(Int32(position), hash: slots[position].meta.hash)
+            place(position, hash: slots[position].meta.hash)
         }
     }
 
@@ -626,8 +643,8 @@ struct MemoryCacheShard<Key: Hashable, Value> {
         while true {
             probe = (probe + 1) & mask
             let stored = buckets[probe]
-            if stored < 0 { break }
-            let home = Int(slots[Int(stored)].meta.hash) & mask
+            if stored == Self.emptyBucket { break }
+            let home = Int(truncatingIfNeeded: stored >> 32) & mask
             // Move `stored` into the hole unless its home lies cyclically in (hole, probe].
             if (probe - home) & mask >= (probe - hole) & mask {
                 buckets[hole] = stored
