@@ -38,7 +38,8 @@ struct MemoryCacheEvictionTests {
             }
         }
         #expect(cache.totalCost <= 1_000)
-        #expect(cache.totalCost > 800)
+        // Filled, not emptied by over-eager eviction (each shard may sit up to ~2 items below its share).
+        #expect(cache.totalCost > 600)
         #expect(cache.statistics.totalCost == cache.totalCost)
     }
 
