@@ -222,7 +222,7 @@ extension HybridCache {
     /// expired (kept for fail-safe) or removed.
     func applyToMemory(kind: MutationKind, key: String, version: CacheVersion, now: CacheInstant) {
         @inline(__always)
-        func expireOrRemove(_ item: inout MemoryCacheItem<MemoryEntry>) -> UpdateAction {
+        func expireOrRemove(_ item: inout MemoryCacheItem<MemoryEntry>) -> MemoryCacheUpdateAction {
             guard item.value.version < version else { return .keep }
             if item.value.allowsFailSafe {
                 item.value.isExpired = true

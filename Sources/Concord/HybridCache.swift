@@ -78,7 +78,7 @@ public final class HybridCache: Service, Sendable {
         stats.node = configuration.nodeID
         stats.cacheName = configuration.cacheName
         let memoryStats = memory.statistics
-        stats.memory.entries = memoryStats.entries
+        stats.memory.entries = memoryStats.entryCount
         stats.memory.hits = memoryStats.hits
         stats.memory.misses = memoryStats.misses
         stats.memory.evictions = memoryStats.evictions
@@ -201,7 +201,7 @@ public final class HybridCache: Service, Sendable {
             if current.hits > last.hits { metrics.memoryHits.increment(by: Int64(current.hits - last.hits)) }
             if current.misses > last.misses { metrics.memoryMisses.increment(by: Int64(current.misses - last.misses)) }
             if current.evictions > last.evictions { metrics.memoryEvictions.increment(by: Int64(current.evictions - last.evictions)) }
-            metrics.memoryEntries.record(current.entries)
+            metrics.memoryEntries.record(current.entryCount)
             metrics.pendingDepth.record(pending.count)
             metrics.backplaneConnected.record(isBackplaneConnected ? 1 : 0)
             last = current

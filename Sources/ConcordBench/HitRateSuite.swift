@@ -1,0 +1,118 @@
+import Concord
+import Foundation
+
+/// The `hitrate` benchmark suite: replays synthetic traces through `MemoryCache`, a reference
+/// LRU and Bélády's optimum at several cache sizes, and reports the hit ratios side by side.
+public struct HitRateSuite: Sendable {
+    /// What to generate and at which sizes to measure.
+    public struct Configuration: Sendable {
+        public var keyspace = 100_000
+        public var requests = 1_000_000
+        public var zipfExponents: [Double] = [0.8, 1.0, 1.2]
+        /// The scan-polluted trace: Zipf with this exponent, interrupted every `scanEvery`
+        /// requests by a scan of `scanLength` one-hit keys.
+        public var scanZipfExponent = 1.0
+        public var scanEvery = 80_000
+        public var scanLength = 20_000
+        /// Cache sizes, as fractions of the keyspace.
+        public var cacheFractions: [Double] = [0.01, 0.1]
+        /// The sharded run uses this many shards (the cache's default).
+        public var shardCount = MemoryCacheConfiguration().shardCount
+        public var seed: UInt64 = 42
+
+        public init() {}
+    }
+
+    public var configuration: Configuration
+
+    public init(configuration: Configuration = .init()) {
+        self.configuration = configuration
+    }
+
+    /// The traces of the suite, generated from the seed.
+    public func traces() -> [KeyTrace] {
+        var traces = configuration.zipfExponents.enumerated().map { offset, exponent in
+            KeyTrace.zipf(
+                exponent: exponent, keyspace: configuration.keyspace, requests: configuration.requests,
+                seed: configuration.seed &+ UInt64(offset))
+        }
+        traces.append(KeyTrace.scanPollutedZipf(
+            exponent: configuration.scanZipfExponent, keyspace: configuration.keyspace,
+            requests: configuration.requests, zipfRun: configuration.scanEvery,
+            scanLength: configuration.scanLength, seed: configuration.seed &+ 100))
+        return traces
+    }
+
+    /// Replays every trace at every size. Takes a few seconds in release builds with the
+    /// default configuration.
+    public func run() -> [HitRateResult] {
+        traces().flatMap { trace in
+            configuration.cacheFractions.map { fraction in
+                Self.measure(trace, cacheFraction: fraction, shardCount: configuration.shardCount)
+            }
+        }
+    }
+
+    /// Measures one trace at one size with every policy.
+    public static func measure(_ trace: KeyTrace, cacheFraction: Double, shardCount: Int) -> HitRateResult {
+        let size = max(1, Int((Double(trace.keyspace) * cacheFraction).rounded()))
+        let requests = Double(max(1, trace.keys.count))
+        let single = memoryCacheHits(trace.keys, capacity: size, shardCount: 1)
+        let sharded = memoryCacheHits(trace.keys, capacity: size, shardCount: shardCount)
+        let lru = lruHits(trace.keys, capacity: size)
+        let optimal = HitRateOptimal.hits(keys: trace.keys, keyUpperBound: trace.keyUpperBound, capacity: size)
+        return HitRateResult(
+            trace: trace.name, requests: trace.keys.count, keyspace: trace.keyspace,
+            cacheSize: size, cacheFraction: cacheFraction,
+            memoryCache: Double(single) / requests,
+            memoryCacheSharded: Double(sharded) / requests,
+            shardCount: shardCount,
+            lru: Double(lru) / requests,
+            optimal: Double(optimal) / requests)
+    }
+
+    /// Hits of a `MemoryCache` used as a look-aside cache: get, and set on a miss.
+    public static func memoryCacheHits(_ keys: [Int], capacity: Int, shardCount: Int) -> Int {
+        let cache = MemoryCache<Int, Int>(
+            configuration: MemoryCacheConfiguration(maxEntries: capacity, shardCount: shardCount))
+        var hits = 0
+        for key in keys {
+            if cache.get(key, now: .zero) != nil {
+                hits += 1
+            } else {
+                cache.set(key, MemoryCacheItem(value: key), now: .zero)
+            }
+        }
+        return hits
+    }
+
+    public static func lruHits(_ keys: [Int], capacity: Int) -> Int {
+        var lru = HitRateLRUCache(capacity: capacity)
+        var hits = 0
+        for key in keys where lru.access(key) {
+            hits += 1
+        }
+        return hits
+    }
+
+    /// A fixed-width table of the results, with the policy's ratio to LRU and the share of the
+    /// LRU-to-optimal gap it closes.
+    public static func render(_ results: [HitRateResult]) -> String {
+        func column(_ text: String, _ width: Int) -> String {
+            text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
+        }
+        func ratio(_ value: Double) -> String { String(format: "%.4f", value) }
+        let header = ["trace", "size", "S3-FIFO", "sharded", "LRU", "optimal", "vs LRU", "gap closed"]
+        let widths = [18, 8, 9, 9, 9, 9, 8, 10]
+        var lines = [zip(header, widths).map { column($0, $1) }.joined()]
+        for result in results {
+            let cells = [
+                result.trace, String(result.cacheSize), ratio(result.memoryCache), ratio(result.memoryCacheSharded),
+                ratio(result.lru), ratio(result.optimal), String(format: "%.3f", result.ratioToLRU),
+                String(format: "%.0f%%", result.gapClosed * 100),
+            ]
+            lines.append(zip(cells, widths).map { column($0, $1) }.joined())
+        }
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,64 @@
+/// A named sequence of integer keys to replay through caches for the hit-rate suite.
+///
+/// Keys of the reused population are `0..<keyspace`; keys from scans are `keyspace` and up,
+/// each used once. Cache sizes in the suite are fractions of `keyspace`.
+public struct KeyTrace: Sendable {
+    public var name: String
+    public var keyspace: Int
+    public var keys: [Int]
+
+    public init(name: String, keyspace: Int, keys: [Int]) {
+        self.name = name
+        self.keyspace = keyspace
+        self.keys = keys
+    }
+
+    /// One more than the largest key, so replays can index arrays by key.
+    public var keyUpperBound: Int {
+        (keys.max() ?? -1) + 1
+    }
+
+    /// Independent draws from a Zipf distribution over `keyspace` keys. The most popular key
+    /// is not key 0: ranks are shuffled onto keys, so popularity is not tied to key order.
+    public static func zipf(exponent: Double, keyspace: Int, requests: Int, seed: UInt64) -> KeyTrace {
+        var generator = TraceRandomGenerator(seed: seed)
+        let keyOfRank = Array(0..<keyspace).shuffled(using: &generator)
+        let distribution = ZipfDistribution(count: keyspace, exponent: exponent)
+        var keys = [Int]()
+        keys.reserveCapacity(requests)
+        for _ in 0..<requests {
+            keys.append(keyOfRank[distribution.next(using: &generator)])
+        }
+        return KeyTrace(name: "zipf-\(exponent)", keyspace: keyspace, keys: keys)
+    }
+
+    /// Zipf traffic interrupted by sequential scans of keys never seen before or after: each
+    /// `zipfRun` Zipf requests are followed by a scan of `scanLength` new keys. This is what a
+    /// batch job or a crawler does to a cache; a scan longer than the cache flushes an LRU.
+    public static func scanPollutedZipf(
+        exponent: Double,
+        keyspace: Int,
+        requests: Int,
+        zipfRun: Int,
+        scanLength: Int,
+        seed: UInt64
+    ) -> KeyTrace {
+        precondition(zipfRun > 0 && scanLength >= 0)
+        var generator = TraceRandomGenerator(seed: seed)
+        let keyOfRank = Array(0..<keyspace).shuffled(using: &generator)
+        let distribution = ZipfDistribution(count: keyspace, exponent: exponent)
+        var keys = [Int]()
+        keys.reserveCapacity(requests)
+        var nextScanKey = keyspace
+        while keys.count < requests {
+            for _ in 0..<min(zipfRun, requests - keys.count) {
+                keys.append(keyOfRank[distribution.next(using: &generator)])
+            }
+            for _ in 0..<min(scanLength, requests - keys.count) {
+                keys.append(nextScanKey)
+                nextScanKey += 1
+            }
+        }
+        return KeyTrace(name: "scan-zipf-\(exponent)", keyspace: keyspace, keys: keys)
+    }
+}
