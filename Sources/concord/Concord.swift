@@ -6,6 +6,6 @@ struct ConcordCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "concord",
         abstract: "A hybrid L1 + Redis cache whose nodes stay coherent.",
-        subcommands: []
+        subcommands: [BenchCommand.self]
     )
 }

@@ -1,0 +1,90 @@
+/// One figure of `concord bench`: a Concord measurement next to its reference from the same run.
+public struct BenchResult: Codable, Sendable, Equatable {
+    /// The suite that measured it (`l1`, `l2`, `propagation`, ...).
+    public var suite: String
+    /// What was measured, e.g. `tryGet, 1 task`.
+    public var name: String
+    /// Concord's figure: the median over the rounds.
+    public var value: Double
+    public var unit: String
+    /// The reference measured in the same run (median over the rounds), when there is one.
+    public var reference: Double?
+    /// `value / reference`, or the paired per-round ratio where rounds alternate (see `ratioNote`).
+    public var ratio: Double?
+    /// The target in words, e.g. `ratio <= 1.5`.
+    public var target: String
+    /// Whether the target was met; nil for figures that are informational only.
+    public var met: Bool?
+    /// The smallest and largest value over the rounds.
+    public var valueMin: Double
+    public var valueMax: Double
+    public var referenceMin: Double?
+    public var referenceMax: Double?
+    /// Rounds measured.
+    public var rounds: Int
+    /// Anything a reader needs to interpret the figure (the second reference, a cause).
+    public var note: String?
+
+    public init(
+        suite: String,
+        name: String,
+        value: Summary,
+        unit: String,
+        reference: Summary?,
+        ratio: Double?,
+        target: String,
+        met: Bool?,
+        note: String? = nil
+    ) {
+        self.suite = suite
+        self.name = name
+        self.value = value.median
+        self.unit = unit
+        self.reference = reference?.median
+        self.ratio = ratio
+        self.target = target
+        self.met = met
+        self.valueMin = value.min
+        self.valueMax = value.max
+        self.referenceMin = reference?.min
+        self.referenceMax = reference?.max
+        self.rounds = value.count
+        self.note = note
+    }
+
+    /// The median of a set of rounds with its range.
+    public struct Summary: Sendable, Equatable {
+        public var median: Double
+        public var min: Double
+        public var max: Double
+        public var count: Int
+
+        /// Summarizes `samples`; a single sample is its own median, min and max.
+        public init(_ samples: [Double]) {
+            precondition(!samples.isEmpty, "a summary needs at least one sample")
+            let sorted = samples.sorted()
+            let middle = sorted.count / 2
+            median = sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+            min = sorted.first!
+            max = sorted.last!
+            count = sorted.count
+        }
+
+        /// A figure that was measured once, or is exact (an ideal).
+        public init(exactly value: Double) {
+            self.init([value])
+        }
+    }
+}
+
+/// The JSON document written by `--json`: `{"results": [...]}`, plus where it was measured.
+public struct BenchReport: Codable, Sendable {
+    public var results: [BenchResult]
+    /// `nproc`, CPU model, OS, and the options of the run, so figures are never read without their machine.
+    public var machine: [String: String]
+
+    public init(results: [BenchResult], machine: [String: String]) {
+        self.results = results
+        self.machine = machine
+    }
+}

@@ -1,0 +1,148 @@
+import Foundation
+import Logging
+
+/// One suite of `concord bench`.
+public enum BenchSuite: String, CaseIterable, Sendable {
+    case l1, l2, propagation, stampede, recovery, hitrate, memory
+
+    /// The order suites run in: allocation-sensitive and CPU-bound suites before any Redis
+    /// client thread exists, so they measure a quiet process.
+    static let runOrder: [BenchSuite] = [.memory, .l1, .hitrate, .stampede, .l2, .propagation, .recovery]
+}
+
+/// Runs suites of `concord bench` and collects their figures; a suite that cannot run is
+/// recorded as a failure and the others still run.
+public struct BenchRunner: Sendable {
+    public var suites: [BenchSuite]
+    public var quick: Bool
+    /// Progress lines (suite started, finished, failed) for a person watching.
+    public var progress: @Sendable (String) -> Void
+
+    public init(suites: [BenchSuite] = BenchSuite.allCases, quick: Bool = false, progress: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.suites = suites
+        self.quick = quick
+        self.progress = progress
+    }
+
+    /// What a run produced: figures, and the suites that could not run with why.
+    public struct Outcome: Sendable {
+        public var results: [BenchResult]
+        public var failures: [(suite: BenchSuite, error: String)]
+        public var seconds: Double
+    }
+
+    public func run() async -> Outcome {
+        let begin = BenchClock.nanoseconds()
+        var bySuite: [BenchSuite: [BenchResult]] = [:]
+        var failures: [(suite: BenchSuite, error: String)] = []
+        for suite in BenchSuite.runOrder where suites.contains(suite) {
+            progress("bench: \(suite.rawValue)\(quick ? " (quick)" : "")...")
+            let start = BenchClock.nanoseconds()
+            do {
+                bySuite[suite] = try await Self.run(suite, quick: quick)
+                progress("bench: \(suite.rawValue) done in \(BenchFormat.number(Double(BenchClock.nanoseconds() - start) / 1e9, digits: 1)) s")
+            } catch {
+                failures.append((suite, "\(error)"))
+                progress("bench: \(suite.rawValue) could not run: \(error)")
+            }
+        }
+        let results = BenchSuite.allCases.flatMap { bySuite[$0] ?? [] }
+        return Outcome(results: results, failures: failures, seconds: Double(BenchClock.nanoseconds() - begin) / 1e9)
+    }
+
+    /// Runs one suite with its full or quick configuration.
+    public static func run(_ suite: BenchSuite, quick: Bool) async throws -> [BenchResult] {
+        switch suite {
+        case .l1:
+            return try await L1Suite(configuration: quick ? .quick : .init()).run()
+        case .l2:
+            return try await L2Suite(configuration: quick ? .quick : .init()).run()
+        case .propagation:
+            return try await PropagationSuite(configuration: quick ? .quick : .init()).run()
+        case .stampede:
+            return try await StampedeSuite(configuration: quick ? .quick : .init()).run()
+        case .recovery:
+            return try await RecoverySuite(configuration: quick ? .quick : .init()).run()
+        case .hitrate:
+            return HitRateSuite(configuration: quick ? .quick : .init()).benchResults()
+        case .memory:
+            return try await MemorySuite(configuration: quick ? .quick : .init()).run()
+        }
+    }
+
+    /// Where the figures were measured: they mean little without it.
+    public static func machine(quick: Bool) -> [String: String] {
+        var machine: [String: String] = [
+            "cores": String(ProcessInfo.processInfo.activeProcessorCount),
+            "os": ProcessInfo.processInfo.operatingSystemVersionString,
+            "memoryBytes": String(ProcessInfo.processInfo.physicalMemory),
+            "mode": quick ? "quick" : "full",
+        ]
+        if let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+           let line = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
+           let name = line.split(separator: ":", maxSplits: 1).last {
+            machine["cpu"] = name.trimmingCharacters(in: .whitespaces)
+        }
+        if let load = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) {
+            machine["loadAverage"] = load.split(separator: " ").prefix(3).joined(separator: " ")
+        }
+        #if DEBUG
+        machine["build"] = "debug (figures are not meaningful; build with -c release)"
+        #else
+        machine["build"] = "release"
+        #endif
+        return machine
+    }
+
+    /// The JSON document for `--json`.
+    public static func json(_ results: [BenchResult], machine: [String: String]) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return try encoder.encode(BenchReport(results: results, machine: machine))
+    }
+
+    /// The table a person reads: one row per figure, its reference, ratio, target and verdict,
+    /// with each figure's notes under the table.
+    public static func render(_ results: [BenchResult]) -> String {
+        let header = ["suite", "figure", "value [min–max]", "reference [min–max]", "ratio", "target", "met"]
+        var rows: [[String]] = []
+        for result in results {
+            func range(_ median: Double, _ low: Double?, _ high: Double?, unit: String) -> String {
+                var text = BenchFormat.adaptive(median) + " " + unit
+                if let low, let high, low != high {
+                    text += " [\(BenchFormat.adaptive(low))–\(BenchFormat.adaptive(high))]"
+                }
+                return text
+            }
+            let value = range(result.value, result.valueMin, result.valueMax, unit: result.unit)
+            let reference = result.reference.map { range($0, result.referenceMin, result.referenceMax, unit: result.unit) } ?? "-"
+            let ratio = result.ratio.map { BenchFormat.number($0, digits: 2) } ?? "-"
+            let met = result.met.map { $0 ? "yes" : "NO" } ?? "-"
+            rows.append([result.suite, result.name, value, reference, ratio, result.target, met])
+        }
+        var widths = header.map(\.count)
+        for row in rows {
+            for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) }
+        }
+        func line(_ cells: [String]) -> String {
+            zip(cells, widths).map { cell, width in cell + String(repeating: " ", count: width - cell.count) }
+                .joined(separator: "  ").trimmingCharacters(in: .whitespaces)
+        }
+        var lines = [line(header), line(widths.map { String(repeating: "-", count: $0) })]
+        lines += rows.map(line)
+        let notes = results.enumerated().compactMap { index, result in
+            result.note.map { "  [\(result.suite)] \(result.name): \($0)" }
+        }
+        if !notes.isEmpty {
+            lines.append("")
+            lines.append("notes:")
+            lines += notes
+        }
+        let met = results.filter { $0.met == true }.count
+        let judged = results.filter { $0.met != nil }.count
+        lines.append("")
+        lines.append("\(met) of \(judged) targets met")
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,221 @@
+import Concord
+import Logging
+import Synchronization
+
+/// The `l1` suite: the cost of an L1 hit through `HybridCache` (`tryGet`, `getOrSet`) next to a
+/// `Mutex`-guarded `Dictionary` holding the same keys and value type, with 1 and 2 tasks.
+///
+/// Rounds alternate Concord and the reference (and which goes first), so slow drift of a noisy
+/// machine hits both; the ratio is the median of the per-round ratios.
+public struct L1Suite: Sendable {
+    /// What to measure and for how long.
+    public struct Configuration: Sendable {
+        public var keyCount = 10_000
+        public var taskCounts = [1, 2]
+        public var rounds = 7
+        /// Per measured loop (one task, one round, one side).
+        public var budget = BenchBudget(maxCount: 5_000_000, maxDuration: .milliseconds(250))
+
+        public init() {}
+
+        /// A few rounds of short loops, for a smoke test.
+        public static var quick: Configuration {
+            var configuration = Configuration()
+            configuration.rounds = 3
+            configuration.budget = BenchBudget(maxCount: 200_000, maxDuration: .milliseconds(40))
+            return configuration
+        }
+    }
+
+    /// The two read operations measured.
+    public enum Operation: String, Sendable, CaseIterable {
+        case tryGet
+        case getOrSet
+
+        var targetRatio: Double { self == .tryGet ? 1.5 : 2.0 }
+    }
+
+    public var configuration: Configuration
+    public var logger: Logger
+
+    public init(configuration: Configuration = .init(), logger: Logger = BenchLogging.quietLogger(label: "concord.bench.l1")) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    public func run() async throws -> [BenchResult] {
+        // Keys of 11 bytes: short enough to be stored inline in a Swift String, as most real
+        // cache keys of this kind ("user:123456") are; both sides hash the same strings.
+        let keys = (0..<configuration.keyCount).map { "user:" + String(100_000 + $0) }
+        var cacheConfiguration = HybridCacheConfiguration(cacheName: "bench-l1", nodeID: "bench-l1")
+        cacheConfiguration.memory = MemoryCacheConfiguration(maxEntries: max(100_000, keys.count * 2))
+        cacheConfiguration.defaultEntryOptions.duration = .seconds(3600)
+        // L1 only: a hit never touches L2 or the backplane, and without a backplane the node
+        // never counts as cut off, so this is the hit path of every topology.
+        let cache = try HybridCache(configuration: cacheConfiguration, logger: logger)
+        let reference = MutexDictionary()
+        for (index, key) in keys.enumerated() {
+            try await cache.set(key, index)
+            reference.set(key, index)
+        }
+        for key in keys {
+            guard try await cache.tryGet(key, as: Int.self)?.source == .memory else {
+                throw BenchError("the L1 suite's keys are not all L1 hits")
+            }
+        }
+
+        let concordTryGet = HybridTryGet(cache: cache)
+        let concordGetOrSet = HybridGetOrSet(cache: cache)
+        var results: [BenchResult] = []
+        for operation in Operation.allCases {
+            for tasks in configuration.taskCounts {
+                var concord: [Double] = []
+                var referenceTimes: [Double] = []
+                var ratios: [Double] = []
+                for round in 0..<configuration.rounds {
+                    let concordFirst = round % 2 == 0
+                    var pair = (concord: 0.0, reference: 0.0)
+                    for side in 0..<2 {
+                        let measuringConcord = (side == 0) == concordFirst
+                        let nanosecondsPerOperation: Double
+                        switch (operation, measuringConcord) {
+                        case (.tryGet, true):
+                            nanosecondsPerOperation = try await Self.measure(concordTryGet, keys: keys, tasks: tasks, budget: configuration.budget)
+                        case (.getOrSet, true):
+                            nanosecondsPerOperation = try await Self.measure(concordGetOrSet, keys: keys, tasks: tasks, budget: configuration.budget)
+                        case (.tryGet, false):
+                            nanosecondsPerOperation = try await Self.measure(DictionaryGet(dictionary: reference), keys: keys, tasks: tasks, budget: configuration.budget)
+                        case (.getOrSet, false):
+                            nanosecondsPerOperation = try await Self.measure(DictionaryGetOrSet(dictionary: reference), keys: keys, tasks: tasks, budget: configuration.budget)
+                        }
+                        if measuringConcord { pair.concord = nanosecondsPerOperation } else { pair.reference = nanosecondsPerOperation }
+                    }
+                    concord.append(pair.concord)
+                    referenceTimes.append(pair.reference)
+                    ratios.append(pair.concord / pair.reference)
+                }
+                let ratio = BenchResult.Summary(ratios)
+                results.append(BenchResult(
+                    suite: "l1",
+                    name: "\(operation.rawValue) hit, \(tasks) task\(tasks == 1 ? "" : "s")",
+                    value: BenchResult.Summary(concord),
+                    unit: "ns/op",
+                    reference: BenchResult.Summary(referenceTimes),
+                    ratio: ratio.median,
+                    target: "ratio <= \(operation.targetRatio)",
+                    met: ratio.median <= operation.targetRatio,
+                    note: "reference: Mutex<[String: Int]>; ratio per round \(BenchFormat.number(ratio.min, digits: 2))–\(BenchFormat.number(ratio.max, digits: 2))"
+                ))
+            }
+        }
+        return results
+    }
+
+    /// Runs `operation` over the keys on `tasks` concurrent tasks within the budget; returns the
+    /// mean over tasks of each task's nanoseconds per operation.
+    static func measure<Operation: L1Operation>(_ operation: Operation, keys: [String], tasks: Int, budget: BenchBudget) async throws -> Double {
+        try await withThrowingTaskGroup(of: (nanoseconds: UInt64, operations: Int, checksum: Int).self) { group in
+            for task in 0..<tasks {
+                group.addTask {
+                    try await loop(operation, keys: keys, start: task * keys.count / max(1, tasks), budget: budget)
+                }
+            }
+            var perOperation = 0.0
+            var checksum = 0
+            for try await (nanoseconds, operations, sum) in group {
+                perOperation += Double(nanoseconds) / Double(max(1, operations))
+                checksum &+= sum
+            }
+            // Using the checksum keeps the optimizer from dropping the reads.
+            if checksum == Int.min { print("checksum \(checksum)") }
+            return perOperation / Double(tasks)
+        }
+    }
+
+    /// The measured loop: the clock is read once per 256 operations, so it costs nothing per op.
+    @inline(never)
+    static func loop<Operation: L1Operation>(_ operation: Operation, keys: [String], start: Int, budget: BenchBudget) async throws -> (nanoseconds: UInt64, operations: Int, checksum: Int) {
+        let deadline = BenchClock.nanoseconds() &+ BenchClock.nanoseconds(budget.maxDuration)
+        let begin = BenchClock.nanoseconds()
+        var index = start % keys.count
+        var done = 0
+        var checksum = 0
+        var now = begin
+        while done < budget.maxCount {
+            for _ in 0..<256 {
+                checksum &+= try await operation.read(keys[index])
+                index += 1
+                if index == keys.count { index = 0 }
+            }
+            done += 256
+            now = BenchClock.nanoseconds()
+            if now >= deadline { break }
+        }
+        return (now &- begin, done, checksum)
+    }
+}
+
+/// One way of reading an L1 hit; the suite's loop is specialized for each.
+protocol L1Operation: Sendable {
+    func read(_ key: String) async throws -> Int
+}
+
+struct HybridTryGet: L1Operation {
+    let cache: HybridCache
+
+    @inline(__always)
+    func read(_ key: String) async throws -> Int {
+        try await cache.tryGet(key, as: Int.self)?.value ?? -1
+    }
+}
+
+struct HybridGetOrSet: L1Operation {
+    let cache: HybridCache
+
+    @inline(__always)
+    func read(_ key: String) async throws -> Int {
+        try await cache.getOrSet(key, as: Int.self) { _ in -1 }.value
+    }
+}
+
+struct DictionaryGet: L1Operation {
+    let dictionary: MutexDictionary
+
+    @inline(__always)
+    func read(_ key: String) async throws -> Int {
+        dictionary.get(key) ?? -1
+    }
+}
+
+struct DictionaryGetOrSet: L1Operation {
+    let dictionary: MutexDictionary
+
+    @inline(__always)
+    func read(_ key: String) async throws -> Int {
+        dictionary.getOrSet(key) { -1 }
+    }
+}
+
+/// The L1 reference: the simplest thread-safe cache there is, a `Dictionary` behind one `Mutex`.
+final class MutexDictionary: Sendable {
+    private let storage = Mutex<[String: Int]>([:])
+
+    @inline(__always)
+    func get(_ key: String) -> Int? {
+        storage.withLock { $0[key] }
+    }
+
+    @inline(__always)
+    func getOrSet(_ key: String, factory: () -> Int) -> Int {
+        storage.withLock { dictionary in
+            if let value = dictionary[key] { return value }
+            let value = factory()
+            dictionary[key] = value
+            return value
+        }
+    }
+
+    func set(_ key: String, _ value: Int) {
+        storage.withLock { $0[key] = value }
+    }
+}

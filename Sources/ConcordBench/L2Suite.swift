@@ -1,0 +1,152 @@
+import ConcordRedis
+import ConcordTesting
+import Foundation
+import Logging
+
+/// The `l2` suite: GET throughput of Concord's `RedisClient` with 1 and 50 concurrent callers,
+/// next to `redis-benchmark -t get` with as many connections and no pipelining, on the same
+/// server, key and value.
+///
+/// The two differ in what they are: redis-benchmark opens one connection per client and waits
+/// for each reply before sending the next; Concord multiplexes every caller on one connection
+/// and pipelines whatever is queued. At 1 caller both are bound by the round trip; at 50,
+/// Concord's batching should win.
+public struct L2Suite: Sendable {
+    /// What to measure and for how long.
+    public struct Configuration: Sendable {
+        public var concurrencies = [1, 50]
+        public var rounds = 3
+        /// Each side of each round runs for about this long.
+        public var roundDuration: Duration = .seconds(1)
+        public var maxOperationsPerRound = 5_000_000
+        /// The value stored under the key both sides read, in bytes.
+        public var valueSize = 64
+
+        public init() {}
+
+        public static var quick: Configuration {
+            var configuration = Configuration()
+            configuration.rounds = 1
+            configuration.roundDuration = .milliseconds(250)
+            return configuration
+        }
+    }
+
+    /// The key redis-benchmark reads when not told to randomize keys.
+    static let key = "key:__rand_int__"
+
+    public var configuration: Configuration
+    public var logger: Logger
+
+    public init(configuration: Configuration = .init(), logger: Logger = BenchLogging.quietLogger(label: "concord.bench.l2")) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    public func run() async throws -> [BenchResult] {
+        guard let tool = BenchProcess.locate("redis-benchmark") else {
+            throw BenchError("redis-benchmark is not installed (it comes with redis-tools; run scripts/setup.sh)")
+        }
+        return try await BenchServices.withServer { server in
+            let client = RedisClient(configuration: server.configuration(), logger: logger)
+            return try await BenchServices.withRunning([{ try await client.run() }]) {
+                try await client.waitUntilConnected(timeout: .seconds(5))
+                let value = [UInt8](repeating: UInt8(ascii: "x"), count: configuration.valueSize)
+                _ = try await client.send("SET", RedisArgument(Self.key), RedisArgument(value))
+                var results: [BenchResult] = []
+                for concurrency in configuration.concurrencies {
+                    results.append(try await measure(concurrency: concurrency, client: client, tool: tool, port: server.port))
+                }
+                return results
+            }
+        }
+    }
+
+    private func measure(concurrency: Int, client: RedisClient, tool: String, port: Int) async throws -> BenchResult {
+        // A short calibration run sizes redis-benchmark's request count to the round duration,
+        // since it can only be bounded by count.
+        let calibration = try await redisBenchmark(tool: tool, port: port, clients: concurrency, requests: max(2_000, 200 * concurrency))
+        var requests = Int(calibration * Double(BenchClock.nanoseconds(configuration.roundDuration)) / 1e9)
+        requests = min(max(requests, 1_000), configuration.maxOperationsPerRound)
+        // Warm the client's path the same way.
+        _ = try await concordRate(client: client, concurrency: concurrency, budget: BenchBudget(maxCount: 2_000, maxDuration: .milliseconds(100)))
+
+        var concord: [Double] = []
+        var reference: [Double] = []
+        var ratios: [Double] = []
+        let budget = BenchBudget(maxCount: configuration.maxOperationsPerRound, maxDuration: configuration.roundDuration)
+        for round in 0..<configuration.rounds {
+            var pair = (concord: 0.0, reference: 0.0)
+            for side in 0..<2 {
+                if (side == 0) == (round % 2 == 0) {
+                    pair.concord = try await concordRate(client: client, concurrency: concurrency, budget: budget)
+                } else {
+                    pair.reference = try await redisBenchmark(tool: tool, port: port, clients: concurrency, requests: requests)
+                }
+            }
+            concord.append(pair.concord)
+            reference.append(pair.reference)
+            ratios.append(pair.concord / pair.reference)
+        }
+        let target = concurrency == 1 ? 0.9 : 1.5
+        let ratio = BenchResult.Summary(ratios).median
+        return BenchResult(
+            suite: "l2",
+            name: "GET, \(concurrency) concurrent caller\(concurrency == 1 ? "" : "s")",
+            value: BenchResult.Summary(concord),
+            unit: "ops/s",
+            reference: BenchResult.Summary(reference),
+            ratio: ratio,
+            target: "ratio >= \(target)",
+            met: ratio >= target,
+            note: "reference: redis-benchmark -t get -c \(concurrency) -P 1, \(configuration.valueSize)-byte value"
+        )
+    }
+
+    /// GETs per second from `concurrency` tasks sharing the client, within the budget.
+    func concordRate(client: RedisClient, concurrency: Int, budget: BenchBudget) async throws -> Double {
+        let perTask = max(1, budget.maxCount / concurrency)
+        let begin = BenchClock.nanoseconds()
+        let deadline = begin &+ BenchClock.nanoseconds(budget.maxDuration)
+        let total = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<concurrency {
+                group.addTask {
+                    var done = 0
+                    while done < perTask {
+                        for _ in 0..<16 {
+                            let reply = try await client.send("GET", RedisArgument(Self.key))
+                            guard !reply.isNull else { throw BenchError("the benchmark key vanished from Redis") }
+                        }
+                        done += 16
+                        if BenchClock.nanoseconds() >= deadline { break }
+                    }
+                    return done
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        let elapsed = BenchClock.nanoseconds() &- begin
+        return Double(total) / (Double(elapsed) / 1e9)
+    }
+
+    /// `redis-benchmark -t get` requests per second.
+    func redisBenchmark(tool: String, port: Int, clients: Int, requests: Int) async throws -> Double {
+        let arguments = [
+            "-h", "127.0.0.1", "-p", String(port), "-t", "get", "-c", String(clients), "-n", String(requests),
+            "-P", "1", "-d", String(configuration.valueSize), "--csv",
+        ]
+        let timeout = configuration.roundDuration * 5 + .seconds(10)
+        let output = try await BenchProcess.run(tool, arguments, timeout: timeout)
+        guard output.status == 0 else {
+            throw BenchError("redis-benchmark failed (status \(output.status)): \(output.standardError.prefix(300))")
+        }
+        // "test","rps",...  then  "GET","12345.67",...
+        for line in output.standardOutput.split(whereSeparator: \.isNewline) {
+            let fields = line.split(separator: ",").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
+            if fields.count >= 2, fields[0].hasPrefix("GET"), let rate = Double(fields[1]), rate > 0 {
+                return rate
+            }
+        }
+        throw BenchError("could not read redis-benchmark's output: \(output.standardOutput.prefix(300))")
+    }
+}

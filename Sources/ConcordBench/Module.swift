@@ -1,1 +1,0 @@
-// Module ConcordBench: see DESIGN.md for its role.

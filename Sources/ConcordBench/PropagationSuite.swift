@@ -1,0 +1,273 @@
+import Concord
+import ConcordRedis
+import ConcordTesting
+import Histogram
+import Logging
+
+/// The `propagation` suite: how long after `set` on node A the entry is expired on node B,
+/// timed by B's `.messageApplied` event, with 1, 4 and 16 receiving nodes, writes back-to-back
+/// and spaced apart. The reference is a raw PUBLISH to a message on as many `RedisSubscriber`s,
+/// through the same client code and server, in the same modes.
+///
+/// Every node is a full `HybridCache` with its own command and subscriber connections, as
+/// separate processes would have; all run in this process, so they share its two cores.
+public struct PropagationSuite: Sendable {
+    /// How writes follow each other.
+    public enum Mode: Sendable, Equatable, CustomStringConvertible {
+        /// Each write starts when the previous one returns.
+        case backToBack
+        /// Writes start this far apart (or when the previous one returns, if later).
+        case spaced(Duration)
+
+        public var description: String {
+            switch self {
+            case .backToBack: "back-to-back"
+            case .spaced(let gap): "spaced \(gap.components.seconds * 1000 + gap.components.attoseconds / 1_000_000_000_000_000) ms"
+            }
+        }
+    }
+
+    /// What to measure and for how long.
+    public struct Configuration: Sendable {
+        public var receiverCounts = [1, 4, 16]
+        public var modes: [Mode] = [.backToBack, .spaced(.milliseconds(20))]
+        public var rounds = 3
+        public var backToBackWrites = 400
+        public var spacedWrites = 120
+        /// How long to wait for the last arrivals of a round.
+        public var settleTimeout: Duration = .seconds(5)
+        /// The p50 may exceed the raw p50 by this much.
+        public var p50Allowance: Duration = .microseconds(50)
+        /// The p99 may be this many times the raw p99.
+        public var p99Factor = 2.0
+
+        public init() {}
+
+        public static var quick: Configuration {
+            var configuration = Configuration()
+            configuration.rounds = 1
+            configuration.backToBackWrites = 60
+            configuration.spacedWrites = 15
+            return configuration
+        }
+    }
+
+    public var configuration: Configuration
+    public var logger: Logger
+
+    public init(configuration: Configuration = .init(), logger: Logger = BenchLogging.quietLogger(label: "concord.bench.propagation")) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Percentiles of one round, in nanoseconds.
+    struct RoundPercentiles {
+        var p50: Double
+        var p99: Double
+        var samples: Int
+        var missing: Int
+    }
+
+    public func run() async throws -> [BenchResult] {
+        try await BenchServices.withServer { server in
+            var results: [BenchResult] = []
+            for receivers in configuration.receiverCounts {
+                results += try await measure(receivers: receivers, server: server)
+            }
+            return results
+        }
+    }
+
+    private func measure(receivers receiverCount: Int, server: RedisServer) async throws -> [BenchResult] {
+        let cacheName = "bench-propagation-\(receiverCount)"
+        let nodes = try (0...receiverCount).map { index in
+            try BenchNode(id: index == 0 ? "writer" : "receiver-\(index)", cacheName: cacheName, server: server, logger: logger)
+        }
+        let writer = nodes[0]
+        let receivers = Array(nodes.dropFirst())
+        let concordBoard = LatencyBoard()
+
+        // The raw reference: one publishing client, one subscriber per receiving node.
+        let rawChannel = "bench:raw:\(receiverCount)"
+        let publisher = RedisClient(configuration: server.configuration(), logger: logger)
+        let subscribers = (0..<receiverCount).map { _ in RedisSubscriber(configuration: server.configuration(), logger: logger) }
+        let rawBoard = LatencyBoard()
+
+        var services: [@Sendable () async throws -> Void] = nodes.map { node in { try await node.cache.run() } }
+        for (index, node) in receivers.enumerated() {
+            let events = node.cache.events()
+            let writerID = writer.cache.nodeID
+            services.append {
+                for await event in events {
+                    if case .messageApplied(.set, let key, writerID) = event {
+                        concordBoard.arrived(key, receiver: index)
+                    }
+                }
+            }
+        }
+        services.append { try await publisher.run() }
+        for (index, subscriber) in subscribers.enumerated() {
+            let messages = subscriber.messages
+            services.append { try await subscriber.run() }
+            services.append {
+                for await message in messages {
+                    rawBoard.arrived(String(decoding: message.payload, as: UTF8.self), receiver: index)
+                }
+            }
+        }
+
+        return try await BenchServices.withRunning(services) {
+            for subscriber in subscribers { try await subscriber.subscribe(channels: [rawChannel]) }
+            try await publisher.waitUntilConnected(timeout: .seconds(10))
+            for subscriber in subscribers { try await subscriber.waitUntilConnected(timeout: .seconds(10)) }
+            guard try await BenchServices.waitUntil(timeout: .seconds(15), { nodes.allSatisfy { $0.cache.isBackplaneConnected } }) else {
+                throw BenchError("the propagation nodes did not connect to the backplane within 15 s")
+            }
+
+            var results: [BenchResult] = []
+            for mode in configuration.modes {
+                let writes = mode == .backToBack ? configuration.backToBackWrites : configuration.spacedWrites
+                var concordRounds: [RoundPercentiles] = []
+                var rawRounds: [RoundPercentiles] = []
+                for round in 0..<configuration.rounds {
+                    let keys = (0..<writes).map { "p\(receiverCount)-\(mode == .backToBack ? "b" : "s")\(round)-\($0)" }
+                    for side in 0..<2 {
+                        if (side == 0) == (round % 2 == 0) {
+                            try await prefill(keys: keys, writer: writer, receivers: receivers)
+                            concordBoard.begin(writes: writes, receivers: receiverCount)
+                            try await drive(keys: keys, mode: mode, board: concordBoard) { key in
+                                try await writer.cache.set(key, "value-of-" + key)
+                            }
+                            concordRounds.append(try await settle(concordBoard, expected: writes * receiverCount))
+                        } else {
+                            rawBoard.begin(writes: writes, receivers: receiverCount)
+                            try await drive(keys: keys, mode: mode, board: rawBoard) { key in
+                                _ = try await publisher.send("PUBLISH", RedisArgument(rawChannel), RedisArgument(key))
+                            }
+                            rawRounds.append(try await settle(rawBoard, expected: writes * receiverCount))
+                        }
+                    }
+                }
+                results += summarize(concordRounds, raw: rawRounds, receivers: receiverCount, mode: mode)
+            }
+            return results
+        }
+    }
+
+    /// Writes every key once from the writer, lets every receiver catch up with the log, then has
+    /// every receiver read every key into its L1, so the measured write has an entry to expire.
+    private func prefill(keys: [String], writer: BenchNode, receivers: [BenchNode]) async throws {
+        for key in keys { try await writer.cache.set(key, "old") }
+        let head = try await writer.backend.backplane.head().sequence
+        guard try await BenchServices.waitUntil(timeout: configuration.settleTimeout, {
+            receivers.allSatisfy { $0.cache.statistics.backplane.lastSeq >= head }
+        }) else {
+            throw BenchError("receivers did not catch up with the invalidation log within \(configuration.settleTimeout)")
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for receiver in receivers {
+                group.addTask {
+                    for key in keys {
+                        guard try await receiver.cache.tryGet(key, as: String.self) != nil else {
+                            throw BenchError("a receiver could not read '\(key)' from L2 during the prefill")
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    /// Sends one write per key in `mode`, timing each from just before the call.
+    private func drive(keys: [String], mode: Mode, board: LatencyBoard, write: (String) async throws -> Void) async throws {
+        let gap: UInt64
+        switch mode {
+        case .backToBack: gap = 0
+        case .spaced(let duration): gap = BenchClock.nanoseconds(duration)
+        }
+        var next = BenchClock.nanoseconds()
+        for (index, key) in keys.enumerated() {
+            if gap > 0 {
+                let now = BenchClock.nanoseconds()
+                if next > now { try await Task.sleep(for: .nanoseconds(Int64(next - now))) }
+                next = max(next, now) &+ gap
+            }
+            board.send(index, key: key)
+            try await write(key)
+        }
+    }
+
+    /// Waits for every arrival (or the settle timeout) and reads the round's percentiles.
+    private func settle(_ board: LatencyBoard, expected: Int) async throws -> RoundPercentiles {
+        _ = try await BenchServices.waitUntil(timeout: configuration.settleTimeout, interval: .milliseconds(2)) {
+            board.arrivedCount >= expected
+        }
+        let (latencies, missing) = board.latencies()
+        var histogram = Histogram<UInt64>(highestTrackableValue: 120_000_000_000, numberOfSignificantValueDigits: .three)
+        for latency in latencies { histogram.record(max(1, latency)) }
+        guard histogram.totalCount > 0 else { return RoundPercentiles(p50: .nan, p99: .nan, samples: 0, missing: missing) }
+        return RoundPercentiles(
+            p50: Double(histogram.valueAtPercentile(50)),
+            p99: Double(histogram.valueAtPercentile(99)),
+            samples: latencies.count,
+            missing: missing)
+    }
+
+    private func summarize(_ concord: [RoundPercentiles], raw: [RoundPercentiles], receivers: Int, mode: Mode) -> [BenchResult] {
+        func micros(_ rounds: [RoundPercentiles], _ value: KeyPath<RoundPercentiles, Double>) -> BenchResult.Summary {
+            let values = rounds.map { $0[keyPath: value] / 1000 }.filter { !$0.isNaN }
+            return BenchResult.Summary(values.isEmpty ? [.nan] : values)
+        }
+        let missing = concord.map(\.missing).reduce(0, +)
+        let rawMissing = raw.map(\.missing).reduce(0, +)
+        let samples = concord.map(\.samples).reduce(0, +)
+        var note = "\(samples) deliveries over \(concord.count) round\(concord.count == 1 ? "" : "s")"
+        if missing > 0 || rawMissing > 0 { note += "; \(missing) Concord and \(rawMissing) raw deliveries never arrived" }
+        let label = "\(receivers) receiver\(receivers == 1 ? "" : "s"), \(mode)"
+
+        let p50 = micros(concord, \.p50)
+        let rawP50 = micros(raw, \.p50)
+        let allowance = Double(BenchClock.nanoseconds(configuration.p50Allowance)) / 1000
+        let p99 = micros(concord, \.p99)
+        let rawP99 = micros(raw, \.p99)
+        return [
+            BenchResult(
+                suite: "propagation", name: "p50, \(label)", value: p50, unit: "µs", reference: rawP50,
+                ratio: p50.median / rawP50.median,
+                target: "<= raw + \(BenchFormat.adaptive(allowance)) µs",
+                met: missing == 0 && p50.median <= rawP50.median + allowance,
+                note: note + "; over by \(BenchFormat.adaptive(p50.median - rawP50.median)) µs"),
+            BenchResult(
+                suite: "propagation", name: "p99, \(label)", value: p99, unit: "µs", reference: rawP99,
+                ratio: p99.median / rawP99.median,
+                target: "ratio <= \(BenchFormat.adaptive(configuration.p99Factor))",
+                met: missing == 0 && p99.median <= rawP99.median * configuration.p99Factor,
+                note: note),
+        ]
+    }
+}
+
+/// One cache node on real Redis: a `HybridCache` with its own connections, as a process would have.
+struct BenchNode: Sendable {
+    let cache: HybridCache
+    let backend: RedisCacheBackend
+
+    init(
+        id: String,
+        cacheName: String,
+        server: RedisServer,
+        logger: Logger,
+        configureRedis: (inout RedisConfiguration) -> Void = { _ in },
+        configure: (inout HybridCacheConfiguration) -> Void = { _ in }
+    ) throws {
+        var redis = server.configuration()
+        redis.clientName = "bench-\(id)"
+        configureRedis(&redis)
+        backend = RedisCacheBackend(configuration: redis, cacheName: cacheName, logger: logger)
+        var configuration = HybridCacheConfiguration(cacheName: cacheName, nodeID: id)
+        configuration.defaultEntryOptions.duration = .seconds(3600)
+        configuration.eventBufferSize = 1 << 16
+        configure(&configuration)
+        cache = try HybridCache(configuration: configuration, distributed: backend.distributed, backplane: backend.backplane, logger: logger)
+    }
+}

@@ -1,0 +1,60 @@
+import ArgumentParser
+import ConcordBench
+import Foundation
+
+/// `concord bench`: every speed figure of Concord next to a reference measured in the same run.
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure Concord against references in the same run (L1, L2, propagation, stampede, recovery, hit rate, memory).",
+        discussion: """
+            Prints a table of figures, each next to its reference, ratio and target. Exits 0 even
+            when a target is missed (it is a measurement); non-zero only when a suite could not run,
+            for example because redis-server or redis-benchmark is missing. Build with -c release:
+            debug figures are meaningless.
+            """
+    )
+
+    @Option(name: .long, help: "all, or a comma-separated list of: \(BenchSuite.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var suite: String = "all"
+
+    @Option(name: .long, help: "Also write the results as JSON to this file.")
+    var json: String?
+
+    @Flag(name: .long, help: "A reduced run of every suite, well under a minute (a smoke test, not a measurement).")
+    var quick = false
+
+    func validate() throws {
+        _ = try suites()
+    }
+
+    func suites() throws -> [BenchSuite] {
+        if suite == "all" { return BenchSuite.allCases }
+        return try suite.split(separator: ",").map { name in
+            guard let suite = BenchSuite(rawValue: name.trimmingCharacters(in: .whitespaces).lowercased()) else {
+                throw ValidationError("unknown suite '\(name)'; expected all or \(BenchSuite.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return suite
+        }
+    }
+
+    func run() async throws {
+        let runner = BenchRunner(suites: try suites(), quick: quick) { line in
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+        }
+        let machine = BenchRunner.machine(quick: quick)
+        if machine["build"] != "release" {
+            FileHandle.standardError.write(Data("bench: this is a debug build; figures are not meaningful (swift build -c release)\n".utf8))
+        }
+        let outcome = await runner.run()
+        print(BenchRunner.render(outcome.results))
+        print("machine: \(machine.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")); ran in \(String(format: "%.0f", outcome.seconds)) s")
+        for failure in outcome.failures {
+            print("could not run \(failure.suite.rawValue): \(failure.error)")
+        }
+        if let json {
+            try BenchRunner.json(outcome.results, machine: machine).write(to: URL(fileURLWithPath: json))
+        }
+        if !outcome.failures.isEmpty { throw ExitCode(2) }
+    }
+}
