@@ -2,6 +2,8 @@ import ConcordRedis
 import ConcordTesting
 import Foundation
 import Logging
+import NIOCore
+import NIOPosix
 
 /// The `l2` suite: GET throughput of Concord's `RedisClient` with 1 and 50 concurrent callers,
 /// next to `redis-benchmark -t get` with as many connections and no pipelining, on the same
@@ -47,70 +49,105 @@ public struct L2Suite: Sendable {
         guard let tool = BenchProcess.locate("redis-benchmark") else {
             throw BenchError("redis-benchmark is not installed (it comes with redis-tools; run scripts/setup.sh)")
         }
+        // A loop of its own for the on-loop variant, so its client's connection is known to be on it.
+        let loopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { loopGroup.shutdownGracefully { _ in } }
+        let executor = EventLoopTaskExecutor(loopGroup.next())
         return try await BenchServices.withServer { server in
             let client = RedisClient(configuration: server.configuration(), logger: logger)
-            return try await BenchServices.withRunning([{ try await client.run() }]) {
+            let onLoopClient = RedisClient(configuration: server.configuration(), logger: logger, eventLoopGroup: loopGroup)
+            return try await BenchServices.withRunning([{ try await client.run() }, { try await onLoopClient.run() }]) {
                 try await client.waitUntilConnected(timeout: .seconds(5))
+                try await onLoopClient.waitUntilConnected(timeout: .seconds(5))
                 let value = [UInt8](repeating: UInt8(ascii: "x"), count: configuration.valueSize)
                 _ = try await client.send("SET", RedisArgument(Self.key), RedisArgument(value))
                 var results: [BenchResult] = []
                 for concurrency in configuration.concurrencies {
-                    results.append(try await measure(concurrency: concurrency, client: client, tool: tool, port: server.port))
+                    results += try await measure(
+                        concurrency: concurrency, client: client, onLoop: (onLoopClient, executor), tool: tool, port: server.port)
                 }
                 return results
             }
         }
     }
 
-    private func measure(concurrency: Int, client: RedisClient, tool: String, port: Int) async throws -> BenchResult {
+    private func measure(
+        concurrency: Int,
+        client: RedisClient,
+        onLoop: (client: RedisClient, executor: EventLoopTaskExecutor),
+        tool: String,
+        port: Int
+    ) async throws -> [BenchResult] {
         // A short calibration run sizes redis-benchmark's request count to the round duration,
         // since it can only be bounded by count.
         let calibration = try await redisBenchmark(tool: tool, port: port, clients: concurrency, requests: max(2_000, 200 * concurrency))
         var requests = Int(calibration * Double(BenchClock.nanoseconds(configuration.roundDuration)) / 1e9)
         requests = min(max(requests, 1_000), configuration.maxOperationsPerRound)
-        // Warm the client's path the same way.
-        _ = try await concordRate(client: client, concurrency: concurrency, budget: BenchBudget(maxCount: 2_000, maxDuration: .milliseconds(100)))
+        // Warm both clients' paths.
+        let warmUp = BenchBudget(maxCount: 2_000, maxDuration: .milliseconds(100))
+        _ = try await concordRate(client: client, concurrency: concurrency, budget: warmUp)
+        _ = try await concordRate(client: onLoop.client, concurrency: concurrency, budget: warmUp, executor: onLoop.executor)
 
         var concord: [Double] = []
         var reference: [Double] = []
+        var onLoopRates: [Double] = []
         var ratios: [Double] = []
+        var onLoopRatios: [Double] = []
         let budget = BenchBudget(maxCount: configuration.maxOperationsPerRound, maxDuration: configuration.roundDuration)
         for round in 0..<configuration.rounds {
-            var pair = (concord: 0.0, reference: 0.0)
-            for side in 0..<2 {
-                if (side == 0) == (round % 2 == 0) {
-                    pair.concord = try await concordRate(client: client, concurrency: concurrency, budget: budget)
-                } else {
-                    pair.reference = try await redisBenchmark(tool: tool, port: port, clients: concurrency, requests: requests)
+            // The order of the sides rotates with the round, so none always runs first.
+            var rates = [0.0, 0.0, 0.0]
+            for step in 0..<3 {
+                let side = (step + round) % 3
+                switch side {
+                case 0: rates[0] = try await concordRate(client: client, concurrency: concurrency, budget: budget)
+                case 1: rates[1] = try await redisBenchmark(tool: tool, port: port, clients: concurrency, requests: requests)
+                default: rates[2] = try await concordRate(client: onLoop.client, concurrency: concurrency, budget: budget, executor: onLoop.executor)
                 }
             }
-            concord.append(pair.concord)
-            reference.append(pair.reference)
-            ratios.append(pair.concord / pair.reference)
+            concord.append(rates[0])
+            reference.append(rates[1])
+            onLoopRates.append(rates[2])
+            ratios.append(rates[0] / rates[1])
+            onLoopRatios.append(rates[2] / rates[1])
         }
         let target = concurrency == 1 ? 0.9 : 1.5
         let ratio = BenchResult.Summary(ratios).median
-        return BenchResult(
-            suite: "l2",
-            name: "GET, \(concurrency) concurrent caller\(concurrency == 1 ? "" : "s")",
-            value: BenchResult.Summary(concord),
-            unit: "ops/s",
-            reference: BenchResult.Summary(reference),
-            ratio: ratio,
-            target: "ratio >= \(target)",
-            met: ratio >= target,
-            note: "reference: redis-benchmark -t get -c \(concurrency) -P 1, \(configuration.valueSize)-byte value"
-        )
+        let plural = concurrency == 1 ? "" : "s"
+        return [
+            BenchResult(
+                suite: "l2",
+                name: "GET, \(concurrency) concurrent caller\(plural)",
+                value: BenchResult.Summary(concord),
+                unit: "ops/s",
+                reference: BenchResult.Summary(reference),
+                ratio: ratio,
+                target: "ratio >= \(target)",
+                met: ratio >= target,
+                note: "reference: redis-benchmark -t get -c \(concurrency) -P 1, \(configuration.valueSize)-byte value; callers on Swift's global executor"
+            ),
+            BenchResult(
+                suite: "l2",
+                name: "GET, \(concurrency) caller\(plural) on the connection's event loop",
+                value: BenchResult.Summary(onLoopRates),
+                unit: "ops/s",
+                reference: BenchResult.Summary(reference),
+                ratio: BenchResult.Summary(onLoopRatios).median,
+                target: "- (diagnostic)",
+                met: nil,
+                note: "the same client with callers run on its NIO event loop (a task executor preference): no thread hop per command"
+            ),
+        ]
     }
 
     /// GETs per second from `concurrency` tasks sharing the client, within the budget.
-    func concordRate(client: RedisClient, concurrency: Int, budget: BenchBudget) async throws -> Double {
+    func concordRate(client: RedisClient, concurrency: Int, budget: BenchBudget, executor: (any TaskExecutor)? = nil) async throws -> Double {
         let perTask = max(1, budget.maxCount / concurrency)
         let begin = BenchClock.nanoseconds()
         let deadline = begin &+ BenchClock.nanoseconds(budget.maxDuration)
         let total = try await withThrowingTaskGroup(of: Int.self) { group in
             for _ in 0..<concurrency {
-                group.addTask {
+                group.addTask(executorPreference: executor) {
                     var done = 0
                     while done < perTask {
                         for _ in 0..<16 {

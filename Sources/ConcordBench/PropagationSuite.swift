@@ -92,6 +92,11 @@ public struct PropagationSuite: Sendable {
         let publisher = RedisClient(configuration: server.configuration(), logger: logger)
         let subscribers = (0..<receiverCount).map { _ in RedisSubscriber(configuration: server.configuration(), logger: logger) }
         let rawBoard = LatencyBoard()
+        // A tap: a plain subscriber on the Concord channel, to split each delivery into the
+        // writer's part (set → message on the channel) and the receiver's (channel → applied).
+        let tap = RedisSubscriber(configuration: server.configuration(), logger: logger)
+        let tapBoard = LatencyBoard()
+        let tapMessages = tap.messages
 
         var services: [@Sendable () async throws -> Void] = nodes.map { node in { try await node.cache.run() } }
         for (index, node) in receivers.enumerated() {
@@ -106,6 +111,14 @@ public struct PropagationSuite: Sendable {
             }
         }
         services.append { try await publisher.run() }
+        services.append { try await tap.run() }
+        services.append {
+            for await message in tapMessages {
+                if let decoded = try? BackplaneMessage.decode(message.payload), decoded.kind == .set {
+                    tapBoard.arrived(decoded.key, receiver: 0)
+                }
+            }
+        }
         for (index, subscriber) in subscribers.enumerated() {
             let messages = subscriber.messages
             services.append { try await subscriber.run() }
@@ -118,6 +131,8 @@ public struct PropagationSuite: Sendable {
 
         return try await BenchServices.withRunning(services) {
             for subscriber in subscribers { try await subscriber.subscribe(channels: [rawChannel]) }
+            try await tap.subscribe(channels: [RedisNamespace(cacheName: cacheName).channel])
+            try await tap.waitUntilConnected(timeout: .seconds(10))
             try await publisher.waitUntilConnected(timeout: .seconds(10))
             for subscriber in subscribers { try await subscriber.waitUntilConnected(timeout: .seconds(10)) }
             guard try await BenchServices.waitUntil(timeout: .seconds(15), { nodes.allSatisfy { $0.cache.isBackplaneConnected } }) else {
@@ -129,26 +144,29 @@ public struct PropagationSuite: Sendable {
                 let writes = mode == .backToBack ? configuration.backToBackWrites : configuration.spacedWrites
                 var concordRounds: [RoundPercentiles] = []
                 var rawRounds: [RoundPercentiles] = []
+                var tapRounds: [RoundPercentiles] = []
                 for round in 0..<configuration.rounds {
                     let keys = (0..<writes).map { "p\(receiverCount)-\(mode == .backToBack ? "b" : "s")\(round)-\($0)" }
                     for side in 0..<2 {
                         if (side == 0) == (round % 2 == 0) {
                             try await prefill(keys: keys, writer: writer, receivers: receivers)
                             concordBoard.begin(writes: writes, receivers: receiverCount)
-                            try await drive(keys: keys, mode: mode, board: concordBoard) { key in
+                            tapBoard.begin(writes: writes, receivers: 1)
+                            try await drive(keys: keys, mode: mode, boards: [concordBoard, tapBoard]) { key in
                                 try await writer.cache.set(key, "value-of-" + key)
                             }
                             concordRounds.append(try await settle(concordBoard, expected: writes * receiverCount))
+                            tapRounds.append(try await settle(tapBoard, expected: writes))
                         } else {
                             rawBoard.begin(writes: writes, receivers: receiverCount)
-                            try await drive(keys: keys, mode: mode, board: rawBoard) { key in
+                            try await drive(keys: keys, mode: mode, boards: [rawBoard]) { key in
                                 _ = try await publisher.send("PUBLISH", RedisArgument(rawChannel), RedisArgument(key))
                             }
                             rawRounds.append(try await settle(rawBoard, expected: writes * receiverCount))
                         }
                     }
                 }
-                results += summarize(concordRounds, raw: rawRounds, receivers: receiverCount, mode: mode)
+                results += summarize(concordRounds, raw: rawRounds, tap: tapRounds, receivers: receiverCount, mode: mode)
             }
             return results
         }
@@ -179,7 +197,7 @@ public struct PropagationSuite: Sendable {
     }
 
     /// Sends one write per key in `mode`, timing each from just before the call.
-    private func drive(keys: [String], mode: Mode, board: LatencyBoard, write: (String) async throws -> Void) async throws {
+    private func drive(keys: [String], mode: Mode, boards: [LatencyBoard], write: (String) async throws -> Void) async throws {
         let gap: UInt64
         switch mode {
         case .backToBack: gap = 0
@@ -192,7 +210,7 @@ public struct PropagationSuite: Sendable {
                 if next > now { try await Task.sleep(for: .nanoseconds(Int64(next - now))) }
                 next = max(next, now) &+ gap
             }
-            board.send(index, key: key)
+            for board in boards { board.send(index, key: key) }
             try await write(key)
         }
     }
@@ -213,7 +231,7 @@ public struct PropagationSuite: Sendable {
             missing: missing)
     }
 
-    private func summarize(_ concord: [RoundPercentiles], raw: [RoundPercentiles], receivers: Int, mode: Mode) -> [BenchResult] {
+    private func summarize(_ concord: [RoundPercentiles], raw: [RoundPercentiles], tap: [RoundPercentiles], receivers: Int, mode: Mode) -> [BenchResult] {
         func micros(_ rounds: [RoundPercentiles], _ value: KeyPath<RoundPercentiles, Double>) -> BenchResult.Summary {
             let values = rounds.map { $0[keyPath: value] / 1000 }.filter { !$0.isNaN }
             return BenchResult.Summary(values.isEmpty ? [.nan] : values)
@@ -224,6 +242,9 @@ public struct PropagationSuite: Sendable {
         var note = "\(samples) deliveries over \(concord.count) round\(concord.count == 1 ? "" : "s")"
         if missing > 0 || rawMissing > 0 { note += "; \(missing) Concord and \(rawMissing) raw deliveries never arrived" }
         let label = "\(receivers) receiver\(receivers == 1 ? "" : "s"), \(mode)"
+        let tapP50 = micros(tap, \.p50).median
+        let tapP99 = micros(tap, \.p99).median
+        note += "; of it, set → message on the channel: p50 \(BenchFormat.adaptive(tapP50)) µs, p99 \(BenchFormat.adaptive(tapP99)) µs"
 
         let p50 = micros(concord, \.p50)
         let rawP50 = micros(raw, \.p50)
