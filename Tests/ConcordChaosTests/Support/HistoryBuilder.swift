@@ -39,7 +39,7 @@ struct HistoryBuilder {
         operations.append(
             Operation(
                 id: id, kind: kind, node: node, key: key, start: .init(milliseconds: start), end: .init(milliseconds: end),
-                outcome: outcome, stale: stale, source: kind == .read ? .memory : nil, purpose: purpose))
+                outcome: outcome, stale: stale, source: kind == .read && outcome.isOK ? .memory : nil, purpose: purpose))
         return id
     }
 
