@@ -42,7 +42,8 @@ final class HTTPConnection: Sendable {
         return channel.eventLoop.flatSubmit {
             let promise = channel.eventLoop.makePromise(of: (NodeResponse, keepAlive: Bool).self)
             guard channel.isActive else {
-                promise.fail(ChaosError(.connectionClosed, "connection closed before the request was sent", underlying: nil))
+                // Nothing was sent, so the request may safely go out again on a new connection.
+                promise.fail(RetryableClose(error: ChaosError(.connectionClosed, "connection closed before the request was sent")))
                 return promise.futureResult
             }
             handler.value.begin(promise)
