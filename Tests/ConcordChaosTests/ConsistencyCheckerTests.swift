@@ -259,10 +259,12 @@ import Testing
         var h = HistoryBuilder()
         h.fault("partition", targets: ["n1"], 0, heal: 200)
         h.write("n1", "k", v: 5, 10, 20)
-        let probe = h.read("n2", "k", v: 4, 300, 305, purpose: .probe)
-        h.read("n1", "k", v: 5, 300, 305, purpose: .final)
+        h.read("n2", "k", v: 4, 300, 305, purpose: .probe)  // within the convergence bound: not judged
+        let probe = h.read("n2", "k", v: 4, 800, 805, purpose: .probe)
+        h.read("n1", "k", v: 5, 800, 805, purpose: .final)
         let result = checker.check(h.history())
         #expect(result.blamed(.noLostWrites) == [probe])
+        #expect(result[.noLostWrites].checked == 2)
     }
 
     // MARK: Errors, counts, scale

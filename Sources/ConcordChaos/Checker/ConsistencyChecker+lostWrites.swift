@@ -3,14 +3,15 @@ extension ConsistencyChecker {
     /// version acknowledged before the read began.
     ///
     /// The reads judged are the final reads (`purpose == .final`); for a node and key without
-    /// one, the last probe after the last heal stands in. A loss is a violation unless the writer
+    /// one, the last probe starting a convergence bound after the last heal stands in (earlier
+    /// probes may legitimately lag; that is C5's business). A loss is a violation unless the writer
     /// of the lost version reported auto-recovery overflow, which the contract allows if counted.
     func checkLostWrites(
         _ index: HistoryIndex, recovery: [String: AutoRecoveryCounters], _ collector: inout ViolationCollector
     ) -> (PropertyResult, [LostWrite]) {
         var result = collector.start(.noLostWrites)
         var lost: [LostWrite] = []
-        let lastHeal = index.history.faults.compactMap(\.heal).max() ?? .zero
+        let settled = (index.history.faults.compactMap(\.heal).max() ?? .zero) + bounds.convergenceBound
         var unobserved = 0
 
         for key in index.keys.keys.sorted() where !(index.keys[key]?.byEnd.isEmpty ?? true) {
@@ -18,7 +19,7 @@ extension ConsistencyChecker {
                 let reads = index.reads[.init(node: node, key: key)] ?? []
                 var judged = reads.filter { index.operations[$0].purpose == .final }
                 if judged.isEmpty, let probe = reads.last(where: {
-                    index.operations[$0].purpose == .probe && index.operations[$0].start >= lastHeal
+                    index.operations[$0].purpose == .probe && index.operations[$0].start >= settled
                 }) {
                     judged = [probe]
                 }
