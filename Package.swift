@@ -137,7 +137,12 @@ let package = Package(
         ),
         .testTarget(
             name: "ConcordChaosTests",
-            dependencies: ["ConcordChaos", "ConcordTesting"],
+            dependencies: [
+                "ConcordChaos", "ConcordTesting",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]
