@@ -4,7 +4,7 @@ import Testing
 
 @testable import ConcordRedis
 
-@Suite("RedisClient against a real redis-server")
+@Suite("RedisClient against a real redis-server", .timeLimit(.minutes(2)))
 struct RedisClientTests {
     @Test func basicCommandsAndReplyTypes() async throws {
         try await withRedisServer { server in
