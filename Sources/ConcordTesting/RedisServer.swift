@@ -198,11 +198,11 @@ public final class RedisServer: Sendable {
                 }
                 if let stale {
                     Self.terminate(stale)
-                    throw RedisServerError("server was stopped during restart")
+                    throw StoppedDuringRestart()
                 }
                 return
-            } catch let error as RedisServerError where error.message == "server was stopped during restart" {
-                throw error
+            } catch let error as StoppedDuringRestart {
+                throw RedisServerError("server was stopped during restart: \(error)")
             } catch is CancellationError {
                 throw CancellationError()
             } catch {
@@ -212,6 +212,8 @@ public final class RedisServer: Sendable {
         }
         throw RedisServerError("could not restart redis-server on port \(port): \(lastError.map { "\($0)" } ?? "")")
     }
+
+    private struct StoppedDuringRestart: Error {}
 
     /// Kills the server and removes its temp dir. Idempotent; the instance cannot be restarted after.
     public func stop() {

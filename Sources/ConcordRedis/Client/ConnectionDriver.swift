@@ -157,10 +157,18 @@ final class ConnectionDriver: Sendable {
             }
 
             if Task.isCancelled { break }
-            guard let (publish, delay) = shared.withLock({ $0.supervisor.failed(failure, now: .now) }) else { break }
-            logger.warning(
-                "Redis connection lost; reconnecting",
-                metadata: ["concord.redis.error": "\(failure)", "concord.redis.backoff": "\(delay)"])
+            let outcome = shared.withLock { shared in
+                shared.supervisor.failed(failure, now: .now).map { ($0.publish, $0.delay, shared.supervisor.consecutiveFailures) }
+            }
+            guard let (publish, delay, failures) = outcome else { break }
+            // One warning per outage; the retries that follow go to debug so a long outage does not flood the log.
+            logger.log(
+                level: failures == 1 ? .warning : .debug,
+                "Redis connection failed; reconnecting",
+                metadata: [
+                    "concord.redis.error": "\(failure)", "concord.redis.backoff": "\(delay)",
+                    "concord.redis.failures": "\(failures)",
+                ])
             for state in publish { states.publish(state) }
             do {
                 try await Task.sleep(for: delay)

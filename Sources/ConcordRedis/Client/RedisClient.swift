@@ -29,6 +29,10 @@ public final class RedisClient: Service, Sendable {
 
     /// Sends a command and returns its reply. Errors are `RedisError`: a server error reply is
     /// thrown as `.server` with Redis's message, and the connection stays usable.
+    ///
+    /// Cancelling the calling task does not abandon a command already queued (its reply must
+    /// still be read in order); it ends with the reply or within `commandTimeout`. A blocking
+    /// command (BLPOP...) holds up every caller behind it on the shared connection.
     @inlinable
     public func send(_ arguments: [RedisArgument]) async throws -> RESPValue {
         try await _send(arguments)

@@ -59,6 +59,14 @@ final class RedisConnection: Sendable {
         }
     }
 
+    /// Queues a command without waiting; for callers that must order the submission with their
+    /// own state under their own lock (the subscriber). Redis's reply(ies) resume `continuation`.
+    func submit(_ arguments: [RedisArgument], replies: Int, continuation: UnsafeContinuation<RESPValue, any Error>) {
+        submit(continuation, replies: replies, deadline: NIODeadline.now() + commandTimeout) {
+            RESPEncoder.encode(arguments, into: &$0)
+        }
+    }
+
     @inline(__always)
     private func submit(
         _ continuation: UnsafeContinuation<RESPValue, any Error>,
