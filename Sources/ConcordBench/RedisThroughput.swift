@@ -16,6 +16,8 @@ public struct RedisThroughputOptions: Sendable {
     public var maxDuration: Duration
     /// Bytes of the value read back, and `-d` for redis-benchmark.
     public var valueSize: Int
+    /// Run the callers on the client's event loop (`RedisClient.taskExecutor`) instead of the global pool.
+    public var pinCallersToEventLoop: Bool
     /// Also run redis-benchmark for the reference figure.
     public var runReference: Bool
     public var redisBenchmarkExecutable: String
@@ -28,6 +30,7 @@ public struct RedisThroughputOptions: Sendable {
         requests: Int = 200_000,
         maxDuration: Duration = .seconds(30),
         valueSize: Int = 3,
+        pinCallersToEventLoop: Bool = false,
         runReference: Bool = true,
         redisBenchmarkExecutable: String = "redis-benchmark"
     ) {
@@ -38,6 +41,7 @@ public struct RedisThroughputOptions: Sendable {
         self.requests = requests
         self.maxDuration = maxDuration
         self.valueSize = valueSize
+        self.pinCallersToEventLoop = pinCallersToEventLoop
         self.runReference = runReference
         self.redisBenchmarkExecutable = redisBenchmarkExecutable
     }
@@ -47,6 +51,7 @@ public struct RedisThroughputOptions: Sendable {
 public struct RedisThroughputResult: Sendable, CustomStringConvertible {
     public var concurrency: Int
     public var valueSize: Int
+    public var pinnedToEventLoop: Bool
     public var operations: Int
     public var errors: Int
     public var elapsed: Duration
@@ -64,8 +69,8 @@ public struct RedisThroughputResult: Sendable, CustomStringConvertible {
         let reference = referenceOpsPerSecond.map { String(format: "%.0f", $0) } ?? "n/a"
         let ratio = ratio.map { String(format: "%.2fx", $0) } ?? "n/a"
         return String(
-            format: "GET c=%d d=%d: RedisClient %.0f ops/s (%d ops, %d errors), redis-benchmark %@ ops/s, ratio %@",
-            concurrency, valueSize, clientOpsPerSecond, operations, errors, reference, ratio)
+            format: "GET c=%d d=%d%@: RedisClient %.0f ops/s (%d ops, %d errors), redis-benchmark %@ ops/s, ratio %@",
+            concurrency, valueSize, pinnedToEventLoop ? " (callers on the event loop)" : "", clientOpsPerSecond, operations, errors, reference, ratio)
     }
 }
 
@@ -100,7 +105,7 @@ public func measureRedisGetThroughput(
         let deadline = start.advanced(by: options.maxDuration)
         let done = await withTaskGroup(of: Int.self) { workers in
             for _ in 0..<concurrency {
-                workers.addTask {
+                workers.addTask(executorPreference: options.pinCallersToEventLoop ? client.taskExecutor : nil) {
                     var count = 0
                     // Checking the clock every 64 operations keeps it off the measured path.
                     while counters.remaining.subtract(1, ordering: .relaxed).newValue >= 0 {
@@ -120,7 +125,7 @@ public func measureRedisGetThroughput(
         let elapsed = clock.now - start
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         return RedisThroughputResult(
-            concurrency: concurrency, valueSize: options.valueSize, operations: done, errors: counters.errors.load(ordering: .relaxed),
+            concurrency: concurrency, valueSize: options.valueSize, pinnedToEventLoop: options.pinCallersToEventLoop, operations: done, errors: counters.errors.load(ordering: .relaxed),
             elapsed: elapsed, clientOpsPerSecond: seconds > 0 ? Double(done) / seconds : 0, referenceOpsPerSecond: nil)
     }
 

@@ -10,15 +10,24 @@ import ServiceLifecycle
 public final class RedisClient: Service, Sendable {
     public let configuration: RedisConfiguration
     let driver: ConnectionDriver
+    private let executor: EventLoopTaskExecutor
 
     public init(
         configuration: RedisConfiguration = .init(),
         logger: Logger = Logger(label: "concord.redis"),
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) {
+        let eventLoop = eventLoopGroup.next()
         self.configuration = configuration
-        self.driver = ConnectionDriver(configuration: configuration, logger: logger, eventLoop: eventLoopGroup.next())
+        self.driver = ConnectionDriver(configuration: configuration, logger: logger, eventLoop: eventLoop)
+        self.executor = EventLoopTaskExecutor(eventLoop: eventLoop)
     }
+
+    /// The event loop of this client's connection as a task executor. Latency-critical callers may
+    /// run with `withTaskExecutorPreference(client.taskExecutor) { ... }` (or
+    /// `group.addTask(executorPreference:)`): a command then costs no thread hand-off. Such code
+    /// must never block, as it shares the thread with the connection's I/O.
+    public var taskExecutor: any TaskExecutor { executor }
 
     /// Connects and reconnects until cancelled or a graceful shutdown; call it once.
     public func run() async throws {
