@@ -167,4 +167,45 @@ struct RedisClientTests {
             }
         }
     }
+
+    @Test func callersOnTheEventLoopExecutorShareTheConnection() async throws {
+        try await withRedisServer { server in
+            try await withRunningClient(server.configuration()) { client in
+                let allMatched = try await withThrowingTaskGroup(of: Bool.self) { group in
+                    for index in 0..<500 {
+                        group.addTask(executorPreference: client.taskExecutor) {
+                            try await client.send("ECHO", RedisArgument("v\(index)")).string == "v\(index)"
+                        }
+                    }
+                    return try await group.reduce(true) { $0 && $1 }
+                }
+                #expect(allMatched)
+            }
+        }
+    }
+
+    @Test func runReturnsOnCancellationAndTheStateStreamFinishes() async throws {
+        try await withRedisServer { server in
+            let client = RedisClient(configuration: server.configuration(), logger: testLogger)
+            let states = client.states
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await client.run() }
+                try await client.waitUntilConnected(timeout: .seconds(10))
+                group.cancelAll()
+                try await group.waitForAll()
+            }
+            #expect(!client.isConnected)
+            #expect(await redisError { _ = try await client.send("PING") }?.code == .notConnected)
+            var seen: [String] = []
+            for await state in states {
+                switch state {
+                case .connecting: seen.append("connecting")
+                case .connected: seen.append("connected")
+                case .disconnected: seen.append("disconnected")
+                case .backingOff: seen.append("backingOff")
+                }
+            }
+            #expect(seen == ["connecting", "connected", "disconnected"])
+        }
+    }
 }
