@@ -8,7 +8,9 @@ import Testing
 struct RedisClientTests {
     @Test func basicCommandsAndReplyTypes() async throws {
         try await withRedisServer { server in
-            try await withRunningClient(server.configuration()) { client in
+            var configuration = server.configuration()
+            configuration.commandTimeout = .seconds(10)  // a 16 MiB round trip on a busy machine
+            try await withRunningClient(configuration) { client in
                 #expect(client.isConnected)
                 #expect(try await client.send("PING") == .simpleString("PONG"))
                 #expect(try await client.send("SET", "k", "v") == .simpleString("OK"))
@@ -25,7 +27,12 @@ struct RedisClientTests {
                 #expect(try await client.send("LRANGE", "list", 0, -1).array?.compactMap(\.string) == ["a", "b", "c"])
                 #expect(try await client.send("BLPOP", "nolist", "0.01") == .null)  // nil array
 
-                let large = [UInt8](repeating: 7, count: 4 * 1024 * 1024)
+                let subscribe = await redisError { _ = try await client.send("subscribe", "channel") }
+                #expect(subscribe?.code == .unsupportedCommand)
+                #expect(await redisError { _ = try await client.send(["MONITOR"]) }?.code == .unsupportedCommand)
+
+                var large = [UInt8](repeating: 7, count: 16 * 1024 * 1024)
+                large[12_345] = 0
                 _ = try await client.send("SET", "large", RedisArgument(large))
                 #expect(try await client.send("GET", "large") == .bulkString(large))
             }

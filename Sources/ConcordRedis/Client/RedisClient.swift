@@ -55,14 +55,31 @@ public final class RedisClient: Service, Sendable {
 
     @usableFromInline
     func _send(_ arguments: [RedisArgument]) async throws -> RESPValue {
+        if let command = arguments.first { try Self.checkSupported(command) }
         let connection = try await driver.connection()
         return try Self.checked(await connection.send(arguments))
     }
 
     @usableFromInline
     func _send(_ command: RedisArgument, _ arguments: [RedisArgument]) async throws -> RESPValue {
+        try Self.checkSupported(command)
         let connection = try await driver.connection()
         return try Self.checked(await connection.send(command, arguments))
+    }
+
+    /// Commands that switch a connection into push mode would break the one-reply-per-command
+    /// matching that every other caller on the shared connection relies on.
+    @inline(__always)
+    static func checkSupported(_ command: RedisArgument) throws(RedisError) {
+        guard case .string(let name) = command.storage else { return }
+        let length = name.utf8.count
+        guard length == 7 || length == 9 || length == 10 else { return }
+        switch name.uppercased() {
+        case "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "MONITOR":
+            throw RedisError(.unsupportedCommand, "\(name) is not supported on RedisClient; use RedisSubscriber for pub/sub")
+        default:
+            return
+        }
     }
 
     @inline(__always)
