@@ -55,7 +55,11 @@ struct RedisFaultTests {
                 }
                 #expect(clock.now - start < .seconds(5))
                 #expect(errors.count == 5)
-                #expect(errors.allSatisfy { $0?.code == .timeout })
+                // Commands already written when the deadline passes fail with `.timeout`; on a very busy
+                // machine a task may only get to submit after the poisoned connection closed, and then
+                // it is told `.notConnected`. Either way nothing hangs.
+                #expect(errors.allSatisfy { $0?.code == .timeout || $0?.code == .notConnected })
+                #expect(errors.contains { $0?.code == .timeout })
                 let lost = try await firstState(in: states) {
                     if case .disconnected(let error) = $0 { return error.code == .timeout }
                     return false
