@@ -272,7 +272,7 @@ public final class RedisServer: Sendable {
     }
 
     /// Sends PING and `INFO server` on a short-lived blocking socket; returns the server's pid once it answers PONG.
-    static func probe(port: Int, password: String?) -> Int32? {
+    public static func probe(port: Int, password: String?) -> Int32? {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
