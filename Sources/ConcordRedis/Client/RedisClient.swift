@@ -19,7 +19,7 @@ public final class RedisClient: Service, Sendable {
     ) {
         let eventLoop = eventLoopGroup.next()
         self.configuration = configuration
-        self.driver = ConnectionDriver(configuration: configuration, logger: logger, eventLoop: eventLoop)
+        self.driver = ConnectionDriver(configuration: configuration, logger: logger, eventLoop: eventLoop, role: "client")
         self.executor = EventLoopTaskExecutor(eventLoop: eventLoop)
     }
 

@@ -34,7 +34,7 @@ public final class RedisSubscriber: Service, Sendable {
     ) {
         self.configuration = configuration
         self.logger = logger
-        self.driver = ConnectionDriver(configuration: configuration, logger: logger, eventLoop: eventLoopGroup.next())
+        self.driver = ConnectionDriver(configuration: configuration, logger: logger, eventLoop: eventLoopGroup.next(), role: "subscriber")
         self.broadcaster = Broadcaster(replayLatest: false, bufferSize: configuration.subscriber.messageBufferSize)
     }
 
