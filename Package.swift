@@ -120,7 +120,11 @@ let package = Package(
         ),
         .testTarget(
             name: "ConcordTests",
-            dependencies: ["Concord", "ConcordTesting", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "Concord", "ConcordTesting",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -139,7 +143,12 @@ let package = Package(
         ),
         .testTarget(
             name: "ConcordChaosTests",
-            dependencies: ["ConcordChaos", "ConcordTesting"],
+            dependencies: [
+                "ConcordChaos", "ConcordTesting",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

@@ -129,8 +129,16 @@ extension HybridCache {
         }
         counters.staleServed.add(1, ordering: .relaxed)
         metrics.staleServed.increment()
+        recordAge(of: stale.version)
         eventHub.emit(.hit(key: key, source: stale.source, stale: true))
         return CacheResult(value: value, source: stale.source, isStale: true, version: stale.version)
+    }
+
+    /// Records how old a value is when it is served from L2 or by fail-safe (L1 hits are not
+    /// timed, to keep the hit path free of shared state).
+    func recordAge(of version: CacheVersion) {
+        let age = clock.wallClockMilliseconds() - version.milliseconds
+        if age >= 0 { metrics.servedValueAge.recordMilliseconds(age) }
     }
 
     // MARK: - Flights
@@ -200,6 +208,7 @@ extension HybridCache {
                     if !read.isExpired, entry.freshUntil > now, !forceFactory || isNewer {
                         counters.distributedHits.add(1, ordering: .relaxed)
                         metrics.distributedHits.increment()
+                        recordAge(of: entry.version)
                         if !options.skipMemoryWrite { install(entry, key: key, options: options, now: now, flight: flight) }
                         eventHub.emit(.hit(key: key, source: .distributed, stale: false))
                         return Flight.Outcome(value: entry.value, source: .distributed, isStale: false, version: entry.version)
@@ -471,6 +480,7 @@ extension HybridCache {
         }
         counters.staleServed.add(1, ordering: .relaxed)
         metrics.staleServed.increment()
+        recordAge(of: entry.version)
         eventHub.emit(.failSafeActivated(key: key))
         logger.debug("fail-safe activated", metadata: ["concord.key": .string(key), "concord.error": "\(error)"])
         return Flight.Outcome(value: entry.value, source: entry.source, isStale: true, version: entry.version)

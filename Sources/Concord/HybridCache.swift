@@ -85,7 +85,7 @@ public final class HybridCache: Service, Sendable {
         stats.distributed.hits = counters.distributedHits.load(ordering: .relaxed)
         stats.distributed.misses = counters.distributedMisses.load(ordering: .relaxed)
         stats.distributed.errors = counters.distributedErrors.load(ordering: .relaxed)
-        stats.distributed.corruptEntries = counters.corruptEntries.load(ordering: .relaxed)
+        stats.distributed.corruptEntries = distributed?.corruptEntries ?? 0
         stats.factory.calls = counters.factoryCalls.load(ordering: .relaxed)
         stats.factory.errors = counters.factoryErrors.load(ordering: .relaxed)
         stats.factory.timeouts = counters.factoryTimeouts.load(ordering: .relaxed)

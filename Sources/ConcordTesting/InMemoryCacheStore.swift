@@ -182,16 +182,20 @@ public final class InMemoryCacheStore: Sendable {
 }
 
 /// An L2 on an `InMemoryCacheStore`.
-public struct InMemoryDistributedCache: DistributedCache {
+public final class InMemoryDistributedCache: DistributedCache {
     public let store: InMemoryCacheStore
+    private let corrupt = Atomic<Int>(0)
 
     public init(store: InMemoryCacheStore) { self.store = store }
+
+    public var corruptEntries: Int { corrupt.load(ordering: .relaxed) }
 
     public func read(_ key: String) async throws -> DistributedRead? {
         do {
             return try store.read(key)
         } catch let error as CacheError where error.code == .invalidMessage {
-            // A corrupt envelope reads as a miss, as the Redis implementation does.
+            // A corrupt envelope reads as a miss and is counted, as the Redis implementation does.
+            corrupt.add(1, ordering: .relaxed)
             return nil
         }
     }

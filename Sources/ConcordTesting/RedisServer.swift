@@ -90,6 +90,7 @@ public final class RedisServer: Sendable {
         let executable = try resolveExecutable(options.executable)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("concord-redis-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        ProcessRegistry.shared.add(directory: directory)
         var lastError: (any Error)?
         for _ in 0..<8 {
             do {
@@ -101,6 +102,7 @@ public final class RedisServer: Sendable {
             }
         }
         try? FileManager.default.removeItem(at: directory)
+        ProcessRegistry.shared.remove(directory: directory)
         throw RedisServerError("could not start redis-server: \(lastError.map { "\($0)" } ?? "unknown error")")
     }
 
@@ -198,11 +200,11 @@ public final class RedisServer: Sendable {
                 }
                 if let stale {
                     Self.terminate(stale)
-                    throw RedisServerError("server was stopped during restart")
+                    throw StoppedDuringRestart()
                 }
                 return
-            } catch let error as RedisServerError where error.message == "server was stopped during restart" {
-                throw error
+            } catch let error as StoppedDuringRestart {
+                throw RedisServerError("server was stopped during restart: \(error)")
             } catch is CancellationError {
                 throw CancellationError()
             } catch {
@@ -213,6 +215,8 @@ public final class RedisServer: Sendable {
         throw RedisServerError("could not restart redis-server on port \(port): \(lastError.map { "\($0)" } ?? "")")
     }
 
+    private struct StoppedDuringRestart: Error {}
+
     /// Kills the server and removes its temp dir. Idempotent; the instance cannot be restarted after.
     public func stop() {
         let process = state.withLock { state -> Process? in
@@ -222,6 +226,7 @@ public final class RedisServer: Sendable {
         }
         if let process { Self.terminate(process) }
         try? FileManager.default.removeItem(at: directory)
+        ProcessRegistry.shared.remove(directory: directory)
     }
 
     private static func terminate(_ process: Process) {
@@ -270,7 +275,7 @@ public final class RedisServer: Sendable {
     }
 
     /// Sends PING and `INFO server` on a short-lived blocking socket; returns the server's pid once it answers PONG.
-    static func probe(port: Int, password: String?) -> Int32? {
+    public static func probe(port: Int, password: String?) -> Int32? {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
@@ -337,23 +342,30 @@ public struct RedisServerError: Error, CustomStringConvertible {
     public var description: String { "RedisServerError: \(message)" }
 }
 
-/// Every server process still alive, killed at process exit so an aborted test run leaves none behind.
+/// Every server process still alive and every temp dir not yet removed; at process exit the
+/// processes are killed and the dirs removed, so an aborted test run leaves neither behind.
 private final class ProcessRegistry: Sendable {
     static let shared = ProcessRegistry()
     private let pids = Mutex<Set<Int32>>([])
+    private let directories = Mutex<Set<String>>([])
 
     private init() {
         atexit {
-            ProcessRegistry.shared.killAll()
+            ProcessRegistry.shared.cleanUp()
         }
     }
 
     func add(_ pid: Int32) { _ = pids.withLock { $0.insert(pid) } }
     func remove(_ pid: Int32) { _ = pids.withLock { $0.remove(pid) } }
+    func add(directory: URL) { _ = directories.withLock { $0.insert(directory.path) } }
+    func remove(directory: URL) { _ = directories.withLock { $0.remove(directory.path) } }
 
-    func killAll() {
+    func cleanUp() {
         for pid in pids.withLock({ $0 }) {
             _ = kill(pid, SIGKILL)
+        }
+        for path in directories.withLock({ $0 }) {
+            try? FileManager.default.removeItem(atPath: path)
         }
     }
 }

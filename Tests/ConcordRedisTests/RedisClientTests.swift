@@ -4,11 +4,13 @@ import Testing
 
 @testable import ConcordRedis
 
-@Suite("RedisClient against a real redis-server")
+@Suite("RedisClient against a real redis-server", .timeLimit(.minutes(2)))
 struct RedisClientTests {
     @Test func basicCommandsAndReplyTypes() async throws {
         try await withRedisServer { server in
-            try await withRunningClient(server.configuration()) { client in
+            var configuration = server.configuration()
+            configuration.commandTimeout = .seconds(10)  // a 16 MiB round trip on a busy machine
+            try await withRunningClient(configuration) { client in
                 #expect(client.isConnected)
                 #expect(try await client.send("PING") == .simpleString("PONG"))
                 #expect(try await client.send("SET", "k", "v") == .simpleString("OK"))
@@ -25,7 +27,12 @@ struct RedisClientTests {
                 #expect(try await client.send("LRANGE", "list", 0, -1).array?.compactMap(\.string) == ["a", "b", "c"])
                 #expect(try await client.send("BLPOP", "nolist", "0.01") == .null)  // nil array
 
-                let large = [UInt8](repeating: 7, count: 4 * 1024 * 1024)
+                let subscribe = await redisError { _ = try await client.send("subscribe", "channel") }
+                #expect(subscribe?.code == .unsupportedCommand)
+                #expect(await redisError { _ = try await client.send(["MONITOR"]) }?.code == .unsupportedCommand)
+
+                var large = [UInt8](repeating: 7, count: 16 * 1024 * 1024)
+                large[12_345] = 0
                 _ = try await client.send("SET", "large", RedisArgument(large))
                 #expect(try await client.send("GET", "large") == .bulkString(large))
             }
@@ -165,6 +172,47 @@ struct RedisClientTests {
                 let secondState = try await firstState(in: second) { $0.isConnected }
                 #expect(secondState != nil)
             }
+        }
+    }
+
+    @Test func callersOnTheEventLoopExecutorShareTheConnection() async throws {
+        try await withRedisServer { server in
+            try await withRunningClient(server.configuration()) { client in
+                let allMatched = try await withThrowingTaskGroup(of: Bool.self) { group in
+                    for index in 0..<500 {
+                        group.addTask(executorPreference: client.taskExecutor) {
+                            try await client.send("ECHO", RedisArgument("v\(index)")).string == "v\(index)"
+                        }
+                    }
+                    return try await group.reduce(true) { $0 && $1 }
+                }
+                #expect(allMatched)
+            }
+        }
+    }
+
+    @Test func runReturnsOnCancellationAndTheStateStreamFinishes() async throws {
+        try await withRedisServer { server in
+            let client = RedisClient(configuration: server.configuration(), logger: testLogger)
+            let states = client.states
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await client.run() }
+                try await client.waitUntilConnected(timeout: .seconds(10))
+                group.cancelAll()
+                try await group.waitForAll()
+            }
+            #expect(!client.isConnected)
+            #expect(await redisError { _ = try await client.send("PING") }?.code == .notConnected)
+            var seen: [String] = []
+            for await state in states {
+                switch state {
+                case .connecting: seen.append("connecting")
+                case .connected: seen.append("connected")
+                case .disconnected: seen.append("disconnected")
+                case .backingOff: seen.append("backingOff")
+                }
+            }
+            #expect(seen == ["connecting", "connected", "disconnected"])
         }
     }
 }

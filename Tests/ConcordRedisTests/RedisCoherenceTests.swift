@@ -228,6 +228,34 @@ struct RedisCoherenceTests {
         }
     }
 
+    @Test func tombstonesLiveForMarkerTimeToLive() async throws {
+        try await Self.withNodes(["a"], configure: { $0.markerTimeToLive = .seconds(60) }) { _, nodes, admin in
+            try await nodes[0].cache.set("k", "v")
+            try await nodes[0].cache.remove("k")
+            let ttl = try #require(try await admin.send("PTTL", "concord:{coherence}:e:k").int)
+            #expect(ttl > 0 && ttl <= 60_000)
+            let version = try await admin.send("HGET", "concord:{coherence}:e:k", "v")
+            #expect(version.string.flatMap(CacheVersion.init(orderedText:)) != nil)
+            #expect(try await admin.send("HEXISTS", "concord:{coherence}:e:k", "d").int == 0)
+        }
+    }
+
+    @Test func aKilledRedisNeverFailsACallTheFactoryCanServeAndQueuedWritesFlushAfterRestart() async throws {
+        try await Self.withNodes(["a", "b"]) { server, nodes, _ in
+            let (a, b) = (nodes[0], nodes[1])
+            server.kill()
+            #expect(try await eventually { !a.backend.client.isConnected })
+            let loaded = try await a.cache.getOrSet("fresh", as: String.self) { _ in "from-origin" }
+            #expect(loaded.value == "from-origin" && loaded.source == .factory)
+            try await a.cache.set("written-during-outage", "kept")
+            #expect(a.cache.pendingWriteCount >= 1)
+            #expect(a.cache.statistics.distributed.errors >= 1)
+            try await server.restart()
+            #expect(try await eventually(timeout: .seconds(20)) { a.cache.pendingWriteCount == 0 })
+            #expect(try await eventually { await Self.read(b, "written-during-outage") == "kept" })
+        }
+    }
+
     @Test func aNodeServesL2HitsWrittenByAnother() async throws {
         try await Self.withNodes(["a", "b"]) { _, nodes, _ in
             let (a, b) = (nodes[0], nodes[1])

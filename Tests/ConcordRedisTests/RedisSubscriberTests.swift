@@ -35,7 +35,7 @@ func withCollector<T: Sendable>(
     }
 }
 
-@Suite("RedisSubscriber against a real redis-server")
+@Suite("RedisSubscriber against a real redis-server", .timeLimit(.minutes(2)))
 struct RedisSubscriberTests {
     @Test func subscribePatternAndUnsubscribe() async throws {
         try await withRedisServer { server in

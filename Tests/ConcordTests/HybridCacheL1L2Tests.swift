@@ -181,6 +181,7 @@ struct HybridCacheL1L2Tests {
             let loaded = try await cache.getOrSet(key, as: String.self) { _ in "fresh" }
             #expect(loaded.value == "fresh")
         }
+        #expect(cache.statistics.distributed.corruptEntries >= 3)
     }
 
     @Test func serializerFailureIsTypedAndLeavesTheCacheUnchanged() async throws {

@@ -11,8 +11,12 @@ public protocol DistributedCache: Sendable {
 
     /// Background work (connections, reconnection). The cache runs it inside its own `run()`.
     func run() async throws
+
+    /// Entries that could not be decoded (another format, corrupt) and were read as misses.
+    var corruptEntries: Int { get }
 }
 
 extension DistributedCache {
     public func run() async throws {}
+    public var corruptEntries: Int { 0 }
 }

@@ -43,7 +43,9 @@ import Synchronization
 /// threads working on neighbouring shards do not share lines); the buffer is written only in
 /// `init` and `deinit`, and each element is a `Mutex`.
 public final class MemoryCache<Key: Hashable & Sendable, Value: Sendable>: @unchecked Sendable {
+    /// What `update` and `updateAll` do with an item.
     public typealias UpdateAction = MemoryCacheUpdateAction
+    /// Called after an item leaves the cache, outside the shard's lock.
     public typealias RemovalListener = @Sendable (Key, Value, RemovalCause) -> Void
 
     /// The configuration in force, after clamping.

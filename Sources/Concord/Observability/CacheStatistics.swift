@@ -63,7 +63,6 @@ final class CacheCounters: Sendable {
     let distributedHits = Atomic<Int>(0)
     let distributedMisses = Atomic<Int>(0)
     let distributedErrors = Atomic<Int>(0)
-    let corruptEntries = Atomic<Int>(0)
     let factoryCalls = Atomic<Int>(0)
     let factoryErrors = Atomic<Int>(0)
     let factoryTimeouts = Atomic<Int>(0)

@@ -14,15 +14,20 @@ final class Broadcaster<Element: Sendable>: Sendable {
     private let bufferSize: Int
 
     /// - Parameters:
-    ///   - replayLatest: a new consumer first receives the most recent value (used for states).
-    ///   - bufferSize: values kept per slow consumer; past it the newest are dropped.
+    ///   - replayLatest: a new consumer first receives the most recent value, and a slow consumer
+    ///     keeps the newest values (states: the latest one matters most). Otherwise a slow consumer
+    ///     keeps the oldest unread values and new ones are dropped (messages: order is kept up to
+    ///     the gap, which the backplane detects by sequence number).
+    ///   - bufferSize: values kept per slow consumer.
     init(replayLatest: Bool, bufferSize: Int) {
         self.replayLatest = replayLatest
         self.bufferSize = max(bufferSize, 1)
     }
 
     func makeStream() -> AsyncStream<Element> {
-        let (stream, continuation) = AsyncStream.makeStream(of: Element.self, bufferingPolicy: .bufferingOldest(bufferSize))
+        let policy: AsyncStream<Element>.Continuation.BufferingPolicy =
+            replayLatest ? .bufferingNewest(bufferSize) : .bufferingOldest(bufferSize)
+        let (stream, continuation) = AsyncStream.makeStream(of: Element.self, bufferingPolicy: policy)
         let id: Int? = state.withLock { state in
             if replayLatest, let latest = state.latest {
                 continuation.yield(latest)

@@ -1,4 +1,5 @@
 import Logging
+import Metrics
 import NIOCore
 import Synchronization
 
@@ -26,11 +27,18 @@ final class ConnectionDriver: Sendable {
     let eventLoop: any EventLoop
     let states = Broadcaster<RedisConnectionState>(replayLatest: true, bufferSize: 64)
     private let shared: Mutex<Shared>
+    /// "client" or "subscriber", the `role` dimension of the metrics.
+    private let role: String
+    private let attemptsCounter: Counter
+    private let connectedGauge: Gauge
 
-    init(configuration: RedisConfiguration, logger: Logger, eventLoop: any EventLoop) {
+    init(configuration: RedisConfiguration, logger: Logger, eventLoop: any EventLoop, role: String) {
         self.configuration = configuration
         self.logger = logger
         self.eventLoop = eventLoop
+        self.role = role
+        self.attemptsCounter = Counter(label: "concord_redis_connection_attempts_total", dimensions: [("role", role)])
+        self.connectedGauge = Gauge(label: "concord_redis_connected", dimensions: [("role", role)])
         let backoff = Backoff(base: configuration.reconnect.backoffBase, cap: configuration.reconnect.backoffCap)
         self.shared = Mutex(Shared(supervisor: ReconnectSupervisor(backoff: backoff, random: SystemRandomNumberGenerator())))
     }
@@ -127,6 +135,7 @@ final class ConnectionDriver: Sendable {
         while !Task.isCancelled {
             guard let connecting = shared.withLock({ $0.supervisor.startConnecting() }) else { break }
             states.publish(connecting)
+            attemptsCounter.increment()
 
             let failure: RedisError
             do {
@@ -145,11 +154,13 @@ final class ConnectionDriver: Sendable {
                     return Array(shared.waiters.values)
                 }
                 states.publish(.connected)
+                connectedGauge.record(1)
                 logger.info("connected to Redis", metadata: ["concord.redis.connection": "\(connection.id)"])
                 for waiter in waiters { waiter.continuation.resume(returning: connection) }
 
                 failure = await supervise(connection, whileConnected: whileConnected)
                 shared.withLock { $0.connection = nil }
+                connectedGauge.record(0)
             } catch let error as RedisError {
                 failure = error
             } catch {
@@ -157,10 +168,22 @@ final class ConnectionDriver: Sendable {
             }
 
             if Task.isCancelled { break }
-            guard let (publish, delay) = shared.withLock({ $0.supervisor.failed(failure, now: .now) }) else { break }
-            logger.warning(
-                "Redis connection lost; reconnecting",
-                metadata: ["concord.redis.error": "\(failure)", "concord.redis.backoff": "\(delay)"])
+            Counter(
+                label: "concord_redis_connection_failures_total",
+                dimensions: [("role", role), ("code", failure.code.description)]
+            ).increment()
+            let outcome = shared.withLock { shared in
+                shared.supervisor.failed(failure, now: .now).map { ($0.publish, $0.delay, shared.supervisor.consecutiveFailures) }
+            }
+            guard let (publish, delay, failures) = outcome else { break }
+            // One warning per outage; the retries that follow go to debug so a long outage does not flood the log.
+            logger.log(
+                level: failures == 1 ? .warning : .debug,
+                "Redis connection failed; reconnecting",
+                metadata: [
+                    "concord.redis.error": "\(failure)", "concord.redis.backoff": "\(delay)",
+                    "concord.redis.failures": "\(failures)",
+                ])
             for state in publish { states.publish(state) }
             do {
                 try await Task.sleep(for: delay)
@@ -206,6 +229,7 @@ final class ConnectionDriver: Sendable {
         let error = RedisError(.notConnected, "the Redis client has shut down")
         connection?.close(RedisError(.connectionClosed, "the Redis client has shut down"))
         for waiter in waiters { waiter.continuation.resume(throwing: error) }
+        connectedGauge.record(0)
         states.publish(.disconnected(error))
         states.finish()
         logger.debug("Redis connection loop stopped")

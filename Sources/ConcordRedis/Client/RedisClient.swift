@@ -10,15 +10,24 @@ import ServiceLifecycle
 public final class RedisClient: Service, Sendable {
     public let configuration: RedisConfiguration
     let driver: ConnectionDriver
+    private let executor: EventLoopTaskExecutor
 
     public init(
         configuration: RedisConfiguration = .init(),
         logger: Logger = Logger(label: "concord.redis"),
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) {
+        let eventLoop = eventLoopGroup.next()
         self.configuration = configuration
-        self.driver = ConnectionDriver(configuration: configuration, logger: logger, eventLoop: eventLoopGroup.next())
+        self.driver = ConnectionDriver(configuration: configuration, logger: logger, eventLoop: eventLoop, role: "client")
+        self.executor = EventLoopTaskExecutor(eventLoop: eventLoop)
     }
+
+    /// The event loop of this client's connection as a task executor. Latency-critical callers may
+    /// run with `withTaskExecutorPreference(client.taskExecutor) { ... }` (or
+    /// `group.addTask(executorPreference:)`): a command then costs no thread hand-off. Such code
+    /// must never block, as it shares the thread with the connection's I/O.
+    public var taskExecutor: any TaskExecutor { executor }
 
     /// Connects and reconnects until cancelled or a graceful shutdown; call it once.
     public func run() async throws {
@@ -29,6 +38,10 @@ public final class RedisClient: Service, Sendable {
 
     /// Sends a command and returns its reply. Errors are `RedisError`: a server error reply is
     /// thrown as `.server` with Redis's message, and the connection stays usable.
+    ///
+    /// Cancelling the calling task does not abandon a command already queued (its reply must
+    /// still be read in order); it ends with the reply or within `commandTimeout`. A blocking
+    /// command (BLPOP...) holds up every caller behind it on the shared connection.
     @inlinable
     public func send(_ arguments: [RedisArgument]) async throws -> RESPValue {
         try await _send(arguments)
@@ -42,14 +55,31 @@ public final class RedisClient: Service, Sendable {
 
     @usableFromInline
     func _send(_ arguments: [RedisArgument]) async throws -> RESPValue {
+        if let command = arguments.first { try Self.checkSupported(command) }
         let connection = try await driver.connection()
         return try Self.checked(await connection.send(arguments))
     }
 
     @usableFromInline
     func _send(_ command: RedisArgument, _ arguments: [RedisArgument]) async throws -> RESPValue {
+        try Self.checkSupported(command)
         let connection = try await driver.connection()
         return try Self.checked(await connection.send(command, arguments))
+    }
+
+    /// Commands that switch a connection into push mode would break the one-reply-per-command
+    /// matching that every other caller on the shared connection relies on.
+    @inline(__always)
+    static func checkSupported(_ command: RedisArgument) throws(RedisError) {
+        guard case .string(let name) = command.storage else { return }
+        let length = name.utf8.count
+        guard length == 7 || length == 9 || length == 10 else { return }
+        switch name.uppercased() {
+        case "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "MONITOR":
+            throw RedisError(.unsupportedCommand, "\(name) is not supported on RedisClient; use RedisSubscriber for pub/sub")
+        default:
+            return
+        }
     }
 
     @inline(__always)

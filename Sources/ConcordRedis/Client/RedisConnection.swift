@@ -19,6 +19,8 @@ final class RedisConnection: Sendable {
     private let queue: RedisCommandQueue
     private let handler: NIOLoopBound<RedisChannelHandler>
     private let commandTimeout: TimeAmount
+    /// Built once so that scheduling a drain allocates no closure context.
+    private let drainTask: @Sendable () -> Void
 
     private init(channel: any Channel, id: Int, queue: RedisCommandQueue, handler: NIOLoopBound<RedisChannelHandler>, commandTimeout: TimeAmount) {
         self.channel = channel
@@ -26,6 +28,7 @@ final class RedisConnection: Sendable {
         self.queue = queue
         self.handler = handler
         self.commandTimeout = commandTimeout
+        self.drainTask = { handler.value.drain() }
     }
 
     var eventLoop: any EventLoop { channel.eventLoop }
@@ -59,6 +62,14 @@ final class RedisConnection: Sendable {
         }
     }
 
+    /// Queues a command without waiting; for callers that must order the submission with their
+    /// own state under their own lock (the subscriber). Redis's reply(ies) resume `continuation`.
+    func submit(_ arguments: [RedisArgument], replies: Int, continuation: UnsafeContinuation<RESPValue, any Error>) {
+        submit(continuation, replies: replies, deadline: NIODeadline.now() + commandTimeout) {
+            RESPEncoder.encode(arguments, into: &$0)
+        }
+    }
+
     @inline(__always)
     private func submit(
         _ continuation: UnsafeContinuation<RESPValue, any Error>,
@@ -71,7 +82,7 @@ final class RedisConnection: Sendable {
         case .queued:
             break
         case .scheduleDrain:
-            eventLoop.execute { self.handler.value.drain() }
+            eventLoop.execute(drainTask)
         case .closed(let error):
             continuation.resume(throwing: RedisError(.notConnected, "connection is closed", underlying: error))
         }

@@ -11,6 +11,7 @@ public struct RedisError: Error, CustomStringConvertible, Sendable {
             case protocolError
             case notConnected
             case invalidURL
+            case unsupportedCommand
         }
 
         fileprivate let base: Base
@@ -33,6 +34,8 @@ public struct RedisError: Error, CustomStringConvertible, Sendable {
         public static var notConnected: Self { .init(.notConnected) }
         /// A Redis URL could not be parsed.
         public static var invalidURL: Self { .init(.invalidURL) }
+        /// The command cannot run on this connection (pub/sub and MONITOR on a `RedisClient`).
+        public static var unsupportedCommand: Self { .init(.unsupportedCommand) }
 
         public var description: String {
             switch base {
@@ -44,6 +47,7 @@ public struct RedisError: Error, CustomStringConvertible, Sendable {
             case .protocolError: "protocolError"
             case .notConnected: "notConnected"
             case .invalidURL: "invalidURL"
+            case .unsupportedCommand: "unsupportedCommand"
             }
         }
     }

@@ -34,7 +34,7 @@ public final class RedisSubscriber: Service, Sendable {
     ) {
         self.configuration = configuration
         self.logger = logger
-        self.driver = ConnectionDriver(configuration: configuration, logger: logger, eventLoop: eventLoopGroup.next())
+        self.driver = ConnectionDriver(configuration: configuration, logger: logger, eventLoop: eventLoopGroup.next(), role: "subscriber")
         self.broadcaster = Broadcaster(replayLatest: false, bufferSize: configuration.subscriber.messageBufferSize)
     }
 
@@ -98,18 +98,27 @@ public final class RedisSubscriber: Service, Sendable {
         adding: Bool,
         in set: WritableKeyPath<Subscriptions, Set<String>>
     ) async throws {
-        let (changed, connection) = subscriptions.withLock { state -> ([String], RedisConnection?) in
-            var changed: [String] = []
-            for name in names {
-                if adding ? state[keyPath: set].insert(name).inserted : state[keyPath: set].remove(name) != nil {
-                    changed.append(name)
-                }
-            }
-            return (changed, state.connection)
-        }
-        guard !changed.isEmpty, let connection else { return }
+        var changed: [String] = []
+        var sent = false
         do {
-            try await Self.send(command, changed, on: connection)
+            // The wanted set is updated and the command queued under one lock, so the order of
+            // commands on the wire always matches the order of changes to the set, even while a
+            // reconnect is re-subscribing.
+            let reply = try await withUnsafeThrowingContinuation { continuation in
+                subscriptions.withLock { state in
+                    for name in names {
+                        if adding ? state[keyPath: set].insert(name).inserted : state[keyPath: set].remove(name) != nil {
+                            changed.append(name)
+                        }
+                    }
+                    if !changed.isEmpty, let connection = state.connection {
+                        connection.submit(Self.command(command, changed), replies: changed.count, continuation: continuation)
+                        sent = true
+                    }
+                }
+                if !sent { continuation.resume(returning: .null) }
+            }
+            _ = try RedisClient.checked(reply)
         } catch let error as RedisError where error.code == .server {
             if adding {
                 subscriptions.withLock { state in
@@ -124,29 +133,38 @@ public final class RedisSubscriber: Service, Sendable {
         }
     }
 
-    private static func send(_ command: RedisArgument, _ names: [String], on connection: RedisConnection) async throws {
+    private static func command(_ command: RedisArgument, _ names: [String]) -> [RedisArgument] {
         var arguments: [RedisArgument] = [command]
         arguments.reserveCapacity(names.count + 1)
         for name in names { arguments.append(RedisArgument(name)) }
-        _ = try RedisClient.checked(await connection.send(arguments, replies: names.count))
+        return arguments
     }
 
     // MARK: Connection hooks
 
     private func resubscribe(on connection: RedisConnection) async throws {
-        let (channels, patterns) = subscriptions.withLock { state in
-            state.connection = connection
-            return (Array(state.channels), Array(state.patterns))
-        }
-        if !channels.isEmpty {
-            try await Self.send("SUBSCRIBE", channels, on: connection)
-        }
-        if !patterns.isEmpty {
-            try await Self.send("PSUBSCRIBE", patterns, on: connection)
+        var counts = (channels: 0, patterns: 0)
+        for patterns in [false, true] {
+            // Snapshot and submit under the lock (see `change`): from here on, subscribe calls
+            // see this connection and send their own commands after ours.
+            let reply = try await withUnsafeThrowingContinuation { continuation in
+                let names = subscriptions.withLock { state -> [String] in
+                    state.connection = connection
+                    let names = Array(patterns ? state.patterns : state.channels)
+                    if !names.isEmpty {
+                        connection.submit(
+                            Self.command(patterns ? "PSUBSCRIBE" : "SUBSCRIBE", names), replies: names.count, continuation: continuation)
+                    }
+                    return names
+                }
+                if names.isEmpty { continuation.resume(returning: .null) }
+                if patterns { counts.patterns = names.count } else { counts.channels = names.count }
+            }
+            _ = try RedisClient.checked(reply)
         }
         logger.debug(
             "subscriptions restored",
-            metadata: ["concord.redis.channels": "\(channels.count)", "concord.redis.patterns": "\(patterns.count)"])
+            metadata: ["concord.redis.channels": "\(counts.channels)", "concord.redis.patterns": "\(counts.patterns)"])
     }
 
     /// PINGs until the connection fails; a late PONG trips the command timeout, which closes it.

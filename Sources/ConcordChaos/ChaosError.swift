@@ -1,0 +1,60 @@
+/// The one error type of the chaos harness: a code that can grow without breaking callers, plus context.
+public struct ChaosError: Error, CustomStringConvertible, Sendable {
+    /// What went wrong, as an extensible set of codes rather than a growing enum.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        fileprivate enum Base: String, Hashable, Sendable {
+            case timeout
+            case connectionClosed
+            case connectFailed
+            case invalidResponse
+            case invalidArgument
+            case proxyStopped
+            case io
+        }
+
+        fileprivate let base: Base
+
+        /// A request or connect did not finish before its deadline.
+        public static var timeout: Self { .init(base: .timeout) }
+        /// The peer closed the connection before the exchange finished.
+        public static var connectionClosed: Self { .init(base: .connectionClosed) }
+        /// A TCP connection could not be established.
+        public static var connectFailed: Self { .init(base: .connectFailed) }
+        /// The peer answered something that is not valid for the protocol.
+        public static var invalidResponse: Self { .init(base: .invalidResponse) }
+        /// A caller passed a value the harness cannot use.
+        public static var invalidArgument: Self { .init(base: .invalidArgument) }
+        /// The fault proxy was already stopped.
+        public static var proxyStopped: Self { .init(base: .proxyStopped) }
+        /// Reading or writing a file failed.
+        public static var io: Self { .init(base: .io) }
+
+        public var description: String { base.rawValue }
+    }
+
+    public let code: Code
+    public let message: String
+    public let underlying: (any Error)?
+    public let file: String
+    public let line: Int
+
+    public init(
+        _ code: Code,
+        _ message: String,
+        underlying: (any Error)? = nil,
+        file: String = #fileID,
+        line: Int = #line
+    ) {
+        self.code = code
+        self.message = message
+        self.underlying = underlying
+        self.file = file
+        self.line = line
+    }
+
+    public var description: String {
+        var text = "ChaosError(\(code)): \(message)"
+        if let underlying { text += " (underlying: \(underlying))" }
+        return text + " [\(file):\(line)]"
+    }
+}

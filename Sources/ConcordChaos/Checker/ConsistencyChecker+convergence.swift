@@ -1,0 +1,103 @@
+extension ConsistencyChecker {
+    /// C5: after each heal, every node serves, for every key, at least the latest version
+    /// acknowledged by the heal, within the convergence bound.
+    ///
+    /// Per heal, the window runs from the heal to the next fault's start (or the end of the history).
+    /// For each node and key, a read in the window returning an older version (stale-flagged or
+    /// not) shows the node not yet converged; the measured convergence is the latest start of such
+    /// a read after the heal. A pair is a violation when that exceeds the bound, or when it never
+    /// returns a current version although the window outlasted the bound. A heal while another
+    /// fault is still active is skipped: convergence is owed after the last one heals.
+    func checkConvergence(
+        _ index: HistoryIndex, _ collector: inout ViolationCollector
+    ) -> (PropertyResult, [ConvergenceMeasurement]) {
+        var result = collector.start(.convergence)
+        var measurements: [ConvergenceMeasurement] = []
+        let faults = index.history.faults.sorted { ($0.start, $0.id) < ($1.start, $1.id) }
+        let bound = bounds.convergenceBound.nanosecondsValue
+        let keys = index.keys.keys.sorted()
+
+        for fault in faults {
+            guard let heal = fault.heal else {
+                measurements.append(Self.skipped(fault, heal: index.history.end, reason: "never healed"))
+                continue
+            }
+            if let other = faults.first(where: { $0.id != fault.id && $0.start <= heal && ($0.heal ?? index.history.end) > heal }) {
+                measurements.append(Self.skipped(fault, heal: heal, reason: "fault #\(other.id) (\(other.kind)) still active at heal"))
+                continue
+            }
+            let healTime = heal.nanosecondsValue
+            let nextStart = faults.map(\.start).filter { $0 > heal }.min()
+            let windowEnd = min(nextStart ?? index.history.end, index.history.end)
+            let windowEndTime = windowEnd.nanosecondsValue
+
+            var convergence: Int64 = 0
+            var converged = true
+            var observed = 0
+            var unobserved = 0
+            var lagging: [String] = []
+            var inconclusive = 0
+
+            for key in keys {
+                guard let target = index.latestAcked(key, before: healTime, inclusive: true) else { continue }
+                for node in index.nodes {
+                    let reads = (index.reads[.init(node: node, key: key)] ?? []).filter {
+                        let start = index.operations[$0].start.nanosecondsValue
+                        return start >= healTime && start < windowEndTime
+                    }
+                    guard !reads.isEmpty else {
+                        unobserved += 1
+                        continue
+                    }
+                    observed += 1
+                    let lastBad = reads.last { index.operations[$0].rank < target.version }
+                    guard let lastBad else { continue }
+                    let lastBadStart = index.operations[lastBad].start.nanosecondsValue
+                    let caughtUp = reads.contains {
+                        index.operations[$0].start.nanosecondsValue > lastBadStart && index.operations[$0].rank >= target.version
+                    }
+                    if caughtUp {
+                        convergence = max(convergence, lastBadStart - healTime)
+                        if lastBadStart - healTime > bound {
+                            lagging.append("\(node)/\(key)")
+                            collector.report(
+                                &result, read: lastBad, expected: target.version, evidence: [target.index], faultID: fault.id,
+                                message: "\(node) still served \(Self.describe(index.operations[lastBad])) of \(key) \(Duration.nanoseconds(lastBadStart - healTime).shortDescription) after fault #\(fault.id) (\(fault.kind)) healed; v\(target.version) was acknowledged by then (bound \(bounds.convergenceBound.shortDescription))")
+                        }
+                    } else {
+                        converged = false
+                        if windowEndTime - healTime > bound {
+                            lagging.append("\(node)/\(key)")
+                            collector.report(
+                                &result, read: lastBad, expected: target.version, evidence: [target.index], faultID: fault.id,
+                                message: "\(node) never served v\(target.version) of \(key) in the \(Duration.nanoseconds(windowEndTime - healTime).shortDescription) after fault #\(fault.id) (\(fault.kind)) healed; last read returned \(Self.describe(index.operations[lastBad]))")
+                        } else {
+                            inconclusive += 1
+                        }
+                    }
+                }
+            }
+            result.checked += observed
+            if inconclusive > 0 {
+                result.notes.append("fault #\(fault.id) (\(fault.kind)): \(inconclusive) node/key pairs had not caught up when the next fault began, \(Duration.nanoseconds(windowEndTime - healTime).shortDescription) after the heal, within the bound: inconclusive")
+            }
+            if unobserved > 0 {
+                result.notes.append("fault #\(fault.id) (\(fault.kind)): \(unobserved) node/key pairs had no successful read after the heal (no probes?)")
+            }
+            let measured = converged ? Duration.nanoseconds(convergence) : nil
+            measurements.append(
+                ConvergenceMeasurement(
+                    faultID: fault.id, kind: fault.kind, heal: heal, windowEnd: windowEnd,
+                    convergence: measured, converged: converged,
+                    withinBound: lagging.isEmpty,
+                    observedPairs: observed, unobservedPairs: unobserved, laggingPairs: lagging, skipped: nil))
+        }
+        return (result, measurements)
+    }
+
+    private static func skipped(_ fault: Fault, heal: Duration, reason: String) -> ConvergenceMeasurement {
+        ConvergenceMeasurement(
+            faultID: fault.id, kind: fault.kind, heal: heal, windowEnd: heal, convergence: nil, converged: false,
+            withinBound: true, observedPairs: 0, unobservedPairs: 0, laggingPairs: [], skipped: reason)
+    }
+}

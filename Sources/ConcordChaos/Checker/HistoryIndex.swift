@@ -1,0 +1,177 @@
+/// Lookup tables over a history, built once, that answer the checker's and the timeline's
+/// questions ("latest version acked before t", "when was version v first superseded") in
+/// logarithmic time, so ~100k operations check in well under a second.
+struct HistoryIndex: Sendable {
+    /// An acknowledged mutation, in nanoseconds for cheap comparisons.
+    struct Ack: Sendable {
+        var end: Int64
+        var version: Int64
+        /// Index into `operations`.
+        var index: Int
+    }
+
+    struct NodeKey: Hashable, Sendable {
+        var node: String
+        var key: String
+    }
+
+    /// One key's acknowledged versions, sorted two ways.
+    struct KeyTimeline: Sendable {
+        /// Sorted by ack time.
+        var byEnd: [Ack] = []
+        /// `byEnd` index of the highest version among `byEnd[0...i]`.
+        var bestUpTo: [Int] = []
+        /// Sorted by version.
+        var byVersion: [Ack] = []
+        /// `byVersion` index of the earliest ack among `byVersion[i...]`.
+        var earliestFrom: [Int] = []
+        /// Distinct acked versions, ascending.
+        var versions: [Int64] = []
+        /// Indices into `operations` of every operation on the key, by start.
+        var operations: [Int] = []
+    }
+
+    let history: History
+    let operations: [Operation]
+    let keys: [String: KeyTimeline]
+    /// Successful reads per node and key, by start (indices into `operations`).
+    let reads: [NodeKey: [Int]]
+    /// The keys of `reads` in a fixed order, so results do not depend on hashing.
+    let readPairs: [NodeKey]
+    /// Acknowledged mutations per node and key (a node's own writes, for C1).
+    let ownAcks: [NodeKey: KeyTimeline]
+    /// Fault windows [start, heal + convergence bound], merged, in nanoseconds.
+    let faultWindows: [(start: Int64, end: Int64)]
+    let nodes: [String]
+
+    init(_ history: History, convergenceBound: Duration) {
+        self.history = history
+        let operations = history.operations.sorted { ($0.start, $0.id) < ($1.start, $1.id) }
+        self.operations = operations
+        self.nodes = history.allNodes
+
+        var acks: [String: [Ack]] = [:]
+        var own: [NodeKey: [Ack]] = [:]
+        var byKey: [String: [Int]] = [:]
+        var reads: [NodeKey: [Int]] = [:]
+        for (index, operation) in operations.enumerated() {
+            byKey[operation.key, default: []].append(index)
+            if operation.kind.isMutation, let version = operation.outcome.version {
+                let ack = Ack(end: operation.end.nanosecondsValue, version: version, index: index)
+                acks[operation.key, default: []].append(ack)
+                own[NodeKey(node: operation.node, key: operation.key), default: []].append(ack)
+            } else if operation.kind == .read, operation.outcome.isOK {
+                reads[NodeKey(node: operation.node, key: operation.key), default: []].append(index)
+            }
+        }
+        var keys: [String: KeyTimeline] = [:]
+        for (key, indices) in byKey {
+            var timeline = Self.timeline(acks[key] ?? [])
+            timeline.operations = indices
+            keys[key] = timeline
+        }
+        self.keys = keys
+        self.reads = reads
+        self.readPairs = reads.keys.sorted { ($0.node, $0.key) < ($1.node, $1.key) }
+        self.ownAcks = own.mapValues { Self.timeline($0) }
+
+        let bound = convergenceBound.nanosecondsValue
+        let historyEnd = history.end.nanosecondsValue
+        let windows = history.faults
+            .map { (start: $0.start.nanosecondsValue, end: ($0.heal?.nanosecondsValue ?? max(historyEnd, $0.start.nanosecondsValue)) + bound) }
+            .sorted { $0.start < $1.start }
+        var merged: [(start: Int64, end: Int64)] = []
+        for window in windows {
+            if let last = merged.last, window.start <= last.end {
+                merged[merged.count - 1].end = max(last.end, window.end)
+            } else {
+                merged.append(window)
+            }
+        }
+        self.faultWindows = merged
+    }
+
+    private static func timeline(_ acks: [Ack]) -> KeyTimeline {
+        var timeline = KeyTimeline()
+        timeline.byEnd = acks.sorted { ($0.end, $0.version) < ($1.end, $1.version) }
+        var best = -1
+        for (index, ack) in timeline.byEnd.enumerated() {
+            if best < 0 || ack.version > timeline.byEnd[best].version { best = index }
+            timeline.bestUpTo.append(best)
+        }
+        timeline.byVersion = acks.sorted { ($0.version, $0.end) < ($1.version, $1.end) }
+        timeline.earliestFrom = Array(repeating: 0, count: timeline.byVersion.count)
+        var earliest = -1
+        for index in timeline.byVersion.indices.reversed() {
+            if earliest < 0 || timeline.byVersion[index].end < timeline.byVersion[earliest].end { earliest = index }
+            timeline.earliestFrom[index] = earliest
+        }
+        var versions: [Int64] = []
+        for ack in timeline.byVersion where versions.last != ack.version { versions.append(ack.version) }
+        timeline.versions = versions
+        return timeline
+    }
+
+    // MARK: Queries
+
+    /// The highest version acknowledged strictly before `time` (or at it, when `inclusive`).
+    static func latest(in timeline: KeyTimeline?, before time: Int64, inclusive: Bool = false) -> Ack? {
+        guard let timeline, !timeline.byEnd.isEmpty else { return nil }
+        let count = partitionPoint(timeline.byEnd) { inclusive ? $0.end <= time : $0.end < time }
+        guard count > 0 else { return nil }
+        return timeline.byEnd[timeline.bestUpTo[count - 1]]
+    }
+
+    func latestAcked(_ key: String, before time: Int64, inclusive: Bool = false) -> Ack? {
+        Self.latest(in: keys[key], before: time, inclusive: inclusive)
+    }
+
+    /// The earliest-acknowledged write of a version above `rank`: when `rank` became outdated.
+    func firstSuperseding(_ key: String, above rank: Int64) -> Ack? {
+        guard let timeline = keys[key] else { return nil }
+        let first = Self.partitionPoint(timeline.byVersion) { $0.version <= rank }
+        guard first < timeline.byVersion.count else { return nil }
+        return timeline.byVersion[timeline.earliestFrom[first]]
+    }
+
+    /// How many acknowledged versions a read returning `rank` at `time` is behind.
+    func versionsBehind(_ key: String, rank: Int64, at time: Int64) -> Int {
+        guard let timeline = keys[key], let latest = latestAcked(key, before: time) else { return 0 }
+        guard latest.version > rank else { return 0 }
+        let above = Self.partitionPoint(timeline.versions) { $0 <= rank }
+        let upTo = Self.partitionPoint(timeline.versions) { $0 <= latest.version }
+        return max(0, upTo - above)
+    }
+
+    /// Whether [start, end] touches any fault window.
+    func overlapsFault(start: Int64, end: Int64) -> Bool {
+        // Windows are disjoint and sorted: only the last one starting at or before `end` can overlap.
+        let count = Self.partitionPoint(faultWindows) { $0.start <= end }
+        guard count > 0 else { return false }
+        return faultWindows[count - 1].end >= start
+    }
+
+    /// Operations on the operation's key around it, plus `including`, ordered by start.
+    func window(around index: Int, radius: Int, including: [Int] = []) -> [Operation] {
+        let operation = operations[index]
+        guard let onKey = keys[operation.key]?.operations,
+            let position = onKey.firstIndex(of: index)
+        else { return [operation] }
+        let lower = max(0, position - radius)
+        let upper = min(onKey.count - 1, position + max(1, radius / 2))
+        var chosen = Set(onKey[lower...upper])
+        chosen.formUnion(including)
+        return chosen.sorted().map { operations[$0] }
+    }
+
+    /// The number of leading elements satisfying `predicate` (which must be true then false).
+    static func partitionPoint<T>(_ array: [T], _ predicate: (T) -> Bool) -> Int {
+        var low = 0
+        var high = array.count
+        while low < high {
+            let middle = (low + high) / 2
+            if predicate(array[middle]) { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
+}

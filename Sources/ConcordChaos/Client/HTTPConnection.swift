@@ -1,0 +1,131 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// One keep-alive HTTP/1.1 connection of a `NodeClient`: a channel and the handler that turns
+/// the response parts of the one request in flight into a `NodeResponse`.
+final class HTTPConnection: Sendable {
+    let channel: any Channel
+    private let handler: NIOLoopBound<ResponseCollector>
+
+    private init(channel: any Channel, handler: ResponseCollector) {
+        self.channel = channel
+        self.handler = NIOLoopBound(handler, eventLoop: channel.eventLoop)
+    }
+
+    static func connect(
+        host: String, port: Int, group: any EventLoopGroup, timeout: TimeAmount
+    ) -> EventLoopFuture<HTTPConnection> {
+        ClientBootstrap(group: group)
+            .connectTimeout(timeout)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    try channel.pipeline.syncOperations.addHandler(ResponseCollector())
+                }
+            }
+            .connect(host: host, port: port)
+            .flatMapThrowing { channel in
+                // Runs on the channel's own loop, where the handler may be touched.
+                HTTPConnection(channel: channel, handler: try channel.pipeline.syncOperations.handler(type: ResponseCollector.self))
+            }
+    }
+
+    var isUsable: Bool { channel.isActive }
+
+    /// Sends one request; the future fails with `ChaosError.timeout` after `timeout`, and the
+    /// connection is then closed because a late answer would be taken for the next request's.
+    func send(_ head: HTTPRequestHead, body: ByteBuffer?, timeout: TimeAmount) -> EventLoopFuture<(NodeResponse, keepAlive: Bool)> {
+        let channel = self.channel
+        let handler = self.handler
+        return channel.eventLoop.flatSubmit {
+            let promise = channel.eventLoop.makePromise(of: (NodeResponse, keepAlive: Bool).self)
+            guard channel.isActive else {
+                // Nothing was sent, so the request may safely go out again on a new connection.
+                promise.fail(RetryableClose(error: ChaosError(.connectionClosed, "connection closed before the request was sent")))
+                return promise.futureResult
+            }
+            handler.value.begin(promise)
+            channel.write(HTTPClientRequestPart.head(head), promise: nil)
+            if let body, body.readableBytes > 0 {
+                channel.write(HTTPClientRequestPart.body(.byteBuffer(body)), promise: nil)
+            }
+            channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+            return promise.futureResult
+        }
+        .deadline(timeout, "no response to \(head.method) \(head.uri) within \(timeout.nanoseconds / 1_000_000) ms")
+        .flatMapErrorThrowing { error in
+            channel.close(promise: nil)
+            throw error
+        }
+    }
+
+    func close() {
+        channel.close(promise: nil)
+    }
+}
+
+/// Collects the response parts of the request in flight.
+final class ResponseCollector: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPClientResponsePart
+
+    private var promise: EventLoopPromise<(NodeResponse, keepAlive: Bool)>?
+    private var head: HTTPResponseHead?
+    private var body: ByteBuffer?
+    /// Some of the response arrived: a failure now is not a stale keep-alive connection.
+    private var receivedAny = false
+
+    func begin(_ promise: EventLoopPromise<(NodeResponse, keepAlive: Bool)>) {
+        self.promise = promise
+        head = nil
+        body = nil
+        receivedAny = false
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        receivedAny = true
+        switch Self.unwrapInboundIn(data) {
+        case .head(let head):
+            self.head = head
+        case .body(var part):
+            if body == nil {
+                body = part
+            } else {
+                body!.writeBuffer(&part)
+            }
+        case .end:
+            guard let promise, let head else {
+                // An answer nobody asked for: the connection's state is unknown, so drop it.
+                context.close(promise: nil)
+                return
+            }
+            self.promise = nil
+            let headers = head.headers.map { NodeResponse.Header(name: $0.name, value: $0.value) }
+            let bytes = body.map { Array($0.readableBytesView) } ?? []
+            promise.succeed((NodeResponse(status: Int(head.status.code), headers: headers, body: bytes), head.isKeepAlive))
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        fail(ChaosError(.connectionClosed, receivedAny ? "connection closed mid-response" : "connection closed before any response"), retryable: !receivedAny)
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        fail(ChaosError(.invalidResponse, "HTTP error", underlying: error), retryable: false)
+        context.close(promise: nil)
+    }
+
+    private func fail(_ error: ChaosError, retryable: Bool) {
+        guard let promise else { return }
+        self.promise = nil
+        promise.fail(retryable ? RetryableClose(error: error) : error)
+    }
+}
+
+/// A connection that closed before answering anything: on a reused keep-alive connection, the
+/// server most likely closed it while idle, and the request can be sent again on a new one.
+struct RetryableClose: Error {
+    var error: ChaosError
+}

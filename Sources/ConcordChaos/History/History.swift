@@ -1,0 +1,49 @@
+/// Everything a chaos run recorded: the nodes, every operation and every fault, on one timeline.
+public struct History: Sendable, Codable, Hashable {
+    /// Node ids in display order.
+    public var nodes: [String]
+    public var operations: [Operation]
+    public var faults: [Fault]
+    /// When recording stopped; bounds open faults and the last convergence window.
+    public var end: Duration
+
+    public init(nodes: [String] = [], operations: [Operation] = [], faults: [Fault] = [], end: Duration? = nil) {
+        self.nodes = nodes
+        self.operations = operations
+        self.faults = faults
+        let lastOperation = operations.map(\.end).max() ?? .zero
+        let lastFault = faults.map { max($0.start, $0.heal ?? .zero) }.max() ?? .zero
+        self.end = end ?? max(lastOperation, lastFault)
+    }
+
+    /// Node ids from `nodes` plus any that only appear in operations, in a stable order.
+    public var allNodes: [String] {
+        var seen = Set(nodes)
+        var result = nodes
+        for operation in operations where !seen.contains(operation.node) {
+            seen.insert(operation.node)
+            result.append(operation.node)
+        }
+        return result
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case nodes, operations, faults, endMs
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        nodes = try container.decode([String].self, forKey: .nodes)
+        operations = try container.decode([Operation].self, forKey: .operations)
+        faults = try container.decode([Fault].self, forKey: .faults)
+        end = try container.decodeMilliseconds(forKey: .endMs)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(nodes, forKey: .nodes)
+        try container.encode(operations, forKey: .operations)
+        try container.encode(faults, forKey: .faults)
+        try container.encodeMilliseconds(end, forKey: .endMs)
+    }
+}

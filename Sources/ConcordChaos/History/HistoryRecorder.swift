@@ -1,0 +1,130 @@
+import Synchronization
+
+/// Collects operations and faults from many concurrent workload tasks into one `History`.
+///
+/// A `Mutex` rather than an actor: recording is a few hundred nanoseconds of appends, and an
+/// actor hop per operation would add latency the harness then measures as the node's.
+public final class HistoryRecorder: Sendable {
+    /// What a finished request observed, handed to `complete` or returned from `measure`'s body.
+    public struct Observation: Sendable, Hashable {
+        public var version: Int64?
+        public var stale: Bool
+        public var source: Operation.Source?
+
+        public init(version: Int64?, stale: Bool = false, source: Operation.Source? = nil) {
+            self.version = version
+            self.stale = stale
+            self.source = source
+        }
+    }
+
+    /// An operation that has started and not yet finished.
+    public struct Pending: Sendable, Hashable {
+        public let id: Int
+        public let kind: Operation.Kind
+        public let node: String
+        public let key: String
+        public let start: Duration
+        public let purpose: Operation.Purpose
+    }
+
+    private struct State {
+        var nodes: [String]
+        var operations: [Operation]
+        var faults: [Fault] = []
+        var nextOperationID = 1
+        var nextFaultID = 1
+    }
+
+    public let clock: HarnessClock
+    private let state: Mutex<State>
+
+    public init(nodes: [String] = [], clock: HarnessClock = .init(), expectedOperations: Int = 100_000) {
+        self.clock = clock
+        var operations: [Operation] = []
+        operations.reserveCapacity(expectedOperations)
+        self.state = Mutex(State(nodes: nodes, operations: operations))
+    }
+
+    public func now() -> Duration { clock.now() }
+
+    public func addNode(_ node: String) {
+        state.withLock { if !$0.nodes.contains(node) { $0.nodes.append(node) } }
+    }
+
+    /// Stamps the start of an operation and reserves its id.
+    public func begin(_ kind: Operation.Kind, node: String, key: String, purpose: Operation.Purpose = .workload) -> Pending {
+        let id = state.withLock { state in
+            defer { state.nextOperationID += 1 }
+            return state.nextOperationID
+        }
+        return Pending(id: id, kind: kind, node: node, key: key, start: clock.now(), purpose: purpose)
+    }
+
+    /// Stamps the end and records the operation.
+    @discardableResult
+    public func complete(_ pending: Pending, _ outcome: Operation.Outcome, stale: Bool = false, source: Operation.Source? = nil) -> Operation {
+        let operation = Operation(
+            id: pending.id, kind: pending.kind, node: pending.node, key: pending.key,
+            start: pending.start, end: clock.now(), outcome: outcome, stale: stale, source: source, purpose: pending.purpose)
+        record(operation)
+        return operation
+    }
+
+    /// Runs one request and records it; a thrown error is recorded as a failed operation, never rethrown.
+    @discardableResult
+    public func measure(
+        _ kind: Operation.Kind,
+        node: String,
+        key: String,
+        purpose: Operation.Purpose = .workload,
+        _ body: () async throws -> Observation
+    ) async -> Operation {
+        let pending = begin(kind, node: node, key: key, purpose: purpose)
+        do {
+            let observed = try await body()
+            return complete(pending, .ok(version: observed.version), stale: observed.stale, source: observed.source)
+        } catch {
+            return complete(pending, .failed("\(error)"))
+        }
+    }
+
+    /// Records an operation stamped elsewhere (replayed or built by hand).
+    public func record(_ operation: Operation) {
+        state.withLock { state in
+            state.operations.append(operation)
+            state.nextOperationID = max(state.nextOperationID, operation.id + 1)
+        }
+    }
+
+    /// Records the start of a fault and returns its id, for `faultHealed`.
+    @discardableResult
+    public func faultStarted(kind: String, targets: [String], detail: String? = nil) -> Int {
+        let now = clock.now()
+        return state.withLock { state in
+            let id = state.nextFaultID
+            state.nextFaultID += 1
+            state.faults.append(Fault(id: id, kind: kind, targets: targets, start: now, detail: detail))
+            return id
+        }
+    }
+
+    public func faultHealed(_ id: Int) {
+        let now = clock.now()
+        state.withLock { state in
+            if let index = state.faults.firstIndex(where: { $0.id == id }), state.faults[index].heal == nil {
+                state.faults[index].heal = now
+            }
+        }
+    }
+
+    public var operationCount: Int { state.withLock { $0.operations.count } }
+
+    /// A copy of everything so far, operations ordered by start.
+    public func snapshot() -> History {
+        let end = clock.now()
+        let (nodes, operations, faults) = state.withLock { ($0.nodes, $0.operations, $0.faults) }
+        let sorted = operations.sorted { ($0.start, $0.id) < ($1.start, $1.id) }
+        return History(nodes: nodes, operations: sorted, faults: faults, end: max(end, sorted.last?.end ?? .zero))
+    }
+}

@@ -1,1 +1,0 @@
-// Module ConcordChaos: see DESIGN.md for its role.

@@ -1,0 +1,161 @@
+import Foundation
+
+/// A chaos run's findings, written as a directory a person and a script can both read:
+/// `report.txt`, `report.json` and `timeline.svg`.
+public struct ChaosReport: Sendable {
+    /// Where `write(to:)` put each file.
+    public struct Files: Sendable, Hashable {
+        public var text: URL
+        public var json: URL
+        public var timeline: URL
+    }
+
+    public var title: String
+    public var history: History
+    public var result: CheckResult
+    /// Run settings worth repeating in the report (seed, duration, fault list...).
+    public var metadata: [String: String]
+
+    public init(title: String = "Concord chaos report", history: History, result: CheckResult, metadata: [String: String] = [:]) {
+        self.title = title
+        self.history = history
+        self.result = result
+        self.metadata = metadata
+    }
+
+    /// Writes the three files into `directory`, creating it if needed.
+    @discardableResult
+    public func write(to directory: URL) throws -> Files {
+        let files = Files(
+            text: directory.appendingPathComponent("report.txt"),
+            json: directory.appendingPathComponent("report.json"),
+            timeline: directory.appendingPathComponent("timeline.svg"))
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            try Data(text().utf8).write(to: files.text, options: .atomic)
+            try json().write(to: files.json, options: .atomic)
+            try Data(TimelineSVG(report: self).render().utf8).write(to: files.timeline, options: .atomic)
+        } catch let error as ChaosError {
+            throw error
+        } catch {
+            throw ChaosError(.io, "could not write the report into \(directory.path)", underlying: error)
+        }
+        return files
+    }
+
+    public func json() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try encoder.encode(ReportDocument(report: self))
+    }
+
+    /// The summary a person reads first, then every detailed violation with its history window.
+    public func text() -> String {
+        var out = ReportText()
+        let verdict = result.passed ? "PASS" : "FAIL"
+        out.line("\(title): \(verdict)")
+        out.line(String(repeating: "=", count: title.count + verdict.count + 2))
+        out.line("nodes: \(history.allNodes.joined(separator: ", "))   duration: \(history.end.shortDescription)   operations: \(history.operations.count)   faults: \(history.faults.count)")
+        for key in metadata.keys.sorted() {
+            out.line("\(key): \(metadata[key]!)")
+        }
+        let bounds = result.bounds
+        out.line("bounds: Δ \(bounds.delta.shortDescription), maxDisconnectedStaleness \(bounds.maxDisconnectedStaleness.shortDescription), convergence \(bounds.convergenceBound.shortDescription)")
+        out.blank()
+
+        out.line("Contract")
+        for property in result.properties {
+            let name = "\(property.property.rawValue) \(property.property.title)".padding(toLength: 38, withPad: " ", startingAt: 0)
+            out.line("  \(name) \(property.passed ? "PASS" : "FAIL")   violations \(property.violationCount)   checked \(property.checked)   stale-exempt \(property.exempt)")
+        }
+        out.blank()
+
+        let counts = result.counts
+        out.line("Operations")
+        out.line("  reads \(counts.reads) (stale-flagged \(counts.staleReads), not found \(counts.notFoundReads), probes \(counts.probes), final \(counts.finalReads))")
+        out.line("  writes \(counts.writes), deletes \(counts.deletes), invalidations \(counts.invalidates), errors \(counts.errors)")
+        out.blank()
+
+        out.line("Worst staleness of unflagged reads (read start − ack of the write that superseded its version)")
+        for figure in result.stalenessByNode {
+            let read = figure.readID.map { "  (read #\($0))" } ?? ""
+            out.line("  \(figure.node.padding(toLength: 12, withPad: " ", startingAt: 0)) \(figure.worst.shortDescription)\(read)")
+        }
+        out.blank()
+
+        out.line("Faults")
+        if history.faults.isEmpty { out.line("  none") }
+        for fault in history.faults.sorted(by: { $0.start < $1.start }) {
+            let heal = fault.heal.map { "\($0.shortDescription) (lasted \(($0 - fault.start).shortDescription))" } ?? "never healed"
+            var line = "  #\(fault.id) \(fault.kind) on \(fault.targets.joined(separator: ",")): \(fault.start.shortDescription) → \(heal)"
+            if let measured = result.convergence.first(where: { $0.faultID == fault.id }) {
+                line += "; " + Self.describe(measured, bound: bounds.convergenceBound)
+            }
+            if let detail = fault.detail { line += " [\(detail)]" }
+            out.line(line)
+        }
+        out.blank()
+
+        out.line("Convergence by fault kind (bound \(bounds.convergenceBound.shortDescription))")
+        let measured = result.convergence.filter { $0.skipped == nil }
+        if measured.isEmpty { out.line("  no heal measured") }
+        for kind in Set(measured.map(\.kind)).sorted() {
+            let heals = measured.filter { $0.kind == kind }
+            let times = heals.compactMap(\.convergence)
+            let worst = times.max().map(\.shortDescription) ?? "-"
+            let failing = heals.filter { !$0.withinBound || !$0.converged }.count
+            out.line("  \(kind.padding(toLength: 20, withPad: " ", startingAt: 0)) heals \(heals.count)   worst \(worst)   not converged in bound \(failing)")
+        }
+        out.blank()
+
+        out.line("Auto-recovery: queued \(result.recovery.queued), flushed \(result.recovery.flushed), overflowed \(result.recovery.overflowed)")
+        if !result.lostWrites.isEmpty {
+            out.line("Lost writes")
+            for lost in result.lostWrites {
+                let observed = lost.observed.map { "v\($0)" } ?? "not found"
+                out.line("  \(lost.node)/\(lost.key): expected v\(lost.expected) (written by \(lost.writer), #\(lost.writeID)), read \(observed) (#\(lost.readID))\(lost.explainedByOverflow ? "; overflow counted" : "")")
+            }
+        }
+        let notes = result.properties.flatMap { property in property.notes.map { "\(property.property.rawValue): \($0)" } }
+        if !notes.isEmpty {
+            out.blank()
+            out.line("Notes")
+            for note in notes { out.line("  \(note)") }
+        }
+
+        for property in result.properties where !property.passed {
+            out.blank()
+            out.line("Violations of \(property.property.rawValue) \(property.property.title): \(property.violationCount)\(property.violations.count < property.violationCount ? " (first \(property.violations.count) shown)" : "")")
+            for (number, violation) in property.violations.enumerated() {
+                out.line("  \(number + 1). \(violation.message)")
+                let evidence = Set(violation.evidence.map(\.id))
+                for operation in violation.window {
+                    let marker = operation.id == violation.operation.id ? ">>" : (evidence.contains(operation.id) ? " *" : "  ")
+                    out.line("     \(marker) \(operation.summary)")
+                }
+            }
+        }
+        return out.text
+    }
+
+    static func describe(_ measurement: ConvergenceMeasurement, bound: Duration) -> String {
+        if let skipped = measurement.skipped { return "convergence not measured: \(skipped)" }
+        guard measurement.converged, let convergence = measurement.convergence else {
+            return "did NOT converge (\(measurement.laggingPairs.count) node/key pairs lagging)"
+        }
+        let verdict = measurement.withinBound ? "within" : "OVER"
+        return "converged in \(convergence.shortDescription) (\(verdict) \(bound.shortDescription))"
+    }
+}
+
+/// Accumulates report lines.
+struct ReportText {
+    private(set) var text = ""
+
+    mutating func line(_ string: String) {
+        text += string
+        text += "\n"
+    }
+
+    mutating func blank() { text += "\n" }
+}

@@ -1,0 +1,83 @@
+/// The machine-readable report (`report.json`): what CI and scripts read instead of the text.
+public struct ReportDocument: Sendable, Hashable, Codable {
+    /// One property's verdict; `violations` is the count, `details` the first ones in full.
+    public struct PropertyEntry: Sendable, Hashable, Codable {
+        public var id: String
+        public var name: String
+        public var passed: Bool
+        public var violations: Int
+        public var checked: Int
+        public var exempt: Int
+        public var notes: [String]
+        public var details: [Violation]
+    }
+
+    /// A fault with its times and the convergence measured after its heal.
+    public struct FaultEntry: Sendable, Hashable, Codable {
+        public var id: Int
+        public var kind: String
+        public var targets: [String]
+        public var detail: String?
+        public var startMs: Double
+        public var healMs: Double?
+        public var convergenceMs: Double?
+        public var converged: Bool?
+        public var withinBound: Bool?
+        public var skipped: String?
+    }
+
+    /// Worst staleness of unflagged reads, overall and per node.
+    public struct StalenessEntry: Sendable, Hashable, Codable {
+        public var worstMs: Double
+        public var worstReadID: Int?
+        public var byNode: [StalenessFigure]
+    }
+
+    public var formatVersion: Int
+    public var title: String
+    public var passed: Bool
+    public var metadata: [String: String]
+    public var bounds: ContractBounds
+    public var nodes: [String]
+    public var durationMs: Double
+    public var counts: OperationCounts
+    public var properties: [PropertyEntry]
+    public var faults: [FaultEntry]
+    public var convergence: [ConvergenceMeasurement]
+    public var staleness: StalenessEntry
+    public var lostWrites: [LostWrite]
+    public var recovery: AutoRecoveryCounters
+
+    public init(report: ChaosReport) {
+        let result = report.result
+        let history = report.history
+        formatVersion = 1
+        title = report.title
+        passed = result.passed
+        metadata = report.metadata
+        bounds = result.bounds
+        nodes = history.allNodes
+        durationMs = history.end.milliseconds
+        counts = result.counts
+        properties = result.properties.map {
+            PropertyEntry(
+                id: $0.property.rawValue, name: $0.property.title, passed: $0.passed, violations: $0.violationCount,
+                checked: $0.checked, exempt: $0.exempt, notes: $0.notes, details: $0.violations)
+        }
+        faults = history.faults.sorted { $0.start < $1.start }.map { fault in
+            let measured = result.convergence.first { $0.faultID == fault.id }
+            return FaultEntry(
+                id: fault.id, kind: fault.kind, targets: fault.targets, detail: fault.detail,
+                startMs: fault.start.milliseconds, healMs: fault.heal?.milliseconds,
+                convergenceMs: measured?.convergence?.milliseconds,
+                converged: measured.flatMap { $0.skipped == nil ? $0.converged : nil },
+                withinBound: measured.flatMap { $0.skipped == nil ? $0.withinBound : nil },
+                skipped: measured?.skipped)
+        }
+        convergence = result.convergence
+        staleness = StalenessEntry(
+            worstMs: result.worstStaleness.milliseconds, worstReadID: result.worstStalenessReadID, byNode: result.stalenessByNode)
+        lostWrites = result.lostWrites
+        recovery = result.recovery
+    }
+}

@@ -1,0 +1,16 @@
+import Foundation
+
+/// Polls `condition` every 10 ms until it holds or `timeout` passes; tests wait for real network
+/// effects this way instead of sleeping a fixed time.
+func eventually(
+    timeout: Duration = .seconds(5),
+    _ condition: () async throws -> Bool
+) async rethrows -> Bool {
+    let clock = ContinuousClock()
+    let deadline = clock.now + timeout
+    while clock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(10))
+    }
+    return try await condition()
+}

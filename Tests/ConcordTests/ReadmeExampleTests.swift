@@ -1,0 +1,43 @@
+import Concord
+import ConcordTesting
+import Testing
+
+// The library example of README.md, compiled and run as a test so it cannot rot.
+// Keep the two in step: the README shows the body of `readmeExample`.
+
+struct Product: Codable, Sendable, Equatable {
+    var id: Int
+    var name: String
+}
+
+/// Stands in for the service's database in the README example.
+struct ProductDatabase: Sendable {
+    func load(id: Int) async throws -> Product { Product(id: id, name: "lamp") }
+}
+
+func readmeExample(distributed: (any DistributedCache)?, backplane: (any Backplane)?) async throws -> Product {
+    let db = ProductDatabase()
+
+    var configuration = HybridCacheConfiguration(cacheName: "products")
+    configuration.defaultEntryOptions.duration = .seconds(30)
+    configuration.defaultEntryOptions.isFailSafeEnabled = true      // serve the last value if the DB fails
+    configuration.defaultEntryOptions.factorySoftTimeout = .milliseconds(100)
+    let cache = try HybridCache(configuration: configuration, distributed: distributed, backplane: backplane)
+
+    // Run `cache` in your ServiceGroup next to the HTTP server; it works without, minus background work.
+    let product = try await cache.getOrSet("product:42") { try await db.load(id: 42) }
+
+    // A write on any node expires the copies on every other node.
+    try await cache.set("product:42", Product(id: 42, name: "desk lamp"), tags: ["catalog"])
+    try await cache.removeByTag("catalog")
+    return product
+}
+
+@Suite("README example")
+struct ReadmeExampleTests {
+    @Test func theReadmeExampleRuns() async throws {
+        let store = InMemoryCacheStore()
+        let product = try await readmeExample(distributed: InMemoryDistributedCache(store: store), backplane: InMemoryBackplane(store: store))
+        #expect(product == Product(id: 42, name: "lamp"))
+    }
+}
