@@ -5,21 +5,33 @@ extension HybridCache {
 
     /// The value for `key` if the cache has a fresh one (L1, then L2), else nil. When L2 fails
     /// and fail-safe is on, a stale L1 value is returned, flagged `isStale`.
+    ///
+    /// Inlinable so that a fresh L1 hit runs specialized for `Value` in the caller's own frame:
+    /// called unspecialized across modules, every call allocated an async frame and looked up
+    /// `CacheResult<Value>`'s generic metadata, which cost several times the hit itself.
+    @inlinable
     public func tryGet<Value: Codable & Sendable>(
         _ key: String,
         as type: Value.Type = Value.self,
         options: CacheEntryOptions? = nil
     ) async throws -> CacheResult<Value>? {
-        try validate(key: key)
-        let options = options ?? configuration.defaultEntryOptions
-        let now = clock.now()
-        var stale: MemoryEntry?
-        if !options.skipMemoryRead, let entry = memory.get(key, now: now) {
-            if isServable(entry, now: now) {
-                return try served(entry, key: key, as: type)
-            }
-            stale = entry
+        let read = try readMemory(key, options: options, eagerRefresh: false)
+        if let hit = read.hit {
+            return try hit.result(key: key, as: type)
         }
+        return try await tryGetBeyondMemory(key, as: type, options: options, read: read)
+    }
+
+    /// `tryGet` after an L1 read that found no fresh value: L2, then fail-safe.
+    @usableFromInline
+    func tryGetBeyondMemory<Value: Codable & Sendable>(
+        _ key: String,
+        as type: Value.Type,
+        options: CacheEntryOptions?,
+        read memoryRead: MemoryRead
+    ) async throws -> CacheResult<Value>? {
+        let options = options ?? configuration.defaultEntryOptions
+        let stale = memoryRead.entry
         guard let distributed, !options.skipDistributedRead else {
             return try staleFallback(stale, key: key, options: options, as: type)
         }
@@ -60,6 +72,9 @@ extension HybridCache {
     /// The value for `key`: from L1, else L2, else the factory, whose result is stored in both
     /// and announced to other nodes. Concurrent calls for one key share one L2 read and one
     /// factory call. With fail-safe, a factory error or timeout serves the last value instead.
+    ///
+    /// Inlinable for the same reason as `tryGet`: a fresh L1 hit runs specialized in the caller.
+    @inlinable
     public func getOrSet<Value: Codable & Sendable>(
         _ key: String,
         as type: Value.Type = Value.self,
@@ -67,21 +82,30 @@ extension HybridCache {
         tags: [String] = [],
         factory: @escaping @Sendable (FactoryContext<Value>) async throws -> Value
     ) async throws -> CacheResult<Value> {
-        try validate(key: key)
-        let options = options ?? configuration.defaultEntryOptions
-        let now = clock.now()
-        var stale: MemoryEntry?
-        if !options.skipMemoryRead, let entry = memory.get(key, now: now) {
-            if isServable(entry, now: now) {
-                let result: CacheResult<Value> = try served(entry, key: key, as: type)
-                if entry.eagerRefreshAt <= now, !entry.isFailSafeValue {
-                    startEagerRefresh(key: key, options: options, tags: tags, stale: entry, factory: factory)
-                }
-                return result
-            }
-            stale = entry
+        let read = try readMemory(key, options: options, eagerRefresh: true)
+        if let hit = read.hit {
+            return try hit.result(key: key, as: type)
         }
-        let staleEntry = stale
+        return try await getOrSetBeyondMemory(key, as: type, options: options, tags: tags, factory: factory, read: read)
+    }
+
+    /// `getOrSet` after an L1 read that found no fresh value, or one whose eager refresh is due.
+    @usableFromInline
+    func getOrSetBeyondMemory<Value: Codable & Sendable>(
+        _ key: String,
+        as type: Value.Type,
+        options: CacheEntryOptions?,
+        tags: [String],
+        factory: @escaping @Sendable (FactoryContext<Value>) async throws -> Value,
+        read: MemoryRead
+    ) async throws -> CacheResult<Value> {
+        let options = options ?? configuration.defaultEntryOptions
+        if read.isRefreshDue, let entry = read.entry {
+            let result: CacheResult<Value> = try served(entry, key: key, as: type)
+            startEagerRefresh(key: key, options: options, tags: tags, stale: entry, factory: factory)
+            return result
+        }
+        let staleEntry = read.entry
         return try await joinFlight(key: key, as: type) { flight in
             try await self.load(key: key, options: options, tags: tags, stale: staleEntry, flight: flight, factory: factory)
         }
@@ -99,6 +123,34 @@ extension HybridCache {
 
     // MARK: - Hits
 
+    /// Reads L1 once for a `tryGet` or `getOrSet`. A fresh entry is served here (counted and
+    /// announced as `served` does) and returned as `hit`; otherwise the entry read, if any, goes
+    /// back to the caller's slow path, so that L1 is never read twice for one call. With
+    /// `eagerRefresh`, a fresh entry whose refresh is due is returned as `entry` with
+    /// `isRefreshDue`, for the slow path to serve and start the refresh.
+    @usableFromInline
+    func readMemory(_ key: String, options: CacheEntryOptions?, eagerRefresh: Bool) throws -> MemoryRead {
+        try validate(key: key)
+        let now = clock.now()
+        // One flag is read rather than the whole options struct copied: this is the hit path.
+        let skipsMemory = options?.skipMemoryRead ?? configuration.defaultEntryOptions.skipMemoryRead
+        guard !skipsMemory, let entry = memory.get(key, now: now) else {
+            return MemoryRead(hit: nil, entry: nil, isRefreshDue: false)
+        }
+        guard isServable(entry, now: now) else {
+            return MemoryRead(hit: nil, entry: entry, isRefreshDue: false)
+        }
+        if eagerRefresh, entry.eagerRefreshAt <= now, !entry.isFailSafeValue {
+            return MemoryRead(hit: nil, entry: entry, isRefreshDue: true)
+        }
+        if entry.isFailSafeValue { counters.staleServed.add(1, ordering: .relaxed) }
+        eventHub.emit(.hit(key: key, source: .memory, stale: entry.isFailSafeValue))
+        return MemoryRead(
+            hit: MemoryHit(value: entry.value, isStale: entry.isFailSafeValue, version: entry.version),
+            entry: nil,
+            isRefreshDue: false)
+    }
+
     /// Whether an L1 entry may be served as fresh: not expired, not past its freshness, and the
     /// node not cut off from the backplane. Fail-safe values stay servable (flagged) for the throttle.
     @inline(__always)
@@ -111,7 +163,7 @@ extension HybridCache {
     @inline(__always)
     func served<Value: Sendable>(_ entry: MemoryEntry, key: String, as type: Value.Type) throws -> CacheResult<Value> {
         guard let value = entry.value as? Value else {
-            throw CacheError(.typeMismatch, "the value cached for '\(key)' is a \(Swift.type(of: entry.value)), not a \(Value.self)")
+            throw Self.typeMismatch(key: key, found: entry.value, expected: Value.self)
         }
         if entry.isFailSafeValue { counters.staleServed.add(1, ordering: .relaxed) }
         eventHub.emit(.hit(key: key, source: .memory, stale: entry.isFailSafeValue))
@@ -579,5 +631,43 @@ final class FactoryRun<Value: Sendable>: Sendable {
         }
         if abandoned, !allowBackgroundCompletion { cancelSignal.complete(.success(())) }
         return abandoned
+    }
+}
+
+/// One L1 read of a `tryGet` or `getOrSet`: a fresh value ready to serve, or the entry found
+/// (stale, or due for an eager refresh) for the rest of the call.
+@usableFromInline
+struct MemoryRead {
+    @usableFromInline
+    var hit: MemoryHit?
+    var entry: MemoryEntry?
+    var isRefreshDue: Bool
+}
+
+/// A fresh L1 value, already counted and announced; only the cast to the caller's type is left,
+/// which inlined callers do specialized.
+@usableFromInline
+struct MemoryHit {
+    @usableFromInline
+    var value: any Sendable
+    @usableFromInline
+    var isStale: Bool
+    @usableFromInline
+    var version: CacheVersion
+
+    @inlinable
+    func result<Value: Sendable>(key: String, as type: Value.Type) throws -> CacheResult<Value> {
+        guard let value = value as? Value else {
+            throw HybridCache.typeMismatch(key: key, found: self.value, expected: Value.self)
+        }
+        return CacheResult(value: value, source: .memory, isStale: isStale, version: version)
+    }
+}
+
+extension HybridCache {
+    /// The error for a cached value of another type than the caller asked for.
+    @usableFromInline
+    static func typeMismatch(key: String, found value: any Sendable, expected: Any.Type) -> CacheError {
+        CacheError(.typeMismatch, "the value cached for '\(key)' is a \(type(of: value)), not a \(expected)")
     }
 }
