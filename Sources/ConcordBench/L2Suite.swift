@@ -2,8 +2,6 @@ import ConcordRedis
 import ConcordTesting
 import Foundation
 import Logging
-import NIOCore
-import NIOPosix
 
 /// The `l2` suite: GET throughput of Concord's `RedisClient` with 1 and 50 concurrent callers,
 /// next to `redis-benchmark -t get` with as many connections and no pipelining, on the same
@@ -49,22 +47,15 @@ public struct L2Suite: Sendable {
         guard let tool = BenchProcess.locate("redis-benchmark") else {
             throw BenchError("redis-benchmark is not installed (it comes with redis-tools; run scripts/setup.sh)")
         }
-        // A loop of its own for the on-loop variant, so its client's connection is known to be on it.
-        let loopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        defer { loopGroup.shutdownGracefully { _ in } }
-        let executor = EventLoopTaskExecutor(loopGroup.next())
         return try await BenchServices.withServer { server in
             let client = RedisClient(configuration: server.configuration(), logger: logger)
-            let onLoopClient = RedisClient(configuration: server.configuration(), logger: logger, eventLoopGroup: loopGroup)
-            return try await BenchServices.withRunning([{ try await client.run() }, { try await onLoopClient.run() }]) {
+            return try await BenchServices.withRunning([{ try await client.run() }]) {
                 try await client.waitUntilConnected(timeout: .seconds(5))
-                try await onLoopClient.waitUntilConnected(timeout: .seconds(5))
                 let value = [UInt8](repeating: UInt8(ascii: "x"), count: configuration.valueSize)
                 _ = try await client.send("SET", RedisArgument(Self.key), RedisArgument(value))
                 var results: [BenchResult] = []
                 for concurrency in configuration.concurrencies {
-                    results += try await measure(
-                        concurrency: concurrency, client: client, onLoop: (onLoopClient, executor), tool: tool, port: server.port)
+                    results += try await measure(concurrency: concurrency, client: client, tool: tool, port: server.port)
                 }
                 return results
             }
@@ -74,7 +65,6 @@ public struct L2Suite: Sendable {
     private func measure(
         concurrency: Int,
         client: RedisClient,
-        onLoop: (client: RedisClient, executor: EventLoopTaskExecutor),
         tool: String,
         port: Int
     ) async throws -> [BenchResult] {
@@ -86,7 +76,7 @@ public struct L2Suite: Sendable {
         // Warm both clients' paths.
         let warmUp = BenchBudget(maxCount: 2_000, maxDuration: .milliseconds(100))
         _ = try await concordRate(client: client, concurrency: concurrency, budget: warmUp)
-        _ = try await concordRate(client: onLoop.client, concurrency: concurrency, budget: warmUp, executor: onLoop.executor)
+        _ = try await concordRate(client: client, concurrency: concurrency, budget: warmUp, executor: client.taskExecutor)
 
         var concord: [Double] = []
         var reference: [Double] = []
@@ -102,7 +92,7 @@ public struct L2Suite: Sendable {
                 switch side {
                 case 0: rates[0] = try await concordRate(client: client, concurrency: concurrency, budget: budget)
                 case 1: rates[1] = try await redisBenchmark(tool: tool, port: port, clients: concurrency, requests: requests)
-                default: rates[2] = try await concordRate(client: onLoop.client, concurrency: concurrency, budget: budget, executor: onLoop.executor)
+                default: rates[2] = try await concordRate(client: client, concurrency: concurrency, budget: budget, executor: client.taskExecutor)
                 }
             }
             concord.append(rates[0])
@@ -135,7 +125,7 @@ public struct L2Suite: Sendable {
                 ratio: BenchResult.Summary(onLoopRatios).median,
                 target: "- (diagnostic)",
                 met: nil,
-                note: "the same client with callers run on its NIO event loop (a task executor preference): no thread hop per command"
+                note: "the same client, callers run with executorPreference: client.taskExecutor (its event loop): no thread hand-off per command"
             ),
         ]
     }
