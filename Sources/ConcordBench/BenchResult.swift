@@ -9,7 +9,9 @@ public struct BenchResult: Codable, Sendable, Equatable {
     public var unit: String
     /// The reference measured in the same run (median over the rounds), when there is one.
     public var reference: Double?
-    /// `value / reference`, or the paired per-round ratio where rounds alternate (see `ratioNote`).
+    /// Concord's figure over the reference. Where each round measures both sides back to back,
+    /// the median of the per-round ratios (so a slow spell of a noisy machine hits both sides of
+    /// a pair); otherwise `value / reference`.
     public var ratio: Double?
     /// The target in words, e.g. `ratio <= 1.5`.
     public var target: String

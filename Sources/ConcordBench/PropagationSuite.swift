@@ -131,6 +131,10 @@ public struct PropagationSuite: Sendable {
 
         return try await BenchServices.withRunning(services) {
             for subscriber in subscribers { try await subscriber.subscribe(channels: [rawChannel]) }
+            // The slow log with a zero threshold records every command's time inside the server,
+            // which tells the write script's own cost from the rest of the path.
+            _ = try await publisher.send("CONFIG", "SET", "slowlog-log-slower-than", "0")
+            _ = try await publisher.send("CONFIG", "SET", "slowlog-max-len", "1000000")
             try await tap.subscribe(channels: [RedisNamespace(cacheName: cacheName).channel])
             try await tap.waitUntilConnected(timeout: .seconds(10))
             try await publisher.waitUntilConnected(timeout: .seconds(10))
@@ -145,6 +149,7 @@ public struct PropagationSuite: Sendable {
                 var concordRounds: [RoundPercentiles] = []
                 var rawRounds: [RoundPercentiles] = []
                 var tapRounds: [RoundPercentiles] = []
+                _ = try await publisher.send("SLOWLOG", "RESET")
                 for round in 0..<configuration.rounds {
                     let keys = (0..<writes).map { "p\(receiverCount)-\(mode == .backToBack ? "b" : "s")\(round)-\($0)" }
                     for side in 0..<2 {
@@ -166,7 +171,8 @@ public struct PropagationSuite: Sendable {
                         }
                     }
                 }
-                results += summarize(concordRounds, raw: rawRounds, tap: tapRounds, receivers: receiverCount, mode: mode)
+                let serverTimes = try await Self.serverTimes(publisher)
+                results += summarize(concordRounds, raw: rawRounds, tap: tapRounds, serverTimes: serverTimes, receivers: receiverCount, mode: mode)
             }
             return results
         }
@@ -231,7 +237,33 @@ public struct PropagationSuite: Sendable {
             missing: missing)
     }
 
-    private func summarize(_ concord: [RoundPercentiles], raw: [RoundPercentiles], tap: [RoundPercentiles], receivers: Int, mode: Mode) -> [BenchResult] {
+    /// Median time inside Redis of the coherence write script (the EVALSHA with 4 keys) and of a
+    /// PUBLISH, in µs, from the slow log.
+    static func serverTimes(_ client: RedisClient) async throws -> (writeScript: Double?, publish: Double?) {
+        let reply = try await client.send("SLOWLOG", "GET", "-1")
+        var script: [Int64] = []
+        var publish: [Int64] = []
+        for entry in reply.array ?? [] {
+            guard let fields = entry.array, fields.count >= 4, let micros = fields[2].int,
+                  let arguments = fields[3].array, let name = arguments.first?.string?.uppercased()
+            else { continue }
+            if name == "EVALSHA", arguments.count > 2, arguments[2].string == "4" { script.append(micros) }
+            if name == "PUBLISH" { publish.append(micros) }
+        }
+        func median(_ values: [Int64]) -> Double? {
+            values.isEmpty ? nil : Double(values.sorted()[values.count / 2])
+        }
+        return (median(script), median(publish))
+    }
+
+    private func summarize(
+        _ concord: [RoundPercentiles],
+        raw: [RoundPercentiles],
+        tap: [RoundPercentiles],
+        serverTimes: (writeScript: Double?, publish: Double?),
+        receivers: Int,
+        mode: Mode
+    ) -> [BenchResult] {
         func micros(_ rounds: [RoundPercentiles], _ value: KeyPath<RoundPercentiles, Double>) -> BenchResult.Summary {
             let values = rounds.map { $0[keyPath: value] / 1000 }.filter { !$0.isNaN }
             return BenchResult.Summary(values.isEmpty ? [.nan] : values)
@@ -245,6 +277,7 @@ public struct PropagationSuite: Sendable {
         let tapP50 = micros(tap, \.p50).median
         let tapP99 = micros(tap, \.p99).median
         note += "; of it, set → message on the channel: p50 \(BenchFormat.adaptive(tapP50)) µs, p99 \(BenchFormat.adaptive(tapP99)) µs"
+        note += "; inside Redis: write script p50 \(serverTimes.writeScript.map { BenchFormat.adaptive($0) } ?? "-") µs, PUBLISH p50 \(serverTimes.publish.map { BenchFormat.adaptive($0) } ?? "-") µs"
 
         let p50 = micros(concord, \.p50)
         let rawP50 = micros(raw, \.p50)
