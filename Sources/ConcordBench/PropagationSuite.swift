@@ -131,13 +131,13 @@ public struct PropagationSuite: Sendable {
 
         return try await BenchServices.withRunning(services) {
             for subscriber in subscribers { try await subscriber.subscribe(channels: [rawChannel]) }
+            try await tap.subscribe(channels: [RedisNamespace(cacheName: cacheName).channel])
+            try await tap.waitUntilConnected(timeout: .seconds(10))
+            try await publisher.waitUntilConnected(timeout: .seconds(10))
             // The slow log with a zero threshold records every command's time inside the server,
             // which tells the write script's own cost from the rest of the path.
             _ = try await publisher.send("CONFIG", "SET", "slowlog-log-slower-than", "0")
             _ = try await publisher.send("CONFIG", "SET", "slowlog-max-len", "1000000")
-            try await tap.subscribe(channels: [RedisNamespace(cacheName: cacheName).channel])
-            try await tap.waitUntilConnected(timeout: .seconds(10))
-            try await publisher.waitUntilConnected(timeout: .seconds(10))
             for subscriber in subscribers { try await subscriber.waitUntilConnected(timeout: .seconds(10)) }
             guard try await BenchServices.waitUntil(timeout: .seconds(15), { nodes.allSatisfy { $0.cache.isBackplaneConnected } }) else {
                 throw BenchError("the propagation nodes did not connect to the backplane within 15 s")
