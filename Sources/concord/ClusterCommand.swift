@@ -128,8 +128,12 @@ struct ClusterCommand: AsyncParsableCommand {
                 return nil
             }
             for child in children.all {
-                group.addTask { .nodeExited(child.name, await child.waitForExit()) }
+                group.addTask {
+                    guard let status = try? await child.waitForExit() else { return nil }
+                    return .nodeExited(child.name, status)
+                }
             }
+            // The first non-nil answer wins; cancelling the rest lets the group return.
             var first: Stop?
             while first == nil, let next = await group.next() { first = next }
             group.cancelAll()

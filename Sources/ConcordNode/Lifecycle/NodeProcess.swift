@@ -19,7 +19,8 @@ public final class NodeProcess: Sendable {
 
     private struct State {
         var exitStatus: Int32?
-        var exitWaiters: [CheckedContinuation<Int32, Never>] = []
+        var exitWaiters: [UInt64: CheckedContinuation<Int32, any Error>] = [:]
+        var nextWaiter: UInt64 = 0
         var port: Int?
         var recentLines: [String] = []
     }
@@ -109,11 +110,11 @@ public final class NodeProcess: Sendable {
     }
 
     private func exited(_ status: Int32) {
-        let waiters = state.withLock { state -> [CheckedContinuation<Int32, Never>] in
+        let waiters = state.withLock { state -> [CheckedContinuation<Int32, any Error>] in
             guard state.exitStatus == nil else { return [] }
             state.exitStatus = status
-            defer { state.exitWaiters = [] }
-            return state.exitWaiters
+            defer { state.exitWaiters = [:] }
+            return Array(state.exitWaiters.values)
         }
         for waiter in waiters { waiter.resume(returning: status) }
     }
@@ -128,15 +129,33 @@ public final class NodeProcess: Sendable {
 
     // MARK: - Waiting and stopping
 
-    /// Waits for it to exit; returns its exit status.
-    public func waitForExit() async -> Int32 {
-        await withCheckedContinuation { continuation in
-            let status = state.withLock { state -> Int32? in
-                if let status = state.exitStatus { return status }
-                state.exitWaiters.append(continuation)
-                return nil
+    /// Waits for it to exit and returns its exit status; throws `CancellationError` when the
+    /// waiting task is cancelled (a task group racing exits against a signal must be able to end).
+    public func waitForExit() async throws -> Int32 {
+        let id = state.withLock { state -> UInt64 in
+            defer { state.nextWaiter += 1 }
+            return state.nextWaiter
+        }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                enum Now { case exited(Int32), cancelled, waiting }
+                // Under the lock, so `onCancel` either sees the stored waiter or runs before it
+                // is stored, in which case `Task.isCancelled` is already true here.
+                let now = state.withLock { state -> Now in
+                    if let status = state.exitStatus { return .exited(status) }
+                    if Task.isCancelled { return .cancelled }
+                    state.exitWaiters[id] = continuation
+                    return .waiting
+                }
+                switch now {
+                case .exited(let status): continuation.resume(returning: status)
+                case .cancelled: continuation.resume(throwing: CancellationError())
+                case .waiting: break
+                }
             }
-            if let status { continuation.resume(returning: status) }
+        } onCancel: {
+            let waiter = state.withLock { $0.exitWaiters.removeValue(forKey: id) }
+            waiter?.resume(throwing: CancellationError())
         }
     }
 
@@ -163,7 +182,7 @@ public final class NodeProcess: Sendable {
     public func stop(grace: Duration = .seconds(10)) async -> Int32 {
         signal(SIGTERM)
         let exited = await withTaskGroup(of: Int32?.self) { group in
-            group.addTask { await self.waitForExit() }
+            group.addTask { try? await self.waitForExit() }
             group.addTask {
                 try? await Task.sleep(for: grace)
                 return nil
@@ -174,7 +193,8 @@ public final class NodeProcess: Sendable {
         }
         if let exited { return exited }
         signal(SIGKILL)
-        return await waitForExit()
+        // SIGKILL cannot be caught; the exit follows at once.
+        return (try? await waitForExit()) ?? -1
     }
 
     /// SIGKILL without waiting: for exit paths that cannot wait (atexit).
