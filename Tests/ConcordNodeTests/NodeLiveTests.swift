@@ -60,6 +60,7 @@ struct NodeLiveTests {
             let answer = await connection.read(until: "}}")
             #expect(answer.text.hasPrefix("HTTP/1.1 413"), "got: \(answer.text.prefix(200))")
             #expect(answer.text.contains(#""code":"valueTooLarge""#))
+            #expect(await connection.read().closed)
 
             let other = NodeClient(host: "127.0.0.1", port: port)
             #expect(try await other.get("big").status == 404)
@@ -76,6 +77,8 @@ struct NodeLiveTests {
             try connection.send("PUT /v1/cache/huge HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1073741824\r\n\r\n")
             let answer = await connection.read(until: "}}")
             #expect(answer.text.hasPrefix("HTTP/1.1 413"), "got: \(answer.text.prefix(200))")
+            // And the connection is closed rather than left to drain a gigabyte.
+            #expect(await connection.read().closed)
         }
     }
 
