@@ -484,6 +484,14 @@ extension HybridCache {
                 value, key: key, version: version, options: options, tags: context.tags, source: .factory, flight: flight
             )
             return Flight.Outcome(value: entry.value, source: .factory, isStale: false, version: entry.version)
+        case .failure(let error as CacheError) where error.code == .notFound:
+            // The source says the key does not exist: not a failure, and no stale copy may
+            // stand in for a value that is gone.
+            if let stale {
+                let staleVersion = stale.version
+                memory.update(key, now: clock.now()) { $0.value.version == staleVersion ? .remove : .keep }
+            }
+            throw error
         case .failure(let error):
             counters.factoryErrors.add(1, ordering: .relaxed)
             metrics.factoryErrors.increment()

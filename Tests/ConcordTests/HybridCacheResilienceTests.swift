@@ -337,3 +337,36 @@ struct HybridCacheResilienceTests {
         #expect(seen.contains(.failSafeActivated(key: "k")))
     }
 }
+
+@Suite("HybridCache, absent values")
+struct HybridCacheAbsentValueTests {
+    let clock = ManualClock()
+
+    @Test func aFactoryThatSaysNotFoundIsNeitherAnErrorNorServedStale() async throws {
+        let cache = try makeCache(clock: clock)
+        let options = failSafeOptions(duration: .seconds(10))
+        _ = try await cache.getOrSet("k", as: String.self, options: options) { _ in "v1" }
+        clock.advance(by: .seconds(11))
+        await #expect { try await cache.getOrSet("k", as: String.self, options: options) { _ in
+            throw CacheError(.notFound, "row deleted")
+        } } throws: { ($0 as? CacheError)?.code == .notFound }
+        #expect(cache.statistics.factory.errors == 0)
+        #expect(cache.statistics.staleServed == 0)
+        // The stale copy is gone: a failing source now has nothing to fall back on.
+        await #expect(throws: CacheError.self) {
+            try await cache.getOrSet("k", as: String.self, options: options) { _ in throw TestFailure() }
+        }
+    }
+
+    @Test func statisticsEncodeANullEpochBeforeTheFirstSynchronization() throws {
+        let cache = try makeCache(clock: clock)
+        let json = String(decoding: try JSONCacheSerializer().serialize(cache.statistics), as: UTF8.self)
+        #expect(json.contains(#""epoch":null"#))
+    }
+
+    @Test func nonPositiveMemoryBoundsAreRejected() {
+        var configuration = HybridCacheConfiguration()
+        configuration.memory.maxEntries = 0
+        #expect(throws: CacheError.self) { try HybridCache(configuration: configuration) }
+    }
+}

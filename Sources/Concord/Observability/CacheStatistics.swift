@@ -36,6 +36,26 @@ public struct HybridCacheStatistics: Sendable, Equatable, Codable {
         public var replays = 0
         public var fullExpiries = 0
         public var ignoredMessages = 0
+
+        private enum CodingKeys: String, CodingKey {
+            case connected, epoch, lastSeq, published, received, gapsDetected, replays, fullExpiries, ignoredMessages
+        }
+
+        public init() {}
+
+        // Encoded by hand so `epoch` is `null` before the first synchronization rather than absent.
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(connected, forKey: .connected)
+            try container.encode(epoch, forKey: .epoch)
+            try container.encode(lastSeq, forKey: .lastSeq)
+            try container.encode(published, forKey: .published)
+            try container.encode(received, forKey: .received)
+            try container.encode(gapsDetected, forKey: .gapsDetected)
+            try container.encode(replays, forKey: .replays)
+            try container.encode(fullExpiries, forKey: .fullExpiries)
+            try container.encode(ignoredMessages, forKey: .ignoredMessages)
+        }
     }
 
     /// Pending-write counters.

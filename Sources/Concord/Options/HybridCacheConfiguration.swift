@@ -59,6 +59,9 @@ public struct HybridCacheConfiguration: Sendable {
         guard CacheVersion.isValidNode(nodeID) else {
             throw CacheError(.invalidConfiguration, "nodeID must be 1–64 characters of [A-Za-z0-9._-], got '\(nodeID)'")
         }
+        guard memory.maxEntries > 0, memory.maxCost > 0, memory.shardCount > 0 else {
+            throw CacheError(.invalidConfiguration, "memory.maxEntries, memory.maxCost and memory.shardCount must be positive")
+        }
         guard maxKeyBytes > 0 else { throw CacheError(.invalidConfiguration, "maxKeyBytes must be positive") }
         guard maxValueBytes > 0 else { throw CacheError(.invalidConfiguration, "maxValueBytes must be positive") }
         guard pendingWriteCapacity > 0 else { throw CacheError(.invalidConfiguration, "pendingWriteCapacity must be positive") }
