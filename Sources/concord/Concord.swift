@@ -6,6 +6,14 @@ struct ConcordCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "concord",
         abstract: "A hybrid L1 + Redis cache whose nodes stay coherent.",
-        subcommands: []
+        // One entry per line, so adding a subcommand is a one-line change.
+        subcommands: [
+            NodeCommand.self,
+            ClusterCommand.self,
+            GetCommand.self,
+            SetCommand.self,
+            DeleteCommand.self,
+            InvalidateCommand.self,
+        ]
     )
 }

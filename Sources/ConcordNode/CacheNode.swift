@@ -1,0 +1,121 @@
+import Concord
+import ConcordRedis
+import Hummingbird
+import Logging
+import NIOCore
+import Prometheus
+import ServiceLifecycle
+
+/// One `concord node`: a `HybridCache` on Redis (L2 + backplane), an optional origin, and the
+/// HTTP API in front of them, run together in a `ServiceGroup` that shuts down gracefully on
+/// SIGTERM and SIGINT: the server stops taking requests first, then the cache flushes its
+/// queued Redis writes for at most `shutdownTimeout`.
+public final class CacheNode: Sendable {
+    public let configuration: NodeConfiguration
+    public let cache: HybridCache
+    public let origin: (any Origin)?
+    /// Where `/metrics` reads from. The `concord` executable bootstraps swift-metrics onto this
+    /// same registry, so cache metrics and the node's HTTP metrics come out together.
+    public let registry: PrometheusCollectorRegistry
+    public let readiness: NodeReadiness
+    let metrics: NodeMetrics
+    let logger: Logger
+
+    /// A node on the Redis and origin the configuration names, as `concord node` runs it.
+    /// Throws for an unusable configuration or an origin that cannot be opened; Redis itself is
+    /// reached in the background, so a node starts (not ready) while Redis is down.
+    public convenience init(
+        configuration: NodeConfiguration,
+        registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+        logger: Logger = Logger(label: "concord.node")
+    ) throws {
+        try configuration.validate()
+        var logger = logger
+        logger.logLevel = configuration.logLevel
+        logger[metadataKey: "concord.node"] = .string(configuration.nodeID)
+        let backend = RedisCacheBackend(configuration: try configuration.redisConfiguration(), cacheName: configuration.cacheName, logger: logger)
+        let backplane: RedisBackplane? = configuration.isBackplaneEnabled ? backend.backplane : nil
+        let cache = try HybridCache(
+            configuration: configuration.cacheConfiguration,
+            distributed: backend.distributed,
+            backplane: backplane,
+            logger: logger
+        )
+        let origin = try configuration.origin?.open()
+        let readiness: NodeReadiness = backplane == nil ? .redis(backend.client) : .backplane(of: cache)
+        self.init(configuration: configuration, cache: cache, origin: origin, readiness: readiness, registry: registry, logger: logger)
+    }
+
+    /// A node around a cache built elsewhere: in-memory backends in tests, or an app that
+    /// embeds the API. The cache's own configuration decides key and value limits.
+    public init(
+        configuration: NodeConfiguration,
+        cache: HybridCache,
+        origin: (any Origin)?,
+        readiness: NodeReadiness,
+        registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+        logger: Logger = Logger(label: "concord.node")
+    ) {
+        self.configuration = configuration
+        self.cache = cache
+        self.origin = origin
+        self.readiness = readiness
+        self.registry = registry
+        self.metrics = NodeMetrics(registry: registry, node: cache.nodeID)
+        self.logger = logger
+    }
+
+    /// The Hummingbird application: the API's router, the HTTP/1.1 server, and the cache as a
+    /// service of the application, so HummingbirdTesting runs it too. `onServerRunning` gets
+    /// the bound port (useful with port 0).
+    public func makeApplication(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+        let routes = NodeRoutes(cache: cache, origin: origin, readiness: readiness, metrics: metrics, logger: logger)
+        let idleTimeout = TimeAmount.nanoseconds(configuration.idleTimeout.nanosecondsClamped)
+        let logger = self.logger
+        let baseURL = configuration.bindHost
+        return Application(
+            router: routes.makeRouter(),
+            // The idle timeout also closes connections that stall half way through a request head.
+            server: .http1(configuration: .init(idleTimeout: idleTimeout)),
+            configuration: .init(address: .hostname(configuration.bindHost, port: configuration.port), serverName: "concord"),
+            services: [cache],
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? 0
+                logger.info("listening on http://\(baseURL.contains(":") ? "[\(baseURL)]" : baseURL):\(port)")
+                await onServerRunning(port)
+            },
+            logger: logger
+        )
+    }
+
+    /// Runs the node until SIGTERM or SIGINT (or, with `parentProcessID`, until that parent is
+    /// gone), then shuts down gracefully within `shutdownTimeout` plus a margin for the server.
+    public func run(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: makeApplication(onServerRunning: onServerRunning)),
+        ]
+        if let parent = configuration.parentProcessID {
+            services.append(.init(
+                service: ParentProcessWatch(parentProcessID: parent, logger: logger),
+                successTerminationBehavior: .gracefullyShutdownGroup,
+                failureTerminationBehavior: .gracefullyShutdownGroup
+            ))
+        }
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: services,
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            cancellationSignals: [],
+            logger: logger
+        )
+        // Past this, the group cancels what is left: a stuck connection or Redis write must not
+        // keep a node that was told to stop alive forever.
+        groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdownTimeout + .seconds(5)
+        logger.info("node starting", metadata: [
+            "concord.cache": .string(configuration.cacheName),
+            "concord.redis": .string(configuration.isBackplaneEnabled ? "L2 + backplane" : "L2 only (no backplane)"),
+            "concord.origin": .string(configuration.origin?.description ?? "none"),
+        ])
+        try await ServiceGroup(configuration: groupConfiguration).run()
+        logger.info("node stopped")
+    }
+}

@@ -1,0 +1,171 @@
+import Concord
+import ConcordRedis
+import Logging
+
+extension NodeConfiguration {
+    /// Resolves every setting from flags and the environment: a flag wins over its `CONCORD_*`
+    /// variable, which wins over the default. `flags` maps long flag names without dashes
+    /// (`"duration"`) to the text typed; toggles map to `"true"` or `"false"`. An environment
+    /// variable set to the empty string counts as unset, as shells make that easy to do by
+    /// accident. The first bad value throws, naming the flag or variable it came from.
+    public init(flags: [String: String], environment: [String: String]) throws(NodeConfigurationError) {
+        self.init()
+        if let unknown = flags.keys.sorted().first(where: { NodeOption.named($0) == nil }) {
+            throw NodeConfigurationError(.unknownOption, option: unknown, source: .flag, value: nil, message: "is not a node option")
+        }
+        let resolver = OptionResolver(flags: flags, environment: environment)
+
+        if let id = try resolver.string(.id) {
+            guard CacheVersion.isValidNode(id) else {
+                throw resolver.error(.id, .outOfRange, "must be 1–64 characters of A-Z, a-z, 0-9, '.', '_' or '-'")
+            }
+            nodeID = id
+        }
+        if let host = try resolver.string(.bind) { bindHost = host }
+        if let port = try resolver.integer(.port, in: 0...65_535) { self.port = port }
+        if let url = try resolver.string(.redis) {
+            do {
+                _ = try RedisConfiguration(url: url)
+            } catch {
+                throw resolver.error(.redis, .invalidURL, "is not a Redis URL: \(error.message)", showValue: false)
+            }
+            redisURL = url
+        }
+        if let text = try resolver.string(.origin) {
+            guard let location = OriginLocation(parsing: text) else {
+                throw resolver.error(.origin, .invalidOrigin, "is not an origin; expected sqlite:PATH")
+            }
+            origin = location
+        }
+        if let name = try resolver.string(.cacheName) { cacheName = name }
+
+        if let value = try resolver.duration(.duration) { duration = value }
+        if let value = try resolver.optionalDuration(.memoryDuration) { memoryDuration = value }
+        if let value = try resolver.boolean(.failSafe) { isFailSafeEnabled = value }
+        if let value = try resolver.duration(.failSafeMaxDuration) { failSafeMaxDuration = value }
+        if let value = try resolver.duration(.failSafeThrottle) { failSafeThrottleDuration = value }
+        if let value = try resolver.optionalDuration(.factorySoftTimeout) { factorySoftTimeout = value }
+        if let value = try resolver.optionalDuration(.factoryHardTimeout) { factoryHardTimeout = value }
+        if let value = try resolver.duration(.maxDisconnectedStaleness) { maxDisconnectedStaleness = value }
+        if let value = try resolver.duration(.reconnectBackoffBase) { reconnectBackoffBase = value }
+        if let value = try resolver.duration(.reconnectBackoffCap) { reconnectBackoffCap = value }
+        if let value = try resolver.size(.maxKeyBytes, in: 1...(64 * 1024)) { maxKeyBytes = value }
+        // Redis refuses strings over 512 MiB, so larger limits could never be honoured.
+        if let value = try resolver.size(.maxValueBytes, in: 1...(512 * 1024 * 1024)) { maxValueBytes = value }
+        if let value = try resolver.integer(.memoryMaxEntries, in: 1...Int(Int32.max)) { memoryMaxEntries = value }
+        if let value = try resolver.boolean(.backplane) { isBackplaneEnabled = value }
+        if let value = try resolver.duration(.idleTimeout) { idleTimeout = value }
+        if let value = try resolver.duration(.shutdownTimeout) { shutdownTimeout = value }
+        if let text = try resolver.string(.logLevel) {
+            guard let level = Logger.Level(rawValue: text.lowercased()) else {
+                throw resolver.error(.logLevel, .invalidChoice, "is not a log level; use trace, debug, info, notice, warning, error or critical")
+            }
+            logLevel = level
+        }
+        if let pid = try resolver.integer(.parentPID, in: 1...Int(Int32.max)) { parentProcessID = Int32(pid) }
+
+        try validate()
+    }
+
+    /// Checks the settings together, as the cache and the Redis client would, so a bad
+    /// combination is a clear error at start rather than a failure later.
+    public func validate() throws(NodeConfigurationError) {
+        func combination(_ option: NodeOption, _ message: String) -> NodeConfigurationError {
+            NodeConfigurationError(.outOfRange, option: option.name, source: .combination, value: nil, message: message)
+        }
+        guard !bindHost.isEmpty else { throw combination(.bind, "must not be empty") }
+        guard duration > .zero else { throw combination(.duration, "must be longer than 0s") }
+        if let memoryDuration, memoryDuration <= .zero { throw combination(.memoryDuration, "must be longer than 0s") }
+        guard failSafeMaxDuration > .zero else { throw combination(.failSafeMaxDuration, "must be longer than 0s") }
+        if let soft = factorySoftTimeout, soft <= .zero { throw combination(.factorySoftTimeout, "must be longer than 0s, or off") }
+        if let hard = factoryHardTimeout, hard <= .zero { throw combination(.factoryHardTimeout, "must be longer than 0s, or off") }
+        if let soft = factorySoftTimeout, let hard = factoryHardTimeout, soft > hard {
+            throw combination(.factorySoftTimeout, "(\(DurationSyntax.format(soft))) must not be longer than --factory-hard-timeout (\(DurationSyntax.format(hard)))")
+        }
+        guard maxDisconnectedStaleness > .zero else { throw combination(.maxDisconnectedStaleness, "must be longer than 0s") }
+        guard reconnectBackoffBase > .zero else { throw combination(.reconnectBackoffBase, "must be longer than 0s") }
+        guard reconnectBackoffCap >= reconnectBackoffBase else {
+            throw combination(.reconnectBackoffCap, "(\(DurationSyntax.format(reconnectBackoffCap))) must not be shorter than --reconnect-backoff-base (\(DurationSyntax.format(reconnectBackoffBase)))")
+        }
+        guard idleTimeout > .zero else { throw combination(.idleTimeout, "must be longer than 0s") }
+        do {
+            try cacheConfiguration.validate()
+        } catch {
+            // The cache's own checks cover what is left (the cache name's characters, mostly).
+            let message = (error as? CacheError)?.message ?? "\(error)"
+            throw NodeConfigurationError(.outOfRange, option: NodeOption.cacheName.name, source: .combination, value: nil, message: message)
+        }
+    }
+}
+
+/// Finds each option's text (flag first, then environment) and parses it, remembering where
+/// the text came from so errors can name it.
+private struct OptionResolver {
+    let flags: [String: String]
+    let environment: [String: String]
+
+    func text(_ option: NodeOption) -> (text: String, source: NodeConfigurationError.Source)? {
+        if let value = flags[option.name] { return (value, .flag) }
+        if let value = environment[option.environmentVariable], !value.isEmpty { return (value, .environment) }
+        return nil
+    }
+
+    func error(_ option: NodeOption, _ code: NodeConfigurationError.Code, _ message: String, showValue: Bool = true) -> NodeConfigurationError {
+        let found = text(option)
+        return NodeConfigurationError(code, option: option.name, source: found?.source ?? .flag, value: showValue ? found?.text : nil, message: message)
+    }
+
+    func string(_ option: NodeOption) throws(NodeConfigurationError) -> String? {
+        guard let (raw, _) = text(option) else { return nil }
+        let value = raw.trimmingASCIIWhitespace()
+        guard !value.isEmpty else { throw error(option, .outOfRange, "must not be empty") }
+        return value
+    }
+
+    func duration(_ option: NodeOption) throws(NodeConfigurationError) -> Duration? {
+        guard let raw = try string(option) else { return nil }
+        guard let value = DurationSyntax.parse(raw) else {
+            throw error(option, .invalidDuration, "is not a duration; write a number and a unit: 250ms, 30s, 5m or 1h")
+        }
+        return value
+    }
+
+    /// A duration, or `off`/`none` for no limit: `.some(nil)`.
+    func optionalDuration(_ option: NodeOption) throws(NodeConfigurationError) -> Duration?? {
+        guard let raw = try string(option) else { return nil }
+        if ["off", "none"].contains(raw.lowercased()) { return .some(nil) }
+        guard let value = DurationSyntax.parse(raw) else {
+            throw error(option, .invalidDuration, "is not a duration; write a number and a unit (250ms, 30s, 5m, 1h) or off")
+        }
+        return .some(value)
+    }
+
+    func size(_ option: NodeOption, in range: ClosedRange<Int>) throws(NodeConfigurationError) -> Int? {
+        guard let raw = try string(option) else { return nil }
+        guard let value = ByteSizeSyntax.parse(raw) else {
+            throw error(option, .invalidSize, "is not a size; write bytes or a unit: 1024, 64KiB, 8MiB")
+        }
+        guard range.contains(value) else {
+            throw error(option, .outOfRange, "is out of range \(ByteSizeSyntax.format(range.lowerBound))…\(ByteSizeSyntax.format(range.upperBound))")
+        }
+        return value
+    }
+
+    func integer(_ option: NodeOption, in range: ClosedRange<Int>) throws(NodeConfigurationError) -> Int? {
+        guard let raw = try string(option) else { return nil }
+        guard raw.allSatisfy(\.isASCIIDigit), let value = Int(raw) else {
+            throw error(option, .invalidInteger, "is not a whole number")
+        }
+        guard range.contains(value) else { throw error(option, .outOfRange, "is out of range \(range.lowerBound)…\(range.upperBound)") }
+        return value
+    }
+
+    func boolean(_ option: NodeOption) throws(NodeConfigurationError) -> Bool? {
+        guard let raw = try string(option) else { return nil }
+        switch raw.lowercased() {
+        case "true", "yes", "on", "1": return true
+        case "false", "no", "off", "0": return false
+        default: throw error(option, .invalidBoolean, "is not a boolean; use true or false")
+        }
+    }
+}

@@ -1,0 +1,89 @@
+import Concord
+import ConcordRedis
+import Logging
+
+/// Everything a `concord node` needs to run: where it listens, which Redis and origin it uses,
+/// and the cache options it applies to every entry. Every field has the default documented in
+/// `NodeOption`, so `NodeConfiguration()` is a working node on 127.0.0.1:7001.
+public struct NodeConfiguration: Sendable, Equatable {
+    public var nodeID: String = HybridCacheConfiguration.randomNodeID()
+    /// Loopback by default: a cache sidecar should not be reachable from the network by accident.
+    public var bindHost: String = "127.0.0.1"
+    public var port: Int = 7001
+    public var redisURL: String = "redis://127.0.0.1:6379"
+    public var origin: OriginLocation?
+    public var cacheName: String = "default"
+
+    public var duration: Duration = .seconds(30)
+    public var memoryDuration: Duration?
+    /// On for nodes (unlike the library's default): a sidecar that turns a Redis outage into
+    /// errors for every app behind it is worse than one that serves flagged stale values.
+    public var isFailSafeEnabled: Bool = true
+    public var failSafeMaxDuration: Duration = .seconds(3600)
+    public var failSafeThrottleDuration: Duration = .seconds(30)
+    public var factorySoftTimeout: Duration? = .milliseconds(100)
+    public var factoryHardTimeout: Duration? = .seconds(2)
+    public var maxDisconnectedStaleness: Duration = .seconds(5)
+    public var reconnectBackoffBase: Duration = .milliseconds(100)
+    public var reconnectBackoffCap: Duration = .seconds(2)
+    public var maxKeyBytes: Int = 1024
+    public var maxValueBytes: Int = 8 * 1024 * 1024
+    public var memoryMaxEntries: Int = 100_000
+    /// Off only to show that coherence depends on it (the chaos harness's negative control).
+    public var isBackplaneEnabled: Bool = true
+    public var idleTimeout: Duration = .seconds(30)
+    public var shutdownTimeout: Duration = .seconds(5)
+    public var logLevel: Logger.Level = .info
+    /// When set, the node shuts down once this process is no longer its parent, so children of
+    /// a killed `concord cluster` do not linger.
+    public var parentProcessID: Int32?
+
+    public init() {}
+
+    /// The cache-wide configuration these settings give.
+    public var cacheConfiguration: HybridCacheConfiguration {
+        var configuration = HybridCacheConfiguration(cacheName: cacheName, nodeID: nodeID)
+        configuration.defaultEntryOptions = entryOptions
+        configuration.maxKeyBytes = maxKeyBytes
+        configuration.maxValueBytes = maxValueBytes
+        configuration.memory.maxEntries = memoryMaxEntries
+        configuration.maxDisconnectedStaleness = maxDisconnectedStaleness
+        // Queued writes retry on the same schedule as reconnects: both wait for the same Redis.
+        configuration.retryBackoffBase = reconnectBackoffBase
+        configuration.retryBackoffCap = reconnectBackoffCap
+        configuration.shutdownDrainTimeout = shutdownTimeout
+        return configuration
+    }
+
+    /// The options applied to every entry the node reads or writes.
+    public var entryOptions: CacheEntryOptions {
+        var options = CacheEntryOptions(duration: duration)
+        options.memoryDuration = memoryDuration
+        options.isFailSafeEnabled = isFailSafeEnabled
+        options.failSafeMaxDuration = failSafeMaxDuration
+        options.failSafeThrottleDuration = failSafeThrottleDuration
+        options.factorySoftTimeout = factorySoftTimeout
+        options.factoryHardTimeout = factoryHardTimeout
+        return options
+    }
+
+    /// The Redis client configuration: the URL's server and credentials with the node's backoff,
+    /// named after the node so `CLIENT LIST` shows who is who.
+    public func redisConfiguration() throws(NodeConfigurationError) -> RedisConfiguration {
+        var configuration: RedisConfiguration
+        do {
+            configuration = try RedisConfiguration(url: redisURL)
+        } catch {
+            throw NodeConfigurationError(.invalidURL, option: NodeOption.redis.name, source: .combination, value: nil, message: error.message)
+        }
+        configuration.reconnect = .init(backoffBase: reconnectBackoffBase, backoffCap: reconnectBackoffCap)
+        configuration.clientName = "concord-\(cacheName)-\(nodeID)"
+        return configuration
+    }
+
+    /// The address clients use, e.g. `http://127.0.0.1:7001`.
+    public var baseURL: String {
+        let host = bindHost.contains(":") ? "[\(bindHost)]" : bindHost
+        return "http://\(host):\(port)"
+    }
+}

@@ -1,0 +1,85 @@
+/// One setting of `concord node`: its flag, its `CONCORD_*` environment variable, its default and
+/// its help. The CLI builds its flags from this table and the README documents it, so the three
+/// cannot drift apart.
+public struct NodeOption: Sendable, Hashable {
+    /// How the option is written on the command line.
+    public enum Kind: Sendable, Hashable {
+        /// `--name VALUE`.
+        case value(valueName: String)
+        /// `--name` / `--no-name`.
+        case toggle
+    }
+
+    /// The long flag name without dashes, e.g. `fail-safe-max-duration`.
+    public let name: String
+    public let kind: Kind
+    /// One line for `--help`.
+    public let abstract: String
+    /// The default as the user would type it.
+    public let defaultText: String
+    /// Left out of `--help`: for options that programs set, not people.
+    public let isHidden: Bool
+
+    init(_ name: String, _ kind: Kind, _ abstract: String, default defaultText: String, hidden: Bool = false) {
+        self.name = name
+        self.kind = kind
+        self.abstract = abstract
+        self.defaultText = defaultText
+        self.isHidden = hidden
+    }
+
+    /// `--name`.
+    public var flag: String { "--" + name }
+
+    /// `CONCORD_NAME_IN_CAPITALS`.
+    public var environmentVariable: String { Self.environmentVariable(for: name) }
+
+    /// The abstract with the environment variable and the default, for `--help`.
+    public var help: String { "\(abstract) (env \(environmentVariable); default \(defaultText))" }
+
+    /// `CONCORD_` + the flag name in capitals with `_` for `-`.
+    public static func environmentVariable(for name: String) -> String {
+        "CONCORD_" + String(name.uppercased().map { $0 == "-" ? "_" : $0 })
+    }
+}
+
+extension NodeOption {
+    public static let id = NodeOption("id", .value(valueName: "id"), "This node's id: 1–64 of [A-Za-z0-9._-], used in versions and logs", default: "a random node-xxxxxxxx")
+    public static let bind = NodeOption("bind", .value(valueName: "host"), "Address the HTTP server listens on", default: "127.0.0.1")
+    public static let port = NodeOption("port", .value(valueName: "port"), "HTTP port; 0 picks a free one (logged at start)", default: "7001")
+    public static let redis = NodeOption("redis", .value(valueName: "url"), "Redis for L2 and the backplane: redis://[user:password@]host[:port][/db]", default: "redis://127.0.0.1:6379")
+    public static let origin = NodeOption("origin", .value(valueName: "sqlite:path"), "Origin loaded on a miss: a SQLite file with table items(key, value, version)", default: "none (GET of an absent key is a 404)")
+    public static let cacheName = NodeOption("cache-name", .value(valueName: "name"), "Cache name, the namespace in Redis (concord:{name})", default: "default")
+    public static let duration = NodeOption("duration", .value(valueName: "duration"), "How long an entry is fresh", default: "30s")
+    public static let memoryDuration = NodeOption("memory-duration", .value(valueName: "duration"), "How long an entry is fresh in L1, when it differs; 'off' for the same as --duration", default: "off")
+    public static let failSafe = NodeOption("fail-safe", .toggle, "Serve the last value, flagged Concord-Stale: true, when Redis or the origin fails", default: "on")
+    public static let failSafeMaxDuration = NodeOption("fail-safe-max-duration", .value(valueName: "duration"), "How long after its expiry a value may still be served by fail-safe", default: "1h")
+    public static let failSafeThrottle = NodeOption("fail-safe-throttle", .value(valueName: "duration"), "After a fail-safe activation, serve the stale value this long before trying again", default: "30s")
+    public static let factorySoftTimeout = NodeOption("factory-soft-timeout", .value(valueName: "duration"), "With a stale value at hand, wait this long for the origin before serving it; 'off' to wait", default: "100ms")
+    public static let factoryHardTimeout = NodeOption("factory-hard-timeout", .value(valueName: "duration"), "Never wait longer than this for the origin; 'off' for no limit", default: "2s")
+    public static let maxDisconnectedStaleness = NodeOption("max-disconnected-staleness", .value(valueName: "duration"), "Cut off from the backplane longer than this, L1 values are served only as flagged fail-safe values", default: "5s")
+    public static let reconnectBackoffBase = NodeOption("reconnect-backoff-base", .value(valueName: "duration"), "First delay before reconnecting to Redis (and retrying queued writes); doubles per failure", default: "100ms")
+    public static let reconnectBackoffCap = NodeOption("reconnect-backoff-cap", .value(valueName: "duration"), "Longest delay between reconnection attempts", default: "2s")
+    public static let maxKeyBytes = NodeOption("max-key-bytes", .value(valueName: "size"), "Longest key accepted, in UTF-8 bytes", default: "1024")
+    public static let maxValueBytes = NodeOption("max-value-bytes", .value(valueName: "size"), "Largest value accepted; larger PUT bodies get 413", default: "8MiB")
+    public static let memoryMaxEntries = NodeOption("memory-max-entries", .value(valueName: "count"), "Most entries kept in L1", default: "100000")
+    public static let backplane = NodeOption("backplane", .toggle, "Send and receive invalidations; --no-backplane leaves this node incoherent (for chaos checks)", default: "on")
+    public static let idleTimeout = NodeOption("idle-timeout", .value(valueName: "duration"), "Close a connection that sends nothing for this long, half-sent request heads included", default: "30s")
+    public static let shutdownTimeout = NodeOption("shutdown-timeout", .value(valueName: "duration"), "On SIGTERM/SIGINT, flush queued Redis writes for at most this long", default: "5s")
+    public static let logLevel = NodeOption("log-level", .value(valueName: "level"), "trace, debug, info, notice, warning, error or critical", default: "info")
+    public static let parentPID = NodeOption("parent-pid", .value(valueName: "pid"), "Shut down when this process is no longer the parent (set by concord cluster)", default: "none", hidden: true)
+
+    /// Every option, in `--help` order.
+    public static let all: [NodeOption] = [
+        id, bind, port, redis, origin, cacheName,
+        duration, memoryDuration, failSafe, failSafeMaxDuration, failSafeThrottle,
+        factorySoftTimeout, factoryHardTimeout, maxDisconnectedStaleness,
+        reconnectBackoffBase, reconnectBackoffCap, maxKeyBytes, maxValueBytes, memoryMaxEntries,
+        backplane, idleTimeout, shutdownTimeout, logLevel, parentPID,
+    ]
+
+    /// The option with this flag name, if any.
+    public static func named(_ name: String) -> NodeOption? {
+        all.first { $0.name == name }
+    }
+}

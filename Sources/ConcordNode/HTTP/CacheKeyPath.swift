@@ -1,0 +1,89 @@
+/// How cache keys map to request paths. The key is everything after `/v1/cache/` in the raw
+/// path, percent-decoded as a whole: `/v1/cache/user/42` and `/v1/cache/user%2F42` both name
+/// the key `user/42`. Clients should percent-encode every byte outside `A-Z a-z 0-9 - . _ ~`
+/// (then no key is ambiguous, whatever it contains); `?`, `#` and `%` in a key must be encoded.
+public enum CacheKeyPath {
+    /// The path prefix of the cache routes.
+    public static let prefix = "/v1/cache/"
+
+    /// The key a raw (still percent-encoded) request path names. Throws a 400 for a path
+    /// without the prefix, an empty key, a malformed `%` escape or bytes that are not UTF-8.
+    public static func key(fromRawPath path: String) throws(NodeAPIError) -> String {
+        guard path.hasPrefix(prefix) else {
+            throw NodeAPIError.invalidKey("the key is empty; use \(prefix)KEY")
+        }
+        let encoded = path.utf8.dropFirst(prefix.utf8.count)
+        guard !encoded.isEmpty else { throw NodeAPIError.invalidKey("the key is empty; use \(prefix)KEY") }
+        guard let key = percentDecode(encoded) else {
+            throw NodeAPIError.invalidKey("the key is not valid percent-encoded UTF-8")
+        }
+        return key
+    }
+
+    /// The path for a key, every byte outside the unreserved set percent-encoded.
+    public static func path(for key: String) -> String {
+        prefix + percentEncode(key)
+    }
+
+    /// `%XX` escapes of every byte but RFC 3986's unreserved characters.
+    public static func percentEncode(_ text: String) -> String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count)
+        let hex = Array("0123456789ABCDEF".utf8)
+        for byte in text.utf8 {
+            if isUnreserved(byte) {
+                bytes.append(byte)
+            } else {
+                bytes.append(UInt8(ascii: "%"))
+                bytes.append(hex[Int(byte >> 4)])
+                bytes.append(hex[Int(byte & 0x0F)])
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Decodes `%XX` escapes; nil for a truncated or non-hex escape or for invalid UTF-8.
+    /// `+` stays `+`: it means a space only in form-encoded query strings, never in paths.
+    static func percentDecode<Bytes: Collection<UInt8>>(_ encoded: Bytes) -> String? {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(encoded.count)
+        var index = encoded.startIndex
+        while index != encoded.endIndex {
+            let byte = encoded[index]
+            if byte == UInt8(ascii: "%") {
+                let first = encoded.index(after: index)
+                guard first != encoded.endIndex else { return nil }
+                let second = encoded.index(after: first)
+                guard second != encoded.endIndex, let high = hexValue(encoded[first]), let low = hexValue(encoded[second]) else {
+                    return nil
+                }
+                bytes.append(high << 4 | low)
+                index = encoded.index(after: second)
+            } else {
+                bytes.append(byte)
+                index = encoded.index(after: index)
+            }
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+
+    private static func isUnreserved(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            true
+        case UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+            true
+        default:
+            false
+        }
+    }
+}

@@ -1,0 +1,234 @@
+import Concord
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+
+/// The node's HTTP API over one `HybridCache`: the cache routes, invalidation, stats, health,
+/// readiness and metrics, with JSON errors and 405 for a known path with the wrong method.
+struct NodeRoutes: Sendable {
+    typealias Context = BasicRequestContext
+    typealias Handler = @Sendable (Request, Context) async throws -> Response
+
+    let cache: HybridCache
+    let origin: (any Origin)?
+    let readiness: NodeReadiness
+    let metrics: NodeMetrics
+    let logger: Logger
+
+    /// Bodies of `POST /v1/invalidate` are small JSON documents; this bounds what is buffered.
+    static let invalidateBodyLimit = 1 << 20
+    /// A bound on keys per invalidation, so one request cannot hold the node for long.
+    static let invalidateKeyLimit = 10_000
+
+    static let versionHeader = HTTPField.Name("Concord-Version")!
+    static let sourceHeader = HTTPField.Name("Concord-Source")!
+    static let staleHeader = HTTPField.Name("Concord-Stale")!
+
+    func makeRouter() -> Router<Context> {
+        let router = Router(context: Context.self, options: .autoGenerateHeadEndpoints)
+        router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
+        router.add(middleware: ErrorBodyMiddleware(logger: logger))
+        let cacheHandlers: [HTTPRequest.Method: Handler] = [.get: get, .put: put, .delete: delete]
+        add(router, "/v1/cache/**", cacheHandlers)
+        // `/v1/cache` and `/v1/cache/` name no key; the same handlers answer 400 for them.
+        add(router, "/v1/cache", cacheHandlers)
+        add(router, "/v1/invalidate", [.post: invalidate])
+        add(router, "/v1/stats", [.get: stats])
+        add(router, "/health", [.get: health])
+        add(router, "/ready", [.get: ready])
+        add(router, "/metrics", [.get: metricsText])
+        return router
+    }
+
+    /// Registers the handlers of a path, and a 405 with `Allow` for every other common method
+    /// (Hummingbird's router answers 404 for a path whose method does not match).
+    private func add(_ router: Router<Context>, _ path: RouterPath, _ handlers: [HTTPRequest.Method: Handler]) {
+        for (method, handler) in handlers {
+            router.on(path, method: method) { request, context in try await handler(request, context) }
+        }
+        var methods = handlers.keys.sorted { $0.rawValue < $1.rawValue }
+        if handlers[.get] != nil { methods.append(.head) }
+        let allowed = methods
+        for method in [HTTPRequest.Method.get, .head, .put, .post, .delete, .patch, .options] where !allowed.contains(method) {
+            router.on(path, method: method) { request, _ -> Response in
+                throw NodeAPIError.methodNotAllowed(request.method, allowed: allowed)
+            }
+        }
+    }
+
+    // MARK: - Cache routes
+
+    /// With an origin, a miss loads the key from it through `getOrSet` (one load per key for
+    /// all concurrent callers). A row absent from the origin is a 404 and is not cached: no
+    /// negative entry, so a row the origin gains later is served at the next GET without any
+    /// invalidation, at the price of one origin query per GET of an absent key.
+    @Sendable func get(_ request: Request, _ context: Context) async throws -> Response {
+        let key = try checkedKey(request)
+        let result: CacheResult<[UInt8]>
+        if let origin {
+            result = try await cache.getOrSet(key, as: [UInt8].self) { _ in
+                guard let record = try await origin.load(key) else {
+                    throw CacheError(.notFound, "no value for key '\(NodeAPIError.truncated(key))' in the cache or the origin")
+                }
+                return record.value
+            }
+        } else {
+            guard let found = try await cache.tryGet(key, as: [UInt8].self) else { throw NodeAPIError.keyNotFound(key) }
+            result = found
+        }
+        var headers = Self.headers(version: result.version)
+        headers[.contentType] = "application/octet-stream"
+        headers[Self.sourceHeader] = Self.sourceName(result.source)
+        headers[Self.staleHeader] = result.isStale ? "true" : "false"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: result.value)))
+    }
+
+    @Sendable func put(_ request: Request, _ context: Context) async throws -> Response {
+        let key = try checkedKey(request)
+        var options = cache.configuration.defaultEntryOptions
+        options.allowBackgroundDistributedOperations = try Self.flag("background", in: request)
+        let limit = cache.configuration.maxValueBytes
+        // A declared length over the limit is refused before a byte of the body is read.
+        if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > limit {
+            throw NodeAPIError.valueTooLarge(limit: limit)
+        }
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            throw NodeAPIError.valueTooLarge(limit: limit)
+        }
+        let version = try await cache.set(key, Array(body.readableBytesView), options: options)
+        return JSONBody.response(VersionBody(version: version.description), headers: Self.headers(version: version))
+    }
+
+    @Sendable func delete(_ request: Request, _ context: Context) async throws -> Response {
+        let key = try checkedKey(request)
+        let version = try await cache.remove(key)
+        return JSONBody.response(VersionBody(version: version.description), headers: Self.headers(version: version))
+    }
+
+    /// Expires the keys on every node: they stay available to fail-safe but are no longer served
+    /// as fresh, so the next GET reloads them (from L2 if it holds a newer write, else the origin).
+    @Sendable func invalidate(_ request: Request, _ context: Context) async throws -> Response {
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: Self.invalidateBodyLimit)
+        } catch is NIOTooManyBytesError {
+            throw NodeAPIError(.contentTooLarge, code: "valueTooLarge", message: "the body is larger than \(Self.invalidateBodyLimit) bytes", headers: [.connection: "close"])
+        }
+        let body: InvalidateBody
+        do {
+            body = try JSONDecoder().decode(InvalidateBody.self, from: Data(buffer.readableBytesView))
+        } catch {
+            throw NodeAPIError(.badRequest, code: "malformedJSON", message: "expected a JSON object {\"keys\": [\"key\", ...]}")
+        }
+        guard body.keys.count <= Self.invalidateKeyLimit else {
+            throw NodeAPIError(.badRequest, code: "tooManyKeys", message: "at most \(Self.invalidateKeyLimit) keys per request, got \(body.keys.count)")
+        }
+        // All keys are checked first, so a bad key leaves every key untouched.
+        for key in body.keys { try checkKey(key) }
+        var versions: [String: String] = [:]
+        for key in body.keys {
+            versions[key] = try await cache.expire(key).description
+        }
+        return JSONBody.response(InvalidatedBody(invalidated: versions.count, versions: versions))
+    }
+
+    // MARK: - Operations
+
+    @Sendable func stats(_ request: Request, _ context: Context) async throws -> Response {
+        JSONBody.response(cache.statistics)
+    }
+
+    @Sendable func health(_ request: Request, _ context: Context) async throws -> Response {
+        JSONBody.response(HealthBody(status: "ok", node: cache.nodeID))
+    }
+
+    @Sendable func ready(_ request: Request, _ context: Context) async throws -> Response {
+        let report = readiness.check()
+        metrics.recordReadiness(report.ready)
+        guard report.ready else {
+            throw NodeAPIError(.serviceUnavailable, code: "notReady", message: report.reason ?? "not ready")
+        }
+        return JSONBody.response(report)
+    }
+
+    @Sendable func metricsText(_ request: Request, _ context: Context) async throws -> Response {
+        metrics.recordReadiness(readiness.check().ready)
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: metrics.exposition()))
+        )
+    }
+
+    // MARK: - Helpers
+
+    /// The key from the path, checked like the cache checks it, so a bad key is refused before
+    /// a PUT body is read.
+    private func checkedKey(_ request: Request) throws -> String {
+        let key = try CacheKeyPath.key(fromRawPath: request.uri.path)
+        try checkKey(key)
+        return key
+    }
+
+    private func checkKey(_ key: String) throws {
+        let length = key.utf8.count
+        if length == 0 { throw NodeAPIError.invalidKey("the key is empty") }
+        let limit = cache.configuration.maxKeyBytes
+        if length > limit {
+            throw NodeAPIError(.badRequest, code: "keyTooLong", message: "the key is \(length) bytes; the limit is \(limit)")
+        }
+    }
+
+    /// A boolean query parameter: absent is false; anything but true/false/1/0 is a 400.
+    static func flag(_ name: String, in request: Request) throws -> Bool {
+        guard let value = request.uri.queryParameters[name[...]] else { return false }
+        switch value.lowercased() {
+        case "", "true", "1": return true
+        case "false", "0": return false
+        default:
+            throw NodeAPIError(.badRequest, code: "invalidQuery", message: "\(name) must be true or false, got '\(NodeAPIError.truncated(String(value)))'")
+        }
+    }
+
+    static func headers(version: CacheVersion) -> HTTPFields {
+        var headers = HTTPFields()
+        headers[versionHeader] = version.description
+        return headers
+    }
+
+    /// The wire name of a value's source: a factory is the node's origin.
+    static func sourceName(_ source: CacheValueSource) -> String {
+        switch source {
+        case .memory: "memory"
+        case .distributed: "distributed"
+        case .factory: "origin"
+        }
+    }
+}
+
+/// `{"version": "..."}`, the answer to PUT and DELETE.
+struct VersionBody: Codable, Sendable {
+    var version: String
+}
+
+/// The body of `POST /v1/invalidate`.
+struct InvalidateBody: Codable, Sendable {
+    var keys: [String]
+}
+
+/// The answer to `POST /v1/invalidate`: how many keys, and the version of each expiry.
+struct InvalidatedBody: Codable, Sendable {
+    var invalidated: Int
+    var versions: [String: String]
+}
+
+/// The answer to `GET /health`.
+struct HealthBody: Codable, Sendable {
+    var status: String
+    var node: String
+}

@@ -1,0 +1,50 @@
+import Concord
+import ConcordRedis
+
+/// Decides what `GET /ready` answers. A node is ready when it can keep its L1 coherent: its
+/// backplane is subscribed and caught up. A node started without a backplane has nothing to
+/// keep coherent, so it is ready while its Redis connection is up.
+public struct NodeReadiness: Sendable {
+    /// One answer: ready or not, and why not.
+    public struct Report: Sendable, Equatable, Codable {
+        public var ready: Bool
+        /// `connected`, `disconnected` or `disabled`.
+        public var backplane: String
+        public var reason: String?
+
+        public init(ready: Bool, backplane: String, reason: String? = nil) {
+            self.ready = ready
+            self.backplane = backplane
+            self.reason = reason
+        }
+    }
+
+    public let check: @Sendable () -> Report
+
+    public init(check: @escaping @Sendable () -> Report) {
+        self.check = check
+    }
+
+    /// Ready while the cache's backplane is connected and synchronized.
+    public static func backplane(of cache: HybridCache) -> Self {
+        Self {
+            cache.isBackplaneConnected
+                ? Report(ready: true, backplane: "connected")
+                : Report(ready: false, backplane: "disconnected", reason: "the backplane is not connected to Redis")
+        }
+    }
+
+    /// For a node without a backplane: ready while the Redis command connection is up.
+    public static func redis(_ client: RedisClient) -> Self {
+        Self {
+            client.isConnected
+                ? Report(ready: true, backplane: "disabled")
+                : Report(ready: false, backplane: "disabled", reason: "Redis is not connected")
+        }
+    }
+
+    /// Always ready: for a node on in-memory backends.
+    public static var always: Self {
+        Self { Report(ready: true, backplane: "disabled") }
+    }
+}

@@ -1,1 +1,0 @@
-// Module ConcordNode: see DESIGN.md for its role.

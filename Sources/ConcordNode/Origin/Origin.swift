@@ -1,0 +1,18 @@
+/// The source of truth a node loads a key from on a miss. Behind a protocol so tests and
+/// embedders can plug in their own; the node ships `SQLiteOrigin`.
+public protocol Origin: Sendable {
+    /// The record for `key`, or nil when the origin has none. Throws when the origin cannot
+    /// answer, which the node reports as 503 (or covers with a fail-safe value).
+    func load(_ key: String) async throws -> OriginRecord?
+}
+
+/// One row of the origin: the value's bytes and the version the writer gave it.
+public struct OriginRecord: Sendable, Equatable {
+    public var value: [UInt8]
+    public var version: Int64
+
+    public init(value: [UInt8], version: Int64) {
+        self.value = value
+        self.version = version
+    }
+}

@@ -1,0 +1,194 @@
+import ArgumentParser
+import ConcordNode
+import ConcordTesting
+import Foundation
+import Synchronization
+import UnixSignals
+
+/// `concord cluster`: a local cluster of N nodes (and a Redis when none is given), with their
+/// logs on one screen, stopped together on Ctrl-C or SIGTERM.
+struct ClusterCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cluster",
+        abstract: "Run N local nodes on consecutive ports, and a redis-server when no --redis is given.",
+        discussion: """
+        Each node is a `concord node` child process. Their output is shown prefixed with the node \
+        id. Ctrl-C or SIGTERM stops every process this command started; if a node exits on its \
+        own, the others are stopped too and the command fails. Arguments after -- are passed to \
+        every node, e.g. `concord cluster --nodes 3 -- --duration 10s`.
+        """
+    )
+
+    @Option(help: "How many nodes")
+    var nodes: Int = 3
+
+    @Option(name: .customLong("base-port"), help: "Port of node n1; node nK listens on base-port + K - 1")
+    var basePort: Int = 7001
+
+    @Option(help: "Use this Redis instead of starting one")
+    var redis: String?
+
+    @Option(help: "Origin for every node: sqlite:PATH")
+    var origin: String?
+
+    @Option(help: "Address the nodes listen on")
+    var bind: String = "127.0.0.1"
+
+    @Option(name: .customLong("start-timeout"), help: "How long each node may take to start listening")
+    var startTimeout: String = "60s"
+
+    @Argument(parsing: .postTerminator, help: "Extra `concord node` options for every node")
+    var nodeArguments: [String] = []
+
+    func validate() throws {
+        guard (1...64).contains(nodes) else { throw ValidationError("--nodes must be between 1 and 64") }
+        guard basePort >= 1, basePort + nodes - 1 <= 65_535 else { throw ValidationError("--base-port leaves no room for \(nodes) nodes") }
+        guard DurationSyntax.parse(startTimeout) != nil else { throw ValidationError("--start-timeout: '\(startTimeout)' is not a duration") }
+    }
+
+    func run() async throws {
+        let console = Console()
+        // Trap the signals before any child exists, so none can arrive unhandled in between.
+        let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
+        let children = ChildProcesses()
+
+        var server: RedisServer?
+        let outcome: Result<String, any Error>
+        do {
+            let redisURL: String
+            if let redis {
+                redisURL = redis
+            } else {
+                let started = try await RedisServer.start()
+                server = started
+                redisURL = started.url
+                console.line("redis   \(redisURL)  (redis-server pid \(started.processIdentifier.map(String.init) ?? "?"), data in \(started.directory.path))")
+            }
+            try await startNodes(redisURL: redisURL, children: children, console: console)
+            printTable(children.all, console: console)
+            console.line("Ctrl-C stops the cluster.")
+            outcome = .success(try await waitForStop(signals: signals, children: children))
+        } catch {
+            outcome = .failure(error)
+        }
+
+        // Every path ends here: stop what was started, nodes first (they flush to Redis), then Redis.
+        await children.stopAll(console: console)
+        server?.stop()
+        switch outcome {
+        case .success(let reason):
+            console.line("cluster stopped (\(reason))")
+        case .failure(let error):
+            throw error
+        }
+    }
+
+    private func startNodes(redisURL: String, children: ChildProcesses, console: Console) async throws {
+        let executable = NodeProcess.currentExecutable()
+        var shared = ["--bind", bind, "--redis", redisURL, "--parent-pid", String(getpid())]
+        if let origin { shared += ["--origin", origin] }
+        for index in 1...nodes {
+            let id = "n\(index)"
+            let arguments = ["node", "--id", id, "--port", String(basePort + index - 1)] + shared + nodeArguments
+            let child = try NodeProcess.launch(name: id, executable: executable, arguments: arguments) { line in
+                console.line("[\(id)] \(line)")
+            }
+            children.add(child)
+        }
+        let timeout = DurationSyntax.parse(startTimeout) ?? .seconds(60)
+        for child in children.all {
+            do {
+                _ = try await child.waitUntilListening(timeout: timeout)
+            } catch {
+                throw CommandFailure("node \(child.name) did not start; see its output above")
+            }
+        }
+    }
+
+    private func printTable(_ nodes: [NodeProcess], console: Console) {
+        let host = bind.contains(":") ? "[\(bind)]" : bind
+        var lines = ["", "NODE  URL                          PID"]
+        for node in nodes {
+            let url = "http://\(host):\(node.port ?? 0)"
+            lines.append(node.name.padding(toLength: 6, withPad: " ", startingAt: 0) + url.padding(toLength: 29, withPad: " ", startingAt: 0) + String(node.processIdentifier))
+        }
+        lines.append("")
+        console.line(lines.joined(separator: "\n"))
+    }
+
+    /// Waits for Ctrl-C/SIGTERM (a normal stop) or for a node to exit (a failure).
+    private func waitForStop(signals: UnixSignalsSequence, children: ChildProcesses) async throws -> String {
+        enum Stop: Sendable {
+            case signal(String)
+            case nodeExited(String, Int32)
+        }
+        let stop = await withTaskGroup(of: Stop?.self) { group in
+            group.addTask {
+                for await signal in signals { return .signal("\(signal)") }
+                return nil
+            }
+            for child in children.all {
+                group.addTask { .nodeExited(child.name, await child.waitForExit()) }
+            }
+            var first: Stop?
+            while first == nil, let next = await group.next() { first = next }
+            group.cancelAll()
+            return first
+        }
+        switch stop {
+        case .signal(let name)?:
+            return "received \(name)"
+        case .nodeExited(let name, let status)?:
+            throw CommandFailure("node \(name) exited with status \(status); stopped the cluster")
+        case nil:
+            return "signal stream ended"
+        }
+    }
+}
+
+/// The children started so far, stopped together; also killed at process exit in case an exit
+/// path skipped `stopAll`.
+final class ChildProcesses: Sendable {
+    private let children = Mutex<[NodeProcess]>([])
+    private static let registered = Mutex<[NodeProcess]>([])
+
+    init() {
+        Self.installExitHook
+    }
+
+    private static let installExitHook: Void = {
+        atexit {
+            for child in ChildProcesses.registered.withLock({ $0 }) { child.killNow() }
+        }
+    }()
+
+    var all: [NodeProcess] { children.withLock { $0 } }
+
+    func add(_ child: NodeProcess) {
+        children.withLock { $0.append(child) }
+        Self.registered.withLock { $0.append(child) }
+    }
+
+    /// SIGTERM to all at once, SIGKILL to any still running after the grace period.
+    func stopAll(console: Console) async {
+        let running = all.filter(\.isRunning)
+        guard !running.isEmpty else { return }
+        console.line("stopping \(running.map(\.name).joined(separator: ", "))")
+        await withTaskGroup(of: Void.self) { group in
+            for child in running {
+                group.addTask { await child.stop(grace: .seconds(10)) }
+            }
+        }
+    }
+}
+
+/// Serializes output lines from many children so they do not interleave mid-line.
+final class Console: Sendable {
+    private let lock = Mutex(())
+
+    func line(_ text: String) {
+        lock.withLock { _ in
+            FileHandle.standardOutput.write(Data((text + "\n").utf8))
+        }
+    }
+}

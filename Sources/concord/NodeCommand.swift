@@ -1,0 +1,103 @@
+import ArgumentParser
+import ConcordNode
+import Foundation
+import Logging
+import Metrics
+import Prometheus
+
+/// `concord node`: runs one node server until SIGTERM or SIGINT.
+struct NodeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "node",
+        abstract: "Run a cache node: HTTP API, in-memory L1, Redis L2 and backplane.",
+        discussion: """
+        Every option can also be set with its CONCORD_* environment variable; a flag wins over \
+        the variable, which wins over the default. Durations are written 250ms, 30s, 5m or 1h; \
+        sizes 1024, 64KiB or 8MiB.
+        """
+    )
+
+    @Option(name: .customLong(NodeOption.id.name), help: Self.help(.id)) var id: String?
+    @Option(name: .customLong(NodeOption.bind.name), help: Self.help(.bind)) var bind: String?
+    @Option(name: .customLong(NodeOption.port.name), help: Self.help(.port)) var port: String?
+    @Option(name: .customLong(NodeOption.redis.name), help: Self.help(.redis)) var redis: String?
+    @Option(name: .customLong(NodeOption.origin.name), help: Self.help(.origin)) var origin: String?
+    @Option(name: .customLong(NodeOption.cacheName.name), help: Self.help(.cacheName)) var cacheName: String?
+    @Option(name: .customLong(NodeOption.duration.name), help: Self.help(.duration)) var duration: String?
+    @Option(name: .customLong(NodeOption.memoryDuration.name), help: Self.help(.memoryDuration)) var memoryDuration: String?
+    @Flag(name: .customLong(NodeOption.failSafe.name), inversion: .prefixedNo, help: Self.help(.failSafe)) var failSafe: Bool?
+    @Option(name: .customLong(NodeOption.failSafeMaxDuration.name), help: Self.help(.failSafeMaxDuration)) var failSafeMaxDuration: String?
+    @Option(name: .customLong(NodeOption.failSafeThrottle.name), help: Self.help(.failSafeThrottle)) var failSafeThrottle: String?
+    @Option(name: .customLong(NodeOption.factorySoftTimeout.name), help: Self.help(.factorySoftTimeout)) var factorySoftTimeout: String?
+    @Option(name: .customLong(NodeOption.factoryHardTimeout.name), help: Self.help(.factoryHardTimeout)) var factoryHardTimeout: String?
+    @Option(name: .customLong(NodeOption.maxDisconnectedStaleness.name), help: Self.help(.maxDisconnectedStaleness)) var maxDisconnectedStaleness: String?
+    @Option(name: .customLong(NodeOption.reconnectBackoffBase.name), help: Self.help(.reconnectBackoffBase)) var reconnectBackoffBase: String?
+    @Option(name: .customLong(NodeOption.reconnectBackoffCap.name), help: Self.help(.reconnectBackoffCap)) var reconnectBackoffCap: String?
+    @Option(name: .customLong(NodeOption.maxKeyBytes.name), help: Self.help(.maxKeyBytes)) var maxKeyBytes: String?
+    @Option(name: .customLong(NodeOption.maxValueBytes.name), help: Self.help(.maxValueBytes)) var maxValueBytes: String?
+    @Option(name: .customLong(NodeOption.memoryMaxEntries.name), help: Self.help(.memoryMaxEntries)) var memoryMaxEntries: String?
+    @Flag(name: .customLong(NodeOption.backplane.name), inversion: .prefixedNo, help: Self.help(.backplane)) var backplane: Bool?
+    @Option(name: .customLong(NodeOption.idleTimeout.name), help: Self.help(.idleTimeout)) var idleTimeout: String?
+    @Option(name: .customLong(NodeOption.shutdownTimeout.name), help: Self.help(.shutdownTimeout)) var shutdownTimeout: String?
+    @Option(name: .customLong(NodeOption.logLevel.name), help: Self.help(.logLevel)) var logLevel: String?
+    @Option(name: .customLong(NodeOption.parentPID.name), help: Self.help(.parentPID)) var parentPID: String?
+
+    static func help(_ option: NodeOption) -> ArgumentHelp {
+        let valueName: String? = if case .value(let name) = option.kind { name } else { nil }
+        return ArgumentHelp(option.help, valueName: valueName, visibility: option.isHidden ? .hidden : .default)
+    }
+
+    /// What was typed, by flag name, for `NodeConfiguration` to resolve against the environment.
+    var flags: [String: String] {
+        var flags: [String: String] = [:]
+        let values: [(NodeOption, String?)] = [
+            (.id, id), (.bind, bind), (.port, port), (.redis, redis), (.origin, origin), (.cacheName, cacheName),
+            (.duration, duration), (.memoryDuration, memoryDuration), (.failSafe, failSafe.map { String($0) }),
+            (.failSafeMaxDuration, failSafeMaxDuration), (.failSafeThrottle, failSafeThrottle),
+            (.factorySoftTimeout, factorySoftTimeout), (.factoryHardTimeout, factoryHardTimeout),
+            (.maxDisconnectedStaleness, maxDisconnectedStaleness), (.reconnectBackoffBase, reconnectBackoffBase),
+            (.reconnectBackoffCap, reconnectBackoffCap), (.maxKeyBytes, maxKeyBytes), (.maxValueBytes, maxValueBytes),
+            (.memoryMaxEntries, memoryMaxEntries), (.backplane, backplane.map { String($0) }), (.idleTimeout, idleTimeout),
+            (.shutdownTimeout, shutdownTimeout), (.logLevel, logLevel), (.parentPID, parentPID),
+        ]
+        for (option, value) in values {
+            if let value { flags[option.name] = value }
+        }
+        return flags
+    }
+
+    func run() async throws {
+        let configuration: NodeConfiguration
+        do {
+            configuration = try NodeConfiguration(flags: flags, environment: ProcessInfo.processInfo.environment)
+        } catch {
+            // A ValidationError prints the message with the usage line and exits with 64.
+            throw ValidationError(error.description)
+        }
+        let level = configuration.logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        // The one place swift-metrics is bootstrapped: the cache's metrics and the node's HTTP
+        // metrics then share the registry that /metrics renders.
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+
+        let node: CacheNode
+        do {
+            node = try CacheNode(configuration: configuration, registry: registry, logger: Logger(label: "concord.node"))
+        } catch {
+            throw CommandFailure("cannot start node \(configuration.nodeID): \(error)")
+        }
+        try await node.run()
+    }
+}
+
+/// An error the CLI reports as one line, `Error: <message>`, with exit status 1.
+struct CommandFailure: Error, CustomStringConvertible {
+    let message: String
+    init(_ message: String) { self.message = message }
+    var description: String { message }
+}
