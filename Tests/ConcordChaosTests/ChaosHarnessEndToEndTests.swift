@@ -1,0 +1,89 @@
+import ConcordChaos
+import Foundation
+import Logging
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The `concord` binary built next to this test bundle, when it and redis-server are there.
+let builtConcord: String? = {
+    guard let me = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return nil }
+    let candidate = URL(fileURLWithPath: me).deletingLastPathComponent().appendingPathComponent("concord").path
+    let hasRedis = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"].contains { FileManager.default.isExecutableFile(atPath: $0) }
+    return FileManager.default.isExecutableFile(atPath: candidate) && hasRedis ? candidate : nil
+}()
+
+/// Short real runs of the harness: redis-server, fault proxies and `concord node` processes from
+/// this build. The CI runs of `concord chaos --quick` (scripts/test.sh) cover more faults; these
+/// keep the orchestration itself under test in seconds.
+@Suite(.serialized, .enabled(if: builtConcord != nil, "needs the concord executable (swift build) and redis-server"))
+struct ChaosHarnessEndToEndTests {
+    private func configuration(_ name: String) -> ChaosConfiguration {
+        var configuration = ChaosConfiguration()
+        configuration.executable = builtConcord
+        configuration.reportDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("concord-chaos-\(name)-\(UUID().uuidString)")
+        configuration.nodeCount = 2
+        configuration.seed = 1
+        configuration.workload.keyCount = 10
+        configuration.schedule.warmup = .seconds(2)
+        configuration.schedule.hold = .seconds(2) ... .seconds(2)
+        configuration.schedule.gapJitter = .zero
+        configuration.healthyMargin = .seconds(1)
+        return configuration
+    }
+
+    /// Processes still running with this test process as the parent they were told to watch.
+    private func leftoverChildren() -> [String] {
+        let me = getpid()
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { entry -> String? in
+            guard Int32(entry) != nil, let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { return nil }
+            let arguments = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            guard let flag = arguments.firstIndex(of: "--parent-pid"), flag + 1 < arguments.count, arguments[flag + 1] == "\(me)" else { return nil }
+            return arguments.joined(separator: " ")
+        }
+    }
+
+    @Test func aShortRunWithOnePartitionPasses() async throws {
+        var configuration = configuration("pass")
+        configuration.duration = .seconds(12)
+        configuration.faults = [.partitionOne]
+        defer { try? FileManager.default.removeItem(at: configuration.reportDirectory) }
+
+        let outcome = try await ChaosHarness(configuration: configuration).run()
+        #expect(outcome.passed, "\(outcome.summary)")
+        #expect(outcome.exitCode == 0)
+        let history = outcome.report.history
+        #expect(history.faults.map(\.kind) == ["partition-one"])
+        #expect(history.faults.allSatisfy { $0.heal != nil })
+        #expect(history.operations.contains { $0.purpose == .probe })
+        #expect(history.operations.filter { $0.purpose == .final }.count == 2 * 10)
+        #expect(outcome.report.result.convergence.first?.converged == true)
+        for file in [outcome.files.text, outcome.files.json, outcome.files.timeline] {
+            #expect(FileManager.default.fileExists(atPath: file.path))
+        }
+        #expect(leftoverChildren().isEmpty)
+    }
+
+    @Test func withoutTheBackplaneStalenessWhileHealthyIsCaught() async throws {
+        var configuration = configuration("nobp")
+        configuration.duration = .seconds(8)
+        configuration.faults = []
+        configuration.node.backplane = false
+        defer { try? FileManager.default.removeItem(at: configuration.reportDirectory) }
+
+        let outcome = try await ChaosHarness(configuration: configuration).run()
+        #expect(!outcome.passed)
+        #expect(outcome.exitCode == 1)
+        #expect(outcome.report.result[.boundedStalenessHealthy].violationCount > 0)
+        #expect(leftoverChildren().isEmpty)
+    }
+
+    @Test func aMissingExecutableIsAHarnessError() async throws {
+        var configuration = configuration("missing")
+        configuration.executable = "/nonexistent/concord"
+        await #expect(throws: ChaosError.self) { try await ChaosHarness(configuration: configuration).run() }
+    }
+}
