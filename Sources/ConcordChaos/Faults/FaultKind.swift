@@ -50,6 +50,7 @@ public enum FaultKind: String, Sendable, Hashable, Codable, CaseIterable, Custom
     public static func parseList(_ text: String) throws -> [FaultKind] {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         if trimmed == "all" { return allCases }
+        if trimmed == "none" { return [] }
         var kinds: [FaultKind] = []
         for part in trimmed.split(separator: ",") {
             let name = part.trimmingCharacters(in: .whitespaces)
@@ -59,7 +60,7 @@ public enum FaultKind: String, Sendable, Hashable, Codable, CaseIterable, Custom
             }
             if !kinds.contains(kind) { kinds.append(kind) }
         }
-        if kinds.isEmpty && trimmed != "none" {
+        if kinds.isEmpty {
             throw ChaosError(.invalidArgument, "no fault named in '\(text)' (use all, none or a comma-separated list)")
         }
         return kinds

@@ -25,13 +25,10 @@ public final class ChildProcess: Sendable {
     }
 
     private let state = Mutex(State())
-    /// Kept so Foundation's bookkeeping for the process lives as long as we watch it.
-    private let process: ProcessBox
 
-    init(name: String, process: Process, logFile: URL?) {
+    init(name: String, processIdentifier: Int32, logFile: URL?) {
         self.name = name
-        self.processIdentifier = process.processIdentifier
-        self.process = ProcessBox(process)
+        self.processIdentifier = processIdentifier
         self.logFile = logFile
     }
 
@@ -40,7 +37,7 @@ public final class ChildProcess: Sendable {
     /// The exit status, or the signal that ended it, once it has exited.
     public var exitStatus: Int32? { state.withLock { $0.exitStatus } }
 
-    /// Called from the process's termination handler.
+    /// Called by the reaper once the process has been waited for.
     func exited(status: Int32) {
         let waiters = state.withLock { state -> [CheckedContinuation<Int32?, Never>] in
             guard state.exitStatus == nil else { return [] }
@@ -103,8 +100,3 @@ public final class ChildProcess: Sendable {
     }
 }
 
-/// `Process` is not Sendable; once it runs, this type only keeps it alive and never touches it.
-private final class ProcessBox: @unchecked Sendable {
-    let process: Process
-    init(_ process: Process) { self.process = process }
-}

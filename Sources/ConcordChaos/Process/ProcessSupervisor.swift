@@ -36,60 +36,32 @@ public final class ProcessSupervisor: Sendable {
         environment: [String: String]? = nil,
         logFile: URL? = nil
     ) throws -> ChildProcess {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        process.standardInput = FileHandle.nullDevice
-        var output: FileHandle?
-        if let logFile {
-            do {
-                if !FileManager.default.fileExists(atPath: logFile.path) {
-                    FileManager.default.createFile(atPath: logFile.path, contents: nil)
-                }
-                let handle = try FileHandle(forWritingTo: logFile)
-                try handle.seekToEnd()
-                output = handle
-            } catch {
-                throw ChaosError(.io, "cannot open \(logFile.path) for \(name)'s output", underlying: error)
-            }
+        if state.withLock({ $0.closed }) {
+            throw ChaosError(.processFailed, "cannot start \(name): the supervisor is stopping")
         }
-        process.standardOutput = output ?? FileHandle.nullDevice
-        process.standardError = output ?? FileHandle.nullDevice
-        defer { try? output?.close() }
-
-        // The handler needs the child object, which needs the pid, which exists only after run().
-        let holder = Mutex<ChildProcess?>(nil)
-        let early = Mutex<Int32?>(nil)
-        process.terminationHandler = { ended in
-            let status = ended.terminationStatus
-            // The registry forgets the pid once it is reaped, so a reused pid is never killed at exit.
-            ChildRegistry.shared.remove(ended.processIdentifier)
-            if let child = holder.withLock({ $0 }) {
-                child.exited(status: status)
-            } else {
-                early.withLock { $0 = status }
-            }
-        }
-
-        let refused = state.withLock { $0.closed }
-        if refused { throw ChaosError(.processFailed, "cannot start \(name): the supervisor is stopping") }
+        let pid: pid_t
         do {
-            try process.run()
-        } catch {
-            throw ChaosError(.processFailed, "cannot start \(name) (\(executable))", underlying: error)
+            pid = try Spawn.start(executable: executable, arguments: arguments, environment: environment, outputPath: logFile?.path)
+        } catch let error as ChaosError {
+            throw ChaosError(.processFailed, "cannot start \(name)", underlying: error)
         }
-        let child = ChildProcess(name: name, process: process, logFile: logFile)
-        ChildRegistry.shared.add(child.processIdentifier)
+        let child = ChildProcess(name: name, processIdentifier: pid, logFile: logFile)
+        ChildRegistry.shared.add(pid)
+        // A thread of its own per child, blocked in waitpid: reaping must not occupy the
+        // cooperative pool, and the exit must be seen even while the harness is busy.
+        let reaper = Thread {
+            let status = Spawn.waitForExit(pid)
+            // Forgotten once reaped, so a reused pid is never killed at exit.
+            ChildRegistry.shared.remove(pid)
+            child.exited(status: status)
+        }
+        reaper.name = "concord-chaos-reaper-\(name)"
+        reaper.start()
         let lateRefusal = state.withLock { state -> Bool in
             if state.closed { return true }
-            state.children[child.processIdentifier] = child
+            state.children[pid] = child
             return false
         }
-        holder.withLock { $0 = child }
-        if let status = early.withLock({ $0 }) { child.exited(status: status) }
-        // It may have been reaped before it was registered; then nothing else would remove it.
-        if !child.isRunning { ChildRegistry.shared.remove(child.processIdentifier) }
         if lateRefusal {
             child.signal(SIGKILL)
             throw ChaosError(.processFailed, "cannot start \(name): the supervisor is stopping")
