@@ -129,7 +129,7 @@ struct ChaosCommand: AsyncParsableCommand {
 
         print(outcome.summary)
         print("")
-        print("report: \(outcome.files.text.path) (also report.json, timeline.svg, logs/)")
+        print("report: \(outcome.files.text.path) (also report.json, timeline.svg, history.json, logs/)")
         print("wall time: \(outcome.wallTime.shortDescription); exit status \(outcome.exitCode)")
         if outcome.exitCode != 0 { throw ExitCode(outcome.exitCode) }
     }

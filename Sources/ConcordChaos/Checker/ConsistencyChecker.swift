@@ -157,7 +157,10 @@ public struct ConsistencyChecker: Sendable {
     /// C3: a non-stale read entirely outside every fault window ([start, heal + convergence bound])
     /// that starts more than Δ after a write's ack returns that version or newer.
     /// C4: a non-stale read touching a fault window never returns a version superseded by an acked
-    /// write more than maxDisconnectedStaleness + Δ before the read started.
+    /// write more than maxDisconnectedStaleness + Δ before the read started. A write acknowledged
+    /// by a node while a partition cut it off is owed to the nodes that stayed connected only from
+    /// the heal: its node queued it (auto-recovery), and those nodes, not being cut off, rightly
+    /// trust their L1; C5 then owes them the write within the convergence bound.
     func checkStaleness(
         _ index: HistoryIndex, _ collector: inout ViolationCollector
     ) -> (PropertyResult, PropertyResult, StalenessSummary) {
@@ -174,9 +177,9 @@ public struct ConsistencyChecker: Sendable {
                 if inFault { cutOff.exempt += 1 } else { healthy.exempt += 1 }
                 continue
             }
-            let superseding = index.firstSuperseding(read.key, above: read.rank)
-            if let superseding, superseding.end < start {
-                let staleness = Duration.nanoseconds(start - superseding.end)
+            let superseding = index.firstOwedSuperseding(read.key, above: read.rank, reader: read.node)
+            if let superseding, superseding.owedFrom < start {
+                let staleness = Duration.nanoseconds(start - superseding.owedFrom)
                 if staleness > summary.worst {
                     summary.worst = staleness
                     summary.worstReadID = read.id
@@ -188,11 +191,12 @@ public struct ConsistencyChecker: Sendable {
 
             if inFault {
                 cutOff.checked += 1
-                if let superseding, start - superseding.end > cutOffAllowance {
-                    let version = index.operations[superseding.index].outcome.version ?? 0
+                if let superseding, start - superseding.owedFrom > cutOffAllowance {
+                    let version = index.operations[superseding.ack.index].outcome.version ?? 0
+                    let since = superseding.owedFrom == superseding.ack.end ? "acknowledged" : "owed (its writer's partition healed)"
                     collector.report(
-                        &cutOff, read: position, expected: version, evidence: [superseding.index],
-                        message: "\(read.node) served \(Self.describe(read)) of \(read.key) during a fault, \(Duration.nanoseconds(start - superseding.end).shortDescription) after v\(version) was acknowledged (allowed \(Duration.nanoseconds(cutOffAllowance).shortDescription))")
+                        &cutOff, read: position, expected: version, evidence: [superseding.ack.index],
+                        message: "\(read.node) served \(Self.describe(read)) of \(read.key) during a fault, \(Duration.nanoseconds(start - superseding.owedFrom).shortDescription) after v\(version) was \(since) (allowed \(Duration.nanoseconds(cutOffAllowance).shortDescription))")
                 }
             } else if let floor = index.latestAcked(read.key, before: start - delta) {
                 healthy.checked += 1

@@ -43,6 +43,11 @@ struct HistoryIndex: Sendable {
     /// Fault windows [start, heal + convergence bound], merged, in nanoseconds.
     let faultWindows: [(start: Int64, end: Int64)]
     let nodes: [String]
+    /// Mutations acknowledged by a node while a fault cut it off and left others connected (a
+    /// partition of some nodes), by index into `operations`: the heal, and the nodes cut off.
+    /// Such a write is queued by its node (auto-recovery) and cannot reach the connected nodes
+    /// before the heal, so they owe it only from then on.
+    let hiddenWrites: [Int: (until: Int64, cutOff: Set<String>)]
 
     init(_ history: History, convergenceBound: Duration) {
         self.history = history
@@ -89,6 +94,21 @@ struct HistoryIndex: Sendable {
             }
         }
         self.faultWindows = merged
+
+        let nodeFaults = history.faults.filter { !$0.affectsAllNodes && !$0.targets.isEmpty }
+        var hidden: [Int: (until: Int64, cutOff: Set<String>)] = [:]
+        if !nodeFaults.isEmpty {
+            for (index, operation) in operations.enumerated() where operation.kind.isMutation && operation.outcome.isOK {
+                let ack = operation.end.nanosecondsValue
+                for fault in nodeFaults where fault.targets.contains(operation.node) {
+                    let heal = fault.heal?.nanosecondsValue ?? historyEnd
+                    guard fault.start.nanosecondsValue <= ack, ack <= heal else { continue }
+                    let until = max(heal, hidden[index]?.until ?? heal)
+                    hidden[index] = (until, Set(fault.targets).union(hidden[index]?.cutOff ?? []))
+                }
+            }
+        }
+        self.hiddenWrites = hidden
     }
 
     private static func timeline(_ acks: [Ack]) -> KeyTimeline {
@@ -126,12 +146,29 @@ struct HistoryIndex: Sendable {
         Self.latest(in: keys[key], before: time, inclusive: inclusive)
     }
 
-    /// The earliest-acknowledged write of a version above `rank`: when `rank` became outdated.
-    func firstSuperseding(_ key: String, above rank: Int64) -> Ack? {
+    /// When a read on `reader` owes the acknowledged write: at its ack, or, for a write its node
+    /// acknowledged while cut off from Redis with `reader` still connected, at the heal.
+    func owedFrom(_ ack: Ack, reader: String) -> Int64 {
+        guard let hidden = hiddenWrites[ack.index], !hidden.cutOff.contains(reader) else { return ack.end }
+        return max(ack.end, hidden.until)
+    }
+
+    /// Among the writes of versions above `rank`, the one `reader` owed first, and since when:
+    /// the moment `rank` became outdated for that reader.
+    func firstOwedSuperseding(_ key: String, above rank: Int64, reader: String) -> (ack: Ack, owedFrom: Int64)? {
         guard let timeline = keys[key] else { return nil }
         let first = Self.partitionPoint(timeline.byVersion) { $0.version <= rank }
         guard first < timeline.byVersion.count else { return nil }
-        return timeline.byVersion[timeline.earliestFrom[first]]
+        if hiddenWrites.isEmpty {
+            let ack = timeline.byVersion[timeline.earliestFrom[first]]
+            return (ack, ack.end)
+        }
+        var best: (ack: Ack, owedFrom: Int64)?
+        for ack in timeline.byVersion[first...] {
+            let owed = owedFrom(ack, reader: reader)
+            if best == nil || owed < best!.owedFrom { best = (ack, owed) }
+        }
+        return best
     }
 
     /// How many acknowledged versions a read returning `rank` at `time` is behind.

@@ -163,6 +163,7 @@ public final class ChaosHarness: Sendable {
         let metadata = self.metadata(schedule: schedule, executable: executable, history: history, probeTimes: probeTimes)
         let report = ChaosReport(history: history, result: result, metadata: metadata, findings: findings)
         let files = try report.write(to: configuration.reportDirectory)
+        try Self.writeHistory(history, to: configuration.reportDirectory)
         return ChaosOutcome(report: report, files: files, wallTime: .zero)
     }
 
@@ -237,6 +238,17 @@ public final class ChaosHarness: Sendable {
         return history.nodes.filter { !answered.contains($0) }.map { "\($0) answered no workload read at all" }
     }
 
+    /// Every operation and fault as JSON (`history.json`), so a violation can be studied beyond
+    /// the windows the report shows, or the history checked again with other bounds.
+    static func writeHistory(_ history: History, to directory: URL) throws {
+        let file = directory.appendingPathComponent("history.json")
+        do {
+            try JSONEncoder().encode(history).write(to: file, options: .atomic)
+        } catch {
+            throw ChaosError(.io, "could not write \(file.path)", underlying: error)
+        }
+    }
+
     /// The `autoRecovery` counters of a `GET /v1/stats` body.
     static func recoveryCounters(from body: [UInt8]) throws -> AutoRecoveryCounters {
         struct Stats: Decodable { var autoRecovery: AutoRecoveryCounters }
@@ -253,7 +265,7 @@ public final class ChaosHarness: Sendable {
         var metadata = [
             "seed": "\(configuration.seed)",
             "faults requested": configuration.faults.map(\.rawValue).joined(separator: ","),
-            "nodes": "\(configuration.nodeCount)",
+            "node count": "\(configuration.nodeCount)",
             "workload duration": configuration.duration.shortDescription,
             "backplane": configuration.node.backplane ? "on" : "OFF (--no-backplane: C3 must fail)",
             "node flags": configuration.node.arguments.joined(separator: " "),
