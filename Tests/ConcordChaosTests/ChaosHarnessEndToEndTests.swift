@@ -81,6 +81,51 @@ struct ChaosHarnessEndToEndTests {
         #expect(leftoverChildren().isEmpty)
     }
 
+    /// Children of `pid`, from /proc (field 4 of /proc/PID/stat is the parent).
+    private func children(of pid: Int32) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { entry -> Int32? in
+            guard let child = Int32(entry), let data = FileManager.default.contents(atPath: "/proc/\(entry)/stat") else { return nil }
+            let text = String(decoding: data, as: UTF8.self)
+            // The command name may hold spaces; the fields after its closing parenthesis do not.
+            guard let close = text.lastIndex(of: ")") else { return nil }
+            let fields = text[text.index(after: close)...].split(separator: " ")
+            return fields.count > 2 && Int32(fields[1]) == pid ? child : nil
+        }
+    }
+
+    private func alive(_ pid: Int32) -> Bool {
+        // A zombie has been killed; only its parent's wait is missing.
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/stat") else { return false }
+        let text = String(decoding: data, as: UTF8.self)
+        guard let close = text.lastIndex(of: ")") else { return false }
+        return !text[text.index(after: close)...].hasPrefix(" Z")
+    }
+
+    @Test func aHarnessKilledOutrightTakesItsProcessesWithIt() async throws {
+        let report = FileManager.default.temporaryDirectory.appendingPathComponent("concord-chaos-sigkill-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: report) }
+        let supervisor = ProcessSupervisor()
+        let harness = try supervisor.launch(
+            name: "chaos", executable: try #require(builtConcord),
+            arguments: ["chaos", "--nodes", "2", "--duration", "60s", "--faults", "none", "--report", report.path])
+        // Wait until redis-server and both nodes run under it.
+        var started: [Int32] = []
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            started = children(of: harness.processIdentifier)
+            let names = started.compactMap { FileManager.default.contents(atPath: "/proc/\($0)/cmdline") }.map { String(decoding: $0, as: UTF8.self) }
+            if names.filter({ $0.contains("redis-server") }).count == 1, names.filter({ $0.contains("node") && $0.contains("--id") }).count == 2 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(started.count >= 3)
+        harness.signal(SIGKILL)
+        _ = await harness.waitForExit(timeout: .seconds(10))
+        let gone = await eventually(timeout: .seconds(15)) { started.allSatisfy { !self.alive($0) } }
+        #expect(gone, "still running: \(started.filter { alive($0) })")
+        await supervisor.stopAll()
+    }
+
     @Test func aMissingExecutableIsAHarnessError() async throws {
         var configuration = configuration("missing")
         configuration.executable = "/nonexistent/concord"

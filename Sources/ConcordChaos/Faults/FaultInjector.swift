@@ -63,6 +63,7 @@ struct FaultInjector: Sendable {
         } catch {
             throw ChaosError(.setupFailed, "could not restart redis-server", underlying: error)
         }
+        cluster.recordRedisPID()
     }
 
     /// FLUSHALL straight to Redis, not through a proxy: the fault is Redis losing its data.

@@ -23,7 +23,7 @@ public struct ScheduledFault: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String {
         var text = "\(start.shortDescription) \(kind)"
-        if !targets.isEmpty { text += " on " + targets.map { "#\($0 + 1)" }.joined(separator: ",") }
+        if !targets.isEmpty { text += " on " + targets.map { "n\($0 + 1)" }.joined(separator: ",") }
         if let magnitude { text += " (\(magnitude.shortDescription))" }
         if hold > .zero { text += " for \(hold.shortDescription)" }
         return text

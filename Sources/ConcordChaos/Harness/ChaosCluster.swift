@@ -34,13 +34,16 @@ final class ChaosCluster: Sendable {
     let supervisor: ProcessSupervisor
     let executable: String
     let logDirectory: URL
+    /// Holds the current redis-server pid for the watchdog.
+    let redisPIDFile: URL
     let logger: Logger
     private let state = Mutex(State())
 
-    init(supervisor: ProcessSupervisor, executable: String, logDirectory: URL, logger: Logger) {
+    init(supervisor: ProcessSupervisor, executable: String, logDirectory: URL, workDirectory: URL, logger: Logger) {
         self.supervisor = supervisor
         self.executable = executable
         self.logDirectory = logDirectory
+        self.redisPIDFile = workDirectory.appendingPathComponent("redis.pid")
         self.logger = logger
     }
 
@@ -64,6 +67,7 @@ final class ChaosCluster: Sendable {
         }
         state.withLock { $0.redis = redis }
         logger.info("redis-server started", metadata: ["concord.port": "\(redis.port)"])
+        try startRedisWatchdog()
 
         let ports = try FreePort.distinct(nodeCount)
         for index in 0..<nodeCount {
@@ -91,6 +95,26 @@ final class ChaosCluster: Sendable {
             try await group.waitForAll()
         }
         try await waitUntilReady(timeout: .seconds(30))
+    }
+
+    /// Nodes end themselves when the harness dies (`--parent-pid`); redis-server cannot, so a
+    /// small shell child waits for the harness to disappear, even by SIGKILL, and then kills
+    /// the server whose pid the harness last wrote down. The pid is checked to still be a
+    /// redis-server, so a recycled pid is never killed.
+    private func startRedisWatchdog() throws {
+        recordRedisPID()
+        let script = """
+            while kill -0 \(getpid()) 2>/dev/null; do sleep 0.5; done
+            pid=$(cat '\(redisPIDFile.path)' 2>/dev/null)
+            if [ -n "$pid" ] && grep -q redis-server "/proc/$pid/cmdline" 2>/dev/null; then kill -9 "$pid"; fi
+            """
+        _ = try supervisor.launch(name: "redis-watchdog", executable: "/bin/sh", arguments: ["-c", script])
+    }
+
+    /// Writes down the current redis-server pid for the watchdog (after every restart).
+    func recordRedisPID() {
+        let pid = state.withLock { $0.redis }?.processIdentifier.map { "\($0)" } ?? ""
+        try? Data(pid.utf8).write(to: redisPIDFile, options: .atomic)
     }
 
     /// Launches node `index` (again) and waits for its `/health`.

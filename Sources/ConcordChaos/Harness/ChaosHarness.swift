@@ -62,7 +62,10 @@ public final class ChaosHarness: Sendable {
         }
         defer { try? FileManager.default.removeItem(at: workDirectory) }
 
-        let cluster = ChaosCluster(supervisor: supervisor, executable: executable, logDirectory: logDirectory, logger: logger)
+        let planned = schedule.faults.count
+        progress.withLock { $0.faultsTotal = planned }
+        let cluster = ChaosCluster(
+            supervisor: supervisor, executable: executable, logDirectory: logDirectory, workDirectory: workDirectory, logger: logger)
         self.cluster.withLock { $0 = cluster }
         let showProgress = configuration.showProgress
         return try await withThrowingTaskGroup(of: Void.self) { group in
