@@ -55,6 +55,9 @@ struct ChaosCommand: AsyncParsableCommand {
     @Option(help: .hidden)
     var executable: String?
 
+    @Option(help: ArgumentHelp("Check the history.json a run left in this directory again (with --delta), write the report into --report, start nothing.", valueName: "dir"))
+    var recheck: String?
+
     func makeConfiguration() throws -> ChaosConfiguration {
         var configuration = quick ? ChaosConfiguration.quick() : ChaosConfiguration()
         if let nodes { configuration.nodeCount = nodes }
@@ -85,6 +88,19 @@ struct ChaosCommand: AsyncParsableCommand {
             return handler
         }
         let harness = ChaosHarness(configuration: configuration, logger: Logger(label: "concord.chaos"))
+        if let recheck {
+            let outcome: ChaosOutcome
+            do {
+                outcome = try harness.recheck(URL(fileURLWithPath: recheck, isDirectory: true))
+            } catch {
+                Self.printError("chaos: cannot recheck: \(Self.message(error))")
+                throw ExitCode(2)
+            }
+            print(outcome.summary)
+            print("\nreport: \(outcome.files.text.path)")
+            if outcome.exitCode != 0 { throw ExitCode(outcome.exitCode) }
+            return
+        }
         let bounds = configuration.bounds
         Self.printError("""
             chaos: seed \(configuration.seed), \(configuration.nodeCount) nodes, \(configuration.duration.shortDescription), \

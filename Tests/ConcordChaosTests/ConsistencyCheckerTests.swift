@@ -185,6 +185,29 @@ import Testing
         #expect(result[.boundedStalenessCutOff].violations[0].evidence.map(\.id) == [write])
     }
 
+    @Test func afterTheHealAQueuedWriteIsOwedFromTheHeal() {
+        var h = HistoryBuilder()
+        h.write("n1", "k", v: 1, 0, 10)
+        h.fault("redis-down", targets: ["redis"], 1_000, heal: 2_000)
+        h.write("n1", "k", v: 2, 1_100, 1_110)  // queued by n1 until it reconnects
+        h.read("n2", "k", v: 1, 1_900, 1_905)  // 790 ms after the ack, cut off: within 1 s + Δ
+        h.read("n2", "k", v: 1, 2_400, 2_405)  // 1.29 s after the ack, but 400 ms after the heal
+        var result = checker.check(h.history())
+        #expect(result[.boundedStalenessCutOff].violationCount == 0)
+        #expect(result[.boundedStalenessCutOff].checked == 2)
+        #expect(result.worstStaleness == .milliseconds(790))
+
+        // While the fault lasts, a node cut off with the writer owes it from the ack.
+        var longer = HistoryBuilder()
+        longer.write("n1", "k", v: 1, 0, 10)
+        longer.fault("redis-down", targets: ["redis"], 1_000, heal: 3_000)
+        let early = longer.write("n1", "k", v: 2, 1_100, 1_110)
+        let late = longer.read("n2", "k", v: 1, 2_500, 2_505)  // 1.39 s after the ack, before the heal
+        result = checker.check(longer.history())
+        #expect(result.blamed(.boundedStalenessCutOff) == [late])
+        #expect(result[.boundedStalenessCutOff].violations[0].evidence.map(\.id) == [early])
+    }
+
     @Test func aQueuedWriteIsOwedEverywhereOnceThePartitionHasHealedAndSettled() {
         var h = HistoryBuilder()
         h.write("n1", "k", v: 1, 0, 10)

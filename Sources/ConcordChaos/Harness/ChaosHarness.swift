@@ -166,7 +166,7 @@ public final class ChaosHarness: Sendable {
         let metadata = self.metadata(schedule: schedule, executable: executable, history: history, probeTimes: probeTimes)
         let report = ChaosReport(history: history, result: result, metadata: metadata, findings: findings)
         let files = try report.write(to: configuration.reportDirectory)
-        try Self.writeHistory(history, to: configuration.reportDirectory)
+        try Self.writeHistory(history, recovery: recovery, to: configuration.reportDirectory)
         return ChaosOutcome(report: report, files: files, wallTime: .zero)
     }
 
@@ -241,15 +241,38 @@ public final class ChaosHarness: Sendable {
         return history.nodes.filter { !answered.contains($0) }.map { "\($0) answered no workload read at all" }
     }
 
-    /// Every operation and fault as JSON (`history.json`), so a violation can be studied beyond
-    /// the windows the report shows, or the history checked again with other bounds.
-    static func writeHistory(_ history: History, to directory: URL) throws {
-        let file = directory.appendingPathComponent("history.json")
+    /// Every operation and fault as JSON (`history.json`), and each node's auto-recovery
+    /// counters (`recovery.json`), so a violation can be studied beyond the windows the report
+    /// shows, or the run checked again (`recheck`) with other bounds or a newer checker.
+    static func writeHistory(_ history: History, recovery: [String: AutoRecoveryCounters], to directory: URL) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
         do {
-            try JSONEncoder().encode(history).write(to: file, options: .atomic)
+            try encoder.encode(history).write(to: directory.appendingPathComponent("history.json"), options: .atomic)
+            try encoder.encode(recovery).write(to: directory.appendingPathComponent("recovery.json"), options: .atomic)
         } catch {
-            throw ChaosError(.io, "could not write \(file.path)", underlying: error)
+            throw ChaosError(.io, "could not write the history into \(directory.path)", underlying: error)
         }
+    }
+
+    /// Checks the history a run left in `source` again, with this configuration's bounds, and
+    /// writes a new report into `configuration.reportDirectory`. No process is started.
+    public func recheck(_ source: URL) throws -> ChaosOutcome {
+        let history: History
+        var recovery: [String: AutoRecoveryCounters] = [:]
+        do {
+            history = try JSONDecoder().decode(History.self, from: Data(contentsOf: source.appendingPathComponent("history.json")))
+            if let data = try? Data(contentsOf: source.appendingPathComponent("recovery.json")) {
+                recovery = try JSONDecoder().decode([String: AutoRecoveryCounters].self, from: data)
+            }
+        } catch {
+            throw ChaosError(.io, "cannot read the history in \(source.path)", underlying: error)
+        }
+        let result = ConsistencyChecker(bounds: configuration.bounds).check(history, recovery: recovery)
+        let metadata = ["rechecked": source.path]
+        let report = ChaosReport(title: "Concord chaos report (rechecked)", history: history, result: result, metadata: metadata)
+        let files = try report.write(to: configuration.reportDirectory)
+        return ChaosOutcome(report: report, files: files, wallTime: .zero)
     }
 
     /// The `autoRecovery` counters of a `GET /v1/stats` body.

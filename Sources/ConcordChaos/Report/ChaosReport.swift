@@ -92,7 +92,7 @@ public struct ChaosReport: Sendable {
         out.line("  writes \(counts.writes), deletes \(counts.deletes), invalidations \(counts.invalidates), errors \(counts.errors)")
         out.blank()
 
-        out.line("Worst staleness of unflagged reads (read start − ack of the write that superseded its version)")
+        out.line("Worst staleness of unflagged reads (read start − when a newer version was owed: its ack, or for a write acknowledged during a fault, the heal)")
         for figure in result.stalenessByNode {
             let read = figure.readID.map { "  (read #\($0))" } ?? ""
             out.line("  \(figure.node.padding(toLength: 12, withPad: " ", startingAt: 0)) \(figure.worst.shortDescription)\(read)")
