@@ -214,7 +214,12 @@ extension HybridCache {
     func expireAll(reason: String) {
         let fence = versions.current()
         fenceFlights(kind: .clearExpire, key: "", version: fence)
-        memory.updateAll(now: clock.now()) { _, item in
+        memory.updateAll(now: clock.now()) { key, item in
+            // This node's own write that has not reached L2 yet is the newest copy there is;
+            // when it flushes, version fencing decides whether a newer write supersedes it.
+            if let pendingVersion = pending.pendingVersion(forKey: key), pendingVersion == item.value.version {
+                return .keep
+            }
             if item.value.allowsFailSafe {
                 item.value.isExpired = true
                 item.value.isFailSafeValue = false

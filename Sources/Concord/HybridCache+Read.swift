@@ -36,7 +36,9 @@ extension HybridCache {
             return try staleFallback(stale, key: key, options: options, as: type)
         }
         do {
-            guard let read = try await readDistributed(distributed, key: key, options: options, hasFallback: stale != nil) else {
+            guard let read = try await readDistributed(distributed, key: key, options: options, hasFallback: stale != nil),
+                  !isOlderThanOwnCopy(read, key: key, stale: stale)
+            else {
                 counters.distributedMisses.add(1, ordering: .relaxed)
                 eventHub.emit(.miss(key: key))
                 return nil
@@ -253,7 +255,8 @@ extension HybridCache {
         var stale = initialStale
         if let distributed, !options.skipDistributedRead {
             do {
-                if let read = try await readDistributed(distributed, key: key, options: options, hasFallback: stale != nil) {
+                if let read = try await readDistributed(distributed, key: key, options: options, hasFallback: stale != nil),
+                   !isOlderThanOwnCopy(read, key: key, stale: stale) {
                     let now = clock.now()
                     let entry = try makeEntry(from: read, as: Value.self, options: options, now: now)
                     let isNewer = stale.map { entry.version > $0.version } ?? true
@@ -278,6 +281,17 @@ extension HybridCache {
         }
         eventHub.emit(.miss(key: key))
         return try await callFactory(key: key, options: options, tags: tags, stale: stale, flight: flight, factory: factory)
+    }
+
+    /// Whether an L2 answer is older than what this node itself holds for the key: its L1 copy
+    /// (even a stale one) or a write of its own still waiting to reach L2. Serving that answer
+    /// would go back in time (read-your-writes, monotonic reads), so it counts as a miss and the
+    /// factory decides.
+    func isOlderThanOwnCopy(_ read: DistributedRead, key: String, stale: MemoryEntry?) -> Bool {
+        let version = read.entry.version
+        if let stale, version < stale.version { return true }
+        if let pending = pending.pendingVersion(forKey: key), version < pending { return true }
+        return false
     }
 
     /// Reads L2 under the L2 timeouts: the soft timeout applies only when a fail-safe value

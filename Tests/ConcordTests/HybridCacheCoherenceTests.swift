@@ -314,4 +314,38 @@ struct HybridCacheCoherenceTests {
             #expect(try await value(b, "k") == "v1")
         }
     }
+
+    @Test func aFullExpirySparesTheNodesOwnUnflushedWrite() async throws {
+        let a = try makeNode("a"), b = try makeNode("b")
+        try await withNodes([a, b]) {
+            try await b.cache.set("k", "old")
+            #expect(try await value(a, "k") == "old")
+            store.setAvailable(false)
+            try await a.cache.set("k", "mine")   // queued: only a's L1 has it
+            #expect(a.cache.pendingWriteCount == 1)
+            store.setAvailable(true)
+            store.flushAll()                      // Redis lost its data: every node expires L1
+            clock.advance(by: .seconds(1))        // the heartbeat sees the new epoch
+            #expect(await eventually { a.cache.statistics.backplane.fullExpiries >= 1 })
+            // Read-your-writes: a still serves its own write, not an older or missing L2 value.
+            #expect(try await value(a, "k") == "mine")
+        }
+    }
+
+    @Test func anL2AnswerOlderThanTheNodesOwnCopyIsNotServed() async throws {
+        let a = try makeNode("a"), b = try makeNode("b")
+        let options = failSafeOptions()
+        try await withNodes([a, b]) {
+            try await b.cache.set("k", "v1", options: options)
+            // a sees v1 first, so its own write below orders after it.
+            #expect(try await value(a, "k", options: options) == "v1")
+            store.setAvailable(false)
+            try await a.cache.set("k", "v2-queued", options: options)
+            store.setAvailable(true)
+            // a's copy is expired locally (say, a full expiry or cut-off) while L2 still has v1.
+            try await a.cache.expire("k", options: { var o = options; o.skipDistributedWrite = true; o.skipBackplaneNotifications = true; return o }())
+            let read = try await a.cache.getOrSet("k", as: String.self, options: options) { _ in "from-origin" }
+            #expect(read.value != "v1", "served \(read.source) \(read.version)")
+        }
+    }
 }

@@ -80,6 +80,12 @@ final class PendingWrites: Sendable {
         }
     }
 
+    /// The version of the write still waiting for `key`, if any: L2 does not have it yet, so
+    /// this node's copy is newer than whatever L2 answers.
+    func pendingVersion(forKey key: String) -> CacheVersion? {
+        state.withLock { $0.bySlot["k:" + key]?.mutation.version }
+    }
+
     var count: Int { state.withLock { $0.bySlot.count } }
 
     var isEmpty: Bool { count == 0 }
