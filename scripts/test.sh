@@ -9,6 +9,31 @@ bash scripts/setup.sh
 echo "test: building (debug, with tests)"
 swift build --build-tests
 
+# Two short chaos runs on the debug build: the contract holds under faults, and the checker
+# catches a cluster without invalidation (a negative control, so a checker that passes
+# everything cannot go unnoticed). Reports stay in .build/ for CI artifacts.
+concord=.build/debug/concord
+
+echo "test: concord chaos --quick (must pass)"
+set +e
+"$concord" chaos --quick --seed 1 --report .build/chaos-quick
+status=$?
+set -e
+if [ "$status" -ne 0 ]; then
+    echo "test: FAILED: concord chaos --quick exited with $status (expected 0); see .build/chaos-quick/report.txt" >&2
+    exit 1
+fi
+
+echo "test: concord chaos --quick --no-backplane (must find C3 violations)"
+set +e
+"$concord" chaos --quick --no-backplane --seed 1 --report .build/chaos-nobp
+status=$?
+set -e
+if [ "$status" -ne 1 ]; then
+    echo "test: FAILED: concord chaos --quick --no-backplane exited with $status (expected 1); see .build/chaos-nobp/report.txt" >&2
+    exit 1
+fi
+
 echo "test: running swift test"
 set +e
 swift test 2>&1 | tee .build/test-output.txt

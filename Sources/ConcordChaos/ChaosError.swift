@@ -10,6 +10,8 @@ public struct ChaosError: Error, CustomStringConvertible, Sendable {
             case invalidArgument
             case proxyStopped
             case io
+            case setupFailed
+            case processFailed
         }
 
         fileprivate let base: Base
@@ -28,6 +30,10 @@ public struct ChaosError: Error, CustomStringConvertible, Sendable {
         public static var proxyStopped: Self { .init(base: .proxyStopped) }
         /// Reading or writing a file failed.
         public static var io: Self { .init(base: .io) }
+        /// A part of the test bed (redis-server, a node, the origin) could not be started.
+        public static var setupFailed: Self { .init(base: .setupFailed) }
+        /// A child process could not be launched, or exited when it should not have.
+        public static var processFailed: Self { .init(base: .processFailed) }
 
         public var description: String { base.rawValue }
     }

@@ -14,6 +14,7 @@ struct ConcordCommand: AsyncParsableCommand {
             SetCommand.self,
             DeleteCommand.self,
             InvalidateCommand.self,
+            ChaosCommand.self,
             BenchCommand.self,
         ]
     )

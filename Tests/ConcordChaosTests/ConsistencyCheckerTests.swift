@@ -159,6 +159,70 @@ import Testing
         #expect(result.worstStalenessReadID == bad2)
     }
 
+    @Test func writesAcknowledgedInsideAPartitionAreOwedToConnectedNodesFromTheHeal() {
+        var h = HistoryBuilder()
+        h.nodes = ["n1", "n2", "n3"]
+        h.write("n1", "k", v: 1, 0, 10)
+        h.fault("partition-one", targets: ["n1"], 1_000, heal: 4_000)
+        // n1 is cut off: its write is queued and cannot reach n2 before the heal.
+        h.write("n1", "k", v: 2, 1_100, 1_110)
+        h.read("n2", "k", v: 1, 3_500, 3_505)  // 2.4 s after the ack, but owed only from 4 s
+        h.read("n3", "k", v: 1, 2_500, 2_505)
+        h.read("n2", "k", v: 2, 4_300, 4_305)
+        var result = checker.check(h.history())
+        #expect(result[.boundedStalenessCutOff].violationCount == 0)
+        #expect(result.stalenessByNode.first { $0.node == "n2" }?.worst == .zero)
+
+        // Nodes cut off with the writer get no such grace: n3's old read is 1.39 s behind, over 1 s + Δ.
+        var both = HistoryBuilder()
+        both.nodes = ["n1", "n2", "n3"]
+        both.write("n1", "k", v: 1, 0, 10)
+        both.fault("partition-half", targets: ["n1", "n3"], 1_000, heal: 4_000)
+        let write = both.write("n1", "k", v: 2, 1_100, 1_110)
+        let bad = both.read("n3", "k", v: 1, 2_500, 2_505)
+        result = checker.check(both.history())
+        #expect(result.blamed(.boundedStalenessCutOff) == [bad])
+        #expect(result[.boundedStalenessCutOff].violations[0].evidence.map(\.id) == [write])
+    }
+
+    @Test func afterTheHealAQueuedWriteIsOwedFromTheHeal() {
+        var h = HistoryBuilder()
+        h.write("n1", "k", v: 1, 0, 10)
+        h.fault("redis-down", targets: ["redis"], 1_000, heal: 2_000)
+        h.write("n1", "k", v: 2, 1_100, 1_110)  // queued by n1 until it reconnects
+        h.read("n2", "k", v: 1, 1_900, 1_905)  // 790 ms after the ack, cut off: within 1 s + Δ
+        h.read("n2", "k", v: 1, 2_400, 2_405)  // 1.29 s after the ack, but 400 ms after the heal
+        var result = checker.check(h.history())
+        #expect(result[.boundedStalenessCutOff].violationCount == 0)
+        #expect(result[.boundedStalenessCutOff].checked == 2)
+        #expect(result.worstStaleness == .milliseconds(790))
+
+        // While the fault lasts, a node cut off with the writer owes it from the ack.
+        var longer = HistoryBuilder()
+        longer.write("n1", "k", v: 1, 0, 10)
+        longer.fault("redis-down", targets: ["redis"], 1_000, heal: 3_000)
+        let early = longer.write("n1", "k", v: 2, 1_100, 1_110)
+        let late = longer.read("n2", "k", v: 1, 2_500, 2_505)  // 1.39 s after the ack, before the heal
+        result = checker.check(longer.history())
+        #expect(result.blamed(.boundedStalenessCutOff) == [late])
+        #expect(result[.boundedStalenessCutOff].violations[0].evidence.map(\.id) == [early])
+    }
+
+    @Test func aQueuedWriteIsOwedEverywhereOnceThePartitionHasHealedAndSettled() {
+        var h = HistoryBuilder()
+        h.write("n1", "k", v: 1, 0, 10)
+        h.fault("partition-one", targets: ["n1"], 1_000, heal: 2_000)
+        let write = h.write("n1", "k", v: 2, 1_100, 1_110)
+        h.read("n2", "k", v: 1, 2_400, 2_405)  // 400 ms after the heal, in the window: fine
+        let bad = h.read("n2", "k", v: 1, 3_200, 3_205)  // past heal + convergence bound: C3 owes v2
+        let result = checker.check(h.history())
+        #expect(result[.boundedStalenessCutOff].violationCount == 0)
+        #expect(result[.boundedStalenessCutOff].checked == 1)
+        #expect(result.blamed(.boundedStalenessHealthy) == [bad])
+        #expect(result[.boundedStalenessHealthy].violations[0].evidence.map(\.id) == [write])
+        #expect(result.worstStaleness == .milliseconds(1_200))
+    }
+
     // MARK: C5
 
     private func convergenceHistory(n2Reads: [(Int64, Double)], end: Double = 4_000) -> (HistoryBuilder, [Int]) {

@@ -157,7 +157,11 @@ public struct ConsistencyChecker: Sendable {
     /// C3: a non-stale read entirely outside every fault window ([start, heal + convergence bound])
     /// that starts more than Δ after a write's ack returns that version or newer.
     /// C4: a non-stale read touching a fault window never returns a version superseded by an acked
-    /// write more than maxDisconnectedStaleness + Δ before the read started.
+    /// write more than maxDisconnectedStaleness + Δ before the read started. A write acknowledged
+    /// during a fault that touched its node counts from the heal for the nodes the fault left
+    /// connected, and for every node once healed (`HistoryIndex.owedFrom`): its node queued it
+    /// (auto-recovery), so it reaches Redis only with the flush after the heal, and C5 owes it
+    /// within the convergence bound from there.
     func checkStaleness(
         _ index: HistoryIndex, _ collector: inout ViolationCollector
     ) -> (PropertyResult, PropertyResult, StalenessSummary) {
@@ -174,9 +178,9 @@ public struct ConsistencyChecker: Sendable {
                 if inFault { cutOff.exempt += 1 } else { healthy.exempt += 1 }
                 continue
             }
-            let superseding = index.firstSuperseding(read.key, above: read.rank)
-            if let superseding, superseding.end < start {
-                let staleness = Duration.nanoseconds(start - superseding.end)
+            let superseding = index.firstOwedSuperseding(read.key, above: read.rank, reader: read.node, at: start)
+            if let superseding, superseding.owedFrom < start {
+                let staleness = Duration.nanoseconds(start - superseding.owedFrom)
                 if staleness > summary.worst {
                     summary.worst = staleness
                     summary.worstReadID = read.id
@@ -188,11 +192,14 @@ public struct ConsistencyChecker: Sendable {
 
             if inFault {
                 cutOff.checked += 1
-                if let superseding, start - superseding.end > cutOffAllowance {
-                    let version = index.operations[superseding.index].outcome.version ?? 0
+                if let superseding, start - superseding.owedFrom > cutOffAllowance {
+                    let version = index.operations[superseding.ack.index].outcome.version ?? 0
+                    let since = superseding.owedFrom == superseding.ack.end
+                        ? "after v\(version) was acknowledged"
+                        : "after the heal that made v\(version), acknowledged during the fault, owed"
                     collector.report(
-                        &cutOff, read: position, expected: version, evidence: [superseding.index],
-                        message: "\(read.node) served \(Self.describe(read)) of \(read.key) during a fault, \(Duration.nanoseconds(start - superseding.end).shortDescription) after v\(version) was acknowledged (allowed \(Duration.nanoseconds(cutOffAllowance).shortDescription))")
+                        &cutOff, read: position, expected: version, evidence: [superseding.ack.index],
+                        message: "\(read.node) served \(Self.describe(read)) of \(read.key) during a fault, \(Duration.nanoseconds(start - superseding.owedFrom).shortDescription) \(since) (allowed \(Duration.nanoseconds(cutOffAllowance).shortDescription))")
                 }
             } else if let floor = index.latestAcked(read.key, before: start - delta) {
                 healthy.checked += 1

@@ -43,6 +43,11 @@ struct HistoryIndex: Sendable {
     /// Fault windows [start, heal + convergence bound], merged, in nanoseconds.
     let faultWindows: [(start: Int64, end: Int64)]
     let nodes: [String]
+    /// Mutations acknowledged by a node while a fault touched it (a partition of its link, or
+    /// Redis itself down, hung or wiped), by index into `operations`: the heal, and the nodes
+    /// the fault touched. Such a write may have been queued by its node (auto-recovery); it
+    /// reaches Redis, and so other nodes, only when that node flushes after the heal.
+    let hiddenWrites: [Int: (until: Int64, cutOff: Set<String>)]
 
     init(_ history: History, convergenceBound: Duration) {
         self.history = history
@@ -89,6 +94,22 @@ struct HistoryIndex: Sendable {
             }
         }
         self.faultWindows = merged
+
+        let allNodes = Set(history.allNodes)
+        var hidden: [Int: (until: Int64, cutOff: Set<String>)] = [:]
+        if !history.faults.isEmpty {
+            for (index, operation) in operations.enumerated() where operation.kind.isMutation && operation.outcome.isOK {
+                let ack = operation.end.nanosecondsValue
+                for fault in history.faults where fault.affectsAllNodes || fault.targets.contains(operation.node) {
+                    let heal = fault.heal?.nanosecondsValue ?? historyEnd
+                    guard fault.start.nanosecondsValue <= ack, ack <= heal else { continue }
+                    let touched = fault.affectsAllNodes ? allNodes : Set(fault.targets)
+                    let until = max(heal, hidden[index]?.until ?? heal)
+                    hidden[index] = (until, touched.union(hidden[index]?.cutOff ?? []))
+                }
+            }
+        }
+        self.hiddenWrites = hidden
     }
 
     private static func timeline(_ acks: [Ack]) -> KeyTimeline {
@@ -126,12 +147,34 @@ struct HistoryIndex: Sendable {
         Self.latest(in: keys[key], before: time, inclusive: inclusive)
     }
 
-    /// The earliest-acknowledged write of a version above `rank`: when `rank` became outdated.
-    func firstSuperseding(_ key: String, above rank: Int64) -> Ack? {
+    /// When a read on `reader` starting at `time` owes the acknowledged write. From its ack as a
+    /// rule. A write acknowledged during a fault that touched its node is owed from the heal to
+    /// the nodes the fault left connected (they rightly trust their L1 and cannot see a queued
+    /// write) and, after the heal, to every node: from then on it is convergence (C5), bounded
+    /// from the heal. Nodes cut off with the writer still owe it from the ack while the fault
+    /// lasts: after maxDisconnectedStaleness they must ask the origin, which has it.
+    func owedFrom(_ ack: Ack, reader: String, at time: Int64) -> Int64 {
+        guard let hidden = hiddenWrites[ack.index] else { return ack.end }
+        if hidden.cutOff.contains(reader) && time < hidden.until { return ack.end }
+        return max(ack.end, hidden.until)
+    }
+
+    /// Among the writes of versions above `rank`, the one a read on `reader` at `time` owed
+    /// first, and since when: the moment `rank` became outdated for that read.
+    func firstOwedSuperseding(_ key: String, above rank: Int64, reader: String, at time: Int64) -> (ack: Ack, owedFrom: Int64)? {
         guard let timeline = keys[key] else { return nil }
         let first = Self.partitionPoint(timeline.byVersion) { $0.version <= rank }
         guard first < timeline.byVersion.count else { return nil }
-        return timeline.byVersion[timeline.earliestFrom[first]]
+        if hiddenWrites.isEmpty {
+            let ack = timeline.byVersion[timeline.earliestFrom[first]]
+            return (ack, ack.end)
+        }
+        var best: (ack: Ack, owedFrom: Int64)?
+        for ack in timeline.byVersion[first...] {
+            let owed = owedFrom(ack, reader: reader, at: time)
+            if best == nil || owed < best!.owedFrom { best = (ack, owed) }
+        }
+        return best
     }
 
     /// How many acknowledged versions a read returning `rank` at `time` is behind.

@@ -118,6 +118,15 @@ public final class HistoryRecorder: Sendable {
         }
     }
 
+    /// Appends `note` to a fault's detail (what the harness learned after the heal, say).
+    public func annotateFault(_ id: Int, _ note: String) {
+        state.withLock { state in
+            guard let index = state.faults.firstIndex(where: { $0.id == id }) else { return }
+            let detail = state.faults[index].detail
+            state.faults[index].detail = detail.map { "\($0); \(note)" } ?? note
+        }
+    }
+
     public var operationCount: Int { state.withLock { $0.operations.count } }
 
     /// A copy of everything so far, operations ordered by start.

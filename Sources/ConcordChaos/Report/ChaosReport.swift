@@ -15,13 +15,23 @@ public struct ChaosReport: Sendable {
     public var result: CheckResult
     /// Run settings worth repeating in the report (seed, duration, fault list...).
     public var metadata: [String: String]
+    /// Problems the harness found outside the contract's six properties (a node that died on
+    /// its own, corrupt bodies, nodes that stopped answering); any of them fails the run.
+    public var findings: [String]
 
-    public init(title: String = "Concord chaos report", history: History, result: CheckResult, metadata: [String: String] = [:]) {
+    public init(
+        title: String = "Concord chaos report", history: History, result: CheckResult, metadata: [String: String] = [:],
+        findings: [String] = []
+    ) {
         self.title = title
         self.history = history
         self.result = result
         self.metadata = metadata
+        self.findings = findings
     }
+
+    /// Every property held and the harness found nothing else wrong.
+    public var passed: Bool { result.passed && findings.isEmpty }
 
     /// Writes the three files into `directory`, creating it if needed.
     @discardableResult
@@ -52,7 +62,7 @@ public struct ChaosReport: Sendable {
     /// The summary a person reads first, then every detailed violation with its history window.
     public func text() -> String {
         var out = ReportText()
-        let verdict = result.passed ? "PASS" : "FAIL"
+        let verdict = passed ? "PASS" : "FAIL"
         out.line("\(title): \(verdict)")
         out.line(String(repeating: "=", count: title.count + verdict.count + 2))
         out.line("nodes: \(history.allNodes.joined(separator: ", "))   duration: \(history.end.shortDescription)   operations: \(history.operations.count)   faults: \(history.faults.count)")
@@ -62,6 +72,12 @@ public struct ChaosReport: Sendable {
         let bounds = result.bounds
         out.line("bounds: Δ \(bounds.delta.shortDescription), maxDisconnectedStaleness \(bounds.maxDisconnectedStaleness.shortDescription), convergence \(bounds.convergenceBound.shortDescription)")
         out.blank()
+
+        if !findings.isEmpty {
+            out.line("Harness findings (each fails the run)")
+            for finding in findings { out.line("  - \(finding)") }
+            out.blank()
+        }
 
         out.line("Contract")
         for property in result.properties {
@@ -76,7 +92,7 @@ public struct ChaosReport: Sendable {
         out.line("  writes \(counts.writes), deletes \(counts.deletes), invalidations \(counts.invalidates), errors \(counts.errors)")
         out.blank()
 
-        out.line("Worst staleness of unflagged reads (read start − ack of the write that superseded its version)")
+        out.line("Worst staleness of unflagged reads (read start − when a newer version was owed: its ack, or for a write acknowledged during a fault, the heal)")
         for figure in result.stalenessByNode {
             let read = figure.readID.map { "  (read #\($0))" } ?? ""
             out.line("  \(figure.node.padding(toLength: 12, withPad: " ", startingAt: 0)) \(figure.worst.shortDescription)\(read)")

@@ -37,6 +37,8 @@ public struct ReportDocument: Sendable, Hashable, Codable {
     public var title: String
     public var passed: Bool
     public var metadata: [String: String]
+    /// Problems outside the six properties; non-empty means the run failed.
+    public var findings: [String]
     public var bounds: ContractBounds
     public var nodes: [String]
     public var durationMs: Double
@@ -53,8 +55,9 @@ public struct ReportDocument: Sendable, Hashable, Codable {
         let history = report.history
         formatVersion = 1
         title = report.title
-        passed = result.passed
+        passed = report.passed
         metadata = report.metadata
+        findings = report.findings
         bounds = result.bounds
         nodes = history.allNodes
         durationMs = history.end.milliseconds

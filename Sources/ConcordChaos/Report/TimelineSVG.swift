@@ -43,9 +43,9 @@ struct TimelineSVG {
         svg.raw(##"<rect x="0" y="0" width="\##(f(width))" height="\##(f(height))" fill="#ffffff"/>"##)
 
         // Title.
-        let verdict = result.passed ? "PASS" : "FAIL"
+        let verdict = report.passed ? "PASS" : "FAIL"
         let violations = result.properties.reduce(0) { $0 + $1.violationCount }
-        svg.text(left, 28, "\(report.title): \(verdict)", size: 18, weight: "bold", fill: result.passed ? "#2e7d32" : Self.violationColor)
+        svg.text(left, 28, "\(report.title): \(verdict)", size: 18, weight: "bold", fill: report.passed ? "#2e7d32" : Self.violationColor)
         svg.text(left, 48, "\(history.operations.count) operations, \(history.faults.count) faults, \(violations) violations; worst unflagged staleness \(result.worstStaleness.shortDescription)", size: 12, fill: "#424242")
 
         // Lanes.

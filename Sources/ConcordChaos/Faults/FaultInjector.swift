@@ -1,0 +1,84 @@
+import ConcordRedis
+import Logging
+
+/// Applies scheduled faults to a cluster and heals them. Each fault has exactly one heal, and
+/// after the heal the cluster's processes and links are as they were before the fault (Redis
+/// possibly with an empty dataset, which the protocol must cope with).
+struct FaultInjector: Sendable {
+    let cluster: ChaosCluster
+    let logger: Logger
+
+    /// Node ids (or `Fault.redisTarget`) a fault affects, for the history.
+    func targetIDs(_ fault: ScheduledFault) -> [String] {
+        if fault.kind.targetsRedis { return [Fault.redisTarget] }
+        let nodes = cluster.nodes
+        return fault.targets.map { nodes[$0].id }
+    }
+
+    func inject(_ fault: ScheduledFault) async throws {
+        let nodes = cluster.nodes
+        switch fault.kind {
+        case .redisKill:
+            cluster.redis.kill()
+        case .redisRestartEmpty:
+            try await restartRedis()
+        case .redisPause:
+            cluster.redis.pause()
+        case .partitionOne, .partitionHalf, .partitionAll:
+            for index in fault.targets { nodes[index].proxy.set(.down) }
+        case .latency:
+            // Downstream only: replies arrive late, as from a slow or distant Redis; the added
+            // delay stays below the nodes' 1s command timeout, so this is slowness, not an outage.
+            let delay = fault.magnitude ?? .milliseconds(250)
+            for index in fault.targets { nodes[index].proxy.set(.latency(delay, jitter: delay / 4), direction: .downstream) }
+        case .reset:
+            let after = fault.magnitude ?? .milliseconds(500)
+            for index in fault.targets { nodes[index].proxy.set(.resetPeer(after: after)) }
+        case .flushall:
+            try await flushAll()
+        case .nodeKill:
+            for index in fault.targets { await cluster.killNode(index) }
+        }
+    }
+
+    func heal(_ fault: ScheduledFault) async throws {
+        let nodes = cluster.nodes
+        switch fault.kind {
+        case .redisKill:
+            try await restartRedis()
+        case .redisRestartEmpty, .flushall:
+            break
+        case .redisPause:
+            cluster.redis.resume()
+        case .partitionOne, .partitionHalf, .partitionAll, .latency, .reset:
+            for index in fault.targets { nodes[index].proxy.clear() }
+        case .nodeKill:
+            for index in fault.targets { try await cluster.startNode(index) }
+        }
+    }
+
+    private func restartRedis() async throws {
+        do {
+            try await cluster.redis.restart()
+        } catch {
+            throw ChaosError(.setupFailed, "could not restart redis-server", underlying: error)
+        }
+        cluster.recordRedisPID()
+    }
+
+    /// FLUSHALL straight to Redis, not through a proxy: the fault is Redis losing its data.
+    private func flushAll() async throws {
+        let redis = cluster.redis
+        let client = RedisClient(configuration: RedisConfiguration(host: redis.host, port: redis.port), logger: logger)
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await client.run() }
+                defer { group.cancelAll() }
+                try await client.waitUntilConnected(timeout: .seconds(5))
+                _ = try await client.send("FLUSHALL")
+            }
+        } catch {
+            throw ChaosError(.setupFailed, "FLUSHALL failed", underlying: error)
+        }
+    }
+}

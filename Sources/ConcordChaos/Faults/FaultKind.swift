@@ -1,0 +1,68 @@
+import Foundation
+
+/// The faults `concord chaos` can inject, named as on its command line (`--faults`).
+public enum FaultKind: String, Sendable, Hashable, Codable, CaseIterable, CustomStringConvertible {
+    /// SIGKILL redis-server; the heal restarts it on the same port with an empty dataset.
+    case redisKill = "redis-kill"
+    /// Restart redis-server at once with an empty dataset (a restart without persistence).
+    case redisRestartEmpty = "redis-restart-empty"
+    /// SIGSTOP redis-server (it keeps its sockets and answers nothing); the heal is SIGCONT.
+    case redisPause = "redis-pause"
+    /// One node's link to Redis is down (its proxy refuses and drops connections).
+    case partitionOne = "partition-one"
+    /// Half the nodes' links are down.
+    case partitionHalf = "partition-half"
+    /// Every node's link is down while Redis itself stays up.
+    case partitionAll = "partition-all"
+    /// A latency spike on every node's link.
+    case latency
+    /// Every node's Redis connections are reset (RST) shortly after they open, over and over.
+    case reset
+    /// FLUSHALL on Redis: data, sequence and epoch gone in one step.
+    case flushall
+    /// SIGKILL one node; the heal restarts it with the same id and port.
+    case nodeKill = "node-kill"
+
+    public var description: String { rawValue }
+
+    /// Faults that happen in one step: the heal follows at once, nothing is held.
+    public var isInstant: Bool {
+        switch self {
+        case .redisRestartEmpty, .flushall: true
+        default: false
+        }
+    }
+
+    /// Faults on Redis itself rather than on some nodes' links or processes.
+    public var targetsRedis: Bool {
+        switch self {
+        case .redisKill, .redisRestartEmpty, .redisPause, .flushall: true
+        default: false
+        }
+    }
+
+    /// The kinds `--quick` injects: one of each family (process death, partition, data loss,
+    /// a hung server, a node crash) in little time.
+    public static let quick: [FaultKind] = [.redisKill, .partitionOne, .flushall, .redisPause, .nodeKill]
+
+    /// Parses `all` or a comma-separated list; throws `ChaosError(.invalidArgument)` naming
+    /// the unknown entry and the valid ones.
+    public static func parseList(_ text: String) throws -> [FaultKind] {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        if trimmed == "all" { return allCases }
+        if trimmed == "none" { return [] }
+        var kinds: [FaultKind] = []
+        for part in trimmed.split(separator: ",") {
+            let name = part.trimmingCharacters(in: .whitespaces)
+            if name.isEmpty { continue }
+            guard let kind = FaultKind(rawValue: name) else {
+                throw ChaosError(.invalidArgument, "unknown fault '\(name)'; known: all, \(allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            if !kinds.contains(kind) { kinds.append(kind) }
+        }
+        if kinds.isEmpty {
+            throw ChaosError(.invalidArgument, "no fault named in '\(text)' (use all, none or a comma-separated list)")
+        }
+        return kinds
+    }
+}

@@ -1,0 +1,200 @@
+import ConcordTesting
+import Foundation
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The test bed of one chaos run: a redis-server, one fault proxy per node in front of it, and
+/// the `concord node` processes, each reaching Redis only through its own proxy. Everything it
+/// starts is released by `shutdown()`, which is safe to call after a partial start.
+final class ChaosCluster: Sendable {
+    /// One node: fixed id and port (a killed node comes back on the same ones), its proxy, and
+    /// the client the workload and probes use.
+    struct Node: Sendable {
+        let index: Int
+        let id: String
+        let port: Int
+        let proxy: FaultProxy
+        let client: NodeClient
+        let arguments: [String]
+    }
+
+    private struct State {
+        var redis: RedisServer?
+        var proxies: [FaultProxy] = []
+        var nodes: [Node] = []
+        var processes: [String: ChildProcess] = [:]
+    }
+
+    let supervisor: ProcessSupervisor
+    let executable: String
+    let logDirectory: URL
+    /// Holds the current redis-server pid for the watchdog.
+    let redisPIDFile: URL
+    let logger: Logger
+    private let state = Mutex(State())
+
+    init(supervisor: ProcessSupervisor, executable: String, logDirectory: URL, workDirectory: URL, logger: Logger) {
+        self.supervisor = supervisor
+        self.executable = executable
+        self.logDirectory = logDirectory
+        self.redisPIDFile = workDirectory.appendingPathComponent("redis.pid")
+        self.logger = logger
+    }
+
+    var redis: RedisServer {
+        guard let redis = state.withLock({ $0.redis }) else { preconditionFailure("Redis was not started") }
+        return redis
+    }
+
+    var nodes: [Node] { state.withLock { $0.nodes } }
+
+    // MARK: Starting
+
+    /// Starts Redis, the proxies and the nodes, and returns once every node answers `/health`
+    /// and reports ready (its backplane, or without one its Redis connection, is up).
+    func start(nodeCount: Int, originPath: String, settings: ChaosConfiguration.NodeSettings, clientConfiguration: NodeClient.Configuration) async throws {
+        let redis: RedisServer
+        do {
+            redis = try await RedisServer.start()
+        } catch {
+            throw ChaosError(.setupFailed, "cannot start redis-server (is it installed? scripts/setup.sh installs it)", underlying: error)
+        }
+        state.withLock { $0.redis = redis }
+        logger.info("redis-server started", metadata: ["concord.port": "\(redis.port)"])
+        try startRedisWatchdog()
+
+        let ports = try FreePort.distinct(nodeCount)
+        for index in 0..<nodeCount {
+            let id = "n\(index + 1)"
+            var proxyLogger = logger
+            proxyLogger[metadataKey: "concord.node"] = .string(id)
+            let proxy = try await FaultProxy.start(upstream: .init(host: redis.host, port: redis.port), logger: proxyLogger)
+            state.withLock { $0.proxies.append(proxy) }
+            let arguments = [
+                "node", "--id", id, "--port", "\(ports[index])", "--redis", "redis://127.0.0.1:\(proxy.port)",
+                "--origin", "sqlite:\(originPath)", "--cache-name", "chaos",
+                // Nodes end by themselves when the harness is gone, even after a SIGKILL of it.
+                "--parent-pid", "\(getpid())",
+            ] + settings.arguments
+            let node = Node(
+                index: index, id: id, port: ports[index], proxy: proxy,
+                client: NodeClient(port: ports[index], configuration: clientConfiguration, logger: logger),
+                arguments: arguments)
+            state.withLock { $0.nodes.append(node) }
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for node in nodes {
+                group.addTask { try await self.startNode(node.index) }
+            }
+            try await group.waitForAll()
+        }
+        try await waitUntilReady(timeout: .seconds(30))
+    }
+
+    /// Nodes end themselves when the harness dies (`--parent-pid`); redis-server cannot, so a
+    /// small shell child waits for the harness to disappear, even by SIGKILL, and then kills
+    /// the server whose pid the harness last wrote down. The pid is checked to still be a
+    /// redis-server, so a recycled pid is never killed.
+    private func startRedisWatchdog() throws {
+        recordRedisPID()
+        let script = """
+            while kill -0 \(getpid()) 2>/dev/null; do sleep 0.5; done
+            pid=$(cat '\(redisPIDFile.path)' 2>/dev/null)
+            if [ -n "$pid" ] && grep -q redis-server "/proc/$pid/cmdline" 2>/dev/null; then kill -9 "$pid"; fi
+            """
+        _ = try supervisor.launch(name: "redis-watchdog", executable: "/bin/sh", arguments: ["-c", script])
+    }
+
+    /// Writes down the current redis-server pid for the watchdog (after every restart).
+    func recordRedisPID() {
+        let pid = state.withLock { $0.redis }?.processIdentifier.map { "\($0)" } ?? ""
+        try? Data(pid.utf8).write(to: redisPIDFile, options: .atomic)
+    }
+
+    /// Launches node `index` (again) and waits for its `/health`.
+    func startNode(_ index: Int, timeout: Duration = .seconds(60)) async throws {
+        let node = nodes[index]
+        let logFile = logDirectory.appendingPathComponent("\(node.id).log")
+        let child = try supervisor.launch(name: node.id, executable: executable, arguments: node.arguments, logFile: logFile)
+        state.withLock { $0.processes[node.id] = child }
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        while clock.now < deadline {
+            try Task.checkCancellation()
+            if let status = child.exitStatus {
+                throw ChaosError(.setupFailed, "node \(node.id) exited with status \(status) during start:\n\(Self.tail(of: logFile))")
+            }
+            if (try? await node.client.health()) == true { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw ChaosError(.setupFailed, "node \(node.id) did not answer /health within \(timeout):\n\(Self.tail(of: logFile))")
+    }
+
+    /// Waits until every node answers `/ready`.
+    func waitUntilReady(timeout: Duration) async throws {
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        var waiting = nodes.map(\.index)
+        while !waiting.isEmpty {
+            try Task.checkCancellation()
+            var still: [Int] = []
+            for index in waiting where (try? await nodes[index].client.ready()) != true {
+                still.append(index)
+            }
+            waiting = still
+            if waiting.isEmpty { return }
+            guard clock.now < deadline else {
+                throw ChaosError(.setupFailed, "nodes \(waiting.map { nodes[$0].id }.joined(separator: ", ")) not ready within \(timeout)")
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    /// SIGKILLs node `index` and waits until it is gone.
+    func killNode(_ index: Int) async {
+        let id = nodes[index].id
+        guard let child = state.withLock({ $0.processes[id] }) else { return }
+        await child.kill()
+    }
+
+    /// Nodes whose process has exited although nobody killed it.
+    func unexpectedExits(except killed: Set<String> = []) -> [String: Int32] {
+        state.withLock { state in
+            var exits: [String: Int32] = [:]
+            for (id, child) in state.processes where !killed.contains(id) {
+                if let status = child.exitStatus { exits[id] = status }
+            }
+            return exits
+        }
+    }
+
+    // MARK: Stopping
+
+    /// Stops nodes, proxies and Redis; safe after a partial start and safe to call twice.
+    func shutdown() async {
+        let (redis, proxies, nodes) = state.withLock { ($0.redis, $0.proxies, $0.nodes) }
+        await supervisor.stopAll(grace: .seconds(3))
+        for node in nodes { node.client.shutdown() }
+        for proxy in proxies { await proxy.stop() }
+        redis?.stop()
+    }
+
+    /// For signal handlers: SIGKILL to every child and to Redis, without waiting on anything async.
+    func emergencyStop() {
+        supervisor.killAllNow()
+        state.withLock { $0.redis }?.stop()
+    }
+
+    /// The last lines of a log file, for error messages.
+    static func tail(of file: URL, lines: Int = 20) -> String {
+        guard let data = FileManager.default.contents(atPath: file.path) else { return "(no output)" }
+        let text = String(decoding: data, as: UTF8.self)
+        return text.split(separator: "\n", omittingEmptySubsequences: false).suffix(lines).joined(separator: "\n")
+    }
+}

@@ -1,0 +1,337 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// Runs one chaos experiment end to end: starts Redis, the proxies and the nodes, drives the
+/// workload while injecting and healing the seeded fault schedule, probes convergence after each
+/// heal, reads everything once more at the end, checks the history against the contract and
+/// writes the report. Every process it started is gone when `run()` returns or throws,
+/// cancellation included.
+public final class ChaosHarness: Sendable {
+    public let configuration: ChaosConfiguration
+    private let logger: Logger
+    private let supervisor = ProcessSupervisor()
+    private let cluster = Mutex<ChaosCluster?>(nil)
+    private let progress = Mutex(ChaosProgress())
+    private let recorder = Mutex<HistoryRecorder?>(nil)
+
+    public init(configuration: ChaosConfiguration, logger: Logger = Logger(label: "concord.chaos")) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// The fault schedule this configuration gives: fixed by the seed, printable before a run.
+    public var schedule: FaultSchedule {
+        FaultSchedule(seed: configuration.seed, parameters: configuration.scheduleParameters)
+    }
+
+    /// Where the run is; cheap, for progress displays.
+    public func progressSnapshot() -> ChaosProgress {
+        var snapshot = progress.withLock { $0 }
+        if let recorder = recorder.withLock({ $0 }) {
+            snapshot.elapsed = recorder.now()
+            snapshot.operations = recorder.operationCount
+        }
+        return snapshot
+    }
+
+    /// For a signal handler's last resort: SIGKILL every child and Redis, synchronously.
+    public func emergencyStop() {
+        supervisor.killAllNow()
+        cluster.withLock { $0 }?.emergencyStop()
+    }
+
+    /// Runs the experiment. Throws `ChaosError` when the harness itself cannot run (exit code
+    /// 2) and `CancellationError` when cancelled; a broken contract is a returned outcome.
+    public func run() async throws -> ChaosOutcome {
+        try configuration.validate()
+        let wallStart = ContinuousClock.now
+        let executable = configuration.executable ?? Self.currentExecutable()
+        guard FileManager.default.isExecutableFile(atPath: executable) else {
+            throw ChaosError(.setupFailed, "the concord executable \(executable) is missing or not executable")
+        }
+        let reportDirectory = configuration.reportDirectory
+        let logDirectory = reportDirectory.appendingPathComponent("logs", isDirectory: true)
+        let workDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("concord-chaos-\(UUID().uuidString)", isDirectory: true)
+        do {
+            try? FileManager.default.removeItem(at: logDirectory)
+            try FileManager.default.createDirectory(at: logDirectory, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(at: workDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw ChaosError(.io, "cannot create \(logDirectory.path) or \(workDirectory.path)", underlying: error)
+        }
+        defer { try? FileManager.default.removeItem(at: workDirectory) }
+
+        let planned = schedule.faults.count
+        progress.withLock { $0.faultsTotal = planned }
+        let cluster = ChaosCluster(
+            supervisor: supervisor, executable: executable, logDirectory: logDirectory, workDirectory: workDirectory, logger: logger)
+        self.cluster.withLock { $0 = cluster }
+        let showProgress = configuration.showProgress
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            if showProgress {
+                group.addTask { await ProgressLine().run { self.progressSnapshot() } }
+            }
+            defer { group.cancelAll() }
+            do {
+                var outcome = try await experiment(cluster, workDirectory: workDirectory, executable: executable)
+                setPhase("stopping")
+                await cluster.shutdown()
+                outcome.wallTime = ContinuousClock.now - wallStart
+                return outcome
+            } catch {
+                setPhase("stopping")
+                await cluster.shutdown()
+                throw error
+            }
+        }
+    }
+
+    // MARK: Phases
+
+    private func experiment(_ cluster: ChaosCluster, workDirectory: URL, executable: String) async throws -> ChaosOutcome {
+        let configuration = self.configuration
+        let bounds = configuration.bounds
+        let keys = Workload.keys(count: configuration.workload.keyCount)
+        let originPath = workDirectory.appendingPathComponent("origin.sqlite").path
+        let origin = try OriginStore.create(path: originPath, keys: keys)
+
+        setPhase("starting \(configuration.nodeCount) nodes")
+        var clientConfiguration = NodeClient.Configuration()
+        // Above the nodes' own Redis timeouts (1s per command), so a slow answer is recorded as
+        // what it is rather than as a harness timeout.
+        clientConfiguration.requestTimeout = .seconds(3)
+        clientConfiguration.maxIdleConnections = 8
+        try await cluster.start(
+            nodeCount: configuration.nodeCount, originPath: originPath, settings: configuration.node,
+            clientConfiguration: clientConfiguration)
+
+        let nodes = cluster.nodes
+        let recorder = HistoryRecorder(nodes: nodes.map(\.id), clock: HarnessClock())
+        self.recorder.withLock { $0 = recorder }
+        let workload = Workload(
+            configuration: configuration.workload,
+            targets: nodes.map { Workload.Target(id: $0.id, client: $0.client) },
+            origin: origin, recorder: recorder, seed: configuration.seed)
+        let schedule = self.schedule
+        let injector = FaultInjector(cluster: cluster, logger: logger)
+        progress.withLock {
+            $0.phase = "running"
+            $0.duration = configuration.duration
+            $0.faultsTotal = schedule.faults.count
+        }
+        logger.info("workload started", metadata: ["concord.faults": "\(schedule.faults.count)"])
+
+        var probeTimes: [(kind: FaultKind, time: Duration?)] = []
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await workload.run() }
+            probeTimes = try await execute(schedule, injector: injector, workload: workload, recorder: recorder, bounds: bounds)
+            setPhase("running", current: nil)
+            try await Task.sleep(until: recorder.clock.origin + configuration.duration, clock: .continuous)
+            workload.stop()
+            try await group.waitForAll()
+        }
+
+        // Let the last writes propagate before the reads that decide C6.
+        setPhase("settling")
+        try await Task.sleep(for: bounds.delta + .milliseconds(500))
+        setPhase("final reads")
+        let finalFailures = await workload.finalReads()
+
+        setPhase("collecting stats")
+        var recovery: [String: AutoRecoveryCounters] = [:]
+        var findings: [String] = []
+        for node in nodes {
+            do {
+                recovery[node.id] = try Self.recoveryCounters(from: try await node.client.stats())
+            } catch {
+                findings.append("\(node.id): GET /v1/stats failed at the end: \(Workload.describe(error))")
+            }
+        }
+        for (node, status) in cluster.unexpectedExits().sorted(by: { $0.key < $1.key }) {
+            findings.append("\(node) exited on its own (status \(status)); see logs/\(node).log")
+        }
+        for (node, error) in finalFailures.sorted(by: { $0.key < $1.key }) {
+            findings.append("\(node) did not answer every final read after all faults healed (first failure: \(error))")
+        }
+        for corrupt in workload.corruptReads.prefix(20) {
+            findings.append("corrupt value served: \(corrupt)")
+        }
+
+        setPhase("checking")
+        let history = recorder.snapshot()
+        let result = ConsistencyChecker(bounds: bounds).check(history, recovery: recovery)
+        findings += Self.silentNodes(history)
+
+        let metadata = self.metadata(schedule: schedule, executable: executable, history: history, probeTimes: probeTimes)
+        let report = ChaosReport(history: history, result: result, metadata: metadata, findings: findings)
+        let files = try report.write(to: configuration.reportDirectory)
+        try Self.writeHistory(history, recovery: recovery, to: configuration.reportDirectory)
+        return ChaosOutcome(report: report, files: files, wallTime: .zero)
+    }
+
+    /// Injects each scheduled fault at its time (but never sooner than a healthy gap after the
+    /// previous heal), holds it, heals it, then probes until the cluster has converged.
+    private func execute(
+        _ schedule: FaultSchedule, injector: FaultInjector, workload: Workload, recorder: HistoryRecorder, bounds: ContractBounds
+    ) async throws -> [(kind: FaultKind, time: Duration?)] {
+        let healthyGap = schedule.parameters.healthyGap
+        var lastHeal: Duration?
+        var probeTimes: [(kind: FaultKind, time: Duration?)] = []
+        for (number, fault) in schedule.faults.enumerated() {
+            var start = fault.start
+            if let lastHeal { start = max(start, lastHeal + healthyGap) }
+            setPhase("running", current: "next: \(fault.kind) at \(Int(start.milliseconds / 1_000))s")
+            try await Task.sleep(until: recorder.clock.origin + start, clock: .continuous)
+
+            let targets = injector.targetIDs(fault)
+            let id = recorder.faultStarted(kind: fault.kind.rawValue, targets: targets, detail: Self.detail(fault))
+            setPhase("running", current: "FAULT \(fault.kind) on \(targets.joined(separator: ","))")
+            logger.info("fault injected", metadata: ["concord.fault": "\(fault.kind)", "concord.targets": "\(targets)"])
+            do {
+                try await injector.inject(fault)
+                if fault.hold > .zero { try await Task.sleep(for: fault.hold) }
+            } catch {
+                // Whatever happened, the heal runs: a fault must not outlive the harness's attention.
+                try? await injector.heal(fault)
+                throw error
+            }
+            try await injector.heal(fault)
+            recorder.faultHealed(id)
+            lastHeal = recorder.now()
+            logger.info("fault healed", metadata: ["concord.fault": "\(fault.kind)"])
+
+            setPhase("running", current: "probing after \(fault.kind)")
+            let converged = await workload.probeConvergence(timeout: bounds.convergenceBound + .seconds(1))
+            try Task.checkCancellation()
+            recorder.annotateFault(id, converged.map { "probes saw every node current \($0.shortDescription) after the heal" } ?? "probes did not see every node current within \((bounds.convergenceBound + .seconds(1)).shortDescription)")
+            probeTimes.append((fault.kind, converged))
+            progress.withLock { $0.faultsDone = number + 1 }
+        }
+        // The workload runs on for at least a healthy gap after the last heal, whatever the clock says.
+        if let lastHeal, lastHeal + healthyGap > recorder.now() {
+            try await Task.sleep(until: recorder.clock.origin + lastHeal + healthyGap, clock: .continuous)
+        }
+        return probeTimes
+    }
+
+    // MARK: Helpers
+
+    private func setPhase(_ phase: String, current: String? = nil) {
+        progress.withLock {
+            $0.phase = phase
+            $0.current = current
+        }
+    }
+
+    private static func detail(_ fault: ScheduledFault) -> String? {
+        switch fault.kind {
+        case .latency: fault.magnitude.map { "+\($0.shortDescription) on replies" }
+        case .reset: fault.magnitude.map { "connections reset \($0.shortDescription) after opening" }
+        default: nil
+        }
+    }
+
+    /// Nodes that never answered a workload read: a run in which they took part only on paper.
+    static func silentNodes(_ history: History) -> [String] {
+        var answered = Set<String>()
+        for operation in history.operations where operation.kind == .read && operation.purpose == .workload && operation.outcome.isOK {
+            answered.insert(operation.node)
+        }
+        return history.nodes.filter { !answered.contains($0) }.map { "\($0) answered no workload read at all" }
+    }
+
+    /// Every operation and fault as JSON (`history.json`), and each node's auto-recovery
+    /// counters (`recovery.json`), so a violation can be studied beyond the windows the report
+    /// shows, or the run checked again (`recheck`) with other bounds or a newer checker.
+    static func writeHistory(_ history: History, recovery: [String: AutoRecoveryCounters], to directory: URL) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        do {
+            try encoder.encode(history).write(to: directory.appendingPathComponent("history.json"), options: .atomic)
+            try encoder.encode(recovery).write(to: directory.appendingPathComponent("recovery.json"), options: .atomic)
+        } catch {
+            throw ChaosError(.io, "could not write the history into \(directory.path)", underlying: error)
+        }
+    }
+
+    /// Checks the history a run left in `source` again, with this configuration's bounds, and
+    /// writes a new report into `configuration.reportDirectory`. No process is started.
+    public func recheck(_ source: URL) throws -> ChaosOutcome {
+        let history: History
+        var recovery: [String: AutoRecoveryCounters] = [:]
+        do {
+            history = try JSONDecoder().decode(History.self, from: Data(contentsOf: source.appendingPathComponent("history.json")))
+            if let data = try? Data(contentsOf: source.appendingPathComponent("recovery.json")) {
+                recovery = try JSONDecoder().decode([String: AutoRecoveryCounters].self, from: data)
+            }
+        } catch {
+            throw ChaosError(.io, "cannot read the history in \(source.path)", underlying: error)
+        }
+        let result = ConsistencyChecker(bounds: configuration.bounds).check(history, recovery: recovery)
+        let metadata = ["rechecked": source.path]
+        let report = ChaosReport(title: "Concord chaos report (rechecked)", history: history, result: result, metadata: metadata)
+        let files = try report.write(to: configuration.reportDirectory)
+        return ChaosOutcome(report: report, files: files, wallTime: .zero)
+    }
+
+    /// The `autoRecovery` counters of a `GET /v1/stats` body.
+    static func recoveryCounters(from body: [UInt8]) throws -> AutoRecoveryCounters {
+        struct Stats: Decodable { var autoRecovery: AutoRecoveryCounters }
+        do {
+            return try JSONDecoder().decode(Stats.self, from: Data(body)).autoRecovery
+        } catch {
+            throw ChaosError(.invalidResponse, "stats without autoRecovery counters: \(String(decoding: body.prefix(200), as: UTF8.self))", underlying: error)
+        }
+    }
+
+    private func metadata(schedule: FaultSchedule, executable: String, history: History, probeTimes: [(kind: FaultKind, time: Duration?)]) -> [String: String] {
+        let configuration = self.configuration
+        let failed = history.operations.filter { !$0.outcome.isOK }.count
+        var metadata = [
+            "seed": "\(configuration.seed)",
+            "faults requested": configuration.faults.map(\.rawValue).joined(separator: ","),
+            "node count": "\(configuration.nodeCount)",
+            "workload duration": configuration.duration.shortDescription,
+            "backplane": configuration.node.backplane ? "on" : "OFF (--no-backplane: C3 must fail)",
+            "node flags": configuration.node.arguments.joined(separator: " "),
+            "workload": "\(configuration.workload.keyCount) keys, \(configuration.workload.writers) writers every \(configuration.workload.writeInterval.shortDescription), \(configuration.nodeCount) readers every \(configuration.workload.readInterval.shortDescription), \(Int(configuration.workload.deleteShare * 100))% deletes",
+            "schedule": schedule.faults.isEmpty ? "no fault fits the duration" : schedule.faults.map(\.description).joined(separator: "; "),
+            "failed requests": "\(failed) (timeouts, refused connections, 5xx: counted, not violations)",
+            "executable": executable,
+        ]
+        let probed = probeTimes.map { "\($0.kind) \($0.time?.shortDescription ?? "timeout")" }
+        if !probed.isEmpty { metadata["probe convergence"] = probed.joined(separator: ", ") }
+        return metadata
+    }
+
+    /// This process's executable, so nodes run the very build the harness runs.
+    static func currentExecutable() -> String {
+        if let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") { return path }
+        let argument = CommandLine.arguments.first ?? "concord"
+        return argument.hasPrefix("/") ? argument : FileManager.default.currentDirectoryPath + "/" + argument
+    }
+}
+
+/// What a finished chaos run concluded, and where its report is.
+public struct ChaosOutcome: Sendable {
+    public var report: ChaosReport
+    public var files: ChaosReport.Files
+    /// From the harness's start to the last process stopped.
+    public var wallTime: Duration
+
+    public var passed: Bool { report.passed }
+    /// 0 when every property holds, 1 when one is broken (2, harness failure, is a thrown error).
+    public var exitCode: Int32 { passed ? 0 : 1 }
+
+    /// The report's summary, without the detailed violation listings (they are in report.txt).
+    public var summary: String {
+        var lines: [String] = []
+        for line in report.text().split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("Violations of ") { break }
+            lines.append(String(line))
+        }
+        while lines.last?.isEmpty == true { lines.removeLast() }
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,62 @@
+extension Workload {
+    /// After a heal: reads every key on every node, round after round, until each node has
+    /// returned, for each key, at least the version acknowledged when probing began, or until
+    /// `timeout`. Returns how long that took, or nil on timeout. The reads are recorded as
+    /// probes; the checker measures convergence from them (C5), this answer is only for the
+    /// progress line and the report's fault details.
+    public func probeConvergence(timeout: Duration, pause: Duration = .milliseconds(100)) async -> Duration? {
+        let start = recorder.now()
+        let wanted = Dictionary(uniqueKeysWithValues: keys.map { ($0, latestAcked($0)) })
+        var pending = Dictionary(uniqueKeysWithValues: targets.indices.map { ($0, keys) })
+        while !Task.isCancelled {
+            pending = await withTaskGroup(of: (Int, [String]).self) { group in
+                for (index, keys) in pending where !keys.isEmpty {
+                    group.addTask {
+                        var lagging: [String] = []
+                        for key in keys {
+                            let read = await self.read(target: index, key: key, purpose: .probe)
+                            guard let version = read.outcome.version, version >= wanted[key] ?? 0 else {
+                                lagging.append(key)
+                                continue
+                            }
+                        }
+                        return (index, lagging)
+                    }
+                }
+                var next: [Int: [String]] = [:]
+                for await (index, lagging) in group where !lagging.isEmpty { next[index] = lagging }
+                return next
+            }
+            let elapsed = recorder.now() - start
+            if pending.isEmpty { return elapsed }
+            if elapsed > timeout { return nil }
+            try? await Task.sleep(for: pause)
+        }
+        return nil
+    }
+
+    /// Once everything has healed and settled: one read of every key on every node, recorded
+    /// as final reads (the checker's evidence for C6). Returns the ids of nodes that failed
+    /// any of them, with the first error.
+    public func finalReads() async -> [String: String] {
+        await withTaskGroup(of: (String, String?).self) { group in
+            for index in targets.indices {
+                group.addTask {
+                    var firstError: String?
+                    for key in self.keys {
+                        let read = await self.read(target: index, key: key, purpose: .final)
+                        if case .failed(let message) = read.outcome, firstError == nil {
+                            firstError = "\(key): \(message)"
+                        }
+                    }
+                    return (self.targets[index].id, firstError)
+                }
+            }
+            var failures: [String: String] = [:]
+            for await (node, error) in group {
+                if let error { failures[node] = error }
+            }
+            return failures
+        }
+    }
+}

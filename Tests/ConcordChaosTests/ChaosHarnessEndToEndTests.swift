@@ -1,0 +1,134 @@
+import ConcordChaos
+import Foundation
+import Logging
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The `concord` binary built next to this test bundle, when it and redis-server are there.
+let builtConcord: String? = {
+    guard let me = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return nil }
+    let candidate = URL(fileURLWithPath: me).deletingLastPathComponent().appendingPathComponent("concord").path
+    let hasRedis = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"].contains { FileManager.default.isExecutableFile(atPath: $0) }
+    return FileManager.default.isExecutableFile(atPath: candidate) && hasRedis ? candidate : nil
+}()
+
+/// Short real runs of the harness: redis-server, fault proxies and `concord node` processes from
+/// this build. The CI runs of `concord chaos --quick` (scripts/test.sh) cover more faults; these
+/// keep the orchestration itself under test in seconds.
+@Suite(.serialized, .enabled(if: builtConcord != nil, "needs the concord executable (swift build) and redis-server"))
+struct ChaosHarnessEndToEndTests {
+    private func configuration(_ name: String) -> ChaosConfiguration {
+        var configuration = ChaosConfiguration()
+        configuration.executable = builtConcord
+        configuration.reportDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("concord-chaos-\(name)-\(UUID().uuidString)")
+        configuration.nodeCount = 2
+        configuration.seed = 1
+        configuration.workload.keyCount = 10
+        configuration.schedule.warmup = .seconds(2)
+        configuration.schedule.hold = .seconds(2) ... .seconds(2)
+        configuration.schedule.gapJitter = .zero
+        configuration.healthyMargin = .seconds(1)
+        return configuration
+    }
+
+    /// Processes still running with this test process as the parent they were told to watch.
+    private func leftoverChildren() -> [String] {
+        let me = getpid()
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { entry -> String? in
+            guard Int32(entry) != nil, let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { return nil }
+            let arguments = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            guard let flag = arguments.firstIndex(of: "--parent-pid"), flag + 1 < arguments.count, arguments[flag + 1] == "\(me)" else { return nil }
+            return arguments.joined(separator: " ")
+        }
+    }
+
+    @Test func aShortRunWithOnePartitionPasses() async throws {
+        var configuration = configuration("pass")
+        configuration.duration = .seconds(12)
+        configuration.faults = [.partitionOne]
+        defer { try? FileManager.default.removeItem(at: configuration.reportDirectory) }
+
+        let outcome = try await ChaosHarness(configuration: configuration).run()
+        #expect(outcome.passed, "\(outcome.summary)")
+        #expect(outcome.exitCode == 0)
+        let history = outcome.report.history
+        #expect(history.faults.map(\.kind) == ["partition-one"])
+        #expect(history.faults.allSatisfy { $0.heal != nil })
+        #expect(history.operations.contains { $0.purpose == .probe })
+        #expect(history.operations.filter { $0.purpose == .final }.count == 2 * 10)
+        #expect(outcome.report.result.convergence.first?.converged == true)
+        for file in [outcome.files.text, outcome.files.json, outcome.files.timeline] {
+            #expect(FileManager.default.fileExists(atPath: file.path))
+        }
+        #expect(leftoverChildren().isEmpty)
+    }
+
+    @Test func withoutTheBackplaneStalenessWhileHealthyIsCaught() async throws {
+        var configuration = configuration("nobp")
+        configuration.duration = .seconds(8)
+        configuration.faults = []
+        configuration.node.backplane = false
+        defer { try? FileManager.default.removeItem(at: configuration.reportDirectory) }
+
+        let outcome = try await ChaosHarness(configuration: configuration).run()
+        #expect(!outcome.passed)
+        #expect(outcome.exitCode == 1)
+        #expect(outcome.report.result[.boundedStalenessHealthy].violationCount > 0)
+        #expect(leftoverChildren().isEmpty)
+    }
+
+    /// Children of `pid`, from /proc (field 4 of /proc/PID/stat is the parent).
+    private func children(of pid: Int32) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { entry -> Int32? in
+            guard let child = Int32(entry), let data = FileManager.default.contents(atPath: "/proc/\(entry)/stat") else { return nil }
+            let text = String(decoding: data, as: UTF8.self)
+            // The command name may hold spaces; the fields after its closing parenthesis do not.
+            guard let close = text.lastIndex(of: ")") else { return nil }
+            let fields = text[text.index(after: close)...].split(separator: " ")
+            return fields.count > 2 && Int32(fields[1]) == pid ? child : nil
+        }
+    }
+
+    private func alive(_ pid: Int32) -> Bool {
+        // A zombie has been killed; only its parent's wait is missing.
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/stat") else { return false }
+        let text = String(decoding: data, as: UTF8.self)
+        guard let close = text.lastIndex(of: ")") else { return false }
+        return !text[text.index(after: close)...].hasPrefix(" Z")
+    }
+
+    @Test func aHarnessKilledOutrightTakesItsProcessesWithIt() async throws {
+        let report = FileManager.default.temporaryDirectory.appendingPathComponent("concord-chaos-sigkill-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: report) }
+        let supervisor = ProcessSupervisor()
+        let harness = try supervisor.launch(
+            name: "chaos", executable: try #require(builtConcord),
+            arguments: ["chaos", "--nodes", "2", "--duration", "60s", "--faults", "none", "--report", report.path])
+        // Wait until redis-server and both nodes run under it.
+        var started: [Int32] = []
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            started = children(of: harness.processIdentifier)
+            let names = started.compactMap { FileManager.default.contents(atPath: "/proc/\($0)/cmdline") }.map { String(decoding: $0, as: UTF8.self) }
+            if names.filter({ $0.contains("redis-server") }).count == 1, names.filter({ $0.contains("node") && $0.contains("--id") }).count == 2 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(started.count >= 3)
+        harness.signal(SIGKILL)
+        _ = await harness.waitForExit(timeout: .seconds(10))
+        let gone = await eventually(timeout: .seconds(15)) { started.allSatisfy { !self.alive($0) } }
+        #expect(gone, "still running: \(started.filter { alive($0) })")
+        await supervisor.stopAll()
+    }
+
+    @Test func aMissingExecutableIsAHarnessError() async throws {
+        var configuration = configuration("missing")
+        configuration.executable = "/nonexistent/concord"
+        await #expect(throws: ChaosError.self) { try await ChaosHarness(configuration: configuration).run() }
+    }
+}
