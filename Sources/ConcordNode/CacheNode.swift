@@ -76,7 +76,7 @@ public final class CacheNode: Sendable {
         return Application(
             router: routes.makeRouter(),
             // The idle timeout also closes connections that stall half way through a request head.
-            server: .http1(configuration: .init(idleTimeout: idleTimeout)),
+            server: .http1(configuration: .init(additionalChannelHandlers: [makeHTTP1CloseAfterResponseHandler()], idleTimeout: idleTimeout)),
             configuration: .init(address: .hostname(configuration.bindHost, port: configuration.port), serverName: "concord"),
             services: [cache],
             onServerRunning: { channel in

@@ -118,21 +118,40 @@ struct ClusterCommand: AsyncParsableCommand {
 
     /// Waits for Ctrl-C/SIGTERM (a normal stop) or for a node to exit (a failure).
     private func waitForStop(signals: UnixSignalsSequence, children: ChildProcesses) async throws -> String {
-        enum Stop: Sendable {
+        enum Event: Sendable {
             case signal(String)
             case nodeExited(String, Int32)
+            case graceOver
         }
-        let stop = await withTaskGroup(of: Stop?.self) { group in
+        let (events, continuation) = AsyncStream<Event>.makeStream()
+        let stop = await withTaskGroup(of: Void.self) { group -> Event? in
             group.addTask {
-                for await signal in signals { return .signal("\(signal)") }
-                return nil
+                for await signal in signals {
+                    continuation.yield(.signal("\(signal)"))
+                    return
+                }
             }
             for child in children.all {
-                group.addTask { .nodeExited(child.name, await child.waitForExit()) }
+                group.addTask {
+                    if let status = try? await child.waitForExit() { continuation.yield(.nodeExited(child.name, status)) }
+                }
             }
-            var first: Stop?
-            while first == nil, let next = await group.next() { first = next }
+            var iterator = events.makeAsyncIterator()
+            var first = await iterator.next()
+            if case .nodeExited = first {
+                // Ctrl-C in a terminal signals the whole process group, so the nodes may stop
+                // just before this process sees its own SIGINT: that is still a normal stop.
+                group.addTask {
+                    try? await Task.sleep(for: .seconds(1))
+                    continuation.yield(.graceOver)
+                }
+                while let next = await iterator.next() {
+                    if case .signal = next { first = next; break }
+                    if case .graceOver = next { break }
+                }
+            }
             group.cancelAll()
+            continuation.finish()
             return first
         }
         switch stop {
@@ -140,7 +159,7 @@ struct ClusterCommand: AsyncParsableCommand {
             return "received \(name)"
         case .nodeExited(let name, let status)?:
             throw CommandFailure("node \(name) exited with status \(status); stopped the cluster")
-        case nil:
+        case .graceOver?, nil:
             return "signal stream ended"
         }
     }

@@ -48,9 +48,9 @@ struct NodeRoutes: Sendable {
         for (method, handler) in handlers {
             router.on(path, method: method) { request, context in try await handler(request, context) }
         }
-        var methods = handlers.keys.sorted { $0.rawValue < $1.rawValue }
+        var methods = Array(handlers.keys)
         if handlers[.get] != nil { methods.append(.head) }
-        let allowed = methods
+        let allowed = methods.sorted { $0.rawValue < $1.rawValue }
         for method in [HTTPRequest.Method.get, .head, .put, .post, .delete, .patch, .options] where !allowed.contains(method) {
             router.on(path, method: method) { request, _ -> Response in
                 throw NodeAPIError.methodNotAllowed(request.method, allowed: allowed)

@@ -1,0 +1,250 @@
+import Concord
+import ConcordNode
+import Testing
+
+@Suite("Node configuration")
+struct NodeConfigurationTests {
+    // MARK: - Durations and sizes
+
+    @Test("durations: ms, s, m, h and fractions", arguments: [
+        ("250ms", Duration.milliseconds(250)),
+        ("30s", .seconds(30)),
+        ("5m", .seconds(300)),
+        ("1h", .seconds(3600)),
+        ("1.5s", .milliseconds(1500)),
+        ("0.1s", .milliseconds(100)),
+        ("0ms", .zero),
+        (" 2s ", .seconds(2)),
+    ])
+    func parsesDurations(text: String, expected: Duration) {
+        #expect(DurationSyntax.parse(text) == expected)
+    }
+
+    @Test("bad durations are rejected", arguments: ["", "30", "s", "ms", "-1s", "5x", "1.s", ".5s", "1e3ms", "5 m", "99999999999999999h", "1.0000000001s"])
+    func rejectsDurations(text: String) {
+        #expect(DurationSyntax.parse(text) == nil)
+    }
+
+    @Test("durations format back to what parses", arguments: [Duration.milliseconds(250), .seconds(30), .seconds(300), .seconds(3600), .seconds(90), .milliseconds(1500), .microseconds(100)])
+    func formatsDurations(duration: Duration) {
+        #expect(DurationSyntax.parse(DurationSyntax.format(duration)) == duration)
+    }
+
+    @Test("sizes: bytes, binary and decimal units", arguments: [
+        ("1024", 1024), ("512B", 512), ("64KiB", 65_536), ("8MiB", 8_388_608), ("1GiB", 1_073_741_824),
+        ("10KB", 10_000), ("2MB", 2_000_000), ("4k", 4096), ("8mib", 8_388_608), ("0", 0),
+    ])
+    func parsesSizes(text: String, expected: Int) {
+        #expect(ByteSizeSyntax.parse(text) == expected)
+    }
+
+    @Test("bad sizes are rejected", arguments: ["", "MiB", "-1", "1.5MiB", "8 XB", "ten", "99999999999999999999", "9999999999999GiB"])
+    func rejectsSizes(text: String) {
+        #expect(ByteSizeSyntax.parse(text) == nil)
+    }
+
+    // MARK: - Resolution
+
+    @Test("defaults match the documented ones")
+    func defaults() throws {
+        let configuration = try NodeConfiguration(flags: [:], environment: [:])
+        #expect(configuration.bindHost == "127.0.0.1")
+        #expect(configuration.port == 7001)
+        #expect(configuration.redisURL == "redis://127.0.0.1:6379")
+        #expect(configuration.origin == nil)
+        #expect(configuration.cacheName == "default")
+        #expect(configuration.duration == .seconds(30))
+        #expect(configuration.memoryDuration == nil)
+        #expect(configuration.isFailSafeEnabled)
+        #expect(configuration.failSafeMaxDuration == .seconds(3600))
+        #expect(configuration.failSafeThrottleDuration == .seconds(30))
+        #expect(configuration.factorySoftTimeout == .milliseconds(100))
+        #expect(configuration.factoryHardTimeout == .seconds(2))
+        #expect(configuration.maxDisconnectedStaleness == .seconds(5))
+        #expect(configuration.reconnectBackoffBase == .milliseconds(100))
+        #expect(configuration.reconnectBackoffCap == .seconds(2))
+        #expect(configuration.maxKeyBytes == 1024)
+        #expect(configuration.maxValueBytes == 8 << 20)
+        #expect(configuration.isBackplaneEnabled)
+        #expect(configuration.logLevel == .info)
+        #expect(configuration.nodeID.hasPrefix("node-"))
+    }
+
+    @Test("every flag maps to its setting")
+    func flagsMap() throws {
+        let configuration = try NodeConfiguration(flags: [
+            "id": "n1", "bind": "0.0.0.0", "port": "7002", "redis": "redis://:secret@10.0.0.5:6380/2",
+            "origin": "sqlite:/tmp/items.db", "cache-name": "orders", "duration": "10s", "memory-duration": "2s",
+            "fail-safe": "false", "fail-safe-max-duration": "2h", "fail-safe-throttle": "5s",
+            "factory-soft-timeout": "off", "factory-hard-timeout": "3s", "max-disconnected-staleness": "1s",
+            "reconnect-backoff-base": "50ms", "reconnect-backoff-cap": "1s", "max-key-bytes": "256",
+            "max-value-bytes": "1MiB", "memory-max-entries": "500", "backplane": "false", "idle-timeout": "5s",
+            "shutdown-timeout": "1s", "log-level": "debug", "parent-pid": "42",
+        ], environment: [:])
+        #expect(configuration.nodeID == "n1")
+        #expect(configuration.bindHost == "0.0.0.0")
+        #expect(configuration.port == 7002)
+        #expect(configuration.redisURL == "redis://:secret@10.0.0.5:6380/2")
+        #expect(configuration.origin == .sqlite(path: "/tmp/items.db"))
+        #expect(configuration.cacheName == "orders")
+        #expect(configuration.duration == .seconds(10))
+        #expect(configuration.memoryDuration == .seconds(2))
+        #expect(!configuration.isFailSafeEnabled)
+        #expect(configuration.failSafeMaxDuration == .seconds(7200))
+        #expect(configuration.failSafeThrottleDuration == .seconds(5))
+        #expect(configuration.factorySoftTimeout == nil)
+        #expect(configuration.factoryHardTimeout == .seconds(3))
+        #expect(configuration.maxDisconnectedStaleness == .seconds(1))
+        #expect(configuration.reconnectBackoffBase == .milliseconds(50))
+        #expect(configuration.reconnectBackoffCap == .seconds(1))
+        #expect(configuration.maxKeyBytes == 256)
+        #expect(configuration.maxValueBytes == 1 << 20)
+        #expect(configuration.memoryMaxEntries == 500)
+        #expect(!configuration.isBackplaneEnabled)
+        #expect(configuration.idleTimeout == .seconds(5))
+        #expect(configuration.shutdownTimeout == .seconds(1))
+        #expect(configuration.logLevel == .debug)
+        #expect(configuration.parentProcessID == 42)
+
+        // What the cache and Redis get.
+        let cache = configuration.cacheConfiguration
+        #expect(cache.cacheName == "orders")
+        #expect(cache.nodeID == "n1")
+        #expect(cache.maxValueBytes == 1 << 20)
+        #expect(cache.memory.maxEntries == 500)
+        #expect(cache.defaultEntryOptions.duration == .seconds(10))
+        #expect(cache.defaultEntryOptions.memoryDuration == .seconds(2))
+        #expect(!cache.defaultEntryOptions.isFailSafeEnabled)
+        #expect(cache.defaultEntryOptions.factoryHardTimeout == .seconds(3))
+        let redis = try configuration.redisConfiguration()
+        #expect(redis.host == "10.0.0.5")
+        #expect(redis.port == 6380)
+        #expect(redis.database == 2)
+        #expect(redis.password == "secret")
+        #expect(redis.reconnect.backoffBase == .milliseconds(50))
+        #expect(redis.reconnect.backoffCap == .seconds(1))
+    }
+
+    @Test("environment variables are read when no flag is given")
+    func environmentApplies() throws {
+        let configuration = try NodeConfiguration(flags: [:], environment: [
+            "CONCORD_PORT": "7100", "CONCORD_DURATION": "1m", "CONCORD_FAIL_SAFE": "no",
+            "CONCORD_MAX_VALUE_BYTES": "64KiB", "CONCORD_CACHE_NAME": "env-cache", "UNRELATED": "x",
+        ])
+        #expect(configuration.port == 7100)
+        #expect(configuration.duration == .seconds(60))
+        #expect(!configuration.isFailSafeEnabled)
+        #expect(configuration.maxValueBytes == 65_536)
+        #expect(configuration.cacheName == "env-cache")
+    }
+
+    @Test("a flag wins over its environment variable, which wins over the default")
+    func precedence() throws {
+        let environment = ["CONCORD_PORT": "7100", "CONCORD_DURATION": "1m", "CONCORD_BACKPLANE": "false"]
+        let configuration = try NodeConfiguration(flags: ["port": "7200", "backplane": "true"], environment: environment)
+        #expect(configuration.port == 7200)
+        #expect(configuration.isBackplaneEnabled)
+        #expect(configuration.duration == .seconds(60))
+        #expect(configuration.reconnectBackoffCap == .seconds(2))
+    }
+
+    @Test("an empty environment variable counts as unset")
+    func emptyEnvironment() throws {
+        let configuration = try NodeConfiguration(flags: [:], environment: ["CONCORD_PORT": "", "CONCORD_ORIGIN": ""])
+        #expect(configuration.port == 7001)
+        #expect(configuration.origin == nil)
+    }
+
+    // MARK: - Bad values
+
+    struct BadValue: Sendable, CustomTestStringConvertible {
+        var flags: [String: String] = [:]
+        var environment: [String: String] = [:]
+        var code: NodeConfigurationError.Code
+        var option: String
+        var source: NodeConfigurationError.Source
+        var testDescription: String { "\(flags)\(environment) → \(code)" }
+    }
+
+    @Test("bad values throw typed errors naming the option", arguments: [
+        BadValue(flags: ["duration": "30"], code: .invalidDuration, option: "duration", source: .flag),
+        BadValue(environment: ["CONCORD_DURATION": "soon"], code: .invalidDuration, option: "duration", source: .environment),
+        BadValue(flags: ["factory-hard-timeout": "2 s"], code: .invalidDuration, option: "factory-hard-timeout", source: .flag),
+        BadValue(flags: ["max-value-bytes": "lots"], code: .invalidSize, option: "max-value-bytes", source: .flag),
+        BadValue(flags: ["max-value-bytes": "1GiB"], code: .outOfRange, option: "max-value-bytes", source: .flag),
+        BadValue(flags: ["max-key-bytes": "0"], code: .outOfRange, option: "max-key-bytes", source: .flag),
+        BadValue(flags: ["port": "http"], code: .invalidInteger, option: "port", source: .flag),
+        BadValue(environment: ["CONCORD_PORT": "70000"], code: .outOfRange, option: "port", source: .environment),
+        BadValue(flags: ["port": "-1"], code: .invalidInteger, option: "port", source: .flag),
+        BadValue(environment: ["CONCORD_FAIL_SAFE": "maybe"], code: .invalidBoolean, option: "fail-safe", source: .environment),
+        BadValue(flags: ["redis": "http://localhost"], code: .invalidURL, option: "redis", source: .flag),
+        BadValue(flags: ["origin": "postgres://db"], code: .invalidOrigin, option: "origin", source: .flag),
+        BadValue(flags: ["origin": "sqlite:"], code: .invalidOrigin, option: "origin", source: .flag),
+        BadValue(flags: ["log-level": "loud"], code: .invalidChoice, option: "log-level", source: .flag),
+        BadValue(flags: ["id": "node one"], code: .outOfRange, option: "id", source: .flag),
+        BadValue(flags: ["bind": ""], code: .outOfRange, option: "bind", source: .flag),
+        BadValue(flags: ["duration": "0s"], code: .outOfRange, option: "duration", source: .combination),
+        BadValue(flags: ["reconnect-backoff-base": "5s", "reconnect-backoff-cap": "1s"], code: .outOfRange, option: "reconnect-backoff-cap", source: .combination),
+        BadValue(flags: ["factory-soft-timeout": "3s", "factory-hard-timeout": "1s"], code: .outOfRange, option: "factory-soft-timeout", source: .combination),
+        BadValue(flags: ["cache-name": "has space"], code: .outOfRange, option: "cache-name", source: .combination),
+        BadValue(flags: ["no-such-flag": "1"], code: .unknownOption, option: "no-such-flag", source: .flag),
+    ])
+    func badValues(_ bad: BadValue) {
+        #expect {
+            try NodeConfiguration(flags: bad.flags, environment: bad.environment)
+        } throws: { error in
+            guard let error = error as? NodeConfigurationError else { return false }
+            return error.code == bad.code && error.option == bad.option && error.source == bad.source
+        }
+    }
+
+    @Test("error messages name the flag or the variable the user wrote")
+    func errorMessages() {
+        do {
+            _ = try NodeConfiguration(flags: ["duration": "5x"], environment: [:])
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.description.hasPrefix("--duration: '5x'"))
+        }
+        do {
+            _ = try NodeConfiguration(flags: [:], environment: ["CONCORD_MAX_VALUE_BYTES": "big"])
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.description.hasPrefix("CONCORD_MAX_VALUE_BYTES: 'big'"))
+        }
+        // A Redis URL may carry a password: the message does not echo the value.
+        do {
+            _ = try NodeConfiguration(flags: ["redis": "rediss://user:hunter2@host"], environment: [:])
+            Issue.record("expected an error")
+        } catch {
+            #expect(!error.description.contains("hunter2"))
+        }
+    }
+
+    @Test("'off' disables optional durations")
+    func offDurations() throws {
+        let configuration = try NodeConfiguration(flags: ["factory-soft-timeout": "off", "factory-hard-timeout": "none", "memory-duration": "OFF"], environment: [:])
+        #expect(configuration.factorySoftTimeout == nil)
+        #expect(configuration.factoryHardTimeout == nil)
+        #expect(configuration.memoryDuration == nil)
+    }
+
+    @Test("origin locations", arguments: [
+        ("sqlite:items.db", "items.db"), ("sqlite:/var/lib/concord/items.db", "/var/lib/concord/items.db"), ("sqlite:///abs/x.db", "/abs/x.db"),
+    ])
+    func originLocations(text: String, path: String) {
+        #expect(OriginLocation(parsing: text) == .sqlite(path: path))
+    }
+
+    @Test("every option has a CONCORD_ variable and a help line; the table has no duplicates")
+    func optionTable() {
+        let names = NodeOption.all.map(\.name)
+        #expect(Set(names).count == names.count)
+        for option in NodeOption.all {
+            #expect(option.environmentVariable.hasPrefix("CONCORD_"))
+            #expect(!option.environmentVariable.contains("-"))
+            #expect(option.help.contains(option.environmentVariable))
+        }
+        #expect(NodeOption.maxDisconnectedStaleness.environmentVariable == "CONCORD_MAX_DISCONNECTED_STALENESS")
+    }
+}

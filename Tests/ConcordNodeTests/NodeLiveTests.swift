@@ -1,0 +1,141 @@
+import ConcordNode
+import Foundation
+import HummingbirdTesting
+import Testing
+
+/// Requests over real sockets: stalled and oversized requests, the node's own HTTP client.
+@Suite("Node over sockets")
+struct NodeLiveTests {
+    @Test("a half-sent request head or body does not block other requests")
+    func slowRequestsDoNotBlock() async throws {
+        let node = try makeMemoryNode()
+        try await node.makeApplication().test(.live) { client in
+            let port = try #require(client.port)
+            // One client stalls inside the request head, another inside a PUT body.
+            let stalledHead = try RawConnection(port: port)
+            try stalledHead.send("GET /v1/cache/slow HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            let stalledBody = try RawConnection(port: port)
+            try stalledBody.send("PUT /v1/cache/slow HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\nonly half of it")
+
+            let other = NodeClient(host: "127.0.0.1", port: port, timeout: .seconds(3))
+            let start = ContinuousClock.now
+            for index in 0..<20 {
+                #expect(try await other.set("k\(index)", value: Array("v\(index)".utf8)).status == 200)
+                #expect(try await other.get("k\(index)").text == "v\(index)")
+            }
+            #expect(try await other.send(.GET, path: "/health").status == 200)
+            #expect(ContinuousClock.now - start < .seconds(5))
+
+            // The stalled body finishes later and is stored whole.
+            try stalledBody.send(String(repeating: "!", count: 100 - "only half of it".utf8.count))
+            let answer = await stalledBody.read(until: "\r\n\r\n")
+            #expect(answer.text.hasPrefix("HTTP/1.1 200"))
+            #expect(try await other.get("slow").body.count == 100)
+        }
+    }
+
+    @Test("the idle timeout closes a connection stalled in its request head")
+    func idleTimeoutClosesStalledHeads() async throws {
+        let node = try makeMemoryNode { $0.idleTimeout = .milliseconds(300) }
+        try await node.makeApplication().test(.live) { client in
+            let port = try #require(client.port)
+            let stalled = try RawConnection(port: port)
+            try stalled.send("GET /v1/cache/x HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            let result = await stalled.read()
+            #expect(result.closed, "the server kept a stalled connection open")
+        }
+    }
+
+    @Test("a streamed (chunked) value over the limit is a 413 without buffering it all")
+    func chunkedOversizedValue() async throws {
+        let node = try makeMemoryNode { $0.maxValueBytes = 1024 }
+        try await node.makeApplication().test(.live) { client in
+            let port = try #require(client.port)
+            let connection = try RawConnection(port: port)
+            try connection.send("PUT /v1/cache/big HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n")
+            let chunk = String(repeating: "x", count: 512)
+            for _ in 0..<3 {
+                try connection.send(String(512, radix: 16) + "\r\n" + chunk + "\r\n")
+            }
+            let answer = await connection.read(until: "}}")
+            #expect(answer.text.hasPrefix("HTTP/1.1 413"), "got: \(answer.text.prefix(200))")
+            #expect(answer.text.contains(#""code":"valueTooLarge""#))
+            #expect(await connection.read().closed)
+
+            let other = NodeClient(host: "127.0.0.1", port: port)
+            #expect(try await other.get("big").status == 404)
+        }
+    }
+
+    @Test("a declared Content-Length over the limit is refused before the body is read")
+    func declaredOversizedValue() async throws {
+        let node = try makeMemoryNode { $0.maxValueBytes = 1024 }
+        try await node.makeApplication().test(.live) { client in
+            let port = try #require(client.port)
+            let connection = try RawConnection(port: port)
+            // Claims 1 GiB and sends none of it: the answer must not wait for the body.
+            try connection.send("PUT /v1/cache/huge HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1073741824\r\n\r\n")
+            let answer = await connection.read(until: "}}")
+            #expect(answer.text.hasPrefix("HTTP/1.1 413"), "got: \(answer.text.prefix(200))")
+            // And the connection is closed rather than left to drain a gigabyte.
+            #expect(await connection.read().closed)
+        }
+    }
+
+    @Test("NodeClient round-trips any key and reads the Concord headers")
+    func nodeClient() async throws {
+        let node = try makeMemoryNode()
+        try await node.makeApplication().test(.live) { client in
+            let port = try #require(client.port)
+            let nodeClient = try NodeClient(url: "http://127.0.0.1:\(port)/")
+            #expect(try await eventually { try await nodeClient.send(.GET, path: "/ready").status == 200 })
+            for key in ["plain", "a/b/c", "spaces and ?query#frag", "100%", "ключ", "+plus+"] {
+                let put = try await nodeClient.set(key, value: Array("value of \(key)".utf8))
+                #expect(put.status == 200)
+                let get = try await nodeClient.get(key)
+                #expect(get.text == "value of \(key)")
+                #expect(get.version == put.version)
+                #expect(get.source == "memory")
+                #expect(!get.isStale)
+            }
+            let missing = try await nodeClient.get("absent")
+            #expect(missing.status == 404)
+            #expect(missing.error?.code == "notFound")
+            #expect(try await nodeClient.invalidate(["plain", "a/b/c"]).status == 200)
+            #expect(try await nodeClient.get("plain").status == 404)
+            #expect(try await nodeClient.delete("ключ").status == 200)
+        }
+    }
+
+    @Test("NodeClient reports an unreachable node and bad URLs as errors")
+    func nodeClientErrors() async throws {
+        #expect(throws: NodeClientError.self) { try NodeClient(url: "https://127.0.0.1:7001") }
+        #expect(throws: NodeClientError.self) { try NodeClient(url: "http://127.0.0.1:notaport") }
+        #expect(throws: NodeClientError.self) { try NodeClient(url: "http://127.0.0.1:7001/v1/cache") }
+        // A port nothing listens on (bound and closed just now).
+        let port = try RawListener.closedPort()
+        let client = NodeClient(host: "127.0.0.1", port: port, timeout: .seconds(2))
+        await #expect(throws: NodeClientError.self) { try await client.get("k") }
+    }
+}
+
+/// Finds a port that is free right now.
+enum RawListener {
+    static func closedPort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestError("socket() failed") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+        }
+        guard bound == 0 else { throw TestError("bind() failed") }
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}

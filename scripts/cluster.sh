@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# Runs a local Concord cluster (a redis-server and 3 nodes) and shows an invalidation crossing
+# it: a key set through n1 is read through n2 and n3, changed through n2, and n1 and n3 are
+# polled until they serve the new version; the propagation time is printed.
+#
+#   scripts/cluster.sh               demo, then keep the cluster running until Ctrl-C
+#   scripts/cluster.sh --demo-only   demo, then stop everything and exit 0
+#   options: --nodes N (default 3, at least 3), --base-port P (default 7001), --skip-build
+#
+# Every process it starts is stopped on every exit path (EXIT/INT/TERM traps).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+demo_only=0
+skip_build=0
+nodes=3
+base_port=7001
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --demo-only) demo_only=1 ;;
+        --skip-build) skip_build=1 ;;
+        --nodes) nodes="$2"; shift ;;
+        --base-port) base_port="$2"; shift ;;
+        -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "cluster.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+if [ "$nodes" -lt 3 ]; then echo "cluster.sh: the demo needs at least 3 nodes" >&2; exit 2; fi
+
+bash scripts/setup.sh
+
+if [ "$skip_build" = 0 ]; then
+    echo "cluster: building concord (release; the first build takes several minutes)"
+    swift build -c release --product concord
+fi
+bin="$(swift build -c release --show-bin-path)/concord"
+[ -x "$bin" ] || { echo "cluster.sh: $bin not found; run without --skip-build" >&2; exit 1; }
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/concord-cluster.XXXXXX")"
+log="$work/cluster.log"
+cluster_pid=""
+tail_pid=""
+
+cleanup() {
+    local status=$?
+    trap - EXIT INT TERM
+    if [ -n "$tail_pid" ]; then kill "$tail_pid" 2>/dev/null || true; fi
+    if [ -n "$cluster_pid" ] && kill -0 "$cluster_pid" 2>/dev/null; then
+        echo "cluster: stopping"
+        # concord cluster stops its nodes and its redis-server on SIGTERM.
+        kill -TERM "$cluster_pid" 2>/dev/null || true
+        for _ in $(seq 1 150); do
+            kill -0 "$cluster_pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$cluster_pid" 2>/dev/null; then
+            echo "cluster: still running after 15s; killing" >&2
+            kill -KILL "$cluster_pid" 2>/dev/null || true
+        fi
+        wait "$cluster_pid" 2>/dev/null || true
+    fi
+    if [ "$status" != 0 ] && [ -s "$log" ]; then
+        echo "cluster: failed (status $status); last lines of the cluster's output:" >&2
+        tail -n 30 "$log" >&2
+    fi
+    rm -rf "$work"
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+for port in $(seq "$base_port" $((base_port + nodes - 1))); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        echo "cluster.sh: port $port is in use; pass --base-port" >&2
+        exit 1
+    fi
+done
+
+echo "cluster: starting redis-server and $nodes nodes on ports $base_port-$((base_port + nodes - 1))"
+"$bin" cluster --nodes "$nodes" --base-port "$base_port" >"$log" 2>&1 &
+cluster_pid=$!
+
+# The cluster prints its table once every node listens.
+for _ in $(seq 1 600); do
+    grep -q "Ctrl-C stops the cluster" "$log" && break
+    kill -0 "$cluster_pid" 2>/dev/null || { echo "cluster.sh: concord cluster exited during start" >&2; exit 1; }
+    sleep 0.1
+done
+grep -q "Ctrl-C stops the cluster" "$log" || { echo "cluster.sh: the cluster did not start within 60s" >&2; exit 1; }
+grep -E "^(redis |NODE |n[0-9]+ )" "$log"
+
+n1="http://127.0.0.1:$base_port"
+n2="http://127.0.0.1:$((base_port + 1))"
+n3="http://127.0.0.1:$((base_port + 2))"
+# Ready means the node's backplane is subscribed and caught up (GET /ready is 200). Asked
+# over bash's /dev/tcp, so the script needs no HTTP client.
+is_ready() {
+    (
+        exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+        printf 'GET /ready HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' >&3
+        IFS= read -r -t 2 status_line <&3 || exit 1
+        case "$status_line" in *" 200 "*) exit 0 ;; *) exit 1 ;; esac
+    ) 2>/dev/null
+}
+for port in $(seq "$base_port" $((base_port + nodes - 1))); do
+    for _ in $(seq 1 100); do
+        is_ready "$port" && break
+        sleep 0.1
+    done
+    is_ready "$port" || { echo "cluster.sh: the node on port $port is not ready after 10s" >&2; exit 1; }
+done
+
+key="demo:greeting:$$"
+step() { printf '\n== %s\n' "$*"; }
+
+step "1. set $key through n1 ($n1)"
+"$bin" set "$key" "hello from n1" --node "$n1"
+
+step "2. read it through n2 and n3 (source, version and staleness on the first line)"
+"$bin" get "$key" --node "$n2" 2>&1
+echo
+"$bin" get "$key" --node "$n3" 2>&1
+echo
+step "   and again through n2: now an L1 hit"
+"$bin" get "$key" --node "$n2" 2>&1
+echo
+
+step "3. change it through n2; n1 and n3 are polled until they serve the new version"
+"$bin" set "$key" "changed on n2" --node "$n2" --watch "$n1" --watch "$n3" --watch-timeout 5s
+
+step "4. read it through n1 and n3"
+"$bin" get "$key" --node "$n1" 2>&1
+echo
+"$bin" get "$key" --node "$n3" 2>&1
+echo
+
+if [ "$demo_only" = 1 ]; then
+    step "demo done"
+    exit 0
+fi
+
+step "the cluster keeps running; its logs follow. Ctrl-C stops everything."
+echo "try: $bin get $key --node $n3"
+tail -n 0 -f "$log" &
+tail_pid=$!
+wait "$cluster_pid"
