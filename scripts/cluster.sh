@@ -21,7 +21,7 @@ while [ $# -gt 0 ]; do
         --skip-build) skip_build=1 ;;
         --nodes) nodes="$2"; shift ;;
         --base-port) base_port="$2"; shift ;;
-        -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "cluster.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
     esac
     shift

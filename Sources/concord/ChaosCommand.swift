@@ -106,7 +106,7 @@ struct ChaosCommand: AsyncParsableCommand {
             chaos: seed \(configuration.seed), \(configuration.nodeCount) nodes, \(configuration.duration.shortDescription), \
             backplane \(configuration.node.backplane ? "on" : "OFF"); bounds Δ \(bounds.delta.shortDescription), \
             cut-off \(bounds.maxDisconnectedStaleness.shortDescription), convergence \(bounds.convergenceBound.shortDescription)
-            chaos: schedule: \(harness.schedule.faults.map(\.description).joined(separator: "; "))
+            chaos: schedule: \(harness.schedule.faults.isEmpty ? "no faults" : harness.schedule.faults.map(\.description).joined(separator: "; "))
             """)
 
         let trap = SignalTrap()

@@ -35,7 +35,7 @@ struct NodeProcessTests {
                     clients.append(NodeClient(host: "127.0.0.1", port: port, timeout: .seconds(3)))
                 }
                 for client in clients {
-                    let ready = try await eventually(timeout: .seconds(10)) { try await client.send(.GET, path: "/ready").status == 200 }
+                    let ready = try await eventually(timeout: .seconds(10)) { (try? await client.send(.GET, path: "/ready"))?.status == 200 }
                     #expect(ready, "\(client.baseURL) never became ready:\n\(output.text)")
                 }
 

@@ -112,6 +112,19 @@ public struct NodeClient: Sendable {
         } catch {
             throw NodeClientError(.connectionFailed, "cannot connect to \(baseURL): \(error)")
         }
+        do {
+            return try await exchange(on: channel, method, path: path, body: body, headers: headers)
+        } catch let error as NodeClientError {
+            throw error
+        } catch {
+            throw NodeClientError(.connectionFailed, "\(method.rawValue) \(baseURL)\(path) failed: \(error)")
+        }
+    }
+
+    private func exchange(
+        on channel: NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>,
+        _ method: HTTPMethod, path: String, body: [UInt8]?, headers: [(String, String)]
+    ) async throws -> NodeResponse {
         let limit = maxResponseBytes
         let baseURL = self.baseURL
         let hostHeader = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
@@ -124,11 +137,17 @@ public struct NodeClient: Sendable {
                 head.headers.add(name: "Content-Length", value: String(body.count))
             }
             for (name, value) in headers { head.headers.add(name: name, value: value) }
-            try await outbound.write(.head(head))
-            if let body, !body.isEmpty {
-                try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body))))
+            var parts: [HTTPClientRequestPart] = [.head(head)]
+            if let body, !body.isEmpty { parts.append(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
+            parts.append(.end(nil))
+            // One write, one flush. If the node answers and closes before all of a large body
+            // is sent (a 413), the write fails but the answer is still there to read.
+            var writeError: (any Error)?
+            do {
+                try await outbound.write(contentsOf: parts)
+            } catch {
+                writeError = error
             }
-            try await outbound.write(.end(nil))
 
             var response: NodeResponse?
             var collected = ByteBuffer()
@@ -147,6 +166,7 @@ public struct NodeClient: Sendable {
                     return response
                 }
             }
+            if let writeError { throw NodeClientError(.connectionFailed, "sending to \(baseURL) failed: \(writeError)") }
             throw NodeClientError(.protocolError, "\(baseURL) closed the connection before the response ended")
         }
     }

@@ -15,14 +15,47 @@ public final class NodeProcess: Sendable {
     public let name: String
     public let processIdentifier: Int32
     private let process: ProcessBox
-    private let state: Mutex<State>
+    /// Created before the process starts, so output and an early exit are never missed.
+    private let box: StateBox
 
-    private struct State {
+    fileprivate struct State {
         var exitStatus: Int32?
         var exitWaiters: [UInt64: CheckedContinuation<Int32, any Error>] = [:]
         var nextWaiter: UInt64 = 0
         var port: Int?
         var recentLines: [String] = []
+        /// stdout and stderr until each reaches end of file.
+        var openStreams = 2
+    }
+
+    /// The state, shared by the instance and the pipe and termination handlers.
+    fileprivate final class StateBox: Sendable {
+        let state = Mutex(State())
+
+        func received(_ line: String) {
+            let port = NodeProcess.announcedPort(in: line)
+            state.withLock { state in
+                state.recentLines.append(line)
+                if state.recentLines.count > NodeProcess.keptLines {
+                    state.recentLines.removeFirst(state.recentLines.count - NodeProcess.keptLines)
+                }
+                if let port, state.port == nil { state.port = port }
+            }
+        }
+
+        func streamEnded() {
+            state.withLock { $0.openStreams -= 1 }
+        }
+
+        func exited(_ status: Int32) {
+            let waiters = state.withLock { state -> [CheckedContinuation<Int32, any Error>] in
+                guard state.exitStatus == nil else { return [] }
+                state.exitStatus = status
+                defer { state.exitWaiters = [:] }
+                return Array(state.exitWaiters.values)
+            }
+            for waiter in waiters { waiter.resume(returning: status) }
+        }
     }
 
     /// How many of its last output lines are kept for error messages.
@@ -31,11 +64,11 @@ public final class NodeProcess: Sendable {
     /// The line a node logs once its server is up; `concord node` logs it with the real port.
     static let listeningMarker = "listening on http://"
 
-    private init(name: String, process: Process) {
+    private init(name: String, process: Process, box: StateBox) {
         self.name = name
         self.process = ProcessBox(process)
         self.processIdentifier = process.processIdentifier
-        self.state = Mutex(State())
+        self.box = box
     }
 
     /// Starts `executable` with `arguments`. Each line it prints on stdout or stderr goes to
@@ -57,24 +90,21 @@ public final class NodeProcess: Sendable {
         process.standardOutput = stdout
         process.standardError = stderr
 
-        // The instance needs the pid, which exists only after run(); the handlers need the
-        // instance. A box filled right after run() bridges the two.
-        let holder = Mutex<NodeProcess?>(nil)
+        let box = StateBox()
         let onLine: @Sendable (String) -> Void = { line in
-            holder.withLock { $0 }?.received(line)
+            box.received(line)
             output(line)
         }
-        stdout.fileHandleForReading.readabilityHandler = LineSplitter(onLine).handler
-        stderr.fileHandleForReading.readabilityHandler = LineSplitter(onLine).handler
-        process.terminationHandler = { ended in
-            holder.withLock { $0 }?.exited(ended.terminationStatus)
-        }
+        process.terminationHandler = { ended in box.exited(ended.terminationStatus) }
         try process.run()
-        let node = NodeProcess(name: name, process: process)
-        holder.withLock { $0 = node }
-        // It may have ended before the handler could see the instance.
-        if !process.isRunning { node.exited(process.terminationStatus) }
-        return node
+        // Each pipe is drained by a blocking read on a thread of its own, which owns the handle
+        // until end of file: a dispatch readability handler can outlive its handle and fault.
+        for pipe in [stdout, stderr] {
+            let handle = pipe.fileHandleForReading
+            let splitter = LineSplitter(onLine, onEnd: box.streamEnded)
+            Thread.detachNewThread { splitter.drain(handle) }
+        }
+        return NodeProcess(name: name, process: process, box: box)
     }
 
     /// The path of the running executable, so `concord cluster` starts the same build of itself.
@@ -89,35 +119,16 @@ public final class NodeProcess: Sendable {
 
     // MARK: - State
 
-    public var isRunning: Bool { state.withLock { $0.exitStatus == nil } }
+    public var isRunning: Bool { box.state.withLock { $0.exitStatus == nil } }
 
     /// The exit status (or signal number) once it has exited.
-    public var exitStatus: Int32? { state.withLock { $0.exitStatus } }
+    public var exitStatus: Int32? { box.state.withLock { $0.exitStatus } }
 
     /// The port from its "listening on" line, once printed.
-    public var port: Int? { state.withLock { $0.port } }
+    public var port: Int? { box.state.withLock { $0.port } }
 
     /// Its last output lines, for error messages.
-    public var recentOutput: [String] { state.withLock { $0.recentLines } }
-
-    private func received(_ line: String) {
-        let port = Self.announcedPort(in: line)
-        state.withLock { state in
-            state.recentLines.append(line)
-            if state.recentLines.count > Self.keptLines { state.recentLines.removeFirst(state.recentLines.count - Self.keptLines) }
-            if let port, state.port == nil { state.port = port }
-        }
-    }
-
-    private func exited(_ status: Int32) {
-        let waiters = state.withLock { state -> [CheckedContinuation<Int32, any Error>] in
-            guard state.exitStatus == nil else { return [] }
-            state.exitStatus = status
-            defer { state.exitWaiters = [:] }
-            return Array(state.exitWaiters.values)
-        }
-        for waiter in waiters { waiter.resume(returning: status) }
-    }
+    public var recentOutput: [String] { box.state.withLock { $0.recentLines } }
 
     /// The port in a "listening on http://host:port" line.
     static func announcedPort(in line: String) -> Int? {
@@ -132,7 +143,19 @@ public final class NodeProcess: Sendable {
     /// Waits for it to exit and returns its exit status; throws `CancellationError` when the
     /// waiting task is cancelled (a task group racing exits against a signal must be able to end).
     public func waitForExit() async throws -> Int32 {
-        let id = state.withLock { state -> UInt64 in
+        let status = try await waitForTermination()
+        // The pipes are read on other threads: let the last lines arrive before answering, so a
+        // caller that reads `recentOutput` after the exit sees everything. Bounded, because a
+        // grandchild that inherited the pipes could keep them open.
+        let deadline = ContinuousClock.now + .seconds(1)
+        while box.state.withLock({ $0.openStreams > 0 }), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        return status
+    }
+
+    private func waitForTermination() async throws -> Int32 {
+        let id = box.state.withLock { state -> UInt64 in
             defer { state.nextWaiter += 1 }
             return state.nextWaiter
         }
@@ -141,7 +164,7 @@ public final class NodeProcess: Sendable {
                 enum Now { case exited(Int32), cancelled, waiting }
                 // Under the lock, so `onCancel` either sees the stored waiter or runs before it
                 // is stored, in which case `Task.isCancelled` is already true here.
-                let now = state.withLock { state -> Now in
+                let now = box.state.withLock { state -> Now in
                     if let status = state.exitStatus { return .exited(status) }
                     if Task.isCancelled { return .cancelled }
                     state.exitWaiters[id] = continuation
@@ -154,7 +177,7 @@ public final class NodeProcess: Sendable {
                 }
             }
         } onCancel: {
-            let waiter = state.withLock { $0.exitWaiters.removeValue(forKey: id) }
+            let waiter = box.state.withLock { $0.exitWaiters.removeValue(forKey: id) }
             waiter?.resume(throwing: CancellationError())
         }
     }
@@ -219,36 +242,29 @@ private final class ProcessBox: @unchecked Sendable {
 
 /// Reassembles lines from pipe reads, which split output at arbitrary bytes.
 private final class LineSplitter: Sendable {
-    private let pending = Mutex<[UInt8]>([])
     private let onLine: @Sendable (String) -> Void
+    private let onEnd: @Sendable () -> Void
 
-    init(_ onLine: @escaping @Sendable (String) -> Void) {
+    init(_ onLine: @escaping @Sendable (String) -> Void, onEnd: @escaping @Sendable () -> Void) {
         self.onLine = onLine
+        self.onEnd = onEnd
     }
 
-    var handler: @Sendable (FileHandle) -> Void {
-        { [self] handle in
+    /// Reads until end of file, handing out complete lines; a last unterminated line is
+    /// handed out at the end.
+    func drain(_ handle: FileHandle) {
+        var pending: [UInt8] = []
+        while true {
             let data = handle.availableData
-            if data.isEmpty {
-                // End of file: the child closed its end; flush a last unterminated line.
-                handle.readabilityHandler = nil
-                let rest = pending.withLock { pending -> [UInt8] in
-                    defer { pending = [] }
-                    return pending
-                }
-                if !rest.isEmpty { onLine(String(decoding: rest, as: UTF8.self)) }
-                return
+            if data.isEmpty { break }
+            pending.append(contentsOf: data)
+            while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                onLine(String(decoding: pending[..<newline], as: UTF8.self))
+                pending.removeSubrange(...newline)
             }
-            let lines = pending.withLock { pending -> [String] in
-                pending.append(contentsOf: data)
-                var lines: [String] = []
-                while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
-                    lines.append(String(decoding: pending[..<newline], as: UTF8.self))
-                    pending.removeSubrange(...newline)
-                }
-                return lines
-            }
-            for line in lines { onLine(line) }
         }
+        if !pending.isEmpty { onLine(String(decoding: pending, as: UTF8.self)) }
+        try? handle.close()
+        onEnd()
     }
 }
