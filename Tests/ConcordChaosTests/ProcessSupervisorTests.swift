@@ -53,7 +53,8 @@ import Glibc
         let started = clock.now
         let status = await stubborn.stop(grace: .milliseconds(300))
         #expect(status == SIGKILL)
-        #expect(clock.now - started < .seconds(5))
+        // A generous bound: the grace is 300 ms, but this machine is shared and noisy.
+        #expect(clock.now - started < .seconds(30))
         #expect(!exists(stubborn.processIdentifier))
         await supervisor.stopAll()
     }

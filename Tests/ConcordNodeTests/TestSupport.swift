@@ -23,6 +23,10 @@ func testConfiguration(_ configure: (inout NodeConfiguration) -> Void = { _ in }
     configuration.nodeID = "t-" + String(UInt32.random(in: .min ... .max), radix: 16)
     configuration.port = 0
     configuration.shutdownTimeout = .milliseconds(500)
+    // The node's 100 ms soft timeout would let a slow origin read on a loaded test machine turn
+    // into a (correct, flagged) stale answer; tests of other behaviour must not depend on timing.
+    configuration.factorySoftTimeout = nil
+    configuration.factoryHardTimeout = .seconds(30)
     configure(&configuration)
     return configuration
 }
