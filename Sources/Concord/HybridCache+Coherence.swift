@@ -90,6 +90,8 @@ extension HybridCache {
         }
         disconnectedSince.store(.max, ordering: .relaxed)
         if !wasSynchronized {
+            // Redis answered: writes queued during the outage need not wait out their backoff.
+            pending.retry()
             logger.info("backplane synchronized", metadata: ["concord.epoch": .string(head.epoch), "concord.seq": "\(head.sequence)"])
             eventHub.emit(.backplaneConnected)
         }

@@ -257,7 +257,13 @@ extension HybridCache {
                 if await flushPendingBatch() {
                     backoff.reset()
                 } else {
-                    do { try await clock.sleep(for: backoff.nextDelay()) } catch { return }
+                    // Sleep out the backoff, unless the backplane reports Redis is back first.
+                    let deadline = clock.now() + backoff.nextDelay()
+                    do {
+                        _ = try await withDeadline(deadline, clock: clock) { try await self.pending.waitForRetry() }
+                    } catch {
+                        return
+                    }
                 }
             }
         }

@@ -349,4 +349,20 @@ struct HybridCacheCoherenceTests {
             #expect(read.value != "v1", "served \(read.source) \(read.version)")
         }
     }
+
+    @Test func queuedWritesFlushWhenTheBackplaneIsBackWithoutWaitingOutTheBackoff() async throws {
+        let a = try makeNode("a")
+        try await withNodes([a]) {
+            store.setAvailable(false)
+            try await a.cache.set("k", "queued")
+            // Metrics, heartbeat, and now the flush loop's backoff: none of them will fire,
+            // because this test never advances the clock.
+            #expect(await clock.waitForSleepers(atLeast: 3))
+            a.backplane.disconnect()
+            store.setAvailable(true)
+            a.backplane.reconnect()
+            #expect(await eventually { a.cache.pendingWriteCount == 0 })
+            #expect(store.storedVersion(of: "k") != nil)
+        }
+    }
 }

@@ -96,6 +96,24 @@ final class PendingWrites: Sendable {
     }
 
     func finish() { wakeUp.finish() }
+
+    private let retryNow = Mutex(Promise<Void>())
+
+    /// Waits until `retry()` is called or the task is cancelled: lets a flush loop sleeping out
+    /// its backoff try again as soon as Redis is known to be back.
+    func waitForRetry() async throws {
+        let signal = retryNow.withLock { $0 }
+        try await signal.wait()
+    }
+
+    /// Wakes a flush loop waiting in `waitForRetry()`.
+    func retry() {
+        let fired = retryNow.withLock { current in
+            defer { current = Promise<Void>() }
+            return current
+        }
+        fired.complete(.success(()))
+    }
 }
 
 /// Where a mutation goes: L2 (announcing it or not), or the backplane alone when there is no L2.
