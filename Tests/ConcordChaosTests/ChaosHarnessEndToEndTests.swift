@@ -108,6 +108,11 @@ struct ChaosHarnessEndToEndTests {
     @Test func aHarnessKilledOutrightTakesItsProcessesWithIt() async throws {
         let report = FileManager.default.temporaryDirectory.appendingPathComponent("concord-chaos-sigkill-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: report) }
+        let temporary = FileManager.default.temporaryDirectory.path
+        func tempDirs() -> Set<String> {
+            Set(((try? FileManager.default.contentsOfDirectory(atPath: temporary)) ?? []).filter { $0.hasPrefix("concord-chaos-") || $0.hasPrefix("concord-redis-") })
+        }
+        let before = tempDirs()
         let supervisor = ProcessSupervisor()
         let harness = try supervisor.launch(
             name: "chaos", executable: try #require(builtConcord),
@@ -130,6 +135,10 @@ struct ChaosHarnessEndToEndTests {
         _ = await harness.waitForExit(timeout: .seconds(10))
         let gone = await eventually(timeout: .seconds(15)) { started.allSatisfy { !self.alive($0) } }
         #expect(gone, "still running: \(started.filter { alive($0) })")
+        // The watchdog also removes the run's temp dirs (the origin, the server's dir).
+        let ours: Set<String> = [report.lastPathComponent]
+        let cleaned = await eventually(timeout: .seconds(5)) { tempDirs().subtracting(before).subtracting(ours).isEmpty }
+        #expect(cleaned, "left behind: \(tempDirs().subtracting(before).subtracting(ours))")
         await supervisor.stopAll()
     }
 

@@ -103,10 +103,15 @@ final class ChaosCluster: Sendable {
     /// redis-server, so a recycled pid is never killed.
     private func startRedisWatchdog() throws {
         recordRedisPID()
+        // Temp dirs too: the harness's own (origin, pid file) and the server's.
+        let leftovers = [redisPIDFile.deletingLastPathComponent().path, redis.directory.path]
+            .map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+            .joined(separator: " ")
         let script = """
             while kill -0 \(getpid()) 2>/dev/null; do sleep 0.5; done
             pid=$(cat '\(redisPIDFile.path)' 2>/dev/null)
             if [ -n "$pid" ] && grep -q redis-server "/proc/$pid/cmdline" 2>/dev/null; then kill -9 "$pid"; fi
+            rm -rf \(leftovers)
             """
         _ = try supervisor.launch(name: "redis-watchdog", executable: "/bin/sh", arguments: ["-c", script])
     }
