@@ -70,18 +70,12 @@ extension MemoryCacheShard {
         if entry.older >= 0 {
             slots[Int(entry.older)].meta.newer = entry.newer
         }
-        switch entry.queue {
-        case .small:
-            if small.head == index { small.head = entry.older }
-            if small.tail == index { small.tail = entry.newer }
-            small.count -= 1
-            small.cost -= entry.cost
-        case .main:
-            if main.head == index { main.head = entry.older }
-            if main.tail == index { main.tail = entry.newer }
-            main.count -= 1
-            main.cost -= entry.cost
-        }
+        var list = self[queue: entry.queue]
+        if list.head == index { list.head = entry.older }
+        if list.tail == index { list.tail = entry.newer }
+        list.count -= 1
+        list.cost -= entry.cost
+        self[queue: entry.queue] = list
         slots[position].meta.newer = -1
         slots[position].meta.older = -1
     }
@@ -92,27 +86,16 @@ extension MemoryCacheShard {
         slots[position].meta.queue = queue
         slots[position].meta.newer = -1
         let cost = slots[position].meta.cost
-        switch queue {
-        case .small:
-            slots[position].meta.older = small.head
-            if small.head >= 0 {
-                slots[Int(small.head)].meta.newer = index
-            } else {
-                small.tail = index
-            }
-            small.head = index
-            small.count += 1
-            small.cost += cost
-        case .main:
-            slots[position].meta.older = main.head
-            if main.head >= 0 {
-                slots[Int(main.head)].meta.newer = index
-            } else {
-                main.tail = index
-            }
-            main.head = index
-            main.count += 1
-            main.cost += cost
+        var list = self[queue: queue]
+        slots[position].meta.older = list.head
+        if list.head >= 0 {
+            slots[Int(list.head)].meta.newer = index
+        } else {
+            list.tail = index
         }
+        list.head = index
+        list.count += 1
+        list.cost += cost
+        self[queue: queue] = list
     }
 }

@@ -456,10 +456,7 @@ struct MemoryCacheShard<Key: Hashable, Value> {
         slots[position].meta.expiresAt = item.expiresAt?.nanoseconds ?? .max
         slots[position].meta.idleTimeout = item.idleTimeout.map { max(0, CacheInstant.nanoseconds(of: $0)) } ?? .max
         totalCost += delta
-        switch slots[position].meta.queue {
-        case .small: small.cost += delta
-        case .main: main.cost += delta
-        }
+        self[queue: slots[position].meta.queue].cost += delta
         if Self.isExpired(slots[position].meta, now: now) {
             removeEntry(at: position, cause: .expired, removals: &removals)
             return false
@@ -550,11 +547,27 @@ struct MemoryCacheShard<Key: Hashable, Value> {
     /// Fixes a queue end that named the moved entry; a detached entry is named by neither end.
     @inlinable
     mutating func repoint(queue: QueueID, head: Bool, from source: Int32, to target: Int32) {
-        switch (queue, head) {
-        case (.small, true): if small.head == source { small.head = target }
-        case (.small, false): if small.tail == source { small.tail = target }
-        case (.main, true): if main.head == source { main.head = target }
-        case (.main, false): if main.tail == source { main.tail = target }
+        if head {
+            if self[queue: queue].head == source { self[queue: queue].head = target }
+        } else {
+            if self[queue: queue].tail == source { self[queue: queue].tail = target }
+        }
+    }
+
+    /// One of the two S3-FIFO queues, so each list operation is written once for both.
+    @inlinable
+    subscript(queue queue: QueueID) -> Queue {
+        get {
+            switch queue {
+            case .small: small
+            case .main: main
+            }
+        }
+        set {
+            switch queue {
+            case .small: small = newValue
+            case .main: main = newValue
+            }
         }
     }
 
