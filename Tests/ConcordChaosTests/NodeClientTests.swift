@@ -8,7 +8,10 @@ import Testing
 
     private func withServer(_ body: (FakeNodeServer, NodeClient) async throws -> Void) async throws {
         let server = try await FakeNodeServer.start()
-        let client = NodeClient(port: server.port, logger: logger)
+        // These tests are not about timeouts: a loaded machine must not turn them into one.
+        var configuration = NodeClient.Configuration()
+        configuration.requestTimeout = .seconds(30)
+        let client = NodeClient(port: server.port, configuration: configuration, logger: logger)
         do {
             try await body(server, client)
         } catch {
