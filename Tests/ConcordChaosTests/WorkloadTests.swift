@@ -14,9 +14,12 @@ import Testing
         var servers: [FakeNodeServer] = []
         for _ in 0..<nodes { servers.append(try await FakeNodeServer.start()) }
         let origin = try OriginStore.create(path: directory.appendingPathComponent("origin.sqlite").path, keys: Workload.keys(count: keys))
+        // Requests get a budget a loaded CI machine cannot exhaust: these tests are not about timeouts.
+        var generousBudget = NodeClient.Configuration()
+        generousBudget.requestTimeout = .seconds(30)
         var configuration = Workload.Configuration()
         configuration.keyCount = keys
-        let targets = servers.enumerated().map { Workload.Target(id: "n\($0.offset + 1)", client: NodeClient(port: $0.element.port, logger: logger)) }
+        let targets = servers.enumerated().map { Workload.Target(id: "n\($0.offset + 1)", client: NodeClient(port: $0.element.port, configuration: generousBudget, logger: logger)) }
         let workload = Workload(configuration: configuration, targets: targets, origin: origin, recorder: HistoryRecorder(nodes: targets.map(\.id)), seed: 1)
         do {
             try await body(workload, servers, origin)
@@ -113,8 +116,15 @@ import Testing
         try await withWorkload(nodes: 2, keys: 4) { workload, _, _ in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await workload.run() }
-                try await Task.sleep(for: .milliseconds(600))
+                // Stop once every node has served a read and some mutation was acknowledged, rather
+                // than after a fixed time that a loaded machine may not fill with traffic.
+                let sawTraffic = await eventually(timeout: .seconds(60)) {
+                    let operations = workload.recorder.snapshot().operations
+                    let readers = Set(operations.filter { $0.kind == .read }.map(\.node))
+                    return readers == ["n1", "n2"] && operations.contains { $0.kind.isMutation && $0.outcome.isOK }
+                }
                 workload.stop()
+                #expect(sawTraffic)
                 try await group.waitForAll()
             }
             let history = workload.recorder.snapshot()

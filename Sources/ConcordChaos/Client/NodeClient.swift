@@ -95,17 +95,20 @@ public final class NodeClient: Sendable {
 
     // MARK: Requests
 
-    /// Sends any request; `path` includes the query. Throws `ChaosError` with `.timeout`,
-    /// `.connectFailed`, `.connectionClosed` or `.invalidResponse`.
+    /// Sends any request; `path` includes the query; `timeout` overrides the configured request
+    /// timeout for this request only. Throws `ChaosError` with `.timeout`, `.connectFailed`,
+    /// `.connectionClosed` or `.invalidResponse`.
     public func request(
         _ method: HTTPMethod,
         _ path: String,
         headers: [NodeResponse.Header] = [],
         body: [UInt8]? = nil,
-        contentType: String? = nil
+        contentType: String? = nil,
+        timeout: Duration? = nil
     ) async throws -> NodeResponse {
         let clock = ContinuousClock()
-        let deadline = clock.now + configuration.requestTimeout
+        let budget = timeout ?? configuration.requestTimeout
+        let deadline = clock.now + budget
         var head = HTTPRequestHead(version: .http1_1, method: method, uri: path)
         head.headers.add(name: "Host", value: "\(host):\(port)")
         if let body {
@@ -138,7 +141,7 @@ public final class NodeClient: Sendable {
                 throw ChaosError(.invalidResponse, "\(method) \(path) failed", underlying: error)
             }
         }
-        throw ChaosError(.timeout, "\(method) \(path) did not finish within \(configuration.requestTimeout)")
+        throw ChaosError(.timeout, "\(method) \(path) did not finish within \(budget)")
     }
 
     /// Closes the idle connections and refuses new requests' reuse; in-flight requests finish.
