@@ -5,18 +5,20 @@ extension HybridCache {
     enum CoherenceInput: Sendable {
         case event(BackplaneEvent)
         case heartbeat
+        /// A synchronization that failed (Redis not answering yet) is due to be tried again.
+        case retrySynchronize
     }
 
     /// The receiving side of the protocol: applies messages in sequence order, fills gaps from
     /// the log, replays after a reconnect, detects epoch changes, and checks the head on a
-    /// heartbeat to catch a subscription that died silently. Inputs are handled one at a time.
-    func runCoherence(_ backplane: any Backplane) async {
-        let (inputs, input) = AsyncStream<CoherenceInput>.makeStream()
+    /// heartbeat to catch a subscription that died silently. Inputs are handled one at a time;
+    /// the backplane feeds `inputs` directly through its event sink.
+    func runCoherence(
+        _ backplane: any Backplane,
+        inputs: AsyncStream<CoherenceInput>,
+        input: AsyncStream<CoherenceInput>.Continuation
+    ) async {
         await withDiscardingTaskGroup { group in
-            group.addTask {
-                for await event in backplane.events() { input.yield(.event(event)) }
-                input.finish()
-            }
             group.addTask {
                 while !Task.isCancelled {
                     do { try await self.clock.sleep(for: self.configuration.heartbeatInterval) } catch { return }
@@ -24,22 +26,60 @@ extension HybridCache {
                 }
             }
             var transportSubscribed = false
+            // After a failed synchronization: retried with backoff, sooner than the next
+            // heartbeat, because the subscriber often reconnects before the command connection
+            // and the head is then unavailable only for a moment.
+            var retry = SynchronizationRetry(
+                backoff: RetryBackoff(base: configuration.retryBackoffBase, cap: max(configuration.retryBackoffBase, configuration.heartbeatInterval))
+            )
             for await next in inputs {
+                let outcome: SynchronizationOutcome
                 switch next {
                 case .event(.subscribed):
                     transportSubscribed = true
-                    await synchronize(backplane, reason: "subscribed")
+                    outcome = await synchronize(backplane, reason: "subscribed")
                 case .event(.disconnected(let reason)):
                     transportSubscribed = false
                     markDisconnected(reason: reason)
+                    outcome = .notAttempted
                 case .event(.message(let bytes)):
                     await receive(bytes, backplane)
+                    outcome = .notAttempted
                 case .heartbeat:
-                    if transportSubscribed { await synchronize(backplane, reason: "heartbeat") }
+                    outcome = transportSubscribed ? await synchronize(backplane, reason: "heartbeat") : .notAttempted
+                case .retrySynchronize:
+                    retry.isScheduled = false
+                    outcome = transportSubscribed ? await synchronize(backplane, reason: "retry") : .notAttempted
+                }
+                switch outcome {
+                case .synchronized:
+                    retry.backoff.reset()
+                case .failed where transportSubscribed && !retry.isScheduled:
+                    retry.isScheduled = true
+                    let delay = retry.backoff.nextDelay()
+                    group.addTask {
+                        do { try await self.clock.sleep(for: delay) } catch { return }
+                        input.yield(.retrySynchronize)
+                    }
+                case .failed, .notAttempted:
+                    break
                 }
             }
             group.cancelAll()
         }
+    }
+
+    /// Whether a synchronization brought the node up to the head.
+    enum SynchronizationOutcome {
+        case synchronized
+        case failed
+        case notAttempted
+    }
+
+    /// The pending early retry of a failed synchronization; at most one is scheduled at a time.
+    private struct SynchronizationRetry {
+        var backoff: RetryBackoff
+        var isScheduled = false
     }
 
     private func markDisconnected(reason: String) {
@@ -58,14 +98,15 @@ extension HybridCache {
 
     /// Brings this node up to the log's head: the first time, after a reconnect, and on each
     /// heartbeat. Whatever cannot be replayed is covered by expiring the whole L1.
-    func synchronize(_ backplane: any Backplane, reason: String) async {
+    @discardableResult
+    func synchronize(_ backplane: any Backplane, reason: String) async -> SynchronizationOutcome {
         let head: BackplaneHead
         do {
             head = try await backplane.head()
         } catch {
             logger.debug("backplane head unavailable", metadata: ["concord.reason": .string(reason), "concord.error": "\(error)"])
             markDisconnected(reason: "head unavailable: \(error)")
-            return
+            return .failed
         }
         let state = coherence.withLock { $0 }
         if state.epoch == nil {
@@ -79,7 +120,7 @@ extension HybridCache {
             if reason == "heartbeat" {
                 logger.debug("heartbeat found missed messages", metadata: ["concord.last": "\(state.lastSequence)", "concord.head": "\(head.sequence)"])
             }
-            guard await replay(backplane, from: state.lastSequence + 1, through: head.sequence) else { return }
+            guard await replay(backplane, from: state.lastSequence + 1, through: head.sequence) else { return .failed }
         } else if head.sequence < state.lastSequence {
             expireAll(reason: "log sequence went back from \(state.lastSequence) to \(head.sequence)")
             coherence.withLock { $0.lastSequence = head.sequence }
@@ -95,6 +136,7 @@ extension HybridCache {
             logger.info("backplane synchronized", metadata: ["concord.epoch": .string(head.epoch), "concord.seq": "\(head.sequence)"])
             eventHub.emit(.backplaneConnected)
         }
+        return .synchronized
     }
 
     /// Reads `from...through` from the log and applies it. False if the log could not be read.

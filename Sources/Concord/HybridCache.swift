@@ -154,8 +154,10 @@ public final class HybridCache: Service, Sendable {
                 group.addTask { try await self.superviseComponent("distributed cache") { try await distributed.run() } }
             }
             if let backplane {
-                group.addTask { try await self.superviseComponent("backplane") { try await backplane.run() } }
-                group.addTask { await self.runCoherence(backplane) }
+                let (inputs, input) = AsyncStream<CoherenceInput>.makeStream()
+                let sink = BackplaneEventSink { input.yield(.event($0)) }
+                group.addTask { try await self.superviseComponent("backplane") { try await backplane.run(events: sink) } }
+                group.addTask { await self.runCoherence(backplane, inputs: inputs, input: input) }
             }
             group.addTask { await self.runPendingWrites() }
             group.addTask { await self.runMetricsExport() }

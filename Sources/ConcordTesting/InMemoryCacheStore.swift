@@ -212,15 +212,15 @@ public final class InMemoryBackplane: Backplane {
 
     public let store: InMemoryCacheStore
     private let id: UInt64
-    private let stream: AsyncStream<BackplaneEvent>
-    private let continuation: AsyncStream<BackplaneEvent>.Continuation
+    /// The running cache's sink; nil while `run(events:)` is not running, when events are dropped
+    /// as a transport without a consumer would.
+    private let sink = Mutex<BackplaneEventSink?>(nil)
     private let dropCounter = DropCounter()
     private let connected = Atomic<Bool>(false)
 
     public init(store: InMemoryCacheStore) {
         self.store = store
         self.id = Self.ids.add(1, ordering: .relaxed).newValue
-        (stream, continuation) = AsyncStream<BackplaneEvent>.makeStream()
     }
 
     public func publish(_ mutation: CacheMutation) async throws -> UInt64 {
@@ -228,16 +228,16 @@ public final class InMemoryBackplane: Backplane {
         return sequence
     }
 
-    public func events() -> AsyncStream<BackplaneEvent> { stream }
-
     public func head() async throws -> BackplaneHead { try store.head() }
 
     public func readLog(from: UInt64, through: UInt64) async throws -> BackplaneLogRead {
         try store.readLog(from: from, through: through)
     }
 
-    public func run() async throws {
-        reconnect()
+    public func run(events: BackplaneEventSink) async throws {
+        sink.withLock { $0 = events }
+        // A test may have connected before the cache ran; the cache still needs to hear it.
+        if connected.load(ordering: .relaxed) { events(.subscribed) } else { reconnect() }
         let (wait, keepAlive) = AsyncStream<Void>.makeStream()
         await withTaskCancellationHandler {
             for await _ in wait {}
@@ -245,24 +245,28 @@ public final class InMemoryBackplane: Backplane {
             keepAlive.finish()
         }
         disconnect(reason: "stopped")
+        sink.withLock { $0 = nil }
+    }
+
+    private func emit(_ event: BackplaneEvent) {
+        sink.withLock { $0 }?(event)
     }
 
     /// Cuts this node's subscription: messages published meanwhile never reach it.
     public func disconnect(reason: String = "test disconnect") {
         guard connected.exchange(false, ordering: .relaxed) else { return }
         store.unsubscribe(id: id)
-        continuation.yield(.disconnected(reason: reason))
+        emit(.disconnected(reason: reason))
     }
 
     /// Restores the subscription; the cache then replays what it missed.
     public func reconnect() {
         guard !connected.exchange(true, ordering: .relaxed) else { return }
-        let continuation = self.continuation
-        store.subscribe(id: id) { [dropCounter] event in
+        store.subscribe(id: id) { [self] event in
             if case .message = event, dropCounter.consumeOne() { return }
-            continuation.yield(event)
+            emit(event)
         }
-        continuation.yield(.subscribed)
+        emit(.subscribed)
     }
 
     /// Loses the next `count` messages for this node, as a flaky network would, leaving a gap.

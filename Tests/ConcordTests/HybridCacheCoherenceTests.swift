@@ -275,6 +275,31 @@ struct HybridCacheCoherenceTests {
         }
     }
 
+    @Test func aFailedSynchronizationIsRetriedBeforeTheNextHeartbeat() async throws {
+        let a = try makeNode("a") { $0.heartbeatInterval = .seconds(10) }
+        let b = try makeNode("b")
+        try await withNodes([a, b]) {
+            try await a.cache.set("k", "v1")
+            #expect(await eventually { (try? await value(b, "k")) == "v1" })
+            // a misses a write, then resubscribes while Redis does not answer yet: its first
+            // synchronization fails.
+            a.backplane.disconnect()
+            #expect(await eventually { !a.cache.isBackplaneConnected })
+            try await b.cache.set("k", "v2")
+            let sleepersBefore = clock.sleeperCount
+            store.setAvailable(false)
+            a.backplane.reconnect()
+            // The early retry arms a timer of at most retryBackoffBase (100 ms), far short of the
+            // 10 s heartbeat.
+            #expect(await clock.waitForSleepers(atLeast: sleepersBefore + 1))
+            #expect(!a.cache.isBackplaneConnected)
+            store.setAvailable(true)
+            clock.advance(by: .milliseconds(100))
+            #expect(await eventually { a.cache.isBackplaneConnected })
+            #expect(await eventually { (try? await value(a, "k")) == "v2" })
+        }
+    }
+
     @Test func cutOffLongerThanMaxDisconnectedStalenessAsksTheFactoryFirst() async throws {
         let a = try makeNode("a") { $0.maxDisconnectedStaleness = .seconds(5) }
         let options = failSafeOptions(duration: .seconds(300))

@@ -38,7 +38,7 @@ struct HybridCacheLifecycleTests {
 
     @Test func runTwiceIsAnError() async throws {
         let cache = try makeCache(clock: clock)
-        try await withRunning([cache], clock: clock) {
+        _ = try await withRunning([cache], clock: clock) {
             await #expect(throws: CacheError.self) { try await cache.run() }
         }
     }

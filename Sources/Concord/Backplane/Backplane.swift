@@ -35,8 +35,6 @@ public protocol Backplane: Sendable {
     /// log and publishes it atomically. Returns its sequence number.
     func publish(_ mutation: CacheMutation) async throws -> UInt64
 
-    /// The transport's events. Called once, by the cache's `run()`.
-    func events() -> AsyncStream<BackplaneEvent>
 
     /// The current epoch and last sequence number (creates the epoch if there is none).
     func head() async throws -> BackplaneHead
@@ -44,6 +42,23 @@ public protocol Backplane: Sendable {
     /// The logged messages with sequence numbers `from...through`.
     func readLog(from: UInt64, through: UInt64) async throws -> BackplaneLogRead
 
-    /// Background work (the subscriber connection). The cache runs it inside its own `run()`.
-    func run() async throws
+    /// Background work (the subscriber connection), reporting the transport's events to `events`
+    /// until it returns. The cache runs it inside its own `run()`. `events` may be called from an
+    /// I/O thread and never blocks, so a message reaches the cache's coherence loop with one
+    /// hand-off and no forwarding task in between.
+    func run(events: BackplaneEventSink) async throws
+}
+
+/// Where a backplane reports its events: a non-blocking callback into the cache's coherence loop.
+public struct BackplaneEventSink: Sendable {
+    private let deliver: @Sendable (BackplaneEvent) -> Void
+
+    public init(_ deliver: @escaping @Sendable (BackplaneEvent) -> Void) {
+        self.deliver = deliver
+    }
+
+    /// Hands `event` to the cache; returns at once.
+    public func callAsFunction(_ event: BackplaneEvent) {
+        deliver(event)
+    }
 }

@@ -12,8 +12,6 @@ public final class RedisBackplane: Backplane {
     public let logMaxLength: Int
     private let runsClient: Bool
     private let logger: Logger
-    private let stream: AsyncStream<BackplaneEvent>
-    private let continuation: AsyncStream<BackplaneEvent>.Continuation
 
     /// - Parameter runsClient: whether this backplane's `run()` also runs the command client
     ///   (set it when no `RedisDistributedCache` runs it).
@@ -31,10 +29,7 @@ public final class RedisBackplane: Backplane {
         self.logMaxLength = logMaxLength
         self.runsClient = runsClient
         self.logger = logger
-        (stream, continuation) = AsyncStream<BackplaneEvent>.makeStream()
     }
-
-    public func events() -> AsyncStream<BackplaneEvent> { stream }
 
     public func publish(_ mutation: CacheMutation) async throws -> UInt64 {
         let outcome = try await RedisDistributedCache.runWrite(
@@ -89,25 +84,21 @@ public final class RedisBackplane: Backplane {
         return .messages(messages)
     }
 
-    public func run() async throws {
+    public func run(events: BackplaneEventSink) async throws {
         try await withThrowingDiscardingTaskGroup { group in
             if runsClient {
                 group.addTask { try await self.client.run() }
             }
-            let messages = subscriber.messages
             let states = subscriber.states
-            group.addTask {
-                for await message in messages { self.continuation.yield(.message(message.payload)) }
-            }
             group.addTask {
                 var wasConnected = false
                 for await state in states {
                     switch state {
                     case .connected:
                         wasConnected = true
-                        self.continuation.yield(.subscribed)
+                        events(.subscribed)
                     case .disconnected(let error):
-                        if wasConnected { self.continuation.yield(.disconnected(reason: "\(error)")) }
+                        if wasConnected { events(.disconnected(reason: "\(error)")) }
                         wasConnected = false
                     case .connecting, .backingOff:
                         break
@@ -115,7 +106,13 @@ public final class RedisBackplane: Backplane {
                 }
             }
             try await subscriber.subscribe(channels: [namespace.channel])
-            try await subscriber.run()
+            // Messages go from the connection's event loop straight to the cache's sink: the
+            // propagation delay is one hand-off, not a forwarding task per hop.
+            let channel = namespace.channel
+            try await subscriber.run { message in
+                guard message.channel == channel else { return }
+                events(.message(message.payload))
+            }
             group.cancelAll()
         }
     }

@@ -40,9 +40,19 @@ public final class RedisSubscriber: Service, Sendable {
 
     /// Connects, subscribes and reconnects until cancelled or a graceful shutdown; call it once.
     public func run() async throws {
+        try await run(handlingMessages: nil)
+    }
+
+    /// `run()`, also handing every message to `handler` on the connection's event loop before
+    /// the `messages` streams get it. `handler` must return quickly and never block: it runs on
+    /// the I/O thread. It saves a task hop for a consumer that only forwards messages.
+    public func run(handlingMessages handler: (@Sendable (RedisPubSubMessage) -> Void)?) async throws {
         await cancelWhenGracefulShutdown {
             await self.driver.run(
-                onMessage: { [self] message in self.deliver(message) },
+                onMessage: { [self] message in
+                    handler?(message)
+                    self.deliver(message)
+                },
                 prepare: { [self] connection in try await self.resubscribe(on: connection) },
                 whileConnected: { [self] connection in await self.keepAlive(connection) }
             )
