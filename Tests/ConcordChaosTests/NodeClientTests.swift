@@ -1,4 +1,5 @@
 import ConcordChaos
+import ConcordTesting
 import Foundation
 import Logging
 import Testing
