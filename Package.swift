@@ -88,6 +88,7 @@ let package = Package(
             dependencies: [
                 "Concord",
                 "ConcordRedis",
+                "ConcordNode",
                 "ConcordTesting",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -157,7 +158,7 @@ let package = Package(
         .testTarget(
             name: "ConcordChaosTests",
             dependencies: [
-                "ConcordChaos", "ConcordTesting",
+                "ConcordChaos", "ConcordNode", "ConcordTesting",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
