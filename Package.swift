@@ -60,6 +60,9 @@ let package = Package(
                 "Concord",
                 "ConcordRedis",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -85,6 +88,7 @@ let package = Package(
             dependencies: [
                 "Concord",
                 "ConcordRedis",
+                "ConcordNode",
                 "ConcordTesting",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -154,7 +158,7 @@ let package = Package(
         .testTarget(
             name: "ConcordChaosTests",
             dependencies: [
-                "ConcordChaos", "ConcordTesting",
+                "ConcordChaos", "ConcordNode", "ConcordTesting",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -4,8 +4,6 @@ public struct ChaosError: Error, CustomStringConvertible, Sendable {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         fileprivate enum Base: String, Hashable, Sendable {
             case timeout
-            case connectionClosed
-            case connectFailed
             case invalidResponse
             case invalidArgument
             case proxyStopped
@@ -18,10 +16,6 @@ public struct ChaosError: Error, CustomStringConvertible, Sendable {
 
         /// A request or connect did not finish before its deadline.
         public static var timeout: Self { .init(base: .timeout) }
-        /// The peer closed the connection before the exchange finished.
-        public static var connectionClosed: Self { .init(base: .connectionClosed) }
-        /// A TCP connection could not be established.
-        public static var connectFailed: Self { .init(base: .connectFailed) }
         /// The peer answered something that is not valid for the protocol.
         public static var invalidResponse: Self { .init(base: .invalidResponse) }
         /// A caller passed a value the harness cannot use.

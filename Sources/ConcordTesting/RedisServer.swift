@@ -253,8 +253,9 @@ public final class RedisServer: Sendable {
         throw RedisServerError("\(name) not found in PATH (install redis-server)")
     }
 
-    /// A port the kernel considers free right now (bind to port 0, read it back, close).
-    static func freePort() throws -> Int {
+    /// A port the kernel considers free right now (bind to port 0, read it back, close); tests
+    /// also use it as a port nothing listens on.
+    public static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw RedisServerError("socket() failed: \(errno)") }
         defer { close(fd) }

@@ -16,7 +16,7 @@ struct NodeConnectionOptions: ParsableArguments {
             throw ValidationError("--timeout: '\(self.timeout)' is not a duration; write 250ms, 5s or 1m")
         }
         do {
-            return try NodeClient(url: url, timeout: timeout)
+            return try NodeClient(url: url, configuration: .init(requestTimeout: timeout))
         } catch {
             throw ValidationError("--node: \(error)")
         }

@@ -39,7 +39,7 @@ struct SetCommand: AsyncParsableCommand {
             throw ValidationError("--watch-timeout: '\(self.watchTimeout)' is not a duration")
         }
         let watchers = try watched.map { url in
-            do { return try NodeClient(url: url, timeout: .seconds(2)) } catch { throw ValidationError("--watch: \(error)") }
+            do { return try NodeClient(url: url, configuration: .init(requestTimeout: .seconds(2))) } catch { throw ValidationError("--watch: \(error)") }
         }
         let bytes: [UInt8] = value == "-" ? Array(FileHandle.standardInput.readDataToEndOfFile()) : Array(value.utf8)
 

@@ -1,4 +1,6 @@
 @testable import ConcordChaos
+import ConcordNode
+import ConcordTesting
 import Foundation
 import Logging
 import Testing
@@ -15,8 +17,7 @@ import Testing
         for _ in 0..<nodes { servers.append(try await FakeNodeServer.start()) }
         let origin = try OriginStore.create(path: directory.appendingPathComponent("origin.sqlite").path, keys: Workload.keys(count: keys))
         // Requests get a budget a loaded CI machine cannot exhaust: these tests are not about timeouts.
-        var generousBudget = NodeClient.Configuration()
-        generousBudget.requestTimeout = .seconds(30)
+        let generousBudget = NodeClient.Configuration(requestTimeout: .seconds(30))
         var configuration = Workload.Configuration()
         configuration.keyCount = keys
         let targets = servers.enumerated().map { Workload.Target(id: "n\($0.offset + 1)", client: NodeClient(port: $0.element.port, configuration: generousBudget, logger: logger)) }
@@ -144,7 +145,8 @@ import Testing
 
     @Test func statsBodiesGiveRecoveryCounters() throws {
         let body = Array(#"{"node":"n1","autoRecovery":{"queued":4,"flushed":3,"overflowed":1,"depth":0}}"#.utf8)
-        #expect(try ChaosHarness.recoveryCounters(from: body) == AutoRecoveryCounters(queued: 4, flushed: 3, overflowed: 1))
-        #expect(throws: ChaosError.self) { try ChaosHarness.recoveryCounters(from: Array("{}".utf8)) }
+        #expect(try ChaosHarness.recoveryCounters(from: NodeResponse(status: 200, headers: [], body: body)) == AutoRecoveryCounters(queued: 4, flushed: 3, overflowed: 1))
+        #expect(throws: ChaosError.self) { try ChaosHarness.recoveryCounters(from: NodeResponse(status: 200, headers: [], body: Array("{}".utf8))) }
+        #expect(throws: ChaosError.self) { try ChaosHarness.recoveryCounters(from: NodeResponse(status: 503, headers: [], body: body)) }
     }
 }

@@ -32,10 +32,10 @@ struct NodeProcessTests {
                 var clients: [NodeClient] = []
                 for node in nodes {
                     let port = try await node.waitUntilListening(timeout: .seconds(30))
-                    clients.append(NodeClient(host: "127.0.0.1", port: port, timeout: .seconds(3)))
+                    clients.append(NodeClient(port: port, configuration: .init(requestTimeout: .seconds(30))))
                 }
                 for client in clients {
-                    let ready = try await eventually(timeout: .seconds(10)) { (try? await client.send(.GET, path: "/ready"))?.status == 200 }
+                    let ready = try await eventually(timeout: .seconds(10)) { (try? await client.ready()) == true }
                     #expect(ready, "\(client.baseURL) never became ready:\n\(output.text)")
                 }
 

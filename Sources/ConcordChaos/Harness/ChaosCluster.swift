@@ -1,3 +1,4 @@
+import ConcordNode
 import ConcordTesting
 import Foundation
 import Logging

@@ -1,3 +1,4 @@
+import ConcordNode
 import Foundation
 import Logging
 import Synchronization
@@ -97,10 +98,9 @@ public final class ChaosHarness: Sendable {
         let origin = try OriginStore.create(path: originPath, keys: keys)
 
         setPhase("starting \(configuration.nodeCount) nodes")
-        var clientConfiguration = NodeClient.Configuration()
         // Above the nodes' own Redis timeouts (1s per command), so a slow answer is recorded as
-        // what it is rather than as a harness timeout.
-        clientConfiguration.requestTimeout = .seconds(3)
+        // what it is rather than as a harness timeout; a node that does not accept within 1s is down.
+        var clientConfiguration = NodeClient.Configuration(requestTimeout: .seconds(3), connectTimeout: .seconds(1))
         clientConfiguration.maxIdleConnections = 8
         try await cluster.start(
             nodeCount: configuration.nodeCount, originPath: originPath, settings: configuration.node,
@@ -275,13 +275,16 @@ public final class ChaosHarness: Sendable {
         return ChaosOutcome(report: report, files: files, wallTime: .zero)
     }
 
-    /// The `autoRecovery` counters of a `GET /v1/stats` body.
-    static func recoveryCounters(from body: [UInt8]) throws -> AutoRecoveryCounters {
+    /// The `autoRecovery` counters of a `GET /v1/stats` answer.
+    static func recoveryCounters(from response: NodeResponse) throws -> AutoRecoveryCounters {
         struct Stats: Decodable { var autoRecovery: AutoRecoveryCounters }
+        guard response.isSuccess else {
+            throw ChaosError(.invalidResponse, "GET /v1/stats answered \(response.status): \(response.text.prefix(200))")
+        }
         do {
-            return try JSONDecoder().decode(Stats.self, from: Data(body)).autoRecovery
+            return try response.decode(Stats.self).autoRecovery
         } catch {
-            throw ChaosError(.invalidResponse, "stats without autoRecovery counters: \(String(decoding: body.prefix(200), as: UTF8.self))", underlying: error)
+            throw ChaosError(.invalidResponse, "stats without autoRecovery counters: \(response.text.prefix(200))", underlying: error)
         }
     }
 

@@ -1,3 +1,4 @@
+import ConcordNode
 import Logging
 import NIOCore
 import NIOPosix
@@ -162,7 +163,7 @@ public final class FaultProxy: Sendable {
         }
         for connection in connections {
             // Bounded so a wedged socket cannot hang the harness's shutdown.
-            _ = try? await connection.closeFuture.deadline(.seconds(5), "proxied connection did not close").get()
+            _ = try? await connection.closeFuture.deadline(.seconds(5), ChaosError(.timeout, "proxied connection did not close")).get()
         }
         core.logger.debug("fault proxy stopped")
     }

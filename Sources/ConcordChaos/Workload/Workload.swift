@@ -1,3 +1,4 @@
+import ConcordNode
 import Synchronization
 
 /// The chaos run's traffic: writers that raise a key's version in the origin and then write it
@@ -133,22 +134,23 @@ public final class Workload: Sendable {
     public func read(target index: Int, key: String, purpose: Operation.Purpose = .workload) async -> Operation {
         let target = targets[index]
         let pending = recorder.begin(.read, node: target.id, key: key, purpose: purpose)
-        let response: CacheRead
+        let response: NodeResponse
         do {
             response = try await target.client.get(key)
         } catch {
             return recorder.complete(pending, .failed(Self.describe(error)))
         }
+        let source = response.source.flatMap { Operation.Source(rawValue: $0.lowercased()) }
         switch response.status {
         case 200:
             guard let version = OriginStore.version(of: response.body) else {
                 let body = String(decoding: response.body.prefix(40), as: UTF8.self)
                 corrupt.withLock { $0.append("\(target.id)/\(key): body '\(body)'") }
-                return recorder.complete(pending, .failed("body is not a version: '\(body)'"), stale: response.stale, source: response.source)
+                return recorder.complete(pending, .failed("body is not a version: '\(body)'"), stale: response.isStale, source: source)
             }
-            return recorder.complete(pending, .ok(version: version), stale: response.stale, source: response.source)
+            return recorder.complete(pending, .ok(version: version), stale: response.isStale, source: source)
         case 404:
-            return recorder.complete(pending, .ok(version: nil), stale: response.stale, source: response.source)
+            return recorder.complete(pending, .ok(version: nil), stale: response.isStale, source: source)
         default:
             return recorder.complete(pending, .failed("HTTP \(response.status): \(String(decoding: response.body.prefix(120), as: UTF8.self))"))
         }
@@ -171,7 +173,7 @@ public final class Workload: Sendable {
         let response: NodeResponse
         do {
             response = kind == .write
-                ? try await target.client.put(key, body: OriginStore.value(version: version))
+                ? try await target.client.set(key, value: OriginStore.value(version: version))
                 : try await target.client.delete(key)
         } catch {
             return recorder.complete(pending, .failed(Self.describe(error)))
@@ -194,6 +196,7 @@ public final class Workload: Sendable {
     public var corruptReads: [String] { corrupt.withLock { $0 } }
 
     static func describe(_ error: any Error) -> String {
+        if let error = error as? NodeClientError { return "\(error.code): \(error.message)" }
         if let error = error as? ChaosError { return "\(error.code): \(error.message)" }
         return "\(error)"
     }

@@ -1,173 +1,214 @@
+import Concord
 import Foundation
+import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Synchronization
 
-/// A small HTTP/1.1 client for a node's API, for the CLI, scripts and tests: one connection per
-/// request (`Connection: close`), every request bounded by `timeout`. Keys are percent-encoded
-/// with `CacheKeyPath`, so any key round-trips.
-public struct NodeClient: Sendable {
+/// An HTTP/1.1 client for a node's API (DESIGN.md, "Node HTTP API"), for the CLI, the chaos
+/// harness and tests: keep-alive connections reused from a small pool, and a deadline on every
+/// request, connecting included, so no caller waits on a wedged node forever. Keys are
+/// percent-encoded with `CacheKeyPath`, so any key round-trips. Idle connections are closed by
+/// `shutdown()` or when the client is released.
+public final class NodeClient: Sendable {
+    /// Timeouts, pool size and response limit; the defaults suit a local cluster.
+    public struct Configuration: Sendable {
+        /// The whole request, connecting included, must finish within this.
+        public var requestTimeout: Duration
+        /// Connecting alone may take at most this, and never more than what is left of the
+        /// request's time; nil: only the request's time bounds it.
+        public var connectTimeout: Duration?
+        /// Idle keep-alive connections kept for reuse; more concurrent requests open more, closed after.
+        public var maxIdleConnections: Int = 4
+        /// Answers with a larger body are refused (`.protocolError`) rather than buffered.
+        public var maxResponseBytes: Int = 64 << 20
+
+        public init(requestTimeout: Duration = .seconds(5), connectTimeout: Duration? = nil) {
+            self.requestTimeout = requestTimeout
+            self.connectTimeout = connectTimeout
+        }
+    }
+
     public let host: String
     public let port: Int
-    public var timeout: Duration
-    /// Responses larger than this are refused rather than buffered.
-    public var maxResponseBytes: Int = 64 << 20
+    public let configuration: Configuration
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let pool = Mutex(Pool())
 
-    public init(host: String, port: Int, timeout: Duration = .seconds(5)) {
+    private struct Pool {
+        var idle: [HTTPConnection] = []
+        var closed = false
+    }
+
+    public init(
+        host: String = "127.0.0.1",
+        port: Int,
+        configuration: Configuration = .init(),
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "concord.node-client")
+    ) {
         self.host = host
         self.port = port
-        self.timeout = timeout
+        self.configuration = configuration
+        self.group = eventLoopGroup
+        var logger = logger
+        logger[metadataKey: "concord.node.address"] = "\(host):\(port)"
+        self.logger = logger
     }
 
     /// Parses `http://host:port` (a trailing `/` is fine; the scheme may be left out).
-    public init(url: String, timeout: Duration = .seconds(5)) throws(NodeClientError) {
-        var rest = Substring(url.trimmingASCIIWhitespace())
-        if rest.hasPrefix("http://") {
-            rest = rest.dropFirst("http://".count)
-        } else if rest.contains("://") {
-            throw NodeClientError(.invalidURL, "'\(url)': only http:// is supported")
-        }
-        while rest.hasSuffix("/") { rest = rest.dropLast() }
-        guard !rest.contains("/"), !rest.contains("?") else {
-            throw NodeClientError(.invalidURL, "'\(url)': give the node's address only, like http://127.0.0.1:7001")
-        }
-        let host: Substring
-        let portText: Substring?
-        if rest.hasPrefix("["), let close = rest.firstIndex(of: "]") {
-            host = rest[rest.index(after: rest.startIndex)..<close]
-            let after = rest[rest.index(after: close)...]
-            portText = after.hasPrefix(":") ? after.dropFirst() : (after.isEmpty ? nil : after)
-        } else if let colon = rest.lastIndex(of: ":") {
-            host = rest[..<colon]
-            portText = rest[rest.index(after: colon)...]
-        } else {
-            host = rest
-            portText = nil
-        }
-        guard !host.isEmpty else { throw NodeClientError(.invalidURL, "'\(url)': no host") }
-        var port = 80
-        if let portText {
-            guard let parsed = Int(portText), (1...65_535).contains(parsed) else {
-                throw NodeClientError(.invalidURL, "'\(url)': '\(portText)' is not a port")
-            }
-            port = parsed
-        }
-        self.init(host: String(host), port: port, timeout: timeout)
+    public convenience init(url: String, configuration: Configuration = .init()) throws(NodeClientError) {
+        let (host, port) = try Self.address(of: url)
+        self.init(host: host, port: port, configuration: configuration)
+    }
+
+    deinit {
+        // A one-shot caller (the CLI) need not remember `shutdown()`: nothing outlives the client.
+        shutdown()
     }
 
     /// `http://host:port`.
-    public var baseURL: String { "http://\(host.contains(":") ? "[\(host)]" : host):\(port)" }
+    public var baseURL: String { "http://\(hostAndPort)" }
 
-    // MARK: - API
+    private var hostAndPort: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    // MARK: - Node API (any HTTP status is returned; only transport failures throw)
 
     /// `GET /v1/cache/{key}`.
     public func get(_ key: String) async throws -> NodeResponse {
-        try await send(.GET, path: CacheKeyPath.path(for: key))
+        try await request(.GET, CacheKeyPath.path(for: key))
     }
 
     /// `PUT /v1/cache/{key}`; `background` asks the node to write Redis after answering.
     public func set(_ key: String, value: [UInt8], background: Bool = false) async throws -> NodeResponse {
-        try await send(.PUT, path: CacheKeyPath.path(for: key) + (background ? "?background=true" : ""), body: value)
+        try await request(
+            .PUT, CacheKeyPath.path(for: key) + (background ? "?background=true" : ""), body: value,
+            headers: [("Content-Type", "application/octet-stream")])
     }
 
     /// `DELETE /v1/cache/{key}`.
     public func delete(_ key: String) async throws -> NodeResponse {
-        try await send(.DELETE, path: CacheKeyPath.path(for: key))
+        try await request(.DELETE, CacheKeyPath.path(for: key))
     }
 
     /// `POST /v1/invalidate` with `{"keys": [...]}`.
     public func invalidate(_ keys: [String]) async throws -> NodeResponse {
         let body = try JSONEncoder().encode(InvalidateBody(keys: keys))
-        return try await send(.POST, path: "/v1/invalidate", body: Array(body), headers: [("Content-Type", "application/json")])
+        return try await request(.POST, "/v1/invalidate", body: Array(body), headers: [("Content-Type", "application/json")])
     }
 
-    /// Any request; the path must already be percent-encoded.
-    public func send(_ method: HTTPMethod, path: String, body: [UInt8]? = nil, headers: [(String, String)] = []) async throws -> NodeResponse {
-        let timeout = self.timeout
-        return try await withThrowingTaskGroup(of: NodeResponse.self) { group in
-            group.addTask { try await self.exchange(method, path: path, body: body, headers: headers) }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                throw NodeClientError(.timeout, "\(method.rawValue) \(self.baseURL)\(path) got no answer within \(timeout)")
+    /// `GET /v1/stats`.
+    public func stats() async throws -> NodeResponse {
+        try await request(.GET, "/v1/stats")
+    }
+
+    /// `GET /health`: true when the node answers 200.
+    public func health() async throws -> Bool {
+        try await request(.GET, "/health").status == 200
+    }
+
+    /// `GET /ready`: true when the node answers 200 (backplane connected), false for any other status.
+    public func ready() async throws -> Bool {
+        try await request(.GET, "/ready").status == 200
+    }
+
+    // MARK: - Requests
+
+    /// Sends any request; `path` must already be percent-encoded and includes the query.
+    /// `timeout` overrides the configured request timeout for this request only. Transport
+    /// failures throw `NodeClientError` (`.timeout`, `.connectionFailed`, `.connectionClosed`,
+    /// `.protocolError`).
+    public func request(
+        _ method: HTTPMethod,
+        _ path: String,
+        body: [UInt8]? = nil,
+        headers: [(name: String, value: String)] = [],
+        timeout: Duration? = nil
+    ) async throws -> NodeResponse {
+        let clock = ContinuousClock()
+        let budget = timeout ?? configuration.requestTimeout
+        let deadline = clock.now + budget
+        let what = "\(method.rawValue) \(baseURL)\(path)"
+        var head = HTTPRequestHead(version: .http1_1, method: method, uri: path)
+        head.headers.add(name: "Host", value: hostAndPort)
+        head.headers.add(name: "User-Agent", value: "concord")
+        if let body { head.headers.add(name: "Content-Length", value: String(body.count)) }
+        for header in headers { head.headers.add(name: header.name, value: header.value) }
+        let buffer = body.map { ByteBuffer(bytes: $0) }
+
+        // At most one retry, and only when a reused connection closed before answering anything:
+        // then the node most likely dropped it while idle and never saw the request.
+        for attempt in 0..<2 {
+            let remaining = deadline - clock.now
+            guard remaining > .zero else { break }
+            let (connection, reused) = try await checkout(timeout: remaining, what: what)
+            do {
+                let (response, keepAlive) = try await connection.send(
+                    head, body: buffer, timeout: Self.timeAmount(deadline - clock.now), what: what
+                ).get()
+                if keepAlive { checkin(connection) } else { connection.close() }
+                return response
+            } catch let retry as RetryableClose {
+                connection.close()
+                guard reused, attempt == 0 else { throw retry.error }
+                logger.trace("keep-alive connection was closed by the node; retrying on a new one")
+            } catch let error as NodeClientError {
+                connection.close()
+                throw error
+            } catch {
+                connection.close()
+                throw NodeClientError(.connectionClosed, "\(what) failed: \(error)")
             }
-            defer { group.cancelAll() }
-            guard let first = try await group.next() else { throw CancellationError() }
-            return first
         }
+        throw NodeClientError(.timeout, "\(what) got no answer within \(budget)")
     }
 
-    // MARK: - Transport
-
-    private func exchange(_ method: HTTPMethod, path: String, body: [UInt8]?, headers: [(String, String)]) async throws -> NodeResponse {
-        let channel: NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>
-        do {
-            channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .connectTimeout(.nanoseconds(timeout.nanosecondsClamped))
-                .connect(host: host, port: port) { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                        return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
-                    }
-                }
-        } catch {
-            throw NodeClientError(.connectionFailed, "cannot connect to \(baseURL): \(error)")
+    /// Closes the idle connections and stops keeping new ones; in-flight requests finish, and
+    /// later requests still work, each on a connection of its own.
+    public func shutdown() {
+        let idle = pool.withLock { pool in
+            pool.closed = true
+            defer { pool.idle.removeAll() }
+            return pool.idle
         }
+        for connection in idle { connection.close() }
+    }
+
+    private func checkout(timeout: Duration, what: String) async throws(NodeClientError) -> (HTTPConnection, reused: Bool) {
+        while let connection = pool.withLock({ $0.idle.popLast() }) {
+            if connection.isUsable { return (connection, true) }
+            connection.close()
+        }
+        let connectTimeout = Self.timeAmount(configuration.connectTimeout.map { min(timeout, $0) } ?? timeout)
         do {
-            return try await exchange(on: channel, method, path: path, body: body, headers: headers)
+            let connection = try await HTTPConnection.connect(
+                host: host, port: port, group: group, timeout: connectTimeout, maxResponseBytes: configuration.maxResponseBytes
+            )
+            // Bounds a connect the bootstrap's own timeout does not catch, such as a slow name lookup.
+            .deadline(connectTimeout + .milliseconds(50), NodeClientError(.timeout, "\(what): connecting timed out"))
+            .get()
+            return (connection, false)
         } catch let error as NodeClientError {
             throw error
+        } catch ChannelError.connectTimeout {
+            throw NodeClientError(.timeout, "\(what): connecting timed out")
         } catch {
-            throw NodeClientError(.connectionFailed, "\(method.rawValue) \(baseURL)\(path) failed: \(error)")
+            throw NodeClientError(.connectionFailed, "\(what): cannot connect: \(error)")
         }
     }
 
-    private func exchange(
-        on channel: NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>,
-        _ method: HTTPMethod, path: String, body: [UInt8]?, headers: [(String, String)]
-    ) async throws -> NodeResponse {
-        let limit = maxResponseBytes
-        let baseURL = self.baseURL
-        let hostHeader = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
-        return try await channel.executeThenClose { inbound, outbound in
-            var head = HTTPRequestHead(version: .http1_1, method: method, uri: path)
-            head.headers.add(name: "Host", value: hostHeader)
-            head.headers.add(name: "Connection", value: "close")
-            head.headers.add(name: "User-Agent", value: "concord")
-            if let body {
-                head.headers.add(name: "Content-Length", value: String(body.count))
-            }
-            for (name, value) in headers { head.headers.add(name: name, value: value) }
-            var parts: [HTTPClientRequestPart] = [.head(head)]
-            if let body, !body.isEmpty { parts.append(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
-            parts.append(.end(nil))
-            // One write, one flush. If the node answers and closes before all of a large body
-            // is sent (a 413), the write fails but the answer is still there to read.
-            var writeError: (any Error)?
-            do {
-                try await outbound.write(contentsOf: parts)
-            } catch {
-                writeError = error
-            }
-
-            var response: NodeResponse?
-            var collected = ByteBuffer()
-            for try await part in inbound {
-                switch part {
-                case .head(let responseHead):
-                    response = NodeResponse(status: Int(responseHead.status.code), headers: responseHead.headers.map { ($0.name, $0.value) }, body: [])
-                case .body(var chunk):
-                    guard collected.readableBytes + chunk.readableBytes <= limit else {
-                        throw NodeClientError(.protocolError, "the response from \(baseURL) is larger than \(limit) bytes")
-                    }
-                    collected.writeBuffer(&chunk)
-                case .end:
-                    guard var response else { throw NodeClientError(.protocolError, "\(baseURL) sent a response without a head") }
-                    response.body = Array(collected.readableBytesView)
-                    return response
-                }
-            }
-            if let writeError { throw NodeClientError(.connectionFailed, "sending to \(baseURL) failed: \(writeError)") }
-            throw NodeClientError(.protocolError, "\(baseURL) closed the connection before the response ended")
+    private func checkin(_ connection: HTTPConnection) {
+        let keep = pool.withLock { pool -> Bool in
+            guard !pool.closed, pool.idle.count < configuration.maxIdleConnections, connection.isUsable else { return false }
+            pool.idle.append(connection)
+            return true
         }
+        if !keep { connection.close() }
+    }
+
+    private static func timeAmount(_ duration: Duration) -> TimeAmount {
+        .nanoseconds(max(0, duration.nanosecondsClamped))
     }
 }

@@ -4,7 +4,7 @@ public struct NodeClientError: Error, CustomStringConvertible, Sendable {
     /// What went wrong, as an extensible set of codes.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         fileprivate enum Base: String, Hashable, Sendable {
-            case invalidURL, connectionFailed, timeout, protocolError
+            case invalidURL, connectionFailed, connectionClosed, timeout, protocolError
         }
 
         fileprivate let base: Base
@@ -13,7 +13,9 @@ public struct NodeClientError: Error, CustomStringConvertible, Sendable {
         public static var invalidURL: Self { .init(base: .invalidURL) }
         /// The TCP connection could not be made.
         public static var connectionFailed: Self { .init(base: .connectionFailed) }
-        /// No complete answer within the client's timeout.
+        /// The node closed the connection (or reset it) before the answer was complete.
+        public static var connectionClosed: Self { .init(base: .connectionClosed) }
+        /// No complete answer within the request's time, connecting included.
         public static var timeout: Self { .init(base: .timeout) }
         /// The answer was not well-formed HTTP, or too large.
         public static var protocolError: Self { .init(base: .protocolError) }

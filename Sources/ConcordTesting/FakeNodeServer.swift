@@ -4,26 +4,32 @@ import NIOHTTP1
 import NIOPosix
 import Synchronization
 
-/// A stand-in for `concord node` speaking the node HTTP API over NIOHTTP1, so the client can be
-/// tested without the real server. `/hang` never answers; `/drop` closes without answering.
-final class FakeNodeServer: Sendable {
-    struct State {
-        var values: [String: (body: [UInt8], version: Int)] = [:]
-        var version = 0
-        var ready = true
-        var invalidated: [[String]] = []
-        var backgroundPuts = 0
-        var accepted = 0
-        var requests: [String] = []
-        var channels: [ObjectIdentifier: any Channel] = [:]
+/// A stand-in for `concord node` speaking the node HTTP API over NIOHTTP1 on 127.0.0.1, so
+/// `NodeClient` and the chaos workload can be tested without the real server and with its
+/// connections counted and dropped at will. `/hang` never answers; `/drop` closes without answering.
+public final class FakeNodeServer: Sendable {
+    /// What the server holds and has seen; tests read it and flip `ready`.
+    public struct State: Sendable {
+        public var values: [String: (body: [UInt8], version: Int)] = [:]
+        public var version = 0
+        /// What `/ready` answers: 200 when true, 503 when false.
+        public var ready = true
+        public var invalidated: [[String]] = []
+        public var backgroundPuts = 0
+        /// Connections accepted so far.
+        public var accepted = 0
+        /// "METHOD URI" of every request, in order.
+        public var requests: [String] = []
+        /// Open connections.
+        public var channels: [ObjectIdentifier: any Channel] = [:]
     }
 
-    let port: Int
+    public let port: Int
     private let box: StateBox
     private let channel: any Channel
 
     /// Reads or changes the shared state, for assertions and for switching behaviour.
-    func withState<T>(_ body: (inout State) -> T) -> T {
+    public func withState<T>(_ body: (inout State) -> T) -> T {
         box.state.withLock { body(&$0) }
     }
 
@@ -33,7 +39,8 @@ final class FakeNodeServer: Sendable {
         self.box = box
     }
 
-    static func start() async throws -> FakeNodeServer {
+    /// Listens on a free port.
+    public static func start() async throws -> FakeNodeServer {
         let box = StateBox()
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -49,14 +56,16 @@ final class FakeNodeServer: Sendable {
         return FakeNodeServer(port: channel.localAddress!.port!, channel: channel, box: box)
     }
 
-    var accepted: Int { withState { $0.accepted } }
+    /// Connections accepted so far.
+    public var accepted: Int { withState { $0.accepted } }
 
     /// Closes every open connection from the server side, as an idle timeout would.
-    func dropConnections() {
+    public func dropConnections() {
         for channel in withState({ Array($0.channels.values) }) { channel.close(promise: nil) }
     }
 
-    func stop() async {
+    /// Closes every connection and stops listening.
+    public func stop() async {
         dropConnections()
         try? await channel.close()
     }
@@ -176,9 +185,9 @@ private final class FakeNodeHandler: ChannelInboundHandler {
     }
 }
 
-/// A TCP server that accepts and reads but never answers, for timeout tests.
-final class SilentServer: Sendable {
-    let port: Int
+/// A TCP server on 127.0.0.1 that accepts and reads but never answers, for timeout tests.
+public final class SilentServer: Sendable {
+    public let port: Int
     private let channel: any Channel
 
     private init(port: Int, channel: any Channel) {
@@ -186,7 +195,8 @@ final class SilentServer: Sendable {
         self.channel = channel
     }
 
-    static func start() async throws -> SilentServer {
+    /// Listens on a free port.
+    public static func start() async throws -> SilentServer {
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .childChannelInitializer { $0.eventLoop.makeSucceededVoidFuture() }
             .bind(host: "127.0.0.1", port: 0)
@@ -194,7 +204,8 @@ final class SilentServer: Sendable {
         return SilentServer(port: channel.localAddress!.port!, channel: channel)
     }
 
-    func stop() async {
+    /// Stops listening.
+    public func stop() async {
         try? await channel.close()
     }
 }

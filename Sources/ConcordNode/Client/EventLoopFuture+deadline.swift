@@ -1,15 +1,16 @@
 import NIOCore
 
 extension EventLoopFuture where Value: Sendable {
-    /// This future's result, or `ChaosError.timeout` once `timeout` has passed, whichever comes
-    /// first, so nothing in the harness can wait on a wedged socket forever.
-    func deadline(_ timeout: TimeAmount, _ message: @autoclosure () -> String) -> EventLoopFuture<Value> {
+    /// This future's result, or `error` once `timeout` has passed, whichever comes first, so
+    /// nothing waits on a wedged socket forever. `package` because the chaos harness bounds its
+    /// proxy shutdown the same way; it is no part of the public API.
+    package func deadline(_ timeout: TimeAmount, _ error: @autoclosure () -> any Error) -> EventLoopFuture<Value> {
         let promise = eventLoop.makePromise(of: Value.self)
         let settled = SettledFlag()
-        let message = message()
+        let error = error()
         let timer = eventLoop.scheduleTask(in: timeout) {
             guard settled.settle() else { return }
-            promise.fail(ChaosError(.timeout, message))
+            promise.fail(error)
         }
         whenComplete { result in
             timer.cancel()
