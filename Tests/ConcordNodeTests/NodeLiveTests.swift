@@ -17,14 +17,14 @@ struct NodeLiveTests {
             let stalledBody = try RawConnection(port: port)
             try stalledBody.send("PUT /v1/cache/slow HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\nonly half of it")
 
-            let other = NodeClient(port: port, configuration: .init(requestTimeout: .seconds(3)))
-            let start = ContinuousClock.now
+            // Blocked behind the stalled connections, a request would wait for the node's 30 s
+            // idle timeout to close them; 15 s tells that apart from a merely loaded machine.
+            let other = NodeClient(port: port, configuration: .init(requestTimeout: .seconds(15)))
             for index in 0..<20 {
                 #expect(try await other.set("k\(index)", value: Array("v\(index)".utf8)).status == 200)
                 #expect(try await other.get("k\(index)").text == "v\(index)")
             }
             #expect(try await other.health())
-            #expect(ContinuousClock.now - start < .seconds(5))
 
             // The stalled body finishes later and is stored whole.
             try stalledBody.send(String(repeating: "!", count: 100 - "only half of it".utf8.count))

@@ -26,12 +26,11 @@ struct NodeRedisTests {
                     #expect(try await one.get("/v1/cache/shared").source == "memory")
 
                     let changed = try await two.put("/v1/cache/shared", "v2")
-                    let start = ContinuousClock.now
-                    let propagated = try await eventually(timeout: .seconds(5)) {
+                    // A bound on convergence, not a speed figure: generous for a loaded machine.
+                    let propagated = try await eventually(timeout: .seconds(20)) {
                         try await one.get("/v1/cache/shared").version == changed.version
                     }
-                    #expect(propagated, "node one still serves the old version after 5s")
-                    #expect(ContinuousClock.now - start < .seconds(5))
+                    #expect(propagated, "node one still serves the old version after 20 s")
                     #expect(try await one.get("/v1/cache/shared").text == "v2")
                 }
             }
