@@ -133,7 +133,9 @@ extension HybridCache {
     @usableFromInline
     func readMemory(_ key: String, options: CacheEntryOptions?, eagerRefresh: Bool) throws -> MemoryRead {
         try validate(key: key)
-        let now = clock.now()
+        // The coarse clock may lag by a tick: an entry can be served up to a tick past its
+        // deadlines, which costs less than the precise read (see `SystemCacheClock`).
+        let now = clock.coarseNow()
         // One flag is read rather than the whole options struct copied: this is the hit path.
         let skipsMemory = options?.skipMemoryRead ?? configuration.defaultEntryOptions.skipMemoryRead
         guard !skipsMemory, let entry = memory.get(key, now: now) else {
