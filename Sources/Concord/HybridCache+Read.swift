@@ -339,9 +339,9 @@ extension HybridCache {
         return MemoryEntry(
             value: value,
             version: read.entry.version,
+            node: nodeNames.intern(read.entry.version.node),
             freshUntil: now + memoryFreshness,
             eagerRefreshAt: eagerRefreshInstant(options: options, start: now, freshness: memoryFreshness),
-            logicalExpiryMilliseconds: read.entry.logicalExpiryMilliseconds,
             tags: read.entry.tags,
             isExpired: read.isExpired,
             isFailSafeValue: false,
