@@ -5,6 +5,9 @@
 /// interned as a shared `NodeName` (8 bytes instead of a 16-byte `String`, and no padding
 /// after the counter), and the flags and the source share one byte. Stored properties are
 /// declared largest first, since Swift lays them out in declaration order.
+///
+/// `@usableFromInline` only because `MemoryRead`'s cases carry it; inlinable code never looks inside.
+@usableFromInline
 struct MemoryEntry: Sendable {
     var value: any Sendable
     private var versionMilliseconds: Int64

@@ -118,6 +118,18 @@ struct HybridCacheL1Tests {
         }
     }
 
+    @Test func hitsServeTheStoredTypeAndCastToOthersAsBefore() async throws {
+        let cache = try makeCache(clock: clock)
+        let version = try await cache.set("k", 7)
+        let exact = try await cache.tryGet("k", as: Int.self)
+        #expect(exact?.value == 7 && exact?.source == .memory && exact?.version == version)
+        // Not the stored type itself, but a cast that `as?` makes: the general cast still runs.
+        let wrapped = try await cache.tryGet("k", as: Int?.self)
+        #expect(wrapped?.value == 7 && wrapped?.version == version)
+        try await cache.set("list", ["a", "b"])
+        #expect(try await cache.getOrSet("list", as: [String].self) { _ in [] }.value == ["a", "b"])
+    }
+
     @Test func hitsReadTheCoarseClockAndServeUntilItPassesTheDeadline() async throws {
         // The coarse reading lags by 2 ms: a hit sees the deadline that much late, and the
         // slow paths, which read `now()`, do not.
