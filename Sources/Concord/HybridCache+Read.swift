@@ -15,11 +15,14 @@ extension HybridCache {
         as type: Value.Type = Value.self,
         options: CacheEntryOptions? = nil
     ) async throws -> CacheResult<Value>? {
-        let read = try readMemory(key, options: options, eagerRefresh: false)
-        if let hit = read.hit {
+        // A switch on the call's result moves the payload out; binding `read` first and
+        // matching it copied the hit (existential and version) and destroyed the original.
+        switch try readMemory(key, skipsMemory: options?.skipMemoryRead, eagerRefresh: false) {
+        case .hit(let hit):
             return try hit.result(key: key, as: type)
+        case let read:
+            return try await tryGetBeyondMemory(key, as: type, options: options, read: read)
         }
-        return try await tryGetBeyondMemory(key, as: type, options: options, read: read)
     }
 
     /// `tryGet` after an L1 read that found no fresh value: L2, then fail-safe.
@@ -84,11 +87,12 @@ extension HybridCache {
         tags: [String] = [],
         factory: @escaping @Sendable (FactoryContext<Value>) async throws -> Value
     ) async throws -> CacheResult<Value> {
-        let read = try readMemory(key, options: options, eagerRefresh: true)
-        if let hit = read.hit {
+        switch try readMemory(key, skipsMemory: options?.skipMemoryRead, eagerRefresh: true) {
+        case .hit(let hit):
             return try hit.result(key: key, as: type)
+        case let read:
+            return try await getOrSetBeyondMemory(key, as: type, options: options, tags: tags, factory: factory, read: read)
         }
-        return try await getOrSetBeyondMemory(key, as: type, options: options, tags: tags, factory: factory, read: read)
     }
 
     /// `getOrSet` after an L1 read that found no fresh value, or one whose eager refresh is due.
@@ -102,7 +106,7 @@ extension HybridCache {
         read: MemoryRead
     ) async throws -> CacheResult<Value> {
         let options = options ?? configuration.defaultEntryOptions
-        if read.isRefreshDue, let entry = read.entry {
+        if case .refreshDue(let entry) = read {
             let result: CacheResult<Value> = try served(entry, key: key, as: type)
             startEagerRefresh(key: key, options: options, tags: tags, stale: entry, factory: factory)
             return result
@@ -126,31 +130,37 @@ extension HybridCache {
     // MARK: - Hits
 
     /// Reads L1 once for a `tryGet` or `getOrSet`. A fresh entry is served here (counted and
-    /// announced as `served` does) and returned as `hit`; otherwise the entry read, if any, goes
-    /// back to the caller's slow path, so that L1 is never read twice for one call. With
-    /// `eagerRefresh`, a fresh entry whose refresh is due is returned as `entry` with
-    /// `isRefreshDue`, for the slow path to serve and start the refresh.
+    /// announced as `served` does) and returned as `.hit`; otherwise the entry read, if any, goes
+    /// back to the caller's slow path (`.stale`), so that L1 is never read twice for one call.
+    /// With `eagerRefresh`, a fresh entry whose refresh is due is returned as `.refreshDue`, for
+    /// the slow path to serve and start the refresh.
+    ///
+    /// `skipsMemory` is the caller's `options?.skipMemoryRead`, read in the inlined caller, where
+    /// it is usually a constant nil, rather than by copying the options struct here.
     @usableFromInline
-    func readMemory(_ key: String, options: CacheEntryOptions?, eagerRefresh: Bool) throws -> MemoryRead {
+    func readMemory(_ key: String, skipsMemory: Bool?, eagerRefresh: Bool) throws -> MemoryRead {
         try validate(key: key)
-        let now = clock.now()
-        // One flag is read rather than the whole options struct copied: this is the hit path.
-        let skipsMemory = options?.skipMemoryRead ?? configuration.defaultEntryOptions.skipMemoryRead
-        guard !skipsMemory, let entry = memory.get(key, now: now) else {
-            return MemoryRead(hit: nil, entry: nil, isRefreshDue: false)
+        // The coarse clock may lag by a tick: an entry can be served up to a tick past its
+        // deadlines, which costs less than the precise read (see `SystemCacheClock`).
+        let now = clock.coarseNow()
+        if skipsMemory ?? configuration.defaultEntryOptions.skipMemoryRead { return .miss }
+        // Decided in place under the shard's lock, so a hit copies out only its value and
+        // version, and only the slow paths copy the whole entry. `servedStale` is set on a hit,
+        // so that counting it afterwards does not look into (and copy) the read.
+        var servedStale: Bool?
+        let read = memory.get(key, now: now) { (entry: inout MemoryEntry) -> MemoryRead in
+            guard isServable(entry, now: now) else { return .stale(entry) }
+            if eagerRefresh, entry.eagerRefreshAt <= now, !entry.isFailSafeValue {
+                return .refreshDue(entry)
+            }
+            servedStale = entry.isFailSafeValue
+            return .hit(MemoryHit(value: entry.value, isStale: entry.isFailSafeValue, version: entry.version))
         }
-        guard isServable(entry, now: now) else {
-            return MemoryRead(hit: nil, entry: entry, isRefreshDue: false)
+        if let servedStale {
+            if servedStale { counters.staleServed.add(1, ordering: .relaxed) }
+            eventHub.emit(.hit(key: key, source: .memory, stale: servedStale))
         }
-        if eagerRefresh, entry.eagerRefreshAt <= now, !entry.isFailSafeValue {
-            return MemoryRead(hit: nil, entry: entry, isRefreshDue: true)
-        }
-        if entry.isFailSafeValue { counters.staleServed.add(1, ordering: .relaxed) }
-        eventHub.emit(.hit(key: key, source: .memory, stale: entry.isFailSafeValue))
-        return MemoryRead(
-            hit: MemoryHit(value: entry.value, isStale: entry.isFailSafeValue, version: entry.version),
-            entry: nil,
-            isRefreshDue: false)
+        return read ?? .miss
     }
 
     /// Whether an L1 entry may be served as fresh: not expired, not past its freshness, and the
@@ -164,7 +174,7 @@ extension HybridCache {
 
     @inline(__always)
     func served<Value: Sendable>(_ entry: MemoryEntry, key: String, as type: Value.Type) throws -> CacheResult<Value> {
-        guard let value = entry.value as? Value else {
+        guard let value = Self.cast(entry.value, to: Value.self) else {
             throw Self.typeMismatch(key: key, found: entry.value, expected: Value.self)
         }
         if entry.isFailSafeValue { counters.staleServed.add(1, ordering: .relaxed) }
@@ -337,9 +347,9 @@ extension HybridCache {
         return MemoryEntry(
             value: value,
             version: read.entry.version,
+            node: nodeNames.intern(read.entry.version.node),
             freshUntil: now + memoryFreshness,
             eagerRefreshAt: eagerRefreshInstant(options: options, start: now, freshness: memoryFreshness),
-            logicalExpiryMilliseconds: read.entry.logicalExpiryMilliseconds,
             tags: read.entry.tags,
             isExpired: read.isExpired,
             isFailSafeValue: false,
@@ -659,17 +669,30 @@ final class FactoryRun<Value: Sendable>: Sendable {
 /// One L1 read of a `tryGet` or `getOrSet`: a fresh value ready to serve, or the entry found
 /// (stale, or due for an eager refresh) for the rest of the call.
 @usableFromInline
-struct MemoryRead {
-    @usableFromInline
-    var hit: MemoryHit?
-    var entry: MemoryEntry?
-    var isRefreshDue: Bool
+enum MemoryRead: Sendable {
+    /// No entry, or L1 not read.
+    case miss
+    /// A fresh value, served.
+    case hit(MemoryHit)
+    /// An entry that may not be served as fresh (expired, past its freshness, or the node is
+    /// cut off), kept for fail-safe and version checks.
+    case stale(MemoryEntry)
+    /// A fresh entry whose eager refresh is due (`getOrSet` only).
+    case refreshDue(MemoryEntry)
+
+    /// The entry found but not served, if any.
+    var entry: MemoryEntry? {
+        switch self {
+        case .miss, .hit: nil
+        case .stale(let entry), .refreshDue(let entry): entry
+        }
+    }
 }
 
 /// A fresh L1 value, already counted and announced; only the cast to the caller's type is left,
 /// which inlined callers do specialized.
 @usableFromInline
-struct MemoryHit {
+struct MemoryHit: Sendable {
     @usableFromInline
     var value: any Sendable
     @usableFromInline
@@ -679,7 +702,7 @@ struct MemoryHit {
 
     @inlinable
     func result<Value: Sendable>(key: String, as type: Value.Type) throws -> CacheResult<Value> {
-        guard let value = value as? Value else {
+        guard let value = HybridCache.cast(value, to: Value.self) else {
             throw HybridCache.typeMismatch(key: key, found: self.value, expected: Value.self)
         }
         return CacheResult(value: value, source: .memory, isStale: isStale, version: version)
@@ -687,6 +710,28 @@ struct MemoryHit {
 }
 
 extension HybridCache {
+    /// `value as? Value`, with a fast path for the usual case where the value's dynamic type is
+    /// exactly `Value`: a comparison of type metadata and a copy, where the general cast goes
+    /// through the runtime's `swift_dynamicCast` (about 220 instructions for an `Int`). Other
+    /// cases (optionals, class hierarchies, existentials) take the general cast.
+    @inlinable
+    @inline(__always)
+    static func cast<Value>(_ value: any Sendable, to type: Value.Type) -> Value? {
+        castOpened(value, to: type)
+    }
+
+    /// `Stored` is the existential's dynamic type, read from the existential itself: no runtime
+    /// call (`type(of:)` on an existential is one). When it is `Value`, the bit cast is a copy.
+    /// Always inlined: called, it ran unspecialized.
+    @inlinable
+    @inline(__always)
+    static func castOpened<Stored: Sendable, Value>(_ value: Stored, to type: Value.Type) -> Value? {
+        if Stored.self == Value.self {
+            return unsafeBitCast(value, to: Value.self)
+        }
+        return value as? Value
+    }
+
     /// The error for a cached value of another type than the caller asked for.
     @usableFromInline
     static func typeMismatch(key: String, found value: any Sendable, expected: Any.Type) -> CacheError {

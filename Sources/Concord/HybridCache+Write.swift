@@ -78,9 +78,9 @@ extension HybridCache {
         let entry = MemoryEntry(
             value: value,
             version: version,
+            node: nodeNames.intern(version.node),
             freshUntil: now + memoryFreshness,
             eagerRefreshAt: eagerRefreshInstant(options: options, start: now, freshness: memoryFreshness),
-            logicalExpiryMilliseconds: logicalExpiry,
             tags: tags,
             isExpired: false,
             isFailSafeValue: false,

@@ -12,6 +12,8 @@ public final class HybridCache: Service, Sendable {
     let logger: Logger
     let clock: any CacheClock
     let versions: HybridLogicalClock
+    /// The node ids L1 entries share instead of each holding a string.
+    let nodeNames: NodeNameTable
     let codec: ValueCodec
     let memory: MemoryCache<String, MemoryEntry>
     let distributed: (any DistributedCache)?
@@ -48,6 +50,7 @@ public final class HybridCache: Service, Sendable {
         self.logger = logger
         self.clock = clock
         self.versions = HybridLogicalClock(node: configuration.nodeID, clock: clock)
+        self.nodeNames = NodeNameTable(own: configuration.nodeID)
         self.codec = ValueCodec(serializer: serializer)
         self.memory = MemoryCache(configuration: configuration.memory)
         self.distributed = distributed

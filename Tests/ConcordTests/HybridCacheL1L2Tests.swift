@@ -19,6 +19,20 @@ struct HybridCacheL1L2Tests {
         #expect(b.statistics.distributed.hits == 1)
     }
 
+    @Test func l1HitsKeepTheWritingNodesVersion() async throws {
+        // L1 stores a version's node id interned, not as a string of its own: a hit must still
+        // report the node that wrote the value, for this node's writes and for others'.
+        let a = try makeCache(node: "a", clock: clock, store: store)
+        let b = try makeCache(node: "node-b-with-an-id-longer-than-fifteen-bytes", clock: clock, store: store)
+        let fromA = try await a.set("k", "v1")
+        #expect(try await b.tryGet("k", as: String.self)?.source == .distributed)
+        let hit = try await b.tryGet("k", as: String.self)
+        #expect(hit?.source == .memory && hit?.version == fromA && hit?.version.node == "a")
+        let fromB = try await b.set("own", "v2")
+        let ownHit = try await b.tryGet("own", as: String.self)
+        #expect(ownHit?.source == .memory && ownHit?.version == fromB && fromB.node == b.nodeID)
+    }
+
     @Test func distributedDurationDiffersFromMemoryDuration() async throws {
         let a = try makeCache(node: "a", clock: clock, store: store)
         let b = try makeCache(node: "b", clock: clock, store: store)

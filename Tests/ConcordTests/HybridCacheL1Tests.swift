@@ -1,5 +1,6 @@
 import Concord
 import ConcordTesting
+import Synchronization
 import Testing
 
 /// Topology: L1 alone.
@@ -117,6 +118,33 @@ struct HybridCacheL1Tests {
         }
     }
 
+    @Test func hitsServeTheStoredTypeAndCastToOthersAsBefore() async throws {
+        let cache = try makeCache(clock: clock)
+        let version = try await cache.set("k", 7)
+        let exact = try await cache.tryGet("k", as: Int.self)
+        #expect(exact?.value == 7 && exact?.source == .memory && exact?.version == version)
+        // Not the stored type itself, but a cast that `as?` makes: the general cast still runs.
+        let wrapped = try await cache.tryGet("k", as: Int?.self)
+        #expect(wrapped?.value == 7 && wrapped?.version == version)
+        try await cache.set("list", ["a", "b"])
+        #expect(try await cache.getOrSet("list", as: [String].self) { _ in [] }.value == ["a", "b"])
+    }
+
+    @Test func hitsReadTheCoarseClockAndServeUntilItPassesTheDeadline() async throws {
+        // The coarse reading lags by 2 ms: a hit sees the deadline that much late, and the
+        // slow paths, which read `now()`, do not.
+        let lagging = LaggingClock(base: clock, lag: .milliseconds(2))
+        var configuration = HybridCacheConfiguration(cacheName: "test", nodeID: "n1")
+        configuration.defaultEntryOptions.duration = .seconds(5)
+        let cache = try HybridCache(configuration: configuration, clock: lagging, logger: quietLogger)
+        try await cache.set("k", "v")
+        clock.advance(by: .seconds(5) + .milliseconds(1))
+        #expect(try await cache.tryGet("k", as: String.self)?.value == "v")
+        clock.advance(by: .milliseconds(1))
+        #expect(try await cache.tryGet("k", as: String.self) == nil)
+        #expect(lagging.coarseReads > 0)
+    }
+
     @Test func skipMemoryWriteAndRead() async throws {
         let cache = try makeCache(clock: clock)
         var skipWrite = CacheEntryOptions()
@@ -173,4 +201,30 @@ struct HybridCacheL1Tests {
         let value = try await cache.getOrSet("plain") { "works" }
         #expect(value == "works")
     }
+}
+
+/// A manual clock whose `coarseNow()` lags `now()` by a fixed amount, as a coarse system clock
+/// may, and which counts the coarse reads.
+final class LaggingClock: CacheClock {
+    let base: ManualClock
+    let lag: Duration
+    private let reads = Atomic<Int>(0)
+
+    init(base: ManualClock, lag: Duration) {
+        self.base = base
+        self.lag = lag
+    }
+
+    var coarseReads: Int { reads.load(ordering: .relaxed) }
+
+    func now() -> CacheInstant { base.now() }
+
+    func coarseNow() -> CacheInstant {
+        reads.add(1, ordering: .relaxed)
+        return base.now() - lag
+    }
+
+    func wallClockMilliseconds() -> Int64 { base.wallClockMilliseconds() }
+
+    func sleep(until deadline: CacheInstant) async throws { try await base.sleep(until: deadline) }
 }

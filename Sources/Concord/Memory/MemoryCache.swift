@@ -107,13 +107,32 @@ public final class MemoryCache<Key: Hashable & Sendable, Value: Sendable>: @unch
     /// restarts its idle timeout.
     @inlinable
     public func get(_ key: Key, now: CacheInstant) -> Value? {
+        get(key, now: now) { (value: inout Value) in value }
+    }
+
+    /// `get`, handing the live value to `project` under the shard's lock and returning what it
+    /// returns, so that a caller that needs a few fields of a large value reads them in place
+    /// instead of copying the whole value out (and retaining and releasing everything in it).
+    /// `inout` because an `inout` argument is passed by address, where a borrowed one read from
+    /// the slot array was copied first; `project` must not change the value, must be quick and
+    /// must not call the cache. Internal: `HybridCache`'s hit path is the one user.
+    ///
+    /// Always inlined, so that `project` is inlined too.
+    @inlinable
+    @inline(__always)
+    func get<Projection: Sendable>(
+        _ key: Key, now: CacheInstant, project: (inout Value) -> Projection
+    ) -> Projection? {
         let hash = key.hashValue
         let lookup = shard(shardIndex(for: hash)).pointee.withLock { shard in
-            shard.get(key, hash: Self.tableHash(hash), now: now.nanoseconds, collectingRemovals: hasListener)
+            shard.get(
+                key, hash: Self.tableHash(hash), now: now.nanoseconds, collectingRemovals: hasListener,
+                project: project)
         }
-        switch lookup {
-        case .hit(let value):
-            return value
+        // Consumed, so the projection moves out instead of being copied and the lookup destroyed.
+        switch consume lookup {
+        case .hit(let projection):
+            return projection
         case .miss:
             return nil
         case .expired(let removals):

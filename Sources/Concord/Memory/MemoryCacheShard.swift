@@ -171,14 +171,19 @@ struct MemoryCacheShard<Key: Hashable, Value> {
 
     /// The outcome of a `get`; an expired entry is removed and handed back for the listener.
     @usableFromInline
-    enum Lookup {
-        case hit(Value)
+    enum Lookup<Hit> {
+        case hit(Hit)
         case miss
         case expired(RemovalBuffer<Key, Value>)
     }
 
+    /// Finds a live entry, counts and marks the hit, and returns what `project` makes of its
+    /// value, passed in place (by address) rather than copied.
     @inlinable
-    mutating func get(_ key: Key, hash: UInt32, now: Int64, collectingRemovals: Bool) -> Lookup {
+    @inline(__always)
+    mutating func get<Hit>(
+        _ key: Key, hash: UInt32, now: Int64, collectingRemovals: Bool, project: (inout Value) -> Hit
+    ) -> Lookup<Hit> {
         guard let found = find(key, hash: hash) else {
             counters.misses &+= 1
             return .miss
@@ -200,7 +205,7 @@ struct MemoryCacheShard<Key: Hashable, Value> {
                 slots[position].meta.frequency &+= 1
             }
             counters.hits &+= 1
-            return .hit(slots[position].value)
+            return .hit(project(&slots[position].value))
         }
     }
 
@@ -668,7 +673,7 @@ struct MemoryCacheShard<Key: Hashable, Value> {
     }
 }
 
-extension MemoryCacheShard.Lookup: Sendable where Key: Sendable, Value: Sendable {}
+extension MemoryCacheShard.Lookup: Sendable where Key: Sendable, Value: Sendable, Hit: Sendable {}
 
 extension MemoryCacheShard.Slot: Sendable where Key: Sendable, Value: Sendable {}
 
