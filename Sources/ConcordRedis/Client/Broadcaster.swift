@@ -10,6 +10,11 @@ final class Broadcaster<Element: Sendable>: Sendable {
     }
 
     private let state = Mutex(State())
+    /// Serializes publishers, so every consumer sees the publish order. It is a separate lock
+    /// because yielding can wait for a consumer task's status lock, and a task being cancelled
+    /// holds that lock while its stream's termination handler takes `state`: yielding under
+    /// `state` deadlocked against a cancellation. The termination handler never takes this one.
+    private let publishing = Mutex(())
     private let replayLatest: Bool
     private let bufferSize: Int
 
@@ -28,14 +33,18 @@ final class Broadcaster<Element: Sendable>: Sendable {
         let policy: AsyncStream<Element>.Continuation.BufferingPolicy =
             replayLatest ? .bufferingNewest(bufferSize) : .bufferingOldest(bufferSize)
         let (stream, continuation) = AsyncStream.makeStream(of: Element.self, bufferingPolicy: policy)
-        let id: Int? = state.withLock { state in
-            if replayLatest, let latest = state.latest {
-                continuation.yield(latest)
+        let id: Int? = publishing.withLock { _ in
+            let (id, latest) = state.withLock { state -> (Int?, Element?) in
+                let latest = replayLatest ? state.latest : nil
+                guard !state.finished else { return (nil, latest) }
+                let id = state.nextID
+                state.nextID += 1
+                state.consumers[id] = continuation
+                return (id, latest)
             }
-            guard !state.finished else { return nil }
-            let id = state.nextID
-            state.nextID += 1
-            state.consumers[id] = continuation
+            // Nobody awaits the new stream yet, and no publish can run in between: the latest
+            // value arrives first.
+            if let latest { continuation.yield(latest) }
             return id
         }
         if let id {
@@ -51,11 +60,13 @@ final class Broadcaster<Element: Sendable>: Sendable {
     /// Delivers `element` to every consumer; returns how many consumers had to drop it.
     @discardableResult
     func publish(_ element: Element) -> Int {
-        // Yielding under the lock keeps every consumer's order identical to the publish order.
-        state.withLock { state in
-            state.latest = element
+        publishing.withLock { _ in
+            let consumers = state.withLock { state in
+                state.latest = element
+                return Array(state.consumers.values)
+            }
             var dropped = 0
-            for continuation in state.consumers.values {
+            for continuation in consumers {
                 if case .dropped = continuation.yield(element) { dropped += 1 }
             }
             return dropped
@@ -65,11 +76,13 @@ final class Broadcaster<Element: Sendable>: Sendable {
     var latest: Element? { state.withLock { $0.latest } }
 
     func finish() {
-        let consumers = state.withLock { state in
-            state.finished = true
-            defer { state.consumers = [:] }
-            return state.consumers
+        publishing.withLock { _ in
+            let consumers = state.withLock { state in
+                state.finished = true
+                defer { state.consumers = [:] }
+                return state.consumers
+            }
+            for continuation in consumers.values { continuation.finish() }
         }
-        for continuation in consumers.values { continuation.finish() }
     }
 }
