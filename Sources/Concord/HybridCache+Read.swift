@@ -323,6 +323,7 @@ extension HybridCache {
             switch outcome {
             case .value(let read):
                 if let read { versions.observe(read.entry.version) }
+                noteDistributedReachable()
                 return read
             case .timedOut:
                 throw CacheError(.distributedTimeout, "L2 read of '\(key)' timed out")

@@ -137,6 +137,7 @@ extension HybridCache {
             guard case .value = outcome else {
                 throw CacheError(.distributedTimeout, "L2 write of '\(mutation.key)' timed out")
             }
+            noteDistributedReachable()
         } catch {
             counters.distributedErrors.add(1, ordering: .relaxed)
             metrics.distributedErrors.increment()
@@ -248,6 +249,13 @@ extension HybridCache {
     }
 
     // MARK: - Pending writes
+
+    /// L2 answered or reconnected: Redis is back, so queued writes need not wait out their
+    /// backoff. The backplane's resynchronization says the same, but its subscriber connection
+    /// may come back later than the command connection.
+    func noteDistributedReachable() {
+        if !pending.isEmpty { pending.retry() }
+    }
 
     /// Flushes pending writes whenever there are some, retrying with backoff while L2 fails.
     func runPendingWrites() async {

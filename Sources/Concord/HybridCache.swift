@@ -154,7 +154,7 @@ public final class HybridCache: Service, Sendable {
         }
         try await withThrowingDiscardingTaskGroup { group in
             if let distributed {
-                group.addTask { try await self.superviseComponent("distributed cache") { try await distributed.run() } }
+                group.addTask { try await self.superviseComponent("distributed cache") { try await distributed.run(whenReachable: { self.noteDistributedReachable() }) } }
             }
             if let backplane {
                 let (inputs, input) = AsyncStream<CoherenceInput>.makeStream()

@@ -47,7 +47,9 @@ public final class ChaosDistributedCache: DistributedCache {
         return try await inner.apply(mutation, publish: publish)
     }
 
-    public func run() async throws { try await inner.run() }
+    public func run(whenReachable: @escaping @Sendable () -> Void) async throws {
+        try await inner.run(whenReachable: whenReachable)
+    }
 }
 
 /// Wraps a factory and makes it throw or stall.

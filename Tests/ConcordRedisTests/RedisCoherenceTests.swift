@@ -256,6 +256,35 @@ struct RedisCoherenceTests {
         }
     }
 
+    /// L2 alone (no backplane, so no resynchronization to wake the flush), on a manual clock that
+    /// never advances: the queued write can only flush because the command connection's
+    /// reconnect says Redis is back, never by its own backoff running out.
+    @Test func queuedWritesFlushWhenTheL2ConnectionComesBack() async throws {
+        try await withRedisServer { server in
+            var redis = server.configuration()
+            redis.reconnect = .init(backoffBase: .milliseconds(20), backoffCap: .milliseconds(200))
+            let client = RedisClient(configuration: redis, logger: testLogger)
+            let distributed = RedisDistributedCache(client: client, cacheName: "reachable", runsClient: true, logger: testLogger)
+            let clock = ManualClock()
+            let cache = try HybridCache(
+                configuration: HybridCacheConfiguration(cacheName: "reachable", nodeID: "a"),
+                distributed: distributed, clock: clock, logger: testLogger)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await cache.run() }
+                #expect(try await eventually { client.isConnected })
+                server.kill()
+                #expect(try await eventually { !client.isConnected })
+                try await cache.set("k", "written-during-outage")
+                #expect(cache.pendingWriteCount == 1)
+                try await server.restart()
+                #expect(try await eventually(timeout: .seconds(20)) { cache.pendingWriteCount == 0 })
+                let stored = try await distributed.read("k")
+                #expect(stored != nil)
+                group.cancelAll()
+            }
+        }
+    }
+
     @Test func aNodeServesL2HitsWrittenByAnother() async throws {
         try await Self.withNodes(["a", "b"]) { _, nodes, _ in
             let (a, b) = (nodes[0], nodes[1])

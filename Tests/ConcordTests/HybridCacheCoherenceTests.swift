@@ -375,6 +375,21 @@ struct HybridCacheCoherenceTests {
         }
     }
 
+    @Test func queuedWritesFlushAfterTheFirstL2SuccessWithoutWaitingOutTheBackoff() async throws {
+        let a = try makeNode("a")
+        try await withNodes([a]) {
+            store.setAvailable(false)
+            try await a.cache.set("k", "queued")
+            // The clock never advances, so the flush loop's backoff never ends by itself.
+            #expect(await clock.waitForSleepers(atLeast: 3))
+            store.setAvailable(true)
+            // The backplane stays as it was; a read that reaches L2 is what says Redis is back.
+            _ = try await a.cache.tryGet("other", as: String.self)
+            #expect(await eventually { a.cache.pendingWriteCount == 0 })
+            #expect(store.storedVersion(of: "k") != nil)
+        }
+    }
+
     @Test func queuedWritesFlushWhenTheBackplaneIsBackWithoutWaitingOutTheBackoff() async throws {
         let a = try makeNode("a")
         try await withNodes([a]) {

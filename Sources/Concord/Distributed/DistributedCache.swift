@@ -10,13 +10,15 @@ public protocol DistributedCache: Sendable {
     func apply(_ mutation: CacheMutation, publish: Bool) async throws -> MutationOutcome
 
     /// Background work (connections, reconnection). The cache runs it inside its own `run()`.
-    func run() async throws
+    /// `whenReachable` is called each time the store becomes reachable (connected again), so
+    /// writes queued during an outage flush at once instead of waiting out their backoff.
+    func run(whenReachable: @escaping @Sendable () -> Void) async throws
 
     /// Entries that could not be decoded (another format, corrupt) and were read as misses.
     var corruptEntries: Int { get }
 }
 
 extension DistributedCache {
-    public func run() async throws {}
+    public func run(whenReachable: @escaping @Sendable () -> Void) async throws {}
     public var corruptEntries: Int { 0 }
 }

@@ -27,8 +27,19 @@ public final class RedisDistributedCache: DistributedCache {
     /// Entries that could not be decoded and were read as misses.
     public var corruptEntries: Int { corrupt.load(ordering: .relaxed) }
 
-    public func run() async throws {
-        if runsClient { try await client.run() }
+    public func run(whenReachable: @escaping @Sendable () -> Void) async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            let states = client.states
+            group.addTask {
+                for await state in states {
+                    if case .connected = state { whenReachable() }
+                }
+            }
+            if runsClient {
+                try await client.run()
+                group.cancelAll()
+            }
+        }
     }
 
     public func read(_ key: String) async throws -> DistributedRead? {
