@@ -1,4 +1,5 @@
 import ConcordChaos
+import ConcordTesting
 import Logging
 import Testing
 
@@ -150,7 +151,7 @@ import Testing
     }
 
     @Test func unreachableUpstreamClosesTheClient() async throws {
-        let port = try await freePort()
+        let port = try RedisServer.freePort()
         let proxy = try await FaultProxy.start(upstream: .init(host: "127.0.0.1", port: port), logger: logger)
         let client = try await TestTCPClient.connect(port: proxy.port)
         #expect(await eventually { client.state.closed })

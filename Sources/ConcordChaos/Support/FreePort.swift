@@ -1,31 +1,15 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import ConcordTesting
 
 /// Asks the kernel for a free TCP port on 127.0.0.1. Nodes need fixed ports (a killed node is
 /// restarted on the same one, and its proxy and client keep pointing there), so the harness
 /// picks them up front instead of letting each node choose.
 enum FreePort {
     static func next() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw ChaosError(.io, "socket() failed with errno \(errno)") }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        do {
+            return try RedisServer.freePort()
+        } catch {
+            throw ChaosError(.io, "no free port on 127.0.0.1", underlying: error)
         }
-        guard bound == 0 else { throw ChaosError(.io, "bind() failed with errno \(errno)") }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let named = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        guard named == 0 else { throw ChaosError(.io, "getsockname() failed with errno \(errno)") }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 
     /// `count` distinct free ports. Each is released before the next is asked for, so the

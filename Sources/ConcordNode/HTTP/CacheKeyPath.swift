@@ -1,3 +1,5 @@
+import Concord
+
 /// How cache keys map to request paths. The key is everything after `/v1/cache/` in the raw
 /// path, percent-decoded as a whole: `/v1/cache/user/42` and `/v1/cache/user%2F42` both name
 /// the key `user/42`. Clients should percent-encode every byte outside `A-Z a-z 0-9 - . _ ~`
@@ -14,7 +16,7 @@ public enum CacheKeyPath {
         }
         let encoded = path.utf8.dropFirst(prefix.utf8.count)
         guard !encoded.isEmpty else { throw NodeAPIError.invalidKey("the key is empty; use \(prefix)KEY") }
-        guard let key = percentDecode(encoded) else {
+        guard let key = PercentDecoding.decode(encoded) else {
             throw NodeAPIError.invalidKey("the key is not valid percent-encoded UTF-8")
         }
         return key
@@ -40,40 +42,6 @@ public enum CacheKeyPath {
             }
         }
         return String(decoding: bytes, as: UTF8.self)
-    }
-
-    /// Decodes `%XX` escapes; nil for a truncated or non-hex escape or for invalid UTF-8.
-    /// `+` stays `+`: it means a space only in form-encoded query strings, never in paths.
-    static func percentDecode<Bytes: Collection<UInt8>>(_ encoded: Bytes) -> String? {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(encoded.count)
-        var index = encoded.startIndex
-        while index != encoded.endIndex {
-            let byte = encoded[index]
-            if byte == UInt8(ascii: "%") {
-                let first = encoded.index(after: index)
-                guard first != encoded.endIndex else { return nil }
-                let second = encoded.index(after: first)
-                guard second != encoded.endIndex, let high = hexValue(encoded[first]), let low = hexValue(encoded[second]) else {
-                    return nil
-                }
-                bytes.append(high << 4 | low)
-                index = encoded.index(after: second)
-            } else {
-                bytes.append(byte)
-                index = encoded.index(after: index)
-            }
-        }
-        return String(validating: bytes, as: UTF8.self)
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
     }
 
     private static func isUnreserved(_ byte: UInt8) -> Bool {

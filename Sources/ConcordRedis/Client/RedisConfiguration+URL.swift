@@ -1,3 +1,5 @@
+import Concord
+
 extension RedisConfiguration {
     /// Parses `redis://[user[:password]@]host[:port][/db]`; other fields keep their defaults.
     ///
@@ -117,32 +119,10 @@ enum RedisURLParser {
         _ text: Substring,
         _ invalid: (String) -> RedisError
     ) throws(RedisError) -> String {
-        guard text.contains("%") else { return String(text) }
-        var bytes: [UInt8] = []
-        var utf8 = text.utf8[...]
-        while let byte = utf8.popFirst() {
-            guard byte == UInt8(ascii: "%") else {
-                bytes.append(byte)
-                continue
-            }
-            guard let high = utf8.popFirst().flatMap(hexValue), let low = utf8.popFirst().flatMap(hexValue) else {
-                throw invalid("bad percent-encoding in user info")
-            }
-            bytes.append(high << 4 | low)
-        }
-        guard let decoded = String(validating: bytes, as: UTF8.self) else {
-            throw invalid("percent-encoded user info is not UTF-8")
+        guard let decoded = PercentDecoding.decode(text.utf8) else {
+            throw invalid("bad percent-encoding (or not UTF-8) in user info")
         }
         return decoded
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
     }
 
     /// Keeps passwords out of error messages and logs.

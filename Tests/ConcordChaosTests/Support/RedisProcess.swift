@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOPosix
+import ConcordTesting
 
 #if canImport(Glibc)
 import Glibc
@@ -11,7 +12,7 @@ import Glibc
 func withRedisServer<T>(_ body: (Int) async throws -> T) async throws -> T {
     var lastError: (any Error)?
     for _ in 0..<3 {
-        let port = try await freePort()
+        let port = try RedisServer.freePort()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try redisServerPath())
         process.arguments = ["--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
@@ -52,14 +53,6 @@ private func stop(_ process: Process) {
     while process.isRunning, Date() < deadline { usleep(5_000) }
 }
 
-/// A port the kernel just handed out and released; good enough for a test server on loopback.
-func freePort() async throws -> Int {
-    let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-        .bind(host: "127.0.0.1", port: 0).get()
-    let port = channel.localAddress!.port!
-    try await channel.close()
-    return port
-}
 
 /// Sends PING over a fresh connection and reports whether +PONG came back.
 func redisPing(port: Int, timeout: Duration = .seconds(2)) async throws -> Bool {
