@@ -56,7 +56,9 @@ public final class HybridCache: Service, Sendable {
         self.distributed = distributed
         self.backplane = backplane
         self.pending = PendingWrites(capacity: configuration.pendingWriteCapacity)
-        self.metrics = CacheMetrics(cacheName: configuration.cacheName, node: configuration.nodeID)
+        self.metrics = CacheMetrics(
+            cacheName: configuration.cacheName, node: configuration.nodeID, pendingWriteCapacity: configuration.pendingWriteCapacity
+        )
         self.eventHub = EventHub(bufferSize: configuration.eventBufferSize)
         self.maxDisconnectedNanoseconds = configuration.maxDisconnectedStaleness.nanosecondsClamped
         // Until the backplane has been synchronized once, the node has not been told of any

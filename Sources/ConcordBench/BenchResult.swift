@@ -26,6 +26,14 @@ public struct BenchResult: Codable, Sendable, Equatable {
     public var rounds: Int
     /// Anything a reader needs to interpret the figure (the second reference, a cause).
     public var note: String?
+    /// Every round's value and reference, for the distribution plots of `--html`.
+    public var samples: [Double]?
+    public var referenceSamples: [Double]?
+    /// Named figures a plot draws beside value and reference: for hit rate, the cache size as a
+    /// fraction of the keyspace and Bélády's optimum.
+    public var series: [String: Double]?
+    /// The curve of a plot this figure is a point of (hit rate: the trace).
+    public var curve: String?
 
     public init(
         suite: String,
@@ -52,6 +60,8 @@ public struct BenchResult: Codable, Sendable, Equatable {
         self.referenceMax = reference?.max
         self.rounds = value.count
         self.note = note
+        self.samples = value.samples
+        self.referenceSamples = reference?.samples
     }
 
     /// The median of a set of rounds with its range.
@@ -60,6 +70,8 @@ public struct BenchResult: Codable, Sendable, Equatable {
         public var min: Double
         public var max: Double
         public var count: Int
+        /// The samples, sorted.
+        public var samples: [Double]
 
         /// Summarizes `samples`; a single sample is its own median, min and max.
         public init(_ samples: [Double]) {
@@ -70,6 +82,7 @@ public struct BenchResult: Codable, Sendable, Equatable {
             min = sorted.first!
             max = sorted.last!
             count = sorted.count
+            self.samples = sorted
         }
 
         /// A figure that was measured once, or is exact (an ideal).

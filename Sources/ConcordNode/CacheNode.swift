@@ -41,7 +41,7 @@ public final class CacheNode: Sendable {
             backplane: backplane,
             logger: logger
         )
-        let origin = try configuration.origin?.open()
+        let origin = try configuration.origin?.open(http: configuration.httpOriginConfiguration)
         let readiness: NodeReadiness = backplane == nil ? .redis(backend.client) : .backplane(of: cache)
         self.init(configuration: configuration, cache: cache, origin: origin, readiness: readiness, registry: registry, logger: logger)
     }

@@ -21,6 +21,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Also write the results as JSON to this file.")
     var json: String?
 
+    @Option(name: .long, help: "Also write a self-contained HTML report with a plot per suite to this file.")
+    var html: String?
+
     @Flag(name: .long, help: "A reduced run of every suite, well under a minute (a smoke test, not a measurement).")
     var quick = false
 
@@ -54,6 +57,13 @@ struct BenchCommand: AsyncParsableCommand {
         }
         if let json {
             try BenchRunner.json(outcome.results, machine: machine).write(to: URL(fileURLWithPath: json))
+        }
+        if let html {
+            let report = BenchHTMLReport(
+                results: outcome.results, machine: machine, failures: outcome.failures.map { ($0.suite.rawValue, $0.error) }
+            )
+            try Data(report.render().utf8).write(to: URL(fileURLWithPath: html))
+            FileHandle.standardError.write(Data("bench: wrote \(html)\n".utf8))
         }
         if !outcome.failures.isEmpty { throw ExitCode(2) }
     }

@@ -22,6 +22,8 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(name: .customLong(NodeOption.port.name), help: Self.help(.port)) var port: String?
     @Option(name: .customLong(NodeOption.redis.name), help: Self.help(.redis)) var redis: String?
     @Option(name: .customLong(NodeOption.origin.name), help: Self.help(.origin)) var origin: String?
+    @Flag(name: .customLong(NodeOption.originCacheControl.name), inversion: .prefixedNo, help: Self.help(.originCacheControl)) var originCacheControl: Bool?
+    @Option(name: .customLong(NodeOption.originMaxConnections.name), help: Self.help(.originMaxConnections)) var originMaxConnections: String?
     @Option(name: .customLong(NodeOption.cacheName.name), help: Self.help(.cacheName)) var cacheName: String?
     @Option(name: .customLong(NodeOption.duration.name), help: Self.help(.duration)) var duration: String?
     @Option(name: .customLong(NodeOption.memoryDuration.name), help: Self.help(.memoryDuration)) var memoryDuration: String?
@@ -52,6 +54,7 @@ struct NodeCommand: AsyncParsableCommand {
         var flags: [String: String] = [:]
         let values: [(NodeOption, String?)] = [
             (.id, id), (.bind, bind), (.port, port), (.redis, redis), (.origin, origin), (.cacheName, cacheName),
+            (.originCacheControl, originCacheControl.map { String($0) }), (.originMaxConnections, originMaxConnections),
             (.duration, duration), (.memoryDuration, memoryDuration), (.failSafe, failSafe.map { String($0) }),
             (.failSafeMaxDuration, failSafeMaxDuration), (.failSafeThrottle, failSafeThrottle),
             (.factorySoftTimeout, factorySoftTimeout), (.factoryHardTimeout, factoryHardTimeout),

@@ -48,7 +48,9 @@ extension NodeOption {
     public static let bind = NodeOption("bind", .value(valueName: "host"), "Address the HTTP server listens on", default: "127.0.0.1")
     public static let port = NodeOption("port", .value(valueName: "port"), "HTTP port; 0 picks a free one (logged at start)", default: "7001")
     public static let redis = NodeOption("redis", .value(valueName: "url"), "Redis for L2 and the backplane: redis://[user:password@]host[:port][/db]", default: "redis://127.0.0.1:6379")
-    public static let origin = NodeOption("origin", .value(valueName: "sqlite:path"), "Origin loaded on a miss: a SQLite file with table items(key, value, version)", default: "none, so GET of an absent key is a 404")
+    public static let origin = NodeOption("origin", .value(valueName: "location"), "Origin loaded on a miss: sqlite:PATH (table items(key, value, version)) or an upstream URL such as http://127.0.0.1:8080/items/{key}", default: "none, so GET of an absent key is a 404")
+    public static let originCacheControl = NodeOption("origin-cache-control", .toggle, "With an HTTP origin, its Cache-Control sets the entry's duration (max-age, s-maxage) or keeps it out of the cache (no-store, no-cache, private)", default: "off")
+    public static let originMaxConnections = NodeOption("origin-max-connections", .value(valueName: "count"), "With an HTTP origin, connections kept to it; more concurrent misses wait", default: "8")
     public static let cacheName = NodeOption("cache-name", .value(valueName: "name"), "Cache name, the namespace in Redis (concord:{name})", default: "\"default\"")
     public static let duration = NodeOption("duration", .value(valueName: "duration"), "How long an entry is fresh", default: "30s")
     public static let memoryDuration = NodeOption("memory-duration", .value(valueName: "duration"), "How long an entry is fresh in L1, when it differs; 'off' for the same as --duration", default: "off")
@@ -71,7 +73,7 @@ extension NodeOption {
 
     /// Every option, in `--help` order.
     public static let all: [NodeOption] = [
-        id, bind, port, redis, origin, cacheName,
+        id, bind, port, redis, origin, originCacheControl, originMaxConnections, cacheName,
         duration, memoryDuration, failSafe, failSafeMaxDuration, failSafeThrottle,
         factorySoftTimeout, factoryHardTimeout, maxDisconnectedStaleness,
         reconnectBackoffBase, reconnectBackoffCap, maxKeyBytes, maxValueBytes, memoryMaxEntries,

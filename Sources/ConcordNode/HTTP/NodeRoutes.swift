@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import Tracing
 
 /// The node's HTTP API over one `HybridCache`: the cache routes, invalidation, stats, health,
 /// readiness and metrics, with JSON errors and 405 for a known path with the wrong method.
@@ -26,8 +27,16 @@ struct NodeRoutes: Sendable {
     static let sourceHeader = HTTPField.Name("Concord-Source")!
     static let staleHeader = HTTPField.Name("Concord-Stale")!
 
+    /// Whether the process bootstrapped a tracer (swift-distributed-tracing's `InstrumentationSystem`).
+    static var isTracingBootstrapped: Bool { !(InstrumentationSystem.tracer is NoOpTracer) }
+
     func makeRouter() -> Router<Context> {
         let router = Router(context: Context.self, options: .autoGenerateHeadEndpoints)
+        // A span per request, its parent taken from a `traceparent` header by the bootstrapped
+        // instrument; only when the process bootstrapped a tracer, so an untraced node pays nothing.
+        if Self.isTracingBootstrapped {
+            router.add(middleware: TracingMiddleware())
+        }
         router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
         router.add(middleware: ErrorBodyMiddleware(logger: logger))
         let cacheHandlers: [HTTPRequest.Method: Handler] = [.get: get, .put: put, .delete: delete]
@@ -68,11 +77,11 @@ struct NodeRoutes: Sendable {
         let key = try checkedKey(request)
         let result: CacheResult<[UInt8]>
         if let origin {
-            result = try await cache.getOrSet(key, as: [UInt8].self) { _ in
-                guard let record = try await origin.load(key) else {
+            result = try await cache.getOrSet(key, as: [UInt8].self) { context in
+                guard let value = try await origin.load(key, context: context) else {
                     throw CacheError(.notFound, "no value for key '\(NodeAPIError.truncated(key))' in the cache or the origin")
                 }
-                return record.value
+                return value
             }
         } else {
             guard let found = try await cache.tryGet(key, as: [UInt8].self) else { throw NodeAPIError.keyNotFound(key) }
