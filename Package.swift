@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .library(name: "Concord", targets: ["Concord"]),
         .library(name: "ConcordRedis", targets: ["ConcordRedis"]),
+        .library(name: "ConcordMemcached", targets: ["ConcordMemcached"]),
         .library(name: "ConcordTesting", targets: ["ConcordTesting"]),
         .library(name: "ConcordNode", targets: ["ConcordNode"]),
         .executable(name: "concord", targets: ["concord"]),
@@ -55,6 +56,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "ConcordMemcached",
+            dependencies: [
+                "Concord",
+                "ConcordRedis",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "ConcordTesting",
             dependencies: [
                 "Concord",
@@ -71,6 +85,7 @@ let package = Package(
             dependencies: [
                 "Concord",
                 "ConcordRedis",
+                "ConcordMemcached",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -88,6 +103,7 @@ let package = Package(
             dependencies: [
                 "Concord",
                 "ConcordRedis",
+                "ConcordMemcached",
                 "ConcordNode",
                 "ConcordTesting",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -103,6 +119,7 @@ let package = Package(
             dependencies: [
                 "Concord",
                 "ConcordRedis",
+                "ConcordMemcached",
                 "ConcordTesting",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -141,6 +158,16 @@ let package = Package(
                 "ConcordRedis", "ConcordTesting", "Concord",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ConcordMemcachedTests",
+            dependencies: [
+                "ConcordMemcached", "ConcordTesting", "Concord", "ConcordRedis",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -10,11 +10,18 @@ public enum BenchSuite: String, CaseIterable, Sendable {
     static let runOrder: [BenchSuite] = [.memory, .l1, .hitrate, .stampede, .l2, .propagation, .recovery]
 }
 
+/// The L2 backend the `l2` suite measures.
+public enum L2Backend: String, CaseIterable, Sendable {
+    case redis, memcached
+}
+
 /// Runs suites of `concord bench` and collects their figures; a suite that cannot run is
 /// recorded as a failure and the others still run.
 public struct BenchRunner: Sendable {
     public var suites: [BenchSuite]
     public var quick: Bool
+    /// Where the `l2` suite measures: Redis (against redis-benchmark) or Memcached (against a C `mg` client).
+    public var l2: L2Backend = .redis
     /// Progress lines (suite started, finished, failed) for a person watching.
     public var progress: @Sendable (String) -> Void
 
@@ -39,7 +46,9 @@ public struct BenchRunner: Sendable {
             progress("bench: \(suite.rawValue)\(quick ? " (quick)" : "")...")
             let start = BenchClock.nanoseconds()
             do {
-                bySuite[suite] = try await Self.run(suite, quick: quick)
+                bySuite[suite] = suite == .l2 && l2 == .memcached
+                    ? try await MemcachedL2Suite(configuration: quick ? .quick : .init()).run()
+                    : try await Self.run(suite, quick: quick)
                 progress("bench: \(suite.rawValue) done in \(BenchFormat.number(Double(BenchClock.nanoseconds() - start) / 1e9, digits: 1)) s")
             } catch {
                 failures.append((suite, "\(error)"))

@@ -1,0 +1,46 @@
+/// The memcached keys of one cache. Placement on the ring uses the generation-free name
+/// (`concord:<cache>:e:<key>`), so every node agrees where a key lives; the stored key adds the
+/// server's generation (`concord:<cache>:<gen>:e:<key>`), so data written before a server left the
+/// ring, or before it lost its data, can never be read back as current.
+///
+/// A key that memcached cannot take as is (over 250 bytes with the prefix, spaces, control
+/// characters) is stored under the MD5 of its name; the record names its owner, so a collision
+/// reads as a miss, never as another key's value.
+struct MemcachedKeyspace: Sendable {
+    let prefix: String
+
+    init(cacheName: String) {
+        let safe = cacheName.utf8.allSatisfy { $0 > 0x20 && $0 != 0x7F } && cacheName.utf8.count <= 64
+        prefix = "concord:" + (safe ? cacheName : "h" + Self.hex(MD5.digest(Array(cacheName.utf8))))
+    }
+
+    /// The key of the server's generation marker.
+    var generation: String { prefix + ":gen" }
+
+    /// The placement name and the stored name (under `generation`) of an entry.
+    func entry(_ key: String) -> String { "e:" + key }
+    func tag(_ tag: String) -> String { "t:" + tag }
+    var clear: String { "clear" }
+
+    /// The name hashed onto the ring.
+    func placement(_ name: String) -> String { prefix + ":" + name }
+
+    /// The stored key for `name` on a server of generation `generation`.
+    func stored(_ name: String, generation: String) -> String {
+        let full = prefix + ":" + generation + ":" + name
+        if full.utf8.count <= MetaCommand.maxKeyLength, full.utf8.allSatisfy({ $0 > 0x20 && $0 != 0x7F }) {
+            return full
+        }
+        return prefix + ":" + generation + ":h:" + Self.hex(MD5.digest(Array(name.utf8)))
+    }
+
+    static func hex(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = []
+        for byte in bytes {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0xF)])
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+}
