@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "ConcordRedis", targets: ["ConcordRedis"]),
         .library(name: "ConcordMemcached", targets: ["ConcordMemcached"]),
         .library(name: "ConcordTesting", targets: ["ConcordTesting"]),
+        .library(name: "ConcordProcess", targets: ["ConcordProcess"]),
         .library(name: "ConcordNode", targets: ["ConcordNode"]),
         .executable(name: "concord", targets: ["concord"]),
     ],
@@ -69,10 +70,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
-            name: "ConcordTesting",
+            name: "ConcordProcess",
             dependencies: [
                 "Concord",
                 "ConcordRedis",
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "ConcordTesting",
+            dependencies: [
+                "Concord",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -105,7 +113,7 @@ let package = Package(
                 "ConcordRedis",
                 "ConcordMemcached",
                 "ConcordNode",
-                "ConcordTesting",
+                "ConcordProcess",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -120,7 +128,7 @@ let package = Package(
                 "Concord",
                 "ConcordRedis",
                 "ConcordMemcached",
-                "ConcordTesting",
+                "ConcordProcess",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -134,7 +142,7 @@ let package = Package(
                 "ConcordNode",
                 "ConcordChaos",
                 "ConcordBench",
-                "ConcordTesting",
+                "ConcordProcess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -155,7 +163,7 @@ let package = Package(
         .testTarget(
             name: "ConcordRedisTests",
             dependencies: [
-                "ConcordRedis", "ConcordTesting", "Concord",
+                "ConcordRedis", "ConcordTesting", "ConcordProcess", "Concord",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -164,7 +172,7 @@ let package = Package(
         .testTarget(
             name: "ConcordMemcachedTests",
             dependencies: [
-                "ConcordMemcached", "ConcordTesting", "Concord", "ConcordRedis",
+                "ConcordMemcached", "ConcordProcess", "Concord", "ConcordRedis",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -174,7 +182,7 @@ let package = Package(
         .testTarget(
             name: "ConcordNodeTests",
             dependencies: [
-                "ConcordNode", "ConcordTesting", "ConcordChaos", "Concord", "ConcordRedis",
+                "ConcordNode", "ConcordTesting", "ConcordProcess", "ConcordChaos", "Concord", "ConcordRedis",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -185,7 +193,7 @@ let package = Package(
         .testTarget(
             name: "ConcordChaosTests",
             dependencies: [
-                "ConcordChaos", "ConcordNode", "ConcordTesting",
+                "ConcordChaos", "ConcordNode", "ConcordTesting", "ConcordProcess",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -1,5 +1,5 @@
 import ConcordMemcached
-import ConcordTesting
+import ConcordProcess
 import Foundation
 import Logging
 
@@ -10,18 +10,18 @@ import Logging
 /// As with Redis, the two differ in kind: the reference opens one connection per client and
 /// waits for each response; Concord multiplexes every caller on one connection per server and
 /// pipelines whatever is queued.
-public struct MemcachedL2Suite: Sendable {
-    public var configuration: L2Suite.Configuration
-    public var logger: Logger
+struct MemcachedL2Suite: Sendable {
+    var configuration: L2Suite.Configuration
+    var logger: Logger
 
     static let key = "concord-bench-key"
 
-    public init(configuration: L2Suite.Configuration = .init(), logger: Logger = BenchLogging.quietLogger(label: "concord.bench.l2.memcached")) {
+    init(configuration: L2Suite.Configuration = .init(), logger: Logger = BenchLogging.quietLogger(label: "concord.bench.l2.memcached")) {
         self.configuration = configuration
         self.logger = logger
     }
 
-    public func run() async throws -> [BenchResult] {
+    func run() async throws -> [BenchResult] {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("concord-bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }

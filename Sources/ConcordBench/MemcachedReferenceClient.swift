@@ -1,3 +1,4 @@
+import ConcordProcess
 import Foundation
 
 /// The reference for the Memcached L2 figures: a plain C client that keeps `clients` connections,
@@ -78,13 +79,13 @@ enum MemcachedReferenceClient {
 
     /// Compiles the client into `directory` with `cc -O2`; returns the executable's path.
     static func build(in directory: URL) async throws -> String {
-        guard let compiler = BenchProcess.locate("cc") ?? BenchProcess.locate("gcc") ?? BenchProcess.locate("clang") else {
+        guard let compiler = ExecutableSearch.locate("cc") ?? ExecutableSearch.locate("gcc") ?? ExecutableSearch.locate("clang") else {
             throw BenchError("no C compiler (cc) to build the memcached reference client")
         }
         let sourceFile = directory.appendingPathComponent("mg-reference.c")
         let executable = directory.appendingPathComponent("mg-reference").path
         try source.write(to: sourceFile, atomically: true, encoding: .utf8)
-        let output = try await BenchProcess.run(compiler, ["-O2", "-o", executable, sourceFile.path], timeout: .seconds(60))
+        let output = try await HelperProgram.run(compiler, ["-O2", "-o", executable, sourceFile.path], timeout: .seconds(60))
         guard output.status == 0 else {
             throw BenchError("building the memcached reference client failed: \(output.standardError.prefix(400))")
         }
@@ -94,7 +95,7 @@ enum MemcachedReferenceClient {
     /// Requests per second of the reference client.
     static func rate(executable: String, port: Int, key: String, clients: Int, maxRequests: Int, maxDuration: Duration) async throws -> Double {
         let milliseconds = max(1, Int(maxDuration.components.seconds * 1000 + maxDuration.components.attoseconds / 1_000_000_000_000_000))
-        let output = try await BenchProcess.run(
+        let output = try await HelperProgram.run(
             executable, [String(port), key, String(clients), String(maxRequests), String(milliseconds)],
             timeout: maxDuration * 5 + .seconds(10))
         let fields = output.standardOutput.split(whereSeparator: { $0 == " " || $0.isNewline })

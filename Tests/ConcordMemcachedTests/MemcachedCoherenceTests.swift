@@ -1,6 +1,6 @@
 import Concord
 import ConcordRedis
-import ConcordTesting
+import ConcordProcess
 import Testing
 
 @testable import ConcordMemcached

@@ -1,5 +1,5 @@
-import Concord
-import ConcordTesting
+@_spi(ConcordBackend) import Concord
+import ConcordProcess
 import Synchronization
 import Testing
 

@@ -1,4 +1,4 @@
-import ConcordTesting
+import ConcordProcess
 import Testing
 
 @testable import ConcordMemcached
@@ -46,7 +46,7 @@ struct MemcachedFaultTests {
     }
 
     @Test func noServerListeningBacksOffInsteadOfSpinning() async throws {
-        let port = try RedisServer.freePort()
+        let port = try FreePort.next()
         var configuration = MemcachedConfiguration(servers: [.init(host: "127.0.0.1", port: port)])
         configuration.reconnect = .init(backoffBase: .milliseconds(50), backoffCap: .milliseconds(200))
         try await withRunningClient(configuration, waitForConnection: false) { client in

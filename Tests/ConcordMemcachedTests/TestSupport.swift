@@ -1,4 +1,4 @@
-import ConcordTesting
+import ConcordProcess
 import Logging
 
 @testable import ConcordMemcached

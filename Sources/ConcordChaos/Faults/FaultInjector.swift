@@ -1,6 +1,6 @@
 import ConcordMemcached
+import ConcordProcess
 import ConcordRedis
-import ConcordTesting
 import Logging
 
 /// Applies scheduled faults to a cluster and heals them. Each fault has exactly one heal, and

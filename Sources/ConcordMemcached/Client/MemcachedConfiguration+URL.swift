@@ -1,4 +1,3 @@
-import Concord
 
 extension MemcachedConfiguration {
     /// Parses `memcached://host1[:port],host2[:port]` (port 11211 by default; IPv6 in brackets).

@@ -8,10 +8,11 @@ import Darwin
 #endif
 
 /// A throwaway `memcached` on a free 127.0.0.1 port, for tests, chaos runs and benchmarks; the
-/// Memcached counterpart of `RedisServer`, with the same faults (kill, pause, restart).
+/// Memcached counterpart of `RedisServer`, started the same way and with the same faults (kill,
+/// pause, restart).
 ///
-/// The process is killed by `stop()`, by `deinit` and at process exit, so a failing test never
-/// leaves one behind; prefer `withMemcachedServer {}`. A start that lost a port race is retried
+/// The process is killed by `stop()`, by `deinit` and at process exit (`ExitRegistry`), so a
+/// failing test never leaves one behind; prefer `withMemcachedServer {}`. A start that lost a port race is retried
 /// on another port.
 public final class MemcachedServer: Sendable {
     /// How to start the server.
@@ -41,7 +42,7 @@ public final class MemcachedServer: Sendable {
     }
 
     private struct State {
-        var process: Process?
+        var process: ChildProcess?
         var stopped = false
     }
 
@@ -55,7 +56,7 @@ public final class MemcachedServer: Sendable {
     /// The server process id, nil while killed.
     public var processIdentifier: Int32? { state.withLock { $0.process?.processIdentifier } }
 
-    private init(port: Int, options: Options, process: Process) {
+    private init(port: Int, options: Options, process: ChildProcess) {
         self.port = port
         self.options = options
         self.state = Mutex(State(process: process))
@@ -69,40 +70,39 @@ public final class MemcachedServer: Sendable {
         var lastError: (any Error)?
         for _ in 0..<8 {
             do {
-                let port = try RedisServer.freePort()
+                let port = try FreePort.next()
                 let process = try await launch(executable: executable, port: port, options: options)
                 return MemcachedServer(port: port, options: options, process: process)
             } catch {
                 lastError = error
             }
         }
-        throw RedisServerError("could not start memcached: \(lastError.map { "\($0)" } ?? "unknown error")")
+        throw MemcachedServerError("could not start memcached: \(lastError.map { "\($0)" } ?? "unknown error")")
     }
 
     /// Starts a server on `port` (for a restart on the same address); throws when it does not answer.
-    private static func launch(executable: URL, port: Int, options: Options) async throws -> Process {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = [
-            "-l", "127.0.0.1", "-p", "\(port)", "-U", "0", "-m", "\(options.memoryMegabytes)",
-            "-I", "\(options.itemSizeLimit)", "-t", "2", "-c", "1024",
-        ] + (getuid() == 0 ? ["-u", "root"] : []) + options.extraArguments  // memcached refuses to run as root without -u
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        MemcachedProcessRegistry.shared.add(process.processIdentifier)
+    private static func launch(executable: String, port: Int, options: Options) async throws -> ChildProcess {
+        // memcached refuses to run as root without -u.
+        let user = getuid() == 0 ? ["-u", "root"] : []
+        let process = try ChildProcess.launch(
+            name: "memcached-\(port)",
+            executable: executable,
+            arguments: [
+                "-l", "127.0.0.1", "-p", "\(port)", "-U", "0", "-m", "\(options.memoryMegabytes)",
+                "-I", "\(options.itemSizeLimit)", "-t", "2", "-c", "1024",
+            ] + user + options.extraArguments
+        )
         do {
             let deadline = ContinuousClock.now.advanced(by: options.startTimeout)
             while ContinuousClock.now < deadline {
                 guard process.isRunning else {
-                    throw RedisServerError("memcached exited during start on port \(port) (port taken?)")
+                    throw MemcachedServerError("memcached exited during start on port \(port) (port taken?)")
                 }
                 // The pid check tells our server from another test's that won the same port.
                 if let pid = probe(port: port), pid == process.processIdentifier { return process }
                 try await Task.sleep(for: .milliseconds(10))
             }
-            throw RedisServerError("memcached on port \(port) did not answer within \(options.startTimeout)")
+            throw MemcachedServerError("memcached on port \(port) did not answer within \(options.startTimeout)")
         } catch {
             terminate(process)
             throw error
@@ -113,7 +113,7 @@ public final class MemcachedServer: Sendable {
 
     /// SIGKILL: the server dies at once, the port closes, every item is gone.
     public func kill() {
-        let process = state.withLock { state -> Process? in
+        let process = state.withLock { state -> ChildProcess? in
             defer { state.process = nil }
             return state.process
         }
@@ -138,14 +138,14 @@ public final class MemcachedServer: Sendable {
         for _ in 0..<20 {
             do {
                 let process = try await Self.launch(executable: executable, port: port, options: options)
-                let stale = state.withLock { state -> Process? in
+                let stale = state.withLock { state -> ChildProcess? in
                     if state.stopped { return process }
                     state.process = process
                     return nil
                 }
                 if let stale {
                     Self.terminate(stale)
-                    throw RedisServerError("memcached was stopped during restart")
+                    throw MemcachedServerError("memcached was stopped during restart")
                 }
                 return
             } catch is CancellationError {
@@ -155,12 +155,12 @@ public final class MemcachedServer: Sendable {
                 try await Task.sleep(for: .milliseconds(50))
             }
         }
-        throw RedisServerError("could not restart memcached on port \(port): \(lastError.map { "\($0)" } ?? "")")
+        throw MemcachedServerError("could not restart memcached on port \(port): \(lastError.map { "\($0)" } ?? "")")
     }
 
     /// Kills the server. Idempotent; the instance cannot be restarted after.
     public func stop() {
-        let process = state.withLock { state -> Process? in
+        let process = state.withLock { state -> ChildProcess? in
             state.stopped = true
             defer { state.process = nil }
             return state.process
@@ -168,23 +168,18 @@ public final class MemcachedServer: Sendable {
         if let process { Self.terminate(process) }
     }
 
-    private static func terminate(_ process: Process) {
-        if process.isRunning {
-            // SIGKILL also ends a SIGSTOPped process.
-            _ = Glibc.kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-        MemcachedProcessRegistry.shared.remove(process.processIdentifier)
+    /// SIGKILL (which also ends a SIGSTOPped process) and wait for the reaper, so the port is
+    /// closed when this returns. Synchronous, because `stop()` runs from `deinit` too.
+    private static func terminate(_ process: ChildProcess) {
+        process.signal(SIGKILL)
+        _ = process.waitForExitBlocking(timeout: .seconds(10))
     }
 
-    private static func resolveExecutable(_ name: String) throws -> URL {
-        if name.contains("/") { return URL(fileURLWithPath: name) }
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
-        for directory in path.split(separator: ":") + ["/usr/bin", "/usr/local/bin"] {
-            let candidate = "\(directory)/\(name)"
-            if FileManager.default.isExecutableFile(atPath: candidate) { return URL(fileURLWithPath: candidate) }
+    private static func resolveExecutable(_ name: String) throws -> String {
+        guard let path = ExecutableSearch.locate(name) else {
+            throw MemcachedServerError("\(name) not found in PATH (install memcached; scripts/setup.sh does)")
         }
-        throw RedisServerError("\(name) not found in PATH (install memcached; scripts/setup.sh does)")
+        return path
     }
 
     /// Sends `stats` on a short-lived blocking socket; returns the server's pid once it answers.
@@ -233,21 +228,5 @@ public func withMemcachedServer<T>(
     } catch {
         server.stop()
         throw error
-    }
-}
-
-/// Every memcached process still alive; at process exit they are killed.
-private final class MemcachedProcessRegistry: Sendable {
-    static let shared = MemcachedProcessRegistry()
-    private let pids = Mutex<Set<Int32>>([])
-
-    private init() {
-        atexit { MemcachedProcessRegistry.shared.killAll() }
-    }
-
-    func add(_ pid: Int32) { _ = pids.withLock { $0.insert(pid) } }
-    func remove(_ pid: Int32) { _ = pids.withLock { $0.remove(pid) } }
-    func killAll() {
-        for pid in pids.withLock({ $0 }) { _ = kill(pid, SIGKILL) }
     }
 }
