@@ -15,12 +15,13 @@ import Synchronization
 /// told about; it was never acknowledged, and other nodes' copies of the key stay in their L1
 /// until their memory duration ends.
 ///
-/// **Data loss.** Each server holds a generation id under `concord:<cache>:gen`, part of every
-/// stored key. A restarted or flushed server has none (or a new one); a server that rejoins the
-/// ring after failing gets a new one, because keys written elsewhere while it was away would make
-/// its copies stale. Either way the data written before is unreachable, and the cache is told to
-/// expire its whole L1, as on a Redis epoch change. Generations are checked on every (re)connect
-/// and every `generationCheckInterval`.
+/// **Data loss.** Each server holds a generation id under `concord:<cache>:gen`. A restarted or
+/// flushed server has none, so a new one is made. A server that rejoins the ring after failing is
+/// flushed (`flush_all`) and given a new one, because keys written elsewhere while it was away
+/// would make its copies stale; only the first node to see it back flushes it (the others find a
+/// generation they do not know and just adopt it). Either way the cache is told to expire its
+/// whole L1, as on a Redis epoch change. Generations are checked on every (re)connect and every
+/// `generationCheckInterval`.
 public final class MemcachedDistributedCache: DistributedCache {
     /// Settings of the L2 on top of the client's.
     public struct Configuration: Sendable {
@@ -107,16 +108,19 @@ public final class MemcachedDistributedCache: DistributedCache {
         }
     }
 
-    /// Learns (or renews) a server's generation before it serves requests.
+    /// Learns a server's generation before it serves requests; a server back on the ring after
+    /// failing is flushed first, unless another node already did (its generation changed).
     private func prepare(_ server: MemcachedServerPreparation) async throws {
-        let generation: String
-        if server.rejoining {
-            generation = Self.newGeneration()
-            let response = try await server.send(.set(keyspace.generation, value: Array(generation.utf8), timeToLiveSeconds: 0))
-            guard response.status == .stored else { throw MemcachedError(.protocolError, "storing the generation answered \(response.status)") }
-        } else {
-            generation = try await currentGeneration { try await server.send($0) }
+        let known = generations.withLock { $0[server.index] }
+        if server.rejoining, let known {
+            let found = try await server.send(.get(keyspace.generation))
+            if found.status == .value, let value = found.value, String(decoding: value, as: UTF8.self) == known {
+                let flushed = try await server.send(MetaCommand(.flushAll))
+                guard flushed.status == .ok else { throw MemcachedError(.protocolError, "flush_all answered \(flushed.status)") }
+                logger.info("flushed a memcached server that rejoined the ring", metadata: ["concord.memcached.server": "\(server.server)"])
+            }
         }
+        let generation = try await currentGeneration { try await server.send($0) }
         adopt(generation, server: server.index, reason: server.rejoining ? "it rejoined the ring" : "it restarted or was flushed")
     }
 
@@ -171,15 +175,13 @@ public final class MemcachedDistributedCache: DistributedCache {
 
     // MARK: Addressing
 
-    /// The server and stored key for a name, failing when its server has no known generation.
+    /// The server and memcached key for a name.
     private func locate(_ name: String) throws -> (server: Int, key: String) {
-        guard let server = client.server(for: keyspace.placement(name)) else {
+        let key = keyspace.stored(name)
+        guard let server = client.server(for: key) else {
             throw MemcachedError(.noServers, "no memcached server is reachable (\(client.configuration.servers.count) configured)")
         }
-        guard let generation = generations.withLock({ $0[server] }) else {
-            throw MemcachedError(.notConnected, "memcached \(client.configuration.servers[server]) has not connected yet")
-        }
-        return (server, keyspace.stored(name, generation: generation))
+        return (server, key)
     }
 
     private func readRecord(_ name: String, owner: String) async throws -> (record: MemcachedRecord?, cas: UInt64?) {

@@ -1,7 +1,5 @@
-/// The memcached keys of one cache. Placement on the ring uses the generation-free name
-/// (`concord:<cache>:e:<key>`), so every node agrees where a key lives; the stored key adds the
-/// server's generation (`concord:<cache>:<gen>:e:<key>`), so data written before a server left the
-/// ring, or before it lost its data, can never be read back as current.
+/// The memcached keys of one cache: `concord:<cache>:e:<key>` for entries, `:t:<tag>` for tag
+/// markers, `:clear` for the clear marker and `:gen` for each server's generation.
 ///
 /// A key that memcached cannot take as is (over 250 bytes with the prefix, spaces, control
 /// characters) is stored under the MD5 of its name; the record names its owner, so a collision
@@ -17,21 +15,19 @@ struct MemcachedKeyspace: Sendable {
     /// The key of the server's generation marker.
     var generation: String { prefix + ":gen" }
 
-    /// The placement name and the stored name (under `generation`) of an entry.
+    /// The names of an entry, a tag marker and the clear marker, before the prefix.
     func entry(_ key: String) -> String { "e:" + key }
     func tag(_ tag: String) -> String { "t:" + tag }
     var clear: String { "clear" }
 
-    /// The name hashed onto the ring.
-    func placement(_ name: String) -> String { prefix + ":" + name }
-
-    /// The stored key for `name` on a server of generation `generation`.
-    func stored(_ name: String, generation: String) -> String {
-        let full = prefix + ":" + generation + ":" + name
+    /// The memcached key for `name`; it is also what ketama hashes, so every client agrees
+    /// where it lives.
+    func stored(_ name: String) -> String {
+        let full = prefix + ":" + name
         if full.utf8.count <= MetaCommand.maxKeyLength, full.utf8.allSatisfy({ $0 > 0x20 && $0 != 0x7F }) {
             return full
         }
-        return prefix + ":" + generation + ":h:" + Self.hex(MD5.digest(Array(name.utf8)))
+        return prefix + ":h:" + Self.hex(MD5.digest(Array(name.utf8)))
     }
 
     static func hex(_ bytes: [UInt8]) -> String {
