@@ -244,7 +244,7 @@ struct MemcachedDataLossTests {
 
     @Test func aServerThatRejoinsAfterAnOutageIsFlushedSoItsStaleCopiesAreNeverRead() async throws {
         try await withMemcachedServers(2) { servers in
-            try await withL2(servers, configure: { $0.requestTimeout = .milliseconds(300); $0.connectTimeout = .milliseconds(300) }) { l2, losses in
+            try await withL2(servers, configure: { $0.requestTimeout = .seconds(1); $0.connectTimeout = .seconds(1) }) { l2, losses in
                 let keyspace = MemcachedKeyspace(cacheName: "test")
                 // A key that lives on server 0.
                 let key = try #require((0..<200).map { "k\($0)" }.first { l2.client.server(for: keyspace.stored(keyspace.entry($0))) == 0 })

@@ -9,12 +9,13 @@ let testLogger: Logger = {
     return logger
 }()
 
-/// A configuration for `servers` with short timeouts and backoff, so fault tests finish quickly.
+/// A configuration for `servers` with short backoff, so fault tests finish quickly, and request
+/// timeouts long enough for a loaded CI machine (tests about timeouts set their own).
 func fastConfiguration(_ servers: [MemcachedServer]) -> MemcachedConfiguration {
     MemcachedConfiguration(
         servers: servers.map { MemcachedConfiguration.Server(host: $0.host, port: $0.port) },
-        connectTimeout: .milliseconds(500),
-        requestTimeout: .seconds(2),
+        connectTimeout: .seconds(2),
+        requestTimeout: .seconds(5),
         reconnect: .init(backoffBase: .milliseconds(20), backoffCap: .milliseconds(200))
     )
 }
