@@ -4,12 +4,12 @@ import Foundation
 /// inline SVG plot (no script, no external file): hit-ratio curves against LRU and Bélády's
 /// optimum for `hitrate`, and for every other suite the distribution of each figure's rounds
 /// next to its reference's, on a log scale.
-public struct BenchHTMLReport: Sendable {
-    public var results: [BenchResult]
-    public var machine: [String: String]
-    public var failures: [(suite: String, error: String)]
+package struct BenchHTMLReport: Sendable {
+    package var results: [BenchResult]
+    package var machine: [String: String]
+    package var failures: [(suite: String, error: String)]
 
-    public init(results: [BenchResult], machine: [String: String], failures: [(suite: String, error: String)] = []) {
+    package init(results: [BenchResult], machine: [String: String], failures: [(suite: String, error: String)] = []) {
         self.results = results
         self.machine = machine
         self.failures = failures
@@ -19,7 +19,7 @@ public struct BenchHTMLReport: Sendable {
     static let referenceColor = "#d1242f"
     static let optimalColor = "#2da44e"
 
-    public func render() -> String {
+    package func render() -> String {
         var html = """
         <!DOCTYPE html>
         <html lang="en"><head><meta charset="utf-8"><title>concord bench</title>

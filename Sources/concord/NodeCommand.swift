@@ -21,6 +21,7 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(name: .customLong(NodeOption.bind.name), help: Self.help(.bind)) var bind: String?
     @Option(name: .customLong(NodeOption.port.name), help: Self.help(.port)) var port: String?
     @Option(name: .customLong(NodeOption.redis.name), help: Self.help(.redis)) var redis: String?
+    @Option(name: .customLong(NodeOption.l2.name), help: Self.help(.l2)) var l2: String?
     @Option(name: .customLong(NodeOption.origin.name), help: Self.help(.origin)) var origin: String?
     @Flag(name: .customLong(NodeOption.originCacheControl.name), inversion: .prefixedNo, help: Self.help(.originCacheControl)) var originCacheControl: Bool?
     @Option(name: .customLong(NodeOption.originMaxConnections.name), help: Self.help(.originMaxConnections)) var originMaxConnections: String?
@@ -53,7 +54,7 @@ struct NodeCommand: AsyncParsableCommand {
     var flags: [String: String] {
         var flags: [String: String] = [:]
         let values: [(NodeOption, String?)] = [
-            (.id, id), (.bind, bind), (.port, port), (.redis, redis), (.origin, origin), (.cacheName, cacheName),
+            (.id, id), (.bind, bind), (.port, port), (.redis, redis), (.l2, l2), (.origin, origin), (.cacheName, cacheName),
             (.originCacheControl, originCacheControl.map { String($0) }), (.originMaxConnections, originMaxConnections),
             (.duration, duration), (.memoryDuration, memoryDuration), (.failSafe, failSafe.map { String($0) }),
             (.failSafeMaxDuration, failSafeMaxDuration), (.failSafeThrottle, failSafeThrottle),

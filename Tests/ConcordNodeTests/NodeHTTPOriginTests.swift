@@ -1,5 +1,6 @@
 import Concord
 @testable import ConcordNode
+import ConcordProcess
 import ConcordTesting
 import Foundation
 import HTTPTypes
@@ -227,7 +228,7 @@ struct NodeHTTPOriginTests {
 
     @Test("an unreachable upstream is a typed error from the origin itself")
     func unreachableUpstream() async throws {
-        let port = try RedisServer.freePort()
+        let port = try FreePort.next()
         var configuration = HTTPOrigin.Configuration()
         configuration.timeout = .seconds(30)
         let origin = try HTTPOrigin(template: "http://127.0.0.1:\(port)/items/{key}", configuration: configuration, logger: quietLogger)
