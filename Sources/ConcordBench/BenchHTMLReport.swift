@@ -72,7 +72,7 @@ package struct BenchHTMLReport: Sendable {
     /// the median as a tick, on a log axis spanning both.
     static func distributionPlot(_ figures: [BenchResult]) -> String {
         let labelWidth = 300.0, plotWidth = 640.0, rowHeight = 34.0
-        let width = labelWidth + plotWidth + 90
+        let width = labelWidth + plotWidth + 160
         let height = rowHeight * Double(figures.count) + 10
         var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" role=\"img\" aria-label=\"round distributions\">\n"
         for (index, figure) in figures.enumerated() {

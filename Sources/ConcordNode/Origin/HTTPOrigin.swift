@@ -54,6 +54,9 @@ public final class HTTPOrigin: Origin {
         transport.connectionPool = .init(
             idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: max(1, configuration.maxConnections)
         )
+        // A refused connection is an answer (the upstream is down): fail at once, so fail-safe
+        // serves the last value, rather than retry connecting until the deadline.
+        transport.connectionPool.retryConnectionEstablishment = false
         transport.timeout = .init(connect: .nanoseconds(max(1, configuration.timeout.nanosecondsClamped)))
         http = HTTPClient(eventLoopGroupProvider: .shared(eventLoopGroup), configuration: transport, backgroundActivityLogger: logger)
     }
