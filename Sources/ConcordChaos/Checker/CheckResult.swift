@@ -37,6 +37,11 @@ public struct OperationCounts: Sendable, Hashable, Codable {
     public var writes = 0
     public var deletes = 0
     public var invalidates = 0
+    /// Keys superseded by DELETE /v1/tags/{tag} (one per key of the tag).
+    public var tagRemovals = 0
+    public var clears = 0
+    /// PUTs made with `?background=true`.
+    public var backgroundWrites = 0
     /// Operations of any kind that failed (not violations).
     public var errors = 0
     /// Successful reads flagged `Concord-Stale: true`.
@@ -56,8 +61,9 @@ public struct ConvergenceMeasurement: Sendable, Hashable, Codable {
     public var heal: Duration
     /// Where the observation window stops: the next fault's start or the end of the history.
     public var windowEnd: Duration
-    /// The latest start, after the heal, of a read still returning an older version than the
-    /// heal's latest acked one (zero if none did); nil when skipped or when some node never caught up.
+    /// From the heal to the end of the first read serving the heal's latest acked version after
+    /// the last read that served an older one, the largest over node/key pairs (zero if no read
+    /// after the heal served an older version); nil when skipped or when some node never caught up.
     public var convergence: Duration?
     /// Every observed (node, key) pair reached the target version within the window.
     public var converged: Bool
@@ -183,6 +189,8 @@ public struct CheckResult: Sendable, Hashable {
     public var recovery: AutoRecoveryCounters
     /// Every blamed operation id, including those beyond the detailed lists (for the timeline).
     public var violatingOperationIDs: Set<Int>
+    /// The shares of reads C3 and C4 judged.
+    public var coverage: StalenessCoverage
 
     public var passed: Bool { properties.allSatisfy(\.passed) }
 

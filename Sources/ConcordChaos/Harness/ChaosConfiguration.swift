@@ -18,6 +18,9 @@ public struct ChaosConfiguration: Sendable {
         public var failSafeThrottle: Duration = .seconds(1)
         /// The nodes' backplane heartbeat: the library default, which the node has no flag for.
         public var heartbeatInterval: Duration = HybridCacheConfiguration().heartbeatInterval
+        /// The largest value a node accepts (`--max-value-bytes`); the workload's largest values
+        /// come to half of it.
+        public var maxValueBytes: Int = 1 << 20
         /// Nodes start without invalidation: the negative control, which must break C3.
         public var backplane: Bool = true
         /// More node flags, appended as given.
@@ -33,6 +36,7 @@ public struct ChaosConfiguration: Sendable {
                 "--reconnect-backoff-cap", DurationText.format(reconnectBackoffCap),
                 "--fail-safe",
                 "--fail-safe-throttle", DurationText.format(failSafeThrottle),
+                "--max-value-bytes", "\(maxValueBytes)",
             ]
             if !backplane { arguments.append("--no-backplane") }
             return arguments + extraArguments
@@ -43,6 +47,8 @@ public struct ChaosConfiguration: Sendable {
     /// How long the workload runs; startup, settling, final reads and the report come on top.
     public var duration: Duration = .seconds(60)
     public var faults: [FaultKind] = FaultKind.allCases
+    /// How links are cut: the in-process proxy, or the kernel with each node in a namespace.
+    public var network: ChaosNetwork = .proxy
     public var seed: UInt64 = 1
     public var reportDirectory: URL = URL(fileURLWithPath: "chaos-report", isDirectory: true)
     /// Δ: how long a healthy cluster may take to propagate an acknowledged write. Locally a
@@ -63,6 +69,9 @@ public struct ChaosConfiguration: Sendable {
     public var executable: String?
     /// Print a progress line on stderr.
     public var showProgress: Bool = false
+    /// How often every node's (and Redis's, and the harness's) resident memory and open
+    /// descriptors are sampled, for the report's soak figures.
+    public var resourceSampleInterval: Duration = .seconds(1)
 
     public init() {}
 
@@ -77,6 +86,8 @@ public struct ChaosConfiguration: Sendable {
         configuration.schedule.hold = .seconds(2) ... .seconds(3)
         configuration.schedule.gapJitter = .seconds(1)
         configuration.healthyMargin = .seconds(1)
+        configuration.workload.keyCount = 500
+        configuration.resourceSampleInterval = .milliseconds(500)
         return configuration
     }
 
@@ -107,5 +118,16 @@ public struct ChaosConfiguration: Sendable {
         guard delta > .zero else { throw ChaosError(.invalidArgument, "--delta must be positive") }
         guard workload.keyCount > 0, workload.writers > 0 else { throw ChaosError(.invalidArgument, "the workload needs keys and writers") }
         guard schedule.hold.lowerBound > .zero else { throw ChaosError(.invalidArgument, "faults must be held for some time") }
+        if network == .netns {
+            try NetnsNetwork.checkAvailable()
+            let unsupported = faults.filter { !network.supports($0) }
+            guard unsupported.isEmpty else {
+                throw ChaosError(.invalidArgument, "--network netns cannot inject \(unsupported.map(\.rawValue).joined(separator: ", ")) (no packet delay or reset in the kernel toolkit here); leave them out or use --network proxy")
+            }
+        }
+        guard workload.values.maxBytes <= node.maxValueBytes else {
+            throw ChaosError(.invalidArgument, "the workload's largest value (\(workload.values.maxBytes) bytes) exceeds the nodes' --max-value-bytes (\(node.maxValueBytes))")
+        }
+        guard resourceSampleInterval >= .milliseconds(50) else { throw ChaosError(.invalidArgument, "the resource sample interval must be at least 50ms") }
     }
 }

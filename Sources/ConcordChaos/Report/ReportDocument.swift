@@ -49,6 +49,25 @@ public struct ReportDocument: Sendable, Hashable, Codable {
     public var staleness: StalenessEntry
     public var lostWrites: [LostWrite]
     public var recovery: AutoRecoveryCounters
+    /// The shares of successful reads C3 and C4 judged.
+    public var coverage: StalenessCoverage
+    /// Resource samples per process (at most 600 each, evenly thinned) and the growth verdicts.
+    public var resources: [ResourceEntry]
+    /// The growth rule, in words.
+    public var growthRule: String
+    /// Processes flagged for steady growth.
+    public var growthFlags: [String]
+
+    /// One process's soak figures.
+    public struct ResourceEntry: Sendable, Hashable, Codable {
+        public var process: String
+        public var restarts: Int
+        public var peakRSSBytes: Int
+        public var peakFDs: Int
+        public var memoryGrowth: GrowthRule.Verdict
+        public var fdGrowth: GrowthRule.Verdict
+        public var samples: [ResourceSample]
+    }
 
     public init(report: ChaosReport) {
         let result = report.result
@@ -58,6 +77,15 @@ public struct ReportDocument: Sendable, Hashable, Codable {
         passed = report.passed
         metadata = report.metadata
         findings = report.findings
+        coverage = result.coverage
+        growthRule = report.growthRule.statement
+        growthFlags = report.growthFlags
+        resources = report.resources.map { series in
+            let (memory, files) = series.growth(report.growthRule)
+            return ResourceEntry(
+                process: series.process, restarts: series.restarts, peakRSSBytes: series.peakResidentBytes, peakFDs: series.peakOpenFiles,
+                memoryGrowth: memory, fdGrowth: files, samples: series.thinned(to: 600))
+        }
         bounds = result.bounds
         nodes = history.allNodes
         durationMs = history.end.milliseconds
