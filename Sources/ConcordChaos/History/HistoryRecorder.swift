@@ -15,14 +15,14 @@ import Darwin
 /// With a spool file, operations go to disk as they complete (one JSON object per line,
 /// written in batches) instead of staying in memory, so an hour-long run keeps the harness's
 /// memory flat; `snapshot()` reads them back.
-public final class HistoryRecorder: Sendable {
+package final class HistoryRecorder: Sendable {
     /// What a finished request observed, handed to `complete` or returned from `measure`'s body.
-    public struct Observation: Sendable, Hashable {
-        public var version: Int64?
-        public var stale: Bool
-        public var source: Operation.Source?
+    package struct Observation: Sendable, Hashable {
+        package var version: Int64?
+        package var stale: Bool
+        package var source: Operation.Source?
 
-        public init(version: Int64?, stale: Bool = false, source: Operation.Source? = nil) {
+        package init(version: Int64?, stale: Bool = false, source: Operation.Source? = nil) {
             self.version = version
             self.stale = stale
             self.source = source
@@ -30,13 +30,13 @@ public final class HistoryRecorder: Sendable {
     }
 
     /// An operation that has started and not yet finished.
-    public struct Pending: Sendable, Hashable {
-        public let id: Int
-        public let kind: Operation.Kind
-        public let node: String
-        public let key: String
-        public let start: Duration
-        public let purpose: Operation.Purpose
+    package struct Pending: Sendable, Hashable {
+        package let id: Int
+        package let kind: Operation.Kind
+        package let node: String
+        package let key: String
+        package let start: Duration
+        package let purpose: Operation.Purpose
     }
 
     private struct State {
@@ -51,16 +51,16 @@ public final class HistoryRecorder: Sendable {
         var spoolError: String?
     }
 
-    public let clock: HarnessClock
+    package let clock: HarnessClock
     /// Where operations are streamed, one JSON object per line; nil keeps them in memory.
-    public let spool: URL?
+    package let spool: URL?
     /// The spool's descriptor, -1 without one.
     private let spoolDescriptor: Int32
     private let state: Mutex<State>
     /// Encoded lines are written once this many bytes are pending.
     private static let spoolBatchBytes = 256 << 10
 
-    public init(nodes: [String] = [], clock: HarnessClock = .init(), expectedOperations: Int = 100_000) {
+    package init(nodes: [String] = [], clock: HarnessClock = .init(), expectedOperations: Int = 100_000) {
         self.clock = clock
         self.spool = nil
         self.spoolDescriptor = -1
@@ -70,7 +70,7 @@ public final class HistoryRecorder: Sendable {
     }
 
     /// A recorder that streams operations to `spool` (created or truncated).
-    public init(nodes: [String] = [], clock: HarnessClock = .init(), spool: URL) throws {
+    package init(nodes: [String] = [], clock: HarnessClock = .init(), spool: URL) throws {
         self.clock = clock
         self.spool = spool
         let descriptor = open(spool.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
@@ -85,14 +85,14 @@ public final class HistoryRecorder: Sendable {
         if spoolDescriptor >= 0 { close(spoolDescriptor) }
     }
 
-    public func now() -> Duration { clock.now() }
+    package func now() -> Duration { clock.now() }
 
-    public func addNode(_ node: String) {
+    package func addNode(_ node: String) {
         state.withLock { if !$0.nodes.contains(node) { $0.nodes.append(node) } }
     }
 
     /// Stamps the start of an operation and reserves its id.
-    public func begin(_ kind: Operation.Kind, node: String, key: String, purpose: Operation.Purpose = .workload) -> Pending {
+    package func begin(_ kind: Operation.Kind, node: String, key: String, purpose: Operation.Purpose = .workload) -> Pending {
         let id = state.withLock { state in
             defer { state.nextOperationID += 1 }
             return state.nextOperationID
@@ -102,7 +102,7 @@ public final class HistoryRecorder: Sendable {
 
     /// Stamps the end and records the operation.
     @discardableResult
-    public func complete(
+    package func complete(
         _ pending: Pending, _ outcome: Operation.Outcome, stale: Bool = false, source: Operation.Source? = nil, background: Bool = false
     ) -> Operation {
         let operation = Operation(
@@ -115,7 +115,7 @@ public final class HistoryRecorder: Sendable {
 
     /// Runs one request and records it; a thrown error is recorded as a failed operation, never rethrown.
     @discardableResult
-    public func measure(
+    package func measure(
         _ kind: Operation.Kind,
         node: String,
         key: String,
@@ -132,7 +132,7 @@ public final class HistoryRecorder: Sendable {
     }
 
     /// Records an operation stamped elsewhere (replayed or built by hand).
-    public func record(_ operation: Operation) {
+    package func record(_ operation: Operation) {
         guard spoolDescriptor >= 0 else {
             state.withLock { state in
                 state.operations.append(operation)
@@ -173,7 +173,7 @@ public final class HistoryRecorder: Sendable {
     }
 
     /// Writes whatever is pending to the spool; throws if any write to it failed.
-    public func flush() throws {
+    package func flush() throws {
         guard spoolDescriptor >= 0 else { return }
         let descriptor = spoolDescriptor
         let failure = state.withLock { state -> String? in
@@ -187,7 +187,7 @@ public final class HistoryRecorder: Sendable {
 
     /// Records the start of a fault and returns its id, for `faultHealed`.
     @discardableResult
-    public func faultStarted(kind: String, targets: [String], detail: String? = nil) -> Int {
+    package func faultStarted(kind: String, targets: [String], detail: String? = nil) -> Int {
         let now = clock.now()
         return state.withLock { state in
             let id = state.nextFaultID
@@ -197,7 +197,7 @@ public final class HistoryRecorder: Sendable {
         }
     }
 
-    public func faultHealed(_ id: Int) {
+    package func faultHealed(_ id: Int) {
         let now = clock.now()
         state.withLock { state in
             if let index = state.faults.firstIndex(where: { $0.id == id }), state.faults[index].heal == nil {
@@ -207,7 +207,7 @@ public final class HistoryRecorder: Sendable {
     }
 
     /// Appends `note` to a fault's detail (what the harness learned after the heal, say).
-    public func annotateFault(_ id: Int, _ note: String) {
+    package func annotateFault(_ id: Int, _ note: String) {
         state.withLock { state in
             guard let index = state.faults.firstIndex(where: { $0.id == id }) else { return }
             let detail = state.faults[index].detail
@@ -215,11 +215,11 @@ public final class HistoryRecorder: Sendable {
         }
     }
 
-    public var operationCount: Int { state.withLock { $0.recorded } }
+    package var operationCount: Int { state.withLock { $0.recorded } }
 
     /// A copy of everything so far, operations ordered by start (read back from the spool if
     /// there is one). Throws only when the spool cannot be written or read.
-    public func snapshot() throws -> History {
+    package func snapshot() throws -> History {
         let end = clock.now()
         try flush()
         var (nodes, operations, faults) = state.withLock { ($0.nodes, $0.operations, $0.faults) }
@@ -232,7 +232,7 @@ public final class HistoryRecorder: Sendable {
     }
 
     /// The operations of a spool file (one JSON object per line).
-    public static func readSpool(_ url: URL) throws -> [Operation] {
+    package static func readSpool(_ url: URL) throws -> [Operation] {
         let data: Data
         do {
             data = try Data(contentsOf: url, options: .alwaysMapped)

@@ -1,7 +1,7 @@
 /// One client operation against a node as the harness saw it: what, where, when, and what came back.
-public struct Operation: Sendable, Hashable, Identifiable {
+package struct Operation: Sendable, Hashable, Identifiable {
     /// The kinds of request the workload makes.
-    public enum Kind: String, Sendable, Hashable, Codable, CaseIterable {
+    package enum Kind: String, Sendable, Hashable, Codable, CaseIterable {
         /// GET /v1/cache/{key}.
         case read
         /// The writer set the origin to a new version, then PUT the value.
@@ -19,16 +19,16 @@ public struct Operation: Sendable, Hashable, Identifiable {
         case clear
 
         /// Writes, deletes and invalidations all make a new origin version the one to read.
-        public var isMutation: Bool { self != .read }
+        package var isMutation: Bool { self != .read }
     }
 
     /// The tier that answered a read (`Concord-Source`).
-    public enum Source: String, Sendable, Hashable, Codable, CaseIterable {
+    package enum Source: String, Sendable, Hashable, Codable, CaseIterable {
         case memory, distributed, origin
     }
 
     /// Why the harness made the request, so checks can pick the reads meant for them.
-    public enum Purpose: String, Sendable, Hashable, Codable, CaseIterable {
+    package enum Purpose: String, Sendable, Hashable, Codable, CaseIterable {
         /// Ordinary traffic.
         case workload
         /// A read of every key on every node after a heal, to measure convergence (C5).
@@ -38,45 +38,45 @@ public struct Operation: Sendable, Hashable, Identifiable {
     }
 
     /// How the request ended.
-    public enum Outcome: Sendable, Hashable {
+    package enum Outcome: Sendable, Hashable {
         /// Acknowledged. For a read, the version returned (nil: not found); for a mutation, the
         /// origin version it established (nil when unknown).
         case ok(version: Int64?)
         /// No usable answer (transport error, timeout, 5xx). Not a violation; counted as an error.
         case failed(String)
 
-        public var version: Int64? {
+        package var version: Int64? {
             if case .ok(let version) = self { return version }
             return nil
         }
 
-        public var isOK: Bool {
+        package var isOK: Bool {
             if case .ok = self { return true }
             return false
         }
     }
 
     /// The key of a `clear`, which touches every key.
-    public static let everyKey = "*"
+    package static let everyKey = "*"
 
-    public var id: Int
-    public var kind: Kind
-    public var node: String
-    public var key: String
+    package var id: Int
+    package var kind: Kind
+    package var node: String
+    package var key: String
     /// When the request was sent, since the harness started, on one monotonic clock.
-    public var start: Duration
+    package var start: Duration
     /// When the response (the ack, for a mutation) arrived.
-    public var end: Duration
-    public var outcome: Outcome
+    package var end: Duration
+    package var outcome: Outcome
     /// The node flagged the value as served by fail-safe (`Concord-Stale: true`).
-    public var stale: Bool
-    public var source: Source?
-    public var purpose: Purpose
+    package var stale: Bool
+    package var source: Source?
+    package var purpose: Purpose
     /// A PUT with `?background=true`: acknowledged once in L1, before L2 has it, so the node's
     /// death right after the ack may lose it (the checker excuses that case, and only that).
-    public var background: Bool
+    package var background: Bool
 
-    public init(
+    package init(
         id: Int,
         kind: Kind,
         node: String,
@@ -106,7 +106,7 @@ public struct Operation: Sendable, Hashable, Identifiable {
     var rank: Int64 { outcome.version ?? Int64.min }
 
     /// A one-line rendering for reports.
-    public var summary: String {
+    package var summary: String {
         let result: String
         switch outcome {
         case .ok(let version?): result = "v\(version)"
@@ -127,7 +127,7 @@ extension Operation: Codable {
         case id, kind, node, key, startMs, endMs, version, error, stale, source, purpose, background
     }
 
-    public init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         id = try container.decode(Int.self, forKey: .id)
         kind = try container.decode(Kind.self, forKey: .kind)
@@ -146,7 +146,7 @@ extension Operation: Codable {
         background = try container.decodeIfPresent(Bool.self, forKey: .background) ?? false
     }
 
-    public func encode(to encoder: any Encoder) throws {
+    package func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(id, forKey: .id)
         try container.encode(kind, forKey: .kind)

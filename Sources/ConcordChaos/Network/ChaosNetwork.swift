@@ -1,15 +1,15 @@
 /// How the harness cuts nodes off from Redis (`concord chaos --network`).
-public enum ChaosNetwork: String, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+package enum ChaosNetwork: String, Sendable, Hashable, CaseIterable, CustomStringConvertible {
     /// One in-process fault proxy per node, on 127.0.0.1 (any user).
     case proxy
     /// Each node in its own network namespace; links cut by the kernel (root only).
     case netns
 
-    public var description: String { rawValue }
+    package var description: String { rawValue }
 
     /// The fault kinds this network can inject: the kernel here has no packet delay or reset
     /// toolkit the harness relies on (`tc netem`, nft), so `latency` and `reset` need the proxy.
-    public func supports(_ kind: FaultKind) -> Bool {
+    package func supports(_ kind: FaultKind) -> Bool {
         switch (self, kind) {
         case (.netns, .latency), (.netns, .reset): false
         default: true
@@ -17,7 +17,7 @@ public enum ChaosNetwork: String, Sendable, Hashable, CaseIterable, CustomString
     }
 
     /// Parses `proxy` or `netns`; throws `ChaosError(.invalidArgument)` naming both.
-    public static func parse(_ text: String) throws -> ChaosNetwork {
+    package static func parse(_ text: String) throws -> ChaosNetwork {
         guard let network = ChaosNetwork(rawValue: text.trimmingCharacters(in: .whitespaces).lowercased()) else {
             throw ChaosError(.invalidArgument, "unknown network '\(text)'; use proxy or netns")
         }

@@ -2,29 +2,29 @@ import Foundation
 
 /// A chaos run's findings, written as a directory a person and a script can both read:
 /// `report.txt`, `report.json` and `timeline.svg`.
-public struct ChaosReport: Sendable {
+package struct ChaosReport: Sendable {
     /// Where `write(to:)` put each file.
-    public struct Files: Sendable, Hashable {
-        public var text: URL
-        public var json: URL
-        public var timeline: URL
+    package struct Files: Sendable, Hashable {
+        package var text: URL
+        package var json: URL
+        package var timeline: URL
     }
 
-    public var title: String
-    public var history: History
-    public var result: CheckResult
+    package var title: String
+    package var history: History
+    package var result: CheckResult
     /// Run settings worth repeating in the report (seed, duration, fault list...).
-    public var metadata: [String: String]
+    package var metadata: [String: String]
     /// Problems the harness found outside the contract's six properties (a node that died on
     /// its own, corrupt bodies, nodes that stopped answering); any of them fails the run.
-    public var findings: [String]
+    package var findings: [String]
     /// Resident memory and open descriptors of every node, Redis and the harness, sampled over
     /// the run (the soak figures); empty for a rechecked history.
-    public var resources: [ResourceSeries]
+    package var resources: [ResourceSeries]
     /// The rule that flags steady growth in `resources`.
-    public var growthRule = GrowthRule()
+    package var growthRule = GrowthRule()
 
-    public init(
+    package init(
         title: String = "Concord chaos report", history: History, result: CheckResult, metadata: [String: String] = [:],
         findings: [String] = [], resources: [ResourceSeries] = []
     ) {
@@ -37,7 +37,7 @@ public struct ChaosReport: Sendable {
     }
 
     /// Processes whose memory or descriptors grew steadily by `growthRule`, as report lines.
-    public var growthFlags: [String] {
+    package var growthFlags: [String] {
         resources.flatMap { series -> [String] in
             let (memory, files) = series.growth(growthRule)
             var flags: [String] = []
@@ -48,11 +48,11 @@ public struct ChaosReport: Sendable {
     }
 
     /// Every property held and the harness found nothing else wrong.
-    public var passed: Bool { result.passed && findings.isEmpty }
+    package var passed: Bool { result.passed && findings.isEmpty }
 
     /// Writes the three files into `directory`, creating it if needed.
     @discardableResult
-    public func write(to directory: URL) throws -> Files {
+    package func write(to directory: URL) throws -> Files {
         let files = Files(
             text: directory.appendingPathComponent("report.txt"),
             json: directory.appendingPathComponent("report.json"),
@@ -70,14 +70,14 @@ public struct ChaosReport: Sendable {
         return files
     }
 
-    public func json() throws -> Data {
+    package func json() throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         return try encoder.encode(ReportDocument(report: self))
     }
 
     /// The summary a person reads first, then every detailed violation with its history window.
-    public func text() -> String {
+    package func text() -> String {
         var out = ReportText()
         let verdict = passed ? "PASS" : "FAIL"
         out.line("\(title): \(verdict)")

@@ -4,30 +4,30 @@
 /// above the median of the one before, and the last median exceeds the first by more than
 /// `slack` (a share of the first) and by more than `floor` (an absolute amount). A restart
 /// resets a process's memory, so restarts can hide growth but never fake it.
-public struct GrowthRule: Sendable, Hashable {
-    public var warmupShare: Double = 0.1
-    public var segments: Int = 4
+package struct GrowthRule: Sendable, Hashable {
+    package var warmupShare: Double = 0.1
+    package var segments: Int = 4
     /// Relative rise, first to last segment median, that memory must exceed.
-    public var memorySlack: Double = 0.10
+    package var memorySlack: Double = 0.10
     /// Absolute rise memory must exceed (allocator noise).
-    public var memoryFloorBytes: Double = 4 * 1_048_576
-    public var filesSlack: Double = 0.10
-    public var filesFloor: Double = 5
+    package var memoryFloorBytes: Double = 4 * 1_048_576
+    package var filesSlack: Double = 0.10
+    package var filesFloor: Double = 5
     /// Fewer samples than this after the warm-up give no verdict.
-    public var minimumSamples: Int = 20
+    package var minimumSamples: Int = 20
 
-    public init() {}
+    package init() {}
 
     /// What the rule concluded about one series.
-    public struct Verdict: Sendable, Hashable, Codable {
-        public var growing: Bool
+    package struct Verdict: Sendable, Hashable, Codable {
+        package var growing: Bool
         /// Segment medians, in order; empty when there were too few samples.
-        public var medians: [Double]
-        public var reason: String
+        package var medians: [Double]
+        package var reason: String
     }
 
     /// One line for reports.
-    public var statement: String {
+    package var statement: String {
         "after the first \(Int(warmupShare * 100))% of samples, \(segments) equal segments; growing steadily = every segment's median above the previous one's and the last above the first by more than \(Int(memorySlack * 100))% and 4 MiB (memory) or \(Int(filesSlack * 100))% and \(Int(filesFloor)) descriptors"
     }
 

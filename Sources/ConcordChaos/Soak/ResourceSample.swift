@@ -1,11 +1,11 @@
 /// One reading of a process's resident memory and open file descriptors.
-public struct ResourceSample: Sendable, Hashable, Codable {
+package struct ResourceSample: Sendable, Hashable, Codable {
     /// Since the harness started.
-    public var time: Duration
-    public var residentBytes: Int
-    public var openFiles: Int
+    package var time: Duration
+    package var residentBytes: Int
+    package var openFiles: Int
 
-    public init(time: Duration, residentBytes: Int, openFiles: Int) {
+    package init(time: Duration, residentBytes: Int, openFiles: Int) {
         self.time = time
         self.residentBytes = residentBytes
         self.openFiles = openFiles
@@ -13,14 +13,14 @@ public struct ResourceSample: Sendable, Hashable, Codable {
 
     private enum CodingKeys: String, CodingKey { case timeMs, rssBytes, fds }
 
-    public init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         time = try container.decodeMilliseconds(forKey: .timeMs)
         residentBytes = try container.decode(Int.self, forKey: .rssBytes)
         openFiles = try container.decode(Int.self, forKey: .fds)
     }
 
-    public func encode(to encoder: any Encoder) throws {
+    package func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encodeMilliseconds(time, forKey: .timeMs)
         try container.encode(residentBytes, forKey: .rssBytes)

@@ -6,14 +6,14 @@ import GRDB
 /// each write raises a key's version by one and stores that version's value (`v<version>`,
 /// padded to the size `sizes` gives it), so any read of the key, from any tier of any node,
 /// tells which version it saw.
-public final class OriginStore: Sendable {
-    public let path: String
+package final class OriginStore: Sendable {
+    package let path: String
     /// The size of each key's value at each version.
-    public let sizes: ValueSizes
+    package let sizes: ValueSizes
     private let pool: DatabasePool
 
     /// Creates (or replaces) the file and gives every key version 1.
-    public static func create(path: String, keys: [String], sizes: ValueSizes = .compact) throws -> OriginStore {
+    package static func create(path: String, keys: [String], sizes: ValueSizes = .compact) throws -> OriginStore {
         for suffix in ["", "-wal", "-shm"] {
             try? FileManager.default.removeItem(atPath: path + suffix)
         }
@@ -45,12 +45,12 @@ public final class OriginStore: Sendable {
     }
 
     /// The value stored for a version: what a node returns for it.
-    public static func value(version: Int64) -> [UInt8] {
+    package static func value(version: Int64) -> [UInt8] {
         Array("v\(version)".utf8)
     }
 
     /// The version a value encodes (`v12` → 12); nil for anything else.
-    public static func version(of body: [UInt8]) -> Int64? {
+    package static func version(of body: [UInt8]) -> Int64? {
         guard body.count >= 2, body.count <= 21, body[0] == UInt8(ascii: "v") else { return nil }
         var version: Int64 = 0
         for byte in body.dropFirst() {
@@ -65,12 +65,12 @@ public final class OriginStore: Sendable {
 
     /// Raises the key's version by one and returns the new version (the row is created at
     /// version 1 when missing).
-    public func bump(_ key: String) async throws -> Int64 {
+    package func bump(_ key: String) async throws -> Int64 {
         try await bump([key])[key]!
     }
 
     /// Raises each key's version by one in one transaction; returns the new versions.
-    public func bump(_ keys: [String]) async throws -> [String: Int64] {
+    package func bump(_ keys: [String]) async throws -> [String: Int64] {
         let sizes = self.sizes
         return try await pool.write { db in
             var versions: [String: Int64] = [:]
@@ -86,7 +86,7 @@ public final class OriginStore: Sendable {
 
     /// Raises every key to one new version, above every key's current one, in one transaction
     /// (what a clear of the cache makes the next read of any key see); returns it.
-    public func bumpAll() async throws -> Int64 {
+    package func bumpAll() async throws -> Int64 {
         let sizes = self.sizes
         return try await pool.write { db in
             let next = (try Int64.fetchOne(db, sql: "SELECT MAX(version) FROM items") ?? 0) + 1
@@ -107,7 +107,7 @@ public final class OriginStore: Sendable {
     }
 
     /// The key's current version, nil if it has no row.
-    public func version(of key: String) async throws -> Int64? {
+    package func version(of key: String) async throws -> Int64? {
         try await pool.read { db in
             try Int64.fetchOne(db, sql: "SELECT version FROM items WHERE key = ?", arguments: [key])
         }

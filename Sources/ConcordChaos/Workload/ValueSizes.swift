@@ -4,23 +4,23 @@
 ///
 /// A value is `v<version>`, then, when the size allows, `.` and a filler that depends on the
 /// version: a body cut short, padded or mixed with another version's bytes does not parse.
-public struct ValueSizes: Sendable, Hashable {
+package struct ValueSizes: Sendable, Hashable {
     /// The largest value; zero gives every value its minimal `v<version>` form.
-    public var maxBytes: Int
+    package var maxBytes: Int
     /// Share of values between 256 bytes and 16 KiB.
-    public var mediumShare: Double = 0.09
+    package var mediumShare: Double = 0.09
     /// Share of values between 16 KiB and `maxBytes`.
-    public var largeShare: Double = 0.01
+    package var largeShare: Double = 0.01
 
-    public init(maxBytes: Int) {
+    package init(maxBytes: Int) {
         self.maxBytes = maxBytes
     }
 
     /// Every value as short as it can be (`v<version>`).
-    public static let compact = ValueSizes(maxBytes: 0)
+    package static let compact = ValueSizes(maxBytes: 0)
 
     /// The size of `key`'s value at `version`.
-    public func size(key: String, version: Int64) -> Int {
+    package func size(key: String, version: Int64) -> Int {
         guard maxBytes > 0 else { return 0 }
         var hash: UInt64 = 0xCBF2_9CE4_8422_2325
         for byte in key.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
@@ -40,7 +40,7 @@ public struct ValueSizes: Sendable, Hashable {
     }
 
     /// The body of `key`'s value at `version`.
-    public func value(key: String, version: Int64) -> [UInt8] {
+    package func value(key: String, version: Int64) -> [UInt8] {
         var bytes = Array("v\(version)".utf8)
         let size = size(key: key, version: version)
         guard size > bytes.count + 1 else { return bytes }
@@ -54,7 +54,7 @@ public struct ValueSizes: Sendable, Hashable {
     }
 
     /// The version a body of `key` encodes; nil unless the body is exactly that version's value.
-    public func version(of body: [UInt8], key: String) -> Int64? {
+    package func version(of body: [UInt8], key: String) -> Int64? {
         var end = body.firstIndex(of: UInt8(ascii: ".")) ?? body.endIndex
         if end == body.startIndex { end = body.endIndex }
         guard let version = OriginStore.version(of: Array(body[..<end])) else { return nil }

@@ -6,7 +6,7 @@ extension Workload {
     /// how long that took, or nil. The reads are recorded as probes; the checker measures
     /// convergence from them (C5: the heal to the first read serving the latest version), this
     /// answer is only for the progress line and the report's fault details.
-    public func probeConvergence(since: Duration, timeout: Duration) async -> Duration? {
+    package func probeConvergence(since: Duration, timeout: Duration) async -> Duration? {
         let start = recorder.now()
         let probed = probeKeys(mutatedSince: since)
         let wanted = Dictionary(uniqueKeysWithValues: probed.map { ($0, latestAcked($0)) })
@@ -43,7 +43,7 @@ extension Workload {
     /// Once everything has healed and settled: one read of every key on every node, recorded
     /// as final reads (the checker's evidence for C6). Returns the ids of nodes that failed
     /// any of them, with the first error.
-    public func finalReads() async -> [String: String] {
+    package func finalReads() async -> [String: String] {
         await withTaskGroup(of: (String, String?).self) { group in
             for index in targets.indices {
                 group.addTask {

@@ -11,48 +11,48 @@ import Synchronization
 /// Each key belongs to one writer, so a key's origin versions and its acknowledged writes come
 /// in the same order; two writers racing on a key would make the cache's last-writer-wins look
 /// like a lost write. A clear, which raises every key, runs alone (`MutationGate`).
-public final class Workload: Sendable {
+package final class Workload: Sendable {
     /// Rates and shapes of the traffic; the defaults suit five nodes on two cores.
-    public struct Configuration: Sendable, Hashable {
+    package struct Configuration: Sendable, Hashable {
         /// Keys `k0000`, `k0001`, ..., read and written with Zipf popularity.
-        public var keyCount: Int = 2_000
+        package var keyCount: Int = 2_000
         /// The Zipf exponent: 1 gives a few hot keys and a long tail.
-        public var zipfExponent: Double = 1.0
-        public var writers: Int = 2
+        package var zipfExponent: Double = 1.0
+        package var writers: Int = 2
         /// Pause between one writer's mutations (jittered by ±50%).
-        public var writeInterval: Duration = .milliseconds(60)
+        package var writeInterval: Duration = .milliseconds(60)
         /// Pause between one reader's reads (jittered by ±50%).
-        public var readInterval: Duration = .milliseconds(20)
+        package var readInterval: Duration = .milliseconds(20)
         /// Share of mutations made as DELETE.
-        public var deleteShare: Double = 0.2
+        package var deleteShare: Double = 0.2
         /// Share of mutations made as POST /v1/invalidate of `invalidateKeys` keys.
-        public var invalidateShare: Double = 0.1
-        public var invalidateKeys: ClosedRange<Int> = 2...5
+        package var invalidateShare: Double = 0.1
+        package var invalidateKeys: ClosedRange<Int> = 2...5
         /// Share of mutations made as DELETE /v1/tags/{tag} of a whole key group.
-        public var tagRemovalShare: Double = 0.03
+        package var tagRemovalShare: Double = 0.03
         /// Keys per tag group: a writer's keys, in order, `tagGroupSize` at a time.
-        public var tagGroupSize: Int = 8
+        package var tagGroupSize: Int = 8
         /// Share of the first writer's mutations made as POST /v1/clear.
-        public var clearShare: Double = 0.01
+        package var clearShare: Double = 0.01
         /// Share of PUTs made with `?background=true`.
-        public var backgroundShare: Double = 0.2
+        package var backgroundShare: Double = 0.2
         /// Value sizes; `maxBytes` should stay below the nodes' `--max-value-bytes`.
-        public var values: ValueSizes = ValueSizes(maxBytes: 512 << 10)
+        package var values: ValueSizes = ValueSizes(maxBytes: 512 << 10)
         /// After a failed mutation, its keys are left alone this long: the request may still be
         /// running inside the node, and a newer write racing it would be blamed on the cache.
-        public var quarantine: Duration = .seconds(5)
+        package var quarantine: Duration = .seconds(5)
         /// Convergence probes after a heal read at most this many keys per node: the keys
         /// mutated most recently, then the hottest.
-        public var probeKeys: Int = 48
+        package var probeKeys: Int = 48
         /// Pause between probe rounds: dense, so C5's figure is close to the true moment.
-        public var probePause: Duration = .milliseconds(10)
+        package var probePause: Duration = .milliseconds(10)
         /// A bound on probe rounds after one heal, whatever the time bound allows.
-        public var maxProbeRounds: Int = 400
+        package var maxProbeRounds: Int = 400
 
-        public init() {}
+        package init() {}
 
         /// Only PUT (foreground) and DELETE, 30 % deletes: the operations of earlier harnesses.
-        public mutating func restrictToPutAndDelete() {
+        package mutating func restrictToPutAndDelete() {
             deleteShare = 0.3
             invalidateShare = 0
             tagRemovalShare = 0
@@ -61,26 +61,26 @@ public final class Workload: Sendable {
         }
 
         /// Whether invalidations, tag removals, clears or background writes are in the mix.
-        public var usesWholeAPI: Bool {
+        package var usesWholeAPI: Bool {
             invalidateShare > 0 || tagRemovalShare > 0 || clearShare > 0 || backgroundShare > 0
         }
     }
 
     /// One node as the workload sees it.
-    public struct Target: Sendable {
-        public var id: String
-        public var client: NodeClient
+    package struct Target: Sendable {
+        package var id: String
+        package var client: NodeClient
 
-        public init(id: String, client: NodeClient) {
+        package init(id: String, client: NodeClient) {
             self.id = id
             self.client = client
         }
     }
 
-    public let configuration: Configuration
-    public let targets: [Target]
-    public let keys: [String]
-    public let recorder: HistoryRecorder
+    package let configuration: Configuration
+    package let targets: [Target]
+    package let keys: [String]
+    package let recorder: HistoryRecorder
     private let origin: OriginStore
     private let seed: UInt64
     private let popularity: ZipfKeys
@@ -93,7 +93,7 @@ public final class Workload: Sendable {
     /// 200 answers whose body was not a version's value: corruption, reported as a finding.
     private let corrupt = Mutex<[String]>([])
 
-    public init(configuration: Configuration, targets: [Target], origin: OriginStore, recorder: HistoryRecorder, seed: UInt64) {
+    package init(configuration: Configuration, targets: [Target], origin: OriginStore, recorder: HistoryRecorder, seed: UInt64) {
         self.configuration = configuration
         self.targets = targets
         self.keys = Self.keys(count: configuration.keyCount)
@@ -104,7 +104,7 @@ public final class Workload: Sendable {
     }
 
     /// `k00`, `k01`, ... zero-padded so they sort in order in reports.
-    public static func keys(count: Int) -> [String] {
+    package static func keys(count: Int) -> [String] {
         let width = String(max(count - 1, 0)).count
         return (0..<count).map { index in
             let digits = String(index)
@@ -113,7 +113,7 @@ public final class Workload: Sendable {
     }
 
     /// The tag every copy of key `index` carries: its writer's group of `tagGroupSize` keys.
-    public func tag(ofKeyAt index: Int) -> String {
+    package func tag(ofKeyAt index: Int) -> String {
         let writers = max(1, configuration.writers)
         return "w\(index % writers)-g\((index / writers) / max(1, configuration.tagGroupSize))"
     }
@@ -128,7 +128,7 @@ public final class Workload: Sendable {
     // MARK: Running
 
     /// Runs the writers and readers until `stop()` or cancellation.
-    public func run() async {
+    package func run() async {
         await withDiscardingTaskGroup { group in
             for writer in 0..<max(1, configuration.writers) {
                 group.addTask { await self.runWriter(writer) }
@@ -140,7 +140,7 @@ public final class Workload: Sendable {
     }
 
     /// Asks every task to finish after its current request.
-    public func stop() {
+    package func stop() {
         stopped.store(true, ordering: .relaxed)
     }
 
@@ -226,7 +226,7 @@ public final class Workload: Sendable {
     /// `Concord-Source`. A 404 is recorded as "not found" (the checker then judges it as older
     /// than any version); other statuses and transport errors as failures.
     @discardableResult
-    public func read(target index: Int, key: String, purpose: Operation.Purpose = .workload) async -> Operation {
+    package func read(target index: Int, key: String, purpose: Operation.Purpose = .workload) async -> Operation {
         let target = targets[index]
         let pending = recorder.begin(.read, node: target.id, key: key, purpose: purpose)
         let response: NodeResponse
@@ -256,7 +256,7 @@ public final class Workload: Sendable {
     /// operation starts before the origin write and is acknowledged when the node answers 2xx;
     /// its version is the one the origin now holds.
     @discardableResult
-    public func mutate(target index: Int, key: String, kind: Operation.Kind, background: Bool = false) async -> Operation {
+    package func mutate(target index: Int, key: String, kind: Operation.Kind, background: Bool = false) async -> Operation {
         precondition(kind == .write || kind == .delete, "mutate writes with PUT or DELETE")
         let target = targets[index]
         let tags = [tag(ofKeyAt: keyIndex(key))]
@@ -274,7 +274,7 @@ public final class Workload: Sendable {
     /// Raises each key's version in the origin, then POST /v1/invalidate with all of them:
     /// one operation per key, acknowledged together.
     @discardableResult
-    public func invalidate(target index: Int, keys: [String]) async -> [Operation] {
+    package func invalidate(target index: Int, keys: [String]) async -> [Operation] {
         let target = targets[index]
         return await gate.withShared {
             await self.mutation(.invalidate, target: target, keys: keys) { _ in try await target.client.invalidate(keys) }
@@ -284,7 +284,7 @@ public final class Workload: Sendable {
     /// Raises the version of every key of the tag in the origin, then DELETE /v1/tags/{tag}:
     /// one operation per key.
     @discardableResult
-    public func removeTag(target index: Int, tag: String, keys: [String]) async -> [Operation] {
+    package func removeTag(target index: Int, tag: String, keys: [String]) async -> [Operation] {
         let target = targets[index]
         return await gate.withShared {
             await self.mutation(.removeTag, target: target, keys: keys) { _ in try await target.client.removeTag(tag) }
@@ -294,7 +294,7 @@ public final class Workload: Sendable {
     /// Alone (no other mutation in flight), unless some key is quarantined: raises every key
     /// of the origin to one new version, then POST /v1/clear. One operation, on every key.
     @discardableResult
-    public func clear(target index: Int) async -> Operation? {
+    package func clear(target index: Int) async -> Operation? {
         let target = targets[index]
         return await gate.withExclusive { () -> Operation? in
             let now = self.recorder.now()
@@ -360,7 +360,7 @@ public final class Workload: Sendable {
 
     /// The highest version acknowledged for `key` so far (0 if none: the seeded version 1 is
     /// not an acknowledged write).
-    public func latestAcked(_ key: String) -> Int64 {
+    package func latestAcked(_ key: String) -> Int64 {
         acked.withLock { $0[key]?.version ?? 0 }
     }
 
@@ -382,7 +382,7 @@ public final class Workload: Sendable {
     }
 
     /// Every 200 answer whose body was not a version, as "node/key: body".
-    public var corruptReads: [String] { corrupt.withLock { $0 } }
+    package var corruptReads: [String] { corrupt.withLock { $0 } }
 
     static func describe(_ error: any Error) -> String {
         if let error = error as? NodeClientError { return "\(error.code): \(error.message)" }
