@@ -13,8 +13,8 @@ public final class RedisBackplane: Backplane {
     private let runsClient: Bool
     private let logger: Logger
 
-    /// - Parameter runsClient: whether this backplane's `run()` also runs the command client
-    ///   (set it when no `RedisDistributedCache` runs it).
+    /// A backplane on `client` and `subscriber`; with `runsClient`, its `run()` also runs the
+    /// command client (set it when no `RedisDistributedCache` runs it).
     public init(
         client: RedisClient,
         subscriber: RedisSubscriber,
