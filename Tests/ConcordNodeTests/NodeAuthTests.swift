@@ -45,8 +45,8 @@ struct NodeAuthTests {
                 // The admin token writes and reads.
                 let admin = node.client(token: "admin-one")
                 #expect(try await admin.set("k", value: Array("v".utf8)).status == 200)
-                #expect(try await admin.invalidate(["k"]).status == 200)
                 #expect(try await node.client(token: "read-two").get("k").text == "v")
+                #expect(try await admin.invalidate(["k"]).status == 200)
                 #expect(try await admin.delete("k").status == 200)
             }
         }
