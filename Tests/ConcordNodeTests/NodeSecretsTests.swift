@@ -1,4 +1,5 @@
 import ConcordNode
+import ConcordProcess
 import ConcordTesting
 import Foundation
 import Testing
@@ -58,7 +59,7 @@ struct NodeSecretsTests {
     func clusterKeepsURLOutOfArgv() async throws {
         let options = RedisServer.Options(users: [.init(name: "concord", password: Self.password)])
         try await withRedisServer(options) { server in
-            let basePort = try RedisServer.freePort()
+            let basePort = try FreePort.next()
             var environment = ProcessInfo.processInfo.environment
             environment["CONCORD_REDIS"] = "redis://concord:\(Self.password)@127.0.0.1:\(server.port)"
             let output = OutputLog()

@@ -1,4 +1,5 @@
 import ConcordNode
+import ConcordProcess
 import ConcordTesting
 import Foundation
 import NIOSSL
