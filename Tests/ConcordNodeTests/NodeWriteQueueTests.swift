@@ -1,5 +1,7 @@
+import ConcordChaos
 import ConcordNode
 import ConcordProcess
+import Logging
 import ConcordTesting
 import Foundation
 import Testing
@@ -22,55 +24,63 @@ struct NodeWriteQueueTests {
     @Test("Redis down, queue full: 503 writeQueueFull, nothing applied; after Redis is back every acknowledged write is in Redis")
     func fullQueueRefusesAndKeepsEveryAcknowledgedWrite() async throws {
         try await withRedisServer { server in
-            try await withNode([
-                "--redis", server.url, "--pending-max-entries", "3", "--reconnect-backoff-cap", "500ms", "--log-level", "info",
-            ]) { node async throws in
-                let client = node.client()
-                #expect(try await eventually { (try? await client.ready()) == true }, "\(node.output.all)")
-                server.kill()
-                #expect(try await eventually { (try? await client.ready()) == false }, "\(node.output.all)")
+            // The outage is a cut link, not a dead server, so Redis keeps what was flushed before.
+            let link = try await FaultProxy.start(upstream: .init(host: "127.0.0.1", port: server.port), logger: Logger(label: "test.proxy"))
+            do {
+                try await withNode([
+                    "--redis", "redis://127.0.0.1:\(link.port)", "--pending-max-entries", "3", "--reconnect-backoff-cap", "500ms", "--log-level", "info",
+                ]) { node async throws in
+                    let client = node.client()
+                    #expect(try await eventually { (try? await client.ready()) == true }, "\(node.output.all)")
+                    link.set(.down)
+                    #expect(try await eventually { (try? await client.ready()) == false }, "\(node.output.all)")
 
-                for index in 1...3 {
-                    let written = try await client.set("q\(index)", value: Array("value \(index)".utf8))
-                    #expect(written.status == 200, "\(written.text)")
-                }
-                let refused = try await client.set("q4", value: Array("value 4".utf8))
-                #expect(refused.status == 503)
-                #expect(refused.errorCode == "writeQueueFull", "\(refused.text)")
-                #expect(try await client.get("q4").status == 404, "a refused write was applied")
-                #expect(try await client.delete("q1").errorCode == "writeQueueFull")
-                #expect(try await client.get("q1").text == "value 1", "a refused delete was applied")
-                // Invalidations are not refused: their markers give way instead.
-                #expect(try await client.invalidate((1...2_000).map { "many-\($0)" }).status == 200)
-
-                var stats = try await Self.stats(client)
-                #expect(stats.autoRecovery.depth == 3)
-                #expect(stats.autoRecovery.refused == 2)
-                #expect(stats.autoRecovery.overflowed == 2_000)
-                let warnings = node.output.all.split(separator: "\n").filter { $0.contains("pending L2 write queue is full") }
-                #expect(warnings.count == 1, "\(warnings)")
-
-                try await server.restart()
-                let flushed = try await eventually(timeout: .seconds(30)) {
-                    let now = try await Self.stats(client)
-                    return now.autoRecovery.depth == 0 && now.autoRecovery.flushed >= 3
-                }
-                stats = try await Self.stats(client)
-                #expect(flushed, "\(stats.autoRecovery) \(node.output.all)")
-                #expect(stats.autoRecovery.queued == 3)
-
-                // Another node, with an empty L1, finds every acknowledged write in Redis.
-                try await withNode(["--redis", server.url], name: "reader") { reader in
                     for index in 1...3 {
-                        let read = try await reader.client().get("q\(index)")
-                        #expect(read.text == "value \(index)", "q\(index): \(read.status) \(read.text)")
-                        #expect(read.source == "distributed")
+                        let written = try await client.set("q\(index)", value: Array("value \(index)".utf8))
+                        #expect(written.status == 200, "\(written.text)")
                     }
-                    #expect(try await reader.client().get("q4").status == 404)
+                    let refused = try await client.set("q4", value: Array("value 4".utf8))
+                    #expect(refused.status == 503)
+                    #expect(refused.errorCode == "writeQueueFull", "\(refused.text)")
+                    #expect(try await client.get("q4").status == 404, "a refused write was applied")
+                    #expect(try await client.delete("q1").errorCode == "writeQueueFull")
+                    #expect(try await client.get("q1").text == "value 1", "a refused delete was applied")
+                    // Invalidations are not refused: their markers give way instead.
+                    #expect(try await client.invalidate((1...2_000).map { "many-\($0)" }).status == 200)
+
+                    var stats = try await Self.stats(client)
+                    #expect(stats.autoRecovery.depth == 3)
+                    #expect(stats.autoRecovery.refused == 2)
+                    #expect(stats.autoRecovery.overflowed == 2_000)
+                    let warnings = node.output.all.split(separator: "\n").filter { $0.contains("pending L2 write queue is full") }
+                    #expect(warnings.count == 1, "\(warnings)")
+
+                    link.clear()
+                    let flushed = try await eventually(timeout: .seconds(30)) {
+                        let now = try await Self.stats(client)
+                        return now.autoRecovery.depth == 0 && now.autoRecovery.flushed >= 3
+                    }
+                    stats = try await Self.stats(client)
+                    #expect(flushed, "\(stats.autoRecovery) \(node.output.all)")
+                    #expect(stats.autoRecovery.queued == 3)
+
+                    // Another node, with an empty L1, finds every acknowledged write in Redis.
+                    try await withNode(["--redis", server.url], name: "reader") { reader in
+                        for index in 1...3 {
+                            let read = try await reader.client().get("q\(index)")
+                            #expect(read.text == "value \(index)", "q\(index): \(read.status) \(read.text)\n\(node.output.all)\n\(reader.output.all)")
+                            #expect(read.source == "distributed")
+                        }
+                        #expect(try await reader.client().get("q4").status == 404)
+                    }
+                    // Room again: writes are taken.
+                    #expect(try await client.set("q4", value: Array("value 4".utf8)).status == 200)
                 }
-                // Room again: writes are taken.
-                #expect(try await client.set("q4", value: Array("value 4".utf8)).status == 200)
+            } catch {
+                await link.stop()
+                throw error
             }
+            await link.stop()
         }
     }
 
