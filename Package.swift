@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .library(name: "Concord", targets: ["Concord"]),
         .library(name: "ConcordRedis", targets: ["ConcordRedis"]),
+        .library(name: "ConcordMemcached", targets: ["ConcordMemcached"]),
         .library(name: "ConcordTesting", targets: ["ConcordTesting"]),
         .library(name: "ConcordProcess", targets: ["ConcordProcess"]),
         .library(name: "ConcordNode", targets: ["ConcordNode"]),
@@ -58,6 +59,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "ConcordMemcached",
+            dependencies: [
+                "Concord",
+                "ConcordRedis",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "ConcordProcess",
             dependencies: [
                 "Concord",
@@ -81,6 +95,7 @@ let package = Package(
             dependencies: [
                 "Concord",
                 "ConcordRedis",
+                "ConcordMemcached",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
@@ -101,6 +116,7 @@ let package = Package(
             dependencies: [
                 "Concord",
                 "ConcordRedis",
+                "ConcordMemcached",
                 "ConcordNode",
                 "ConcordProcess",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -116,6 +132,7 @@ let package = Package(
             dependencies: [
                 "Concord",
                 "ConcordRedis",
+                "ConcordMemcached",
                 "ConcordProcess",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -155,6 +172,16 @@ let package = Package(
                 "ConcordRedis", "ConcordTesting", "ConcordProcess", "Concord",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ConcordMemcachedTests",
+            dependencies: [
+                "ConcordMemcached", "ConcordProcess", "Concord", "ConcordRedis",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

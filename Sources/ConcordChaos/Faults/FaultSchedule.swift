@@ -1,7 +1,8 @@
 /// One fault of a schedule: what, on which nodes, when (from the workload's start) and for how long.
 package struct ScheduledFault: Sendable, Hashable, CustomStringConvertible {
     package var kind: FaultKind
-    /// Node indices (0-based) the fault acts on; empty for faults on Redis or on every link.
+    /// Node indices (0-based) the fault acts on; empty for faults on Redis or on every link; for a
+    /// memcached fault, the one server index it acts on.
     package var targets: [Int]
     /// Offset from the start of the workload.
     package var start: Duration
@@ -53,6 +54,8 @@ package struct FaultSchedule: Sendable, Hashable {
         package var latency: ClosedRange<Duration> = .milliseconds(150) ... .milliseconds(400)
         /// How long a connection lives before it is reset, under `reset`.
         package var resetAfter: ClosedRange<Duration> = .milliseconds(200) ... .milliseconds(800)
+        /// Memcached servers a memcached fault picks one of.
+        package var memcachedServerCount: Int = 2
 
         package init(kinds: [FaultKind], nodeCount: Int, span: Duration) {
             self.kinds = kinds
@@ -81,7 +84,9 @@ package struct FaultSchedule: Sendable, Hashable {
             if bag.isEmpty { bag = parameters.kinds.shuffled(using: &random) }
             let kind = bag.removeFirst()
             let hold = kind.isInstant ? .zero : random.duration(in: parameters.hold)
-            let targets = Self.targets(for: kind, nodeCount: parameters.nodeCount, random: &random)
+            let targets = kind.targetsMemcached
+                ? [Int.random(in: 0..<max(1, parameters.memcachedServerCount), using: &random)]
+                : Self.targets(for: kind, nodeCount: parameters.nodeCount, random: &random)
             let magnitude: Duration? = switch kind {
             case .latency: random.duration(in: parameters.latency)
             case .reset: random.duration(in: parameters.resetAfter)
@@ -105,7 +110,8 @@ package struct FaultSchedule: Sendable, Hashable {
             return Array(Array(0..<nodeCount).shuffled(using: &random).prefix(count)).sorted()
         case .partitionAll, .latency, .reset:
             return Array(0..<nodeCount)
-        case .redisKill, .redisRestartEmpty, .redisPause, .flushall:
+        case .redisKill, .redisRestartEmpty, .redisPause, .flushall,
+             .memcachedKill, .memcachedPause, .memcachedPartition, .memcachedFlush:
             return []
         }
     }

@@ -1,4 +1,5 @@
 import Concord
+import ConcordMemcached
 import ConcordRedis
 import Logging
 
@@ -33,6 +34,14 @@ extension NodeConfiguration {
         }
         if let user = try resolver.string(.redisUser) { redisUser = user }
         if let path = try resolver.string(.redisPasswordFile) { redisPasswordFile = path }
+        if let text = try resolver.string(.l2), text.lowercased() != "redis" {
+            do {
+                _ = try MemcachedConfiguration(url: text)
+            } catch {
+                throw resolver.error(.l2, .invalidURL, "is neither 'redis' nor a memcached:// URL: \(error.message)")
+            }
+            memcachedURL = text
+        }
         if let text = try resolver.string(.origin) {
             guard let location = OriginLocation(parsing: text) else {
                 throw resolver.error(.origin, .invalidOrigin, "is not an origin; expected sqlite:PATH")

@@ -1,4 +1,5 @@
 import Concord
+import ConcordMemcached
 import ConcordRedis
 import Logging
 
@@ -15,6 +16,8 @@ public struct NodeConfiguration: Sendable, Equatable {
     public var redisUser: String?
     /// A file whose first line is the Redis password, so it stays out of argv and env dumps.
     public var redisPasswordFile: String?
+    /// A `memcached://` server list for L2, with Redis as the backplane only; nil keeps L2 on Redis.
+    public var memcachedURL: String?
     public var origin: OriginLocation?
     public var cacheName: String = "default"
 
@@ -114,6 +117,19 @@ public struct NodeConfiguration: Sendable, Equatable {
         }
         configuration.reconnect = .init(backoffBase: reconnectBackoffBase, backoffCap: reconnectBackoffCap)
         configuration.clientName = "concord-\(cacheName)-\(nodeID)"
+        return configuration
+    }
+
+    /// The Memcached client configuration for `memcachedURL`, with the node's backoff; nil when L2 is Redis.
+    public func memcachedConfiguration() throws(NodeConfigurationError) -> MemcachedConfiguration? {
+        guard let memcachedURL else { return nil }
+        var configuration: MemcachedConfiguration
+        do {
+            configuration = try MemcachedConfiguration(url: memcachedURL)
+        } catch {
+            throw NodeConfigurationError(.invalidURL, option: NodeOption.l2.name, source: .combination, value: nil, message: error.message)
+        }
+        configuration.reconnect = .init(backoffBase: reconnectBackoffBase, backoffCap: reconnectBackoffCap)
         return configuration
     }
 

@@ -50,6 +50,7 @@ extension NodeOption {
     public static let redis = NodeOption("redis", .value(valueName: "url"), "Redis for L2 and the backplane: redis://host[:port][/db]; give a password with --redis-password-file, not in the URL", default: "redis://127.0.0.1:6379")
     public static let redisUser = NodeOption("redis-user", .value(valueName: "name"), "Redis ACL user to authenticate as (with --redis-password-file)", default: "the default user")
     public static let redisPasswordFile = NodeOption("redis-password-file", .value(valueName: "path"), "File holding the Redis password (its first line); overrides a password in the URL", default: "none")
+    public static let l2 = NodeOption("l2", .value(valueName: "url"), "Where L2 lives: redis (the --redis server) or memcached://host[:port],host[:port]; with Memcached, --redis carries only the backplane", default: "redis")
     public static let origin = NodeOption("origin", .value(valueName: "sqlite:path"), "Origin loaded on a miss: a SQLite file with table items(key, value, version)", default: "none, so GET of an absent key is a 404")
     public static let cacheName = NodeOption("cache-name", .value(valueName: "name"), "Cache name, the namespace in Redis (concord:{name})", default: "\"default\"")
     public static let duration = NodeOption("duration", .value(valueName: "duration"), "How long an entry is fresh", default: "30s")
@@ -84,7 +85,7 @@ extension NodeOption {
 
     /// Every option, in `--help` order.
     public static let all: [NodeOption] = [
-        id, bind, port, redis, redisUser, redisPasswordFile, origin, cacheName,
+        id, bind, port, redis, redisUser, redisPasswordFile, l2, origin, cacheName,
         duration, memoryDuration, failSafe, failSafeMaxDuration, failSafeThrottle,
         factorySoftTimeout, factoryHardTimeout, maxDisconnectedStaleness,
         reconnectBackoffBase, reconnectBackoffCap, maxKeyBytes, maxValueBytes, memoryMaxEntries,
