@@ -188,7 +188,7 @@ let package = Package(
         .testTarget(
             name: "ConcordNodeTests",
             dependencies: [
-                "ConcordNode", "ConcordTesting", "ConcordProcess", "ConcordChaos", "Concord", "ConcordRedis",
+                "ConcordNode", "ConcordTesting", "ConcordProcess", "ConcordChaos", "Concord", "ConcordRedis", "ConcordMemcached",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Hummingbird", package: "hummingbird"),
