@@ -74,7 +74,7 @@ extension HybridCache {
         let now = clock.now()
         let jitter = randomJitter(options.jitterMaxDuration)
         let memoryFreshness = options.effectiveMemoryDuration + jitter
-        let logicalExpiry = clock.wallClockMilliseconds() + (options.effectiveDistributedDuration + jitter).millisecondsClamped
+        let logicalExpiry = Saturating.sum(clock.wallClockMilliseconds(), (options.effectiveDistributedDuration + jitter).millisecondsClamped)
         let entry = MemoryEntry(
             value: value,
             version: version,
@@ -97,7 +97,7 @@ extension HybridCache {
         let mutation = CacheMutation(
             kind: .set, key: key, version: version,
             entry: writesDistributed ? distributedEntry : nil,
-            timeToLive: distributedTimeToLive(options)
+            timeToLive: distributedTimeToLive(options), instance: instanceID
         )
         await write(mutation, options: options, writesDistributed: writesDistributed)
         return entry
@@ -108,7 +108,7 @@ extension HybridCache {
         let version = versions.next()
         fenceFlights(kind: kind, key: key, version: version)
         applyToMemory(kind: kind, key: key, version: version, now: clock.now())
-        let mutation = CacheMutation(kind: kind, key: key, version: version, timeToLive: configuration.markerTimeToLive)
+        let mutation = CacheMutation(kind: kind, key: key, version: version, timeToLive: configuration.markerTimeToLive, instance: instanceID)
         await write(mutation, options: options, writesDistributed: distributed != nil && !options.skipDistributedWrite)
         return version
     }
@@ -142,6 +142,7 @@ extension HybridCache {
             counters.distributedErrors.add(1, ordering: .relaxed)
             metrics.distributedErrors.increment()
             eventHub.emit(.distributedError(operation: "write", error: "\(error)"))
+            noteOutOfMemory(error, key: mutation.key)
             logger.debug("L2 write failed; queued for recovery", metadata: [
                 "concord.key": .string(mutation.key), "concord.error": "\(error)",
             ])
@@ -182,6 +183,16 @@ extension HybridCache {
             _ = try await backplane.publish(mutation)
             counters.published.add(1, ordering: .relaxed)
         }
+    }
+
+    /// A write Redis refused because it is full stays queued (it lands once memory is freed),
+    /// but never silently: each refusal is counted and logged as an error.
+    private func noteOutOfMemory(_ error: any Error, key: String) {
+        guard let error = error as? CacheError, error.code == .distributedOutOfMemory else { return }
+        counters.outOfMemoryErrors.add(1, ordering: .relaxed)
+        logger.error("L2 refused a write: Redis is at maxmemory under noeviction; the write stays queued", metadata: [
+            "concord.key": .string(key), "concord.pending": "\(pending.count)", "concord.error": "\(error)",
+        ])
     }
 
     private func enqueuePending(_ mutation: CacheMutation, target: WriteTarget) {
@@ -288,6 +299,7 @@ extension HybridCache {
                 flushed += 1
             } catch {
                 counters.distributedErrors.add(1, ordering: .relaxed)
+                noteOutOfMemory(error, key: mutation.key)
                 logger.debug("pending write still failing", metadata: ["concord.key": .string(mutation.key), "concord.error": "\(error)"])
                 if flushed > 0 { eventHub.emit(.pendingWritesFlushed(count: flushed)) }
                 return false

@@ -33,14 +33,25 @@ public final class CacheNode: Sendable {
         var logger = logger
         logger.logLevel = configuration.logLevel
         logger[metadataKey: "concord.node"] = .string(configuration.nodeID)
-        let backend = RedisCacheBackend(configuration: try configuration.redisConfiguration(), cacheName: configuration.cacheName, logger: logger)
+        let authenticator = try configuration.backplaneKeys().map { try HMACMessageAuthenticator(keys: $0) }
+        let backend = RedisCacheBackend(
+            configuration: try configuration.redisConfiguration(), cacheName: configuration.cacheName,
+            authenticator: authenticator, maxClockDrift: configuration.maxClockDrift, logger: logger
+        )
         let backplane: RedisBackplane? = configuration.isBackplaneEnabled ? backend.backplane : nil
+        let clock: any CacheClock = configuration.testClockOffset == .zero
+            ? SystemCacheClock()
+            : OffsetWallClock(base: SystemCacheClock(), offset: configuration.testClockOffset)
         let cache = try HybridCache(
             configuration: configuration.cacheConfiguration,
             distributed: backend.distributed,
             backplane: backplane,
+            clock: clock,
             logger: logger
         )
+        if configuration.testClockOffset != .zero {
+            logger.warning("testing only: this node's wall clock is offset", metadata: ["concord.offset": "\(configuration.testClockOffset)"])
+        }
         let origin = try configuration.origin?.open()
         let readiness: NodeReadiness = backplane == nil ? .redis(backend.client) : .backplane(of: cache)
         self.init(configuration: configuration, cache: cache, origin: origin, readiness: readiness, registry: registry, logger: logger)

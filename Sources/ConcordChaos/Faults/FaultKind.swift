@@ -22,13 +22,25 @@ public enum FaultKind: String, Sendable, Hashable, Codable, CaseIterable, Custom
     case flushall
     /// SIGKILL one node; the heal restarts it with the same id and port.
     case nodeKill = "node-kill"
+    /// Redis at `maxmemory` under `allkeys-random` during a write burst: entries, tombstones,
+    /// the head and the log may all be evicted. The heal lifts the limit.
+    case redisEvict = "redis-evict"
+    /// An RDB snapshot is taken; the heal restarts Redis from it, so the sequence, the log and
+    /// the entries go back to that moment under the same epoch (a restore, a lagging replica).
+    case redisRollback = "redis-rollback"
+    /// An adversary without the backplane key publishes well-formed messages with extreme
+    /// versions and the next sequence numbers; the nodes must ignore every one of them.
+    case forge
+    /// One node restarts with its wall clock tens of seconds ahead (`--test-clock-offset`);
+    /// the heal restarts it with the right time.
+    case clockSkew = "clock-skew"
 
     public var description: String { rawValue }
 
     /// Faults that happen in one step: the heal follows at once, nothing is held.
     public var isInstant: Bool {
         switch self {
-        case .redisRestartEmpty, .flushall: true
+        case .redisRestartEmpty, .flushall, .forge: true
         default: false
         }
     }
@@ -36,7 +48,7 @@ public enum FaultKind: String, Sendable, Hashable, Codable, CaseIterable, Custom
     /// Faults on Redis itself rather than on some nodes' links or processes.
     public var targetsRedis: Bool {
         switch self {
-        case .redisKill, .redisRestartEmpty, .redisPause, .flushall: true
+        case .redisKill, .redisRestartEmpty, .redisPause, .flushall, .redisEvict, .redisRollback, .forge: true
         default: false
         }
     }

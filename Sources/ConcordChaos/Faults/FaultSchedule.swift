@@ -7,7 +7,8 @@ public struct ScheduledFault: Sendable, Hashable, CustomStringConvertible {
     public var start: Duration
     /// How long the fault is held before its heal; zero for instant faults.
     public var hold: Duration
-    /// The added delay for `latency`, the connection lifetime for `reset`; nil otherwise.
+    /// The added delay for `latency`, the connection lifetime for `reset`, the clock offset for
+    /// `clock-skew`; nil otherwise.
     public var magnitude: Duration?
 
     public init(kind: FaultKind, targets: [Int], start: Duration, hold: Duration, magnitude: Duration? = nil) {
@@ -53,6 +54,9 @@ public struct FaultSchedule: Sendable, Hashable {
         public var latency: ClosedRange<Duration> = .milliseconds(150) ... .milliseconds(400)
         /// How long a connection lives before it is reset, under `reset`.
         public var resetAfter: ClosedRange<Duration> = .milliseconds(200) ... .milliseconds(800)
+        /// How far ahead a node's wall clock runs, under `clock-skew`: tens of seconds, within
+        /// the nodes' default `maxClockDrift` (1 minute).
+        public var clockSkew: ClosedRange<Duration> = .seconds(20) ... .seconds(40)
 
         public init(kinds: [FaultKind], nodeCount: Int, span: Duration) {
             self.kinds = kinds
@@ -85,6 +89,7 @@ public struct FaultSchedule: Sendable, Hashable {
             let magnitude: Duration? = switch kind {
             case .latency: random.duration(in: parameters.latency)
             case .reset: random.duration(in: parameters.resetAfter)
+            case .clockSkew: random.duration(in: parameters.clockSkew)
             default: nil
             }
             let gap = parameters.healthyGap + random.duration(in: .zero ... parameters.gapJitter)
@@ -98,14 +103,14 @@ public struct FaultSchedule: Sendable, Hashable {
 
     private static func targets(for kind: FaultKind, nodeCount: Int, random: inout SeededGenerator) -> [Int] {
         switch kind {
-        case .partitionOne, .nodeKill:
+        case .partitionOne, .nodeKill, .clockSkew:
             return [Int.random(in: 0..<nodeCount, using: &random)]
         case .partitionHalf:
             let count = max(1, nodeCount / 2)
             return Array(Array(0..<nodeCount).shuffled(using: &random).prefix(count)).sorted()
         case .partitionAll, .latency, .reset:
             return Array(0..<nodeCount)
-        case .redisKill, .redisRestartEmpty, .redisPause, .flushall:
+        case .redisKill, .redisRestartEmpty, .redisPause, .flushall, .redisEvict, .redisRollback, .forge:
             return []
         }
     }

@@ -70,6 +70,15 @@ final class ChaosCluster: Sendable {
         logger.info("redis-server started", metadata: ["concord.port": "\(redis.port)"])
         try startRedisWatchdog()
 
+        // Every run signs its invalidations, so a `forge` fault shows whether unsigned and
+        // wrongly signed messages are kept out. The key lives in the run's temp dir only.
+        let keyFile = redisPIDFile.deletingLastPathComponent().appendingPathComponent("backplane.key")
+        let key = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0 ... .max)) }.joined()
+        do {
+            try Data((key + "\n").utf8).write(to: keyFile, options: .atomic)
+        } catch {
+            throw ChaosError(.io, "cannot write the backplane key file", underlying: error)
+        }
         let ports = try FreePort.distinct(nodeCount)
         for index in 0..<nodeCount {
             let id = "n\(index + 1)"
@@ -82,6 +91,7 @@ final class ChaosCluster: Sendable {
                 "--origin", "sqlite:\(originPath)", "--cache-name", "chaos",
                 // Nodes end by themselves when the harness is gone, even after a SIGKILL of it.
                 "--parent-pid", "\(getpid())",
+                "--backplane-key-file", keyFile.path,
             ] + settings.arguments
             let node = Node(
                 index: index, id: id, port: ports[index], proxy: proxy,
@@ -123,11 +133,12 @@ final class ChaosCluster: Sendable {
         try? Data(pid.utf8).write(to: redisPIDFile, options: .atomic)
     }
 
-    /// Launches node `index` (again) and waits for its `/health`.
-    func startNode(_ index: Int, timeout: Duration = .seconds(60)) async throws {
+    /// Launches node `index` (again), with `extraArguments` after its own, and waits for its
+    /// `/health`.
+    func startNode(_ index: Int, extraArguments: [String] = [], timeout: Duration = .seconds(60)) async throws {
         let node = nodes[index]
         let logFile = logDirectory.appendingPathComponent("\(node.id).log")
-        let child = try supervisor.launch(name: node.id, executable: executable, arguments: node.arguments, logFile: logFile)
+        let child = try supervisor.launch(name: node.id, executable: executable, arguments: node.arguments + extraArguments, logFile: logFile)
         state.withLock { $0.processes[node.id] = child }
         let clock = ContinuousClock()
         let deadline = clock.now + timeout

@@ -54,6 +54,15 @@ extension NodeConfiguration {
         if let value = try resolver.size(.maxValueBytes, in: 1...(512 * 1024 * 1024)) { maxValueBytes = value }
         if let value = try resolver.integer(.memoryMaxEntries, in: 1...Int(Int32.max)) { memoryMaxEntries = value }
         if let value = try resolver.boolean(.backplane) { isBackplaneEnabled = value }
+        if let value = try resolver.string(.backplaneKeyFile) { backplaneKeyFile = value }
+        if let value = try resolver.duration(.maxClockDrift) { maxClockDrift = value }
+        if let raw = try resolver.string(.testClockOffset) {
+            let isNegative = raw.hasPrefix("-")
+            guard let magnitude = DurationSyntax.parse(isNegative ? String(raw.dropFirst()) : raw), magnitude <= .seconds(86_400) else {
+                throw resolver.error(.testClockOffset, .invalidDuration, "is not a duration of at most a day, optionally preceded by '-'")
+            }
+            testClockOffset = isNegative ? .zero - magnitude : magnitude
+        }
         if let value = try resolver.duration(.idleTimeout) { idleTimeout = value }
         if let value = try resolver.duration(.shutdownTimeout) { shutdownTimeout = value }
         if let text = try resolver.string(.logLevel) {
@@ -88,6 +97,7 @@ extension NodeConfiguration {
             throw combination(.reconnectBackoffCap, "(\(DurationSyntax.format(reconnectBackoffCap))) must not be shorter than --reconnect-backoff-base (\(DurationSyntax.format(reconnectBackoffBase)))")
         }
         guard idleTimeout > .zero else { throw combination(.idleTimeout, "must be longer than 0s") }
+        guard maxClockDrift > .zero else { throw combination(.maxClockDrift, "must be longer than 0s") }
         do {
             try cacheConfiguration.validate()
         } catch {
