@@ -13,6 +13,10 @@ enum CoherenceScripts {
     /// history is unknown: the script starts a new epoch and a new log, so every node expires its
     /// L1 instead of the write script failing on `XADD` for ever.
     ///
+    /// The first write is always one Redis refuses when it is full (HSET, SET), never one it
+    /// allows (DEL, HDEL): under `noeviction` at `maxmemory` the whole script is then refused
+    /// with `OOM`, instead of a DEL letting the rest through past the limit.
+    ///
     /// A stored version above ARGV 11 (the writer's wall clock plus the allowed drift) was forged
     /// or corrupted; it never wins the comparison, so it cannot block writes to its key.
     ///
@@ -62,12 +66,12 @@ enum CoherenceScripts {
     end
     if store then
       if kind == 1 then
-        redis.call('DEL', target)
         redis.call('HSET', target, 'v', ver, 'd', ARGV[3])
+        redis.call('HDEL', target, 'x')
         redis.call('PEXPIRE', target, ttl)
       elseif kind == 2 then
-        redis.call('DEL', target)
         redis.call('HSET', target, 'v', ver)
+        redis.call('HDEL', target, 'd', 'x')
         redis.call('PEXPIRE', target, ttl)
       elseif kind == 3 then
         if redis.call('EXISTS', target) == 1 then
