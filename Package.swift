@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "Concord", targets: ["Concord"]),
         .library(name: "ConcordRedis", targets: ["ConcordRedis"]),
         .library(name: "ConcordTesting", targets: ["ConcordTesting"]),
+        .library(name: "ConcordProcess", targets: ["ConcordProcess"]),
         .library(name: "ConcordNode", targets: ["ConcordNode"]),
         .executable(name: "concord", targets: ["concord"]),
     ],
@@ -57,10 +58,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
-            name: "ConcordTesting",
+            name: "ConcordProcess",
             dependencies: [
                 "Concord",
                 "ConcordRedis",
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "ConcordTesting",
+            dependencies: [
+                "Concord",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -91,7 +99,7 @@ let package = Package(
                 "Concord",
                 "ConcordRedis",
                 "ConcordNode",
-                "ConcordTesting",
+                "ConcordProcess",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -105,7 +113,7 @@ let package = Package(
             dependencies: [
                 "Concord",
                 "ConcordRedis",
-                "ConcordTesting",
+                "ConcordProcess",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -119,7 +127,7 @@ let package = Package(
                 "ConcordNode",
                 "ConcordChaos",
                 "ConcordBench",
-                "ConcordTesting",
+                "ConcordProcess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -140,7 +148,7 @@ let package = Package(
         .testTarget(
             name: "ConcordRedisTests",
             dependencies: [
-                "ConcordRedis", "ConcordTesting", "Concord",
+                "ConcordRedis", "ConcordTesting", "ConcordProcess", "Concord",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -149,7 +157,7 @@ let package = Package(
         .testTarget(
             name: "ConcordNodeTests",
             dependencies: [
-                "ConcordNode", "ConcordTesting", "ConcordChaos", "Concord", "ConcordRedis",
+                "ConcordNode", "ConcordTesting", "ConcordProcess", "ConcordChaos", "Concord", "ConcordRedis",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -160,7 +168,7 @@ let package = Package(
         .testTarget(
             name: "ConcordChaosTests",
             dependencies: [
-                "ConcordChaos", "ConcordNode", "ConcordTesting",
+                "ConcordChaos", "ConcordNode", "ConcordTesting", "ConcordProcess",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -7,19 +7,19 @@ import Synchronization
 /// Versions from the wire are untrusted: a version more than `maxDrift` ahead of this node's wall
 /// clock is refused, so one forged or corrupt stamp cannot drag every later write of the node
 /// into the far future (or to the end of the range, where the arithmetic would overflow).
-public final class HybridLogicalClock: Sendable {
+package final class HybridLogicalClock: Sendable {
     private struct State {
         var milliseconds: Int64 = 0
         var counter: UInt32 = 0
     }
 
-    public let node: String
+    package let node: String
     /// How far ahead of the wall clock an observed version may be.
-    public let maxDrift: Duration
+    package let maxDrift: Duration
     private let clock: any CacheClock
     private let state = Mutex(State())
 
-    public init(node: String, clock: any CacheClock, maxDrift: Duration = HybridCacheConfiguration.defaultMaxClockDrift) {
+    package init(node: String, clock: any CacheClock, maxDrift: Duration = HybridCacheConfiguration.defaultMaxClockDrift) {
         self.node = node
         self.clock = clock
         self.maxDrift = maxDrift
@@ -27,7 +27,7 @@ public final class HybridLogicalClock: Sendable {
 
     /// A new version, greater than every version made or observed before (at the very end of the
     /// `Int64` range, which no accepted version reaches, it stays there instead of trapping).
-    public func next() -> CacheVersion {
+    package func next() -> CacheVersion {
         let wall = clock.wallClockMilliseconds()
         return state.withLock { state in
             if wall > state.milliseconds {
@@ -44,7 +44,7 @@ public final class HybridLogicalClock: Sendable {
     }
 
     /// Whether `version` is within `maxDrift` of this node's wall clock (not too far ahead).
-    public func isWithinDrift(_ version: CacheVersion) -> Bool {
+    package func isWithinDrift(_ version: CacheVersion) -> Bool {
         let limit = Saturating.sum(clock.wallClockMilliseconds(), maxDrift.millisecondsClamped)
         return version.milliseconds <= limit
     }
@@ -52,7 +52,7 @@ public final class HybridLogicalClock: Sendable {
     /// Moves the clock past a version received from another node. Returns false, and leaves the
     /// clock alone, for a version more than `maxDrift` ahead of the wall clock.
     @discardableResult
-    public func observe(_ version: CacheVersion) -> Bool {
+    package func observe(_ version: CacheVersion) -> Bool {
         guard isWithinDrift(version) else { return false }
         state.withLock { state in
             if version.milliseconds > state.milliseconds {
@@ -66,7 +66,7 @@ public final class HybridLogicalClock: Sendable {
     }
 
     /// The latest version made or observed, without making a new one.
-    public func current() -> CacheVersion {
+    package func current() -> CacheVersion {
         state.withLock { CacheVersion(milliseconds: $0.milliseconds, counter: $0.counter, node: node) }
     }
 }

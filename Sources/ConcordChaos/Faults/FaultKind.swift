@@ -1,7 +1,7 @@
 import Foundation
 
 /// The faults `concord chaos` can inject, named as on its command line (`--faults`).
-public enum FaultKind: String, Sendable, Hashable, Codable, CaseIterable, CustomStringConvertible {
+package enum FaultKind: String, Sendable, Hashable, Codable, CaseIterable, CustomStringConvertible {
     /// SIGKILL redis-server; the heal restarts it on the same port with an empty dataset.
     case redisKill = "redis-kill"
     /// Restart redis-server at once with an empty dataset (a restart without persistence).
@@ -35,10 +35,10 @@ public enum FaultKind: String, Sendable, Hashable, Codable, CaseIterable, Custom
     /// the heal restarts it with the right time.
     case clockSkew = "clock-skew"
 
-    public var description: String { rawValue }
+    package var description: String { rawValue }
 
     /// Faults that happen in one step: the heal follows at once, nothing is held.
-    public var isInstant: Bool {
+    package var isInstant: Bool {
         switch self {
         case .redisRestartEmpty, .flushall, .forge: true
         default: false
@@ -46,7 +46,7 @@ public enum FaultKind: String, Sendable, Hashable, Codable, CaseIterable, Custom
     }
 
     /// Faults on Redis itself rather than on some nodes' links or processes.
-    public var targetsRedis: Bool {
+    package var targetsRedis: Bool {
         switch self {
         case .redisKill, .redisRestartEmpty, .redisPause, .flushall, .redisEvict, .redisRollback, .forge: true
         default: false
@@ -55,11 +55,11 @@ public enum FaultKind: String, Sendable, Hashable, Codable, CaseIterable, Custom
 
     /// The kinds `--quick` injects: one of each family (process death, partition, data loss,
     /// a hung server, a node crash) in little time.
-    public static let quick: [FaultKind] = [.redisKill, .partitionOne, .flushall, .redisPause, .nodeKill]
+    package static let quick: [FaultKind] = [.redisKill, .partitionOne, .flushall, .redisPause, .nodeKill]
 
     /// Parses `all` or a comma-separated list; throws `ChaosError(.invalidArgument)` naming
     /// the unknown entry and the valid ones.
-    public static func parseList(_ text: String) throws -> [FaultKind] {
+    package static func parseList(_ text: String) throws -> [FaultKind] {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         if trimmed == "all" { return allCases }
         if trimmed == "none" { return [] }

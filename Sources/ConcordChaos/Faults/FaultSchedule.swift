@@ -1,17 +1,17 @@
 /// One fault of a schedule: what, on which nodes, when (from the workload's start) and for how long.
-public struct ScheduledFault: Sendable, Hashable, CustomStringConvertible {
-    public var kind: FaultKind
+package struct ScheduledFault: Sendable, Hashable, CustomStringConvertible {
+    package var kind: FaultKind
     /// Node indices (0-based) the fault acts on; empty for faults on Redis or on every link.
-    public var targets: [Int]
+    package var targets: [Int]
     /// Offset from the start of the workload.
-    public var start: Duration
+    package var start: Duration
     /// How long the fault is held before its heal; zero for instant faults.
-    public var hold: Duration
+    package var hold: Duration
     /// The added delay for `latency`, the connection lifetime for `reset`, the clock offset for
     /// `clock-skew`; nil otherwise.
-    public var magnitude: Duration?
+    package var magnitude: Duration?
 
-    public init(kind: FaultKind, targets: [Int], start: Duration, hold: Duration, magnitude: Duration? = nil) {
+    package init(kind: FaultKind, targets: [Int], start: Duration, hold: Duration, magnitude: Duration? = nil) {
         self.kind = kind
         self.targets = targets
         self.start = start
@@ -20,9 +20,9 @@ public struct ScheduledFault: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// When the heal is due, as an offset from the start of the workload.
-    public var healAt: Duration { start + hold }
+    package var healAt: Duration { start + hold }
 
-    public var description: String {
+    package var description: String {
         var text = "\(start.shortDescription) \(kind)"
         if !targets.isEmpty { text += " on " + targets.map { "n\($0 + 1)" }.joined(separator: ",") }
         if let magnitude { text += " (\(magnitude.shortDescription))" }
@@ -34,42 +34,42 @@ public struct ScheduledFault: Sendable, Hashable, CustomStringConvertible {
 /// A random but reproducible sequence of faults: the same seed and parameters always give the
 /// same kinds, targets, times and magnitudes. Faults never overlap, and each heal is followed by
 /// a healthy period at least `healthyGap` long, so convergence after it can be measured alone.
-public struct FaultSchedule: Sendable, Hashable {
+package struct FaultSchedule: Sendable, Hashable {
     /// What the schedule is drawn from.
-    public struct Parameters: Sendable, Hashable {
+    package struct Parameters: Sendable, Hashable {
         /// The kinds to inject; each appears once, in random order, before any repeats.
-        public var kinds: [FaultKind]
-        public var nodeCount: Int
+        package var kinds: [FaultKind]
+        package var nodeCount: Int
         /// The length of the workload; no fault's healthy period runs past it.
-        public var span: Duration
+        package var span: Duration
         /// Healthy time before the first fault, so every node has warm L1 entries to lose.
-        public var warmup: Duration = .seconds(3)
+        package var warmup: Duration = .seconds(3)
         /// How long a held fault lasts.
-        public var hold: ClosedRange<Duration> = .seconds(3) ... .seconds(6)
+        package var hold: ClosedRange<Duration> = .seconds(3) ... .seconds(6)
         /// The least healthy time after a heal; at least the convergence bound.
-        public var healthyGap: Duration = .seconds(5)
+        package var healthyGap: Duration = .seconds(5)
         /// Up to this much is added to each healthy period, so faults do not fall into a rhythm.
-        public var gapJitter: Duration = .seconds(2)
+        package var gapJitter: Duration = .seconds(2)
         /// The added delay of a latency spike.
-        public var latency: ClosedRange<Duration> = .milliseconds(150) ... .milliseconds(400)
+        package var latency: ClosedRange<Duration> = .milliseconds(150) ... .milliseconds(400)
         /// How long a connection lives before it is reset, under `reset`.
-        public var resetAfter: ClosedRange<Duration> = .milliseconds(200) ... .milliseconds(800)
+        package var resetAfter: ClosedRange<Duration> = .milliseconds(200) ... .milliseconds(800)
         /// How far ahead a node's wall clock runs, under `clock-skew`: tens of seconds, within
         /// the nodes' default `maxClockDrift` (1 minute).
-        public var clockSkew: ClosedRange<Duration> = .seconds(20) ... .seconds(40)
+        package var clockSkew: ClosedRange<Duration> = .seconds(20) ... .seconds(40)
 
-        public init(kinds: [FaultKind], nodeCount: Int, span: Duration) {
+        package init(kinds: [FaultKind], nodeCount: Int, span: Duration) {
             self.kinds = kinds
             self.nodeCount = nodeCount
             self.span = span
         }
     }
 
-    public let seed: UInt64
-    public let parameters: Parameters
-    public let faults: [ScheduledFault]
+    package let seed: UInt64
+    package let parameters: Parameters
+    package let faults: [ScheduledFault]
 
-    public init(seed: UInt64, parameters: Parameters) {
+    package init(seed: UInt64, parameters: Parameters) {
         self.seed = seed
         self.parameters = parameters
         self.faults = Self.draw(seed: seed, parameters: parameters)

@@ -1,5 +1,5 @@
 import ConcordNode
-import ConcordTesting
+import ConcordProcess
 import Foundation
 import Logging
 import Synchronization
