@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .library(name: "Concord", targets: ["Concord"]),
         .library(name: "ConcordRedis", targets: ["ConcordRedis"]),
+        .library(name: "ConcordMemcached", targets: ["ConcordMemcached"]),
         .library(name: "ConcordTesting", targets: ["ConcordTesting"]),
         .library(name: "ConcordProcess", targets: ["ConcordProcess"]),
         .library(name: "ConcordNode", targets: ["ConcordNode"]),
@@ -58,6 +59,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "ConcordMemcached",
+            dependencies: [
+                "Concord",
+                "ConcordRedis",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "ConcordProcess",
             dependencies: [
                 "Concord",
@@ -81,6 +95,7 @@ let package = Package(
             dependencies: [
                 "Concord",
                 "ConcordRedis",
+                "ConcordMemcached",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -98,6 +113,7 @@ let package = Package(
             dependencies: [
                 "Concord",
                 "ConcordRedis",
+                "ConcordMemcached",
                 "ConcordNode",
                 "ConcordProcess",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -113,6 +129,7 @@ let package = Package(
             dependencies: [
                 "Concord",
                 "ConcordRedis",
+                "ConcordMemcached",
                 "ConcordProcess",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -155,9 +172,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "ConcordMemcachedTests",
+            dependencies: [
+                "ConcordMemcached", "ConcordProcess", "Concord", "ConcordRedis",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "ConcordNodeTests",
             dependencies: [
-                "ConcordNode", "ConcordTesting", "ConcordProcess", "ConcordChaos", "Concord", "ConcordRedis",
+                "ConcordNode", "ConcordTesting", "ConcordProcess", "ConcordChaos", "Concord", "ConcordRedis", "ConcordMemcached",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

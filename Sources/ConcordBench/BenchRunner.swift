@@ -15,6 +15,8 @@ package enum BenchSuite: String, CaseIterable, Sendable {
 package struct BenchRunner: Sendable {
     package var suites: [BenchSuite]
     package var quick: Bool
+    /// Where the `l2` suite measures: Redis (against redis-benchmark) or Memcached (against a C `mg` client).
+    package var l2: L2Backend = .redis
     /// Progress lines (suite started, finished, failed) for a person watching.
     package var progress: @Sendable (String) -> Void
 
@@ -39,7 +41,9 @@ package struct BenchRunner: Sendable {
             progress("bench: \(suite.rawValue)\(quick ? " (quick)" : "")...")
             let start = BenchClock.nanoseconds()
             do {
-                bySuite[suite] = try await Self.run(suite, quick: quick)
+                bySuite[suite] = suite == .l2 && l2 == .memcached
+                    ? try await MemcachedL2Suite(configuration: quick ? .quick : .init()).run()
+                    : try await Self.run(suite, quick: quick)
                 progress("bench: \(suite.rawValue) done in \(BenchFormat.number(Double(BenchClock.nanoseconds() - start) / 1e9, digits: 1)) s")
             } catch {
                 failures.append((suite, "\(error)"))

@@ -40,8 +40,11 @@ struct ChaosCommand: AsyncParsableCommand {
     @Option(help: "Directory for the report.")
     var report: String = "chaos-report"
 
-    @Flag(help: "A short run for CI: 3 nodes, 45s, five fault kinds.")
+    @Flag(help: "A short run for CI: 3 nodes, 45s, five fault kinds (30s and four memcached-centred kinds with --l2 memcached).")
     var quick = false
+
+    @Option(help: "Where nodes keep L2: redis, or memcached (two memcached servers behind shared fault proxies; Redis then carries only the backplane).")
+    var l2: String = "redis"
 
     @Flag(name: .customLong("no-backplane"), help: "Start the nodes without invalidation; C3 must then fail (a negative control).")
     var noBackplane = false
@@ -59,10 +62,19 @@ struct ChaosCommand: AsyncParsableCommand {
     var recheck: String?
 
     func makeConfiguration() throws -> ChaosConfiguration {
-        var configuration = quick ? ChaosConfiguration.quick() : ChaosConfiguration()
+        guard let backend = ChaosConfiguration.L2(rawValue: l2.lowercased()) else {
+            throw ChaosError(.invalidArgument, "--l2 must be redis or memcached, not '\(l2)'")
+        }
+        var configuration = quick ? ChaosConfiguration.quick(l2: backend) : ChaosConfiguration()
+        configuration.l2 = backend
+        if !quick { configuration.faults = FaultKind.all(memcached: backend == .memcached) }
         if let nodes { configuration.nodeCount = nodes }
         if let duration { configuration.duration = try DurationText.parse(duration) }
-        if let faults { configuration.faults = try FaultKind.parseList(faults) }
+        if let faults {
+            configuration.faults = faults.trimmingCharacters(in: .whitespaces) == "all"
+                ? FaultKind.all(memcached: backend == .memcached)
+                : try FaultKind.parseList(faults)
+        }
         configuration.seed = seed ?? UInt64.random(in: 1...999_999)
         configuration.reportDirectory = URL(fileURLWithPath: report, isDirectory: true)
         configuration.node.backplane = !noBackplane
@@ -104,7 +116,7 @@ struct ChaosCommand: AsyncParsableCommand {
         let bounds = configuration.bounds
         Self.printError("""
             chaos: seed \(configuration.seed), \(configuration.nodeCount) nodes, \(configuration.duration.shortDescription), \
-            backplane \(configuration.node.backplane ? "on" : "OFF"); bounds Δ \(bounds.delta.shortDescription), \
+            L2 \(configuration.l2.rawValue), backplane \(configuration.node.backplane ? "on" : "OFF"); bounds Δ \(bounds.delta.shortDescription), \
             cut-off \(bounds.maxDisconnectedStaleness.shortDescription), convergence \(bounds.convergenceBound.shortDescription)
             chaos: schedule: \(harness.schedule.faults.isEmpty ? "no faults" : harness.schedule.faults.map(\.description).joined(separator: "; "))
             """)

@@ -34,16 +34,42 @@ package enum FaultKind: String, Sendable, Hashable, Codable, CaseIterable, Custo
     /// One node restarts with its wall clock tens of seconds ahead (`--test-clock-offset`);
     /// the heal restarts it with the right time.
     case clockSkew = "clock-skew"
+    /// SIGKILL one memcached server (runs with `--l2 memcached`); the heal restarts it empty.
+    case memcachedKill = "memcached-kill"
+    /// SIGSTOP one memcached server; the heal is SIGCONT.
+    case memcachedPause = "memcached-pause"
+    /// Every node's link to one memcached server is down (its proxy refuses and drops connections).
+    case memcachedPartition = "memcached-partition"
+    /// `flush_all` on one memcached server: its items are gone, its connections stay.
+    case memcachedFlush = "memcached-flush"
 
     package var description: String { rawValue }
 
     /// Faults that happen in one step: the heal follows at once, nothing is held.
     package var isInstant: Bool {
         switch self {
-        case .redisRestartEmpty, .flushall, .forge: true
+        case .redisRestartEmpty, .flushall, .forge, .memcachedFlush: true
         default: false
         }
     }
+
+    /// Faults on a memcached server; they apply only to runs with Memcached as L2.
+    package var targetsMemcached: Bool {
+        switch self {
+        case .memcachedKill, .memcachedPause, .memcachedPartition, .memcachedFlush: true
+        default: false
+        }
+    }
+
+    /// The kinds `all` means for a run on this L2: every kind on Memcached (Redis still carries
+    /// the backplane there), all but the memcached kinds on Redis.
+    package static func all(memcached: Bool) -> [FaultKind] {
+        memcached ? allCases : allCases.filter { !$0.targetsMemcached }
+    }
+
+    /// The kinds `--quick --l2 memcached` injects: a memcached server's death, data loss and hang,
+    /// a backplane partition and a node crash.
+    package static let quickMemcached: [FaultKind] = [.memcachedKill, .memcachedFlush, .memcachedPause, .nodeKill]
 
     /// Faults on Redis itself rather than on some nodes' links or processes.
     package var targetsRedis: Bool {
@@ -61,7 +87,7 @@ package enum FaultKind: String, Sendable, Hashable, Codable, CaseIterable, Custo
     /// the unknown entry and the valid ones.
     package static func parseList(_ text: String) throws -> [FaultKind] {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
-        if trimmed == "all" { return allCases }
+        if trimmed == "all" { return all(memcached: true) }
         if trimmed == "none" { return [] }
         var kinds: [FaultKind] = []
         for part in trimmed.split(separator: ",") {

@@ -1,7 +1,8 @@
 /// One fault of a schedule: what, on which nodes, when (from the workload's start) and for how long.
 package struct ScheduledFault: Sendable, Hashable, CustomStringConvertible {
     package var kind: FaultKind
-    /// Node indices (0-based) the fault acts on; empty for faults on Redis or on every link.
+    /// Node indices (0-based) the fault acts on; empty for faults on Redis or on every link; for a
+    /// memcached fault, the one server index it acts on.
     package var targets: [Int]
     /// Offset from the start of the workload.
     package var start: Duration
@@ -57,6 +58,8 @@ package struct FaultSchedule: Sendable, Hashable {
         /// How far ahead a node's wall clock runs, under `clock-skew`: tens of seconds, within
         /// the nodes' default `maxClockDrift` (1 minute).
         package var clockSkew: ClosedRange<Duration> = .seconds(20) ... .seconds(40)
+        /// Memcached servers a memcached fault picks one of.
+        package var memcachedServerCount: Int = 2
 
         package init(kinds: [FaultKind], nodeCount: Int, span: Duration) {
             self.kinds = kinds
@@ -85,7 +88,9 @@ package struct FaultSchedule: Sendable, Hashable {
             if bag.isEmpty { bag = parameters.kinds.shuffled(using: &random) }
             let kind = bag.removeFirst()
             let hold = kind.isInstant ? .zero : random.duration(in: parameters.hold)
-            let targets = Self.targets(for: kind, nodeCount: parameters.nodeCount, random: &random)
+            let targets = kind.targetsMemcached
+                ? [Int.random(in: 0..<max(1, parameters.memcachedServerCount), using: &random)]
+                : Self.targets(for: kind, nodeCount: parameters.nodeCount, random: &random)
             let magnitude: Duration? = switch kind {
             case .latency: random.duration(in: parameters.latency)
             case .reset: random.duration(in: parameters.resetAfter)
@@ -110,7 +115,8 @@ package struct FaultSchedule: Sendable, Hashable {
             return Array(Array(0..<nodeCount).shuffled(using: &random).prefix(count)).sorted()
         case .partitionAll, .latency, .reset:
             return Array(0..<nodeCount)
-        case .redisKill, .redisRestartEmpty, .redisPause, .flushall, .redisEvict, .redisRollback, .forge:
+        case .redisKill, .redisRestartEmpty, .redisPause, .flushall, .redisEvict, .redisRollback, .forge,
+             .memcachedKill, .memcachedPause, .memcachedPartition, .memcachedFlush:
             return []
         }
     }

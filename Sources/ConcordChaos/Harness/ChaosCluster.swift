@@ -27,6 +27,10 @@ final class ChaosCluster: Sendable {
 
     private struct State {
         var redis: RedisServer?
+        /// The memcached servers of a run with Memcached as L2, and the proxy in front of each,
+        /// which every node shares (so all nodes name the servers alike and agree on placement).
+        var memcached: [MemcachedServer] = []
+        var memcachedProxies: [FaultProxy] = []
         var proxies: [FaultProxy] = []
         var nodes: [Node] = []
         var processes: [String: ChildProcess] = [:]
@@ -55,11 +59,14 @@ final class ChaosCluster: Sendable {
 
     var nodes: [Node] { state.withLock { $0.nodes } }
 
+    var memcachedServers: [MemcachedServer] { state.withLock { $0.memcached } }
+    var memcachedProxies: [FaultProxy] { state.withLock { $0.memcachedProxies } }
+
     // MARK: Starting
 
     /// Starts Redis, the proxies and the nodes, and returns once every node answers `/health`
     /// and reports ready (its backplane, or without one its Redis connection, is up).
-    func start(nodeCount: Int, originPath: String, settings: ChaosConfiguration.NodeSettings, clientConfiguration: NodeClient.Configuration) async throws {
+    func start(nodeCount: Int, originPath: String, settings: ChaosConfiguration.NodeSettings, clientConfiguration: NodeClient.Configuration, memcachedServers: Int = 0) async throws {
         let redis: RedisServer
         do {
             redis = try await RedisServer.start()
@@ -79,6 +86,27 @@ final class ChaosCluster: Sendable {
         } catch {
             throw ChaosError(.io, "cannot write the backplane key file", underlying: error)
         }
+
+        var l2Arguments: [String] = []
+        if memcachedServers > 0 {
+            var endpoints: [String] = []
+            for _ in 0..<memcachedServers {
+                let server: MemcachedServer
+                do {
+                    server = try await MemcachedServer.start()
+                } catch {
+                    throw ChaosError(.setupFailed, "cannot start memcached (is it installed? scripts/setup.sh installs it)", underlying: error)
+                }
+                state.withLock { $0.memcached.append(server) }
+                recordRedisPID()
+                let proxy = try await FaultProxy.start(upstream: .init(host: server.host, port: server.port), logger: logger)
+                state.withLock { $0.memcachedProxies.append(proxy) }
+                endpoints.append("127.0.0.1:\(proxy.port)")
+            }
+            logger.info("memcached started", metadata: ["concord.servers": "\(endpoints)"])
+            l2Arguments = ["--l2", "memcached://" + endpoints.joined(separator: ",")]
+        }
+
         let ports = try FreePort.distinct(nodeCount)
         for index in 0..<nodeCount {
             let id = "n\(index + 1)"
@@ -92,7 +120,7 @@ final class ChaosCluster: Sendable {
                 // Nodes end by themselves when the harness is gone, even after a SIGKILL of it.
                 "--parent-pid", "\(getpid())",
                 "--backplane-key-file", keyFile.path,
-            ] + settings.arguments
+            ] + l2Arguments + settings.arguments
             let node = Node(
                 index: index, id: id, port: ports[index], proxy: proxy,
                 client: NodeClient(port: ports[index], configuration: clientConfiguration, logger: logger),
@@ -120,16 +148,20 @@ final class ChaosCluster: Sendable {
             .joined(separator: " ")
         let script = """
             while kill -0 \(getpid()) 2>/dev/null; do sleep 0.5; done
-            pid=$(cat '\(redisPIDFile.path)' 2>/dev/null)
-            if [ -n "$pid" ] && grep -q redis-server "/proc/$pid/cmdline" 2>/dev/null; then kill -9 "$pid"; fi
+            for pid in $(cat '\(redisPIDFile.path)' 2>/dev/null); do
+              if grep -q -e redis-server -e memcached "/proc/$pid/cmdline" 2>/dev/null; then kill -9 "$pid"; fi
+            done
             rm -rf \(leftovers)
             """
         _ = try supervisor.launch(name: "redis-watchdog", executable: "/bin/sh", arguments: ["-c", script])
     }
 
-    /// Writes down the current redis-server pid for the watchdog (after every restart).
+    /// Writes down the current redis-server and memcached pids for the watchdog (after every restart).
     func recordRedisPID() {
-        let pid = state.withLock { $0.redis }?.processIdentifier.map { "\($0)" } ?? ""
+        let pids = state.withLock { state in
+            ([state.redis?.processIdentifier] + state.memcached.map(\.processIdentifier)).compactMap { $0 }
+        }
+        let pid = pids.map { "\($0)" }.joined(separator: " ")
         try? Data(pid.utf8).write(to: redisPIDFile, options: .atomic)
     }
 
@@ -195,17 +227,19 @@ final class ChaosCluster: Sendable {
 
     /// Stops nodes, proxies and Redis; safe after a partial start and safe to call twice.
     func shutdown() async {
-        let (redis, proxies, nodes) = state.withLock { ($0.redis, $0.proxies, $0.nodes) }
+        let (redis, proxies, nodes, memcached) = state.withLock { ($0.redis, $0.proxies + $0.memcachedProxies, $0.nodes, $0.memcached) }
         await supervisor.stopAll(grace: .seconds(3))
         for node in nodes { node.client.shutdown() }
         for proxy in proxies { await proxy.stop() }
         redis?.stop()
+        for server in memcached { server.stop() }
     }
 
     /// For signal handlers: SIGKILL to every child and to Redis, without waiting on anything async.
     func emergencyStop() {
         supervisor.killAllNow()
         state.withLock { $0.redis }?.stop()
+        for server in state.withLock({ $0.memcached }) { server.stop() }
     }
 
     /// The last lines of a log file, for error messages.

@@ -39,10 +39,21 @@ package struct ChaosConfiguration: Sendable {
         }
     }
 
+    /// Where the nodes keep L2: on the backplane's Redis, or on memcached servers started by the
+    /// harness (Redis then carries only the backplane).
+    package enum L2: String, Sendable, Hashable, CaseIterable {
+        case redis
+        case memcached
+    }
+
+    package var l2: L2 = .redis
+    /// Memcached servers started for `l2 == .memcached`, each behind a fault proxy shared by all nodes.
+    package var memcachedServerCount: Int = 2
+
     package var nodeCount: Int = 5
     /// How long the workload runs; startup, settling, final reads and the report come on top.
     package var duration: Duration = .seconds(60)
-    package var faults: [FaultKind] = FaultKind.allCases
+    package var faults: [FaultKind] = FaultKind.all(memcached: false)
     package var seed: UInt64 = 1
     package var reportDirectory: URL = URL(fileURLWithPath: "chaos-report", isDirectory: true)
     /// Δ: how long a healthy cluster may take to propagate an acknowledged write. Locally a
@@ -68,8 +79,9 @@ package struct ChaosConfiguration: Sendable {
 
     /// A short run for CI: three nodes, five fault kinds of different families, faults of two to
     /// three seconds, the whole run (startup included) well under two minutes.
-    package static func quick() -> ChaosConfiguration {
+    package static func quick(l2: L2 = .redis) -> ChaosConfiguration {
         var configuration = ChaosConfiguration()
+        configuration.l2 = l2
         configuration.nodeCount = 3
         configuration.duration = .seconds(45)
         configuration.faults = FaultKind.quick
@@ -77,6 +89,11 @@ package struct ChaosConfiguration: Sendable {
         configuration.schedule.hold = .seconds(2) ... .seconds(3)
         configuration.schedule.gapJitter = .seconds(1)
         configuration.healthyMargin = .seconds(1)
+        if l2 == .memcached {
+            // One quick pass per backend in CI, and this one well under a minute.
+            configuration.duration = .seconds(30)
+            configuration.faults = FaultKind.quickMemcached
+        }
         return configuration
     }
 
@@ -95,6 +112,7 @@ package struct ChaosConfiguration: Sendable {
         var parameters = schedule
         parameters.kinds = faults
         parameters.nodeCount = nodeCount
+        parameters.memcachedServerCount = memcachedServerCount
         parameters.span = duration
         parameters.healthyGap = bounds.convergenceBound + healthyMargin
         return parameters
@@ -107,5 +125,11 @@ package struct ChaosConfiguration: Sendable {
         guard delta > .zero else { throw ChaosError(.invalidArgument, "--delta must be positive") }
         guard workload.keyCount > 0, workload.writers > 0 else { throw ChaosError(.invalidArgument, "the workload needs keys and writers") }
         guard schedule.hold.lowerBound > .zero else { throw ChaosError(.invalidArgument, "faults must be held for some time") }
+        if l2 == .redis, let kind = faults.first(where: \.targetsMemcached) {
+            throw ChaosError(.invalidArgument, "fault '\(kind)' needs --l2 memcached")
+        }
+        guard l2 == .redis || (1...8).contains(memcachedServerCount) else {
+            throw ChaosError(.invalidArgument, "a Memcached run needs 1–8 memcached servers")
+        }
     }
 }

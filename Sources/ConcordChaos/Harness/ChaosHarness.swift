@@ -105,7 +105,8 @@ package final class ChaosHarness: Sendable {
         clientConfiguration.maxIdleConnections = 8
         try await cluster.start(
             nodeCount: configuration.nodeCount, originPath: originPath, settings: configuration.node,
-            clientConfiguration: clientConfiguration)
+            clientConfiguration: clientConfiguration,
+            memcachedServers: configuration.l2 == .memcached ? configuration.memcachedServerCount : 0)
 
         let nodes = cluster.nodes
         let recorder = HistoryRecorder(nodes: nodes.map(\.id), clock: HarnessClock())
@@ -229,6 +230,7 @@ package final class ChaosHarness: Sendable {
         switch fault.kind {
         case .latency: fault.magnitude.map { "+\($0.shortDescription) on replies" }
         case .reset: fault.magnitude.map { "connections reset \($0.shortDescription) after opening" }
+        case .memcachedKill, .memcachedPause, .memcachedPartition, .memcachedFlush: fault.targets.first.map { "memcached server \($0 + 1)" }
         default: nil
         }
     }

@@ -2,6 +2,8 @@
 package struct Fault: Sendable, Hashable, Identifiable {
     /// Node ids or "redis".
     package static let redisTarget = "redis"
+    /// The target of a fault on a memcached server (the shared L2 of every node).
+    package static let memcachedTarget = "memcached"
 
     package var id: Int
     /// What was done, e.g. "redis-down", "partition", "latency".
@@ -24,7 +26,7 @@ package struct Fault: Sendable, Hashable, Identifiable {
     }
 
     /// Whether the fault touches every node (Redis itself) rather than some nodes' links.
-    package var affectsAllNodes: Bool { targets.contains(Self.redisTarget) }
+    package var affectsAllNodes: Bool { targets.contains(Self.redisTarget) || targets.contains(Self.memcachedTarget) }
 }
 
 extension Fault: Codable {
