@@ -237,15 +237,6 @@ struct FaultInjector: Sendable {
         }
     }
 
-    private func restartRedis() async throws {
-        do {
-            try await cluster.redis.restart()
-        } catch {
-            throw ChaosError(.setupFailed, "could not restart redis-server", underlying: error)
-        }
-        cluster.recordRedisPID()
-    }
-
     /// FLUSHALL straight to Redis, not through a proxy: the fault is Redis losing its data.
     private func flushAll() async throws {
         try await withAdminClient("FLUSHALL") { client in
