@@ -18,6 +18,7 @@ public struct CacheError: Error, CustomStringConvertible, Sendable {
             case unauthenticatedMessage
             case distributedOutOfMemory
             case cancelled
+            case writeQueueFull
         }
 
         fileprivate let base: Base
@@ -53,6 +54,9 @@ public struct CacheError: Error, CustomStringConvertible, Sendable {
         public static var distributedOutOfMemory: Self { .init(base: .distributedOutOfMemory) }
         /// The caller was cancelled.
         public static var cancelled: Self { .init(base: .cancelled) }
+        /// L2 cannot take the write now and the queue of writes waiting for it is full: nothing
+        /// of the write was applied; retry later.
+        public static var writeQueueFull: Self { .init(base: .writeQueueFull) }
 
         public var description: String { base.rawValue }
     }

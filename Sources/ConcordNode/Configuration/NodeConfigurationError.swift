@@ -13,6 +13,8 @@ public struct NodeConfigurationError: Error, CustomStringConvertible, Sendable, 
             case outOfRange
             case unknownOption
             case invalidKeyFile
+            case unreadableFile
+            case unauthenticatedBind
         }
 
         fileprivate let base: Base
@@ -37,6 +39,10 @@ public struct NodeConfigurationError: Error, CustomStringConvertible, Sendable, 
         public static var unknownOption: Self { .init(base: .unknownOption) }
         /// The backplane key file cannot be read or does not hold one or two keys of 16+ bytes.
         public static var invalidKeyFile: Self { .init(base: .invalidKeyFile) }
+        /// A token, password, certificate or key file that cannot be read, or holds nothing.
+        public static var unreadableFile: Self { .init(base: .unreadableFile) }
+        /// A bind beyond loopback with no token file and no `--allow-unauthenticated`.
+        public static var unauthenticatedBind: Self { .init(base: .unauthenticatedBind) }
 
         public var description: String { base.rawValue }
     }
