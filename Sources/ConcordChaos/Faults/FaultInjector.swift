@@ -28,15 +28,23 @@ struct FaultInjector: Sendable {
         case .redisPause:
             cluster.redis.pause()
         case .partitionOne, .partitionHalf, .partitionAll:
-            for index in fault.targets { nodes[index].proxy.set(.down) }
+            try cut(fault, .link) { $0.set(.down) }
+        case .partitionDeaf:
+            try cut(fault, .deaf) { $0.set(.down, direction: .downstream) }
+        case .partitionMute:
+            try cut(fault, .mute) { $0.set(.down, direction: .upstream) }
+        case .blackholeOne:
+            try cut(fault, .blackhole) { $0.set(.timeout()) }
+        case .blackholeDeaf:
+            try cut(fault, .deaf) { $0.set(.timeout(), direction: .downstream) }
         case .latency:
             // Downstream only: replies arrive late, as from a slow or distant Redis; the added
             // delay stays below the nodes' 1s command timeout, so this is slowness, not an outage.
             let delay = fault.magnitude ?? .milliseconds(250)
-            for index in fault.targets { nodes[index].proxy.set(.latency(delay, jitter: delay / 4), direction: .downstream) }
+            for index in fault.targets { nodes[index].proxy?.set(.latency(delay, jitter: delay / 4), direction: .downstream) }
         case .reset:
             let after = fault.magnitude ?? .milliseconds(500)
-            for index in fault.targets { nodes[index].proxy.set(.resetPeer(after: after)) }
+            for index in fault.targets { nodes[index].proxy?.set(.resetPeer(after: after)) }
         case .flushall:
             try await flushAll()
         case .nodeKill:
@@ -61,8 +69,11 @@ struct FaultInjector: Sendable {
             break
         case .redisPause:
             cluster.redis.resume()
-        case .partitionOne, .partitionHalf, .partitionAll, .latency, .reset:
-            for index in fault.targets { nodes[index].proxy.clear() }
+        case .partitionOne, .partitionHalf, .partitionAll, .partitionDeaf, .partitionMute, .blackholeOne, .blackholeDeaf, .latency, .reset:
+            for index in fault.targets {
+                nodes[index].proxy?.clear()
+                try cluster.network?.heal(node: index)
+            }
         case .nodeKill:
             for index in fault.targets { try await cluster.startNode(index) }
         case .memcachedKill:
@@ -106,6 +117,17 @@ struct FaultInjector: Sendable {
             }
         } catch {
             throw ChaosError(.setupFailed, "flush_all failed", underlying: error)
+        }
+    }
+
+    /// Cuts the targets' links: in the kernel with `--network netns`, else with their proxies.
+    private func cut(_ fault: ScheduledFault, _ kernelCut: NetnsNetwork.Cut, proxy: (FaultProxy) -> Void) throws {
+        for index in fault.targets {
+            if let network = cluster.network {
+                try network.cut(node: index, kernelCut)
+            } else if let link = cluster.nodes[index].proxy {
+                proxy(link)
+            }
         }
     }
 
