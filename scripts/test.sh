@@ -40,7 +40,7 @@ fi
 
 echo "test: concord chaos --quick --l2 memcached --operations put-delete (must pass)"
 set +e
-"$concord" chaos --quick --l2 memcached --operations put-delete --seed 1 --report .build/chaos-memcached
+"$concord" chaos --quick --l2 memcached --seed 1 --operations put-delete --report .build/chaos-memcached
 status=$?
 set -e
 if [ "$status" -ne 0 ]; then
