@@ -16,6 +16,8 @@ command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
 dpkg -s libsqlite3-dev >/dev/null 2>&1 || need+=(libsqlite3-dev)
 # promtool checks deploy/prometheus/alerts.yaml (scripts/check-deploy.sh).
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+# The node TLS tests make their certificates with openssl at test time.
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 
 if [ ${#need[@]} -gt 0 ]; then
     echo "setup: installing ${need[*]}"
