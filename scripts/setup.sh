@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the system packages Concord needs (hiredis headers, redis-server, redis-tools).
+# Installs the system packages Concord needs (hiredis headers, redis-server, redis-tools,
+# redis-sentinel, and openssl for the certificates the TLS tests generate).
 # Idempotent: does nothing when everything is present. Needs root (or sudo) to install.
 set -euo pipefail
 
@@ -7,6 +8,8 @@ need=()
 dpkg -s libhiredis-dev >/dev/null 2>&1 || need+=(libhiredis-dev)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
+command -v redis-sentinel >/dev/null 2>&1 || need+=(redis-sentinel)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
 dpkg -s libsqlite3-dev >/dev/null 2>&1 || need+=(libsqlite3-dev)

@@ -9,8 +9,8 @@ bash scripts/setup.sh
 echo "test: building (debug, with tests)"
 swift build --build-tests
 
-# Two short chaos runs on the debug build: the contract holds under faults, and the checker
-# catches a cluster without invalidation (a negative control, so a checker that passes
+# Three short chaos runs on the debug build: the contract holds under faults (one redis-server,
+# then a Sentinel set-up through failovers), and the checker catches a cluster without invalidation (a negative control, so a checker that passes
 # everything cannot go unnoticed). Reports stay in .build/ for CI artifacts.
 concord=.build/debug/concord
 
@@ -31,6 +31,16 @@ status=$?
 set -e
 if [ "$status" -ne 1 ]; then
     echo "test: FAILED: concord chaos --quick --no-backplane exited with $status (expected 1); see .build/chaos-nobp/report.txt" >&2
+    exit 1
+fi
+
+echo "test: concord chaos --quick --topology sentinel (must pass)"
+set +e
+"$concord" chaos --quick --topology sentinel --seed 1 --report .build/chaos-sentinel
+status=$?
+set -e
+if [ "$status" -ne 0 ]; then
+    echo "test: FAILED: concord chaos --quick --topology sentinel exited with $status (expected 0); see .build/chaos-sentinel/report.txt" >&2
     exit 1
 fi
 

@@ -15,12 +15,18 @@ public enum BenchSuite: String, CaseIterable, Sendable {
 public struct BenchRunner: Sendable {
     public var suites: [BenchSuite]
     public var quick: Bool
+    /// The l2 suite also measures the client over TLS, against itself without TLS on the same server.
+    public var tls: Bool
     /// Progress lines (suite started, finished, failed) for a person watching.
     public var progress: @Sendable (String) -> Void
 
-    public init(suites: [BenchSuite] = BenchSuite.allCases, quick: Bool = false, progress: @escaping @Sendable (String) -> Void = { _ in }) {
+    public init(
+        suites: [BenchSuite] = BenchSuite.allCases, quick: Bool = false, tls: Bool = false,
+        progress: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
         self.suites = suites
         self.quick = quick
+        self.tls = tls
         self.progress = progress
     }
 
@@ -39,7 +45,7 @@ public struct BenchRunner: Sendable {
             progress("bench: \(suite.rawValue)\(quick ? " (quick)" : "")...")
             let start = BenchClock.nanoseconds()
             do {
-                bySuite[suite] = try await Self.run(suite, quick: quick)
+                bySuite[suite] = try await Self.run(suite, quick: quick, tls: tls)
                 progress("bench: \(suite.rawValue) done in \(BenchFormat.number(Double(BenchClock.nanoseconds() - start) / 1e9, digits: 1)) s")
             } catch {
                 failures.append((suite, "\(error)"))
@@ -51,12 +57,14 @@ public struct BenchRunner: Sendable {
     }
 
     /// Runs one suite with its full or quick configuration.
-    public static func run(_ suite: BenchSuite, quick: Bool) async throws -> [BenchResult] {
+    public static func run(_ suite: BenchSuite, quick: Bool, tls: Bool = false) async throws -> [BenchResult] {
         switch suite {
         case .l1:
             return try await L1Suite(configuration: quick ? .quick : .init()).run()
         case .l2:
-            return try await L2Suite(configuration: quick ? .quick : .init()).run()
+            var configuration: L2Suite.Configuration = quick ? .quick : .init()
+            configuration.tls = tls
+            return try await L2Suite(configuration: configuration).run()
         case .propagation:
             return try await PropagationSuite(configuration: quick ? .quick : .init()).run()
         case .stampede:

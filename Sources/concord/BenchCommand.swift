@@ -24,6 +24,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "A reduced run of every suite, well under a minute (a smoke test, not a measurement).")
     var quick = false
 
+    @Flag(name: .long, help: "In the l2 suite, also measure the Redis client over TLS (rediss://) against itself without TLS, on one server, in the same run.")
+    var tls = false
+
     func validate() throws {
         _ = try suites()
     }
@@ -39,7 +42,7 @@ struct BenchCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let runner = BenchRunner(suites: try suites(), quick: quick) { line in
+        let runner = BenchRunner(suites: try suites(), quick: quick, tls: tls) { line in
             FileHandle.standardError.write(Data((line + "\n").utf8))
         }
         let machine = BenchRunner.machine(quick: quick)

@@ -21,7 +21,9 @@ struct ChaosCommand: AsyncParsableCommand {
         read/write workload, injects the seeded fault schedule, and checks the recorded history. \
         The report (report.txt, report.json, timeline.svg, logs/) goes into --report. \
         Exit status: 0 every property holds, 1 a property is broken, 2 the harness could not run.
-        Faults: \(FaultKind.allCases.map(\.rawValue).joined(separator: ", ")).
+        Faults: \(FaultKind.allCases.map(\.rawValue).joined(separator: ", ")). \
+        With --topology sentinel the nodes reach a master, a replica and three Sentinels through \
+        redis+sentinel://, and the faults are \(FaultKind.available(in: .sentinel).map(\.rawValue).joined(separator: ", ")).
         """
     )
 
@@ -40,8 +42,11 @@ struct ChaosCommand: AsyncParsableCommand {
     @Option(help: "Directory for the report.")
     var report: String = "chaos-report"
 
-    @Flag(help: "A short run for CI: 3 nodes, 45s, five fault kinds.")
+    @Flag(help: "A short run for CI: 3 nodes, 45s, five fault kinds (sentinel: 30s, the three failover kinds).")
     var quick = false
+
+    @Option(help: "The Redis set-up: standalone (one redis-server behind fault proxies) or sentinel (master, replica, three Sentinels).")
+    var topology: String = "standalone"
 
     @Flag(name: .customLong("no-backplane"), help: "Start the nodes without invalidation; C3 must then fail (a negative control).")
     var noBackplane = false
@@ -59,10 +64,20 @@ struct ChaosCommand: AsyncParsableCommand {
     var recheck: String?
 
     func makeConfiguration() throws -> ChaosConfiguration {
-        var configuration = quick ? ChaosConfiguration.quick() : ChaosConfiguration()
+        guard let topology = ChaosTopology(rawValue: topology) else {
+            throw ChaosError(.invalidArgument, "unknown topology '\(topology)'; known: \(ChaosTopology.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        var configuration: ChaosConfiguration
+        switch (quick, topology) {
+        case (true, .sentinel): configuration = .quickSentinel()
+        case (true, .standalone): configuration = .quick()
+        case (false, _): configuration = ChaosConfiguration()
+        }
+        configuration.topology = topology
+        if !quick { configuration.faults = FaultKind.available(in: topology) }
         if let nodes { configuration.nodeCount = nodes }
         if let duration { configuration.duration = try DurationText.parse(duration) }
-        if let faults { configuration.faults = try FaultKind.parseList(faults) }
+        if let faults { configuration.faults = try FaultKind.parseList(faults, topology: topology) }
         configuration.seed = seed ?? UInt64.random(in: 1...999_999)
         configuration.reportDirectory = URL(fileURLWithPath: report, isDirectory: true)
         configuration.node.backplane = !noBackplane
@@ -103,7 +118,7 @@ struct ChaosCommand: AsyncParsableCommand {
         }
         let bounds = configuration.bounds
         Self.printError("""
-            chaos: seed \(configuration.seed), \(configuration.nodeCount) nodes, \(configuration.duration.shortDescription), \
+            chaos: seed \(configuration.seed), \(configuration.topology) topology, \(configuration.nodeCount) nodes, \(configuration.duration.shortDescription), \
             backplane \(configuration.node.backplane ? "on" : "OFF"); bounds Δ \(bounds.delta.shortDescription), \
             cut-off \(bounds.maxDisconnectedStaleness.shortDescription), convergence \(bounds.convergenceBound.shortDescription)
             chaos: schedule: \(harness.schedule.faults.isEmpty ? "no faults" : harness.schedule.faults.map(\.description).joined(separator: "; "))

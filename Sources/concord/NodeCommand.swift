@@ -21,6 +21,13 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(name: .customLong(NodeOption.bind.name), help: Self.help(.bind)) var bind: String?
     @Option(name: .customLong(NodeOption.port.name), help: Self.help(.port)) var port: String?
     @Option(name: .customLong(NodeOption.redis.name), help: Self.help(.redis)) var redis: String?
+    @Option(name: .customLong(NodeOption.tlsCAFile.name), help: Self.help(.tlsCAFile)) var tlsCAFile: String?
+    @Option(name: .customLong(NodeOption.tlsCertFile.name), help: Self.help(.tlsCertFile)) var tlsCertFile: String?
+    @Option(name: .customLong(NodeOption.tlsKeyFile.name), help: Self.help(.tlsKeyFile)) var tlsKeyFile: String?
+    @Option(name: .customLong(NodeOption.tlsServerName.name), help: Self.help(.tlsServerName)) var tlsServerName: String?
+    @Flag(name: .customLong(NodeOption.tlsInsecureSkipVerify.name), inversion: .prefixedNo, help: Self.help(.tlsInsecureSkipVerify)) var tlsInsecureSkipVerify: Bool?
+    @Option(name: .customLong(NodeOption.sentinelUsername.name), help: Self.help(.sentinelUsername)) var sentinelUsername: String?
+    @Option(name: .customLong(NodeOption.sentinelPassword.name), help: Self.help(.sentinelPassword)) var sentinelPassword: String?
     @Option(name: .customLong(NodeOption.origin.name), help: Self.help(.origin)) var origin: String?
     @Option(name: .customLong(NodeOption.cacheName.name), help: Self.help(.cacheName)) var cacheName: String?
     @Option(name: .customLong(NodeOption.duration.name), help: Self.help(.duration)) var duration: String?
@@ -51,7 +58,9 @@ struct NodeCommand: AsyncParsableCommand {
     var flags: [String: String] {
         var flags: [String: String] = [:]
         let values: [(NodeOption, String?)] = [
-            (.id, id), (.bind, bind), (.port, port), (.redis, redis), (.origin, origin), (.cacheName, cacheName),
+            (.id, id), (.bind, bind), (.port, port), (.redis, redis), (.tlsCAFile, tlsCAFile), (.tlsCertFile, tlsCertFile),
+            (.tlsKeyFile, tlsKeyFile), (.tlsServerName, tlsServerName), (.tlsInsecureSkipVerify, tlsInsecureSkipVerify.map { String($0) }),
+            (.sentinelUsername, sentinelUsername), (.sentinelPassword, sentinelPassword), (.origin, origin), (.cacheName, cacheName),
             (.duration, duration), (.memoryDuration, memoryDuration), (.failSafe, failSafe.map { String($0) }),
             (.failSafeMaxDuration, failSafeMaxDuration), (.failSafeThrottle, failSafeThrottle),
             (.factorySoftTimeout, factorySoftTimeout), (.factoryHardTimeout, factoryHardTimeout),

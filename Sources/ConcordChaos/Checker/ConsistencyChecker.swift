@@ -20,7 +20,8 @@ public struct ConsistencyChecker: Sendable {
     /// Checks `history`. `recovery` holds each node's auto-recovery counters from `GET /v1/stats`
     /// at the end of the run, used to tell counted overflow from silent loss (C6).
     public func check(_ history: History, recovery: [String: AutoRecoveryCounters] = [:]) -> CheckResult {
-        let index = HistoryIndex(history, convergenceBound: bounds.convergenceBound)
+        let allowance = FailoverAllowance(margin: bounds.delta).apply(to: history)
+        let index = HistoryIndex(allowance.history, convergenceBound: bounds.convergenceBound)
         var collector = ViolationCollector(index: index, radius: windowRadius, limit: maxDetailedViolations)
 
         let counts = Self.count(index.operations)
@@ -28,7 +29,11 @@ public struct ConsistencyChecker: Sendable {
         let monotonic = checkMonotonicReads(index, &collector)
         let (healthy, cutOff, staleness) = checkStaleness(index, &collector)
         let (convergence, measurements) = checkConvergence(index, &collector)
-        let (lost, lostWrites) = checkLostWrites(index, recovery: recovery, &collector)
+        var (lost, lostWrites) = checkLostWrites(index, recovery: recovery, &collector)
+        if allowance.writes > 0 {
+            lost.notes.append(
+                "failovers: \(allowance.writes) mutations acknowledged from Δ before a failover to its heal are not owed (Redis may lose them), and \(allowance.reads) reads of their versions are exempt")
+        }
 
         var total = AutoRecoveryCounters()
         for counters in recovery.values {

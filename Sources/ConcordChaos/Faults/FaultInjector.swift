@@ -15,7 +15,8 @@ struct FaultInjector: Sendable {
         return fault.targets.map { nodes[$0].id }
     }
 
-    func inject(_ fault: ScheduledFault) async throws {
+    /// Applies the fault; returns a note for the report (how long a failover took), if any.
+    func inject(_ fault: ScheduledFault) async throws -> String? {
         let nodes = cluster.nodes
         switch fault.kind {
         case .redisKill:
@@ -25,20 +26,27 @@ struct FaultInjector: Sendable {
         case .redisPause:
             cluster.redis.pause()
         case .partitionOne, .partitionHalf, .partitionAll:
-            for index in fault.targets { nodes[index].proxy.set(.down) }
+            for index in fault.targets { nodes[index].proxy?.set(.down) }
         case .latency:
             // Downstream only: replies arrive late, as from a slow or distant Redis; the added
             // delay stays below the nodes' 1s command timeout, so this is slowness, not an outage.
             let delay = fault.magnitude ?? .milliseconds(250)
-            for index in fault.targets { nodes[index].proxy.set(.latency(delay, jitter: delay / 4), direction: .downstream) }
+            for index in fault.targets { nodes[index].proxy?.set(.latency(delay, jitter: delay / 4), direction: .downstream) }
         case .reset:
             let after = fault.magnitude ?? .milliseconds(500)
-            for index in fault.targets { nodes[index].proxy.set(.resetPeer(after: after)) }
+            for index in fault.targets { nodes[index].proxy?.set(.resetPeer(after: after)) }
         case .flushall:
             try await flushAll()
         case .nodeKill:
             for index in fault.targets { await cluster.killNode(index) }
+        case .failover:
+            return try await gracefulFailover()
+        case .masterKill:
+            return try await killMaster(afterCuttingReplication: false)
+        case .replicaLag:
+            return try await killMaster(afterCuttingReplication: true)
         }
+        return nil
     }
 
     func heal(_ fault: ScheduledFault) async throws {
@@ -51,10 +59,96 @@ struct FaultInjector: Sendable {
         case .redisPause:
             cluster.redis.resume()
         case .partitionOne, .partitionHalf, .partitionAll, .latency, .reset:
-            for index in fault.targets { nodes[index].proxy.clear() }
+            for index in fault.targets { nodes[index].proxy?.clear() }
         case .nodeKill:
             for index in fault.targets { try await cluster.startNode(index) }
+        case .failover, .masterKill, .replicaLag:
+            try await healSentinelTopology()
         }
+    }
+
+    // MARK: Sentinel faults
+
+    private func gracefulFailover() async throws -> String {
+        let topology = cluster.sentinel
+        let clock = ContinuousClock()
+        let start = clock.now
+        do {
+            let master = try await topology.failover()
+            let promoted = clock.now - start
+            let ready = try await waitForEveryNodeReady(since: start)
+            return "port \(topology.clientPort(of: master)) promoted after \(promoted.shortDescription); every node ready after \(ready.shortDescription)"
+        } catch let error as ChaosError {
+            throw error
+        } catch {
+            throw ChaosError(.setupFailed, "SENTINEL FAILOVER did not complete", underlying: error)
+        }
+    }
+
+    /// SIGKILLs the master. With `afterCuttingReplication`, first pauses the replica and cuts
+    /// its link, and lets writes land on the master alone for a while, so the replica that the
+    /// Sentinels promote lacks them.
+    private func killMaster(afterCuttingReplication: Bool) async throws -> String {
+        let topology = cluster.sentinel
+        let clock = ContinuousClock()
+        do {
+            let master = try await topology.master()
+            var lagged: [RedisServer] = []
+            if afterCuttingReplication {
+                lagged = topology.servers.filter { $0 !== master && $0.processIdentifier != nil }
+                for replica in lagged { replica.pause() }
+                _ = try await topology.cli(master, ["CLIENT", "KILL", "TYPE", "replica"])
+                // Shorter than the Sentinels' down-after time, so the paused replica is still
+                // a candidate when the master is found down.
+                try await Task.sleep(for: .milliseconds(600))
+            }
+            let killedAt = clock.now
+            master.kill()
+            for replica in lagged { replica.resume() }
+            cluster.recordRedisPID()
+            let newMaster = try await topology.waitForNewMaster(replacing: master)
+            let promoted = clock.now - killedAt
+            let ready = try await waitForEveryNodeReady(since: killedAt)
+            return "master killed; port \(topology.clientPort(of: newMaster)) promoted after \(promoted.shortDescription); every node ready (connected to it and caught up) \(ready.shortDescription) after the kill"
+        } catch let error as ChaosError {
+            throw error
+        } catch {
+            throw ChaosError(.setupFailed, "the master kill did not lead to a failover", underlying: error)
+        }
+    }
+
+    /// Brings a killed server back as a replica of the current master, then waits until the
+    /// topology is whole: one master, every other server its replica with the link up.
+    private func healSentinelTopology() async throws {
+        let topology = cluster.sentinel
+        do {
+            for server in topology.servers where server.processIdentifier == nil {
+                try await topology.restartAsReplica(server)
+            }
+            cluster.recordRedisPID()
+            try await topology.waitUntilWhole()
+        } catch {
+            throw ChaosError(.setupFailed, "the Sentinel topology did not heal", underlying: error)
+        }
+    }
+
+    /// How long after `start` every node answered `/ready` (backplane connected and caught up).
+    private func waitForEveryNodeReady(since start: ContinuousClock.Instant, timeout: Duration = .seconds(30)) async throws -> Duration {
+        let clock = ContinuousClock()
+        var waiting = Set(cluster.nodes.map(\.index))
+        // A node may still answer ready from its old connection for a moment after the switch.
+        try await Task.sleep(for: .milliseconds(100))
+        while !waiting.isEmpty {
+            for index in waiting where (try? await cluster.nodes[index].client.ready()) == true {
+                waiting.remove(index)
+            }
+            if waiting.isEmpty { break }
+            guard clock.now - start < timeout else {
+                throw ChaosError(.setupFailed, "nodes \(waiting.sorted().map { "n\($0 + 1)" }) not ready \(timeout.shortDescription) after the failover")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return clock.now - start
     }
 
     private func restartRedis() async throws {

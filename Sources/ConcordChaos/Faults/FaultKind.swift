@@ -22,6 +22,15 @@ public enum FaultKind: String, Sendable, Hashable, Codable, CaseIterable, Custom
     case flushall
     /// SIGKILL one node; the heal restarts it with the same id and port.
     case nodeKill = "node-kill"
+    /// Sentinel topology: a graceful `SENTINEL FAILOVER`; the heal waits until the old master
+    /// is a replica of the new one, in sync.
+    case failover
+    /// Sentinel topology: SIGKILL the master; the Sentinels promote the replica, and the heal
+    /// brings the old master back as a replica of the new one.
+    case masterKill = "master-kill"
+    /// Sentinel topology: replication to the replica stops (the replica is paused and its link
+    /// cut), writes go on for a while, then the master is killed: the promoted replica is behind.
+    case replicaLag = "replica-lag"
 
     public var description: String { rawValue }
 
@@ -36,20 +45,41 @@ public enum FaultKind: String, Sendable, Hashable, Codable, CaseIterable, Custom
     /// Faults on Redis itself rather than on some nodes' links or processes.
     public var targetsRedis: Bool {
         switch self {
-        case .redisKill, .redisRestartEmpty, .redisPause, .flushall: true
+        case .redisKill, .redisRestartEmpty, .redisPause, .flushall, .failover, .masterKill, .replicaLag: true
         default: false
         }
     }
+
+    /// Failovers, in which Redis itself may lose writes it acknowledged (asynchronous
+    /// replication): the checker does not hold Concord to writes acknowledged in their window.
+    public var isFailover: Bool {
+        switch self {
+        case .failover, .masterKill, .replicaLag: true
+        default: false
+        }
+    }
+
+    /// The kinds a topology can inject: the proxy and single-server faults need the standalone
+    /// topology; the failovers need Sentinel. A node crash works in both.
+    public static func available(in topology: ChaosTopology) -> [FaultKind] {
+        switch topology {
+        case .standalone: allCases.filter { !$0.isFailover }
+        case .sentinel: [.failover, .masterKill, .replicaLag, .nodeKill]
+        }
+    }
+
+    /// The kinds `--quick --topology sentinel` injects.
+    public static let quickSentinel: [FaultKind] = [.failover, .masterKill, .replicaLag]
 
     /// The kinds `--quick` injects: one of each family (process death, partition, data loss,
     /// a hung server, a node crash) in little time.
     public static let quick: [FaultKind] = [.redisKill, .partitionOne, .flushall, .redisPause, .nodeKill]
 
-    /// Parses `all` or a comma-separated list; throws `ChaosError(.invalidArgument)` naming
+    /// Parses `all` (every kind `topology` can inject) or a comma-separated list; throws `ChaosError(.invalidArgument)` naming
     /// the unknown entry and the valid ones.
-    public static func parseList(_ text: String) throws -> [FaultKind] {
+    public static func parseList(_ text: String, topology: ChaosTopology = .standalone) throws -> [FaultKind] {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
-        if trimmed == "all" { return allCases }
+        if trimmed == "all" { return available(in: topology) }
         if trimmed == "none" { return [] }
         var kinds: [FaultKind] = []
         for part in trimmed.split(separator: ",") {

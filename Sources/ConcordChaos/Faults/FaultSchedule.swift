@@ -105,7 +105,7 @@ public struct FaultSchedule: Sendable, Hashable {
             return Array(Array(0..<nodeCount).shuffled(using: &random).prefix(count)).sorted()
         case .partitionAll, .latency, .reset:
             return Array(0..<nodeCount)
-        case .redisKill, .redisRestartEmpty, .redisPause, .flushall:
+        case .redisKill, .redisRestartEmpty, .redisPause, .flushall, .failover, .masterKill, .replicaLag:
             return []
         }
     }

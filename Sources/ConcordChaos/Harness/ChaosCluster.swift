@@ -11,8 +11,9 @@ import Darwin
 #endif
 
 /// The test bed of one chaos run: a redis-server, one fault proxy per node in front of it, and
-/// the `concord node` processes, each reaching Redis only through its own proxy. Everything it
-/// starts is released by `shutdown()`, which is safe to call after a partial start.
+/// the `concord node` processes, each reaching Redis only through its own proxy; or, on the
+/// Sentinel topology, a master, a replica and three Sentinels that the nodes reach directly.
+/// Everything it starts is released by `shutdown()`, which is safe to call after a partial start.
 final class ChaosCluster: Sendable {
     /// One node: fixed id and port (a killed node comes back on the same ones), its proxy, and
     /// the client the workload and probes use.
@@ -20,13 +21,15 @@ final class ChaosCluster: Sendable {
         let index: Int
         let id: String
         let port: Int
-        let proxy: FaultProxy
+        /// nil on the Sentinel topology, where nodes find the master through the Sentinels.
+        let proxy: FaultProxy?
         let client: NodeClient
         let arguments: [String]
     }
 
     private struct State {
         var redis: RedisServer?
+        var sentinel: SentinelTopology?
         var proxies: [FaultProxy] = []
         var nodes: [Node] = []
         var processes: [String: ChildProcess] = [:]
@@ -53,13 +56,26 @@ final class ChaosCluster: Sendable {
         return redis
     }
 
+    /// The Sentinel topology's processes; only on that topology.
+    var sentinel: SentinelTopology {
+        guard let sentinel = state.withLock({ $0.sentinel }) else { preconditionFailure("the Sentinel topology was not started") }
+        return sentinel
+    }
+
     var nodes: [Node] { state.withLock { $0.nodes } }
 
     // MARK: Starting
 
     /// Starts Redis, the proxies and the nodes, and returns once every node answers `/health`
     /// and reports ready (its backplane, or without one its Redis connection, is up).
-    func start(nodeCount: Int, originPath: String, settings: ChaosConfiguration.NodeSettings, clientConfiguration: NodeClient.Configuration) async throws {
+    func start(
+        nodeCount: Int, topology: ChaosTopology = .standalone, originPath: String, settings: ChaosConfiguration.NodeSettings,
+        clientConfiguration: NodeClient.Configuration
+    ) async throws {
+        if topology == .sentinel {
+            try await startSentinel(nodeCount: nodeCount, originPath: originPath, settings: settings, clientConfiguration: clientConfiguration)
+            return
+        }
         let redis: RedisServer
         do {
             redis = try await RedisServer.start()
@@ -98,29 +114,75 @@ final class ChaosCluster: Sendable {
         try await waitUntilReady(timeout: .seconds(30))
     }
 
+    /// The Sentinel topology: a master, a replica and three Sentinels, and nodes that find the
+    /// master through the Sentinels (no proxies: the Sentinels hand out the servers' own addresses).
+    private func startSentinel(
+        nodeCount: Int, originPath: String, settings: ChaosConfiguration.NodeSettings, clientConfiguration: NodeClient.Configuration
+    ) async throws {
+        let topology: SentinelTopology
+        do {
+            topology = try await SentinelTopology.start()
+        } catch {
+            throw ChaosError(.setupFailed, "cannot start the Sentinel topology (scripts/setup.sh installs redis-server and redis-sentinel)", underlying: error)
+        }
+        state.withLock { $0.sentinel = topology }
+        logger.info("Sentinel topology started", metadata: ["concord.url": "\(topology.url)"])
+        try startRedisWatchdog()
+
+        let ports = try FreePort.distinct(nodeCount)
+        for index in 0..<nodeCount {
+            let id = "n\(index + 1)"
+            let arguments = [
+                "node", "--id", id, "--port", "\(ports[index])", "--redis", topology.url,
+                "--origin", "sqlite:\(originPath)", "--cache-name", "chaos", "--parent-pid", "\(getpid())",
+            ] + settings.arguments
+            let node = Node(
+                index: index, id: id, port: ports[index], proxy: nil,
+                client: NodeClient(port: ports[index], configuration: clientConfiguration, logger: logger),
+                arguments: arguments)
+            state.withLock { $0.nodes.append(node) }
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for node in nodes {
+                group.addTask { try await self.startNode(node.index) }
+            }
+            try await group.waitForAll()
+        }
+        try await waitUntilReady(timeout: .seconds(30))
+    }
+
     /// Nodes end themselves when the harness dies (`--parent-pid`); redis-server cannot, so a
     /// small shell child waits for the harness to disappear, even by SIGKILL, and then kills
     /// the server whose pid the harness last wrote down. The pid is checked to still be a
     /// redis-server, so a recycled pid is never killed.
     private func startRedisWatchdog() throws {
         recordRedisPID()
-        // Temp dirs too: the harness's own (origin, pid file) and the server's.
-        let leftovers = [redisPIDFile.deletingLastPathComponent().path, redis.directory.path]
+        // Temp dirs too: the harness's own (origin, pid file) and the servers'.
+        let leftovers = ([redisPIDFile.deletingLastPathComponent().path] + redisServers.map(\.directory.path))
             .map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }
             .joined(separator: " ")
         let script = """
             while kill -0 \(getpid()) 2>/dev/null; do sleep 0.5; done
-            pid=$(cat '\(redisPIDFile.path)' 2>/dev/null)
-            if [ -n "$pid" ] && grep -q redis-server "/proc/$pid/cmdline" 2>/dev/null; then kill -9 "$pid"; fi
+            for pid in $(cat '\(redisPIDFile.path)' 2>/dev/null); do
+                if grep -q redis "/proc/$pid/cmdline" 2>/dev/null; then kill -9 "$pid"; fi
+            done
             rm -rf \(leftovers)
             """
         _ = try supervisor.launch(name: "redis-watchdog", executable: "/bin/sh", arguments: ["-c", script])
     }
 
-    /// Writes down the current redis-server pid for the watchdog (after every restart).
+    /// Writes down the current redis-server (and Sentinel) pids for the watchdog (after every restart).
     func recordRedisPID() {
-        let pid = state.withLock { $0.redis }?.processIdentifier.map { "\($0)" } ?? ""
-        try? Data(pid.utf8).write(to: redisPIDFile, options: .atomic)
+        let pids = redisServers.compactMap(\.processIdentifier).map { "\($0)" }.joined(separator: " ")
+        try? Data(pids.utf8).write(to: redisPIDFile, options: .atomic)
+    }
+
+    /// Every Redis process of the topology: the one server, or the data servers and Sentinels.
+    private var redisServers: [RedisServer] {
+        state.withLock { state in
+            if let sentinel = state.sentinel { return sentinel.servers + sentinel.sentinels }
+            return state.redis.map { [$0] } ?? []
+        }
     }
 
     /// Launches node `index` (again) and waits for its `/health`.
@@ -184,17 +246,19 @@ final class ChaosCluster: Sendable {
 
     /// Stops nodes, proxies and Redis; safe after a partial start and safe to call twice.
     func shutdown() async {
-        let (redis, proxies, nodes) = state.withLock { ($0.redis, $0.proxies, $0.nodes) }
+        let (redis, sentinel, proxies, nodes) = state.withLock { ($0.redis, $0.sentinel, $0.proxies, $0.nodes) }
         await supervisor.stopAll(grace: .seconds(3))
         for node in nodes { node.client.shutdown() }
         for proxy in proxies { await proxy.stop() }
         redis?.stop()
+        sentinel?.stop()
     }
 
     /// For signal handlers: SIGKILL to every child and to Redis, without waiting on anything async.
     func emergencyStop() {
         supervisor.killAllNow()
         state.withLock { $0.redis }?.stop()
+        state.withLock { $0.sentinel }?.stop()
     }
 
     /// The last lines of a log file, for error messages.

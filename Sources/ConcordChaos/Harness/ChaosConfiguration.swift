@@ -39,6 +39,7 @@ public struct ChaosConfiguration: Sendable {
         }
     }
 
+    public var topology: ChaosTopology = .standalone
     public var nodeCount: Int = 5
     /// How long the workload runs; startup, settling, final reads and the report come on top.
     public var duration: Duration = .seconds(60)
@@ -80,6 +81,15 @@ public struct ChaosConfiguration: Sendable {
         return configuration
     }
 
+    /// `quick()` on the Sentinel topology: the three failover kinds, each once.
+    public static func quickSentinel() -> ChaosConfiguration {
+        var configuration = quick()
+        configuration.topology = .sentinel
+        configuration.duration = .seconds(30)
+        configuration.faults = FaultKind.quickSentinel
+        return configuration
+    }
+
     /// The contract's bounds for nodes started with these settings. Convergence after a heal
     /// needs a reconnect (at most the backoff cap), possibly a heartbeat to notice what the
     /// subscription missed, and then Δ to propagate.
@@ -107,5 +117,11 @@ public struct ChaosConfiguration: Sendable {
         guard delta > .zero else { throw ChaosError(.invalidArgument, "--delta must be positive") }
         guard workload.keyCount > 0, workload.writers > 0 else { throw ChaosError(.invalidArgument, "the workload needs keys and writers") }
         guard schedule.hold.lowerBound > .zero else { throw ChaosError(.invalidArgument, "faults must be held for some time") }
+        let available = FaultKind.available(in: topology)
+        if let unavailable = faults.first(where: { !available.contains($0) }) {
+            throw ChaosError(
+                .invalidArgument,
+                "fault '\(unavailable)' cannot run on the \(topology) topology; it can run: \(available.map(\.rawValue).joined(separator: ", "))")
+        }
     }
 }

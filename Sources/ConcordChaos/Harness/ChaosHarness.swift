@@ -103,7 +103,7 @@ public final class ChaosHarness: Sendable {
         var clientConfiguration = NodeClient.Configuration(requestTimeout: .seconds(3), connectTimeout: .seconds(1))
         clientConfiguration.maxIdleConnections = 8
         try await cluster.start(
-            nodeCount: configuration.nodeCount, originPath: originPath, settings: configuration.node,
+            nodeCount: configuration.nodeCount, topology: configuration.topology, originPath: originPath, settings: configuration.node,
             clientConfiguration: clientConfiguration)
 
         let nodes = cluster.nodes
@@ -189,7 +189,9 @@ public final class ChaosHarness: Sendable {
             setPhase("running", current: "FAULT \(fault.kind) on \(targets.joined(separator: ","))")
             logger.info("fault injected", metadata: ["concord.fault": "\(fault.kind)", "concord.targets": "\(targets)"])
             do {
-                try await injector.inject(fault)
+                if let note = try await injector.inject(fault) {
+                    recorder.annotateFault(id, note)
+                }
                 if fault.hold > .zero { try await Task.sleep(for: fault.hold) }
             } catch {
                 // Whatever happened, the heal runs: a fault must not outlive the harness's attention.
@@ -295,6 +297,7 @@ public final class ChaosHarness: Sendable {
             "seed": "\(configuration.seed)",
             "faults requested": configuration.faults.map(\.rawValue).joined(separator: ","),
             "node count": "\(configuration.nodeCount)",
+            "topology": configuration.topology.rawValue,
             "workload duration": configuration.duration.shortDescription,
             "backplane": configuration.node.backplane ? "on" : "OFF (--no-backplane: C3 must fail)",
             "node flags": configuration.node.arguments.joined(separator: " "),

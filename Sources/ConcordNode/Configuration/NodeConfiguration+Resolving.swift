@@ -31,6 +31,13 @@ extension NodeConfiguration {
             }
             redisURL = url
         }
+        if let path = try resolver.string(.tlsCAFile) { tls.caFile = path }
+        if let path = try resolver.string(.tlsCertFile) { tls.certificateFile = path }
+        if let path = try resolver.string(.tlsKeyFile) { tls.privateKeyFile = path }
+        if let name = try resolver.string(.tlsServerName) { tls.serverName = name }
+        if let value = try resolver.boolean(.tlsInsecureSkipVerify) { tls.insecureSkipVerify = value }
+        if let user = try resolver.string(.sentinelUsername) { sentinelUsername = user }
+        if let password = try resolver.string(.sentinelPassword) { sentinelPassword = password }
         if let text = try resolver.string(.origin) {
             guard let location = OriginLocation(parsing: text) else {
                 throw resolver.error(.origin, .invalidOrigin, "is not an origin; expected sqlite:PATH")
@@ -88,6 +95,16 @@ extension NodeConfiguration {
             throw combination(.reconnectBackoffCap, "(\(DurationSyntax.format(reconnectBackoffCap))) must not be shorter than --reconnect-backoff-base (\(DurationSyntax.format(reconnectBackoffBase)))")
         }
         guard idleTimeout > .zero else { throw combination(.idleTimeout, "must be longer than 0s") }
+        if (tls.certificateFile == nil) != (tls.privateKeyFile == nil) {
+            throw combination(tls.certificateFile == nil ? .tlsKeyFile : .tlsCertFile, "needs both --tls-cert-file and --tls-key-file")
+        }
+        let usesTLS = redisURL.lowercased().hasPrefix("rediss")
+        if !usesTLS, tls != RedisConfiguration.TLS() {
+            throw combination(.tlsCAFile, "TLS options apply to rediss:// URLs only; --redis is not one")
+        }
+        if !redisURL.lowercased().contains("+sentinel://"), sentinelUsername != nil || sentinelPassword != nil {
+            throw combination(.sentinelPassword, "Sentinel options apply to redis+sentinel:// URLs only")
+        }
         do {
             try cacheConfiguration.validate()
         } catch {

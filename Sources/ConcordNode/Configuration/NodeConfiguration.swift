@@ -11,6 +11,11 @@ public struct NodeConfiguration: Sendable, Equatable {
     public var bindHost: String = "127.0.0.1"
     public var port: Int = 7001
     public var redisURL: String = "redis://127.0.0.1:6379"
+    /// Client-side TLS settings, applied when `redisURL` is `rediss://` (or `rediss+sentinel://`).
+    public var tls: RedisConfiguration.TLS = .init()
+    /// Sentinel credentials when they differ from the URL's; nil keeps the URL's.
+    public var sentinelUsername: String?
+    public var sentinelPassword: String?
     public var origin: OriginLocation?
     public var cacheName: String = "default"
 
@@ -77,6 +82,11 @@ public struct NodeConfiguration: Sendable, Equatable {
             throw NodeConfigurationError(.invalidURL, option: NodeOption.redis.name, source: .combination, value: nil, message: error.message)
         }
         configuration.reconnect = .init(backoffBase: reconnectBackoffBase, backoffCap: reconnectBackoffCap)
+        if configuration.tls != nil {
+            configuration.tls = tls
+        }
+        if let sentinelUsername { configuration.sentinel?.username = sentinelUsername }
+        if let sentinelPassword { configuration.sentinel?.password = sentinelPassword }
         configuration.clientName = "concord-\(cacheName)-\(nodeID)"
         return configuration
     }

@@ -47,7 +47,14 @@ extension NodeOption {
     public static let id = NodeOption("id", .value(valueName: "id"), "This node's id: 1–64 of [A-Za-z0-9._-], used in versions and logs", default: "a random node-xxxxxxxx")
     public static let bind = NodeOption("bind", .value(valueName: "host"), "Address the HTTP server listens on", default: "127.0.0.1")
     public static let port = NodeOption("port", .value(valueName: "port"), "HTTP port; 0 picks a free one (logged at start)", default: "7001")
-    public static let redis = NodeOption("redis", .value(valueName: "url"), "Redis for L2 and the backplane: redis://[user:password@]host[:port][/db]", default: "redis://127.0.0.1:6379")
+    public static let redis = NodeOption("redis", .value(valueName: "url"), "Redis for L2 and the backplane: redis://[user:password@]host[:port][/db], rediss:// for TLS, redis+sentinel://[user:password@]host1:26379,host2:26379/master[/db] through Sentinel", default: "redis://127.0.0.1:6379")
+    public static let tlsCAFile = NodeOption("tls-ca-file", .value(valueName: "path"), "PEM file of the CAs that sign Redis's certificate (rediss://)", default: "the system's trust roots")
+    public static let tlsCertFile = NodeOption("tls-cert-file", .value(valueName: "path"), "PEM client certificate for mutual TLS; needs --tls-key-file", default: "none")
+    public static let tlsKeyFile = NodeOption("tls-key-file", .value(valueName: "path"), "PEM private key of --tls-cert-file", default: "none")
+    public static let tlsServerName = NodeOption("tls-server-name", .value(valueName: "name"), "Name checked against Redis's certificate (and sent as SNI) when it differs from the host in the URL", default: "the URL's host")
+    public static let tlsInsecureSkipVerify = NodeOption("tls-insecure-skip-verify", .toggle, "Accept any Redis certificate: encrypted but not authenticated; logs a warning", default: "off")
+    public static let sentinelUsername = NodeOption("sentinel-username", .value(valueName: "user"), "ACL user for the Sentinels, when it differs from the URL's", default: "the URL's user")
+    public static let sentinelPassword = NodeOption("sentinel-password", .value(valueName: "password"), "Password of the Sentinels, when it differs from the URL's; prefer the variable to the flag", default: "the URL's password")
     public static let origin = NodeOption("origin", .value(valueName: "sqlite:path"), "Origin loaded on a miss: a SQLite file with table items(key, value, version)", default: "none, so GET of an absent key is a 404")
     public static let cacheName = NodeOption("cache-name", .value(valueName: "name"), "Cache name, the namespace in Redis (concord:{name})", default: "\"default\"")
     public static let duration = NodeOption("duration", .value(valueName: "duration"), "How long an entry is fresh", default: "30s")
@@ -71,7 +78,8 @@ extension NodeOption {
 
     /// Every option, in `--help` order.
     public static let all: [NodeOption] = [
-        id, bind, port, redis, origin, cacheName,
+        id, bind, port, redis, tlsCAFile, tlsCertFile, tlsKeyFile, tlsServerName, tlsInsecureSkipVerify,
+        sentinelUsername, sentinelPassword, origin, cacheName,
         duration, memoryDuration, failSafe, failSafeMaxDuration, failSafeThrottle,
         factorySoftTimeout, factoryHardTimeout, maxDisconnectedStaleness,
         reconnectBackoffBase, reconnectBackoffCap, maxKeyBytes, maxValueBytes, memoryMaxEntries,

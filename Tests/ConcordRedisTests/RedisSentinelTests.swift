@@ -1,0 +1,158 @@
+import ConcordTesting
+import Testing
+
+@testable import ConcordRedis
+
+/// The Sentinel client protocol against real `redis-server --sentinel` processes: a master, a
+/// replica and three Sentinels per test.
+@Suite("Sentinel: redis+sentinel:// against real Sentinels", .timeLimit(.minutes(3)))
+struct RedisSentinelTests {
+    private func fast(_ configuration: RedisConfiguration) -> RedisConfiguration {
+        var configuration = configuration
+        configuration.reconnect = .init(backoffBase: .milliseconds(50), backoffCap: .milliseconds(300))
+        configuration.connectTimeout = .seconds(2)
+        configuration.sentinel?.pollInterval = .milliseconds(200)
+        return configuration
+    }
+
+    /// The port of the server `client` is connected to, as that server reports it.
+    private func connectedPort(_ client: RedisClient) async throws -> Int? {
+        guard case .array(let items) = try await client.send("CONFIG", "GET", "port"), items.count == 2 else { return nil }
+        return items[1].string.flatMap { Int($0) }
+    }
+
+    @Test func findsTheMasterThroughTheFirstSentinelThatAnswersAndMovesItToTheFront() async throws {
+        let topology = try await SentinelTopology.start()
+        defer { topology.stop() }
+        var configuration = fast(try topology.configuration())
+        let dead = RedisConfiguration.Sentinel.Endpoint(host: "127.0.0.1", port: try RedisServer.freePort())
+        configuration.sentinel?.endpoints.insert(dead, at: 0)
+        try await withRunningClient(configuration) { client in
+            #expect(try await connectedPort(client) == topology.servers[0].port)
+            #expect(try await client.send("SET", "k", "v") == .simpleString("OK"))
+            let order = try #require(client.driver.sentinel?.endpoints)
+            #expect(order.first != dead)
+            #expect(order.last == dead)
+        }
+    }
+
+    @Test func noSentinelReachableAndAnUnknownMasterAreTypedErrors() async throws {
+        var unreachable = fast(try RedisConfiguration(url: "redis+sentinel://127.0.0.1:\(try RedisServer.freePort())/mymaster"))
+        unreachable.connectTimeout = .milliseconds(500)
+        try await withRunningClient(unreachable, waitForConnection: false) { client in
+            let failed = try await firstState(in: client.states) {
+                if case .disconnected(let error) = $0 { return error.code == .sentinelUnreachable }
+                return false
+            }
+            #expect(failed != nil)
+        }
+
+        let topology = try await SentinelTopology.start(.init(replicas: 0, sentinels: 1, quorum: 1))
+        defer { topology.stop() }
+        var unknown = fast(try topology.configuration())
+        unknown.sentinel?.masterName = "not-monitored"
+        try await withRunningClient(unknown, waitForConnection: false) { client in
+            let failed = try await firstState(in: client.states) {
+                if case .disconnected(let error) = $0 { return error.code == .sentinelMasterUnknown }
+                return false
+            }
+            #expect(failed != nil)
+            let error = await redisError { _ = try await client.send("PING") }
+            #expect(error?.code == .sentinelMasterUnknown)
+        }
+    }
+
+    @Test func aGracefulFailoverMovesTheClientAndTheSubscriberToTheNewMaster() async throws {
+        let topology = try await SentinelTopology.start()
+        defer { topology.stop() }
+        let configuration = fast(try topology.configuration())
+        try await withRunningSubscriber(configuration) { subscriber in
+            let messages = subscriber.messages
+            try await subscriber.subscribe(channels: ["after-failover"])
+            try await withRunningClient(configuration) { client in
+                #expect(try await client.send("SET", "before", "1") == .simpleString("OK"))
+                let newMaster = try await topology.failover()
+                #expect(newMaster === topology.servers[1])
+                #expect(try await eventually { (try? await connectedPort(client)) == newMaster.port })
+                #expect(try await eventually { (try? await client.send("SET", "after", "2")) == .simpleString("OK") })
+                #expect(try await client.send("GET", "before") == .bulkString(Array("1".utf8)))  // replicated before the switch
+                // The subscriber re-subscribed on the new master: a PUBLISH there reaches it.
+                #expect(
+                    try await eventually {
+                        ((try? await client.send("PUBLISH", "after-failover", "moved")) ?? .integer(0)) == .integer(1)
+                    })
+            }
+            let received = try await firstMessage(in: messages)
+            #expect(received?.payloadString == "moved")
+        }
+    }
+
+    @Test func aKilledMasterIsReplacedAndTheClientWritesAgain() async throws {
+        let topology = try await SentinelTopology.start()
+        defer { topology.stop() }
+        let configuration = fast(try topology.configuration())
+        try await withRunningClient(configuration) { client in
+            #expect(try await client.send("SET", "before", "1") == .simpleString("OK"))
+            _ = try await client.send("WAIT", "1", "2000")
+            let old = topology.servers[0]
+            old.kill()
+            let newMaster = try await topology.waitForNewMaster(replacing: old)
+            #expect(try await eventually(timeout: .seconds(20)) { (try? await client.send("SET", "after", "2")) == .simpleString("OK") })
+            #expect(try await connectedPort(client) == newMaster.port)
+            #expect(try await client.send("GET", "before") == .bulkString(Array("1".utf8)))
+
+            // The old master comes back as a replica; the client stays on the new master.
+            try await topology.restartAsReplica(old)
+            #expect(try await eventually { await topology.role(of: old) == "slave" })
+            #expect(try await client.send("SET", "later", "3") == .simpleString("OK"))
+            #expect(try await connectedPort(client) == newMaster.port)
+        }
+    }
+
+    @Test func aServerWhoseRoleIsReplicaIsRefused() async throws {
+        let topology = try await SentinelTopology.start(.init(sentinels: 1, quorum: 1))
+        defer { topology.stop() }
+        for (server, isMaster) in [(topology.servers[0], true), (topology.servers[1], false)] {
+            let connection = try await RedisConnection.connect(
+                configuration: server.configuration(), eventLoop: MultiThreadedEventLoopGroupForTests.loop, logger: testLogger)
+            let error = await redisError {
+                try await SentinelResolver.verifyMaster(connection, address: .init(host: server.host, port: server.port))
+            }
+            #expect(isMaster ? error == nil : error?.code == .notMaster)
+            connection.close(RedisError(.connectionClosed, "test done"))
+        }
+    }
+
+    @Test func sentinelsWithAPasswordNeedIt() async throws {
+        let topology = try await SentinelTopology.start(
+            .init(replicas: 0, sentinels: 1, quorum: 1, password: "data-secret", sentinelPassword: "sentinel-secret"))
+        defer { topology.stop() }
+        try await withRunningClient(fast(try topology.configuration())) { client in
+            #expect(try await client.send("SET", "k", "v") == .simpleString("OK"))
+        }
+        var wrong = fast(try topology.configuration())
+        wrong.sentinel?.password = "wrong"
+        try await withRunningClient(wrong, waitForConnection: false) { client in
+            let failed = try await firstState(in: client.states) {
+                if case .disconnected(let error) = $0 { return error.code == .authenticationFailed }
+                return false
+            }
+            #expect(failed != nil)
+        }
+    }
+
+    @Test func sentinelsAndTheMasterOverTLS() async throws {
+        let certificates = try TestCertificates.generate()
+        defer { certificates.remove() }
+        let topology = try await SentinelTopology.start(.init(tls: .init(certificates)))
+        defer { topology.stop() }
+        #expect(topology.url.hasPrefix("rediss+sentinel://"))
+        let configuration = fast(try topology.configuration(tls: certificates.clientTLS))
+        try await withRunningClient(configuration) { client in
+            #expect(try await client.send("SET", "k", "over tls") == .simpleString("OK"))
+            let newMaster = try await topology.failover()
+            #expect(try await eventually { (try? await connectedPort(client)) == newMaster.port })
+            #expect(try await eventually { (try? await client.send("SET", "k", "again")) == .simpleString("OK") })
+        }
+    }
+}
