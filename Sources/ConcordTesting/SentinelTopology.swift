@@ -124,6 +124,9 @@ public final class SentinelTopology: Sendable {
 
     static func serverOptions(_ options: Options, replicaOf master: RedisServer?) -> RedisServer.Options {
         var serverOptions = RedisServer.Options(requirePassword: options.password, tls: options.tls)
+        // A replica (re)joining gets its full sync at once instead of after the default 5 s
+        // wait for other replicas: failovers and heals then take seconds, not tens of seconds.
+        serverOptions.extraConfig.append("repl-diskless-sync-delay 0")
         if let password = options.password {
             serverOptions.extraConfig.append("masterauth \"\(password)\"")
         }
@@ -317,6 +320,7 @@ extension RedisServer {
         guard process.terminationStatus == 0, !text.hasPrefix("Could not connect") else {
             throw RedisServerError("redis-cli \(arguments.joined(separator: " ")) on port \(port): \(text)")
         }
-        return text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "\r")) }.filter { !$0.isEmpty }
+        // "\r\n" is one Character in Swift, so split on every kind of line end.
+        return text.split(whereSeparator: \.isNewline).map(String.init).filter { !$0.isEmpty }
     }
 }

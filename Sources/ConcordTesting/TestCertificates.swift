@@ -13,7 +13,13 @@ public struct TestCertificates: Sendable {
     public var serverKeyFile: String { path("server.key") }
     public var clientCertificateFile: String { path("client.crt") }
     public var clientKeyFile: String { path("client.key") }
-    /// A CA that signed neither certificate: trusting only it must fail verification.
+    /// A server certificate from the same CA that names only `cache.internal` (no address), for
+    /// checking host names: reached as 127.0.0.1 it must fail unless the server name is given.
+    public var namedServerCertificateFile: String { path("named-server.crt") }
+    public var namedServerKeyFile: String { path("named-server.key") }
+    /// The name in `namedServerCertificateFile`.
+    public static let namedServerName = "cache.internal"
+    /// A CA that signed none of these certificates: trusting only it must fail verification.
     public var untrustedCAFile: String { path("other-ca.crt") }
 
     private func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
@@ -39,7 +45,9 @@ public struct TestCertificates: Sendable {
         try "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"
             .write(to: directory.appendingPathComponent("server.ext"), atomically: true, encoding: .utf8)
         try "extendedKeyUsage=clientAuth\n".write(to: directory.appendingPathComponent("client.ext"), atomically: true, encoding: .utf8)
-        for name in ["server", "client"] {
+        try "subjectAltName=DNS:\(namedServerName)\nextendedKeyUsage=serverAuth\n"
+            .write(to: directory.appendingPathComponent("named-server.ext"), atomically: true, encoding: .utf8)
+        for name in ["server", "client", "named-server"] {
             try openssl(["req"] + key + ["-keyout", "\(name).key", "-out", "\(name).csr", "-subj", "/CN=concord-\(name)"], in: directory)
             try openssl(
                 [

@@ -32,7 +32,7 @@ public struct ConsistencyChecker: Sendable {
         var (lost, lostWrites) = checkLostWrites(index, recovery: recovery, &collector)
         if allowance.writes > 0 {
             lost.notes.append(
-                "failovers: \(allowance.writes) mutations acknowledged from Δ before a failover to its heal are not owed (Redis may lose them), and \(allowance.reads) reads of their versions are exempt")
+                "failovers: \(allowance.writes) mutations acknowledged from Δ before a failover to the end of its loss window are not owed (Redis may lose them; counted as errors), and \(allowance.reads) reads of their versions are exempt (counted as stale-flagged)")
         }
 
         var total = AutoRecoveryCounters()

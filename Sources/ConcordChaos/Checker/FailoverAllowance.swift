@@ -4,7 +4,8 @@
 /// replica the Sentinels promote, and a graceful failover leaves the old master taking writes
 /// until it learns it was demoted. Those losses are Redis's (as in Jepsen's analysis of
 /// Sentinel), not Concord's. So for each failover fault, a mutation acknowledged between Δ
-/// before the fault began and its heal counts as indeterminate (it may or may not have
+/// before the fault began and the end of its loss window (the old master's death, or the
+/// moment every node had left it; the heal when the harness recorded none) counts as indeterminate (it may or may not have
 /// survived), and a read that returned such a version is exempt, like a flagged stale read:
 /// a node that served it and later, after detecting the rollback, serves the older surviving
 /// version has not broken monotonic reads. Every other write stays owed, before and after.
@@ -19,7 +20,7 @@ struct FailoverAllowance: Sendable {
     /// versions exempt, and how many of each were changed.
     func apply(to history: History) -> (history: History, writes: Int, reads: Int) {
         let windows = history.faults.filter { Self.failoverKinds.contains($0.kind) }.map { fault in
-            (start: fault.start - margin, end: fault.heal ?? history.end)
+            (start: fault.start - margin, end: fault.lossWindowEnd ?? fault.heal ?? history.end)
         }
         guard !windows.isEmpty else { return (history, 0, 0) }
         var changed = history

@@ -1,4 +1,5 @@
 import ConcordRedis
+import ConcordTesting
 import Logging
 
 /// Applies scheduled faults to a cluster and heals them. Each fault has exactly one heal, and
@@ -15,8 +16,15 @@ struct FaultInjector: Sendable {
         return fault.targets.map { nodes[$0].id }
     }
 
-    /// Applies the fault; returns a note for the report (how long a failover took), if any.
-    func inject(_ fault: ScheduledFault) async throws -> String? {
+    /// What an injection learned: a note for the report, and for a failover when the window in
+    /// which Redis may have lost acknowledged writes closed.
+    struct Injected: Sendable {
+        var note: String?
+        var lossWindowEnd: ContinuousClock.Instant?
+    }
+
+    /// Applies the fault.
+    func inject(_ fault: ScheduledFault) async throws -> Injected {
         let nodes = cluster.nodes
         switch fault.kind {
         case .redisKill:
@@ -46,7 +54,7 @@ struct FaultInjector: Sendable {
         case .replicaLag:
             return try await killMaster(afterCuttingReplication: true)
         }
-        return nil
+        return Injected()
     }
 
     func heal(_ fault: ScheduledFault) async throws {
@@ -69,7 +77,9 @@ struct FaultInjector: Sendable {
 
     // MARK: Sentinel faults
 
-    private func gracefulFailover() async throws -> String {
+    /// The old master takes writes until the Sentinels demote it, so the loss window lasts
+    /// until every node has moved to the new master (and answers ready there).
+    private func gracefulFailover() async throws -> Injected {
         let topology = cluster.sentinel
         let clock = ContinuousClock()
         let start = clock.now
@@ -77,7 +87,9 @@ struct FaultInjector: Sendable {
             let master = try await topology.failover()
             let promoted = clock.now - start
             let ready = try await waitForEveryNodeReady(since: start)
-            return "port \(topology.clientPort(of: master)) promoted after \(promoted.shortDescription); every node ready after \(ready.shortDescription)"
+            return Injected(
+                note: "port \(topology.clientPort(of: master)) promoted after \(promoted.shortDescription); every node ready after \(ready.shortDescription)",
+                lossWindowEnd: clock.now)
         } catch let error as ChaosError {
             throw error
         } catch {
@@ -88,7 +100,9 @@ struct FaultInjector: Sendable {
     /// SIGKILLs the master. With `afterCuttingReplication`, first pauses the replica and cuts
     /// its link, and lets writes land on the master alone for a while, so the replica that the
     /// Sentinels promote lacks them.
-    private func killMaster(afterCuttingReplication: Bool) async throws -> String {
+    /// The loss window ends with the master's death: later writes cannot reach it, and are
+    /// queued by the nodes until the new master answers.
+    private func killMaster(afterCuttingReplication: Bool) async throws -> Injected {
         let topology = cluster.sentinel
         let clock = ContinuousClock()
         do {
@@ -109,7 +123,9 @@ struct FaultInjector: Sendable {
             let newMaster = try await topology.waitForNewMaster(replacing: master)
             let promoted = clock.now - killedAt
             let ready = try await waitForEveryNodeReady(since: killedAt)
-            return "master killed; port \(topology.clientPort(of: newMaster)) promoted after \(promoted.shortDescription); every node ready (connected to it and caught up) \(ready.shortDescription) after the kill"
+            return Injected(
+                note: "master killed; port \(topology.clientPort(of: newMaster)) promoted after \(promoted.shortDescription); every node ready (connected to it and caught up) \(ready.shortDescription) after the kill",
+                lossWindowEnd: killedAt)
         } catch let error as ChaosError {
             throw error
         } catch {

@@ -189,9 +189,9 @@ public final class ChaosHarness: Sendable {
             setPhase("running", current: "FAULT \(fault.kind) on \(targets.joined(separator: ","))")
             logger.info("fault injected", metadata: ["concord.fault": "\(fault.kind)", "concord.targets": "\(targets)"])
             do {
-                if let note = try await injector.inject(fault) {
-                    recorder.annotateFault(id, note)
-                }
+                let injected = try await injector.inject(fault)
+                if let note = injected.note { recorder.annotateFault(id, note) }
+                if let end = injected.lossWindowEnd { recorder.faultLossWindowEnded(id, ago: ContinuousClock.now - end) }
                 if fault.hold > .zero { try await Task.sleep(for: fault.hold) }
             } catch {
                 // Whatever happened, the heal runs: a fault must not outlive the harness's attention.

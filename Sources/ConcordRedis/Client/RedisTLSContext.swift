@@ -1,5 +1,6 @@
 import NIOCore
 import NIOSSL
+import NIOTLS
 
 /// Turns `RedisConfiguration.TLS` into a swift-nio-ssl context, and swift-nio-ssl's failures into `RedisError` codes.
 ///
@@ -75,9 +76,11 @@ enum RedisTLSContext {
                 .tlsHostnameMismatch, "the certificate of \(endpoint) does not name the host connected to (set a server name if it differs)",
                 underlying: error)
         }
-        guard let sslError = error as? NIOSSLError else { return nil }
+        // A failed handshake is a NIOSSLError; a TLS alert after it (TLS 1.3 refuses a client
+        // certificate after the client's side finished) is a BoringSSLError from a read.
+        guard error is NIOSSLError || error is BoringSSLError else { return nil }
         // BoringSSL reports the reason as text in its error stack; the reason names are stable.
-        let text = "\(sslError)"
+        let text = "\(error)"
         if text.contains("CERTIFICATE_VERIFY_FAILED") {
             return RedisError(.tlsUntrustedCertificate, "the certificate of \(endpoint) is not signed by a trusted CA", underlying: error)
         }
@@ -89,12 +92,7 @@ enum RedisTLSContext {
                 "\(endpoint) refused the TLS handshake for the client certificate (mutual TLS: missing, untrusted or expired)",
                 underlying: error)
         }
-        switch sslError {
-        case .handshakeFailed, .uncleanShutdown, .readInInvalidTLSState:
-            return RedisError(.tlsHandshakeFailed, "TLS handshake with \(endpoint) failed (does it speak TLS on this port?)", underlying: error)
-        default:
-            return RedisError(.tlsHandshakeFailed, "TLS failure with \(endpoint)", underlying: error)
-        }
+        return RedisError(.tlsHandshakeFailed, "TLS with \(endpoint) failed (does it speak TLS on this port?)", underlying: error)
     }
 }
 
