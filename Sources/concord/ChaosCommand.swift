@@ -42,8 +42,11 @@ struct ChaosCommand: AsyncParsableCommand {
     @Option(help: "Directory for the report.")
     var report: String = "chaos-report"
 
-    @Flag(help: "A short run for CI: 3 nodes, 45s, five fault kinds (sentinel: 30s, the three failover kinds).")
+    @Flag(help: "A short run for CI: 3 nodes, 45s, five fault kinds (30s and four memcached-centred kinds with --l2 memcached; 30s and the three failover kinds with --topology sentinel).")
     var quick = false
+
+    @Option(help: "Where nodes keep L2: redis, or memcached (two memcached servers behind shared fault proxies; Redis then carries only the backplane).")
+    var l2: String = "redis"
 
     @Option(help: "The Redis set-up: standalone (one redis-server behind fault proxies) or sentinel (master, replica, three Sentinels).")
     var topology: String = "standalone"
@@ -64,20 +67,27 @@ struct ChaosCommand: AsyncParsableCommand {
     var recheck: String?
 
     func makeConfiguration() throws -> ChaosConfiguration {
+        guard let backend = ChaosConfiguration.L2(rawValue: l2.lowercased()) else {
+            throw ChaosError(.invalidArgument, "--l2 must be redis or memcached, not '\(l2)'")
+        }
         guard let topology = ChaosTopology(rawValue: topology) else {
             throw ChaosError(.invalidArgument, "unknown topology '\(topology)'; known: \(ChaosTopology.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         var configuration: ChaosConfiguration
         switch (quick, topology) {
         case (true, .sentinel): configuration = .quickSentinel()
-        case (true, .standalone): configuration = .quick()
+        case (true, .standalone): configuration = .quick(l2: backend)
         case (false, _): configuration = ChaosConfiguration()
         }
+        configuration.l2 = backend
         configuration.topology = topology
-        if !quick { configuration.faults = FaultKind.available(in: topology) }
+        let available = FaultKind.available(in: topology, memcached: backend == .memcached)
+        if !quick { configuration.faults = available }
         if let nodes { configuration.nodeCount = nodes }
         if let duration { configuration.duration = try DurationText.parse(duration) }
-        if let faults { configuration.faults = try FaultKind.parseList(faults, topology: topology) }
+        if let faults {
+            configuration.faults = faults.trimmingCharacters(in: .whitespaces) == "all" ? available : try FaultKind.parseList(faults)
+        }
         configuration.seed = seed ?? UInt64.random(in: 1...999_999)
         configuration.reportDirectory = URL(fileURLWithPath: report, isDirectory: true)
         configuration.node.backplane = !noBackplane
@@ -119,7 +129,7 @@ struct ChaosCommand: AsyncParsableCommand {
         let bounds = configuration.bounds
         Self.printError("""
             chaos: seed \(configuration.seed), \(configuration.topology) topology, \(configuration.nodeCount) nodes, \(configuration.duration.shortDescription), \
-            backplane \(configuration.node.backplane ? "on" : "OFF"); bounds Δ \(bounds.delta.shortDescription), \
+            L2 \(configuration.l2.rawValue), backplane \(configuration.node.backplane ? "on" : "OFF"); bounds Δ \(bounds.delta.shortDescription), \
             cut-off \(bounds.maxDisconnectedStaleness.shortDescription), convergence \(bounds.convergenceBound.shortDescription)
             chaos: schedule: \(harness.schedule.faults.isEmpty ? "no faults" : harness.schedule.faults.map(\.description).joined(separator: "; "))
             """)

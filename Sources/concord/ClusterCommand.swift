@@ -1,6 +1,6 @@
 import ArgumentParser
 import ConcordNode
-import ConcordTesting
+import ConcordProcess
 import Foundation
 import Synchronization
 import UnixSignals
@@ -185,27 +185,15 @@ struct ClusterCommand: AsyncParsableCommand {
     }
 }
 
-/// The children started so far, stopped together; also killed at process exit in case an exit
-/// path skipped `stopAll`.
+/// The children started so far, stopped together. (An exit path that skips `stopAll` still
+/// leaves none behind: `ConcordProcess` SIGKILLs every child not yet reaped at process exit.)
 final class ChildProcesses: Sendable {
     private let children = Mutex<[NodeProcess]>([])
-    private static let registered = Mutex<[NodeProcess]>([])
-
-    init() {
-        Self.installExitHook
-    }
-
-    private static let installExitHook: Void = {
-        atexit {
-            for child in ChildProcesses.registered.withLock({ $0 }) { child.killNow() }
-        }
-    }()
 
     var all: [NodeProcess] { children.withLock { $0 } }
 
     func add(_ child: NodeProcess) {
         children.withLock { $0.append(child) }
-        Self.registered.withLock { $0.append(child) }
     }
 
     /// SIGTERM to all at once, SIGKILL to any still running after the grace period.

@@ -28,6 +28,7 @@ struct NodeCommand: AsyncParsableCommand {
     @Flag(name: .customLong(NodeOption.tlsInsecureSkipVerify.name), inversion: .prefixedNo, help: Self.help(.tlsInsecureSkipVerify)) var tlsInsecureSkipVerify: Bool?
     @Option(name: .customLong(NodeOption.sentinelUsername.name), help: Self.help(.sentinelUsername)) var sentinelUsername: String?
     @Option(name: .customLong(NodeOption.sentinelPassword.name), help: Self.help(.sentinelPassword)) var sentinelPassword: String?
+    @Option(name: .customLong(NodeOption.l2.name), help: Self.help(.l2)) var l2: String?
     @Option(name: .customLong(NodeOption.origin.name), help: Self.help(.origin)) var origin: String?
     @Option(name: .customLong(NodeOption.cacheName.name), help: Self.help(.cacheName)) var cacheName: String?
     @Option(name: .customLong(NodeOption.duration.name), help: Self.help(.duration)) var duration: String?
@@ -60,7 +61,7 @@ struct NodeCommand: AsyncParsableCommand {
         let values: [(NodeOption, String?)] = [
             (.id, id), (.bind, bind), (.port, port), (.redis, redis), (.tlsCAFile, tlsCAFile), (.tlsCertFile, tlsCertFile),
             (.tlsKeyFile, tlsKeyFile), (.tlsServerName, tlsServerName), (.tlsInsecureSkipVerify, tlsInsecureSkipVerify.map { String($0) }),
-            (.sentinelUsername, sentinelUsername), (.sentinelPassword, sentinelPassword), (.origin, origin), (.cacheName, cacheName),
+            (.sentinelUsername, sentinelUsername), (.sentinelPassword, sentinelPassword), (.l2, l2), (.origin, origin), (.cacheName, cacheName),
             (.duration, duration), (.memoryDuration, memoryDuration), (.failSafe, failSafe.map { String($0) }),
             (.failSafeMaxDuration, failSafeMaxDuration), (.failSafeThrottle, failSafeThrottle),
             (.factorySoftTimeout, factorySoftTimeout), (.factoryHardTimeout, factoryHardTimeout),

@@ -1,3 +1,4 @@
+import ConcordProcess
 import ConcordChaos
 import ConcordTesting
 import Logging
@@ -151,7 +152,7 @@ import Testing
     }
 
     @Test func unreachableUpstreamClosesTheClient() async throws {
-        let port = try RedisServer.freePort()
+        let port = try FreePort.next()
         let proxy = try await FaultProxy.start(upstream: .init(host: "127.0.0.1", port: port), logger: logger)
         let client = try await TestTCPClient.connect(port: proxy.port)
         #expect(await eventually { client.state.closed })
@@ -244,7 +245,7 @@ import Testing
     }
 
     @Test func worksInFrontOfRedis() async throws {
-        try await withRedisServer { redisPort in
+        try await withRedisPort { redisPort in
             let proxy = try await FaultProxy.start(upstream: .init(host: "127.0.0.1", port: redisPort), logger: logger)
             do {
                 #expect(try await redisPing(port: proxy.port))

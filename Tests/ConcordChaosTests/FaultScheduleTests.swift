@@ -58,6 +58,9 @@ import Testing
                 case .partitionOne, .nodeKill: #expect(fault.targets.count == 1)
                 case .partitionHalf: #expect(fault.targets.count == 2)
                 case .partitionAll, .latency, .reset: #expect(fault.targets == [0, 1, 2, 3, 4])
+                case .memcachedKill, .memcachedPause, .memcachedPartition, .memcachedFlush:
+                    // The one memcached server it acts on.
+                    #expect(fault.targets.count == 1 && (0..<2).contains(fault.targets[0]))
                 default: #expect(fault.targets.isEmpty)
                 }
                 #expect(fault.targets.allSatisfy { (0..<5).contains($0) })

@@ -1,3 +1,4 @@
+import ConcordProcess
 import ConcordTesting
 import Testing
 
@@ -151,7 +152,7 @@ struct RedisSentinelTests {
     }
 
     @Test func sentinelsAndTheMasterOverTLS() async throws {
-        let certificates = try TestCertificates.generate()
+        let certificates = try await TestCertificates.generate()
         defer { certificates.remove() }
         let topology = try await SentinelTopology.start(.init(tls: .init(certificates)))
         defer { topology.stop() }

@@ -1,3 +1,4 @@
+import ConcordProcess
 import ConcordTesting
 import Foundation
 import Testing
@@ -10,8 +11,8 @@ import Testing
 struct RedisTLSTests {
     let certificates: TestCertificates
 
-    init() throws {
-        certificates = try TestCertificates.generate()
+    init() async throws {
+        certificates = try await TestCertificates.generate()
     }
 
     private func fast(_ configuration: RedisConfiguration) -> RedisConfiguration {

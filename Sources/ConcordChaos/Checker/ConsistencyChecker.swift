@@ -4,14 +4,14 @@
 /// Versions are per-key integers that only grow, so every key is a register whose reads can be
 /// compared with the writes acknowledged before them. An operation's ack is its end time; a read
 /// only owes a write that ended before the read started, so overlapping reads may return either.
-public struct ConsistencyChecker: Sendable {
-    public var bounds: ContractBounds
+package struct ConsistencyChecker: Sendable {
+    package var bounds: ContractBounds
     /// How many operations on the key before the blamed one a violation shows (half as many after).
-    public var windowRadius: Int
+    package var windowRadius: Int
     /// Violations kept in detail per property; all are counted.
-    public var maxDetailedViolations: Int
+    package var maxDetailedViolations: Int
 
-    public init(bounds: ContractBounds = .init(), windowRadius: Int = 6, maxDetailedViolations: Int = 100) {
+    package init(bounds: ContractBounds = .init(), windowRadius: Int = 6, maxDetailedViolations: Int = 100) {
         self.bounds = bounds
         self.windowRadius = windowRadius
         self.maxDetailedViolations = maxDetailedViolations
@@ -19,7 +19,7 @@ public struct ConsistencyChecker: Sendable {
 
     /// Checks `history`. `recovery` holds each node's auto-recovery counters from `GET /v1/stats`
     /// at the end of the run, used to tell counted overflow from silent loss (C6).
-    public func check(_ history: History, recovery: [String: AutoRecoveryCounters] = [:]) -> CheckResult {
+    package func check(_ history: History, recovery: [String: AutoRecoveryCounters] = [:]) -> CheckResult {
         let allowance = FailoverAllowance(margin: bounds.delta).apply(to: history)
         let index = HistoryIndex(allowance.history, convergenceBound: bounds.convergenceBound)
         var collector = ViolationCollector(index: index, radius: windowRadius, limit: maxDetailedViolations)

@@ -1,5 +1,6 @@
+import ConcordMemcached
+import ConcordProcess
 import ConcordRedis
-import ConcordTesting
 import Logging
 
 /// Applies scheduled faults to a cluster and heals them. Each fault has exactly one heal, and
@@ -12,6 +13,7 @@ struct FaultInjector: Sendable {
     /// Node ids (or `Fault.redisTarget`) a fault affects, for the history.
     func targetIDs(_ fault: ScheduledFault) -> [String] {
         if fault.kind.targetsRedis { return [Fault.redisTarget] }
+        if fault.kind.targetsMemcached { return [Fault.memcachedTarget] }
         let nodes = cluster.nodes
         return fault.targets.map { nodes[$0].id }
     }
@@ -53,6 +55,14 @@ struct FaultInjector: Sendable {
             return try await killMaster(afterCuttingReplication: false)
         case .replicaLag:
             return try await killMaster(afterCuttingReplication: true)
+        case .memcachedKill:
+            memcachedServer(fault)?.kill()
+        case .memcachedPause:
+            memcachedServer(fault)?.pause()
+        case .memcachedPartition:
+            memcachedProxy(fault)?.set(.down)
+        case .memcachedFlush:
+            try await flushMemcached(fault)
         }
         return Injected()
     }
@@ -72,6 +82,47 @@ struct FaultInjector: Sendable {
             for index in fault.targets { try await cluster.startNode(index) }
         case .failover, .masterKill, .replicaLag:
             try await healSentinelTopology()
+        case .memcachedKill:
+            do {
+                try await memcachedServer(fault)?.restart()
+            } catch {
+                throw ChaosError(.setupFailed, "could not restart memcached", underlying: error)
+            }
+            cluster.recordRedisPID()
+        case .memcachedPause:
+            memcachedServer(fault)?.resume()
+        case .memcachedPartition:
+            memcachedProxy(fault)?.clear()
+        case .memcachedFlush:
+            break
+        }
+    }
+
+    private func memcachedServer(_ fault: ScheduledFault) -> MemcachedServer? {
+        let servers = cluster.memcachedServers
+        guard let index = fault.targets.first, servers.indices.contains(index) else { return nil }
+        return servers[index]
+    }
+
+    private func memcachedProxy(_ fault: ScheduledFault) -> FaultProxy? {
+        let proxies = cluster.memcachedProxies
+        guard let index = fault.targets.first, proxies.indices.contains(index) else { return nil }
+        return proxies[index]
+    }
+
+    /// `flush_all` straight to the server, not through its proxy: the fault is memcached losing its data.
+    private func flushMemcached(_ fault: ScheduledFault) async throws {
+        guard let server = memcachedServer(fault) else { return }
+        let client = MemcachedClient(configuration: MemcachedConfiguration(servers: [.init(host: server.host, port: server.port)]), logger: logger)
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await client.run() }
+                defer { group.cancelAll() }
+                try await client.waitUntilConnected(timeout: .seconds(5))
+                try await client.flushAll(server: 0)
+            }
+        } catch {
+            throw ChaosError(.setupFailed, "flush_all failed", underlying: error)
         }
     }
 

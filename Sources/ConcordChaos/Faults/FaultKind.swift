@@ -1,7 +1,7 @@
 import Foundation
 
 /// The faults `concord chaos` can inject, named as on its command line (`--faults`).
-public enum FaultKind: String, Sendable, Hashable, Codable, CaseIterable, CustomStringConvertible {
+package enum FaultKind: String, Sendable, Hashable, Codable, CaseIterable, CustomStringConvertible {
     /// SIGKILL redis-server; the heal restarts it on the same port with an empty dataset.
     case redisKill = "redis-kill"
     /// Restart redis-server at once with an empty dataset (a restart without persistence).
@@ -22,6 +22,14 @@ public enum FaultKind: String, Sendable, Hashable, Codable, CaseIterable, Custom
     case flushall
     /// SIGKILL one node; the heal restarts it with the same id and port.
     case nodeKill = "node-kill"
+    /// SIGKILL one memcached server (runs with `--l2 memcached`); the heal restarts it empty.
+    case memcachedKill = "memcached-kill"
+    /// SIGSTOP one memcached server; the heal is SIGCONT.
+    case memcachedPause = "memcached-pause"
+    /// Every node's link to one memcached server is down (its proxy refuses and drops connections).
+    case memcachedPartition = "memcached-partition"
+    /// `flush_all` on one memcached server: its items are gone, its connections stay.
+    case memcachedFlush = "memcached-flush"
     /// Sentinel topology: a graceful `SENTINEL FAILOVER`; the heal waits until the old master
     /// is a replica of the new one, in sync.
     case failover
@@ -32,27 +40,34 @@ public enum FaultKind: String, Sendable, Hashable, Codable, CaseIterable, Custom
     /// cut), writes go on for a while, then the master is killed: the promoted replica is behind.
     case replicaLag = "replica-lag"
 
-    public var description: String { rawValue }
+    package var description: String { rawValue }
 
     /// Faults that happen in one step: the heal follows at once, nothing is held.
-    public var isInstant: Bool {
+    package var isInstant: Bool {
         switch self {
-        case .redisRestartEmpty, .flushall: true
+        case .redisRestartEmpty, .flushall, .memcachedFlush: true
         default: false
         }
     }
 
-    /// Faults on Redis itself rather than on some nodes' links or processes.
-    public var targetsRedis: Bool {
+    /// Faults on a memcached server; they apply only to runs with Memcached as L2.
+    package var targetsMemcached: Bool {
         switch self {
-        case .redisKill, .redisRestartEmpty, .redisPause, .flushall, .failover, .masterKill, .replicaLag: true
+        case .memcachedKill, .memcachedPause, .memcachedPartition, .memcachedFlush: true
         default: false
         }
+    }
+
+    /// The kinds `all` means for a run on this L2: every kind on Memcached (Redis still carries
+    /// the backplane there), all but the memcached kinds on Redis.
+    /// The failovers need the Sentinel topology (`available(in:)`), so `all` leaves them out.
+    package static func all(memcached: Bool) -> [FaultKind] {
+        allCases.filter { !$0.isFailover && (memcached || !$0.targetsMemcached) }
     }
 
     /// Failovers, in which Redis itself may lose writes it acknowledged (asynchronous
     /// replication): the checker does not hold Concord to writes acknowledged in their window.
-    public var isFailover: Bool {
+    package var isFailover: Bool {
         switch self {
         case .failover, .masterKill, .replicaLag: true
         default: false
@@ -61,25 +76,37 @@ public enum FaultKind: String, Sendable, Hashable, Codable, CaseIterable, Custom
 
     /// The kinds a topology can inject: the proxy and single-server faults need the standalone
     /// topology; the failovers need Sentinel. A node crash works in both.
-    public static func available(in topology: ChaosTopology) -> [FaultKind] {
+    package static func available(in topology: ChaosTopology, memcached: Bool = false) -> [FaultKind] {
         switch topology {
-        case .standalone: allCases.filter { !$0.isFailover }
+        case .standalone: all(memcached: memcached)
         case .sentinel: [.failover, .masterKill, .replicaLag, .nodeKill]
         }
     }
 
     /// The kinds `--quick --topology sentinel` injects.
-    public static let quickSentinel: [FaultKind] = [.failover, .masterKill, .replicaLag]
+    package static let quickSentinel: [FaultKind] = [.failover, .masterKill, .replicaLag]
+
+    /// The kinds `--quick --l2 memcached` injects: a memcached server's death, data loss and hang,
+    /// a backplane partition and a node crash.
+    package static let quickMemcached: [FaultKind] = [.memcachedKill, .memcachedFlush, .memcachedPause, .nodeKill]
+
+    /// Faults on Redis itself rather than on some nodes' links or processes.
+    package var targetsRedis: Bool {
+        switch self {
+        case .redisKill, .redisRestartEmpty, .redisPause, .flushall, .failover, .masterKill, .replicaLag: true
+        default: false
+        }
+    }
 
     /// The kinds `--quick` injects: one of each family (process death, partition, data loss,
     /// a hung server, a node crash) in little time.
-    public static let quick: [FaultKind] = [.redisKill, .partitionOne, .flushall, .redisPause, .nodeKill]
+    package static let quick: [FaultKind] = [.redisKill, .partitionOne, .flushall, .redisPause, .nodeKill]
 
-    /// Parses `all` (every kind `topology` can inject) or a comma-separated list; throws `ChaosError(.invalidArgument)` naming
+    /// Parses `all` or a comma-separated list; throws `ChaosError(.invalidArgument)` naming
     /// the unknown entry and the valid ones.
-    public static func parseList(_ text: String, topology: ChaosTopology = .standalone) throws -> [FaultKind] {
+    package static func parseList(_ text: String) throws -> [FaultKind] {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
-        if trimmed == "all" { return available(in: topology) }
+        if trimmed == "all" { return all(memcached: true) }
         if trimmed == "none" { return [] }
         var kinds: [FaultKind] = []
         for part in trimmed.split(separator: ",") {

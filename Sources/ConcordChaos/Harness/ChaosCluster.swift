@@ -1,5 +1,5 @@
 import ConcordNode
-import ConcordTesting
+import ConcordProcess
 import Foundation
 import Logging
 import Synchronization
@@ -30,6 +30,10 @@ final class ChaosCluster: Sendable {
     private struct State {
         var redis: RedisServer?
         var sentinel: SentinelTopology?
+        /// The memcached servers of a run with Memcached as L2, and the proxy in front of each,
+        /// which every node shares (so all nodes name the servers alike and agree on placement).
+        var memcached: [MemcachedServer] = []
+        var memcachedProxies: [FaultProxy] = []
         var proxies: [FaultProxy] = []
         var nodes: [Node] = []
         var processes: [String: ChildProcess] = [:]
@@ -64,13 +68,16 @@ final class ChaosCluster: Sendable {
 
     var nodes: [Node] { state.withLock { $0.nodes } }
 
+    var memcachedServers: [MemcachedServer] { state.withLock { $0.memcached } }
+    var memcachedProxies: [FaultProxy] { state.withLock { $0.memcachedProxies } }
+
     // MARK: Starting
 
     /// Starts Redis, the proxies and the nodes, and returns once every node answers `/health`
     /// and reports ready (its backplane, or without one its Redis connection, is up).
     func start(
         nodeCount: Int, topology: ChaosTopology = .standalone, originPath: String, settings: ChaosConfiguration.NodeSettings,
-        clientConfiguration: NodeClient.Configuration
+        clientConfiguration: NodeClient.Configuration, memcachedServers: Int = 0
     ) async throws {
         if topology == .sentinel {
             try await startSentinel(nodeCount: nodeCount, originPath: originPath, settings: settings, clientConfiguration: clientConfiguration)
@@ -86,6 +93,26 @@ final class ChaosCluster: Sendable {
         logger.info("redis-server started", metadata: ["concord.port": "\(redis.port)"])
         try startRedisWatchdog()
 
+        var l2Arguments: [String] = []
+        if memcachedServers > 0 {
+            var endpoints: [String] = []
+            for _ in 0..<memcachedServers {
+                let server: MemcachedServer
+                do {
+                    server = try await MemcachedServer.start()
+                } catch {
+                    throw ChaosError(.setupFailed, "cannot start memcached (is it installed? scripts/setup.sh installs it)", underlying: error)
+                }
+                state.withLock { $0.memcached.append(server) }
+                recordRedisPID()
+                let proxy = try await FaultProxy.start(upstream: .init(host: server.host, port: server.port), logger: logger)
+                state.withLock { $0.memcachedProxies.append(proxy) }
+                endpoints.append("127.0.0.1:\(proxy.port)")
+            }
+            logger.info("memcached started", metadata: ["concord.servers": "\(endpoints)"])
+            l2Arguments = ["--l2", "memcached://" + endpoints.joined(separator: ",")]
+        }
+
         let ports = try FreePort.distinct(nodeCount)
         for index in 0..<nodeCount {
             let id = "n\(index + 1)"
@@ -98,7 +125,7 @@ final class ChaosCluster: Sendable {
                 "--origin", "sqlite:\(originPath)", "--cache-name", "chaos",
                 // Nodes end by themselves when the harness is gone, even after a SIGKILL of it.
                 "--parent-pid", "\(getpid())",
-            ] + settings.arguments
+            ] + l2Arguments + settings.arguments
             let node = Node(
                 index: index, id: id, port: ports[index], proxy: proxy,
                 client: NodeClient(port: ports[index], configuration: clientConfiguration, logger: logger),
@@ -158,31 +185,33 @@ final class ChaosCluster: Sendable {
     private func startRedisWatchdog() throws {
         recordRedisPID()
         // Temp dirs too: the harness's own (origin, pid file) and the servers'.
-        let leftovers = ([redisPIDFile.deletingLastPathComponent().path] + redisServers.map(\.directory.path))
+        let leftovers = ([redisPIDFile.deletingLastPathComponent().path] + state.withLock { redisServers($0) }.map(\.directory.path))
             .map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }
             .joined(separator: " ")
         let script = """
             while kill -0 \(getpid()) 2>/dev/null; do sleep 0.5; done
             for pid in $(cat '\(redisPIDFile.path)' 2>/dev/null); do
-                if grep -q redis "/proc/$pid/cmdline" 2>/dev/null; then kill -9 "$pid"; fi
+              if grep -q -e redis-server -e redis-sentinel -e memcached "/proc/$pid/cmdline" 2>/dev/null; then kill -9 "$pid"; fi
             done
             rm -rf \(leftovers)
             """
         _ = try supervisor.launch(name: "redis-watchdog", executable: "/bin/sh", arguments: ["-c", script])
     }
 
-    /// Writes down the current redis-server (and Sentinel) pids for the watchdog (after every restart).
+    /// Writes down the current redis-server (Sentinels included) and memcached pids for the
+    /// watchdog (after every restart).
     func recordRedisPID() {
-        let pids = redisServers.compactMap(\.processIdentifier).map { "\($0)" }.joined(separator: " ")
-        try? Data(pids.utf8).write(to: redisPIDFile, options: .atomic)
+        let pids = state.withLock { state in
+            (redisServers(state).map(\.processIdentifier) + state.memcached.map(\.processIdentifier)).compactMap { $0 }
+        }
+        let pid = pids.map { "\($0)" }.joined(separator: " ")
+        try? Data(pid.utf8).write(to: redisPIDFile, options: .atomic)
     }
 
     /// Every Redis process of the topology: the one server, or the data servers and Sentinels.
-    private var redisServers: [RedisServer] {
-        state.withLock { state in
-            if let sentinel = state.sentinel { return sentinel.servers + sentinel.sentinels }
-            return state.redis.map { [$0] } ?? []
-        }
+    private func redisServers(_ state: State) -> [RedisServer] {
+        if let sentinel = state.sentinel { return sentinel.servers + sentinel.sentinels }
+        return state.redis.map { [$0] } ?? []
     }
 
     /// Launches node `index` (again) and waits for its `/health`.
@@ -246,12 +275,15 @@ final class ChaosCluster: Sendable {
 
     /// Stops nodes, proxies and Redis; safe after a partial start and safe to call twice.
     func shutdown() async {
-        let (redis, sentinel, proxies, nodes) = state.withLock { ($0.redis, $0.sentinel, $0.proxies, $0.nodes) }
+        let (redis, sentinel, proxies, nodes, memcached) = state.withLock {
+            ($0.redis, $0.sentinel, $0.proxies + $0.memcachedProxies, $0.nodes, $0.memcached)
+        }
         await supervisor.stopAll(grace: .seconds(3))
         for node in nodes { node.client.shutdown() }
         for proxy in proxies { await proxy.stop() }
         redis?.stop()
         sentinel?.stop()
+        for server in memcached { server.stop() }
     }
 
     /// For signal handlers: SIGKILL to every child and to Redis, without waiting on anything async.
@@ -259,6 +291,7 @@ final class ChaosCluster: Sendable {
         supervisor.killAllNow()
         state.withLock { $0.redis }?.stop()
         state.withLock { $0.sentinel }?.stop()
+        for server in state.withLock({ $0.memcached }) { server.stop() }
     }
 
     /// The last lines of a log file, for error messages.

@@ -1,3 +1,4 @@
+import ConcordProcess
 import ConcordNode
 import Foundation
 import Logging
@@ -8,26 +9,26 @@ import Synchronization
 /// heal, reads everything once more at the end, checks the history against the contract and
 /// writes the report. Every process it started is gone when `run()` returns or throws,
 /// cancellation included.
-public final class ChaosHarness: Sendable {
-    public let configuration: ChaosConfiguration
+package final class ChaosHarness: Sendable {
+    package let configuration: ChaosConfiguration
     private let logger: Logger
     private let supervisor = ProcessSupervisor()
     private let cluster = Mutex<ChaosCluster?>(nil)
     private let progress = Mutex(ChaosProgress())
     private let recorder = Mutex<HistoryRecorder?>(nil)
 
-    public init(configuration: ChaosConfiguration, logger: Logger = Logger(label: "concord.chaos")) {
+    package init(configuration: ChaosConfiguration, logger: Logger = Logger(label: "concord.chaos")) {
         self.configuration = configuration
         self.logger = logger
     }
 
     /// The fault schedule this configuration gives: fixed by the seed, printable before a run.
-    public var schedule: FaultSchedule {
+    package var schedule: FaultSchedule {
         FaultSchedule(seed: configuration.seed, parameters: configuration.scheduleParameters)
     }
 
     /// Where the run is; cheap, for progress displays.
-    public func progressSnapshot() -> ChaosProgress {
+    package func progressSnapshot() -> ChaosProgress {
         var snapshot = progress.withLock { $0 }
         if let recorder = recorder.withLock({ $0 }) {
             snapshot.elapsed = recorder.now()
@@ -37,14 +38,14 @@ public final class ChaosHarness: Sendable {
     }
 
     /// For a signal handler's last resort: SIGKILL every child and Redis, synchronously.
-    public func emergencyStop() {
+    package func emergencyStop() {
         supervisor.killAllNow()
         cluster.withLock { $0 }?.emergencyStop()
     }
 
     /// Runs the experiment. Throws `ChaosError` when the harness itself cannot run (exit code
     /// 2) and `CancellationError` when cancelled; a broken contract is a returned outcome.
-    public func run() async throws -> ChaosOutcome {
+    package func run() async throws -> ChaosOutcome {
         try configuration.validate()
         let wallStart = ContinuousClock.now
         let executable = configuration.executable ?? Self.currentExecutable()
@@ -104,7 +105,8 @@ public final class ChaosHarness: Sendable {
         clientConfiguration.maxIdleConnections = 8
         try await cluster.start(
             nodeCount: configuration.nodeCount, topology: configuration.topology, originPath: originPath, settings: configuration.node,
-            clientConfiguration: clientConfiguration)
+            clientConfiguration: clientConfiguration,
+            memcachedServers: configuration.l2 == .memcached ? configuration.memcachedServerCount : 0)
 
         let nodes = cluster.nodes
         let recorder = HistoryRecorder(nodes: nodes.map(\.id), clock: HarnessClock())
@@ -230,6 +232,7 @@ public final class ChaosHarness: Sendable {
         switch fault.kind {
         case .latency: fault.magnitude.map { "+\($0.shortDescription) on replies" }
         case .reset: fault.magnitude.map { "connections reset \($0.shortDescription) after opening" }
+        case .memcachedKill, .memcachedPause, .memcachedPartition, .memcachedFlush: fault.targets.first.map { "memcached server \($0 + 1)" }
         default: nil
         }
     }
@@ -259,7 +262,7 @@ public final class ChaosHarness: Sendable {
 
     /// Checks the history a run left in `source` again, with this configuration's bounds, and
     /// writes a new report into `configuration.reportDirectory`. No process is started.
-    public func recheck(_ source: URL) throws -> ChaosOutcome {
+    package func recheck(_ source: URL) throws -> ChaosOutcome {
         let history: History
         var recovery: [String: AutoRecoveryCounters] = [:]
         do {
@@ -320,18 +323,18 @@ public final class ChaosHarness: Sendable {
 }
 
 /// What a finished chaos run concluded, and where its report is.
-public struct ChaosOutcome: Sendable {
-    public var report: ChaosReport
-    public var files: ChaosReport.Files
+package struct ChaosOutcome: Sendable {
+    package var report: ChaosReport
+    package var files: ChaosReport.Files
     /// From the harness's start to the last process stopped.
-    public var wallTime: Duration
+    package var wallTime: Duration
 
-    public var passed: Bool { report.passed }
+    package var passed: Bool { report.passed }
     /// 0 when every property holds, 1 when one is broken (2, harness failure, is a thrown error).
-    public var exitCode: Int32 { passed ? 0 : 1 }
+    package var exitCode: Int32 { passed ? 0 : 1 }
 
     /// The report's summary, without the detailed violation listings (they are in report.txt).
-    public var summary: String {
+    package var summary: String {
         var lines: [String] = []
         for line in report.text().split(separator: "\n", omittingEmptySubsequences: false) {
             if line.hasPrefix("Violations of ") { break }

@@ -1,9 +1,9 @@
 /// The Redis set-up a chaos run (or a local cluster) starts the nodes against.
-public enum ChaosTopology: String, Sendable, Hashable, Codable, CaseIterable, CustomStringConvertible {
+package enum ChaosTopology: String, Sendable, Hashable, Codable, CaseIterable, CustomStringConvertible {
     /// One redis-server; each node reaches it through its own fault proxy.
     case standalone
     /// A master, a replica and three Sentinels; nodes find the master through the Sentinels.
     case sentinel
 
-    public var description: String { rawValue }
+    package var description: String { rawValue }
 }

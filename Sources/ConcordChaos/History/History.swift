@@ -1,13 +1,13 @@
 /// Everything a chaos run recorded: the nodes, every operation and every fault, on one timeline.
-public struct History: Sendable, Codable, Hashable {
+package struct History: Sendable, Codable, Hashable {
     /// Node ids in display order.
-    public var nodes: [String]
-    public var operations: [Operation]
-    public var faults: [Fault]
+    package var nodes: [String]
+    package var operations: [Operation]
+    package var faults: [Fault]
     /// When recording stopped; bounds open faults and the last convergence window.
-    public var end: Duration
+    package var end: Duration
 
-    public init(nodes: [String] = [], operations: [Operation] = [], faults: [Fault] = [], end: Duration? = nil) {
+    package init(nodes: [String] = [], operations: [Operation] = [], faults: [Fault] = [], end: Duration? = nil) {
         self.nodes = nodes
         self.operations = operations
         self.faults = faults
@@ -17,7 +17,7 @@ public struct History: Sendable, Codable, Hashable {
     }
 
     /// Node ids from `nodes` plus any that only appear in operations, in a stable order.
-    public var allNodes: [String] {
+    package var allNodes: [String] {
         var seen = Set(nodes)
         var result = nodes
         for operation in operations where !seen.contains(operation.node) {
@@ -31,7 +31,7 @@ public struct History: Sendable, Codable, Hashable {
         case nodes, operations, faults, endMs
     }
 
-    public init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         nodes = try container.decode([String].self, forKey: .nodes)
         operations = try container.decode([Operation].self, forKey: .operations)
@@ -39,7 +39,7 @@ public struct History: Sendable, Codable, Hashable {
         end = try container.decodeMilliseconds(forKey: .endMs)
     }
 
-    public func encode(to encoder: any Encoder) throws {
+    package func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(nodes, forKey: .nodes)
         try container.encode(operations, forKey: .operations)

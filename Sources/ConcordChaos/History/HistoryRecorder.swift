@@ -4,14 +4,14 @@ import Synchronization
 ///
 /// A `Mutex` rather than an actor: recording is a few hundred nanoseconds of appends, and an
 /// actor hop per operation would add latency the harness then measures as the node's.
-public final class HistoryRecorder: Sendable {
+package final class HistoryRecorder: Sendable {
     /// What a finished request observed, handed to `complete` or returned from `measure`'s body.
-    public struct Observation: Sendable, Hashable {
-        public var version: Int64?
-        public var stale: Bool
-        public var source: Operation.Source?
+    package struct Observation: Sendable, Hashable {
+        package var version: Int64?
+        package var stale: Bool
+        package var source: Operation.Source?
 
-        public init(version: Int64?, stale: Bool = false, source: Operation.Source? = nil) {
+        package init(version: Int64?, stale: Bool = false, source: Operation.Source? = nil) {
             self.version = version
             self.stale = stale
             self.source = source
@@ -19,13 +19,13 @@ public final class HistoryRecorder: Sendable {
     }
 
     /// An operation that has started and not yet finished.
-    public struct Pending: Sendable, Hashable {
-        public let id: Int
-        public let kind: Operation.Kind
-        public let node: String
-        public let key: String
-        public let start: Duration
-        public let purpose: Operation.Purpose
+    package struct Pending: Sendable, Hashable {
+        package let id: Int
+        package let kind: Operation.Kind
+        package let node: String
+        package let key: String
+        package let start: Duration
+        package let purpose: Operation.Purpose
     }
 
     private struct State {
@@ -36,24 +36,24 @@ public final class HistoryRecorder: Sendable {
         var nextFaultID = 1
     }
 
-    public let clock: HarnessClock
+    package let clock: HarnessClock
     private let state: Mutex<State>
 
-    public init(nodes: [String] = [], clock: HarnessClock = .init(), expectedOperations: Int = 100_000) {
+    package init(nodes: [String] = [], clock: HarnessClock = .init(), expectedOperations: Int = 100_000) {
         self.clock = clock
         var operations: [Operation] = []
         operations.reserveCapacity(expectedOperations)
         self.state = Mutex(State(nodes: nodes, operations: operations))
     }
 
-    public func now() -> Duration { clock.now() }
+    package func now() -> Duration { clock.now() }
 
-    public func addNode(_ node: String) {
+    package func addNode(_ node: String) {
         state.withLock { if !$0.nodes.contains(node) { $0.nodes.append(node) } }
     }
 
     /// Stamps the start of an operation and reserves its id.
-    public func begin(_ kind: Operation.Kind, node: String, key: String, purpose: Operation.Purpose = .workload) -> Pending {
+    package func begin(_ kind: Operation.Kind, node: String, key: String, purpose: Operation.Purpose = .workload) -> Pending {
         let id = state.withLock { state in
             defer { state.nextOperationID += 1 }
             return state.nextOperationID
@@ -63,7 +63,7 @@ public final class HistoryRecorder: Sendable {
 
     /// Stamps the end and records the operation.
     @discardableResult
-    public func complete(_ pending: Pending, _ outcome: Operation.Outcome, stale: Bool = false, source: Operation.Source? = nil) -> Operation {
+    package func complete(_ pending: Pending, _ outcome: Operation.Outcome, stale: Bool = false, source: Operation.Source? = nil) -> Operation {
         let operation = Operation(
             id: pending.id, kind: pending.kind, node: pending.node, key: pending.key,
             start: pending.start, end: clock.now(), outcome: outcome, stale: stale, source: source, purpose: pending.purpose)
@@ -73,7 +73,7 @@ public final class HistoryRecorder: Sendable {
 
     /// Runs one request and records it; a thrown error is recorded as a failed operation, never rethrown.
     @discardableResult
-    public func measure(
+    package func measure(
         _ kind: Operation.Kind,
         node: String,
         key: String,
@@ -90,7 +90,7 @@ public final class HistoryRecorder: Sendable {
     }
 
     /// Records an operation stamped elsewhere (replayed or built by hand).
-    public func record(_ operation: Operation) {
+    package func record(_ operation: Operation) {
         state.withLock { state in
             state.operations.append(operation)
             state.nextOperationID = max(state.nextOperationID, operation.id + 1)
@@ -99,7 +99,7 @@ public final class HistoryRecorder: Sendable {
 
     /// Records the start of a fault and returns its id, for `faultHealed`.
     @discardableResult
-    public func faultStarted(kind: String, targets: [String], detail: String? = nil) -> Int {
+    package func faultStarted(kind: String, targets: [String], detail: String? = nil) -> Int {
         let now = clock.now()
         return state.withLock { state in
             let id = state.nextFaultID
@@ -109,7 +109,7 @@ public final class HistoryRecorder: Sendable {
         }
     }
 
-    public func faultHealed(_ id: Int) {
+    package func faultHealed(_ id: Int) {
         let now = clock.now()
         state.withLock { state in
             if let index = state.faults.firstIndex(where: { $0.id == id }), state.faults[index].heal == nil {
@@ -128,7 +128,7 @@ public final class HistoryRecorder: Sendable {
     }
 
     /// Appends `note` to a fault's detail (what the harness learned after the heal, say).
-    public func annotateFault(_ id: Int, _ note: String) {
+    package func annotateFault(_ id: Int, _ note: String) {
         state.withLock { state in
             guard let index = state.faults.firstIndex(where: { $0.id == id }) else { return }
             let detail = state.faults[index].detail
@@ -136,10 +136,10 @@ public final class HistoryRecorder: Sendable {
         }
     }
 
-    public var operationCount: Int { state.withLock { $0.operations.count } }
+    package var operationCount: Int { state.withLock { $0.operations.count } }
 
     /// A copy of everything so far, operations ordered by start.
-    public func snapshot() -> History {
+    package func snapshot() -> History {
         let end = clock.now()
         let (nodes, operations, faults) = state.withLock { ($0.nodes, $0.operations, $0.faults) }
         let sorted = operations.sorted { ($0.start, $0.id) < ($1.start, $1.id) }

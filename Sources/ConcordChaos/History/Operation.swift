@@ -1,7 +1,7 @@
 /// One client operation against a node as the harness saw it: what, where, when, and what came back.
-public struct Operation: Sendable, Hashable, Identifiable {
+package struct Operation: Sendable, Hashable, Identifiable {
     /// The kinds of request the workload makes.
-    public enum Kind: String, Sendable, Hashable, Codable, CaseIterable {
+    package enum Kind: String, Sendable, Hashable, Codable, CaseIterable {
         /// GET /v1/cache/{key}.
         case read
         /// The writer set the origin to a new version, then PUT the value.
@@ -12,16 +12,16 @@ public struct Operation: Sendable, Hashable, Identifiable {
         case invalidate
 
         /// Writes, deletes and invalidations all make a new origin version the one to read.
-        public var isMutation: Bool { self != .read }
+        package var isMutation: Bool { self != .read }
     }
 
     /// The tier that answered a read (`Concord-Source`).
-    public enum Source: String, Sendable, Hashable, Codable, CaseIterable {
+    package enum Source: String, Sendable, Hashable, Codable, CaseIterable {
         case memory, distributed, origin
     }
 
     /// Why the harness made the request, so checks can pick the reads meant for them.
-    public enum Purpose: String, Sendable, Hashable, Codable, CaseIterable {
+    package enum Purpose: String, Sendable, Hashable, Codable, CaseIterable {
         /// Ordinary traffic.
         case workload
         /// A read of every key on every node after a heal, to measure convergence (C5).
@@ -31,39 +31,39 @@ public struct Operation: Sendable, Hashable, Identifiable {
     }
 
     /// How the request ended.
-    public enum Outcome: Sendable, Hashable {
+    package enum Outcome: Sendable, Hashable {
         /// Acknowledged. For a read, the version returned (nil: not found); for a mutation, the
         /// origin version it established (nil when unknown).
         case ok(version: Int64?)
         /// No usable answer (transport error, timeout, 5xx). Not a violation; counted as an error.
         case failed(String)
 
-        public var version: Int64? {
+        package var version: Int64? {
             if case .ok(let version) = self { return version }
             return nil
         }
 
-        public var isOK: Bool {
+        package var isOK: Bool {
             if case .ok = self { return true }
             return false
         }
     }
 
-    public var id: Int
-    public var kind: Kind
-    public var node: String
-    public var key: String
+    package var id: Int
+    package var kind: Kind
+    package var node: String
+    package var key: String
     /// When the request was sent, since the harness started, on one monotonic clock.
-    public var start: Duration
+    package var start: Duration
     /// When the response (the ack, for a mutation) arrived.
-    public var end: Duration
-    public var outcome: Outcome
+    package var end: Duration
+    package var outcome: Outcome
     /// The node flagged the value as served by fail-safe (`Concord-Stale: true`).
-    public var stale: Bool
-    public var source: Source?
-    public var purpose: Purpose
+    package var stale: Bool
+    package var source: Source?
+    package var purpose: Purpose
 
-    public init(
+    package init(
         id: Int,
         kind: Kind,
         node: String,
@@ -91,7 +91,7 @@ public struct Operation: Sendable, Hashable, Identifiable {
     var rank: Int64 { outcome.version ?? Int64.min }
 
     /// A one-line rendering for reports.
-    public var summary: String {
+    package var summary: String {
         let result: String
         switch outcome {
         case .ok(let version?): result = "v\(version)"
@@ -111,7 +111,7 @@ extension Operation: Codable {
         case id, kind, node, key, startMs, endMs, version, error, stale, source, purpose
     }
 
-    public init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         id = try container.decode(Int.self, forKey: .id)
         kind = try container.decode(Kind.self, forKey: .kind)
@@ -129,7 +129,7 @@ extension Operation: Codable {
         purpose = try container.decodeIfPresent(Purpose.self, forKey: .purpose) ?? .workload
     }
 
-    public func encode(to encoder: any Encoder) throws {
+    package func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(id, forKey: .id)
         try container.encode(kind, forKey: .kind)

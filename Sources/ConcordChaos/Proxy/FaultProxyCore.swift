@@ -3,7 +3,7 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
-/// State shared between the public `FaultProxy` handle and its connections: the toxic table,
+/// State shared between the package `FaultProxy` handle and its connections: the toxic table,
 /// the live connections and counters, all behind one mutex because they are touched from
 /// every event loop and from the harness.
 final class FaultProxyCore: Sendable {

@@ -2,24 +2,24 @@ import Foundation
 
 /// A chaos run's findings, written as a directory a person and a script can both read:
 /// `report.txt`, `report.json` and `timeline.svg`.
-public struct ChaosReport: Sendable {
+package struct ChaosReport: Sendable {
     /// Where `write(to:)` put each file.
-    public struct Files: Sendable, Hashable {
-        public var text: URL
-        public var json: URL
-        public var timeline: URL
+    package struct Files: Sendable, Hashable {
+        package var text: URL
+        package var json: URL
+        package var timeline: URL
     }
 
-    public var title: String
-    public var history: History
-    public var result: CheckResult
+    package var title: String
+    package var history: History
+    package var result: CheckResult
     /// Run settings worth repeating in the report (seed, duration, fault list...).
-    public var metadata: [String: String]
+    package var metadata: [String: String]
     /// Problems the harness found outside the contract's six properties (a node that died on
     /// its own, corrupt bodies, nodes that stopped answering); any of them fails the run.
-    public var findings: [String]
+    package var findings: [String]
 
-    public init(
+    package init(
         title: String = "Concord chaos report", history: History, result: CheckResult, metadata: [String: String] = [:],
         findings: [String] = []
     ) {
@@ -31,11 +31,11 @@ public struct ChaosReport: Sendable {
     }
 
     /// Every property held and the harness found nothing else wrong.
-    public var passed: Bool { result.passed && findings.isEmpty }
+    package var passed: Bool { result.passed && findings.isEmpty }
 
     /// Writes the three files into `directory`, creating it if needed.
     @discardableResult
-    public func write(to directory: URL) throws -> Files {
+    package func write(to directory: URL) throws -> Files {
         let files = Files(
             text: directory.appendingPathComponent("report.txt"),
             json: directory.appendingPathComponent("report.json"),
@@ -53,14 +53,14 @@ public struct ChaosReport: Sendable {
         return files
     }
 
-    public func json() throws -> Data {
+    package func json() throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         return try encoder.encode(ReportDocument(report: self))
     }
 
     /// The summary a person reads first, then every detailed violation with its history window.
-    public func text() -> String {
+    package func text() -> String {
         var out = ReportText()
         let verdict = passed ? "PASS" : "FAIL"
         out.line("\(title): \(verdict)")

@@ -5,12 +5,12 @@ import GRDB
 /// `items(key TEXT PRIMARY KEY, value BLOB, version INTEGER)`. The harness is its only writer;
 /// each write raises a key's version by one and stores `v<version>` as the value, so any read
 /// of the key, from any tier of any node, tells which version it saw.
-public final class OriginStore: Sendable {
-    public let path: String
+package final class OriginStore: Sendable {
+    package let path: String
     private let pool: DatabasePool
 
     /// Creates (or replaces) the file and gives every key version 1.
-    public static func create(path: String, keys: [String]) throws -> OriginStore {
+    package static func create(path: String, keys: [String]) throws -> OriginStore {
         for suffix in ["", "-wal", "-shm"] {
             try? FileManager.default.removeItem(atPath: path + suffix)
         }
@@ -41,12 +41,12 @@ public final class OriginStore: Sendable {
     }
 
     /// The value stored for a version: what a node returns for it.
-    public static func value(version: Int64) -> [UInt8] {
+    package static func value(version: Int64) -> [UInt8] {
         Array("v\(version)".utf8)
     }
 
     /// The version a value encodes (`v12` → 12); nil for anything else.
-    public static func version(of body: [UInt8]) -> Int64? {
+    package static func version(of body: [UInt8]) -> Int64? {
         guard body.count >= 2, body.count <= 21, body[0] == UInt8(ascii: "v") else { return nil }
         var version: Int64 = 0
         for byte in body.dropFirst() {
@@ -61,7 +61,7 @@ public final class OriginStore: Sendable {
 
     /// Raises the key's version by one and returns the new version (the row is created at
     /// version 1 when missing).
-    public func bump(_ key: String) async throws -> Int64 {
+    package func bump(_ key: String) async throws -> Int64 {
         try await pool.write { db in
             let current = try Int64.fetchOne(db, sql: "SELECT version FROM items WHERE key = ?", arguments: [key]) ?? 0
             let next = current + 1
@@ -76,7 +76,7 @@ public final class OriginStore: Sendable {
     }
 
     /// The key's current version, nil if it has no row.
-    public func version(of key: String) async throws -> Int64? {
+    package func version(of key: String) async throws -> Int64? {
         try await pool.read { db in
             try Int64.fetchOne(db, sql: "SELECT version FROM items WHERE key = ?", arguments: [key])
         }

@@ -4,7 +4,7 @@ extension Workload {
     /// `timeout`. Returns how long that took, or nil on timeout. The reads are recorded as
     /// probes; the checker measures convergence from them (C5), this answer is only for the
     /// progress line and the report's fault details.
-    public func probeConvergence(timeout: Duration, pause: Duration = .milliseconds(100)) async -> Duration? {
+    package func probeConvergence(timeout: Duration, pause: Duration = .milliseconds(100)) async -> Duration? {
         let start = recorder.now()
         let wanted = Dictionary(uniqueKeysWithValues: keys.map { ($0, latestAcked($0)) })
         var pending = Dictionary(uniqueKeysWithValues: targets.indices.map { ($0, keys) })
@@ -38,7 +38,7 @@ extension Workload {
     /// Once everything has healed and settled: one read of every key on every node, recorded
     /// as final reads (the checker's evidence for C6). Returns the ids of nodes that failed
     /// any of them, with the first error.
-    public func finalReads() async -> [String: String] {
+    package func finalReads() async -> [String: String] {
         await withTaskGroup(of: (String, String?).self) { group in
             for index in targets.indices {
                 group.addTask {

@@ -8,40 +8,40 @@ import Synchronization
 /// Each key belongs to one writer, so a key's origin versions and its acknowledged writes come
 /// in the same order; two writers racing on a key would make the cache's last-writer-wins look
 /// like a lost write.
-public final class Workload: Sendable {
+package final class Workload: Sendable {
     /// Rates and shapes of the traffic; the defaults suit five nodes on two cores.
-    public struct Configuration: Sendable, Hashable {
+    package struct Configuration: Sendable, Hashable {
         /// Keys `k00`, `k01`, ...: few enough that every key is written and read often.
-        public var keyCount: Int = 30
-        public var writers: Int = 2
+        package var keyCount: Int = 30
+        package var writers: Int = 2
         /// Pause between one writer's writes (jittered by ±50%).
-        public var writeInterval: Duration = .milliseconds(60)
+        package var writeInterval: Duration = .milliseconds(60)
         /// Pause between one reader's reads (jittered by ±50%).
-        public var readInterval: Duration = .milliseconds(20)
+        package var readInterval: Duration = .milliseconds(20)
         /// Share of writes made as DELETE rather than PUT.
-        public var deleteShare: Double = 0.3
+        package var deleteShare: Double = 0.3
         /// After a failed write, its key is left alone this long: the request may still be
         /// running inside the node, and a newer write racing it would be blamed on the cache.
-        public var quarantine: Duration = .seconds(5)
+        package var quarantine: Duration = .seconds(5)
 
-        public init() {}
+        package init() {}
     }
 
     /// One node as the workload sees it.
-    public struct Target: Sendable {
-        public var id: String
-        public var client: NodeClient
+    package struct Target: Sendable {
+        package var id: String
+        package var client: NodeClient
 
-        public init(id: String, client: NodeClient) {
+        package init(id: String, client: NodeClient) {
             self.id = id
             self.client = client
         }
     }
 
-    public let configuration: Configuration
-    public let targets: [Target]
-    public let keys: [String]
-    public let recorder: HistoryRecorder
+    package let configuration: Configuration
+    package let targets: [Target]
+    package let keys: [String]
+    package let recorder: HistoryRecorder
     private let origin: OriginStore
     private let seed: UInt64
     private let stopped = Atomic<Bool>(false)
@@ -50,7 +50,7 @@ public final class Workload: Sendable {
     /// 200 answers whose body was not a `v<version>` value: corruption, reported as a finding.
     private let corrupt = Mutex<[String]>([])
 
-    public init(configuration: Configuration, targets: [Target], origin: OriginStore, recorder: HistoryRecorder, seed: UInt64) {
+    package init(configuration: Configuration, targets: [Target], origin: OriginStore, recorder: HistoryRecorder, seed: UInt64) {
         self.configuration = configuration
         self.targets = targets
         self.keys = Self.keys(count: configuration.keyCount)
@@ -60,7 +60,7 @@ public final class Workload: Sendable {
     }
 
     /// `k00`, `k01`, ... zero-padded so they sort in order in reports.
-    public static func keys(count: Int) -> [String] {
+    package static func keys(count: Int) -> [String] {
         let width = String(max(count - 1, 0)).count
         return (0..<count).map { index in
             let digits = String(index)
@@ -71,7 +71,7 @@ public final class Workload: Sendable {
     // MARK: Running
 
     /// Runs the writers and readers until `stop()` or cancellation.
-    public func run() async {
+    package func run() async {
         await withDiscardingTaskGroup { group in
             for writer in 0..<max(1, configuration.writers) {
                 group.addTask { await self.runWriter(writer) }
@@ -83,7 +83,7 @@ public final class Workload: Sendable {
     }
 
     /// Asks every task to finish after its current request.
-    public func stop() {
+    package func stop() {
         stopped.store(true, ordering: .relaxed)
     }
 
@@ -131,7 +131,7 @@ public final class Workload: Sendable {
     /// `Concord-Stale` and `Concord-Source`. A 404 is recorded as "not found" (the checker
     /// then judges it as older than any version); other statuses and transport errors as failures.
     @discardableResult
-    public func read(target index: Int, key: String, purpose: Operation.Purpose = .workload) async -> Operation {
+    package func read(target index: Int, key: String, purpose: Operation.Purpose = .workload) async -> Operation {
         let target = targets[index]
         let pending = recorder.begin(.read, node: target.id, key: key, purpose: purpose)
         let response: NodeResponse
@@ -160,7 +160,7 @@ public final class Workload: Sendable {
     /// value, or DELETE. The operation starts before the origin write and is acknowledged when
     /// the node answers 2xx; its version is the one the origin now holds.
     @discardableResult
-    public func mutate(target index: Int, key: String, kind: Operation.Kind) async -> Operation {
+    package func mutate(target index: Int, key: String, kind: Operation.Kind) async -> Operation {
         precondition(kind == .write || kind == .delete, "the workload writes with PUT or DELETE")
         let target = targets[index]
         let pending = recorder.begin(kind, node: target.id, key: key)
@@ -188,12 +188,12 @@ public final class Workload: Sendable {
 
     /// The highest version acknowledged for `key` so far (0 if none: the seeded version 1 is
     /// not an acknowledged write).
-    public func latestAcked(_ key: String) -> Int64 {
+    package func latestAcked(_ key: String) -> Int64 {
         acked.withLock { $0[key] ?? 0 }
     }
 
     /// Every 200 answer whose body was not a version, as "node/key: body".
-    public var corruptReads: [String] { corrupt.withLock { $0 } }
+    package var corruptReads: [String] { corrupt.withLock { $0 } }
 
     static func describe(_ error: any Error) -> String {
         if let error = error as? NodeClientError { return "\(error.code): \(error.message)" }

@@ -1,4 +1,5 @@
 import Concord
+import ConcordMemcached
 import ConcordRedis
 import Logging
 
@@ -38,6 +39,14 @@ extension NodeConfiguration {
         if let value = try resolver.boolean(.tlsInsecureSkipVerify) { tls.insecureSkipVerify = value }
         if let user = try resolver.string(.sentinelUsername) { sentinelUsername = user }
         if let password = try resolver.string(.sentinelPassword) { sentinelPassword = password }
+        if let text = try resolver.string(.l2), text.lowercased() != "redis" {
+            do {
+                _ = try MemcachedConfiguration(url: text)
+            } catch {
+                throw resolver.error(.l2, .invalidURL, "is neither 'redis' nor a memcached:// URL: \(error.message)")
+            }
+            memcachedURL = text
+        }
         if let text = try resolver.string(.origin) {
             guard let location = OriginLocation(parsing: text) else {
                 throw resolver.error(.origin, .invalidOrigin, "is not an origin; expected sqlite:PATH")

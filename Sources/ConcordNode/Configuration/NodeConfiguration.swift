@@ -1,4 +1,5 @@
 import Concord
+import ConcordMemcached
 import ConcordRedis
 import Logging
 
@@ -16,6 +17,8 @@ public struct NodeConfiguration: Sendable, Equatable {
     /// Sentinel credentials when they differ from the URL's; nil keeps the URL's.
     public var sentinelUsername: String?
     public var sentinelPassword: String?
+    /// A `memcached://` server list for L2, with Redis as the backplane only; nil keeps L2 on Redis.
+    public var memcachedURL: String?
     public var origin: OriginLocation?
     public var cacheName: String = "default"
 
@@ -88,6 +91,19 @@ public struct NodeConfiguration: Sendable, Equatable {
         if let sentinelUsername { configuration.sentinel?.username = sentinelUsername }
         if let sentinelPassword { configuration.sentinel?.password = sentinelPassword }
         configuration.clientName = "concord-\(cacheName)-\(nodeID)"
+        return configuration
+    }
+
+    /// The Memcached client configuration for `memcachedURL`, with the node's backoff; nil when L2 is Redis.
+    public func memcachedConfiguration() throws(NodeConfigurationError) -> MemcachedConfiguration? {
+        guard let memcachedURL else { return nil }
+        var configuration: MemcachedConfiguration
+        do {
+            configuration = try MemcachedConfiguration(url: memcachedURL)
+        } catch {
+            throw NodeConfigurationError(.invalidURL, option: NodeOption.l2.name, source: .combination, value: nil, message: error.message)
+        }
+        configuration.reconnect = .init(backoffBase: reconnectBackoffBase, backoffCap: reconnectBackoffCap)
         return configuration
     }
 

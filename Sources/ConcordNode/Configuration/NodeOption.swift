@@ -55,6 +55,7 @@ extension NodeOption {
     public static let tlsInsecureSkipVerify = NodeOption("tls-insecure-skip-verify", .toggle, "Accept any Redis certificate: encrypted but not authenticated; logs a warning", default: "off")
     public static let sentinelUsername = NodeOption("sentinel-username", .value(valueName: "user"), "ACL user for the Sentinels, when it differs from the URL's", default: "the URL's user")
     public static let sentinelPassword = NodeOption("sentinel-password", .value(valueName: "password"), "Password of the Sentinels, when it differs from the URL's; prefer the variable to the flag", default: "the URL's password")
+    public static let l2 = NodeOption("l2", .value(valueName: "url"), "Where L2 lives: redis (the --redis server) or memcached://host[:port],host[:port]; with Memcached, --redis carries only the backplane", default: "redis")
     public static let origin = NodeOption("origin", .value(valueName: "sqlite:path"), "Origin loaded on a miss: a SQLite file with table items(key, value, version)", default: "none, so GET of an absent key is a 404")
     public static let cacheName = NodeOption("cache-name", .value(valueName: "name"), "Cache name, the namespace in Redis (concord:{name})", default: "\"default\"")
     public static let duration = NodeOption("duration", .value(valueName: "duration"), "How long an entry is fresh", default: "30s")
@@ -79,7 +80,7 @@ extension NodeOption {
     /// Every option, in `--help` order.
     public static let all: [NodeOption] = [
         id, bind, port, redis, tlsCAFile, tlsCertFile, tlsKeyFile, tlsServerName, tlsInsecureSkipVerify,
-        sentinelUsername, sentinelPassword, origin, cacheName,
+        sentinelUsername, sentinelPassword, l2, origin, cacheName,
         duration, memoryDuration, failSafe, failSafeMaxDuration, failSafeThrottle,
         factorySoftTimeout, factoryHardTimeout, maxDisconnectedStaleness,
         reconnectBackoffBase, reconnectBackoffCap, maxKeyBytes, maxValueBytes, memoryMaxEntries,

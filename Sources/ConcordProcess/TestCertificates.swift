@@ -1,8 +1,9 @@
 import ConcordRedis
 import Foundation
 
-/// A throwaway certificate authority with a server and a client certificate, made with the
-/// `openssl` command at test time, plus a second CA that signed nothing here (to test distrust).
+/// A throwaway certificate authority with server and client certificates, made with the
+/// `openssl` command for a test, a benchmark or a local TLS set-up, plus a second CA that
+/// signed nothing here (to test distrust).
 ///
 /// The server certificate names `localhost` and `127.0.0.1`; the client certificate is for
 /// mutual TLS. Keys are P-256, so generating all of it takes a few milliseconds.
@@ -33,14 +34,14 @@ public struct TestCertificates: Sendable {
     }
 
     /// Generates a new CA and certificates in a new temp directory (or in `directory`).
-    public static func generate(in directory: URL? = nil) throws -> TestCertificates {
+    public static func generate(in directory: URL? = nil) async throws -> TestCertificates {
         let directory = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("concord-tls-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let certificates = TestCertificates(directory: directory)
         let key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
 
-        try openssl(["req", "-x509"] + key + ["-keyout", "ca.key", "-out", "ca.crt", "-days", "3", "-subj", "/CN=Concord Test CA"], in: directory)
-        try openssl(["req", "-x509"] + key + ["-keyout", "other-ca.key", "-out", "other-ca.crt", "-days", "3", "-subj", "/CN=Concord Other CA"], in: directory)
+        try await openssl(["req", "-x509"] + key + ["-keyout", "ca.key", "-out", "ca.crt", "-days", "3", "-subj", "/CN=Concord Test CA"], in: directory)
+        try await openssl(["req", "-x509"] + key + ["-keyout", "other-ca.key", "-out", "other-ca.crt", "-days", "3", "-subj", "/CN=Concord Other CA"], in: directory)
 
         try "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"
             .write(to: directory.appendingPathComponent("server.ext"), atomically: true, encoding: .utf8)
@@ -48,8 +49,8 @@ public struct TestCertificates: Sendable {
         try "subjectAltName=DNS:\(namedServerName)\nextendedKeyUsage=serverAuth\n"
             .write(to: directory.appendingPathComponent("named-server.ext"), atomically: true, encoding: .utf8)
         for name in ["server", "client", "named-server"] {
-            try openssl(["req"] + key + ["-keyout", "\(name).key", "-out", "\(name).csr", "-subj", "/CN=concord-\(name)"], in: directory)
-            try openssl(
+            try await openssl(["req"] + key + ["-keyout", "\(name).key", "-out", "\(name).csr", "-subj", "/CN=concord-\(name)"], in: directory)
+            try await openssl(
                 [
                     "x509", "-req", "-in", "\(name).csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
                     "-out", "\(name).crt", "-days", "3", "-extfile", "\(name).ext",
@@ -63,24 +64,30 @@ public struct TestCertificates: Sendable {
         try? FileManager.default.removeItem(at: directory)
     }
 
-    private static func openssl(_ arguments: [String], in directory: URL) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        process.arguments = arguments
-        process.currentDirectoryURL = directory
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        let errors = Pipe()
-        process.standardError = errors
+    /// Runs openssl with every path made absolute under `directory` (the helper runs in this
+    /// process's working directory).
+    private static func openssl(_ arguments: [String], in directory: URL) async throws {
+        let absolute = arguments.map { argument in
+            argument.hasSuffix(".key") || argument.hasSuffix(".crt") || argument.hasSuffix(".csr") || argument.hasSuffix(".ext")
+                ? directory.appendingPathComponent(argument).path : argument
+        }
+        let output: HelperProgram.Output
         do {
-            try process.run()
+            output = try await HelperProgram.run("/usr/bin/openssl", absolute, timeout: .seconds(30))
         } catch {
             throw RedisServerError("cannot run openssl (install the openssl package): \(error)")
         }
-        let output = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw RedisServerError("openssl \(arguments.first ?? "") failed: \(String(decoding: output, as: UTF8.self))")
+        guard output.status == 0 else {
+            throw RedisServerError("openssl \(arguments.first ?? "") failed: \(output.standardError)")
         }
+    }
+}
+
+extension RedisServer.Options.TLS {
+    /// The server side of `certificates`.
+    public init(_ certificates: TestCertificates, requireClientCertificates: Bool = false) {
+        self.init(
+            certificateFile: certificates.serverCertificateFile, keyFile: certificates.serverKeyFile,
+            caFile: certificates.caFile, requireClientCertificates: requireClientCertificates)
     }
 }

@@ -297,28 +297,23 @@ public final class SentinelTopology: Sendable {
 }
 
 extension RedisServer {
-    /// Runs `redis-cli -p port [args]` (with `-a password`) and returns its output lines; for
-    /// control commands in tests and tools, not for traffic.
+    /// Runs `redis-cli -p port [args]` and returns its output lines; for control commands in
+    /// tests and tools, not for traffic. The password goes through the environment.
     public static func cli(port: Int, password: String?, _ arguments: [String]) async throws -> [String] {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-cli")
-        process.arguments = ["-h", "127.0.0.1", "-p", "\(port)"] + arguments
-        if let password {
-            // Through the environment, so the password is not in any process list.
-            var environment = ProcessInfo.processInfo.environment
-            environment["REDISCLI_AUTH"] = password
-            process.environment = environment
+        guard let executable = ExecutableSearch.locate("redis-cli") else {
+            throw RedisServerError("redis-cli not found in PATH (install redis-tools)")
         }
-        process.standardInput = FileHandle.nullDevice
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let data = try await Task.detached { output.fileHandleForReading.readDataToEndOfFile() }.value
-        process.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        guard process.terminationStatus == 0, !text.hasPrefix("Could not connect") else {
-            throw RedisServerError("redis-cli \(arguments.joined(separator: " ")) on port \(port): \(text)")
+        var environment: [String: String]?
+        if let password {
+            var variables = ProcessInfo.processInfo.environment
+            variables["REDISCLI_AUTH"] = password
+            environment = variables
+        }
+        let output = try await HelperProgram.run(
+            executable, ["-h", "127.0.0.1", "-p", "\(port)"] + arguments, environment: environment, timeout: .seconds(10))
+        let text = output.standardOutput
+        guard output.status == 0, !text.hasPrefix("Could not connect") else {
+            throw RedisServerError("redis-cli \(arguments.joined(separator: " ")) on port \(port): \(text)\(output.standardError)")
         }
         // "\r\n" is one Character in Swift, so split on every kind of line end.
         return text.split(whereSeparator: \.isNewline).map(String.init).filter { !$0.isEmpty }
