@@ -25,7 +25,6 @@ package struct BenchRunner: Sendable {
     package init(suites: [BenchSuite] = BenchSuite.allCases, quick: Bool = false, progress: @escaping @Sendable (String) -> Void = { _ in }) {
         self.suites = suites
         self.quick = quick
-        self.tls = tls
         self.progress = progress
     }
 

@@ -2,7 +2,7 @@ import ConcordChaos
 import Testing
 
 @Suite struct FaultScheduleTests {
-    private func parameters(kinds: [FaultKind] = FaultKind.available(in: .standalone), nodes: Int = 5, span: Duration = .seconds(120)) -> FaultSchedule.Parameters {
+    private func parameters(kinds: [FaultKind] = FaultKind.all(memcached: true), nodes: Int = 5, span: Duration = .seconds(120)) -> FaultSchedule.Parameters {
         var parameters = FaultSchedule.Parameters(kinds: kinds, nodeCount: nodes, span: span)
         parameters.healthyGap = .seconds(5)
         return parameters
@@ -46,7 +46,7 @@ import Testing
 
     @Test func everyKindComesUpBeforeAnyRepeats() {
         let schedule = FaultSchedule(seed: 7, parameters: parameters(span: .seconds(400)))
-        let all = FaultKind.available(in: .standalone)
+        let all = FaultKind.all(memcached: true)
         #expect(schedule.faults.count > all.count)
         #expect(Set(schedule.faults.prefix(all.count).map(\.kind)) == Set(all))
     }
@@ -107,8 +107,9 @@ import Testing
     }
 
     @Test func faultListsParse() throws {
-        #expect(try FaultKind.parseList("all") == FaultKind.available(in: .standalone))
-        #expect(try FaultKind.parseList("all", topology: .sentinel) == [.failover, .masterKill, .replicaLag, .nodeKill])
+        #expect(try FaultKind.parseList("all") == FaultKind.all(memcached: true))
+        #expect(FaultKind.available(in: .sentinel) == [.failover, .masterKill, .replicaLag, .nodeKill])
+        #expect(FaultKind.all(memcached: true).allSatisfy { !$0.isFailover })
         #expect(try FaultKind.parseList("replica-lag,failover") == [.replicaLag, .failover])
         #expect(try FaultKind.parseList("redis-kill, node-kill,redis-kill") == [.redisKill, .nodeKill])
         #expect(try FaultKind.parseList("none") == [])
