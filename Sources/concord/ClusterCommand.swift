@@ -32,6 +32,8 @@ struct ClusterCommand: AsyncParsableCommand {
 
     @Option(help: "What to start when no --redis is given: standalone (one redis-server) or sentinel (master, replica, three Sentinels)")
     var topology: String = "standalone"
+    @Option(help: "Where L2 lives: redis (default), memcached (starts a local memcached; Redis carries only the backplane), or a memcached:// server list")
+    var l2: String = "redis"
 
     @Option(help: "Origin for every node: sqlite:PATH")
     var origin: String?
@@ -51,6 +53,9 @@ struct ClusterCommand: AsyncParsableCommand {
         guard DurationSyntax.parse(startTimeout) != nil else { throw ValidationError("--start-timeout: '\(startTimeout)' is not a duration") }
         guard ["standalone", "sentinel"].contains(topology) else { throw ValidationError("--topology must be standalone or sentinel") }
         if topology == "sentinel", redis != nil { throw ValidationError("--topology sentinel starts its own Redis; leave out --redis") }
+        guard ["redis", "memcached"].contains(l2) || l2.hasPrefix("memcached://") else {
+            throw ValidationError("--l2 must be redis, memcached or a memcached:// URL, not '\(l2)'")
+        }
     }
 
     func run() async throws {
@@ -61,8 +66,18 @@ struct ClusterCommand: AsyncParsableCommand {
 
         var server: RedisServer?
         var sentinel: SentinelTopology?
+        var memcached: MemcachedServer?
         let outcome: Result<String, any Error>
         do {
+            var memcachedURL: String?
+            if l2 == "memcached" {
+                let started = try await MemcachedServer.start()
+                memcached = started
+                memcachedURL = started.url
+                console.line("memcached \(started.url)  (memcached pid \(started.processIdentifier.map(String.init) ?? "?"))")
+            } else if l2.hasPrefix("memcached://") {
+                memcachedURL = l2
+            }
             let redisURL: String
             if let redis {
                 redisURL = redis
@@ -83,7 +98,7 @@ struct ClusterCommand: AsyncParsableCommand {
                 redisURL = started.url
                 console.line("redis   \(redisURL)  (redis-server pid \(started.processIdentifier.map(String.init) ?? "?"), data in \(started.directory.path))")
             }
-            try await startNodes(redisURL: redisURL, children: children, console: console)
+            try await startNodes(redisURL: redisURL, memcachedURL: memcachedURL, children: children, console: console)
             printTable(children.all, console: console)
             console.line("Ctrl-C stops the cluster.")
             outcome = .success(try await waitForStop(signals: signals, children: children))
@@ -95,6 +110,7 @@ struct ClusterCommand: AsyncParsableCommand {
         await children.stopAll(console: console)
         server?.stop()
         sentinel?.stop()
+        memcached?.stop()
         switch outcome {
         case .success(let reason):
             console.line("cluster stopped (\(reason))")
@@ -103,9 +119,10 @@ struct ClusterCommand: AsyncParsableCommand {
         }
     }
 
-    private func startNodes(redisURL: String, children: ChildProcesses, console: Console) async throws {
+    private func startNodes(redisURL: String, memcachedURL: String?, children: ChildProcesses, console: Console) async throws {
         let executable = NodeProcess.currentExecutable()
         var shared = ["--bind", bind, "--redis", redisURL, "--parent-pid", String(getpid())]
+        if let memcachedURL { shared += ["--l2", memcachedURL] }
         if let origin { shared += ["--origin", origin] }
         for index in 1...nodes {
             let id = "n\(index)"

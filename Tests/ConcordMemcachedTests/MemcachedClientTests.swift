@@ -134,6 +134,9 @@ struct MemcachedClientTests {
                 }
                 let badFlag = await memcachedError { _ = try await client.send(MetaCommand(.get, key: "k", flags: ["v x"])) }
                 #expect(badFlag?.code == .client)
+                // A lone quiet command could leave the connection's responses out of step.
+                let quiet = await memcachedError { _ = try await client.send(.set("k", value: bytes("v"), timeToLiveSeconds: 0, extra: ["q"])) }
+                #expect(quiet?.code == .client)
                 _ = try await client.set(String(repeating: "k", count: 250), value: bytes("max"))
                 #expect(try await client.get(String(repeating: "k", count: 250))?.value == bytes("max"))
             }

@@ -63,6 +63,24 @@ struct MemcachedFaultTests {
         }
     }
 
+    @Test func garbageFromTheServerIsAProtocolErrorAndTheClientReconnects() async throws {
+        let server = try await GarbageServer.start()
+        var configuration = MemcachedConfiguration(servers: [.init(host: "127.0.0.1", port: server.port)])
+        configuration.reconnect = .init(backoffBase: .milliseconds(20), backoffCap: .milliseconds(100))
+        do {
+            try await withRunningClient(configuration) { client in
+                let error = await memcachedError { _ = try await client.get("k") }
+                #expect(error?.code == .protocolError)
+                let reconnected = try await eventually { server.connections >= 2 && client.isConnected(server: 0) }
+                #expect(reconnected)
+            }
+        } catch {
+            await server.stop()
+            throw error
+        }
+        await server.stop()
+    }
+
     @Test func requestsBeforeRunFailWithNotConnected() async throws {
         let client = MemcachedClient(configuration: .init(servers: [.init(host: "127.0.0.1", port: 1)]), logger: testLogger)
         let error = await memcachedError { _ = try await client.get("k") }

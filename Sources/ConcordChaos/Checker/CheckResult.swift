@@ -37,6 +37,11 @@ package struct OperationCounts: Sendable, Hashable, Codable {
     package var writes = 0
     package var deletes = 0
     package var invalidates = 0
+    /// Keys superseded by DELETE /v1/tags/{tag} (one per key of the tag).
+    package var tagRemovals = 0
+    package var clears = 0
+    /// PUTs made with `?background=true`.
+    package var backgroundWrites = 0
     /// Operations of any kind that failed (not violations).
     package var errors = 0
     /// Successful reads flagged `Concord-Stale: true`.
@@ -56,8 +61,9 @@ package struct ConvergenceMeasurement: Sendable, Hashable, Codable {
     package var heal: Duration
     /// Where the observation window stops: the next fault's start or the end of the history.
     package var windowEnd: Duration
-    /// The latest start, after the heal, of a read still returning an older version than the
-    /// heal's latest acked one (zero if none did); nil when skipped or when some node never caught up.
+    /// From the heal to the end of the first read serving the heal's latest acked version after
+    /// the last read that served an older one, the largest over node/key pairs (zero if no read
+    /// after the heal served an older version); nil when skipped or when some node never caught up.
     package var convergence: Duration?
     /// Every observed (node, key) pair reached the target version within the window.
     package var converged: Bool
@@ -183,6 +189,8 @@ package struct CheckResult: Sendable, Hashable {
     package var recovery: AutoRecoveryCounters
     /// Every blamed operation id, including those beyond the detailed lists (for the timeline).
     package var violatingOperationIDs: Set<Int>
+    /// The shares of reads C3 and C4 judged.
+    package var coverage: StalenessCoverage
 
     package var passed: Bool { properties.allSatisfy(\.passed) }
 

@@ -36,7 +36,15 @@ struct FaultInjector: Sendable {
         case .redisPause:
             cluster.redis.pause()
         case .partitionOne, .partitionHalf, .partitionAll:
-            for index in fault.targets { nodes[index].proxy?.set(.down) }
+            try cut(fault, .link) { $0.set(.down) }
+        case .partitionDeaf:
+            try cut(fault, .deaf) { $0.set(.down, direction: .downstream) }
+        case .partitionMute:
+            try cut(fault, .mute) { $0.set(.down, direction: .upstream) }
+        case .blackholeOne:
+            try cut(fault, .blackhole) { $0.set(.timeout()) }
+        case .blackholeDeaf:
+            try cut(fault, .deaf) { $0.set(.timeout(), direction: .downstream) }
         case .latency:
             // Downstream only: replies arrive late, as from a slow or distant Redis; the added
             // delay stays below the nodes' 1s command timeout, so this is slowness, not an outage.
@@ -76,8 +84,11 @@ struct FaultInjector: Sendable {
             break
         case .redisPause:
             cluster.redis.resume()
-        case .partitionOne, .partitionHalf, .partitionAll, .latency, .reset:
-            for index in fault.targets { nodes[index].proxy?.clear() }
+        case .partitionOne, .partitionHalf, .partitionAll, .partitionDeaf, .partitionMute, .blackholeOne, .blackholeDeaf, .latency, .reset:
+            for index in fault.targets {
+                nodes[index].proxy?.clear()
+                try cluster.network?.heal(node: index)
+            }
         case .nodeKill:
             for index in fault.targets { try await cluster.startNode(index) }
         case .failover, .masterKill, .replicaLag:
@@ -216,6 +227,17 @@ struct FaultInjector: Sendable {
             try await Task.sleep(for: .milliseconds(20))
         }
         return clock.now - start
+    }
+
+    /// Cuts the targets' links: in the kernel with `--network netns`, else with their proxies.
+    private func cut(_ fault: ScheduledFault, _ kernelCut: NetnsNetwork.Cut, proxy: (FaultProxy) -> Void) throws {
+        for index in fault.targets {
+            if let network = cluster.network {
+                try network.cut(node: index, kernelCut)
+            } else if let link = cluster.nodes[index].proxy {
+                proxy(link)
+            }
+        }
     }
 
     private func restartRedis() async throws {

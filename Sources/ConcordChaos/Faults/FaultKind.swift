@@ -14,6 +14,16 @@ package enum FaultKind: String, Sendable, Hashable, Codable, CaseIterable, Custo
     case partitionHalf = "partition-half"
     /// Every node's link is down while Redis itself stays up.
     case partitionAll = "partition-all"
+    /// One node can send to Redis but hears nothing back (its link's downstream is down; new
+    /// connections are refused).
+    case partitionDeaf = "partition-deaf"
+    /// One node hears Redis (pushed invalidations arrive) but what it sends is lost.
+    case partitionMute = "partition-mute"
+    /// One node's link swallows everything both ways, connections left open (no RST, no FIN):
+    /// only timeouts can tell.
+    case blackholeOne = "blackhole-one"
+    /// One node's link swallows what Redis sends, connections left open, new ones accepted.
+    case blackholeDeaf = "blackhole-deaf"
     /// A latency spike on every node's link.
     case latency
     /// Every node's Redis connections are reset (RST) shortly after they open, over and over.

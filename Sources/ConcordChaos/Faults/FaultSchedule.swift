@@ -103,7 +103,7 @@ package struct FaultSchedule: Sendable, Hashable {
 
     private static func targets(for kind: FaultKind, nodeCount: Int, random: inout SeededGenerator) -> [Int] {
         switch kind {
-        case .partitionOne, .nodeKill:
+        case .partitionOne, .partitionDeaf, .partitionMute, .blackholeOne, .blackholeDeaf, .nodeKill:
             return [Int.random(in: 0..<nodeCount, using: &random)]
         case .partitionHalf:
             let count = max(1, nodeCount / 2)

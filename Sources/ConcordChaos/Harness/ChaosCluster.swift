@@ -21,7 +21,8 @@ final class ChaosCluster: Sendable {
         let index: Int
         let id: String
         let port: Int
-        /// nil on the Sentinel topology, where nodes find the master through the Sentinels.
+        /// Its fault proxy; nil with `--network netns`, where the kernel cuts links instead, and on
+        /// the Sentinel topology, where nodes find the master through the Sentinels.
         let proxy: FaultProxy?
         let client: NodeClient
         let arguments: [String]
@@ -45,9 +46,15 @@ final class ChaosCluster: Sendable {
     /// Holds the current redis-server pid for the watchdog.
     let redisPIDFile: URL
     let logger: Logger
+    /// With `--network netns`: the namespaces the nodes run in.
+    let network: NetnsNetwork?
     private let state = Mutex(State())
 
-    init(supervisor: ProcessSupervisor, executable: String, logDirectory: URL, workDirectory: URL, logger: Logger) {
+    init(
+        supervisor: ProcessSupervisor, executable: String, logDirectory: URL, workDirectory: URL, logger: Logger,
+        network: NetnsNetwork? = nil
+    ) {
+        self.network = network
         self.supervisor = supervisor
         self.executable = executable
         self.logDirectory = logDirectory
@@ -85,7 +92,12 @@ final class ChaosCluster: Sendable {
         }
         let redis: RedisServer
         do {
-            redis = try await RedisServer.start()
+            var options = RedisServer.Options()
+            if let network {
+                // Also on the bridge, for the nodes in their namespaces; the harness keeps loopback.
+                options.extraConfig += ["bind 127.0.0.1 \(network.redisAddress)", "protected-mode no"]
+            }
+            redis = try await RedisServer.start(options)
         } catch {
             throw ChaosError(.setupFailed, "cannot start redis-server (is it installed? scripts/setup.sh installs it)", underlying: error)
         }
@@ -116,19 +128,28 @@ final class ChaosCluster: Sendable {
         let ports = try FreePort.distinct(nodeCount)
         for index in 0..<nodeCount {
             let id = "n\(index + 1)"
-            var proxyLogger = logger
-            proxyLogger[metadataKey: "concord.node"] = .string(id)
-            let proxy = try await FaultProxy.start(upstream: .init(host: redis.host, port: redis.port), logger: proxyLogger)
-            state.withLock { $0.proxies.append(proxy) }
+            var proxy: FaultProxy?
+            var redisURL = "redis://\(network?.redisAddress ?? "127.0.0.1"):\(redis.port)"
+            var host = "127.0.0.1"
+            if let network {
+                host = network.links[index].controlAddress
+            } else {
+                var proxyLogger = logger
+                proxyLogger[metadataKey: "concord.node"] = .string(id)
+                let started = try await FaultProxy.start(upstream: .init(host: redis.host, port: redis.port), logger: proxyLogger)
+                state.withLock { $0.proxies.append(started) }
+                proxy = started
+                redisURL = "redis://127.0.0.1:\(started.port)"
+            }
             let arguments = [
-                "node", "--id", id, "--port", "\(ports[index])", "--redis", "redis://127.0.0.1:\(proxy.port)",
+                "node", "--id", id, "--bind", host, "--port", "\(ports[index])", "--redis", redisURL,
                 "--origin", "sqlite:\(originPath)", "--cache-name", "chaos",
                 // Nodes end by themselves when the harness is gone, even after a SIGKILL of it.
                 "--parent-pid", "\(getpid())",
             ] + l2Arguments + settings.arguments
             let node = Node(
                 index: index, id: id, port: ports[index], proxy: proxy,
-                client: NodeClient(port: ports[index], configuration: clientConfiguration, logger: logger),
+                client: NodeClient(host: host, port: ports[index], configuration: clientConfiguration, logger: logger),
                 arguments: arguments)
             state.withLock { $0.nodes.append(node) }
         }
@@ -194,6 +215,7 @@ final class ChaosCluster: Sendable {
               if grep -q -e redis-server -e redis-sentinel -e memcached "/proc/$pid/cmdline" 2>/dev/null; then kill -9 "$pid"; fi
             done
             rm -rf \(leftovers)
+            \(network?.cleanupScript() ?? "")
             """
         _ = try supervisor.launch(name: "redis-watchdog", executable: "/bin/sh", arguments: ["-c", script])
     }
@@ -218,7 +240,8 @@ final class ChaosCluster: Sendable {
     func startNode(_ index: Int, timeout: Duration = .seconds(60)) async throws {
         let node = nodes[index]
         let logFile = logDirectory.appendingPathComponent("\(node.id).log")
-        let child = try supervisor.launch(name: node.id, executable: executable, arguments: node.arguments, logFile: logFile)
+        let (program, arguments) = network?.launch(node: index, executable: executable, arguments: node.arguments) ?? (executable, node.arguments)
+        let child = try supervisor.launch(name: node.id, executable: program, arguments: arguments, logFile: logFile)
         state.withLock { $0.processes[node.id] = child }
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
@@ -260,6 +283,18 @@ final class ChaosCluster: Sendable {
         await child.kill()
     }
 
+    /// The running processes to sample (nodes by id, and "redis"), with their current pids.
+    func runningProcesses() -> [(name: String, pid: Int32)] {
+        state.withLock { state in
+            var running: [(name: String, pid: Int32)] = state.nodes.compactMap { node in
+                guard let child = state.processes[node.id], child.isRunning else { return nil }
+                return (node.id, child.processIdentifier)
+            }
+            if let pid = state.redis?.processIdentifier { running.append(("redis", pid)) }
+            return running
+        }
+    }
+
     /// Nodes whose process has exited although nobody killed it.
     func unexpectedExits(except killed: Set<String> = []) -> [String: Int32] {
         state.withLock { state in
@@ -283,6 +318,7 @@ final class ChaosCluster: Sendable {
         for proxy in proxies { await proxy.stop() }
         redis?.stop()
         sentinel?.stop()
+        network?.teardown()
         for server in memcached { server.stop() }
     }
 
@@ -291,6 +327,7 @@ final class ChaosCluster: Sendable {
         supervisor.killAllNow()
         state.withLock { $0.redis }?.stop()
         state.withLock { $0.sentinel }?.stop()
+        network?.teardown()
         for server in state.withLock({ $0.memcached }) { server.stop() }
     }
 

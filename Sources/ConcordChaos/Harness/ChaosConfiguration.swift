@@ -18,6 +18,9 @@ package struct ChaosConfiguration: Sendable {
         package var failSafeThrottle: Duration = .seconds(1)
         /// The nodes' backplane heartbeat: the library default, which the node has no flag for.
         package var heartbeatInterval: Duration = HybridCacheConfiguration().heartbeatInterval
+        /// The largest value a node accepts (`--max-value-bytes`); the workload's largest values
+        /// come to half of it.
+        package var maxValueBytes: Int = 1 << 20
         /// Nodes start without invalidation: the negative control, which must break C3.
         package var backplane: Bool = true
         /// More node flags, appended as given.
@@ -33,6 +36,7 @@ package struct ChaosConfiguration: Sendable {
                 "--reconnect-backoff-cap", DurationText.format(reconnectBackoffCap),
                 "--fail-safe",
                 "--fail-safe-throttle", DurationText.format(failSafeThrottle),
+                "--max-value-bytes", "\(maxValueBytes)",
             ]
             if !backplane { arguments.append("--no-backplane") }
             return arguments + extraArguments
@@ -55,6 +59,8 @@ package struct ChaosConfiguration: Sendable {
     /// How long the workload runs; startup, settling, final reads and the report come on top.
     package var duration: Duration = .seconds(60)
     package var faults: [FaultKind] = FaultKind.all(memcached: false)
+    /// How links are cut: the in-process proxy, or the kernel with each node in a namespace.
+    package var network: ChaosNetwork = .proxy
     package var seed: UInt64 = 1
     package var reportDirectory: URL = URL(fileURLWithPath: "chaos-report", isDirectory: true)
     /// Δ: how long a healthy cluster may take to propagate an acknowledged write. Locally a
@@ -75,6 +81,9 @@ package struct ChaosConfiguration: Sendable {
     package var executable: String?
     /// Print a progress line on stderr.
     package var showProgress: Bool = false
+    /// How often every node's (and Redis's, and the harness's) resident memory and open
+    /// descriptors are sampled, for the report's soak figures.
+    package var resourceSampleInterval: Duration = .seconds(1)
 
     package init() {}
 
@@ -90,6 +99,8 @@ package struct ChaosConfiguration: Sendable {
         configuration.schedule.hold = .seconds(2) ... .seconds(3)
         configuration.schedule.gapJitter = .seconds(1)
         configuration.healthyMargin = .seconds(1)
+        configuration.workload.keyCount = 500
+        configuration.resourceSampleInterval = .milliseconds(500)
         if l2 == .memcached {
             // One quick pass per backend in CI, and this one well under a minute.
             configuration.duration = .seconds(30)
@@ -135,6 +146,17 @@ package struct ChaosConfiguration: Sendable {
         guard delta > .zero else { throw ChaosError(.invalidArgument, "--delta must be positive") }
         guard workload.keyCount > 0, workload.writers > 0 else { throw ChaosError(.invalidArgument, "the workload needs keys and writers") }
         guard schedule.hold.lowerBound > .zero else { throw ChaosError(.invalidArgument, "faults must be held for some time") }
+        if network == .netns {
+            try NetnsNetwork.checkAvailable()
+            let unsupported = faults.filter { !network.supports($0) }
+            guard unsupported.isEmpty else {
+                throw ChaosError(.invalidArgument, "--network netns cannot inject \(unsupported.map(\.rawValue).joined(separator: ", ")) (no packet delay or reset in the kernel toolkit here); leave them out or use --network proxy")
+            }
+        }
+        guard workload.values.maxBytes <= node.maxValueBytes else {
+            throw ChaosError(.invalidArgument, "the workload's largest value (\(workload.values.maxBytes) bytes) exceeds the nodes' --max-value-bytes (\(node.maxValueBytes))")
+        }
+        guard resourceSampleInterval >= .milliseconds(50) else { throw ChaosError(.invalidArgument, "the resource sample interval must be at least 50ms") }
         if l2 == .redis, let kind = faults.first(where: \.targetsMemcached) {
             throw ChaosError(.invalidArgument, "fault '\(kind)' needs --l2 memcached")
         }
@@ -143,6 +165,9 @@ package struct ChaosConfiguration: Sendable {
         }
         if topology == .sentinel, l2 == .memcached {
             throw ChaosError(.invalidArgument, "--topology sentinel runs with Redis as L2 only")
+        }
+        if topology == .sentinel, network == .netns {
+            throw ChaosError(.invalidArgument, "--topology sentinel runs with --network proxy only (its nodes reach the Sentinels on loopback)")
         }
         let available = FaultKind.available(in: topology, memcached: l2 == .memcached)
         if let unavailable = faults.first(where: { !available.contains($0) }) {

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Everything a chaos run recorded: the nodes, every operation and every fault, on one timeline.
 package struct History: Sendable, Codable, Hashable {
     /// Node ids in display order.
@@ -14,6 +16,25 @@ package struct History: Sendable, Codable, Hashable {
         let lastOperation = operations.map(\.end).max() ?? .zero
         let lastFault = faults.map { max($0.start, $0.heal ?? .zero) }.max() ?? .zero
         self.end = end ?? max(lastOperation, lastFault)
+    }
+
+    /// The file, next to `history.json`, holding the operations one JSON object per line.
+    package static let operationsFileName = "operations.ndjson"
+
+    /// Reads a run's history from its report directory: `history.json`, and the operations
+    /// from `operations.ndjson` when `history.json` does not list them.
+    package static func load(from directory: URL) throws -> History {
+        var history: History
+        do {
+            history = try JSONDecoder().decode(History.self, from: Data(contentsOf: directory.appendingPathComponent("history.json")))
+        } catch {
+            throw ChaosError(.io, "cannot read the history in \(directory.path)", underlying: error)
+        }
+        let lines = directory.appendingPathComponent(operationsFileName)
+        if history.operations.isEmpty, FileManager.default.fileExists(atPath: lines.path) {
+            history.operations = try HistoryRecorder.readSpool(lines).sorted { ($0.start, $0.id) < ($1.start, $1.id) }
+        }
+        return history
     }
 
     /// Node ids from `nodes` plus any that only appear in operations, in a stable order.
@@ -34,7 +55,7 @@ package struct History: Sendable, Codable, Hashable {
     package init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         nodes = try container.decode([String].self, forKey: .nodes)
-        operations = try container.decode([Operation].self, forKey: .operations)
+        operations = try container.decodeIfPresent([Operation].self, forKey: .operations) ?? []
         faults = try container.decode([Fault].self, forKey: .faults)
         end = try container.decodeMilliseconds(forKey: .endMs)
     }

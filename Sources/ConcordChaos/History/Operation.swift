@@ -8,8 +8,15 @@ package struct Operation: Sendable, Hashable, Identifiable {
         case write
         /// The writer set the origin to a new version, then DELETE so the next read reloads it.
         case delete
-        /// The writer set the origin to a new version, then POST /v1/invalidate.
+        /// The writer set the origin to a new version, then POST /v1/invalidate (one operation
+        /// per key of the request, all with its start and end).
         case invalidate
+        /// The writer set the origin to a new version for every key of a tag, then
+        /// DELETE /v1/tags/{tag} (one operation per key of the tag).
+        case removeTag
+        /// Every key of the origin was raised to one new version, then POST /v1/clear. One
+        /// operation with `Operation.everyKey` as its key: it supersedes every key at once.
+        case clear
 
         /// Writes, deletes and invalidations all make a new origin version the one to read.
         package var isMutation: Bool { self != .read }
@@ -49,6 +56,9 @@ package struct Operation: Sendable, Hashable, Identifiable {
         }
     }
 
+    /// The key of a `clear`, which touches every key.
+    package static let everyKey = "*"
+
     package var id: Int
     package var kind: Kind
     package var node: String
@@ -62,6 +72,9 @@ package struct Operation: Sendable, Hashable, Identifiable {
     package var stale: Bool
     package var source: Source?
     package var purpose: Purpose
+    /// A PUT with `?background=true`: acknowledged once in L1, before L2 has it, so the node's
+    /// death right after the ack may lose it (the checker excuses that case, and only that).
+    package var background: Bool
 
     package init(
         id: Int,
@@ -73,7 +86,8 @@ package struct Operation: Sendable, Hashable, Identifiable {
         outcome: Outcome,
         stale: Bool = false,
         source: Source? = nil,
-        purpose: Purpose = .workload
+        purpose: Purpose = .workload,
+        background: Bool = false
     ) {
         self.id = id
         self.kind = kind
@@ -85,6 +99,7 @@ package struct Operation: Sendable, Hashable, Identifiable {
         self.stale = stale
         self.source = source
         self.purpose = purpose
+        self.background = background
     }
 
     /// The version as an orderable number; "not found" sorts below every real version.
@@ -102,13 +117,14 @@ package struct Operation: Sendable, Hashable, Identifiable {
         if stale { text += " STALE" }
         if let source { text += " from \(source.rawValue)" }
         if purpose != .workload { text += " (\(purpose.rawValue))" }
+        if background { text += " (background)" }
         return text
     }
 }
 
 extension Operation: Codable {
     private enum CodingKeys: String, CodingKey {
-        case id, kind, node, key, startMs, endMs, version, error, stale, source, purpose
+        case id, kind, node, key, startMs, endMs, version, error, stale, source, purpose, background
     }
 
     package init(from decoder: any Decoder) throws {
@@ -127,6 +143,7 @@ extension Operation: Codable {
         stale = try container.decodeIfPresent(Bool.self, forKey: .stale) ?? false
         source = try container.decodeIfPresent(Source.self, forKey: .source)
         purpose = try container.decodeIfPresent(Purpose.self, forKey: .purpose) ?? .workload
+        background = try container.decodeIfPresent(Bool.self, forKey: .background) ?? false
     }
 
     package func encode(to encoder: any Encoder) throws {
@@ -144,5 +161,6 @@ extension Operation: Codable {
         if stale { try container.encode(true, forKey: .stale) }
         try container.encodeIfPresent(source, forKey: .source)
         if purpose != .workload { try container.encode(purpose, forKey: .purpose) }
+        if background { try container.encode(true, forKey: .background) }
     }
 }

@@ -33,7 +33,7 @@ final class FaultProxyCore: Sendable {
     }
 
     func snapshot() -> (upstream: DirectionToxics, downstream: DirectionToxics, isDown: Bool) {
-        state.withLock { ($0.toxics.toxics(.upstream), $0.toxics.toxics(.downstream), $0.toxics.isDown || $0.stopped) }
+        state.withLock { ($0.toxics.toxics(.upstream), $0.toxics.toxics(.downstream), $0.toxics.refusesConnections || $0.stopped) }
     }
 
     func isActive(id: UInt64, direction: FlowDirection) -> Bool {

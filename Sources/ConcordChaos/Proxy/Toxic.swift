@@ -1,6 +1,9 @@
 /// A network fault the proxy applies, named after Toxiproxy's toxics so chaos scenarios read alike.
 package enum Toxic: Sendable, Hashable, CustomStringConvertible {
-    /// Refuse new connections (accept, then close at once) and drop the existing ones.
+    /// On both directions: refuse new connections (accept, then close at once) and drop the
+    /// existing ones. On one direction: refuse new connections, and swallow what existing ones
+    /// send that way while the other way still flows (a node that can send but not hear, or
+    /// hear but not send).
     case down
     /// Blackhole: pass nothing, swallowing data until healed; when `closeAfter` is set, close each
     /// connection that long after the toxic was set (or the connection opened, whichever is later).

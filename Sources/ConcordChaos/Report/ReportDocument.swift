@@ -49,6 +49,25 @@ package struct ReportDocument: Sendable, Hashable, Codable {
     package var staleness: StalenessEntry
     package var lostWrites: [LostWrite]
     package var recovery: AutoRecoveryCounters
+    /// The shares of successful reads C3 and C4 judged.
+    package var coverage: StalenessCoverage
+    /// Resource samples per process (at most 600 each, evenly thinned) and the growth verdicts.
+    package var resources: [ResourceEntry]
+    /// The growth rule, in words.
+    package var growthRule: String
+    /// Processes flagged for steady growth.
+    package var growthFlags: [String]
+
+    /// One process's soak figures.
+    package struct ResourceEntry: Sendable, Hashable, Codable {
+        package var process: String
+        package var restarts: Int
+        package var peakRSSBytes: Int
+        package var peakFDs: Int
+        package var memoryGrowth: GrowthRule.Verdict
+        package var fdGrowth: GrowthRule.Verdict
+        package var samples: [ResourceSample]
+    }
 
     package init(report: ChaosReport) {
         let result = report.result
@@ -58,6 +77,15 @@ package struct ReportDocument: Sendable, Hashable, Codable {
         passed = report.passed
         metadata = report.metadata
         findings = report.findings
+        coverage = result.coverage
+        growthRule = report.growthRule.statement
+        growthFlags = report.growthFlags
+        resources = report.resources.map { series in
+            let (memory, files) = series.growth(report.growthRule)
+            return ResourceEntry(
+                process: series.process, restarts: series.restarts, peakRSSBytes: series.peakResidentBytes, peakFDs: series.peakOpenFiles,
+                memoryGrowth: memory, fdGrowth: files, samples: series.thinned(to: 600))
+        }
         bounds = result.bounds
         nodes = history.allNodes
         durationMs = history.end.milliseconds

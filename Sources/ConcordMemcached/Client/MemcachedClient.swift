@@ -135,6 +135,11 @@ public final class MemcachedClient: Service, Sendable {
         }
         if command.hasKey { try MetaCommand.validate(key: command.key) }
         for flag in command.flags { try MetaCommand.validate(flag: flag) }
+        // A quiet command may answer nothing, and the next caller's response would be taken for
+        // its own: quiet mode is only for batches ended by `mn` (`getMany`).
+        if command.flags.contains("q") {
+            throw MemcachedError(.client, "quiet mode (q) is only for batches ended by mn; use getMany")
+        }
         if command.verb == .set { try checkSize(key: command.key, valueCount: command.data.count) }
         let connection = try drivers[index].connection()
         return try await connection.send(command).checked()
