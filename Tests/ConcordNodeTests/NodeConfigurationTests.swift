@@ -71,6 +71,20 @@ struct NodeConfigurationTests {
         #expect(configuration.nodeID.hasPrefix("node-"))
     }
 
+    @Test("a bind beyond loopback needs a token file or --allow-unauthenticated; loopback does not", arguments: [
+        ("0.0.0.0", false), ("10.1.2.3", false), ("::", false), ("127.0.0.1", true), ("127.3.4.5", true), ("::1", true), ("localhost", true),
+    ])
+    func unauthenticatedBind(host: String, allowed: Bool) {
+        let result = Result { () throws(NodeConfigurationError) in try NodeConfiguration(flags: ["bind": host], environment: [:]) }
+        switch result {
+        case .success: #expect(allowed, "\(host) was accepted without tokens")
+        case .failure(let error):
+            #expect(!allowed, "\(host): \(error)")
+            #expect(error.code == .unauthenticatedBind)
+            #expect(error.description.hasPrefix("--auth-token-file"))
+        }
+    }
+
     @Test("every flag maps to its setting")
     func flagsMap() throws {
         let configuration = try NodeConfiguration(flags: [
@@ -81,7 +95,19 @@ struct NodeConfigurationTests {
             "reconnect-backoff-base": "50ms", "reconnect-backoff-cap": "1s", "max-key-bytes": "256",
             "max-value-bytes": "1MiB", "memory-max-entries": "500", "backplane": "false", "idle-timeout": "5s",
             "shutdown-timeout": "1s", "log-level": "debug", "parent-pid": "42",
+            "allow-unauthenticated": "true", "memory-max-bytes": "32MiB", "pending-max-entries": "50",
+            "pending-max-bytes": "2MiB", "max-connections": "10", "request-timeout": "3s", "redis-user": "app",
         ], environment: [:])
+        #expect(configuration.allowsUnauthenticated)
+        #expect(configuration.memoryMaxBytes == 32 << 20)
+        #expect(configuration.pendingMaxEntries == 50)
+        #expect(configuration.pendingMaxBytes == 2 << 20)
+        #expect(configuration.maxConnections == 10)
+        #expect(configuration.requestTimeout == .seconds(3))
+        #expect(try configuration.redisConfiguration().username == "app")
+        #expect(configuration.cacheConfiguration.memoryMaxBytes == 32 << 20)
+        #expect(configuration.cacheConfiguration.pendingWriteCapacity == 50)
+        #expect(configuration.cacheConfiguration.pendingWriteMaxBytes == 2 << 20)
         #expect(configuration.nodeID == "n1")
         #expect(configuration.bindHost == "0.0.0.0")
         #expect(configuration.port == 7002)
@@ -205,12 +231,12 @@ struct NodeConfigurationTests {
         BadValue(flags: ["factory-soft-timeout": "3s", "factory-hard-timeout": "1s"], code: .outOfRange, option: "factory-soft-timeout", source: .combination),
         BadValue(flags: ["cache-name": "has space"], code: .outOfRange, option: "cache-name", source: .combination),
         BadValue(flags: ["no-such-flag": "1"], code: .unknownOption, option: "no-such-flag", source: .flag),
-        BadValue(flags: ["redis": "rediss://h", "tls-cert-file": "c.pem"], code: .outOfRange, option: "tls-cert-file", source: .combination),
-        BadValue(flags: ["redis": "rediss://h", "tls-key-file": "k.pem"], code: .outOfRange, option: "tls-key-file", source: .combination),
-        BadValue(flags: ["tls-ca-file": "ca.pem"], code: .outOfRange, option: "tls-ca-file", source: .combination),
-        BadValue(environment: ["CONCORD_SENTINEL_PASSWORD": "pw"], code: .outOfRange, option: "sentinel-password", source: .combination),
+        BadValue(flags: ["redis": "rediss://h", "redis-tls-cert-file": "c.pem"], code: .outOfRange, option: "redis-tls-cert-file", source: .combination),
+        BadValue(flags: ["redis": "rediss://h", "redis-tls-key-file": "k.pem"], code: .outOfRange, option: "redis-tls-key-file", source: .combination),
+        BadValue(flags: ["redis-tls-ca-file": "ca.pem"], code: .outOfRange, option: "redis-tls-ca-file", source: .combination),
+        BadValue(environment: ["CONCORD_SENTINEL_PASSWORD_FILE": "/pw"], code: .outOfRange, option: "sentinel-password-file", source: .combination),
         BadValue(flags: ["redis": "redis+sentinel://s1,s2"], code: .invalidURL, option: "redis", source: .flag),
-        BadValue(flags: ["redis": "rediss://h", "tls-insecure-skip-verify": "perhaps"], code: .invalidBoolean, option: "tls-insecure-skip-verify", source: .flag),
+        BadValue(flags: ["redis": "rediss://h", "redis-tls-insecure-skip-verify": "perhaps"], code: .invalidBoolean, option: "redis-tls-insecure-skip-verify", source: .flag),
     ])
     func badValues(_ bad: BadValue) {
         #expect {
@@ -248,12 +274,12 @@ struct NodeConfigurationTests {
     func tlsAndSentinel() throws {
         let tls = try NodeConfiguration(
             flags: [
-                "redis": "rediss://:pw@cache.example.com:6380", "tls-ca-file": "/etc/ca.pem", "tls-cert-file": "/etc/node.pem",
-                "tls-key-file": "/etc/node.key", "tls-server-name": "redis.internal",
+                "redis": "rediss://cache.example.com:6380", "redis-tls-ca-file": "/etc/ca.pem", "redis-tls-cert-file": "/etc/node.pem",
+                "redis-tls-key-file": "/etc/node.key", "redis-tls-server-name": "redis.internal",
             ],
-            environment: ["CONCORD_TLS_INSECURE_SKIP_VERIFY": "false"])
+            environment: ["CONCORD_REDIS_TLS_INSECURE_SKIP_VERIFY": "false"])
         let redis = try tls.redisConfiguration()
-        #expect(redis.host == "cache.example.com" && redis.port == 6380 && redis.password == "pw")
+        #expect(redis.host == "cache.example.com" && redis.port == 6380)
         #expect(redis.tls?.caFile == "/etc/ca.pem")
         #expect(redis.tls?.certificateFile == "/etc/node.pem" && redis.tls?.privateKeyFile == "/etc/node.key")
         #expect(redis.tls?.serverName == "redis.internal")
@@ -262,11 +288,11 @@ struct NodeConfigurationTests {
 
         let sentinel = try NodeConfiguration(
             flags: ["redis": "redis+sentinel://:data@10.0.0.1,10.0.0.2:26380/cache/2", "sentinel-username": "watcher"],
-            environment: ["CONCORD_SENTINEL_PASSWORD": "sentinel-secret"])
+            environment: [:])
         let viaSentinel = try sentinel.redisConfiguration()
         #expect(viaSentinel.sentinel?.masterName == "cache")
         #expect(viaSentinel.sentinel?.endpoints.map(\.port) == [26379, 26380])
-        #expect(viaSentinel.sentinel?.username == "watcher" && viaSentinel.sentinel?.password == "sentinel-secret")
+        #expect(viaSentinel.sentinel?.username == "watcher" && viaSentinel.sentinel?.password == "data")
         #expect(viaSentinel.password == "data" && viaSentinel.database == 2)
         #expect(viaSentinel.tls == nil)
 

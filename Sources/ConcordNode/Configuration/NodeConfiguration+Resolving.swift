@@ -38,7 +38,9 @@ extension NodeConfiguration {
         if let name = try resolver.string(.tlsServerName) { tls.serverName = name }
         if let value = try resolver.boolean(.tlsInsecureSkipVerify) { tls.insecureSkipVerify = value }
         if let user = try resolver.string(.sentinelUsername) { sentinelUsername = user }
-        if let password = try resolver.string(.sentinelPassword) { sentinelPassword = password }
+        if let path = try resolver.string(.sentinelPasswordFile) { sentinelPasswordFile = path }
+        if let user = try resolver.string(.redisUser) { redisUser = user }
+        if let path = try resolver.string(.redisPasswordFile) { redisPasswordFile = path }
         if let text = try resolver.string(.l2), text.lowercased() != "redis" {
             do {
                 _ = try MemcachedConfiguration(url: text)
@@ -69,6 +71,17 @@ extension NodeConfiguration {
         // Redis refuses strings over 512 MiB, so larger limits could never be honoured.
         if let value = try resolver.size(.maxValueBytes, in: 1...(512 * 1024 * 1024)) { maxValueBytes = value }
         if let value = try resolver.integer(.memoryMaxEntries, in: 1...Int(Int32.max)) { memoryMaxEntries = value }
+        if let value = try resolver.size(.memoryMaxBytes, in: (1024 * 1024)...(1 << 40)) { memoryMaxBytes = value }
+        if let value = try resolver.integer(.pendingMaxEntries, in: 1...10_000_000) { pendingMaxEntries = value }
+        if let value = try resolver.size(.pendingMaxBytes, in: 1...(1 << 40)) { pendingMaxBytes = value }
+        if let path = try resolver.string(.authTokenFile) { authTokenFile = path }
+        if let path = try resolver.string(.adminTokenFile) { adminTokenFile = path }
+        if let path = try resolver.string(.metricsTokenFile) { metricsTokenFile = path }
+        if let value = try resolver.boolean(.allowUnauthenticated) { allowsUnauthenticated = value }
+        if let path = try resolver.string(.tlsCert) { tlsCertificateFile = path }
+        if let path = try resolver.string(.tlsKey) { tlsKeyFile = path }
+        if let value = try resolver.integer(.maxConnections, in: 1...1_000_000) { maxConnections = value }
+        if let value = try resolver.duration(.requestTimeout) { requestTimeout = value }
         if let value = try resolver.boolean(.backplane) { isBackplaneEnabled = value }
         if let value = try resolver.duration(.idleTimeout) { idleTimeout = value }
         if let value = try resolver.duration(.shutdownTimeout) { shutdownTimeout = value }
@@ -81,6 +94,11 @@ extension NodeConfiguration {
         if let pid = try resolver.integer(.parentPID, in: 1...Int(Int32.max)) { parentProcessID = Int32(pid) }
 
         try validate()
+        // The files are read now too, so a missing or empty one stops the node at start with
+        // its flag named, rather than at the first request or Redis connection.
+        _ = try AccessTokens(configuration: self)
+        _ = try NodeTLS.serverConfiguration(self)
+        _ = try redisConfiguration()
     }
 
     /// Checks the settings together, as the cache and the Redis client would, so a bad
@@ -105,14 +123,30 @@ extension NodeConfiguration {
         }
         guard idleTimeout > .zero else { throw combination(.idleTimeout, "must be longer than 0s") }
         if (tls.certificateFile == nil) != (tls.privateKeyFile == nil) {
-            throw combination(tls.certificateFile == nil ? .tlsKeyFile : .tlsCertFile, "needs both --tls-cert-file and --tls-key-file")
+            throw combination(tls.certificateFile == nil ? .tlsKeyFile : .tlsCertFile, "needs both --redis-tls-cert-file and --redis-tls-key-file")
         }
         let usesTLS = redisURL.lowercased().hasPrefix("rediss")
         if !usesTLS, tls != RedisConfiguration.TLS() {
             throw combination(.tlsCAFile, "TLS options apply to rediss:// URLs only; --redis is not one")
         }
-        if !redisURL.lowercased().contains("+sentinel://"), sentinelUsername != nil || sentinelPassword != nil {
-            throw combination(.sentinelPassword, "Sentinel options apply to redis+sentinel:// URLs only")
+        if !redisURL.lowercased().contains("+sentinel://"), sentinelUsername != nil || sentinelPasswordFile != nil {
+            throw combination(.sentinelPasswordFile, "Sentinel options apply to redis+sentinel:// URLs only")
+        }
+        guard requestTimeout > .zero else { throw combination(.requestTimeout, "must be longer than 0s") }
+        guard maxConnections > 0 else { throw combination(.maxConnections, "must be at least 1") }
+        guard memoryMaxBytes > 0 else { throw combination(.memoryMaxBytes, "must be positive") }
+        guard pendingMaxEntries > 0 else { throw combination(.pendingMaxEntries, "must be at least 1") }
+        guard pendingMaxBytes >= maxValueBytes else {
+            throw combination(.pendingMaxBytes, "(\(ByteSizeSyntax.format(pendingMaxBytes))) must hold at least one value of --max-value-bytes (\(ByteSizeSyntax.format(maxValueBytes)))")
+        }
+        if (tlsCertificateFile == nil) != (tlsKeyFile == nil) {
+            throw combination(tlsCertificateFile == nil ? .tlsCert : .tlsKey, "is needed with --\(tlsCertificateFile == nil ? NodeOption.tlsKey.name : NodeOption.tlsCert.name)")
+        }
+        if !bindsLoopbackOnly, !requiresTokens, !allowsUnauthenticated {
+            throw NodeConfigurationError(
+                .unauthenticatedBind, option: NodeOption.authTokenFile.name, source: .combination, value: nil,
+                message: "is required (or --admin-token-file) when --bind is not a loopback address ('\(bindHost)'): anyone who reaches the port could read and overwrite the cache. Give token files, or --allow-unauthenticated to accept that"
+            )
         }
         do {
             try cacheConfiguration.validate()
