@@ -9,7 +9,6 @@ dpkg -s libhiredis-dev >/dev/null 2>&1 || need+=(libhiredis-dev)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
 command -v redis-sentinel >/dev/null 2>&1 || need+=(redis-sentinel)
-command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # Memcached as L2: its tests, chaos pass and bench start their own memcached on free ports.
 command -v memcached >/dev/null 2>&1 || [ -x /usr/bin/memcached ] || need+=(memcached)
 # The memcached bench builds its reference client with the system C compiler.
@@ -17,6 +16,8 @@ command -v cc >/dev/null 2>&1 || need+=(gcc)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
 dpkg -s libsqlite3-dev >/dev/null 2>&1 || need+=(libsqlite3-dev)
+# The node TLS tests make their certificates with openssl at test time.
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 
 if [ ${#need[@]} -gt 0 ]; then
     echo "setup: installing ${need[*]}"

@@ -24,7 +24,11 @@ package struct ScheduledFault: Sendable, Hashable, CustomStringConvertible {
 
     package var description: String {
         var text = "\(start.shortDescription) \(kind)"
-        if !targets.isEmpty { text += " on " + targets.map { "n\($0 + 1)" }.joined(separator: ",") }
+        if kind.targetsMemcached {
+            text += " on " + targets.map { "memcached server \($0 + 1)" }.joined(separator: ",")
+        } else if !targets.isEmpty {
+            text += " on " + targets.map { "n\($0 + 1)" }.joined(separator: ",")
+        }
         if let magnitude { text += " (\(magnitude.shortDescription))" }
         if hold > .zero { text += " for \(hold.shortDescription)" }
         return text

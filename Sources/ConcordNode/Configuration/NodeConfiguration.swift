@@ -142,7 +142,11 @@ public struct NodeConfiguration: Sendable, Equatable {
         } catch {
             throw NodeConfigurationError(.invalidURL, option: NodeOption.l2.name, source: .combination, value: nil, message: error.message)
         }
-        configuration.reconnect = .init(backoffBase: reconnectBackoffBase, backoffCap: reconnectBackoffCap)
+        // Memcached reconnects are cheap, and every node must put a returning server back on its
+        // ring at nearly the same time (until then, nodes route its keys differently), so the
+        // backoff is capped at 250 ms whatever the Redis one is.
+        let cap = min(reconnectBackoffCap, .milliseconds(250))
+        configuration.reconnect = .init(backoffBase: min(reconnectBackoffBase, cap), backoffCap: cap)
         return configuration
     }
 
