@@ -21,6 +21,7 @@ public struct RedisError: Error, CustomStringConvertible, Sendable {
             case sentinelUnreachable
             case sentinelMasterUnknown
             case notMaster
+            case invalidArgument
         }
 
         fileprivate let base: Base
@@ -63,6 +64,8 @@ public struct RedisError: Error, CustomStringConvertible, Sendable {
         public static var sentinelMasterUnknown: Self { .init(.sentinelMasterUnknown) }
         /// The server the Sentinels named is not (or no longer) a master: its ROLE says replica, or a write was refused READONLY.
         public static var notMaster: Self { .init(.notMaster) }
+        /// A value handed to the client is out of range (a backplane key too short, say).
+        public static var invalidArgument: Self { .init(.invalidArgument) }
 
         public var description: String {
             switch base {
@@ -84,6 +87,7 @@ public struct RedisError: Error, CustomStringConvertible, Sendable {
             case .sentinelUnreachable: "sentinelUnreachable"
             case .sentinelMasterUnknown: "sentinelMasterUnknown"
             case .notMaster: "notMaster"
+            case .invalidArgument: "invalidArgument"
             }
         }
     }
@@ -132,5 +136,11 @@ public struct RedisError: Error, CustomStringConvertible, Sendable {
     public var serverErrorPrefix: Substring? {
         guard code == .server else { return nil }
         return message.split(separator: " ", maxSplits: 1).first
+    }
+
+    /// Redis refused a write because it is at `maxmemory` and may not evict (`-OOM ...`, also
+    /// when the refused write ran inside a script).
+    public var isOutOfMemory: Bool {
+        code == .server && (serverErrorPrefix == "OOM" || message.contains("> 'maxmemory'"))
     }
 }
