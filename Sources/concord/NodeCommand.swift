@@ -58,6 +58,9 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(name: .customLong(NodeOption.maxConnections.name), help: Self.help(.maxConnections)) var maxConnections: String?
     @Option(name: .customLong(NodeOption.requestTimeout.name), help: Self.help(.requestTimeout)) var requestTimeout: String?
     @Flag(name: .customLong(NodeOption.backplane.name), inversion: .prefixedNo, help: Self.help(.backplane)) var backplane: Bool?
+    @Option(name: .customLong(NodeOption.backplaneKeyFile.name), help: Self.help(.backplaneKeyFile)) var backplaneKeyFile: String?
+    @Option(name: .customLong(NodeOption.maxClockDrift.name), help: Self.help(.maxClockDrift)) var maxClockDrift: String?
+    @Option(name: .customLong(NodeOption.testClockOffset.name), parsing: .unconditional, help: Self.help(.testClockOffset)) var testClockOffset: String?
     @Option(name: .customLong(NodeOption.idleTimeout.name), help: Self.help(.idleTimeout)) var idleTimeout: String?
     @Option(name: .customLong(NodeOption.shutdownTimeout.name), help: Self.help(.shutdownTimeout)) var shutdownTimeout: String?
     @Option(name: .customLong(NodeOption.logLevel.name), help: Self.help(.logLevel)) var logLevel: String?
@@ -85,7 +88,8 @@ struct NodeCommand: AsyncParsableCommand {
             (.pendingMaxBytes, pendingMaxBytes), (.authTokenFile, authTokenFile), (.adminTokenFile, adminTokenFile),
             (.metricsTokenFile, metricsTokenFile), (.allowUnauthenticated, allowUnauthenticated.map { String($0) }),
             (.tlsCert, tlsCert), (.tlsKey, tlsKey), (.maxConnections, maxConnections), (.requestTimeout, requestTimeout),
-            (.backplane, backplane.map { String($0) }), (.idleTimeout, idleTimeout),
+            (.backplane, backplane.map { String($0) }), (.backplaneKeyFile, backplaneKeyFile), (.maxClockDrift, maxClockDrift),
+            (.testClockOffset, testClockOffset), (.idleTimeout, idleTimeout),
             (.shutdownTimeout, shutdownTimeout), (.logLevel, logLevel), (.parentPID, parentPID),
         ]
         for (option, value) in values {
