@@ -149,6 +149,14 @@ public final class SentinelTopology: Sendable {
                     ready = false
                     break
                 }
+                // Counted is not enough: a Sentinel promotes only a replica it is linked to and
+                // has had INFO from (it answers NOGOODSLAVE before that), which comes a tick
+                // after the master's INFO names the replica.
+                let promotable = (try? await replicaStates(from: sentinel))?.filter(Self.isPromotable).count ?? 0
+                if promotable < options.replicas {
+                    ready = false
+                    break
+                }
             }
             if ready { return }
             try await Task.sleep(for: .milliseconds(100))
@@ -168,6 +176,26 @@ public final class SentinelTopology: Sendable {
             index += 2
         }
         return fields
+    }
+
+    /// `SENTINEL replicas <name>` from `sentinel`: one field → value map per replica it knows.
+    public func replicaStates(from sentinel: RedisServer) async throws -> [[String: String]] {
+        // Empty values (a run id not yet known) are kept so that fields and values stay paired.
+        let lines = try await cli(sentinel, ["SENTINEL", "replicas", options.masterName], keepingEmptyLines: true)
+        var replicas: [[String: String]] = []
+        var index = 0
+        while index + 1 < lines.count {
+            if lines[index] == "name" { replicas.append([:]) }
+            if !replicas.isEmpty { replicas[replicas.count - 1][lines[index]] = lines[index + 1] }
+            index += 2
+        }
+        return replicas
+    }
+
+    /// Whether a Sentinel would pick this replica in a failover: linked, not down, and its INFO
+    /// (which carries the run id) received.
+    static func isPromotable(_ replica: [String: String]) -> Bool {
+        replica["flags"] == "slave" && !(replica["runid"] ?? "").isEmpty
     }
 
     /// The port the Sentinels currently give for the master, from the first that answers.
@@ -259,15 +287,27 @@ public final class SentinelTopology: Sendable {
     @discardableResult
     public func failover(timeout: Duration = .seconds(30)) async throws -> RedisServer {
         let previous = try await master()
+        let deadline = ContinuousClock.now.advanced(by: timeout)
         var lastError: (any Error)?
-        for sentinel in sentinels where sentinel.processIdentifier != nil {
-            do {
-                let reply = try await cli(sentinel, ["SENTINEL", "FAILOVER", options.masterName])
-                guard reply.first == "OK" else { throw RedisServerError("SENTINEL FAILOVER: \(reply.joined(separator: " "))") }
-                return try await waitForNewMaster(replacing: previous, timeout: timeout)
-            } catch {
-                lastError = error
+        while true {
+            // NOGOODSLAVE (no replica linked and reported yet, e.g. one just restarted) and
+            // INPROG (an earlier failover still running) pass; ask again until the deadline.
+            var passing = false
+            for sentinel in sentinels where sentinel.processIdentifier != nil {
+                do {
+                    let reply = try await cli(sentinel, ["SENTINEL", "FAILOVER", options.masterName])
+                    guard reply.first == "OK" else {
+                        let text = reply.joined(separator: " ")
+                        if text.hasPrefix("NOGOODSLAVE") || text.hasPrefix("INPROG") { passing = true }
+                        throw RedisServerError("SENTINEL FAILOVER: \(text)")
+                    }
+                    return try await waitForNewMaster(replacing: previous, timeout: timeout)
+                } catch {
+                    lastError = error
+                }
             }
+            guard passing, ContinuousClock.now < deadline else { break }
+            try await Task.sleep(for: .milliseconds(100))
         }
         throw lastError ?? RedisServerError("no Sentinel running")
     }
@@ -280,9 +320,9 @@ public final class SentinelTopology: Sendable {
     }
 
     /// Runs `redis-cli` against `server`'s plaintext port and returns its output lines.
-    public func cli(_ server: RedisServer, _ arguments: [String]) async throws -> [String] {
+    public func cli(_ server: RedisServer, _ arguments: [String], keepingEmptyLines: Bool = false) async throws -> [String] {
         let password = sentinels.contains(where: { $0 === server }) ? options.sentinelPassword : options.password
-        return try await RedisServer.cli(port: server.port, password: password, arguments)
+        return try await RedisServer.cli(port: server.port, password: password, arguments, keepingEmptyLines: keepingEmptyLines)
     }
 
     /// Stops every process. Idempotent.
@@ -298,8 +338,11 @@ public final class SentinelTopology: Sendable {
 
 extension RedisServer {
     /// Runs `redis-cli -p port [args]` and returns its output lines; for control commands in
-    /// tests and tools, not for traffic. The password goes through the environment.
-    public static func cli(port: Int, password: String?, _ arguments: [String]) async throws -> [String] {
+    /// tests and tools, not for traffic. The password goes through the environment. Empty
+    /// lines (empty values) are dropped unless `keepingEmptyLines`.
+    public static func cli(
+        port: Int, password: String?, _ arguments: [String], keepingEmptyLines: Bool = false
+    ) async throws -> [String] {
         guard let executable = ExecutableSearch.locate("redis-cli") else {
             throw RedisServerError("redis-cli not found in PATH (install redis-tools)")
         }
@@ -316,6 +359,8 @@ extension RedisServer {
             throw RedisServerError("redis-cli \(arguments.joined(separator: " ")) on port \(port): \(text)\(output.standardError)")
         }
         // "\r\n" is one Character in Swift, so split on every kind of line end.
-        return text.split(whereSeparator: \.isNewline).map(String.init).filter { !$0.isEmpty }
+        var lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).map(String.init)
+        if lines.last == "" { lines.removeLast() }
+        return keepingEmptyLines ? lines : lines.filter { !$0.isEmpty }
     }
 }
