@@ -70,7 +70,10 @@ for node in "${nodes[@]}"; do wait_for is_ready "$node" || { echo "try-locally: 
 
 "$concord" set try-locally:key before --node "${nodes[0]}" --watch "${nodes[1]}"
 echo "try-locally: SENTINEL FAILOVER (master on port $master)"
-redis-cli -p "${sentinel_ports[0]}" SENTINEL FAILOVER concord
+# A Sentinel answers NOGOODSLAVE until it has linked to the replica and read its INFO (a tick
+# after it learns of it), so ask until it says OK.
+wait_for sh -c "redis-cli -p ${sentinel_ports[0]} SENTINEL FAILOVER concord | grep -qx OK" \
+    || { echo "try-locally: SENTINEL FAILOVER was not accepted" >&2; exit 1; }
 wait_for sh -c "redis-cli -p ${sentinel_ports[0]} SENTINEL get-master-addr-by-name concord | tail -n1 | grep -qx $replica"
 wait_for sh -c "redis-cli -p $replica ROLE | head -n1 | grep -qx master"
 echo "try-locally: port $replica is the master now"
