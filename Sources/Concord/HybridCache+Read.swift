@@ -38,6 +38,7 @@ extension HybridCache {
         guard let distributed, !options.skipDistributedRead else {
             return try staleFallback(stale, key: key, options: options, as: type)
         }
+        try requireRunning(distributed: true, backplane: false)
         do {
             guard let read = try await readDistributed(distributed, key: key, options: options, hasFallback: stale != nil),
                   !isOlderThanOwnCopy(read, key: key, stale: stale)
@@ -106,6 +107,10 @@ extension HybridCache {
         read: MemoryRead
     ) async throws -> CacheResult<Value> {
         let options = options ?? configuration.defaultEntryOptions
+        try requireRunning(
+            distributed: !options.skipDistributedRead || !options.skipDistributedWrite,
+            backplane: !options.skipBackplaneNotifications
+        )
         if case .refreshDue(let entry) = read {
             let result: CacheResult<Value> = try served(entry, key: key, as: type)
             startEagerRefresh(key: key, options: options, tags: tags, stale: entry, factory: factory)

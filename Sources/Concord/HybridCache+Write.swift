@@ -103,7 +103,13 @@ extension HybridCache {
         if !options.skipMemoryWrite {
             install(entry, key: key, options: options, now: now, flight: flight)
         }
-        await write(mutation, options: options, writesDistributed: writesDistributed, reservation: reservation)
+        do {
+            try await write(mutation, options: options, writesDistributed: writesDistributed, reservation: reservation, isFill: flight != nil)
+        } catch {
+            // The write reached no other node and will not: this node must not serve it either.
+            memory.update(key, now: clock.now()) { $0.value.version == version ? .remove : .keep }
+            throw error
+        }
         return entry
     }
 
@@ -117,7 +123,7 @@ extension HybridCache {
         let reservation = try admit(mutation, options: options, writesDistributed: writesDistributed, isDroppable: kind == .expire)
         fenceFlights(kind: kind, key: key, version: version)
         applyToMemory(kind: kind, key: key, version: version, now: clock.now())
-        await write(mutation, options: options, writesDistributed: writesDistributed, reservation: reservation)
+        try await write(mutation, options: options, writesDistributed: writesDistributed, reservation: reservation, isFill: false)
         return version
     }
 
@@ -126,7 +132,10 @@ extension HybridCache {
     private func admit(
         _ mutation: CacheMutation, options: CacheEntryOptions, writesDistributed: Bool, isDroppable: Bool
     ) throws -> PendingWrites.Reservation? {
-        guard writesDistributed || (backplane != nil && !options.skipBackplaneNotifications) else { return nil }
+        let notifies = backplane != nil && !options.skipBackplaneNotifications
+        guard writesDistributed || notifies else { return nil }
+        // L2 carries the notification when it is written: only the backplane-only case needs it.
+        try requireRunning(distributed: writesDistributed, backplane: notifies && !writesDistributed)
         switch pending.admit(mutation, isDroppable: isDroppable) {
         case .admitted(let reservation, let dropped, let startsFullEpisode):
             for marker in dropped { noteDropped(marker) }
@@ -156,11 +165,14 @@ extension HybridCache {
         ])
     }
 
-    /// Sends a mutation to L2 (or only to the backplane). A failure never fails the call: the
-    /// mutation is queued and flushed when Redis is back (auto-recovery).
+    /// Sends a mutation to L2 (or only to the backplane). While `run()` is active a failure never
+    /// fails the call: the mutation is queued and flushed when Redis is back (auto-recovery).
+    /// Without `run()` nothing would flush it, so the call fails with `distributedFailed` instead;
+    /// a fill from the factory (`isFill`) is no client's write and is only given up.
     private func write(
-        _ mutation: CacheMutation, options: CacheEntryOptions, writesDistributed: Bool, reservation: PendingWrites.Reservation?
-    ) async {
+        _ mutation: CacheMutation, options: CacheEntryOptions, writesDistributed: Bool, reservation: PendingWrites.Reservation?,
+        isFill: Bool
+    ) async throws {
         let notify = backplane != nil && !options.skipBackplaneNotifications
         let target: WriteTarget
         if writesDistributed {
@@ -193,7 +205,15 @@ extension HybridCache {
             logger.debug("L2 write failed; queued for recovery", metadata: [
                 "concord.key": .string(mutation.key), "concord.error": "\(error)",
             ])
-            if !background.isRunning { noteNotRunning("recovery of failed L2 writes") }
+            guard runActive.load(ordering: .relaxed) else {
+                pending.release(reservation)
+                if isFill { return }
+                throw CacheError(
+                    .distributedFailed,
+                    "the L2 write of '\(mutation.key)' failed and run() is not active to retry it: nothing was written",
+                    underlying: error
+                )
+            }
             enqueuePending(mutation, target: target, reservation: reservation)
         }
     }
