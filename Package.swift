@@ -71,6 +71,7 @@ let package = Package(
             dependencies: [
                 "Concord",
                 "ConcordRedis",
+                "CHiredis",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -129,7 +130,7 @@ let package = Package(
         .testTarget(
             name: "ConcordTests",
             dependencies: [
-                "Concord", "ConcordTesting",
+                "Concord", "ConcordTesting", "ConcordBench",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -148,6 +149,9 @@ let package = Package(
             name: "ConcordNodeTests",
             dependencies: [
                 "ConcordNode", "ConcordTesting", "ConcordChaos", "Concord", "ConcordRedis",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

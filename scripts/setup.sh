@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the system packages Concord needs (hiredis headers, redis-server, redis-tools).
+# Installs the system packages Concord needs (hiredis headers, redis-server, redis-tools, and
+# the references and clients its tests and benchmarks use).
 # Idempotent: does nothing when everything is present. Needs root (or sudo) to install.
 set -euo pipefail
 
@@ -10,6 +11,12 @@ command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
 dpkg -s libsqlite3-dev >/dev/null 2>&1 || need+=(libsqlite3-dev)
+# Real Redis clients for the RESP front end's tests (redis-cli and redis-benchmark come with
+# redis-tools): redis-py for the system python.
+dpkg -s python3-redis >/dev/null 2>&1 || need+=(python3-redis)
+# References for `concord bench --suite node`: nginx serving the same bytes, driven by wrk.
+command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
 
 if [ ${#need[@]} -gt 0 ]; then
     echo "setup: installing ${need[*]}"

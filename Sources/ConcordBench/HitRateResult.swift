@@ -14,12 +14,14 @@ public struct HitRateResult: Codable, Hashable, Sendable {
     public var shardCount: Int
     /// The reference LRU of the same capacity.
     public var lru: Double
+    /// The W-TinyLFU reference of the same capacity: the ratio to reach.
+    public var wTinyLFU: Double
     /// Bélády's optimum, the ceiling.
     public var optimal: Double
 
     public init(
         trace: String, requests: Int, keyspace: Int, cacheSize: Int, cacheFraction: Double,
-        memoryCache: Double, memoryCacheSharded: Double, shardCount: Int, lru: Double, optimal: Double
+        memoryCache: Double, memoryCacheSharded: Double, shardCount: Int, lru: Double, wTinyLFU: Double, optimal: Double
     ) {
         self.trace = trace
         self.requests = requests
@@ -30,6 +32,7 @@ public struct HitRateResult: Codable, Hashable, Sendable {
         self.memoryCacheSharded = memoryCacheSharded
         self.shardCount = shardCount
         self.lru = lru
+        self.wTinyLFU = wTinyLFU
         self.optimal = optimal
     }
 

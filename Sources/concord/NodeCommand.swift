@@ -40,6 +40,9 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(name: .customLong(NodeOption.idleTimeout.name), help: Self.help(.idleTimeout)) var idleTimeout: String?
     @Option(name: .customLong(NodeOption.shutdownTimeout.name), help: Self.help(.shutdownTimeout)) var shutdownTimeout: String?
     @Option(name: .customLong(NodeOption.logLevel.name), help: Self.help(.logLevel)) var logLevel: String?
+    @Option(name: .customLong(NodeOption.respPort.name), help: Self.help(.respPort)) var respPort: String?
+    @Option(name: .customLong(NodeOption.respMaxConnections.name), help: Self.help(.respMaxConnections)) var respMaxConnections: String?
+    @Option(name: .customLong(NodeOption.respTokenFile.name), help: Self.help(.respTokenFile)) var respTokenFile: String?
     @Option(name: .customLong(NodeOption.parentPID.name), help: Self.help(.parentPID)) var parentPID: String?
 
     static func help(_ option: NodeOption) -> ArgumentHelp {
@@ -58,7 +61,8 @@ struct NodeCommand: AsyncParsableCommand {
             (.maxDisconnectedStaleness, maxDisconnectedStaleness), (.reconnectBackoffBase, reconnectBackoffBase),
             (.reconnectBackoffCap, reconnectBackoffCap), (.maxKeyBytes, maxKeyBytes), (.maxValueBytes, maxValueBytes),
             (.memoryMaxEntries, memoryMaxEntries), (.backplane, backplane.map { String($0) }), (.idleTimeout, idleTimeout),
-            (.shutdownTimeout, shutdownTimeout), (.logLevel, logLevel), (.parentPID, parentPID),
+            (.shutdownTimeout, shutdownTimeout), (.logLevel, logLevel), (.respPort, respPort),
+            (.respMaxConnections, respMaxConnections), (.respTokenFile, respTokenFile), (.parentPID, parentPID),
         ]
         for (option, value) in values {
             if let value { flags[option.name] = value }

@@ -1,3 +1,4 @@
+import Foundation
 import Concord
 import ConcordRedis
 import Logging
@@ -62,6 +63,22 @@ extension NodeConfiguration {
             }
             logLevel = level
         }
+        if let value = try resolver.string(.respPort) {
+            if ["off", "none"].contains(value.lowercased()) {
+                respPort = nil
+            } else if let port = try resolver.integer(.respPort, in: 0...65535) {
+                respPort = port
+            }
+        }
+        if let value = try resolver.integer(.respMaxConnections, in: 1...1_000_000) { respMaxConnections = value }
+        if let path = try resolver.string(.respTokenFile) {
+            guard let contents = try? String(contentsOfFile: path, encoding: .utf8),
+                  case let token = contents.trimmingCharacters(in: .whitespacesAndNewlines), !token.isEmpty, !token.contains("\n")
+            else {
+                throw resolver.error(.respTokenFile, .outOfRange, "cannot be read, or does not hold one password on one line")
+            }
+            respToken = token
+        }
         if let pid = try resolver.integer(.parentPID, in: 1...Int(Int32.max)) { parentProcessID = Int32(pid) }
 
         try validate()
@@ -88,6 +105,9 @@ extension NodeConfiguration {
             throw combination(.reconnectBackoffCap, "(\(DurationSyntax.format(reconnectBackoffCap))) must not be shorter than --reconnect-backoff-base (\(DurationSyntax.format(reconnectBackoffBase)))")
         }
         guard idleTimeout > .zero else { throw combination(.idleTimeout, "must be longer than 0s") }
+        if respPort != nil, respToken == nil, !Self.isLoopback(bindHost) {
+            throw combination(.respTokenFile, "is required when --bind is not a loopback address ('\(bindHost)') and --resp-port is set: anyone who reaches the port could read and overwrite the cache")
+        }
         do {
             try cacheConfiguration.validate()
         } catch {
@@ -95,6 +115,13 @@ extension NodeConfiguration {
             let message = (error as? CacheError)?.message ?? "\(error)"
             throw NodeConfigurationError(.outOfRange, option: NodeOption.cacheName.name, source: .combination, value: nil, message: message)
         }
+    }
+}
+
+extension NodeConfiguration {
+    /// Whether `host` only reaches this machine.
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
     }
 }
 

@@ -67,6 +67,9 @@ extension NodeOption {
     public static let idleTimeout = NodeOption("idle-timeout", .value(valueName: "duration"), "Close a connection that sends nothing for this long, half-sent request heads included", default: "30s")
     public static let shutdownTimeout = NodeOption("shutdown-timeout", .value(valueName: "duration"), "On SIGTERM/SIGINT, flush queued Redis writes for at most this long", default: "5s")
     public static let logLevel = NodeOption("log-level", .value(valueName: "level"), "trace, debug, info, notice, warning, error or critical", default: "info")
+    public static let respPort = NodeOption("resp-port", .value(valueName: "port"), "Also serve the RESP front end (GET, SET, DEL, MGET, ... for any Redis client) on this port; 0 picks a free one", default: "off")
+    public static let respMaxConnections = NodeOption("resp-max-connections", .value(valueName: "count"), "Most RESP client connections at once; more are refused with an error", default: "1024")
+    public static let respTokenFile = NodeOption("resp-token-file", .value(valueName: "path"), "File holding the password RESP clients must send with AUTH (required for a RESP port beyond loopback)", default: "none")
     public static let parentPID = NodeOption("parent-pid", .value(valueName: "pid"), "Shut down when this process is no longer the parent (set by concord cluster)", default: "none", hidden: true)
 
     /// Every option, in `--help` order.
@@ -75,7 +78,7 @@ extension NodeOption {
         duration, memoryDuration, failSafe, failSafeMaxDuration, failSafeThrottle,
         factorySoftTimeout, factoryHardTimeout, maxDisconnectedStaleness,
         reconnectBackoffBase, reconnectBackoffCap, maxKeyBytes, maxValueBytes, memoryMaxEntries,
-        backplane, idleTimeout, shutdownTimeout, logLevel, parentPID,
+        backplane, idleTimeout, shutdownTimeout, logLevel, respPort, respMaxConnections, respTokenFile, parentPID,
     ]
 
     /// The option with this flag name, if any.
