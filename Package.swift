@@ -11,7 +11,9 @@ let package = Package(
     products: [
         .library(name: "Concord", targets: ["Concord"]),
         .library(name: "ConcordRedis", targets: ["ConcordRedis"]),
+        .library(name: "ConcordMemcached", targets: ["ConcordMemcached"]),
         .library(name: "ConcordTesting", targets: ["ConcordTesting"]),
+        .library(name: "ConcordProcess", targets: ["ConcordProcess"]),
         .library(name: "ConcordNode", targets: ["ConcordNode"]),
         .executable(name: "concord", targets: ["concord"]),
     ],
@@ -55,10 +57,30 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
-            name: "ConcordTesting",
+            name: "ConcordMemcached",
             dependencies: [
                 "Concord",
                 "ConcordRedis",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "ConcordProcess",
+            dependencies: [
+                "Concord",
+                "ConcordRedis",
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "ConcordTesting",
+            dependencies: [
+                "Concord",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -72,6 +94,7 @@ let package = Package(
                 "Concord",
                 "ConcordRedis",
                 "CHiredis",
+                "ConcordMemcached",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -89,8 +112,9 @@ let package = Package(
             dependencies: [
                 "Concord",
                 "ConcordRedis",
+                "ConcordMemcached",
                 "ConcordNode",
-                "ConcordTesting",
+                "ConcordProcess",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -104,7 +128,8 @@ let package = Package(
             dependencies: [
                 "Concord",
                 "ConcordRedis",
-                "ConcordTesting",
+                "ConcordMemcached",
+                "ConcordProcess",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -118,7 +143,7 @@ let package = Package(
                 "ConcordNode",
                 "ConcordChaos",
                 "ConcordBench",
-                "ConcordTesting",
+                "ConcordProcess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -139,16 +164,26 @@ let package = Package(
         .testTarget(
             name: "ConcordRedisTests",
             dependencies: [
-                "ConcordRedis", "ConcordTesting", "Concord",
+                "ConcordRedis", "ConcordTesting", "ConcordProcess", "Concord",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "ConcordMemcachedTests",
+            dependencies: [
+                "ConcordMemcached", "ConcordProcess", "Concord", "ConcordRedis",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "ConcordNodeTests",
             dependencies: [
-                "ConcordNode", "ConcordTesting", "ConcordChaos", "Concord", "ConcordRedis",
+                "ConcordNode", "ConcordTesting", "ConcordProcess", "ConcordChaos", "Concord", "ConcordRedis", "ConcordMemcached",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -162,7 +197,7 @@ let package = Package(
         .testTarget(
             name: "ConcordChaosTests",
             dependencies: [
-                "ConcordChaos", "ConcordNode", "ConcordTesting",
+                "ConcordChaos", "ConcordNode", "ConcordTesting", "ConcordProcess",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

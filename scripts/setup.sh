@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs the system packages Concord needs (hiredis headers, redis-server, redis-tools, and
-# the references and clients its tests and benchmarks use).
+# Installs the system packages Concord needs (hiredis headers, redis-server, redis-tools,
+# memcached, and the references and clients its tests and benchmarks use).
 # Idempotent: does nothing when everything is present. Needs root (or sudo) to install.
 set -euo pipefail
 
@@ -8,6 +8,10 @@ need=()
 dpkg -s libhiredis-dev >/dev/null 2>&1 || need+=(libhiredis-dev)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
+# Memcached as L2: its tests, chaos pass and bench start their own memcached on free ports.
+command -v memcached >/dev/null 2>&1 || [ -x /usr/bin/memcached ] || need+=(memcached)
+# The memcached bench builds its reference client with the system C compiler.
+command -v cc >/dev/null 2>&1 || need+=(gcc)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
 dpkg -s libsqlite3-dev >/dev/null 2>&1 || need+=(libsqlite3-dev)
@@ -27,7 +31,7 @@ if [ ${#need[@]} -gt 0 ]; then
     $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
 
-# A packaged redis-server may have been started by the package's own service scripts; tests
-# start their own servers on free ports, so a system one is harmless but not needed.
+# A packaged redis-server or memcached may have been started by the package's own service scripts;
+# tests start their own servers on free ports, so a system one is harmless but not needed.
 command -v swift >/dev/null 2>&1 || { echo "setup: swift is not on PATH (expected Swift 6.x)" >&2; exit 1; }
-echo "setup: ok ($(redis-server --version | awk '{print $3}'), hiredis $(pkg-config --modversion hiredis))"
+echo "setup: ok ($(redis-server --version | awk '{print $3}'), hiredis $(pkg-config --modversion hiredis), $(/usr/bin/memcached --version 2>/dev/null || memcached --version))"

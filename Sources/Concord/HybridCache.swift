@@ -154,7 +154,11 @@ public final class HybridCache: Service, Sendable {
         }
         try await withThrowingDiscardingTaskGroup { group in
             if let distributed {
-                group.addTask { try await self.superviseComponent("distributed cache") { try await distributed.run(whenReachable: { self.noteDistributedReachable() }) } }
+                let events = DistributedCacheEvents(
+                    reachable: { self.noteDistributedReachable() },
+                    dataLost: { reason in self.expireAll(reason: "L2 lost data: \(reason)") }
+                )
+                group.addTask { try await self.superviseComponent("distributed cache") { try await distributed.run(events: events) } }
             }
             if let backplane {
                 let (inputs, input) = AsyncStream<CoherenceInput>.makeStream()

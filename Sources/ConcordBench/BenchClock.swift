@@ -22,11 +22,11 @@ enum BenchClock {
 
 /// How long a measured loop may run: it stops at whichever bound comes first, so no loop can
 /// run away on a slow or overloaded machine.
-public struct BenchBudget: Sendable, Equatable {
-    public var maxCount: Int
-    public var maxDuration: Duration
+package struct BenchBudget: Sendable, Equatable {
+    package var maxCount: Int
+    package var maxDuration: Duration
 
-    public init(maxCount: Int, maxDuration: Duration) {
+    package init(maxCount: Int, maxDuration: Duration) {
         self.maxCount = maxCount
         self.maxDuration = maxDuration
     }

@@ -1,8 +1,8 @@
 import Logging
 
 /// Loggers for the suites: quiet (`.error`) so that log output never competes with a measurement.
-public enum BenchLogging {
-    public static func quietLogger(label: String) -> Logger {
+package enum BenchLogging {
+    package static func quietLogger(label: String) -> Logger {
         var logger = Logger(label: label)
         logger.logLevel = .error
         return logger

@@ -1,33 +1,33 @@
 /// One figure of `concord bench`: a Concord measurement next to its reference from the same run.
-public struct BenchResult: Codable, Sendable, Equatable {
+package struct BenchResult: Codable, Sendable, Equatable {
     /// The suite that measured it (`l1`, `l2`, `propagation`, ...).
-    public var suite: String
+    package var suite: String
     /// What was measured, e.g. `tryGet, 1 task`.
-    public var name: String
+    package var name: String
     /// Concord's figure: the median over the rounds.
-    public var value: Double
-    public var unit: String
+    package var value: Double
+    package var unit: String
     /// The reference measured in the same run (median over the rounds), when there is one.
-    public var reference: Double?
+    package var reference: Double?
     /// Concord's figure over the reference. Where each round measures both sides back to back,
     /// the median of the per-round ratios (so a slow spell of a noisy machine hits both sides of
     /// a pair); otherwise `value / reference`.
-    public var ratio: Double?
+    package var ratio: Double?
     /// The target in words, e.g. `ratio <= 1.5`.
-    public var target: String
+    package var target: String
     /// Whether the target was met; nil for figures that are informational only.
-    public var met: Bool?
+    package var met: Bool?
     /// The smallest and largest value over the rounds.
-    public var valueMin: Double
-    public var valueMax: Double
-    public var referenceMin: Double?
-    public var referenceMax: Double?
+    package var valueMin: Double
+    package var valueMax: Double
+    package var referenceMin: Double?
+    package var referenceMax: Double?
     /// Rounds measured.
-    public var rounds: Int
+    package var rounds: Int
     /// Anything a reader needs to interpret the figure (the second reference, a cause).
-    public var note: String?
+    package var note: String?
 
-    public init(
+    package init(
         suite: String,
         name: String,
         value: Summary,
@@ -55,14 +55,14 @@ public struct BenchResult: Codable, Sendable, Equatable {
     }
 
     /// The median of a set of rounds with its range.
-    public struct Summary: Sendable, Equatable {
-        public var median: Double
-        public var min: Double
-        public var max: Double
-        public var count: Int
+    package struct Summary: Sendable, Equatable {
+        package var median: Double
+        package var min: Double
+        package var max: Double
+        package var count: Int
 
         /// Summarizes `samples`; a single sample is its own median, min and max.
-        public init(_ samples: [Double]) {
+        package init(_ samples: [Double]) {
             precondition(!samples.isEmpty, "a summary needs at least one sample")
             let sorted = samples.sorted()
             let middle = sorted.count / 2
@@ -73,19 +73,19 @@ public struct BenchResult: Codable, Sendable, Equatable {
         }
 
         /// A figure that was measured once, or is exact (an ideal).
-        public init(exactly value: Double) {
+        package init(exactly value: Double) {
             self.init([value])
         }
     }
 }
 
 /// The JSON document written by `--json`: `{"results": [...]}`, plus where it was measured.
-public struct BenchReport: Codable, Sendable {
-    public var results: [BenchResult]
+package struct BenchReport: Codable, Sendable {
+    package var results: [BenchResult]
     /// `nproc`, CPU model, OS, and the options of the run, so figures are never read without their machine.
-    public var machine: [String: String]
+    package var machine: [String: String]
 
-    public init(results: [BenchResult], machine: [String: String]) {
+    package init(results: [BenchResult], machine: [String: String]) {
         self.results = results
         self.machine = machine
     }

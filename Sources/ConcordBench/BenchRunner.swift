@@ -2,7 +2,7 @@ import Foundation
 import Logging
 
 /// One suite of `concord bench`.
-public enum BenchSuite: String, CaseIterable, Sendable {
+package enum BenchSuite: String, CaseIterable, Sendable {
     case l1, l2, propagation, stampede, recovery, hitrate, memory, node, resp
 
     /// The order suites run in: allocation-sensitive and CPU-bound suites before any Redis
@@ -12,26 +12,28 @@ public enum BenchSuite: String, CaseIterable, Sendable {
 
 /// Runs suites of `concord bench` and collects their figures; a suite that cannot run is
 /// recorded as a failure and the others still run.
-public struct BenchRunner: Sendable {
-    public var suites: [BenchSuite]
-    public var quick: Bool
+package struct BenchRunner: Sendable {
+    package var suites: [BenchSuite]
+    package var quick: Bool
+    /// Where the `l2` suite measures: Redis (against redis-benchmark) or Memcached (against a C `mg` client).
+    package var l2: L2Backend = .redis
     /// Progress lines (suite started, finished, failed) for a person watching.
-    public var progress: @Sendable (String) -> Void
+    package var progress: @Sendable (String) -> Void
 
-    public init(suites: [BenchSuite] = BenchSuite.allCases, quick: Bool = false, progress: @escaping @Sendable (String) -> Void = { _ in }) {
+    package init(suites: [BenchSuite] = BenchSuite.allCases, quick: Bool = false, progress: @escaping @Sendable (String) -> Void = { _ in }) {
         self.suites = suites
         self.quick = quick
         self.progress = progress
     }
 
     /// What a run produced: figures, and the suites that could not run with why.
-    public struct Outcome: Sendable {
-        public var results: [BenchResult]
-        public var failures: [(suite: BenchSuite, error: String)]
-        public var seconds: Double
+    package struct Outcome: Sendable {
+        package var results: [BenchResult]
+        package var failures: [(suite: BenchSuite, error: String)]
+        package var seconds: Double
     }
 
-    public func run() async -> Outcome {
+    package func run() async -> Outcome {
         let begin = BenchClock.nanoseconds()
         var bySuite: [BenchSuite: [BenchResult]] = [:]
         var failures: [(suite: BenchSuite, error: String)] = []
@@ -39,7 +41,9 @@ public struct BenchRunner: Sendable {
             progress("bench: \(suite.rawValue)\(quick ? " (quick)" : "")...")
             let start = BenchClock.nanoseconds()
             do {
-                bySuite[suite] = try await Self.run(suite, quick: quick)
+                bySuite[suite] = suite == .l2 && l2 == .memcached
+                    ? try await MemcachedL2Suite(configuration: quick ? .quick : .init()).run()
+                    : try await Self.run(suite, quick: quick)
                 progress("bench: \(suite.rawValue) done in \(BenchFormat.number(Double(BenchClock.nanoseconds() - start) / 1e9, digits: 1)) s")
             } catch {
                 failures.append((suite, "\(error)"))
@@ -51,7 +55,7 @@ public struct BenchRunner: Sendable {
     }
 
     /// Runs one suite with its full or quick configuration.
-    public static func run(_ suite: BenchSuite, quick: Bool) async throws -> [BenchResult] {
+    package static func run(_ suite: BenchSuite, quick: Bool) async throws -> [BenchResult] {
         switch suite {
         case .l1:
             return try await L1Suite(configuration: quick ? .quick : .init()).run()
@@ -75,7 +79,7 @@ public struct BenchRunner: Sendable {
     }
 
     /// Where the figures were measured: they mean little without it.
-    public static func machine(quick: Bool) -> [String: String] {
+    package static func machine(quick: Bool) -> [String: String] {
         var machine: [String: String] = [
             "cores": String(ProcessInfo.processInfo.activeProcessorCount),
             "os": ProcessInfo.processInfo.operatingSystemVersionString,
@@ -99,7 +103,7 @@ public struct BenchRunner: Sendable {
     }
 
     /// The JSON document for `--json`.
-    public static func json(_ results: [BenchResult], machine: [String: String]) throws -> Data {
+    package static func json(_ results: [BenchResult], machine: [String: String]) throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
@@ -108,7 +112,7 @@ public struct BenchRunner: Sendable {
 
     /// The table a person reads: one row per figure, its reference, ratio, target and verdict,
     /// with each figure's notes under the table.
-    public static func render(_ results: [BenchResult]) -> String {
+    package static func render(_ results: [BenchResult]) -> String {
         let header = ["suite", "figure", "value [min–max]", "reference [min–max]", "ratio", "target", "met"]
         var rows: [[String]] = []
         for result in results {

@@ -1,4 +1,4 @@
-import ConcordTesting
+import ConcordProcess
 
 /// Runs background services (`run()` of clients, subscribers, caches) around a body and cancels
 /// them when it ends, whether it returns or throws.

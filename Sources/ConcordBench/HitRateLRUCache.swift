@@ -1,7 +1,7 @@
 /// A plain least-recently-used cache of integer keys: the reference the memory cache's policy
 /// is measured against. Written for obvious correctness, not speed.
-public struct HitRateLRUCache {
-    public let capacity: Int
+struct HitRateLRUCache {
+    let capacity: Int
     private var slotOfKey: [Int: Int] = [:]
     private var keyOfSlot: [Int] = []
     /// A doubly linked recency list over slots; `newest` is the most recently used.
@@ -10,21 +10,21 @@ public struct HitRateLRUCache {
     private var newest = -1
     private var oldest = -1
 
-    public init(capacity: Int) {
+    init(capacity: Int) {
         precondition(capacity > 0, "an LRU cache needs room for one key")
         self.capacity = capacity
     }
 
-    public var count: Int { slotOfKey.count }
+    var count: Int { slotOfKey.count }
 
-    public func contains(_ key: Int) -> Bool {
+    func contains(_ key: Int) -> Bool {
         slotOfKey[key] != nil
     }
 
     /// Records an access to `key`: a hit moves it to the front, a miss inserts it there and
     /// evicts the least recently used key when full. Returns whether it was a hit.
     @discardableResult
-    public mutating func access(_ key: Int) -> Bool {
+    mutating func access(_ key: Int) -> Bool {
         if let slot = slotOfKey[key] {
             unlink(slot)
             pushNewest(slot)

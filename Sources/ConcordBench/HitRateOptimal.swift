@@ -4,10 +4,10 @@
 /// On a miss with a full cache it evicts the cached key whose next use is furthest away, or
 /// does not cache the new key at all when that key is the one reused last (never caching a
 /// key that is not reused again).
-public enum HitRateOptimal {
+enum HitRateOptimal {
     /// The number of hits of the optimal policy replaying `keys` with room for `capacity` keys.
     /// `keyUpperBound` bounds the keys, which index arrays.
-    public static func hits(keys: [Int], keyUpperBound: Int, capacity: Int) -> Int {
+    static func hits(keys: [Int], keyUpperBound: Int, capacity: Int) -> Int {
         let never = Int.max
         var nextUse = [Int](repeating: never, count: keys.count)
         var upcoming = [Int](repeating: never, count: keyUpperBound)

@@ -1,25 +1,25 @@
 /// The hit ratios of every policy on one trace at one cache size.
-public struct HitRateResult: Codable, Hashable, Sendable {
-    public var trace: String
-    public var requests: Int
-    public var keyspace: Int
+package struct HitRateResult: Codable, Hashable, Sendable {
+    package var trace: String
+    package var requests: Int
+    package var keyspace: Int
     /// The cache's capacity in entries.
-    public var cacheSize: Int
+    package var cacheSize: Int
     /// `cacheSize` as a fraction of the keyspace.
-    public var cacheFraction: Double
+    package var cacheFraction: Double
     /// `MemoryCache` with one shard: the policy itself.
-    public var memoryCache: Double
+    package var memoryCache: Double
     /// `MemoryCache` with its default shard count, each shard evicting on its own share.
-    public var memoryCacheSharded: Double
-    public var shardCount: Int
+    package var memoryCacheSharded: Double
+    package var shardCount: Int
     /// The reference LRU of the same capacity.
-    public var lru: Double
+    package var lru: Double
     /// The W-TinyLFU reference of the same capacity: the ratio to reach.
-    public var wTinyLFU: Double
+    package var wTinyLFU: Double
     /// Bélády's optimum, the ceiling.
-    public var optimal: Double
+    package var optimal: Double
 
-    public init(
+    package init(
         trace: String, requests: Int, keyspace: Int, cacheSize: Int, cacheFraction: Double,
         memoryCache: Double, memoryCacheSharded: Double, shardCount: Int, lru: Double, wTinyLFU: Double, optimal: Double
     ) {
@@ -37,12 +37,12 @@ public struct HitRateResult: Codable, Hashable, Sendable {
     }
 
     /// The policy's hit ratio divided by LRU's (above 1 means better than LRU).
-    public var ratioToLRU: Double {
+    package var ratioToLRU: Double {
         lru == 0 ? .infinity : memoryCache / lru
     }
 
     /// The share of the gap between LRU and optimal that the policy closes.
-    public var gapClosed: Double {
+    package var gapClosed: Double {
         optimal == lru ? 0 : (memoryCache - lru) / (optimal - lru)
     }
 }

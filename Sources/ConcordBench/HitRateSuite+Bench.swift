@@ -1,6 +1,6 @@
 extension HitRateSuite.Configuration {
     /// A tenth of the keyspace and requests, for a smoke test.
-    public static var quick: HitRateSuite.Configuration {
+    package static var quick: HitRateSuite.Configuration {
         var configuration = HitRateSuite.Configuration()
         configuration.keyspace = 20_000
         configuration.requests = 200_000
@@ -15,7 +15,7 @@ extension HitRateSuite {
     /// The suite's results as bench figures: L1's hit ratio (MemoryCache with the shard count a
     /// `HybridCache` uses) next to W-TinyLFU of the same size, with LRU and Bélády's optimum in
     /// the note.
-    public func benchResults() -> [BenchResult] {
+    package func benchResults() -> [BenchResult] {
         run().map { result in
             let value = result.memoryCacheSharded
             let percent = BenchFormat.number(result.cacheFraction * 100, digits: 0)

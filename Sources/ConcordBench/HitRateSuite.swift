@@ -4,40 +4,40 @@ import Foundation
 /// The `hitrate` benchmark suite: replays synthetic traces through `MemoryCache`, the
 /// W-TinyLFU reference, a reference LRU and Bélády's optimum at several cache sizes, and
 /// reports the hit ratios side by side.
-public struct HitRateSuite: Sendable {
+package struct HitRateSuite: Sendable {
     /// What to generate and at which sizes to measure.
-    public struct Configuration: Sendable {
-        public var keyspace = 100_000
-        public var requests = 1_000_000
-        public var zipfExponents: [Double] = [0.8, 1.0, 1.2]
+    package struct Configuration: Sendable {
+        package var keyspace = 100_000
+        package var requests = 1_000_000
+        package var zipfExponents: [Double] = [0.8, 1.0, 1.2]
         /// The scan-polluted trace: Zipf with this exponent, interrupted every `scanEvery`
         /// requests by a scan of `scanLength` one-hit keys.
-        public var scanZipfExponent = 1.0
-        public var scanEvery = 80_000
-        public var scanLength = 20_000
+        package var scanZipfExponent = 1.0
+        package var scanEvery = 80_000
+        package var scanLength = 20_000
         /// The shifting trace: Zipf with this exponent whose popular keys change every
         /// `shiftEvery` requests.
-        public var shiftZipfExponent = 1.0
-        public var shiftEvery = 100_000
+        package var shiftZipfExponent = 1.0
+        package var shiftEvery = 100_000
         /// The loop trace cycles over this many times as many keys as the cache holds.
-        public var loopOverCapacity = 1.1
+        package var loopOverCapacity = 1.1
         /// Cache sizes, as fractions of the keyspace.
-        public var cacheFractions: [Double] = [0.01, 0.1]
+        package var cacheFractions: [Double] = [0.01, 0.1]
         /// The sharded run uses this many shards (the cache's default).
-        public var shardCount = MemoryCacheConfiguration().shardCount
-        public var seed: UInt64 = 42
+        package var shardCount = MemoryCacheConfiguration().shardCount
+        package var seed: UInt64 = 42
 
-        public init() {}
+        package init() {}
     }
 
-    public var configuration: Configuration
+    package var configuration: Configuration
 
-    public init(configuration: Configuration = .init()) {
+    package init(configuration: Configuration = .init()) {
         self.configuration = configuration
     }
 
     /// The traces of the suite, generated from the seed.
-    public func traces() -> [KeyTrace] {
+    package func traces() -> [KeyTrace] {
         var traces = configuration.zipfExponents.enumerated().map { offset, exponent in
             KeyTrace.zipf(
                 exponent: exponent, keyspace: configuration.keyspace, requests: configuration.requests,
@@ -56,7 +56,7 @@ public struct HitRateSuite: Sendable {
 
     /// The loop trace for one cache size: it loops over `loopOverCapacity` times the entries
     /// that size holds, so it is made per size.
-    public func loopTrace(cacheFraction: Double) -> KeyTrace {
+    package func loopTrace(cacheFraction: Double) -> KeyTrace {
         let size = Self.cacheSize(keyspace: configuration.keyspace, fraction: cacheFraction)
         let length = min(configuration.keyspace, max(size + 1, Int((Double(size) * configuration.loopOverCapacity).rounded())))
         return KeyTrace.loop(
@@ -66,7 +66,7 @@ public struct HitRateSuite: Sendable {
 
     /// Replays every trace at every size. Takes a few seconds in release builds with the
     /// default configuration.
-    public func run() -> [HitRateResult] {
+    package func run() -> [HitRateResult] {
         let results = traces().flatMap { trace in
             configuration.cacheFractions.map { fraction in
                 Self.measure(trace, cacheFraction: fraction, shardCount: configuration.shardCount)
@@ -82,7 +82,7 @@ public struct HitRateSuite: Sendable {
     }
 
     /// Measures one trace at one size with every policy.
-    public static func measure(_ trace: KeyTrace, cacheFraction: Double, shardCount: Int) -> HitRateResult {
+    package static func measure(_ trace: KeyTrace, cacheFraction: Double, shardCount: Int) -> HitRateResult {
         let size = cacheSize(keyspace: trace.keyspace, fraction: cacheFraction)
         let requests = Double(max(1, trace.keys.count))
         let single = memoryCacheHits(trace.keys, capacity: size, shardCount: 1)
@@ -102,7 +102,7 @@ public struct HitRateSuite: Sendable {
     }
 
     /// Hits of a `MemoryCache` used as a look-aside cache: get, and set on a miss.
-    public static func memoryCacheHits(_ keys: [Int], capacity: Int, shardCount: Int) -> Int {
+    package static func memoryCacheHits(_ keys: [Int], capacity: Int, shardCount: Int) -> Int {
         let cache = MemoryCache<Int, Int>(
             configuration: MemoryCacheConfiguration(maxEntries: capacity, shardCount: shardCount))
         var hits = 0
@@ -116,7 +116,7 @@ public struct HitRateSuite: Sendable {
         return hits
     }
 
-    public static func lruHits(_ keys: [Int], capacity: Int) -> Int {
+    package static func lruHits(_ keys: [Int], capacity: Int) -> Int {
         var lru = HitRateLRUCache(capacity: capacity)
         var hits = 0
         for key in keys where lru.access(key) {
@@ -125,7 +125,7 @@ public struct HitRateSuite: Sendable {
         return hits
     }
 
-    public static func wTinyLFUHits(_ keys: [Int], capacity: Int) -> Int {
+    package static func wTinyLFUHits(_ keys: [Int], capacity: Int) -> Int {
         var cache = HitRateWTinyLFUCache(capacity: capacity)
         var hits = 0
         for key in keys where cache.access(key) {
@@ -136,7 +136,7 @@ public struct HitRateSuite: Sendable {
 
     /// A fixed-width table of the results, with the policy's ratio to LRU and the share of the
     /// LRU-to-optimal gap it closes.
-    public static func render(_ results: [HitRateResult]) -> String {
+    package static func render(_ results: [HitRateResult]) -> String {
         func column(_ text: String, _ width: Int) -> String {
             text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
         }

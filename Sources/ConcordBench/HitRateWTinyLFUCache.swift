@@ -7,8 +7,8 @@
 /// probation. Every access, hit or miss, is counted in the sketch. Written for obvious
 /// correctness, not speed; the window is fixed (Caffeine's simulator calls this variant
 /// W-TinyLFU 1%).
-public struct HitRateWTinyLFUCache {
-    public let capacity: Int
+package struct HitRateWTinyLFUCache {
+    package let capacity: Int
     private let windowCapacity: Int
     private let protectedCapacity: Int
     private var window = HitRateRecencyList()
@@ -16,7 +16,7 @@ public struct HitRateWTinyLFUCache {
     private var protected = HitRateRecencyList()
     private var sketch: HitRateFrequencySketch
 
-    public init(capacity: Int, windowFraction: Double = 0.01) {
+    package init(capacity: Int, windowFraction: Double = 0.01) {
         precondition(capacity > 0, "a cache needs room for one key")
         self.capacity = capacity
         windowCapacity = min(capacity, max(1, Int((Double(capacity) * windowFraction).rounded())))
@@ -25,11 +25,11 @@ public struct HitRateWTinyLFUCache {
         sketch = HitRateFrequencySketch(capacity: capacity)
     }
 
-    public var count: Int { window.count + probation.count + protected.count }
+    package var count: Int { window.count + probation.count + protected.count }
 
     /// Records an access to `key`; returns whether it was a hit.
     @discardableResult
-    public mutating func access(_ key: Int) -> Bool {
+    package mutating func access(_ key: Int) -> Bool {
         sketch.increment(key)
         if window.contains(key) {
             window.moveToNewest(key)

@@ -7,19 +7,19 @@ import Synchronization
 ///
 /// Rounds alternate Concord and the reference (and which goes first), so slow drift of a noisy
 /// machine hits both; the ratio is the median of the per-round ratios.
-public struct L1Suite: Sendable {
+struct L1Suite: Sendable {
     /// What to measure and for how long.
-    public struct Configuration: Sendable {
-        public var keyCount = 10_000
-        public var taskCounts = [1, 2]
-        public var rounds = 7
+    struct Configuration: Sendable {
+        var keyCount = 10_000
+        var taskCounts = [1, 2]
+        var rounds = 7
         /// Per measured loop (one task, one round, one side).
-        public var budget = BenchBudget(maxCount: 5_000_000, maxDuration: .milliseconds(250))
+        var budget = BenchBudget(maxCount: 5_000_000, maxDuration: .milliseconds(250))
 
-        public init() {}
+        init() {}
 
         /// A few rounds of short loops, for a smoke test.
-        public static var quick: Configuration {
+        static var quick: Configuration {
             var configuration = Configuration()
             configuration.rounds = 3
             configuration.budget = BenchBudget(maxCount: 200_000, maxDuration: .milliseconds(40))
@@ -28,22 +28,22 @@ public struct L1Suite: Sendable {
     }
 
     /// The two read operations measured.
-    public enum Operation: String, Sendable, CaseIterable {
+    enum Operation: String, Sendable, CaseIterable {
         case tryGet
         case getOrSet
 
         var targetRatio: Double { self == .tryGet ? 1.5 : 2.0 }
     }
 
-    public var configuration: Configuration
-    public var logger: Logger
+    var configuration: Configuration
+    var logger: Logger
 
-    public init(configuration: Configuration = .init(), logger: Logger = BenchLogging.quietLogger(label: "concord.bench.l1")) {
+    init(configuration: Configuration = .init(), logger: Logger = BenchLogging.quietLogger(label: "concord.bench.l1")) {
         self.configuration = configuration
         self.logger = logger
     }
 
-    public func run() async throws -> [BenchResult] {
+    func run() async throws -> [BenchResult] {
         // Keys of 11 bytes: short enough to be stored inline in a Swift String, as most real
         // cache keys of this kind ("user:123456") are; both sides hash the same strings.
         let keys = (0..<configuration.keyCount).map { "user:" + String(100_000 + $0) }

@@ -1,5 +1,5 @@
 import ConcordRedis
-import ConcordTesting
+import ConcordProcess
 import Foundation
 import Logging
 
@@ -11,20 +11,20 @@ import Logging
 /// for each reply before sending the next; Concord multiplexes every caller on one connection
 /// and pipelines whatever is queued. At 1 caller both are bound by the round trip; at 50,
 /// Concord's batching should win.
-public struct L2Suite: Sendable {
+struct L2Suite: Sendable {
     /// What to measure and for how long.
-    public struct Configuration: Sendable {
-        public var concurrencies = [1, 50]
-        public var rounds = 3
+    struct Configuration: Sendable {
+        var concurrencies = [1, 50]
+        var rounds = 3
         /// Each side of each round runs for about this long.
-        public var roundDuration: Duration = .seconds(1)
-        public var maxOperationsPerRound = 5_000_000
+        var roundDuration: Duration = .seconds(1)
+        var maxOperationsPerRound = 5_000_000
         /// The value stored under the key both sides read, in bytes.
-        public var valueSize = 64
+        var valueSize = 64
 
-        public init() {}
+        init() {}
 
-        public static var quick: Configuration {
+        static var quick: Configuration {
             var configuration = Configuration()
             configuration.rounds = 1
             configuration.roundDuration = .milliseconds(250)
@@ -35,16 +35,16 @@ public struct L2Suite: Sendable {
     /// The key redis-benchmark reads when not told to randomize keys.
     static let key = "key:__rand_int__"
 
-    public var configuration: Configuration
-    public var logger: Logger
+    var configuration: Configuration
+    var logger: Logger
 
-    public init(configuration: Configuration = .init(), logger: Logger = BenchLogging.quietLogger(label: "concord.bench.l2")) {
+    init(configuration: Configuration = .init(), logger: Logger = BenchLogging.quietLogger(label: "concord.bench.l2")) {
         self.configuration = configuration
         self.logger = logger
     }
 
-    public func run() async throws -> [BenchResult] {
-        guard let tool = BenchProcess.locate("redis-benchmark") else {
+    func run() async throws -> [BenchResult] {
+        guard let tool = ExecutableSearch.locate("redis-benchmark") else {
             throw BenchError("redis-benchmark is not installed (it comes with redis-tools; run scripts/setup.sh)")
         }
         return try await BenchServices.withServer { server in
@@ -163,7 +163,7 @@ public struct L2Suite: Sendable {
             "-P", "1", "-d", String(configuration.valueSize), "--csv",
         ]
         let timeout = configuration.roundDuration * 5 + .seconds(10)
-        let output = try await BenchProcess.run(tool, arguments, timeout: timeout)
+        let output = try await HelperProgram.run(tool, arguments, timeout: timeout)
         guard output.status == 0 else {
             throw BenchError("redis-benchmark failed (status \(output.status)): \(output.standardError.prefix(300))")
         }

@@ -13,26 +13,26 @@ import Glibc
 /// Each cache is measured right after filling it to its bound, and again after as many more
 /// distinct keys went through it (churn): that is the footprint of a cache in steady state,
 /// frequency sketch included.
-public struct MemorySuite: Sendable {
+struct MemorySuite: Sendable {
     /// What to measure.
-    public struct Configuration: Sendable {
-        public var entries = 1_000_000
+    struct Configuration: Sendable {
+        var entries = 1_000_000
         /// Overhead allowed beyond key and value, per entry.
-        public var maxOverheadBytes = 150.0
+        var maxOverheadBytes = 150.0
 
-        public init() {}
+        init() {}
 
-        public static var quick: Configuration {
+        static var quick: Configuration {
             var configuration = Configuration()
             configuration.entries = 100_000
             return configuration
         }
     }
 
-    public var configuration: Configuration
-    public var logger: Logger
+    var configuration: Configuration
+    var logger: Logger
 
-    public init(configuration: Configuration = .init(), logger: Logger = BenchLogging.quietLogger(label: "concord.bench.memory")) {
+    init(configuration: Configuration = .init(), logger: Logger = BenchLogging.quietLogger(label: "concord.bench.memory")) {
         self.configuration = configuration
         self.logger = logger
     }
@@ -46,7 +46,7 @@ public struct MemorySuite: Sendable {
     static let keyBytes = 11
     static let valueBytes = MemoryLayout<Int>.size
 
-    public func run() async throws -> [BenchResult] {
+    func run() async throws -> [BenchResult] {
         guard Self.heapBytesInUse() != nil else {
             throw BenchError("the memory suite needs glibc's malloc_stats to read heap usage")
         }
@@ -66,7 +66,7 @@ public struct MemorySuite: Sendable {
             withExtendedLifetime(cache) {}
         }
 
-        // HybridCache's L1: the same keys and values, through the public API.
+        // HybridCache's L1: the same keys and values, through the API.
         do {
             let before = Self.heapBytesInUse()!
             var cacheConfiguration = HybridCacheConfiguration(cacheName: "bench-memory", nodeID: "bench-memory")

@@ -5,22 +5,22 @@ import Foundation
 /// static file (one worker), with the same wrk parameters, alternating in the same run; and a
 /// hit's median latency at one connection next to `redis-benchmark -c 1` GET's against
 /// redis-server, the round trip a sidecar hit has to beat.
-public struct NodeSuite: Sendable {
+struct NodeSuite: Sendable {
     /// How much to measure.
-    public struct Configuration: Sendable {
+    struct Configuration: Sendable {
         /// Seconds per wrk run.
-        public var seconds = 3
+        var seconds = 3
         /// Each figure is measured this many times on each side, alternating.
-        public var rounds = 3
+        var rounds = 3
         /// Requests per redis-benchmark run for the latency reference.
-        public var redisRequests = 30_000
+        var redisRequests = 30_000
         /// The `concord` executable to start the node from; nil for this one.
-        public var concordExecutable: String?
+        var concordExecutable: String?
 
-        public init() {}
+        init() {}
 
         /// One short round of each, for a smoke test.
-        public static var quick: Configuration {
+        static var quick: Configuration {
             var configuration = Configuration()
             configuration.seconds = 1
             configuration.rounds = 1
@@ -29,16 +29,16 @@ public struct NodeSuite: Sendable {
         }
     }
 
-    public var configuration: Configuration
+    var configuration: Configuration
 
-    public init(configuration: Configuration = .init()) {
+    init(configuration: Configuration = .init()) {
         self.configuration = configuration
     }
 
     /// The value both servers return, 22 bytes as in the first measurements.
     static let value = "concord-bench-value-22"
 
-    public func run() async throws -> [BenchResult] {
+    func run() async throws -> [BenchResult] {
         guard let nginxExecutable = ["/usr/sbin/nginx", "/usr/bin/nginx"].first(where: FileManager.default.isExecutableFile(atPath:)) ?? BenchProcess.locate("nginx") else {
             throw BenchError("nginx is not installed (run scripts/setup.sh, which installs nginx-light)")
         }

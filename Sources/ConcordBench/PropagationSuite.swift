@@ -1,6 +1,6 @@
-import Concord
+@_spi(ConcordBackend) import Concord
 import ConcordRedis
-import ConcordTesting
+import ConcordProcess
 import Histogram
 import Logging
 
@@ -11,15 +11,15 @@ import Logging
 ///
 /// Every node is a full `HybridCache` with its own command and subscriber connections, as
 /// separate processes would have; all run in this process, so they share its two cores.
-public struct PropagationSuite: Sendable {
+struct PropagationSuite: Sendable {
     /// How writes follow each other.
-    public enum Mode: Sendable, Equatable, CustomStringConvertible {
+    enum Mode: Sendable, Equatable, CustomStringConvertible {
         /// Each write starts when the previous one returns.
         case backToBack
         /// Writes start this far apart (or when the previous one returns, if later).
         case spaced(Duration)
 
-        public var description: String {
+        var description: String {
             switch self {
             case .backToBack: "back-to-back"
             case .spaced(let gap): "spaced \(gap.components.seconds * 1000 + gap.components.attoseconds / 1_000_000_000_000_000) ms"
@@ -28,22 +28,22 @@ public struct PropagationSuite: Sendable {
     }
 
     /// What to measure and for how long.
-    public struct Configuration: Sendable {
-        public var receiverCounts = [1, 4, 16]
-        public var modes: [Mode] = [.backToBack, .spaced(.milliseconds(20))]
-        public var rounds = 3
-        public var backToBackWrites = 400
-        public var spacedWrites = 120
+    struct Configuration: Sendable {
+        var receiverCounts = [1, 4, 16]
+        var modes: [Mode] = [.backToBack, .spaced(.milliseconds(20))]
+        var rounds = 3
+        var backToBackWrites = 400
+        var spacedWrites = 120
         /// How long to wait for the last arrivals of a round.
-        public var settleTimeout: Duration = .seconds(5)
+        var settleTimeout: Duration = .seconds(5)
         /// The p50 may exceed the raw p50 by this much.
-        public var p50Allowance: Duration = .microseconds(50)
+        var p50Allowance: Duration = .microseconds(50)
         /// The p99 may be this many times the raw p99.
-        public var p99Factor = 2.0
+        var p99Factor = 2.0
 
-        public init() {}
+        init() {}
 
-        public static var quick: Configuration {
+        static var quick: Configuration {
             var configuration = Configuration()
             configuration.rounds = 1
             configuration.backToBackWrites = 60
@@ -52,10 +52,10 @@ public struct PropagationSuite: Sendable {
         }
     }
 
-    public var configuration: Configuration
-    public var logger: Logger
+    var configuration: Configuration
+    var logger: Logger
 
-    public init(configuration: Configuration = .init(), logger: Logger = BenchLogging.quietLogger(label: "concord.bench.propagation")) {
+    init(configuration: Configuration = .init(), logger: Logger = BenchLogging.quietLogger(label: "concord.bench.propagation")) {
         self.configuration = configuration
         self.logger = logger
     }
@@ -68,7 +68,7 @@ public struct PropagationSuite: Sendable {
         var missing: Int
     }
 
-    public func run() async throws -> [BenchResult] {
+    func run() async throws -> [BenchResult] {
         try await BenchServices.withServer { server in
             var results: [BenchResult] = []
             for receivers in configuration.receiverCounts {

@@ -4,20 +4,20 @@ import Foundation
 /// The `resp` suite: `redis-benchmark` against a `concord node --resp-port` and against
 /// redis-server itself, alternating in the same run with the same parameters. GET reads a key
 /// the node holds in L1 (hits); SET writes through the node (L2 write, then publish).
-public struct RESPSuite: Sendable {
+struct RESPSuite: Sendable {
     /// How much to measure.
-    public struct Configuration: Sendable {
+    struct Configuration: Sendable {
         /// Requests per redis-benchmark run.
-        public var requests = 200_000
+        var requests = 200_000
         /// Each figure is measured this many times on each side, alternating.
-        public var rounds = 3
+        var rounds = 3
         /// The `concord` executable to start the node from; nil for this one.
-        public var concordExecutable: String?
+        var concordExecutable: String?
 
-        public init() {}
+        init() {}
 
         /// One short round of each, for a smoke test.
-        public static var quick: Configuration {
+        static var quick: Configuration {
             var configuration = Configuration()
             configuration.requests = 20_000
             configuration.rounds = 1
@@ -25,9 +25,9 @@ public struct RESPSuite: Sendable {
         }
     }
 
-    public var configuration: Configuration
+    var configuration: Configuration
 
-    public init(configuration: Configuration = .init()) {
+    init(configuration: Configuration = .init()) {
         self.configuration = configuration
     }
 
@@ -47,7 +47,7 @@ public struct RESPSuite: Sendable {
         Case(name: "SET, -c 50", test: "set", clients: 50, pipeline: 1, requestScale: 1, target: 0.5),
     ]
 
-    public func run() async throws -> [BenchResult] {
+    func run() async throws -> [BenchResult] {
         try await BenchServices.withServer { redis in
             let httpPort = try RedisServer.freePort()
             let respPort = try RedisServer.freePort()

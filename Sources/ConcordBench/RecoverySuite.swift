@@ -1,6 +1,6 @@
 import Concord
 import ConcordRedis
-import ConcordTesting
+import ConcordProcess
 import Logging
 import Synchronization
 
@@ -16,22 +16,22 @@ import Synchronization
 /// during the outage A writes it (the write is queued). B must stop serving its old value once
 /// Redis is back: through A's flushed message, or through the epoch change (the restarted
 /// server lost its data), whichever comes first.
-public struct RecoverySuite: Sendable {
+struct RecoverySuite: Sendable {
     /// What to measure.
-    public struct Configuration: Sendable {
-        public var rounds = 5
+    struct Configuration: Sendable {
+        var rounds = 5
         /// How long Redis stays down: long enough for the backoff to grow over several steps.
-        public var outage: Duration = .milliseconds(1500)
+        var outage: Duration = .milliseconds(1500)
         /// How long each round may take to recover before it is reported as not recovered.
-        public var recoveryTimeout: Duration = .seconds(15)
+        var recoveryTimeout: Duration = .seconds(15)
         /// The allowance over the backoff delay.
-        public var allowance: Duration = .milliseconds(50)
+        var allowance: Duration = .milliseconds(50)
         /// Reconnect backoff of every connection (the default of `RedisConfiguration`).
-        public var reconnect = RedisConfiguration.Reconnect()
+        var reconnect = RedisConfiguration.Reconnect()
 
-        public init() {}
+        init() {}
 
-        public static var quick: Configuration {
+        static var quick: Configuration {
             var configuration = Configuration()
             configuration.rounds = 1
             configuration.outage = .milliseconds(400)
@@ -39,10 +39,10 @@ public struct RecoverySuite: Sendable {
         }
     }
 
-    public var configuration: Configuration
-    public var logger: Logger
+    var configuration: Configuration
+    var logger: Logger
 
-    public init(configuration: Configuration = .init(), logger: Logger = BenchLogging.quietLogger(label: "concord.bench.recovery")) {
+    init(configuration: Configuration = .init(), logger: Logger = BenchLogging.quietLogger(label: "concord.bench.recovery")) {
         self.configuration = configuration
         self.logger = logger
     }
@@ -84,7 +84,7 @@ public struct RecoverySuite: Sendable {
         var remaining: Double
     }
 
-    public func run() async throws -> [BenchResult] {
+    func run() async throws -> [BenchResult] {
         try await BenchServices.withServer { server in
             let configure: (inout RedisConfiguration) -> Void = { [reconnect = configuration.reconnect] redis in
                 redis.reconnect = reconnect

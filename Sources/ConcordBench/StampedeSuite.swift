@@ -1,40 +1,40 @@
 import Concord
 import ConcordRedis
-import ConcordTesting
+import ConcordProcess
 import Logging
 import Synchronization
 
 /// The `stampede` suite: how many times the factory runs when many callers ask for the same
 /// cold key at once through `getOrSet` (L1 + L2 + backplane on real Redis, `run()` active).
 /// The ideal, and the target, is exactly one call whatever the number of callers.
-public struct StampedeSuite: Sendable {
+struct StampedeSuite: Sendable {
     /// What to measure.
-    public struct Configuration: Sendable {
-        public var concurrencies = [10, 100, 1_000, 10_000]
-        public var rounds = 5
+    struct Configuration: Sendable {
+        var concurrencies = [10, 100, 1_000, 10_000]
+        var rounds = 5
         /// How long the factory takes: a database read, long enough for every caller to arrive.
-        public var factoryDelay: Duration = .milliseconds(20)
+        var factoryDelay: Duration = .milliseconds(20)
         /// A round that has not finished after this is reported as failed.
-        public var roundTimeout: Duration = .seconds(30)
+        var roundTimeout: Duration = .seconds(30)
 
-        public init() {}
+        init() {}
 
-        public static var quick: Configuration {
+        static var quick: Configuration {
             var configuration = Configuration()
             configuration.rounds = 2
             return configuration
         }
     }
 
-    public var configuration: Configuration
-    public var logger: Logger
+    var configuration: Configuration
+    var logger: Logger
 
-    public init(configuration: Configuration = .init(), logger: Logger = BenchLogging.quietLogger(label: "concord.bench.stampede")) {
+    init(configuration: Configuration = .init(), logger: Logger = BenchLogging.quietLogger(label: "concord.bench.stampede")) {
         self.configuration = configuration
         self.logger = logger
     }
 
-    public func run() async throws -> [BenchResult] {
+    func run() async throws -> [BenchResult] {
         try await BenchServices.withServer { server in
             let node = try BenchNode(id: "stampede", cacheName: "bench-stampede", server: server, logger: logger)
             return try await BenchServices.withRunning([{ try await node.cache.run() }]) {

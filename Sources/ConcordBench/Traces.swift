@@ -2,25 +2,25 @@
 ///
 /// Keys of the reused population are `0..<keyspace`; keys from scans are `keyspace` and up,
 /// each used once. Cache sizes in the suite are fractions of `keyspace`.
-public struct KeyTrace: Sendable {
-    public var name: String
-    public var keyspace: Int
-    public var keys: [Int]
+package struct KeyTrace: Sendable {
+    package var name: String
+    package var keyspace: Int
+    package var keys: [Int]
 
-    public init(name: String, keyspace: Int, keys: [Int]) {
+    package init(name: String, keyspace: Int, keys: [Int]) {
         self.name = name
         self.keyspace = keyspace
         self.keys = keys
     }
 
     /// One more than the largest key, so replays can index arrays by key.
-    public var keyUpperBound: Int {
+    package var keyUpperBound: Int {
         (keys.max() ?? -1) + 1
     }
 
     /// Independent draws from a Zipf distribution over `keyspace` keys. The most popular key
     /// is not key 0: ranks are shuffled onto keys, so popularity is not tied to key order.
-    public static func zipf(exponent: Double, keyspace: Int, requests: Int, seed: UInt64) -> KeyTrace {
+    package static func zipf(exponent: Double, keyspace: Int, requests: Int, seed: UInt64) -> KeyTrace {
         var generator = TraceRandomGenerator(seed: seed)
         let keyOfRank = Array(0..<keyspace).shuffled(using: &generator)
         let distribution = ZipfDistribution(count: keyspace, exponent: exponent)
@@ -35,7 +35,7 @@ public struct KeyTrace: Sendable {
     /// Zipf traffic interrupted by sequential scans of keys never seen before or after: each
     /// `zipfRun` Zipf requests are followed by a scan of `scanLength` new keys. This is what a
     /// batch job or a crawler does to a cache; a scan longer than the cache flushes an LRU.
-    public static func scanPollutedZipf(
+    package static func scanPollutedZipf(
         exponent: Double,
         keyspace: Int,
         requests: Int,
@@ -66,7 +66,7 @@ public struct KeyTrace: Sendable {
     /// to a different set of keys (each key's rank moves by a third of the keyspace), so what
     /// was hot goes cold at once and a policy must forget old frequencies to keep up. A news
     /// front page or a daily catalogue does this to a cache.
-    public static func shiftingZipf(
+    package static func shiftingZipf(
         exponent: Double, keyspace: Int, requests: Int, phaseLength: Int, seed: UInt64
     ) -> KeyTrace {
         precondition(phaseLength > 0)
@@ -88,7 +88,7 @@ public struct KeyTrace: Sendable {
     /// that re-reads a table does. With a loop slightly longer than the cache, LRU and FIFO
     /// evict every key just before it comes back and hit nothing, while keeping any fixed
     /// subset hits almost as often as the cache is large.
-    public static func loop(loopLength: Int, keyspace: Int, requests: Int, seed: UInt64) -> KeyTrace {
+    package static func loop(loopLength: Int, keyspace: Int, requests: Int, seed: UInt64) -> KeyTrace {
         precondition(loopLength > 0 && loopLength <= keyspace)
         var generator = TraceRandomGenerator(seed: seed)
         let order = Array(0..<keyspace).shuffled(using: &generator).prefix(loopLength)

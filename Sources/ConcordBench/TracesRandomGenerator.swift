@@ -1,12 +1,12 @@
 /// A small seeded generator (SplitMix64), so every trace is the same on every run and machine.
-public struct TraceRandomGenerator: RandomNumberGenerator, Sendable {
+struct TraceRandomGenerator: RandomNumberGenerator, Sendable {
     private var state: UInt64
 
-    public init(seed: UInt64) {
+    init(seed: UInt64) {
         state = seed
     }
 
-    public mutating func next() -> UInt64 {
+    mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var mixed = state
         mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9

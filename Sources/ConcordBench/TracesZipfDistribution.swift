@@ -5,12 +5,12 @@ import Foundation
 /// Sampling inverts a precomputed cumulative table by binary search: exact for any exponent
 /// (including the s ≤ 1 cases that closed-form approximations handle poorly) and fast enough
 /// for millions of draws.
-public struct ZipfDistribution: Sendable {
-    public let count: Int
-    public let exponent: Double
+struct ZipfDistribution: Sendable {
+    let count: Int
+    let exponent: Double
     private let cumulative: [Double]
 
-    public init(count: Int, exponent: Double) {
+    init(count: Int, exponent: Double) {
         precondition(count > 0, "a Zipf distribution needs at least one rank")
         self.count = count
         self.exponent = exponent
@@ -24,7 +24,7 @@ public struct ZipfDistribution: Sendable {
         self.cumulative = cumulative.map { $0 / sum }
     }
 
-    public func next(using generator: inout some RandomNumberGenerator) -> Int {
+    func next(using generator: inout some RandomNumberGenerator) -> Int {
         let target = Double.random(in: 0..<1, using: &generator)
         var low = 0
         var high = count - 1

@@ -1,7 +1,7 @@
 /// The one error type of the chaos harness: a code that can grow without breaking callers, plus context.
-public struct ChaosError: Error, CustomStringConvertible, Sendable {
+package struct ChaosError: Error, CustomStringConvertible, Sendable {
     /// What went wrong, as an extensible set of codes rather than a growing enum.
-    public struct Code: Hashable, Sendable, CustomStringConvertible {
+    package struct Code: Hashable, Sendable, CustomStringConvertible {
         fileprivate enum Base: String, Hashable, Sendable {
             case timeout
             case invalidResponse
@@ -15,30 +15,30 @@ public struct ChaosError: Error, CustomStringConvertible, Sendable {
         fileprivate let base: Base
 
         /// A request or connect did not finish before its deadline.
-        public static var timeout: Self { .init(base: .timeout) }
+        package static var timeout: Self { .init(base: .timeout) }
         /// The peer answered something that is not valid for the protocol.
-        public static var invalidResponse: Self { .init(base: .invalidResponse) }
+        package static var invalidResponse: Self { .init(base: .invalidResponse) }
         /// A caller passed a value the harness cannot use.
-        public static var invalidArgument: Self { .init(base: .invalidArgument) }
+        package static var invalidArgument: Self { .init(base: .invalidArgument) }
         /// The fault proxy was already stopped.
-        public static var proxyStopped: Self { .init(base: .proxyStopped) }
+        package static var proxyStopped: Self { .init(base: .proxyStopped) }
         /// Reading or writing a file failed.
-        public static var io: Self { .init(base: .io) }
+        package static var io: Self { .init(base: .io) }
         /// A part of the test bed (redis-server, a node, the origin) could not be started.
-        public static var setupFailed: Self { .init(base: .setupFailed) }
+        package static var setupFailed: Self { .init(base: .setupFailed) }
         /// A child process could not be launched, or exited when it should not have.
-        public static var processFailed: Self { .init(base: .processFailed) }
+        package static var processFailed: Self { .init(base: .processFailed) }
 
-        public var description: String { base.rawValue }
+        package var description: String { base.rawValue }
     }
 
-    public let code: Code
-    public let message: String
-    public let underlying: (any Error)?
-    public let file: String
-    public let line: Int
+    package let code: Code
+    package let message: String
+    package let underlying: (any Error)?
+    package let file: String
+    package let line: Int
 
-    public init(
+    package init(
         _ code: Code,
         _ message: String,
         underlying: (any Error)? = nil,
@@ -52,7 +52,7 @@ public struct ChaosError: Error, CustomStringConvertible, Sendable {
         self.line = line
     }
 
-    public var description: String {
+    package var description: String {
         var text = "ChaosError(\(code)): \(message)"
         if let underlying { text += " (underlying: \(underlying))" }
         return text + " [\(file):\(line)]"

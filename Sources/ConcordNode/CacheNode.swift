@@ -1,4 +1,5 @@
 import Concord
+import ConcordMemcached
 import ConcordRedis
 import Hummingbird
 import Logging
@@ -33,16 +34,35 @@ public final class CacheNode: Sendable {
         var logger = logger
         logger.logLevel = configuration.logLevel
         logger[metadataKey: "concord.node"] = .string(configuration.nodeID)
-        let backend = RedisCacheBackend(configuration: try configuration.redisConfiguration(), cacheName: configuration.cacheName, logger: logger)
-        let backplane: RedisBackplane? = configuration.isBackplaneEnabled ? backend.backplane : nil
-        let cache = try HybridCache(
-            configuration: configuration.cacheConfiguration,
-            distributed: backend.distributed,
-            backplane: backplane,
-            logger: logger
-        )
+        let cache: HybridCache
+        let readiness: NodeReadiness
+        if let memcached = try configuration.memcachedConfiguration() {
+            // Memcached holds L2; Redis, when the backplane is on, only carries invalidations.
+            let backend = MemcachedCacheBackend(
+                configuration: memcached,
+                backplane: configuration.isBackplaneEnabled ? try configuration.redisConfiguration() : nil,
+                cacheName: configuration.cacheName,
+                logger: logger
+            )
+            cache = try HybridCache(
+                configuration: configuration.cacheConfiguration,
+                distributed: backend.distributed,
+                backplane: backend.backplane,
+                logger: logger
+            )
+            readiness = backend.backplane == nil ? .memcached(backend.client) : .backplane(of: cache)
+        } else {
+            let backend = RedisCacheBackend(configuration: try configuration.redisConfiguration(), cacheName: configuration.cacheName, logger: logger)
+            let backplane: RedisBackplane? = configuration.isBackplaneEnabled ? backend.backplane : nil
+            cache = try HybridCache(
+                configuration: configuration.cacheConfiguration,
+                distributed: backend.distributed,
+                backplane: backplane,
+                logger: logger
+            )
+            readiness = backplane == nil ? .redis(backend.client) : .backplane(of: cache)
+        }
         let origin = try configuration.origin?.open()
-        let readiness: NodeReadiness = backplane == nil ? .redis(backend.client) : .backplane(of: cache)
         self.init(configuration: configuration, cache: cache, origin: origin, readiness: readiness, registry: registry, logger: logger)
     }
 
@@ -127,7 +147,8 @@ public final class CacheNode: Sendable {
         groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdownTimeout + .seconds(5)
         logger.info("node starting", metadata: [
             "concord.cache": .string(configuration.cacheName),
-            "concord.redis": .string(configuration.isBackplaneEnabled ? "L2 + backplane" : "L2 only (no backplane)"),
+            "concord.l2": .string(configuration.memcachedURL ?? "redis"),
+            "concord.redis": .string(configuration.isBackplaneEnabled ? (configuration.memcachedURL == nil ? "L2 + backplane" : "backplane") : "L2 only (no backplane)"),
             "concord.origin": .string(configuration.origin?.description ?? "none"),
         ])
         try await ServiceGroup(configuration: groupConfiguration).run()

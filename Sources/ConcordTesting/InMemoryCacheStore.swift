@@ -1,4 +1,4 @@
-import Concord
+@_spi(ConcordBackend) import Concord
 import Synchronization
 
 /// A shared in-process stand-in for Redis: entries with version fencing, tombstones and

@@ -21,11 +21,15 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Also write the results as JSON to this file.")
     var json: String?
 
+    @Option(name: .long, help: "The backend of the l2 suite: redis (against redis-benchmark) or memcached (against a plain C mg client).")
+    var l2: String = "redis"
+
     @Flag(name: .long, help: "A reduced run of every suite, well under a minute (a smoke test, not a measurement).")
     var quick = false
 
     func validate() throws {
         _ = try suites()
+        guard L2Backend(rawValue: l2.lowercased()) != nil else { throw ValidationError("--l2 must be redis or memcached, not '\(l2)'") }
     }
 
     func suites() throws -> [BenchSuite] {
@@ -39,9 +43,10 @@ struct BenchCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let runner = BenchRunner(suites: try suites(), quick: quick) { line in
+        var runner = BenchRunner(suites: try suites(), quick: quick) { line in
             FileHandle.standardError.write(Data((line + "\n").utf8))
         }
+        runner.l2 = L2Backend(rawValue: l2.lowercased()) ?? .redis
         let machine = BenchRunner.machine(quick: quick)
         if machine["build"] != "release" {
             FileHandle.standardError.write(Data("bench: this is a debug build; figures are not meaningful (swift build -c release)\n".utf8))

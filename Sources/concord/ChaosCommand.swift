@@ -40,14 +40,26 @@ struct ChaosCommand: AsyncParsableCommand {
     @Option(help: "Directory for the report.")
     var report: String = "chaos-report"
 
-    @Flag(help: "A short run for CI: 3 nodes, 45s, five fault kinds.")
+    @Flag(help: "A short run for CI: 3 nodes, 45s, five fault kinds (30s and four memcached-centred kinds with --l2 memcached).")
     var quick = false
+
+    @Option(help: "Where nodes keep L2: redis, or memcached (two memcached servers behind shared fault proxies; Redis then carries only the backplane).")
+    var l2: String = "redis"
 
     @Flag(name: .customLong("no-backplane"), help: "Start the nodes without invalidation; C3 must then fail (a negative control).")
     var noBackplane = false
 
     @Option(help: "Δ, the propagation allowance while healthy (C3), e.g. 1s or 500ms.")
     var delta: String = "1s"
+
+    @Option(help: "The workload's operations: all (PUT, background PUT, DELETE, invalidate, tag removal, clear; the default) or put-delete (PUT and DELETE only).")
+    var operations: String = "all"
+
+    @Option(help: "How links are cut: proxy (in-process fault proxies, default) or netns (each node in its own network namespace, partitions made by the kernel; root only).")
+    var network: String = "proxy"
+
+    @Option(help: "How often each process's memory and open descriptors are sampled (default 1s; 500ms with --quick).")
+    var sampleInterval: String?
 
     @Flag(help: "Log the harness's steps on stderr.")
     var verbose = false
@@ -58,16 +70,39 @@ struct ChaosCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Check the history.json a run left in this directory again (with --delta), write the report into --report, start nothing.", valueName: "dir"))
     var recheck: String?
 
+    @Flag(help: ArgumentHelp("With --recheck: open every fault's window on every node, the looser rule of earlier checkers, to compare C3/C4 coverage.", visibility: .hidden))
+    var clusterWideWindows = false
+
     func makeConfiguration() throws -> ChaosConfiguration {
-        var configuration = quick ? ChaosConfiguration.quick() : ChaosConfiguration()
+        guard let backend = ChaosConfiguration.L2(rawValue: l2.lowercased()) else {
+            throw ChaosError(.invalidArgument, "--l2 must be redis or memcached, not '\(l2)'")
+        }
+        var configuration = quick ? ChaosConfiguration.quick(l2: backend) : ChaosConfiguration()
+        configuration.l2 = backend
+        if !quick { configuration.faults = FaultKind.all(memcached: backend == .memcached) }
         if let nodes { configuration.nodeCount = nodes }
         if let duration { configuration.duration = try DurationText.parse(duration) }
-        if let faults { configuration.faults = try FaultKind.parseList(faults) }
+        configuration.network = try ChaosNetwork.parse(network)
+        switch operations {
+        case "all": break
+        case "put-delete": configuration.workload.restrictToPutAndDelete()
+        default: throw ChaosError(.invalidArgument, "unknown --operations '\(operations)'; use all or put-delete")
+        }
+        if let faults {
+            configuration.faults = faults.trimmingCharacters(in: .whitespaces) == "all"
+                ? FaultKind.all(memcached: backend == .memcached)
+                : try FaultKind.parseList(faults)
+        }
+        if configuration.network == .netns, faults == nil || faults?.trimmingCharacters(in: .whitespaces) == "all" {
+            // "all" means all this network can inject.
+            configuration.faults = configuration.faults.filter { configuration.network.supports($0) }
+        }
         configuration.seed = seed ?? UInt64.random(in: 1...999_999)
         configuration.reportDirectory = URL(fileURLWithPath: report, isDirectory: true)
         configuration.node.backplane = !noBackplane
         configuration.delta = try DurationText.parse(delta)
         configuration.executable = executable
+        if let sampleInterval { configuration.resourceSampleInterval = try DurationText.parse(sampleInterval) }
         configuration.showProgress = true
         try configuration.validate()
         return configuration
@@ -91,7 +126,7 @@ struct ChaosCommand: AsyncParsableCommand {
         if let recheck {
             let outcome: ChaosOutcome
             do {
-                outcome = try harness.recheck(URL(fileURLWithPath: recheck, isDirectory: true))
+                outcome = try harness.recheck(URL(fileURLWithPath: recheck, isDirectory: true), windowScope: clusterWideWindows ? .clusterWide : .perNode)
             } catch {
                 Self.printError("chaos: cannot recheck: \(Self.message(error))")
                 throw ExitCode(2)
@@ -104,7 +139,7 @@ struct ChaosCommand: AsyncParsableCommand {
         let bounds = configuration.bounds
         Self.printError("""
             chaos: seed \(configuration.seed), \(configuration.nodeCount) nodes, \(configuration.duration.shortDescription), \
-            backplane \(configuration.node.backplane ? "on" : "OFF"); bounds Δ \(bounds.delta.shortDescription), \
+            L2 \(configuration.l2.rawValue), backplane \(configuration.node.backplane ? "on" : "OFF"); bounds Δ \(bounds.delta.shortDescription), \
             cut-off \(bounds.maxDisconnectedStaleness.shortDescription), convergence \(bounds.convergenceBound.shortDescription)
             chaos: schedule: \(harness.schedule.faults.isEmpty ? "no faults" : harness.schedule.faults.map(\.description).joined(separator: "; "))
             """)

@@ -1,6 +1,6 @@
 import ArgumentParser
 import ConcordNode
-import ConcordTesting
+import ConcordProcess
 import Foundation
 import Synchronization
 import UnixSignals
@@ -28,6 +28,9 @@ struct ClusterCommand: AsyncParsableCommand {
     @Option(help: "Use this Redis instead of starting one")
     var redis: String?
 
+    @Option(help: "Where L2 lives: redis (default), memcached (starts a local memcached; Redis carries only the backplane), or a memcached:// server list")
+    var l2: String = "redis"
+
     @Option(help: "Origin for every node: sqlite:PATH")
     var origin: String?
 
@@ -44,6 +47,9 @@ struct ClusterCommand: AsyncParsableCommand {
         guard (1...64).contains(nodes) else { throw ValidationError("--nodes must be between 1 and 64") }
         guard basePort >= 1, basePort + nodes - 1 <= 65_535 else { throw ValidationError("--base-port leaves no room for \(nodes) nodes") }
         guard DurationSyntax.parse(startTimeout) != nil else { throw ValidationError("--start-timeout: '\(startTimeout)' is not a duration") }
+        guard ["redis", "memcached"].contains(l2) || l2.hasPrefix("memcached://") else {
+            throw ValidationError("--l2 must be redis, memcached or a memcached:// URL, not '\(l2)'")
+        }
     }
 
     func run() async throws {
@@ -53,8 +59,18 @@ struct ClusterCommand: AsyncParsableCommand {
         let children = ChildProcesses()
 
         var server: RedisServer?
+        var memcached: MemcachedServer?
         let outcome: Result<String, any Error>
         do {
+            var memcachedURL: String?
+            if l2 == "memcached" {
+                let started = try await MemcachedServer.start()
+                memcached = started
+                memcachedURL = started.url
+                console.line("memcached \(started.url)  (memcached pid \(started.processIdentifier.map(String.init) ?? "?"))")
+            } else if l2.hasPrefix("memcached://") {
+                memcachedURL = l2
+            }
             let redisURL: String
             if let redis {
                 redisURL = redis
@@ -64,7 +80,7 @@ struct ClusterCommand: AsyncParsableCommand {
                 redisURL = started.url
                 console.line("redis   \(redisURL)  (redis-server pid \(started.processIdentifier.map(String.init) ?? "?"), data in \(started.directory.path))")
             }
-            try await startNodes(redisURL: redisURL, children: children, console: console)
+            try await startNodes(redisURL: redisURL, memcachedURL: memcachedURL, children: children, console: console)
             printTable(children.all, console: console)
             console.line("Ctrl-C stops the cluster.")
             outcome = .success(try await waitForStop(signals: signals, children: children))
@@ -75,6 +91,7 @@ struct ClusterCommand: AsyncParsableCommand {
         // Every path ends here: stop what was started, nodes first (they flush to Redis), then Redis.
         await children.stopAll(console: console)
         server?.stop()
+        memcached?.stop()
         switch outcome {
         case .success(let reason):
             console.line("cluster stopped (\(reason))")
@@ -83,9 +100,10 @@ struct ClusterCommand: AsyncParsableCommand {
         }
     }
 
-    private func startNodes(redisURL: String, children: ChildProcesses, console: Console) async throws {
+    private func startNodes(redisURL: String, memcachedURL: String?, children: ChildProcesses, console: Console) async throws {
         let executable = NodeProcess.currentExecutable()
         var shared = ["--bind", bind, "--redis", redisURL, "--parent-pid", String(getpid())]
+        if let memcachedURL { shared += ["--l2", memcachedURL] }
         if let origin { shared += ["--origin", origin] }
         for index in 1...nodes {
             let id = "n\(index)"
@@ -165,27 +183,15 @@ struct ClusterCommand: AsyncParsableCommand {
     }
 }
 
-/// The children started so far, stopped together; also killed at process exit in case an exit
-/// path skipped `stopAll`.
+/// The children started so far, stopped together. (An exit path that skips `stopAll` still
+/// leaves none behind: `ConcordProcess` SIGKILLs every child not yet reaped at process exit.)
 final class ChildProcesses: Sendable {
     private let children = Mutex<[NodeProcess]>([])
-    private static let registered = Mutex<[NodeProcess]>([])
-
-    init() {
-        Self.installExitHook
-    }
-
-    private static let installExitHook: Void = {
-        atexit {
-            for child in ChildProcesses.registered.withLock({ $0 }) { child.killNow() }
-        }
-    }()
 
     var all: [NodeProcess] { children.withLock { $0 } }
 
     func add(_ child: NodeProcess) {
         children.withLock { $0.append(child) }
-        Self.registered.withLock { $0.append(child) }
     }
 
     /// SIGTERM to all at once, SIGKILL to any still running after the grace period.

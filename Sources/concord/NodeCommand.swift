@@ -21,6 +21,7 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(name: .customLong(NodeOption.bind.name), help: Self.help(.bind)) var bind: String?
     @Option(name: .customLong(NodeOption.port.name), help: Self.help(.port)) var port: String?
     @Option(name: .customLong(NodeOption.redis.name), help: Self.help(.redis)) var redis: String?
+    @Option(name: .customLong(NodeOption.l2.name), help: Self.help(.l2)) var l2: String?
     @Option(name: .customLong(NodeOption.origin.name), help: Self.help(.origin)) var origin: String?
     @Option(name: .customLong(NodeOption.cacheName.name), help: Self.help(.cacheName)) var cacheName: String?
     @Option(name: .customLong(NodeOption.duration.name), help: Self.help(.duration)) var duration: String?
@@ -54,7 +55,7 @@ struct NodeCommand: AsyncParsableCommand {
     var flags: [String: String] {
         var flags: [String: String] = [:]
         let values: [(NodeOption, String?)] = [
-            (.id, id), (.bind, bind), (.port, port), (.redis, redis), (.origin, origin), (.cacheName, cacheName),
+            (.id, id), (.bind, bind), (.port, port), (.redis, redis), (.l2, l2), (.origin, origin), (.cacheName, cacheName),
             (.duration, duration), (.memoryDuration, memoryDuration), (.failSafe, failSafe.map { String($0) }),
             (.failSafeMaxDuration, failSafeMaxDuration), (.failSafeThrottle, failSafeThrottle),
             (.factorySoftTimeout, factorySoftTimeout), (.factoryHardTimeout, factoryHardTimeout),

@@ -213,14 +213,68 @@ import Testing
         h.write("n1", "k", v: 1, 0, 10)
         h.fault("partition-one", targets: ["n1"], 1_000, heal: 2_000)
         let write = h.write("n1", "k", v: 2, 1_100, 1_110)
-        h.read("n2", "k", v: 1, 2_400, 2_405)  // 400 ms after the heal, in the window: fine
+        // n2 was not touched: C3 judges its reads, and owes v2 from heal + convergence bound.
+        h.read("n2", "k", v: 1, 2_400, 2_405)  // 400 ms after the heal: fine
         let bad = h.read("n2", "k", v: 1, 3_200, 3_205)  // past heal + convergence bound: C3 owes v2
         let result = checker.check(h.history())
         #expect(result[.boundedStalenessCutOff].violationCount == 0)
-        #expect(result[.boundedStalenessCutOff].checked == 1)
+        #expect(result[.boundedStalenessCutOff].checked == 0)
+        #expect(result[.boundedStalenessHealthy].checked == 2)
         #expect(result.blamed(.boundedStalenessHealthy) == [bad])
         #expect(result[.boundedStalenessHealthy].violations[0].evidence.map(\.id) == [write])
         #expect(result.worstStaleness == .milliseconds(1_200))
+    }
+
+    @Test func aNodeNoFaultTouchedIsHeldToDeltaWhileAnotherIsCutOff() {
+        var h = HistoryBuilder()
+        h.nodes = ["n1", "n2", "n3"]
+        h.write("n1", "k", v: 1, 0, 10)
+        h.fault("partition-one", targets: ["n3"], 1_000, heal: 5_000)
+        let write = h.write("n1", "k", v: 2, 1_100, 1_110)
+        h.read("n2", "k", v: 1, 1_150, 1_155)  // within Δ
+        let bad = h.read("n2", "k", v: 1, 1_400, 1_405)  // 290 ms after the ack: C3, not the cut-off bound
+        h.read("n3", "k", v: 1, 1_400, 1_405)  // n3 is cut off: C4 allows 1.1 s
+        let result = checker.check(h.history())
+        #expect(result.blamed(.boundedStalenessHealthy) == [bad])
+        #expect(result[.boundedStalenessHealthy].violations[0].evidence.map(\.id) == [write])
+        #expect(result[.boundedStalenessCutOff].violationCount == 0)
+        #expect(result[.boundedStalenessCutOff].checked == 1)
+        #expect(result.coverage.judgedHealthy == 2)
+        #expect(result.coverage.judgedCutOff == 1)
+        #expect(result.coverage.reads == 3)
+    }
+
+    @Test func aClearSupersedesEveryKey() {
+        var h = HistoryBuilder()
+        h.write("n1", "a", v: 1, 0, 10)
+        h.write("n1", "b", v: 1, 0, 10)
+        let clear = h.write("n1", Operation.everyKey, v: 5, 100, 110, kind: .clear)
+        h.read("n2", "a", v: 5, 300, 305)
+        let bad = h.read("n2", "b", v: 1, 300, 305)  // the clear did not reach n2 for b
+        let own = h.read("n1", "a", v: 1, 120, 125)  // and n1 read its old a after its own clear
+        let result = checker.check(h.history())
+        #expect(result.blamed(.boundedStalenessHealthy) == [bad])
+        #expect(result[.boundedStalenessHealthy].violations[0].evidence.map(\.id) == [clear])
+        #expect(result.blamed(.readYourWrites) == [own])
+        #expect(result.counts.clears == 1)
+    }
+
+    @Test func aBackgroundWriteLostWithItsNodeIsExcusedAndOnlyThen() {
+        func history(killAt: Double) -> (History, Int) {
+            var h = HistoryBuilder()
+            h.write("n1", "k", v: 1, 0, 10)
+            h.write("n1", "k", v: 2, 100, 110, background: true)
+            h.fault("node-kill", targets: ["n1"], killAt, heal: killAt + 100)
+            let read = h.read("n2", "k", v: 1, 2_000, 2_005)
+            return (h.history(), read)
+        }
+        // Killed 40 ms after the ack: the write may never have reached L2.
+        var (lost, _) = history(killAt: 150)
+        #expect(checker.check(lost).passed)
+        // Killed long after: L2 had it, and n2 still serving v1 is a violation.
+        let read: Int
+        (lost, read) = history(killAt: 1_500)
+        #expect(checker.check(lost).blamed(.boundedStalenessHealthy) == [read])
     }
 
     // MARK: C5
@@ -243,7 +297,8 @@ import Testing
         let result = checker.check(h.history())
         #expect(result[.convergence].violationCount == 0)
         #expect(result.convergence.count == 1)
-        #expect(result.convergence[0].convergence == .milliseconds(200))
+        // Heal at 2 s; the first read serving v2 after the last v1 (2.2 s) ends at 2.405 s.
+        #expect(result.convergence[0].convergence == .milliseconds(405))
         #expect(result.convergence[0].converged)
         #expect(result.convergence[0].withinBound)
         #expect(result.convergence[0].observedPairs == 2)
@@ -255,7 +310,7 @@ import Testing
         #expect(result[.convergence].violationCount == 1)
         #expect(result.blamed(.convergence) == [ids[2]])
         #expect(result[.convergence].violations[0].faultID == 1)
-        #expect(result.convergence[0].convergence == .milliseconds(700))
+        #expect(result.convergence[0].convergence == .milliseconds(805))
         #expect(!result.convergence[0].withinBound)
         #expect(result.convergence[0].laggingPairs == ["n2/k"])
     }

@@ -1,3 +1,4 @@
+import ConcordProcess
 import ConcordChaos
 import ConcordTesting
 import Logging
@@ -79,6 +80,28 @@ import Testing
         }
     }
 
+    @Test func downOnOneDirectionKeepsConnectionsHalfOpenAndRefusesNewOnes() async throws {
+        try await withProxy { proxy, echo in
+            let client = try await TestTCPClient.connect(port: proxy.port)
+            #expect(try await echoes(client, "a"))
+            // The node can send but not hear: the echo server gets the bytes, the echo is lost.
+            proxy.set(.down, direction: .downstream)
+            let before = proxy.statistics.bytesUpstream
+            try await client.send("b")
+            #expect(await eventually { proxy.statistics.bytesUpstream > before })
+            #expect(!client.state.closed)
+            if let refused = try? await TestTCPClient.connect(port: proxy.port) {
+                #expect(await eventually { refused.state.closed })
+            }
+            #expect(echo.acceptedConnections == 1)
+            proxy.clear()
+            #expect(try await echoes(client, "c"))
+            // "b" was echoed while the downstream was down: it never arrives.
+            #expect(client.receivedString == "ac")
+            await client.close()
+        }
+    }
+
     @Test func timeoutSwallowsUntilHealedThenClosesWhenAsked() async throws {
         try await withProxy { proxy, _ in
             let client = try await TestTCPClient.connect(port: proxy.port)
@@ -151,7 +174,7 @@ import Testing
     }
 
     @Test func unreachableUpstreamClosesTheClient() async throws {
-        let port = try RedisServer.freePort()
+        let port = try FreePort.next()
         let proxy = try await FaultProxy.start(upstream: .init(host: "127.0.0.1", port: port), logger: logger)
         let client = try await TestTCPClient.connect(port: proxy.port)
         #expect(await eventually { client.state.closed })
@@ -244,7 +267,7 @@ import Testing
     }
 
     @Test func worksInFrontOfRedis() async throws {
-        try await withRedisServer { redisPort in
+        try await withRedisPort { redisPort in
             let proxy = try await FaultProxy.start(upstream: .init(host: "127.0.0.1", port: redisPort), logger: logger)
             do {
                 #expect(try await redisPing(port: proxy.port))

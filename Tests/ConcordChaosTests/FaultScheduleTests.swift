@@ -55,9 +55,12 @@ import Testing
         for seed in 1...20 as ClosedRange<UInt64> {
             for fault in FaultSchedule(seed: seed, parameters: parameters(span: .seconds(300))).faults {
                 switch fault.kind {
-                case .partitionOne, .nodeKill: #expect(fault.targets.count == 1)
+                case .partitionOne, .partitionDeaf, .partitionMute, .blackholeOne, .blackholeDeaf, .nodeKill: #expect(fault.targets.count == 1)
                 case .partitionHalf: #expect(fault.targets.count == 2)
                 case .partitionAll, .latency, .reset: #expect(fault.targets == [0, 1, 2, 3, 4])
+                case .memcachedKill, .memcachedPause, .memcachedPartition, .memcachedFlush:
+                    // The one memcached server it acts on.
+                    #expect(fault.targets.count == 1 && (0..<2).contains(fault.targets[0]))
                 default: #expect(fault.targets.isEmpty)
                 }
                 #expect(fault.targets.allSatisfy { (0..<5).contains($0) })

@@ -1,3 +1,4 @@
+import ConcordProcess
 import ConcordChaos
 import Foundation
 import Testing

@@ -102,6 +102,52 @@ struct NodeAPITests {
         }
     }
 
+    @Test("DELETE /v1/tags/{tag} removes every entry carrying the tag, whether PUT or loaded with it")
+    func removeTag() async throws {
+        let node = try makeMemoryNode()
+        try await node.makeApplication().test(.router) { client in
+            #expect(try await client.put("/v1/cache/a?tag=red&tag=round", "1").status == .ok)
+            #expect(try await client.put("/v1/cache/b?tag=red", "2").status == .ok)
+            #expect(try await client.put("/v1/cache/c?tag=blue", "3").status == .ok)
+            let removed = try await client.delete("/v1/tags/red")
+            #expect(removed.status == .ok)
+            #expect(removed.version != nil)
+            expectError(try await client.get("/v1/cache/a"), .notFound, code: "notFound")
+            expectError(try await client.get("/v1/cache/b"), .notFound, code: "notFound")
+            #expect(try await client.get("/v1/cache/c").text == "3")
+            // Percent-encoded like a key.
+            #expect(try await client.put("/v1/cache/d?tag=a%2Fb", "4").status == .ok)
+            #expect(try await client.delete("/v1/tags/a%2Fb").status == .ok)
+            expectError(try await client.get("/v1/cache/d"), .notFound, code: "notFound")
+            // Bad input: a clear typed error, nothing removed.
+            expectError(try await client.delete("/v1/tags/%zz"), .badRequest, code: "invalidKey")
+            expectError(try await client.put("/v1/cache/e?tag=", "5"), .badRequest, code: "invalidTag")
+            let tooMany = (0...64).map { "tag=t\($0)" }.joined(separator: "&")
+            expectError(try await client.put("/v1/cache/e?\(tooMany)", "5"), .badRequest, code: "tooManyTags")
+            expectError(try await client.get("/v1/cache/e"), .notFound, code: "notFound")
+            #expect(try await client.get("/v1/cache/c").text == "3")
+        }
+    }
+
+    @Test("POST /v1/clear expires or removes every entry")
+    func clear() async throws {
+        let node = try makeMemoryNode()
+        try await node.makeApplication().test(.router) { client in
+            _ = try await client.put("/v1/cache/a", "1")
+            _ = try await client.put("/v1/cache/b", "2")
+            let cleared = try await client.post("/v1/clear", "")
+            #expect(cleared.status == .ok)
+            #expect(cleared.version != nil)
+            // Without an origin an expired entry is not served as fresh: gone for GET.
+            expectError(try await client.get("/v1/cache/a"), .notFound, code: "notFound")
+            _ = try await client.put("/v1/cache/c", "3")
+            #expect(try await client.post("/v1/clear?failSafe=false", "").status == .ok)
+            expectError(try await client.get("/v1/cache/c"), .notFound, code: "notFound")
+            expectError(try await client.post("/v1/clear?failSafe=maybe", ""), .badRequest, code: "invalidQuery")
+            expectError(try await client.get("/v1/clear"), .methodNotAllowed, code: "methodNotAllowed")
+        }
+    }
+
     @Test("PUT ?background=true answers before Redis is written, and the write lands")
     func backgroundPut() async throws {
         let store = InMemoryCacheStore()

@@ -1,3 +1,4 @@
+import ConcordProcess
 import ConcordNode
 import ConcordTesting
 import Foundation
@@ -144,7 +145,7 @@ struct NodeClientTests {
             }
         }
         // A port nothing listens on (bound and closed just now).
-        let client = NodeClient(port: try RedisServer.freePort(), configuration: Self.generousBudget)
+        let client = NodeClient(port: try FreePort.next(), configuration: Self.generousBudget)
         do {
             _ = try await client.health()
             Issue.record("expected an error")

@@ -1,4 +1,5 @@
 import Concord
+import ConcordMemcached
 import ConcordNode
 import Foundation
 import Testing
@@ -126,6 +127,20 @@ struct NodeConfigurationTests {
         #expect(redis.reconnect.backoffCap == .seconds(1))
     }
 
+    @Test("--l2 puts L2 on memcached servers, with Redis as the backplane; 'redis' keeps it on Redis")
+    func memcachedL2() throws {
+        let configuration = try NodeConfiguration(flags: [
+            "l2": "memcached://10.0.0.5:11211,10.0.0.6", "reconnect-backoff-base": "50ms", "reconnect-backoff-cap": "1s",
+        ], environment: [:])
+        #expect(configuration.memcachedURL == "memcached://10.0.0.5:11211,10.0.0.6")
+        let memcached = try #require(try configuration.memcachedConfiguration())
+        #expect(memcached.servers == [.init(host: "10.0.0.5", port: 11211), .init(host: "10.0.0.6", port: 11211)])
+        #expect(memcached.reconnect.backoffBase == .milliseconds(50))
+        #expect(memcached.reconnect.backoffCap == .seconds(1))
+        #expect(try NodeConfiguration(flags: ["l2": "redis"], environment: [:]).memcachedURL == nil)
+        #expect(try NodeConfiguration(flags: [:], environment: [:]).memcachedConfiguration() == nil)
+    }
+
     @Test("environment variables are read when no flag is given")
     func environmentApplies() throws {
         let configuration = try NodeConfiguration(flags: [:], environment: [
@@ -179,6 +194,8 @@ struct NodeConfigurationTests {
         BadValue(flags: ["port": "-1"], code: .invalidInteger, option: "port", source: .flag),
         BadValue(environment: ["CONCORD_FAIL_SAFE": "maybe"], code: .invalidBoolean, option: "fail-safe", source: .environment),
         BadValue(flags: ["redis": "http://localhost"], code: .invalidURL, option: "redis", source: .flag),
+        BadValue(flags: ["l2": "memcached://h:0"], code: .invalidURL, option: "l2", source: .flag),
+        BadValue(environment: ["CONCORD_L2": "cassandra://h"], code: .invalidURL, option: "l2", source: .environment),
         BadValue(flags: ["origin": "postgres://db"], code: .invalidOrigin, option: "origin", source: .flag),
         BadValue(flags: ["origin": "sqlite:"], code: .invalidOrigin, option: "origin", source: .flag),
         BadValue(flags: ["log-level": "loud"], code: .invalidChoice, option: "log-level", source: .flag),

@@ -1,3 +1,4 @@
+import ConcordProcess
 import ConcordNode
 import ConcordTesting
 import Foundation

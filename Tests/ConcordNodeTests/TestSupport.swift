@@ -1,3 +1,4 @@
+import ConcordProcess
 import Concord
 import ConcordNode
 import ConcordTesting

@@ -1,3 +1,4 @@
+import ConcordProcess
 import ConcordTesting
 import Synchronization
 import Testing

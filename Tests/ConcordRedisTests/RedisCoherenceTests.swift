@@ -1,4 +1,5 @@
-import Concord
+import ConcordProcess
+@_spi(ConcordBackend) import Concord
 import ConcordRedis
 import ConcordTesting
 import Logging

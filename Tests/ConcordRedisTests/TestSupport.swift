@@ -1,3 +1,4 @@
+import ConcordProcess
 import ConcordTesting
 import Logging
 import NIOCore

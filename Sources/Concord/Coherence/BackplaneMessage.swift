@@ -1,5 +1,6 @@
 /// A notification on the backplane: `{epoch, seq, op, key, version, source}` in a versioned
 /// binary layout. The source is the version's node.
+@_spi(ConcordBackend)
 public struct BackplaneMessage: Sendable, Equatable {
     /// The id of the Redis dataset the sequence belongs to.
     public var epoch: String

@@ -81,6 +81,7 @@ public struct DistributedRead: Sendable, Equatable {
 
 /// The state rules every L2 implementation follows (the Redis scripts mirror them): markers
 /// newer than an entry remove or expire it.
+@_spi(ConcordBackend)
 public enum DistributedStateRules {
     /// Markers that apply to a stored entry.
     public struct Markers: Sendable, Equatable {

@@ -14,11 +14,32 @@ public protocol DistributedCache: Sendable {
     /// writes queued during an outage flush at once instead of waiting out their backoff.
     func run(whenReachable: @escaping @Sendable () -> Void) async throws
 
+    /// Background work, reporting to `events`: reachability as in `run(whenReachable:)`, and data
+    /// loss in the store (a Memcached server flushed or restarted), which the cache treats like a
+    /// Redis epoch change. The default runs `run(whenReachable:)` and never reports data loss.
+    func run(events: DistributedCacheEvents) async throws
+
     /// Entries that could not be decoded (another format, corrupt) and were read as misses.
     var corruptEntries: Int { get }
 }
 
+/// Where an L2 reports what happens to it while it runs: non-blocking callbacks into the cache.
+public struct DistributedCacheEvents: Sendable {
+    /// The store is reachable again: writes queued during the outage can flush.
+    public let reachable: @Sendable () -> Void
+    /// The store lost data the cache may have relied on, and why: every L1 entry must be expired.
+    public let dataLost: @Sendable (_ reason: String) -> Void
+
+    public init(reachable: @escaping @Sendable () -> Void, dataLost: @escaping @Sendable (_ reason: String) -> Void) {
+        self.reachable = reachable
+        self.dataLost = dataLost
+    }
+}
+
 extension DistributedCache {
     public func run(whenReachable: @escaping @Sendable () -> Void) async throws {}
+    public func run(events: DistributedCacheEvents) async throws {
+        try await run(whenReachable: events.reachable)
+    }
     public var corruptEntries: Int { 0 }
 }

@@ -18,12 +18,12 @@ public struct DistributedEntry: Sendable, Equatable {
     }
 
     /// `CNCE`: marks a Concord entry envelope.
-    public static let magic: [UInt8] = [0x43, 0x4E, 0x43, 0x45]
+    @_spi(ConcordBackend) public static let magic: [UInt8] = [0x43, 0x4E, 0x43, 0x45]
     /// The envelope layout this build writes and reads. Another format reads as a miss.
-    public static let formatVersion: UInt8 = 1
+    @_spi(ConcordBackend) public static let formatVersion: UInt8 = 1
 
     /// The envelope bytes.
-    public func encoded() -> [UInt8] {
+    @_spi(ConcordBackend) public func encoded() -> [UInt8] {
         var writer = BinaryWriter(capacity: payload.count + 64)
         writer.write(Self.magic)
         writer.write(Self.formatVersion)
@@ -38,7 +38,7 @@ public struct DistributedEntry: Sendable, Equatable {
 
     /// Decodes an envelope. Throws `CacheError(.invalidMessage)` for bytes of another format,
     /// truncated or corrupt; never traps.
-    public static func decode(_ bytes: [UInt8]) throws -> DistributedEntry {
+    @_spi(ConcordBackend) public static func decode(_ bytes: [UInt8]) throws -> DistributedEntry {
         var reader = BinaryReader(bytes)
         guard let magic = reader.readBytes(4), magic == Self.magic else {
             throw CacheError(.invalidMessage, "L2 entry does not start with the Concord envelope magic")

@@ -1,25 +1,25 @@
 /// Capped exponential backoff with full jitter: the n-th delay is uniform in
 /// `0...min(cap, base * 2^n)`, which spreads retries of many nodes apart.
-public struct RetryBackoff: Sendable, Equatable {
-    public var base: Duration
-    public var cap: Duration
+package struct RetryBackoff: Sendable, Equatable {
+    package var base: Duration
+    package var cap: Duration
     /// Consecutive failures so far.
-    public private(set) var attempt: Int = 0
+    package private(set) var attempt: Int = 0
 
-    public init(base: Duration, cap: Duration) {
+    package init(base: Duration, cap: Duration) {
         self.base = base
         self.cap = cap
     }
 
     /// The upper bound of the next delay.
-    public var currentCeiling: Duration {
+    package var currentCeiling: Duration {
         let shift = min(attempt, 30)
         let scaled = base * (1 << shift)
         return min(cap, scaled)
     }
 
     /// The next delay, drawn from `generator`; counts one more failure.
-    public mutating func nextDelay(using generator: inout some RandomNumberGenerator) -> Duration {
+    package mutating func nextDelay(using generator: inout some RandomNumberGenerator) -> Duration {
         let ceiling = currentCeiling.nanosecondsClamped
         attempt += 1
         guard ceiling > 0 else { return .zero }
@@ -27,11 +27,11 @@ public struct RetryBackoff: Sendable, Equatable {
     }
 
     /// The next delay, with the system generator.
-    public mutating func nextDelay() -> Duration {
+    package mutating func nextDelay() -> Duration {
         var generator = SystemRandomNumberGenerator()
         return nextDelay(using: &generator)
     }
 
     /// Back to the first step after a success.
-    public mutating func reset() { attempt = 0 }
+    package mutating func reset() { attempt = 0 }
 }

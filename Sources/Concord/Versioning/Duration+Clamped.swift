@@ -1,6 +1,6 @@
 extension Duration {
     /// This duration in nanoseconds, clamped to the range of `Int64`.
-    public var nanosecondsClamped: Int64 {
+    package var nanosecondsClamped: Int64 {
         let (seconds, attoseconds) = components
         let (secondsNanos, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
         if overflow { return seconds < 0 ? .min : .max }
@@ -10,5 +10,5 @@ extension Duration {
     }
 
     /// This duration in whole milliseconds, clamped to the range of `Int64`.
-    public var millisecondsClamped: Int64 { nanosecondsClamped / 1_000_000 }
+    package var millisecondsClamped: Int64 { nanosecondsClamped / 1_000_000 }
 }

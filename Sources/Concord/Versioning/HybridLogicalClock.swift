@@ -3,23 +3,23 @@ import Synchronization
 /// Makes versions that grow on this node and stay ahead of every version it has seen from others,
 /// so a write made after receiving a message is ordered after that message's write, whatever
 /// the wall clocks say.
-public final class HybridLogicalClock: Sendable {
+package final class HybridLogicalClock: Sendable {
     private struct State {
         var milliseconds: Int64 = 0
         var counter: UInt32 = 0
     }
 
-    public let node: String
+    package let node: String
     private let clock: any CacheClock
     private let state = Mutex(State())
 
-    public init(node: String, clock: any CacheClock) {
+    package init(node: String, clock: any CacheClock) {
         self.node = node
         self.clock = clock
     }
 
     /// A new version, greater than every version made or observed before.
-    public func next() -> CacheVersion {
+    package func next() -> CacheVersion {
         let wall = clock.wallClockMilliseconds()
         return state.withLock { state in
             if wall > state.milliseconds {
@@ -36,7 +36,7 @@ public final class HybridLogicalClock: Sendable {
     }
 
     /// Moves the clock past a version received from another node.
-    public func observe(_ version: CacheVersion) {
+    package func observe(_ version: CacheVersion) {
         state.withLock { state in
             if version.milliseconds > state.milliseconds {
                 state.milliseconds = version.milliseconds
@@ -48,7 +48,7 @@ public final class HybridLogicalClock: Sendable {
     }
 
     /// The latest version made or observed, without making a new one.
-    public func current() -> CacheVersion {
+    package func current() -> CacheVersion {
         state.withLock { CacheVersion(milliseconds: $0.milliseconds, counter: $0.counter, node: node) }
     }
 }

@@ -1,79 +1,85 @@
 /// One broken promise: the operation blamed, what it should have returned, and its neighbourhood.
-public struct Violation: Sendable, Hashable, Codable {
-    public var property: ContractProperty
+package struct Violation: Sendable, Hashable, Codable {
+    package var property: ContractProperty
     /// The read that returned too old a version.
-    public var operation: Operation
+    package var operation: Operation
     /// The smallest version the contract required.
-    public var expectedAtLeast: Int64
+    package var expectedAtLeast: Int64
     /// The operations that set the requirement (the write acknowledged, the earlier read...).
-    public var evidence: [Operation]
+    package var evidence: [Operation]
     /// Operations on the same key around the blamed one, ordered by start.
-    public var window: [Operation]
+    package var window: [Operation]
     /// The fault whose heal this concerns (C5), if any.
-    public var faultID: Int?
-    public var message: String
+    package var faultID: Int?
+    package var message: String
 }
 
 /// The verdict on one property.
-public struct PropertyResult: Sendable, Hashable, Codable {
-    public var property: ContractProperty
+package struct PropertyResult: Sendable, Hashable, Codable {
+    package var property: ContractProperty
     /// Reads the property applied to.
-    public var checked: Int
+    package var checked: Int
     /// Stale-flagged reads the property exempts (counted, not hidden).
-    public var exempt: Int
+    package var exempt: Int
     /// Every violation found.
-    public var violationCount: Int
+    package var violationCount: Int
     /// The first violations in detail (bounded, so a badly broken run still writes a readable report).
-    public var violations: [Violation]
+    package var violations: [Violation]
     /// Things worth knowing that are not violations (inconclusive windows, overflow-explained losses).
-    public var notes: [String]
+    package var notes: [String]
 
-    public var passed: Bool { violationCount == 0 }
+    package var passed: Bool { violationCount == 0 }
 }
 
 /// How many operations of each sort the history holds.
-public struct OperationCounts: Sendable, Hashable, Codable {
-    public var reads = 0
-    public var writes = 0
-    public var deletes = 0
-    public var invalidates = 0
+package struct OperationCounts: Sendable, Hashable, Codable {
+    package var reads = 0
+    package var writes = 0
+    package var deletes = 0
+    package var invalidates = 0
+    /// Keys superseded by DELETE /v1/tags/{tag} (one per key of the tag).
+    package var tagRemovals = 0
+    package var clears = 0
+    /// PUTs made with `?background=true`.
+    package var backgroundWrites = 0
     /// Operations of any kind that failed (not violations).
-    public var errors = 0
+    package var errors = 0
     /// Successful reads flagged `Concord-Stale: true`.
-    public var staleReads = 0
+    package var staleReads = 0
     /// Successful reads that found nothing.
-    public var notFoundReads = 0
-    public var probes = 0
-    public var finalReads = 0
+    package var notFoundReads = 0
+    package var probes = 0
+    package var finalReads = 0
 
-    public init() {}
+    package init() {}
 }
 
 /// How long the cluster took to serve the latest versions again after one heal (C5).
-public struct ConvergenceMeasurement: Sendable, Hashable, Codable {
-    public var faultID: Int
-    public var kind: String
-    public var heal: Duration
+package struct ConvergenceMeasurement: Sendable, Hashable, Codable {
+    package var faultID: Int
+    package var kind: String
+    package var heal: Duration
     /// Where the observation window stops: the next fault's start or the end of the history.
-    public var windowEnd: Duration
-    /// The latest start, after the heal, of a read still returning an older version than the
-    /// heal's latest acked one (zero if none did); nil when skipped or when some node never caught up.
-    public var convergence: Duration?
+    package var windowEnd: Duration
+    /// From the heal to the end of the first read serving the heal's latest acked version after
+    /// the last read that served an older one, the largest over node/key pairs (zero if no read
+    /// after the heal served an older version); nil when skipped or when some node never caught up.
+    package var convergence: Duration?
     /// Every observed (node, key) pair reached the target version within the window.
-    public var converged: Bool
-    public var withinBound: Bool
-    public var observedPairs: Int
-    public var unobservedPairs: Int
+    package var converged: Bool
+    package var withinBound: Bool
+    package var observedPairs: Int
+    package var unobservedPairs: Int
     /// "node/key" pairs that lagged past the bound or never caught up.
-    public var laggingPairs: [String]
+    package var laggingPairs: [String]
     /// Why the heal was not measured, if it was not.
-    public var skipped: String?
+    package var skipped: String?
 
     private enum CodingKeys: String, CodingKey {
         case faultID, kind, healMs, windowEndMs, convergenceMs, converged, withinBound, observedPairs, unobservedPairs, laggingPairs, skipped
     }
 
-    public init(
+    package init(
         faultID: Int, kind: String, heal: Duration, windowEnd: Duration, convergence: Duration?, converged: Bool,
         withinBound: Bool, observedPairs: Int, unobservedPairs: Int, laggingPairs: [String], skipped: String?
     ) {
@@ -90,7 +96,7 @@ public struct ConvergenceMeasurement: Sendable, Hashable, Codable {
         self.skipped = skipped
     }
 
-    public init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         faultID = try container.decode(Int.self, forKey: .faultID)
         kind = try container.decode(String.self, forKey: .kind)
@@ -105,7 +111,7 @@ public struct ConvergenceMeasurement: Sendable, Hashable, Codable {
         skipped = try container.decodeIfPresent(String.self, forKey: .skipped)
     }
 
-    public func encode(to encoder: any Encoder) throws {
+    package func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(faultID, forKey: .faultID)
         try container.encode(kind, forKey: .kind)
@@ -122,42 +128,42 @@ public struct ConvergenceMeasurement: Sendable, Hashable, Codable {
 }
 
 /// A key whose final reads came back older than its highest acknowledged version (C6).
-public struct LostWrite: Sendable, Hashable, Codable {
-    public var node: String
-    public var key: String
-    public var expected: Int64
-    public var observed: Int64?
+package struct LostWrite: Sendable, Hashable, Codable {
+    package var node: String
+    package var key: String
+    package var expected: Int64
+    package var observed: Int64?
     /// The node that acknowledged the lost version.
-    public var writer: String
-    public var writeID: Int
-    public var readID: Int
+    package var writer: String
+    package var writeID: Int
+    package var readID: Int
     /// The writer's auto-recovery queue reported overflow, which the contract allows.
-    public var explainedByOverflow: Bool
+    package var explainedByOverflow: Bool
 }
 
 /// The largest staleness seen on one node.
-public struct StalenessFigure: Sendable, Hashable, Codable {
-    public var node: String
-    public var worst: Duration
+package struct StalenessFigure: Sendable, Hashable, Codable {
+    package var node: String
+    package var worst: Duration
     /// The read that was that stale.
-    public var readID: Int?
+    package var readID: Int?
 
     private enum CodingKeys: String, CodingKey { case node, worstMs, readID }
 
-    public init(node: String, worst: Duration, readID: Int?) {
+    package init(node: String, worst: Duration, readID: Int?) {
         self.node = node
         self.worst = worst
         self.readID = readID
     }
 
-    public init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         node = try container.decode(String.self, forKey: .node)
         worst = try container.decodeMilliseconds(forKey: .worstMs)
         readID = try container.decodeIfPresent(Int.self, forKey: .readID)
     }
 
-    public func encode(to encoder: any Encoder) throws {
+    package func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(node, forKey: .node)
         try container.encodeMilliseconds(worst, forKey: .worstMs)
@@ -166,27 +172,29 @@ public struct StalenessFigure: Sendable, Hashable, Codable {
 }
 
 /// Everything the checker concluded about one history.
-public struct CheckResult: Sendable, Hashable {
-    public var bounds: ContractBounds
+package struct CheckResult: Sendable, Hashable {
+    package var bounds: ContractBounds
     /// C1 to C6, in order.
-    public var properties: [PropertyResult]
-    public var counts: OperationCounts
+    package var properties: [PropertyResult]
+    package var counts: OperationCounts
     /// Among unflagged reads: read start − ack of the first acked write that superseded the
     /// version returned. Zero when every read was current.
-    public var worstStaleness: Duration
-    public var worstStalenessReadID: Int?
+    package var worstStaleness: Duration
+    package var worstStalenessReadID: Int?
     /// Per node, in the history's node order.
-    public var stalenessByNode: [StalenessFigure]
-    public var convergence: [ConvergenceMeasurement]
-    public var lostWrites: [LostWrite]
+    package var stalenessByNode: [StalenessFigure]
+    package var convergence: [ConvergenceMeasurement]
+    package var lostWrites: [LostWrite]
     /// Auto-recovery counters as given, summed over nodes.
-    public var recovery: AutoRecoveryCounters
+    package var recovery: AutoRecoveryCounters
     /// Every blamed operation id, including those beyond the detailed lists (for the timeline).
-    public var violatingOperationIDs: Set<Int>
+    package var violatingOperationIDs: Set<Int>
+    /// The shares of reads C3 and C4 judged.
+    package var coverage: StalenessCoverage
 
-    public var passed: Bool { properties.allSatisfy(\.passed) }
+    package var passed: Bool { properties.allSatisfy(\.passed) }
 
-    public subscript(property: ContractProperty) -> PropertyResult {
+    package subscript(property: ContractProperty) -> PropertyResult {
         properties.first { $0.property == property }!
     }
 }

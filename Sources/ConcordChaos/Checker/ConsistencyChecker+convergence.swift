@@ -4,8 +4,12 @@ extension ConsistencyChecker {
     ///
     /// Per heal, the window runs from the heal to the next fault's start (or the end of the history).
     /// For each node and key, a read in the window returning an older version (stale-flagged or
-    /// not) shows the node not yet converged; the measured convergence is the latest start of such
-    /// a read after the heal. A pair is a violation when that exceeds the bound, or when it never
+    /// not) shows the node not yet converged. The measured convergence is the time from the heal
+    /// to the end of the first read that served the latest version after the last that did not
+    /// (the harness probes densely right after each heal, so this is close to the true moment);
+    /// the heal's figure is the largest over the pairs that served an older version after it
+    /// (zero when none did). A pair is a violation when a read starting
+    /// more than the bound after the heal still returned an older version, or when it never
     /// returns a current version although the window outlasted the bound. A heal while another
     /// fault is still active is skipped: convergence is owed after the last one heals.
     func checkConvergence(
@@ -41,30 +45,32 @@ extension ConsistencyChecker {
             for key in keys {
                 guard let target = index.latestAcked(key, before: healTime, inclusive: true) else { continue }
                 for node in index.nodes {
-                    let reads = (index.reads[.init(node: node, key: key)] ?? []).filter {
-                        let start = index.operations[$0].start.nanosecondsValue
-                        return start >= healTime && start < windowEndTime
-                    }
+                    // A pair's reads are sorted by start: the window is one slice of them.
+                    let all = index.reads[.init(node: node, key: key)] ?? []
+                    let from = HistoryIndex.partitionPoint(all) { index.operations[$0].start.nanosecondsValue < healTime }
+                    let upTo = HistoryIndex.partitionPoint(all) { index.operations[$0].start.nanosecondsValue < windowEndTime }
+                    let reads = from < upTo ? all[from..<upTo] : []
                     guard !reads.isEmpty else {
                         unobserved += 1
                         continue
                     }
                     observed += 1
                     let lastBad = reads.last { index.operations[$0].rank < target.version }
-                    guard let lastBad else { continue }
-                    let lastBadStart = index.operations[lastBad].start.nanosecondsValue
-                    let caughtUp = reads.contains {
+                    let lastBadStart = lastBad.map { index.operations[$0].start.nanosecondsValue } ?? Int64.min
+                    let firstGood = reads.first {
                         index.operations[$0].start.nanosecondsValue > lastBadStart && index.operations[$0].rank >= target.version
                     }
-                    if caughtUp {
-                        convergence = max(convergence, lastBadStart - healTime)
+                    if let firstGood {
+                        // A pair current at its first read after the heal says nothing about when.
+                        guard let lastBad else { continue }
+                        convergence = max(convergence, index.operations[firstGood].end.nanosecondsValue - healTime)
                         if lastBadStart - healTime > bound {
                             lagging.append("\(node)/\(key)")
                             collector.report(
                                 &result, read: lastBad, expected: target.version, evidence: [target.index], faultID: fault.id,
                                 message: "\(node) still served \(Self.describe(index.operations[lastBad])) of \(key) \(Duration.nanoseconds(lastBadStart - healTime).shortDescription) after fault #\(fault.id) (\(fault.kind)) healed; v\(target.version) was acknowledged by then (bound \(bounds.convergenceBound.shortDescription))")
                         }
-                    } else {
+                    } else if let lastBad {
                         converged = false
                         if windowEndTime - healTime > bound {
                             lagging.append("\(node)/\(key)")

@@ -4,14 +4,17 @@
 /// Versions are per-key integers that only grow, so every key is a register whose reads can be
 /// compared with the writes acknowledged before them. An operation's ack is its end time; a read
 /// only owes a write that ended before the read started, so overlapping reads may return either.
-public struct ConsistencyChecker: Sendable {
-    public var bounds: ContractBounds
+package struct ConsistencyChecker: Sendable {
+    package var bounds: ContractBounds
     /// How many operations on the key before the blamed one a violation shows (half as many after).
-    public var windowRadius: Int
+    package var windowRadius: Int
     /// Violations kept in detail per property; all are counted.
-    public var maxDetailedViolations: Int
+    package var maxDetailedViolations: Int
+    /// Which nodes a fault's window covers: the nodes it touched (the contract), or every node
+    /// (the looser rule of earlier checkers, kept to compare coverage on a saved history).
+    package var windowScope: FaultWindowScope = .perNode
 
-    public init(bounds: ContractBounds = .init(), windowRadius: Int = 6, maxDetailedViolations: Int = 100) {
+    package init(bounds: ContractBounds = .init(), windowRadius: Int = 6, maxDetailedViolations: Int = 100) {
         self.bounds = bounds
         self.windowRadius = windowRadius
         self.maxDetailedViolations = maxDetailedViolations
@@ -19,8 +22,8 @@ public struct ConsistencyChecker: Sendable {
 
     /// Checks `history`. `recovery` holds each node's auto-recovery counters from `GET /v1/stats`
     /// at the end of the run, used to tell counted overflow from silent loss (C6).
-    public func check(_ history: History, recovery: [String: AutoRecoveryCounters] = [:]) -> CheckResult {
-        let index = HistoryIndex(history, convergenceBound: bounds.convergenceBound)
+    package func check(_ history: History, recovery: [String: AutoRecoveryCounters] = [:]) -> CheckResult {
+        let index = HistoryIndex(history, bounds: bounds, windowScope: windowScope)
         var collector = ViolationCollector(index: index, radius: windowRadius, limit: maxDetailedViolations)
 
         let counts = Self.count(index.operations)
@@ -50,7 +53,10 @@ public struct ConsistencyChecker: Sendable {
             convergence: measurements,
             lostWrites: lostWrites,
             recovery: total,
-            violatingOperationIDs: collector.blamed
+            violatingOperationIDs: collector.blamed,
+            coverage: StalenessCoverage(
+                reads: index.operations.reduce(0) { $0 + ($1.kind == .read && $1.outcome.isOK ? 1 : 0) },
+                judgedHealthy: healthy.checked, judgedCutOff: cutOff.checked)
         )
     }
 
@@ -59,9 +65,13 @@ public struct ConsistencyChecker: Sendable {
         for operation in operations {
             switch operation.kind {
             case .read: counts.reads += 1
-            case .write: counts.writes += 1
+            case .write:
+                counts.writes += 1
+                if operation.background { counts.backgroundWrites += 1 }
             case .delete: counts.deletes += 1
             case .invalidate: counts.invalidates += 1
+            case .removeTag: counts.tagRemovals += 1
+            case .clear: counts.clears += 1
             }
             switch operation.purpose {
             case .workload: break
@@ -154,26 +164,28 @@ public struct ConsistencyChecker: Sendable {
         var byNode: [String: (worst: Duration, readID: Int)] = [:]
     }
 
-    /// C3: a non-stale read entirely outside every fault window ([start, heal + convergence bound])
-    /// that starts more than Δ after a write's ack returns that version or newer.
-    /// C4: a non-stale read touching a fault window never returns a version superseded by an acked
-    /// write more than maxDisconnectedStaleness + Δ before the read started. A write acknowledged
-    /// during a fault that touched its node counts from the heal for the nodes the fault left
-    /// connected, and for every node once healed (`HistoryIndex.owedFrom`): its node queued it
-    /// (auto-recovery), so it reaches Redis only with the flush after the heal, and C5 owes it
-    /// within the convergence bound from there.
+    /// C3: a non-stale read outside the windows ([start, heal + convergence bound]) of the faults
+    /// that touched its node returns at least every version whose healthy deadline passed before
+    /// it started: the ack + Δ, or, for a write acknowledged during a fault that touched its
+    /// writer (it may sit in the writer's auto-recovery queue), that fault's heal + the
+    /// convergence bound. So a node a fault did not touch is held to Δ while another is cut off.
+    /// C4: a non-stale read touching a window of a fault on its node never returns a version
+    /// superseded by an acked write more than maxDisconnectedStaleness + Δ before the read
+    /// started. A write acknowledged during a fault that touched its node counts from the heal
+    /// for the nodes the fault left connected, and for every node once healed
+    /// (`HistoryIndex.owedFrom`): its node queued it (auto-recovery), so it reaches Redis only
+    /// with the flush after the heal, and C5 owes it within the convergence bound from there.
     func checkStaleness(
         _ index: HistoryIndex, _ collector: inout ViolationCollector
     ) -> (PropertyResult, PropertyResult, StalenessSummary) {
         var healthy = collector.start(.boundedStalenessHealthy)
         var cutOff = collector.start(.boundedStalenessCutOff)
         var summary = StalenessSummary()
-        let delta = bounds.delta.nanosecondsValue
         let cutOffAllowance = (bounds.maxDisconnectedStaleness + bounds.delta).nanosecondsValue
 
         for (position, read) in index.operations.enumerated() where read.kind == .read && read.outcome.isOK {
             let start = read.start.nanosecondsValue
-            let inFault = index.overlapsFault(start: start, end: read.end.nanosecondsValue)
+            let inFault = index.overlapsFault(node: read.node, start: start, end: read.end.nanosecondsValue)
             if read.stale {
                 if inFault { cutOff.exempt += 1 } else { healthy.exempt += 1 }
                 continue
@@ -201,12 +213,16 @@ public struct ConsistencyChecker: Sendable {
                         &cutOff, read: position, expected: version, evidence: [superseding.ack.index],
                         message: "\(read.node) served \(Self.describe(read)) of \(read.key) during a fault, \(Duration.nanoseconds(start - superseding.owedFrom).shortDescription) \(since) (allowed \(Duration.nanoseconds(cutOffAllowance).shortDescription))")
                 }
-            } else if let floor = index.latestAcked(read.key, before: start - delta) {
+            } else if let floor = index.healthyFloor(read.key, at: start) {
                 healthy.checked += 1
                 if read.rank < floor.version {
+                    let hidden = floor.healthyDeadline > floor.end + bounds.delta.nanosecondsValue
+                    let owed = hidden
+                        ? "\(Duration.nanoseconds(start - floor.healthyDeadline).shortDescription) past heal + convergence bound for v\(floor.version), acknowledged during a fault on its writer"
+                        : "\(Duration.nanoseconds(start - floor.end).shortDescription) after v\(floor.version) was acknowledged (Δ = \(bounds.delta.shortDescription))"
                     collector.report(
                         &healthy, read: position, expected: floor.version, evidence: [floor.index],
-                        message: "\(read.node) served \(Self.describe(read)) of \(read.key) while healthy, \(Duration.nanoseconds(start - floor.end).shortDescription) after v\(floor.version) was acknowledged (Δ = \(bounds.delta.shortDescription))")
+                        message: "\(read.node) served \(Self.describe(read)) of \(read.key) while no fault touched it, \(owed)")
                 }
             }
         }

@@ -8,6 +8,9 @@ struct HistoryIndex: Sendable {
         var version: Int64
         /// Index into `operations`.
         var index: Int
+        /// From when a read outside the reader's fault windows must return this version or
+        /// newer (C3): the ack + Δ, or for a write the fault hid, the heal + convergence bound.
+        var healthyDeadline: Int64 = 0
     }
 
     struct NodeKey: Hashable, Sendable {
@@ -15,7 +18,7 @@ struct HistoryIndex: Sendable {
         var key: String
     }
 
-    /// One key's acknowledged versions, sorted two ways.
+    /// One key's acknowledged versions, sorted three ways.
     struct KeyTimeline: Sendable {
         /// Sorted by ack time.
         var byEnd: [Ack] = []
@@ -25,6 +28,10 @@ struct HistoryIndex: Sendable {
         var byVersion: [Ack] = []
         /// `byVersion` index of the earliest ack among `byVersion[i...]`.
         var earliestFrom: [Int] = []
+        /// Sorted by `healthyDeadline`.
+        var byDeadline: [Ack] = []
+        /// `byDeadline` index of the highest version among `byDeadline[0...i]`.
+        var bestDeadlineUpTo: [Int] = []
         /// Distinct acked versions, ascending.
         var versions: [Int64] = []
         /// Indices into `operations` of every operation on the key, by start.
@@ -40,33 +47,86 @@ struct HistoryIndex: Sendable {
     let readPairs: [NodeKey]
     /// Acknowledged mutations per node and key (a node's own writes, for C1).
     let ownAcks: [NodeKey: KeyTimeline]
-    /// Fault windows [start, heal + convergence bound], merged, in nanoseconds.
-    let faultWindows: [(start: Int64, end: Int64)]
+    /// Per node, the windows [start, heal + convergence bound] of the faults that touched it
+    /// (a fault on Redis touches every node), merged, in nanoseconds.
+    let faultWindowsByNode: [String: [(start: Int64, end: Int64)]]
     let nodes: [String]
     /// Mutations acknowledged by a node while a fault touched it (a partition of its link, or
     /// Redis itself down, hung or wiped), by index into `operations`: the heal, and the nodes
     /// the fault touched. Such a write may have been queued by its node (auto-recovery); it
     /// reaches Redis, and so other nodes, only when that node flushes after the heal.
     let hiddenWrites: [Int: (until: Int64, cutOff: Set<String>)]
+    /// Background writes whose node was killed within the convergence bound of the ack: the
+    /// write may have died with the node before reaching L2, as `?background=true` allows.
+    /// They are not counted as acknowledged (indices into `operations`).
+    let excusedBackgroundWrites: Set<Int>
 
-    init(_ history: History, convergenceBound: Duration) {
+    init(_ history: History, bounds: ContractBounds, windowScope: FaultWindowScope = .perNode) {
         self.history = history
         let operations = history.operations.sorted { ($0.start, $0.id) < ($1.start, $1.id) }
         self.operations = operations
         self.nodes = history.allNodes
+        let bound = bounds.convergenceBound.nanosecondsValue
+        let delta = bounds.delta.nanosecondsValue
+        let historyEnd = history.end.nanosecondsValue
+
+        var byNode: [String: [(start: Int64, end: Int64)]] = [:]
+        for node in nodes {
+            let windows = history.faults
+                .filter { windowScope == .clusterWide || $0.affectsAllNodes || $0.targets.contains(node) }
+                .map { (start: $0.start.nanosecondsValue, end: ($0.heal?.nanosecondsValue ?? max(historyEnd, $0.start.nanosecondsValue)) + bound) }
+            byNode[node] = Self.merged(windows)
+        }
+        self.faultWindowsByNode = byNode
+
+        let allNodes = Set(nodes)
+        var hidden: [Int: (until: Int64, cutOff: Set<String>)] = [:]
+        var excused = Set<Int>()
+        if !history.faults.isEmpty {
+            for (index, operation) in operations.enumerated() where operation.kind.isMutation && operation.outcome.isOK {
+                let ack = operation.end.nanosecondsValue
+                for fault in history.faults where fault.affectsAllNodes || fault.targets.contains(operation.node) {
+                    let faultStart = fault.start.nanosecondsValue
+                    if operation.background, fault.kind == Self.nodeKillKind, ack <= faultStart, faultStart <= ack + bound {
+                        excused.insert(index)
+                    }
+                    let heal = fault.heal?.nanosecondsValue ?? historyEnd
+                    guard faultStart <= ack, ack <= heal else { continue }
+                    let touched = fault.affectsAllNodes ? allNodes : Set(fault.targets)
+                    let until = max(heal, hidden[index]?.until ?? heal)
+                    hidden[index] = (until, touched.union(hidden[index]?.cutOff ?? []))
+                }
+            }
+        }
+        self.hiddenWrites = hidden
+        self.excusedBackgroundWrites = excused
 
         var acks: [String: [Ack]] = [:]
         var own: [NodeKey: [Ack]] = [:]
         var byKey: [String: [Int]] = [:]
         var reads: [NodeKey: [Int]] = [:]
+        var clears: [(ack: Ack, node: String)] = []
         for (index, operation) in operations.enumerated() {
-            byKey[operation.key, default: []].append(index)
-            if operation.kind.isMutation, let version = operation.outcome.version {
-                let ack = Ack(end: operation.end.nanosecondsValue, version: version, index: index)
+            if operation.kind.isMutation, let version = operation.outcome.version, !excused.contains(index) {
+                let end = operation.end.nanosecondsValue
+                let deadline = hidden[index].map { max(end + delta, $0.until + bound) } ?? end + delta
+                let ack = Ack(end: end, version: version, index: index, healthyDeadline: deadline)
+                if operation.kind == .clear {
+                    clears.append((ack, operation.node))
+                    continue
+                }
                 acks[operation.key, default: []].append(ack)
                 own[NodeKey(node: operation.node, key: operation.key), default: []].append(ack)
             } else if operation.kind == .read, operation.outcome.isOK {
                 reads[NodeKey(node: operation.node, key: operation.key), default: []].append(index)
+            }
+            if operation.kind != .clear { byKey[operation.key, default: []].append(index) }
+        }
+        // A clear supersedes every key at once.
+        for (ack, node) in clears {
+            for key in byKey.keys {
+                acks[key, default: []].append(ack)
+                own[NodeKey(node: node, key: key), default: []].append(ack)
             }
         }
         var keys: [String: KeyTimeline] = [:]
@@ -79,37 +139,21 @@ struct HistoryIndex: Sendable {
         self.reads = reads
         self.readPairs = reads.keys.sorted { ($0.node, $0.key) < ($1.node, $1.key) }
         self.ownAcks = own.mapValues { Self.timeline($0) }
+    }
 
-        let bound = convergenceBound.nanosecondsValue
-        let historyEnd = history.end.nanosecondsValue
-        let windows = history.faults
-            .map { (start: $0.start.nanosecondsValue, end: ($0.heal?.nanosecondsValue ?? max(historyEnd, $0.start.nanosecondsValue)) + bound) }
-            .sorted { $0.start < $1.start }
+    /// The fault kind whose start can take an unflushed background write with it.
+    static let nodeKillKind = "node-kill"
+
+    private static func merged(_ windows: [(start: Int64, end: Int64)]) -> [(start: Int64, end: Int64)] {
         var merged: [(start: Int64, end: Int64)] = []
-        for window in windows {
+        for window in windows.sorted(by: { $0.start < $1.start }) {
             if let last = merged.last, window.start <= last.end {
                 merged[merged.count - 1].end = max(last.end, window.end)
             } else {
                 merged.append(window)
             }
         }
-        self.faultWindows = merged
-
-        let allNodes = Set(history.allNodes)
-        var hidden: [Int: (until: Int64, cutOff: Set<String>)] = [:]
-        if !history.faults.isEmpty {
-            for (index, operation) in operations.enumerated() where operation.kind.isMutation && operation.outcome.isOK {
-                let ack = operation.end.nanosecondsValue
-                for fault in history.faults where fault.affectsAllNodes || fault.targets.contains(operation.node) {
-                    let heal = fault.heal?.nanosecondsValue ?? historyEnd
-                    guard fault.start.nanosecondsValue <= ack, ack <= heal else { continue }
-                    let touched = fault.affectsAllNodes ? allNodes : Set(fault.targets)
-                    let until = max(heal, hidden[index]?.until ?? heal)
-                    hidden[index] = (until, touched.union(hidden[index]?.cutOff ?? []))
-                }
-            }
-        }
-        self.hiddenWrites = hidden
+        return merged
     }
 
     private static func timeline(_ acks: [Ack]) -> KeyTimeline {
@@ -126,6 +170,12 @@ struct HistoryIndex: Sendable {
         for index in timeline.byVersion.indices.reversed() {
             if earliest < 0 || timeline.byVersion[index].end < timeline.byVersion[earliest].end { earliest = index }
             timeline.earliestFrom[index] = earliest
+        }
+        timeline.byDeadline = acks.sorted { ($0.healthyDeadline, $0.version) < ($1.healthyDeadline, $1.version) }
+        var bestDeadline = -1
+        for (index, ack) in timeline.byDeadline.enumerated() {
+            if bestDeadline < 0 || ack.version > timeline.byDeadline[bestDeadline].version { bestDeadline = index }
+            timeline.bestDeadlineUpTo.append(bestDeadline)
         }
         var versions: [Int64] = []
         for ack in timeline.byVersion where versions.last != ack.version { versions.append(ack.version) }
@@ -177,6 +227,15 @@ struct HistoryIndex: Sendable {
         return best
     }
 
+    /// The highest version a read outside the reader's fault windows, starting at `time`, must
+    /// return at least (C3): among acks whose healthy deadline has passed.
+    func healthyFloor(_ key: String, at time: Int64) -> Ack? {
+        guard let timeline = keys[key], !timeline.byDeadline.isEmpty else { return nil }
+        let count = Self.partitionPoint(timeline.byDeadline) { $0.healthyDeadline <= time }
+        guard count > 0 else { return nil }
+        return timeline.byDeadline[timeline.bestDeadlineUpTo[count - 1]]
+    }
+
     /// How many acknowledged versions a read returning `rank` at `time` is behind.
     func versionsBehind(_ key: String, rank: Int64, at time: Int64) -> Int {
         guard let timeline = keys[key], let latest = latestAcked(key, before: time) else { return 0 }
@@ -186,12 +245,13 @@ struct HistoryIndex: Sendable {
         return max(0, upTo - above)
     }
 
-    /// Whether [start, end] touches any fault window.
-    func overlapsFault(start: Int64, end: Int64) -> Bool {
+    /// Whether [start, end] touches a window of a fault that touched `node`.
+    func overlapsFault(node: String, start: Int64, end: Int64) -> Bool {
+        guard let windows = faultWindowsByNode[node] else { return false }
         // Windows are disjoint and sorted: only the last one starting at or before `end` can overlap.
-        let count = Self.partitionPoint(faultWindows) { $0.start <= end }
+        let count = Self.partitionPoint(windows) { $0.start <= end }
         guard count > 0 else { return false }
-        return faultWindows[count - 1].end >= start
+        return windows[count - 1].end >= start
     }
 
     /// Operations on the operation's key around it, plus `including`, ordered by start.

@@ -1,7 +1,7 @@
 import Foundation
 
 /// The faults `concord chaos` can inject, named as on its command line (`--faults`).
-public enum FaultKind: String, Sendable, Hashable, Codable, CaseIterable, CustomStringConvertible {
+package enum FaultKind: String, Sendable, Hashable, Codable, CaseIterable, CustomStringConvertible {
     /// SIGKILL redis-server; the heal restarts it on the same port with an empty dataset.
     case redisKill = "redis-kill"
     /// Restart redis-server at once with an empty dataset (a restart without persistence).
@@ -14,6 +14,16 @@ public enum FaultKind: String, Sendable, Hashable, Codable, CaseIterable, Custom
     case partitionHalf = "partition-half"
     /// Every node's link is down while Redis itself stays up.
     case partitionAll = "partition-all"
+    /// One node can send to Redis but hears nothing back (its link's downstream is down; new
+    /// connections are refused).
+    case partitionDeaf = "partition-deaf"
+    /// One node hears Redis (pushed invalidations arrive) but what it sends is lost.
+    case partitionMute = "partition-mute"
+    /// One node's link swallows everything both ways, connections left open (no RST, no FIN):
+    /// only timeouts can tell.
+    case blackholeOne = "blackhole-one"
+    /// One node's link swallows what Redis sends, connections left open, new ones accepted.
+    case blackholeDeaf = "blackhole-deaf"
     /// A latency spike on every node's link.
     case latency
     /// Every node's Redis connections are reset (RST) shortly after they open, over and over.
@@ -22,19 +32,45 @@ public enum FaultKind: String, Sendable, Hashable, Codable, CaseIterable, Custom
     case flushall
     /// SIGKILL one node; the heal restarts it with the same id and port.
     case nodeKill = "node-kill"
+    /// SIGKILL one memcached server (runs with `--l2 memcached`); the heal restarts it empty.
+    case memcachedKill = "memcached-kill"
+    /// SIGSTOP one memcached server; the heal is SIGCONT.
+    case memcachedPause = "memcached-pause"
+    /// Every node's link to one memcached server is down (its proxy refuses and drops connections).
+    case memcachedPartition = "memcached-partition"
+    /// `flush_all` on one memcached server: its items are gone, its connections stay.
+    case memcachedFlush = "memcached-flush"
 
-    public var description: String { rawValue }
+    package var description: String { rawValue }
 
     /// Faults that happen in one step: the heal follows at once, nothing is held.
-    public var isInstant: Bool {
+    package var isInstant: Bool {
         switch self {
-        case .redisRestartEmpty, .flushall: true
+        case .redisRestartEmpty, .flushall, .memcachedFlush: true
         default: false
         }
     }
 
+    /// Faults on a memcached server; they apply only to runs with Memcached as L2.
+    package var targetsMemcached: Bool {
+        switch self {
+        case .memcachedKill, .memcachedPause, .memcachedPartition, .memcachedFlush: true
+        default: false
+        }
+    }
+
+    /// The kinds `all` means for a run on this L2: every kind on Memcached (Redis still carries
+    /// the backplane there), all but the memcached kinds on Redis.
+    package static func all(memcached: Bool) -> [FaultKind] {
+        memcached ? allCases : allCases.filter { !$0.targetsMemcached }
+    }
+
+    /// The kinds `--quick --l2 memcached` injects: a memcached server's death, data loss and hang,
+    /// a backplane partition and a node crash.
+    package static let quickMemcached: [FaultKind] = [.memcachedKill, .memcachedFlush, .memcachedPause, .nodeKill]
+
     /// Faults on Redis itself rather than on some nodes' links or processes.
-    public var targetsRedis: Bool {
+    package var targetsRedis: Bool {
         switch self {
         case .redisKill, .redisRestartEmpty, .redisPause, .flushall: true
         default: false
@@ -43,13 +79,13 @@ public enum FaultKind: String, Sendable, Hashable, Codable, CaseIterable, Custom
 
     /// The kinds `--quick` injects: one of each family (process death, partition, data loss,
     /// a hung server, a node crash) in little time.
-    public static let quick: [FaultKind] = [.redisKill, .partitionOne, .flushall, .redisPause, .nodeKill]
+    package static let quick: [FaultKind] = [.redisKill, .partitionOne, .flushall, .redisPause, .nodeKill]
 
     /// Parses `all` or a comma-separated list; throws `ChaosError(.invalidArgument)` naming
     /// the unknown entry and the valid ones.
-    public static func parseList(_ text: String) throws -> [FaultKind] {
+    package static func parseList(_ text: String) throws -> [FaultKind] {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
-        if trimmed == "all" { return allCases }
+        if trimmed == "all" { return all(memcached: true) }
         if trimmed == "none" { return [] }
         var kinds: [FaultKind] = []
         for part in trimmed.split(separator: ",") {

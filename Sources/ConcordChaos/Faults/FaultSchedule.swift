@@ -1,16 +1,17 @@
 /// One fault of a schedule: what, on which nodes, when (from the workload's start) and for how long.
-public struct ScheduledFault: Sendable, Hashable, CustomStringConvertible {
-    public var kind: FaultKind
-    /// Node indices (0-based) the fault acts on; empty for faults on Redis or on every link.
-    public var targets: [Int]
+package struct ScheduledFault: Sendable, Hashable, CustomStringConvertible {
+    package var kind: FaultKind
+    /// Node indices (0-based) the fault acts on; empty for faults on Redis or on every link; for a
+    /// memcached fault, the one server index it acts on.
+    package var targets: [Int]
     /// Offset from the start of the workload.
-    public var start: Duration
+    package var start: Duration
     /// How long the fault is held before its heal; zero for instant faults.
-    public var hold: Duration
+    package var hold: Duration
     /// The added delay for `latency`, the connection lifetime for `reset`; nil otherwise.
-    public var magnitude: Duration?
+    package var magnitude: Duration?
 
-    public init(kind: FaultKind, targets: [Int], start: Duration, hold: Duration, magnitude: Duration? = nil) {
+    package init(kind: FaultKind, targets: [Int], start: Duration, hold: Duration, magnitude: Duration? = nil) {
         self.kind = kind
         self.targets = targets
         self.start = start
@@ -19,9 +20,9 @@ public struct ScheduledFault: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// When the heal is due, as an offset from the start of the workload.
-    public var healAt: Duration { start + hold }
+    package var healAt: Duration { start + hold }
 
-    public var description: String {
+    package var description: String {
         var text = "\(start.shortDescription) \(kind)"
         if !targets.isEmpty { text += " on " + targets.map { "n\($0 + 1)" }.joined(separator: ",") }
         if let magnitude { text += " (\(magnitude.shortDescription))" }
@@ -33,39 +34,41 @@ public struct ScheduledFault: Sendable, Hashable, CustomStringConvertible {
 /// A random but reproducible sequence of faults: the same seed and parameters always give the
 /// same kinds, targets, times and magnitudes. Faults never overlap, and each heal is followed by
 /// a healthy period at least `healthyGap` long, so convergence after it can be measured alone.
-public struct FaultSchedule: Sendable, Hashable {
+package struct FaultSchedule: Sendable, Hashable {
     /// What the schedule is drawn from.
-    public struct Parameters: Sendable, Hashable {
+    package struct Parameters: Sendable, Hashable {
         /// The kinds to inject; each appears once, in random order, before any repeats.
-        public var kinds: [FaultKind]
-        public var nodeCount: Int
+        package var kinds: [FaultKind]
+        package var nodeCount: Int
         /// The length of the workload; no fault's healthy period runs past it.
-        public var span: Duration
+        package var span: Duration
         /// Healthy time before the first fault, so every node has warm L1 entries to lose.
-        public var warmup: Duration = .seconds(3)
+        package var warmup: Duration = .seconds(3)
         /// How long a held fault lasts.
-        public var hold: ClosedRange<Duration> = .seconds(3) ... .seconds(6)
+        package var hold: ClosedRange<Duration> = .seconds(3) ... .seconds(6)
         /// The least healthy time after a heal; at least the convergence bound.
-        public var healthyGap: Duration = .seconds(5)
+        package var healthyGap: Duration = .seconds(5)
         /// Up to this much is added to each healthy period, so faults do not fall into a rhythm.
-        public var gapJitter: Duration = .seconds(2)
+        package var gapJitter: Duration = .seconds(2)
         /// The added delay of a latency spike.
-        public var latency: ClosedRange<Duration> = .milliseconds(150) ... .milliseconds(400)
+        package var latency: ClosedRange<Duration> = .milliseconds(150) ... .milliseconds(400)
         /// How long a connection lives before it is reset, under `reset`.
-        public var resetAfter: ClosedRange<Duration> = .milliseconds(200) ... .milliseconds(800)
+        package var resetAfter: ClosedRange<Duration> = .milliseconds(200) ... .milliseconds(800)
+        /// Memcached servers a memcached fault picks one of.
+        package var memcachedServerCount: Int = 2
 
-        public init(kinds: [FaultKind], nodeCount: Int, span: Duration) {
+        package init(kinds: [FaultKind], nodeCount: Int, span: Duration) {
             self.kinds = kinds
             self.nodeCount = nodeCount
             self.span = span
         }
     }
 
-    public let seed: UInt64
-    public let parameters: Parameters
-    public let faults: [ScheduledFault]
+    package let seed: UInt64
+    package let parameters: Parameters
+    package let faults: [ScheduledFault]
 
-    public init(seed: UInt64, parameters: Parameters) {
+    package init(seed: UInt64, parameters: Parameters) {
         self.seed = seed
         self.parameters = parameters
         self.faults = Self.draw(seed: seed, parameters: parameters)
@@ -81,7 +84,9 @@ public struct FaultSchedule: Sendable, Hashable {
             if bag.isEmpty { bag = parameters.kinds.shuffled(using: &random) }
             let kind = bag.removeFirst()
             let hold = kind.isInstant ? .zero : random.duration(in: parameters.hold)
-            let targets = Self.targets(for: kind, nodeCount: parameters.nodeCount, random: &random)
+            let targets = kind.targetsMemcached
+                ? [Int.random(in: 0..<max(1, parameters.memcachedServerCount), using: &random)]
+                : Self.targets(for: kind, nodeCount: parameters.nodeCount, random: &random)
             let magnitude: Duration? = switch kind {
             case .latency: random.duration(in: parameters.latency)
             case .reset: random.duration(in: parameters.resetAfter)
@@ -98,14 +103,15 @@ public struct FaultSchedule: Sendable, Hashable {
 
     private static func targets(for kind: FaultKind, nodeCount: Int, random: inout SeededGenerator) -> [Int] {
         switch kind {
-        case .partitionOne, .nodeKill:
+        case .partitionOne, .partitionDeaf, .partitionMute, .blackholeOne, .blackholeDeaf, .nodeKill:
             return [Int.random(in: 0..<nodeCount, using: &random)]
         case .partitionHalf:
             let count = max(1, nodeCount / 2)
             return Array(Array(0..<nodeCount).shuffled(using: &random).prefix(count)).sorted()
         case .partitionAll, .latency, .reset:
             return Array(0..<nodeCount)
-        case .redisKill, .redisRestartEmpty, .redisPause, .flushall:
+        case .redisKill, .redisRestartEmpty, .redisPause, .flushall,
+             .memcachedKill, .memcachedPause, .memcachedPartition, .memcachedFlush:
             return []
         }
     }

@@ -1,5 +1,5 @@
 import ConcordNode
-import ConcordTesting
+import ConcordProcess
 import Foundation
 import Logging
 import Synchronization
@@ -20,13 +20,18 @@ final class ChaosCluster: Sendable {
         let index: Int
         let id: String
         let port: Int
-        let proxy: FaultProxy
+        /// Its fault proxy; nil with `--network netns`, where the kernel cuts links instead.
+        let proxy: FaultProxy?
         let client: NodeClient
         let arguments: [String]
     }
 
     private struct State {
         var redis: RedisServer?
+        /// The memcached servers of a run with Memcached as L2, and the proxy in front of each,
+        /// which every node shares (so all nodes name the servers alike and agree on placement).
+        var memcached: [MemcachedServer] = []
+        var memcachedProxies: [FaultProxy] = []
         var proxies: [FaultProxy] = []
         var nodes: [Node] = []
         var processes: [String: ChildProcess] = [:]
@@ -38,9 +43,15 @@ final class ChaosCluster: Sendable {
     /// Holds the current redis-server pid for the watchdog.
     let redisPIDFile: URL
     let logger: Logger
+    /// With `--network netns`: the namespaces the nodes run in.
+    let network: NetnsNetwork?
     private let state = Mutex(State())
 
-    init(supervisor: ProcessSupervisor, executable: String, logDirectory: URL, workDirectory: URL, logger: Logger) {
+    init(
+        supervisor: ProcessSupervisor, executable: String, logDirectory: URL, workDirectory: URL, logger: Logger,
+        network: NetnsNetwork? = nil
+    ) {
+        self.network = network
         self.supervisor = supervisor
         self.executable = executable
         self.logDirectory = logDirectory
@@ -55,14 +66,22 @@ final class ChaosCluster: Sendable {
 
     var nodes: [Node] { state.withLock { $0.nodes } }
 
+    var memcachedServers: [MemcachedServer] { state.withLock { $0.memcached } }
+    var memcachedProxies: [FaultProxy] { state.withLock { $0.memcachedProxies } }
+
     // MARK: Starting
 
     /// Starts Redis, the proxies and the nodes, and returns once every node answers `/health`
     /// and reports ready (its backplane, or without one its Redis connection, is up).
-    func start(nodeCount: Int, originPath: String, settings: ChaosConfiguration.NodeSettings, clientConfiguration: NodeClient.Configuration) async throws {
+    func start(nodeCount: Int, originPath: String, settings: ChaosConfiguration.NodeSettings, clientConfiguration: NodeClient.Configuration, memcachedServers: Int = 0) async throws {
         let redis: RedisServer
         do {
-            redis = try await RedisServer.start()
+            var options = RedisServer.Options()
+            if let network {
+                // Also on the bridge, for the nodes in their namespaces; the harness keeps loopback.
+                options.extraConfig += ["bind 127.0.0.1 \(network.redisAddress)", "protected-mode no"]
+            }
+            redis = try await RedisServer.start(options)
         } catch {
             throw ChaosError(.setupFailed, "cannot start redis-server (is it installed? scripts/setup.sh installs it)", underlying: error)
         }
@@ -70,22 +89,51 @@ final class ChaosCluster: Sendable {
         logger.info("redis-server started", metadata: ["concord.port": "\(redis.port)"])
         try startRedisWatchdog()
 
+        var l2Arguments: [String] = []
+        if memcachedServers > 0 {
+            var endpoints: [String] = []
+            for _ in 0..<memcachedServers {
+                let server: MemcachedServer
+                do {
+                    server = try await MemcachedServer.start()
+                } catch {
+                    throw ChaosError(.setupFailed, "cannot start memcached (is it installed? scripts/setup.sh installs it)", underlying: error)
+                }
+                state.withLock { $0.memcached.append(server) }
+                recordRedisPID()
+                let proxy = try await FaultProxy.start(upstream: .init(host: server.host, port: server.port), logger: logger)
+                state.withLock { $0.memcachedProxies.append(proxy) }
+                endpoints.append("127.0.0.1:\(proxy.port)")
+            }
+            logger.info("memcached started", metadata: ["concord.servers": "\(endpoints)"])
+            l2Arguments = ["--l2", "memcached://" + endpoints.joined(separator: ",")]
+        }
+
         let ports = try FreePort.distinct(nodeCount)
         for index in 0..<nodeCount {
             let id = "n\(index + 1)"
-            var proxyLogger = logger
-            proxyLogger[metadataKey: "concord.node"] = .string(id)
-            let proxy = try await FaultProxy.start(upstream: .init(host: redis.host, port: redis.port), logger: proxyLogger)
-            state.withLock { $0.proxies.append(proxy) }
+            var proxy: FaultProxy?
+            var redisURL = "redis://\(network?.redisAddress ?? "127.0.0.1"):\(redis.port)"
+            var host = "127.0.0.1"
+            if let network {
+                host = network.links[index].controlAddress
+            } else {
+                var proxyLogger = logger
+                proxyLogger[metadataKey: "concord.node"] = .string(id)
+                let started = try await FaultProxy.start(upstream: .init(host: redis.host, port: redis.port), logger: proxyLogger)
+                state.withLock { $0.proxies.append(started) }
+                proxy = started
+                redisURL = "redis://127.0.0.1:\(started.port)"
+            }
             let arguments = [
-                "node", "--id", id, "--port", "\(ports[index])", "--redis", "redis://127.0.0.1:\(proxy.port)",
+                "node", "--id", id, "--bind", host, "--port", "\(ports[index])", "--redis", redisURL,
                 "--origin", "sqlite:\(originPath)", "--cache-name", "chaos",
                 // Nodes end by themselves when the harness is gone, even after a SIGKILL of it.
                 "--parent-pid", "\(getpid())",
-            ] + settings.arguments
+            ] + l2Arguments + settings.arguments
             let node = Node(
                 index: index, id: id, port: ports[index], proxy: proxy,
-                client: NodeClient(port: ports[index], configuration: clientConfiguration, logger: logger),
+                client: NodeClient(host: host, port: ports[index], configuration: clientConfiguration, logger: logger),
                 arguments: arguments)
             state.withLock { $0.nodes.append(node) }
         }
@@ -110,16 +158,21 @@ final class ChaosCluster: Sendable {
             .joined(separator: " ")
         let script = """
             while kill -0 \(getpid()) 2>/dev/null; do sleep 0.5; done
-            pid=$(cat '\(redisPIDFile.path)' 2>/dev/null)
-            if [ -n "$pid" ] && grep -q redis-server "/proc/$pid/cmdline" 2>/dev/null; then kill -9 "$pid"; fi
+            for pid in $(cat '\(redisPIDFile.path)' 2>/dev/null); do
+              if grep -q -e redis-server -e memcached "/proc/$pid/cmdline" 2>/dev/null; then kill -9 "$pid"; fi
+            done
             rm -rf \(leftovers)
+            \(network?.cleanupScript() ?? "")
             """
         _ = try supervisor.launch(name: "redis-watchdog", executable: "/bin/sh", arguments: ["-c", script])
     }
 
-    /// Writes down the current redis-server pid for the watchdog (after every restart).
+    /// Writes down the current redis-server and memcached pids for the watchdog (after every restart).
     func recordRedisPID() {
-        let pid = state.withLock { $0.redis }?.processIdentifier.map { "\($0)" } ?? ""
+        let pids = state.withLock { state in
+            ([state.redis?.processIdentifier] + state.memcached.map(\.processIdentifier)).compactMap { $0 }
+        }
+        let pid = pids.map { "\($0)" }.joined(separator: " ")
         try? Data(pid.utf8).write(to: redisPIDFile, options: .atomic)
     }
 
@@ -127,7 +180,8 @@ final class ChaosCluster: Sendable {
     func startNode(_ index: Int, timeout: Duration = .seconds(60)) async throws {
         let node = nodes[index]
         let logFile = logDirectory.appendingPathComponent("\(node.id).log")
-        let child = try supervisor.launch(name: node.id, executable: executable, arguments: node.arguments, logFile: logFile)
+        let (program, arguments) = network?.launch(node: index, executable: executable, arguments: node.arguments) ?? (executable, node.arguments)
+        let child = try supervisor.launch(name: node.id, executable: program, arguments: arguments, logFile: logFile)
         state.withLock { $0.processes[node.id] = child }
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
@@ -169,6 +223,18 @@ final class ChaosCluster: Sendable {
         await child.kill()
     }
 
+    /// The running processes to sample (nodes by id, and "redis"), with their current pids.
+    func runningProcesses() -> [(name: String, pid: Int32)] {
+        state.withLock { state in
+            var running: [(name: String, pid: Int32)] = state.nodes.compactMap { node in
+                guard let child = state.processes[node.id], child.isRunning else { return nil }
+                return (node.id, child.processIdentifier)
+            }
+            if let pid = state.redis?.processIdentifier { running.append(("redis", pid)) }
+            return running
+        }
+    }
+
     /// Nodes whose process has exited although nobody killed it.
     func unexpectedExits(except killed: Set<String> = []) -> [String: Int32] {
         state.withLock { state in
@@ -184,17 +250,21 @@ final class ChaosCluster: Sendable {
 
     /// Stops nodes, proxies and Redis; safe after a partial start and safe to call twice.
     func shutdown() async {
-        let (redis, proxies, nodes) = state.withLock { ($0.redis, $0.proxies, $0.nodes) }
+        let (redis, proxies, nodes, memcached) = state.withLock { ($0.redis, $0.proxies + $0.memcachedProxies, $0.nodes, $0.memcached) }
         await supervisor.stopAll(grace: .seconds(3))
         for node in nodes { node.client.shutdown() }
         for proxy in proxies { await proxy.stop() }
         redis?.stop()
+        network?.teardown()
+        for server in memcached { server.stop() }
     }
 
     /// For signal handlers: SIGKILL to every child and to Redis, without waiting on anything async.
     func emergencyStop() {
         supervisor.killAllNow()
         state.withLock { $0.redis }?.stop()
+        network?.teardown()
+        for server in state.withLock({ $0.memcached }) { server.stop() }
     }
 
     /// The last lines of a log file, for error messages.

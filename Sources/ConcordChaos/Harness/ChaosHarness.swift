@@ -1,3 +1,4 @@
+import ConcordProcess
 import ConcordNode
 import Foundation
 import Logging
@@ -8,26 +9,26 @@ import Synchronization
 /// heal, reads everything once more at the end, checks the history against the contract and
 /// writes the report. Every process it started is gone when `run()` returns or throws,
 /// cancellation included.
-public final class ChaosHarness: Sendable {
-    public let configuration: ChaosConfiguration
+package final class ChaosHarness: Sendable {
+    package let configuration: ChaosConfiguration
     private let logger: Logger
     private let supervisor = ProcessSupervisor()
     private let cluster = Mutex<ChaosCluster?>(nil)
     private let progress = Mutex(ChaosProgress())
     private let recorder = Mutex<HistoryRecorder?>(nil)
 
-    public init(configuration: ChaosConfiguration, logger: Logger = Logger(label: "concord.chaos")) {
+    package init(configuration: ChaosConfiguration, logger: Logger = Logger(label: "concord.chaos")) {
         self.configuration = configuration
         self.logger = logger
     }
 
     /// The fault schedule this configuration gives: fixed by the seed, printable before a run.
-    public var schedule: FaultSchedule {
+    package var schedule: FaultSchedule {
         FaultSchedule(seed: configuration.seed, parameters: configuration.scheduleParameters)
     }
 
     /// Where the run is; cheap, for progress displays.
-    public func progressSnapshot() -> ChaosProgress {
+    package func progressSnapshot() -> ChaosProgress {
         var snapshot = progress.withLock { $0 }
         if let recorder = recorder.withLock({ $0 }) {
             snapshot.elapsed = recorder.now()
@@ -37,14 +38,14 @@ public final class ChaosHarness: Sendable {
     }
 
     /// For a signal handler's last resort: SIGKILL every child and Redis, synchronously.
-    public func emergencyStop() {
+    package func emergencyStop() {
         supervisor.killAllNow()
         cluster.withLock { $0 }?.emergencyStop()
     }
 
     /// Runs the experiment. Throws `ChaosError` when the harness itself cannot run (exit code
     /// 2) and `CancellationError` when cancelled; a broken contract is a returned outcome.
-    public func run() async throws -> ChaosOutcome {
+    package func run() async throws -> ChaosOutcome {
         try configuration.validate()
         let wallStart = ContinuousClock.now
         let executable = configuration.executable ?? Self.currentExecutable()
@@ -65,8 +66,11 @@ public final class ChaosHarness: Sendable {
 
         let planned = schedule.faults.count
         progress.withLock { $0.faultsTotal = planned }
+        var network: NetnsNetwork?
+        if configuration.network == .netns { network = try NetnsNetwork.create(nodeCount: configuration.nodeCount) }
         let cluster = ChaosCluster(
-            supervisor: supervisor, executable: executable, logDirectory: logDirectory, workDirectory: workDirectory, logger: logger)
+            supervisor: supervisor, executable: executable, logDirectory: logDirectory, workDirectory: workDirectory, logger: logger,
+            network: network)
         self.cluster.withLock { $0 = cluster }
         let showProgress = configuration.showProgress
         return try await withThrowingTaskGroup(of: Void.self) { group in
@@ -95,7 +99,7 @@ public final class ChaosHarness: Sendable {
         let bounds = configuration.bounds
         let keys = Workload.keys(count: configuration.workload.keyCount)
         let originPath = workDirectory.appendingPathComponent("origin.sqlite").path
-        let origin = try OriginStore.create(path: originPath, keys: keys)
+        let origin = try OriginStore.create(path: originPath, keys: keys, sizes: configuration.workload.values)
 
         setPhase("starting \(configuration.nodeCount) nodes")
         // Above the nodes' own Redis timeouts (1s per command), so a slow answer is recorded as
@@ -104,11 +108,20 @@ public final class ChaosHarness: Sendable {
         clientConfiguration.maxIdleConnections = 8
         try await cluster.start(
             nodeCount: configuration.nodeCount, originPath: originPath, settings: configuration.node,
-            clientConfiguration: clientConfiguration)
+            clientConfiguration: clientConfiguration,
+            memcachedServers: configuration.l2 == .memcached ? configuration.memcachedServerCount : 0)
 
         let nodes = cluster.nodes
-        let recorder = HistoryRecorder(nodes: nodes.map(\.id), clock: HarnessClock())
+        // Operations stream to the report directory as they complete: the harness's memory stays
+        // flat however long the run, and the file is the history `recheck` reads.
+        let recorder = try HistoryRecorder(
+            nodes: nodes.map(\.id), clock: HarnessClock(),
+            spool: configuration.reportDirectory.appendingPathComponent(History.operationsFileName))
         self.recorder.withLock { $0 = recorder }
+        let harnessPID = getpid()
+        let sampler = ResourceSampler(interval: configuration.resourceSampleInterval, clock: recorder.clock) {
+            cluster.runningProcesses() + [("harness", harnessPID)]
+        }
         let workload = Workload(
             configuration: configuration.workload,
             targets: nodes.map { Workload.Target(id: $0.id, client: $0.client) },
@@ -123,6 +136,8 @@ public final class ChaosHarness: Sendable {
         logger.info("workload started", metadata: ["concord.faults": "\(schedule.faults.count)"])
 
         var probeTimes: [(kind: FaultKind, time: Duration?)] = []
+        let samplerTask = Task { await sampler.run() }
+        defer { samplerTask.cancel() }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await workload.run() }
             probeTimes = try await execute(schedule, injector: injector, workload: workload, recorder: recorder, bounds: bounds)
@@ -159,14 +174,18 @@ public final class ChaosHarness: Sendable {
         }
 
         setPhase("checking")
-        let history = recorder.snapshot()
+        let history = try recorder.snapshot()
+        // One sample after the history is back in memory: the harness's peak includes checking.
+        sampler.sampleOnce()
         let result = ConsistencyChecker(bounds: bounds).check(history, recovery: recovery)
         findings += Self.silentNodes(history)
+        samplerTask.cancel()
+        sampler.sampleOnce()
 
         let metadata = self.metadata(schedule: schedule, executable: executable, history: history, probeTimes: probeTimes)
-        let report = ChaosReport(history: history, result: result, metadata: metadata, findings: findings)
+        let report = ChaosReport(history: history, result: result, metadata: metadata, findings: findings, resources: sampler.series())
         let files = try report.write(to: configuration.reportDirectory)
-        try Self.writeHistory(history, recovery: recovery, to: configuration.reportDirectory)
+        try Self.writeHistory(history, recovery: recovery, to: configuration.reportDirectory, operationsWritten: true)
         return ChaosOutcome(report: report, files: files, wallTime: .zero)
     }
 
@@ -202,7 +221,9 @@ public final class ChaosHarness: Sendable {
             logger.info("fault healed", metadata: ["concord.fault": "\(fault.kind)"])
 
             setPhase("running", current: "probing after \(fault.kind)")
-            let converged = await workload.probeConvergence(timeout: bounds.convergenceBound + .seconds(1))
+            // Keys mutated from shortly before the fault: what a node may have missed.
+            let since = max(.zero, recorder.now() - (fault.hold + .seconds(2)))
+            let converged = await workload.probeConvergence(since: since, timeout: bounds.convergenceBound + .seconds(1))
             try Task.checkCancellation()
             recorder.annotateFault(id, converged.map { "probes saw every node current \($0.shortDescription) after the heal" } ?? "probes did not see every node current within \((bounds.convergenceBound + .seconds(1)).shortDescription)")
             probeTimes.append((fault.kind, converged))
@@ -228,6 +249,7 @@ public final class ChaosHarness: Sendable {
         switch fault.kind {
         case .latency: fault.magnitude.map { "+\($0.shortDescription) on replies" }
         case .reset: fault.magnitude.map { "connections reset \($0.shortDescription) after opening" }
+        case .memcachedKill, .memcachedPause, .memcachedPartition, .memcachedFlush: fault.targets.first.map { "memcached server \($0 + 1)" }
         default: nil
         }
     }
@@ -241,14 +263,28 @@ public final class ChaosHarness: Sendable {
         return history.nodes.filter { !answered.contains($0) }.map { "\($0) answered no workload read at all" }
     }
 
-    /// Every operation and fault as JSON (`history.json`), and each node's auto-recovery
-    /// counters (`recovery.json`), so a violation can be studied beyond the windows the report
-    /// shows, or the run checked again (`recheck`) with other bounds or a newer checker.
-    static func writeHistory(_ history: History, recovery: [String: AutoRecoveryCounters], to directory: URL) throws {
+    /// Every fault, the nodes and the end as JSON (`history.json`), every operation one per
+    /// line (`operations.ndjson`; already there when the recorder streamed to it), and each
+    /// node's auto-recovery counters (`recovery.json`), so a violation can be studied beyond
+    /// the windows the report shows, or the run checked again (`recheck`) with other bounds or
+    /// a newer checker.
+    static func writeHistory(
+        _ history: History, recovery: [String: AutoRecoveryCounters], to directory: URL, operationsWritten: Bool = false
+    ) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         do {
-            try encoder.encode(history).write(to: directory.appendingPathComponent("history.json"), options: .atomic)
+            var header = history
+            header.operations = []
+            try encoder.encode(header).write(to: directory.appendingPathComponent("history.json"), options: .atomic)
+            if !operationsWritten {
+                var lines = Data()
+                for operation in history.operations {
+                    lines.append(try encoder.encode(operation))
+                    lines.append(UInt8(ascii: "\n"))
+                }
+                try lines.write(to: directory.appendingPathComponent(History.operationsFileName), options: .atomic)
+            }
             try encoder.encode(recovery).write(to: directory.appendingPathComponent("recovery.json"), options: .atomic)
         } catch {
             throw ChaosError(.io, "could not write the history into \(directory.path)", underlying: error)
@@ -257,19 +293,21 @@ public final class ChaosHarness: Sendable {
 
     /// Checks the history a run left in `source` again, with this configuration's bounds, and
     /// writes a new report into `configuration.reportDirectory`. No process is started.
-    public func recheck(_ source: URL) throws -> ChaosOutcome {
-        let history: History
+    package func recheck(_ source: URL, windowScope: FaultWindowScope = .perNode) throws -> ChaosOutcome {
+        let history = try History.load(from: source)
         var recovery: [String: AutoRecoveryCounters] = [:]
         do {
-            history = try JSONDecoder().decode(History.self, from: Data(contentsOf: source.appendingPathComponent("history.json")))
             if let data = try? Data(contentsOf: source.appendingPathComponent("recovery.json")) {
                 recovery = try JSONDecoder().decode([String: AutoRecoveryCounters].self, from: data)
             }
         } catch {
             throw ChaosError(.io, "cannot read the history in \(source.path)", underlying: error)
         }
-        let result = ConsistencyChecker(bounds: configuration.bounds).check(history, recovery: recovery)
-        let metadata = ["rechecked": source.path]
+        var checker = ConsistencyChecker(bounds: configuration.bounds)
+        checker.windowScope = windowScope
+        let result = checker.check(history, recovery: recovery)
+        var metadata = ["rechecked": source.path]
+        if windowScope == .clusterWide { metadata["fault windows"] = "cluster-wide (every fault on every node: the earlier, looser rule, for comparison)" }
         let report = ChaosReport(title: "Concord chaos report (rechecked)", history: history, result: result, metadata: metadata)
         let files = try report.write(to: configuration.reportDirectory)
         return ChaosOutcome(report: report, files: files, wallTime: .zero)
@@ -295,10 +333,11 @@ public final class ChaosHarness: Sendable {
             "seed": "\(configuration.seed)",
             "faults requested": configuration.faults.map(\.rawValue).joined(separator: ","),
             "node count": "\(configuration.nodeCount)",
+            "network": configuration.network == .netns ? "netns (each node in its own namespace; links cut by the kernel)" : "proxy (in-process fault proxies)",
             "workload duration": configuration.duration.shortDescription,
             "backplane": configuration.node.backplane ? "on" : "OFF (--no-backplane: C3 must fail)",
             "node flags": configuration.node.arguments.joined(separator: " "),
-            "workload": "\(configuration.workload.keyCount) keys, \(configuration.workload.writers) writers every \(configuration.workload.writeInterval.shortDescription), \(configuration.nodeCount) readers every \(configuration.workload.readInterval.shortDescription), \(Int(configuration.workload.deleteShare * 100))% deletes",
+            "workload": Self.describe(configuration.workload, readers: configuration.nodeCount),
             "schedule": schedule.faults.isEmpty ? "no fault fits the duration" : schedule.faults.map(\.description).joined(separator: "; "),
             "failed requests": "\(failed) (timeouts, refused connections, 5xx: counted, not violations)",
             "executable": executable,
@@ -306,6 +345,11 @@ public final class ChaosHarness: Sendable {
         let probed = probeTimes.map { "\($0.kind) \($0.time?.shortDescription ?? "timeout")" }
         if !probed.isEmpty { metadata["probe convergence"] = probed.joined(separator: ", ") }
         return metadata
+    }
+
+    static func describe(_ workload: Workload.Configuration, readers: Int) -> String {
+        func percent(_ share: Double) -> String { "\((share * 1_000).rounded() / 10)%" }
+        return "\(workload.keyCount) keys (Zipf, s = \(workload.zipfExponent)), values up to \(workload.values.maxBytes) bytes; \(workload.writers) writers every \(workload.writeInterval.shortDescription): \(percent(workload.deleteShare)) DELETE, \(percent(workload.invalidateShare)) invalidate of \(workload.invalidateKeys.lowerBound)–\(workload.invalidateKeys.upperBound) keys, \(percent(workload.tagRemovalShare)) tag removal (\(workload.tagGroupSize) keys a tag), \(percent(workload.clearShare)) clear (first writer), the rest PUT (\(percent(workload.backgroundShare)) in the background); \(readers) readers every \(workload.readInterval.shortDescription)"
     }
 
     /// This process's executable, so nodes run the very build the harness runs.
@@ -317,18 +361,18 @@ public final class ChaosHarness: Sendable {
 }
 
 /// What a finished chaos run concluded, and where its report is.
-public struct ChaosOutcome: Sendable {
-    public var report: ChaosReport
-    public var files: ChaosReport.Files
+package struct ChaosOutcome: Sendable {
+    package var report: ChaosReport
+    package var files: ChaosReport.Files
     /// From the harness's start to the last process stopped.
-    public var wallTime: Duration
+    package var wallTime: Duration
 
-    public var passed: Bool { report.passed }
+    package var passed: Bool { report.passed }
     /// 0 when every property holds, 1 when one is broken (2, harness failure, is a thrown error).
-    public var exitCode: Int32 { passed ? 0 : 1 }
+    package var exitCode: Int32 { passed ? 0 : 1 }
 
     /// The report's summary, without the detailed violation listings (they are in report.txt).
-    public var summary: String {
+    package var summary: String {
         var lines: [String] = []
         for line in report.text().split(separator: "\n", omittingEmptySubsequences: false) {
             if line.hasPrefix("Violations of ") { break }

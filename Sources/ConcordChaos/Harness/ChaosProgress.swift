@@ -7,20 +7,20 @@ import Darwin
 #endif
 
 /// Where a chaos run is, for the progress line.
-public struct ChaosProgress: Sendable, Hashable {
-    public var phase: String = "starting"
+package struct ChaosProgress: Sendable, Hashable {
+    package var phase: String = "starting"
     /// Since the workload started (zero before).
-    public var elapsed: Duration = .zero
-    public var duration: Duration = .zero
-    public var operations: Int = 0
-    public var faultsDone: Int = 0
-    public var faultsTotal: Int = 0
+    package var elapsed: Duration = .zero
+    package var duration: Duration = .zero
+    package var operations: Int = 0
+    package var faultsDone: Int = 0
+    package var faultsTotal: Int = 0
     /// The fault in force, or what the harness is doing about the last one.
-    public var current: String?
+    package var current: String?
 
-    public init() {}
+    package init() {}
 
-    public var line: String {
+    package var line: String {
         var text = "chaos: \(phase)"
         if duration > .zero {
             text += " \(Int(elapsed.milliseconds / 1_000))s/\(Int(duration.milliseconds / 1_000))s"

@@ -1,20 +1,22 @@
 /// A fault the harness injected, with when it began and when it was healed.
-public struct Fault: Sendable, Hashable, Identifiable {
+package struct Fault: Sendable, Hashable, Identifiable {
     /// Node ids or "redis".
-    public static let redisTarget = "redis"
+    package static let redisTarget = "redis"
+    /// The target of a fault on a memcached server (the shared L2 of every node).
+    package static let memcachedTarget = "memcached"
 
-    public var id: Int
+    package var id: Int
     /// What was done, e.g. "redis-down", "partition", "latency".
-    public var kind: String
+    package var kind: String
     /// Node ids the fault cut off, or `Fault.redisTarget`.
-    public var targets: [String]
-    public var start: Duration
+    package var targets: [String]
+    package var start: Duration
     /// When it was healed; nil while it lasts (or if it never was).
-    public var heal: Duration?
+    package var heal: Duration?
     /// Free text for the report (toxic parameters and the like).
-    public var detail: String?
+    package var detail: String?
 
-    public init(id: Int, kind: String, targets: [String], start: Duration, heal: Duration? = nil, detail: String? = nil) {
+    package init(id: Int, kind: String, targets: [String], start: Duration, heal: Duration? = nil, detail: String? = nil) {
         self.id = id
         self.kind = kind
         self.targets = targets
@@ -24,7 +26,7 @@ public struct Fault: Sendable, Hashable, Identifiable {
     }
 
     /// Whether the fault touches every node (Redis itself) rather than some nodes' links.
-    public var affectsAllNodes: Bool { targets.contains(Self.redisTarget) }
+    package var affectsAllNodes: Bool { targets.contains(Self.redisTarget) || targets.contains(Self.memcachedTarget) }
 }
 
 extension Fault: Codable {
@@ -32,7 +34,7 @@ extension Fault: Codable {
         case id, kind, targets, startMs, healMs, detail
     }
 
-    public init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         id = try container.decode(Int.self, forKey: .id)
         kind = try container.decode(String.self, forKey: .kind)
@@ -42,7 +44,7 @@ extension Fault: Codable {
         detail = try container.decodeIfPresent(String.self, forKey: .detail)
     }
 
-    public func encode(to encoder: any Encoder) throws {
+    package func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(id, forKey: .id)
         try container.encode(kind, forKey: .kind)

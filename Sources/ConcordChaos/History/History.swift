@@ -1,13 +1,15 @@
-/// Everything a chaos run recorded: the nodes, every operation and every fault, on one timeline.
-public struct History: Sendable, Codable, Hashable {
-    /// Node ids in display order.
-    public var nodes: [String]
-    public var operations: [Operation]
-    public var faults: [Fault]
-    /// When recording stopped; bounds open faults and the last convergence window.
-    public var end: Duration
+import Foundation
 
-    public init(nodes: [String] = [], operations: [Operation] = [], faults: [Fault] = [], end: Duration? = nil) {
+/// Everything a chaos run recorded: the nodes, every operation and every fault, on one timeline.
+package struct History: Sendable, Codable, Hashable {
+    /// Node ids in display order.
+    package var nodes: [String]
+    package var operations: [Operation]
+    package var faults: [Fault]
+    /// When recording stopped; bounds open faults and the last convergence window.
+    package var end: Duration
+
+    package init(nodes: [String] = [], operations: [Operation] = [], faults: [Fault] = [], end: Duration? = nil) {
         self.nodes = nodes
         self.operations = operations
         self.faults = faults
@@ -16,8 +18,27 @@ public struct History: Sendable, Codable, Hashable {
         self.end = end ?? max(lastOperation, lastFault)
     }
 
+    /// The file, next to `history.json`, holding the operations one JSON object per line.
+    package static let operationsFileName = "operations.ndjson"
+
+    /// Reads a run's history from its report directory: `history.json`, and the operations
+    /// from `operations.ndjson` when `history.json` does not list them.
+    package static func load(from directory: URL) throws -> History {
+        var history: History
+        do {
+            history = try JSONDecoder().decode(History.self, from: Data(contentsOf: directory.appendingPathComponent("history.json")))
+        } catch {
+            throw ChaosError(.io, "cannot read the history in \(directory.path)", underlying: error)
+        }
+        let lines = directory.appendingPathComponent(operationsFileName)
+        if history.operations.isEmpty, FileManager.default.fileExists(atPath: lines.path) {
+            history.operations = try HistoryRecorder.readSpool(lines).sorted { ($0.start, $0.id) < ($1.start, $1.id) }
+        }
+        return history
+    }
+
     /// Node ids from `nodes` plus any that only appear in operations, in a stable order.
-    public var allNodes: [String] {
+    package var allNodes: [String] {
         var seen = Set(nodes)
         var result = nodes
         for operation in operations where !seen.contains(operation.node) {
@@ -31,15 +52,15 @@ public struct History: Sendable, Codable, Hashable {
         case nodes, operations, faults, endMs
     }
 
-    public init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         nodes = try container.decode([String].self, forKey: .nodes)
-        operations = try container.decode([Operation].self, forKey: .operations)
+        operations = try container.decodeIfPresent([Operation].self, forKey: .operations) ?? []
         faults = try container.decode([Fault].self, forKey: .faults)
         end = try container.decodeMilliseconds(forKey: .endMs)
     }
 
-    public func encode(to encoder: any Encoder) throws {
+    package func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(nodes, forKey: .nodes)
         try container.encode(operations, forKey: .operations)

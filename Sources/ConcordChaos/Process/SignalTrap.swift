@@ -10,13 +10,13 @@ import Darwin
 /// Catches SIGINT and SIGTERM so a harness can stop its children before it exits: the first
 /// signal is delivered to `next()` (to cancel the run), any later one calls the last-resort
 /// handler (to SIGKILL everything and exit), for when the orderly shutdown is itself stuck.
-public final class SignalTrap: Sendable {
+package final class SignalTrap: Sendable {
     private let signals: AsyncStream<Int32>
     private let continuation: AsyncStream<Int32>.Continuation
     private let sources: SourceBox
     private let handling = Handling()
 
-    public init(_ numbers: [Int32] = [SIGINT, SIGTERM]) {
+    package init(_ numbers: [Int32] = [SIGINT, SIGTERM]) {
         let (signals, continuation) = AsyncStream<Int32>.makeStream()
         self.signals = signals
         self.continuation = continuation
@@ -46,13 +46,13 @@ public final class SignalTrap: Sendable {
     }
 
     /// The first signal; nil if the waiting task is cancelled first. Call from one task only.
-    public func next() async -> Int32? {
+    package func next() async -> Int32? {
         var iterator = signals.makeAsyncIterator()
         return await iterator.next()
     }
 
     /// What a second signal does.
-    public func onRepeatedSignal(_ handler: @escaping @Sendable (Int32) -> Void) {
+    package func onRepeatedSignal(_ handler: @escaping @Sendable (Int32) -> Void) {
         handling.lastResort.withLock { $0 = handler }
     }
 }

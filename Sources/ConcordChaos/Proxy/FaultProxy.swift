@@ -5,49 +5,49 @@ import NIOPosix
 
 /// An in-process TCP proxy on 127.0.0.1 that injects network faults (Toxiproxy's vocabulary)
 /// between a client and one upstream server, so chaos tests can cut, slow or reset links on cue.
-public final class FaultProxy: Sendable {
+package final class FaultProxy: Sendable {
     /// A host and port to forward to.
-    public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
-        public var host: String
-        public var port: Int
+    package struct Endpoint: Sendable, Hashable, CustomStringConvertible {
+        package var host: String
+        package var port: Int
 
-        public init(host: String, port: Int) {
+        package init(host: String, port: Int) {
             self.host = host
             self.port = port
         }
 
-        public var description: String { "\(host):\(port)" }
+        package var description: String { "\(host):\(port)" }
     }
 
     /// Tuning for the proxy; the defaults suit local tests.
-    public struct Configuration: Sendable {
+    package struct Configuration: Sendable {
         /// How long dialling the upstream may take before the client connection is dropped.
-        public var connectTimeout: Duration = .seconds(2)
+        package var connectTimeout: Duration = .seconds(2)
         /// Reading from a side pauses once this many bytes wait in a direction's queue
         /// (delayed by toxics); the kernel's buffers then push back on the sender.
-        public var highWaterMark: Int = 256 * 1024
+        package var highWaterMark: Int = 256 * 1024
         /// Reading resumes once the queue has drained to this many bytes.
-        public var lowWaterMark: Int = 64 * 1024
+        package var lowWaterMark: Int = 64 * 1024
 
-        public init() {}
+        package init() {}
     }
 
     /// Counters for tests and reports.
-    public struct Statistics: Sendable, Hashable {
+    package struct Statistics: Sendable, Hashable {
         /// Connections accepted since start.
-        public var acceptedConnections = 0
+        package var acceptedConnections = 0
         /// Connections with at least one socket still open.
-        public var openConnections = 0
+        package var openConnections = 0
         /// Bytes accepted for forwarding (after blackhole and limit decisions).
-        public var bytesUpstream = 0
-        public var bytesDownstream = 0
+        package var bytesUpstream = 0
+        package var bytesDownstream = 0
         /// The largest number of bytes that ever waited in one direction's queue.
-        public var peakQueuedBytes = 0
+        package var peakQueuedBytes = 0
     }
 
     /// The port the proxy listens on, on 127.0.0.1.
-    public let port: Int
-    public var upstream: Endpoint { core.upstream }
+    package let port: Int
+    package var upstream: Endpoint { core.upstream }
 
     private let core: FaultProxyCore
     private let serverChannel: any Channel
@@ -59,7 +59,7 @@ public final class FaultProxy: Sendable {
     }
 
     /// Starts listening on 127.0.0.1:`listenPort` (0 picks a free port) and forwards to `upstream`.
-    public static func start(
+    package static func start(
         listenPort: Int = 0,
         upstream: Endpoint,
         configuration: Configuration = .init(),
@@ -106,7 +106,7 @@ public final class FaultProxy: Sendable {
 
     /// Installs `toxic` on `direction`, replacing any toxic of the same kind there. Connection-level
     /// toxics (`down`, `resetPeer`, a closing `timeout`) act on existing connections at once.
-    public func set(_ toxic: Toxic, direction: ProxyDirection = .both) {
+    package func set(_ toxic: Toxic, direction: ProxyDirection = .both) {
         let (active, connections) = core.set(toxic, direction: direction)
         core.logger.debug("toxic set", metadata: ["concord.toxic": "\(toxic)", "concord.proxy.direction": "\(direction)"])
         switch toxic {
@@ -122,40 +122,40 @@ public final class FaultProxy: Sendable {
     }
 
     /// Removes the toxic of this kind from `direction`.
-    public func remove(_ kind: Toxic.Kind, direction: ProxyDirection = .both) {
+    package func remove(_ kind: Toxic.Kind, direction: ProxyDirection = .both) {
         core.remove(kind, direction: direction)
     }
 
     /// Heals everything: removes every toxic. Data a blackhole swallowed stays lost.
-    public func clear() {
+    package func clear() {
         core.clear()
         core.logger.debug("toxics cleared")
     }
 
     /// The toxics in force, with the directions they cover.
-    public var toxics: [(toxic: Toxic, direction: ProxyDirection)] { core.installed }
+    package var toxics: [(toxic: Toxic, direction: ProxyDirection)] { core.installed }
 
     /// Closes every open connection (FIN) without changing the toxics.
-    public func dropAllConnections() {
+    package func dropAllConnections() {
         for connection in core.connections {
             connection.eventLoop.execute { connection.close() }
         }
     }
 
     /// Resets every open connection (RST to both peers) without changing the toxics.
-    public func resetAllConnections() {
+    package func resetAllConnections() {
         for connection in core.connections {
             connection.eventLoop.execute { connection.reset(.both) }
         }
     }
 
-    public var statistics: Statistics { core.statistics }
+    package var statistics: Statistics { core.statistics }
 
     /// Connections with a socket still open; zero after `stop()` or once peers hang up.
-    public var openConnections: Int { core.statistics.openConnections }
+    package var openConnections: Int { core.statistics.openConnections }
 
     /// Stops listening, closes every connection and waits (bounded) until their sockets are closed.
-    public func stop() async {
+    package func stop() async {
         let connections = core.markStopped()
         try? await serverChannel.close()
         for connection in connections {

@@ -3,7 +3,7 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
-/// State shared between the public `FaultProxy` handle and its connections: the toxic table,
+/// State shared between the package `FaultProxy` handle and its connections: the toxic table,
 /// the live connections and counters, all behind one mutex because they are touched from
 /// every event loop and from the harness.
 final class FaultProxyCore: Sendable {
@@ -33,7 +33,7 @@ final class FaultProxyCore: Sendable {
     }
 
     func snapshot() -> (upstream: DirectionToxics, downstream: DirectionToxics, isDown: Bool) {
-        state.withLock { ($0.toxics.toxics(.upstream), $0.toxics.toxics(.downstream), $0.toxics.isDown || $0.stopped) }
+        state.withLock { ($0.toxics.toxics(.upstream), $0.toxics.toxics(.downstream), $0.toxics.refusesConnections || $0.stopped) }
     }
 
     func isActive(id: UInt64, direction: FlowDirection) -> Bool {

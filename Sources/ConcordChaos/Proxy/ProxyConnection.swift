@@ -188,7 +188,10 @@ final class ProxyConnection: @unchecked Sendable {
         case .timeout(let closeAfter?):
             delay = closeAfter
         case .down:
-            close()
+            // Both ways down: the link is gone. One way: the connection stays, half deaf or half
+            // mute; `received` drops what flows the downed way.
+            let other: FlowDirection = direction == .upstream ? .downstream : .upstream
+            if proxy.isActive(id: toxic.id, direction: other) || proxy.toxics(other).down != nil { close() }
             return
         default:
             return
@@ -233,8 +236,8 @@ final class ProxyConnection: @unchecked Sendable {
         let direction = flow(from: side)
         guard !closed, !relays[direction.rawValue].closing else { return }
         let toxics = proxy.toxics(direction)
-        if toxics.timeout != nil {
-            // Blackholed: the bytes are swallowed, as a dead network path would.
+        if toxics.timeout != nil || toxics.down != nil {
+            // Blackholed (or this way down): the bytes are swallowed, as a dead network path would.
             return
         }
         var buffer = buffer

@@ -1,6 +1,9 @@
 /// A network fault the proxy applies, named after Toxiproxy's toxics so chaos scenarios read alike.
-public enum Toxic: Sendable, Hashable, CustomStringConvertible {
-    /// Refuse new connections (accept, then close at once) and drop the existing ones.
+package enum Toxic: Sendable, Hashable, CustomStringConvertible {
+    /// On both directions: refuse new connections (accept, then close at once) and drop the
+    /// existing ones. On one direction: refuse new connections, and swallow what existing ones
+    /// send that way while the other way still flows (a node that can send but not hear, or
+    /// hear but not send).
     case down
     /// Blackhole: pass nothing, swallowing data until healed; when `closeAfter` is set, close each
     /// connection that long after the toxic was set (or the connection opened, whichever is later).
@@ -18,11 +21,11 @@ public enum Toxic: Sendable, Hashable, CustomStringConvertible {
     case bandwidth(kilobytesPerSecond: Int)
 
     /// One toxic of each kind may be active per direction; setting it again replaces it.
-    public enum Kind: String, Sendable, Hashable, CaseIterable, Codable {
+    package enum Kind: String, Sendable, Hashable, CaseIterable, Codable {
         case down, timeout, latency, resetPeer, slicer, limitData, bandwidth
     }
 
-    public var kind: Kind {
+    package var kind: Kind {
         switch self {
         case .down: .down
         case .timeout: .timeout
@@ -34,7 +37,7 @@ public enum Toxic: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .down: "down"
         case .timeout(let after): after.map { "timeout(close after \($0))" } ?? "timeout"
@@ -48,7 +51,7 @@ public enum Toxic: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// Which way through the proxy a toxic acts: upstream is client→server, downstream server→client.
-public enum ProxyDirection: String, Sendable, Hashable, CaseIterable, Codable {
+package enum ProxyDirection: String, Sendable, Hashable, CaseIterable, Codable {
     case upstream
     case downstream
     case both

@@ -30,8 +30,11 @@ struct ToxicTable: Sendable {
     private var directions: [DirectionToxics] = [.none, .none]
     private var nextID: UInt64 = 1
 
-    /// `down` acts on the whole proxy whatever direction it was set on.
-    var isDown: Bool { directions.contains { $0.down != nil } }
+    /// `down` on both directions: the link is gone, every connection closed.
+    var isDown: Bool { directions.allSatisfy { $0.down != nil } }
+
+    /// `down` on either direction refuses new connections: a TCP handshake needs both ways.
+    var refusesConnections: Bool { directions.contains { $0.down != nil } }
 
     func toxics(_ direction: FlowDirection) -> DirectionToxics {
         directions[direction.rawValue]

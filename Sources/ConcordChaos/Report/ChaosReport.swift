@@ -2,40 +2,57 @@ import Foundation
 
 /// A chaos run's findings, written as a directory a person and a script can both read:
 /// `report.txt`, `report.json` and `timeline.svg`.
-public struct ChaosReport: Sendable {
+package struct ChaosReport: Sendable {
     /// Where `write(to:)` put each file.
-    public struct Files: Sendable, Hashable {
-        public var text: URL
-        public var json: URL
-        public var timeline: URL
+    package struct Files: Sendable, Hashable {
+        package var text: URL
+        package var json: URL
+        package var timeline: URL
     }
 
-    public var title: String
-    public var history: History
-    public var result: CheckResult
+    package var title: String
+    package var history: History
+    package var result: CheckResult
     /// Run settings worth repeating in the report (seed, duration, fault list...).
-    public var metadata: [String: String]
+    package var metadata: [String: String]
     /// Problems the harness found outside the contract's six properties (a node that died on
     /// its own, corrupt bodies, nodes that stopped answering); any of them fails the run.
-    public var findings: [String]
+    package var findings: [String]
+    /// Resident memory and open descriptors of every node, Redis and the harness, sampled over
+    /// the run (the soak figures); empty for a rechecked history.
+    package var resources: [ResourceSeries]
+    /// The rule that flags steady growth in `resources`.
+    package var growthRule = GrowthRule()
 
-    public init(
+    package init(
         title: String = "Concord chaos report", history: History, result: CheckResult, metadata: [String: String] = [:],
-        findings: [String] = []
+        findings: [String] = [], resources: [ResourceSeries] = []
     ) {
         self.title = title
         self.history = history
         self.result = result
         self.metadata = metadata
         self.findings = findings
+        self.resources = resources
+    }
+
+    /// Processes whose memory or descriptors grew steadily by `growthRule`, as report lines.
+    package var growthFlags: [String] {
+        resources.flatMap { series -> [String] in
+            let (memory, files) = series.growth(growthRule)
+            var flags: [String] = []
+            if memory.growing { flags.append("\(series.process): resident memory grew steadily (\(memory.reason))") }
+            if files.growing { flags.append("\(series.process): open descriptors grew steadily (\(files.reason))") }
+            return flags
+        }
     }
 
     /// Every property held and the harness found nothing else wrong.
-    public var passed: Bool { result.passed && findings.isEmpty }
+    package var passed: Bool { result.passed && findings.isEmpty }
 
     /// Writes the three files into `directory`, creating it if needed.
     @discardableResult
-    public func write(to directory: URL) throws -> Files {
+    package func write(to directory: URL) throws -> Files {
         let files = Files(
             text: directory.appendingPathComponent("report.txt"),
             json: directory.appendingPathComponent("report.json"),
@@ -53,14 +70,14 @@ public struct ChaosReport: Sendable {
         return files
     }
 
-    public func json() throws -> Data {
+    package func json() throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         return try encoder.encode(ReportDocument(report: self))
     }
 
     /// The summary a person reads first, then every detailed violation with its history window.
-    public func text() -> String {
+    package func text() -> String {
         var out = ReportText()
         let verdict = passed ? "PASS" : "FAIL"
         out.line("\(title): \(verdict)")
@@ -84,12 +101,13 @@ public struct ChaosReport: Sendable {
             let name = "\(property.property.rawValue) \(property.property.title)".padding(toLength: 38, withPad: " ", startingAt: 0)
             out.line("  \(name) \(property.passed ? "PASS" : "FAIL")   violations \(property.violationCount)   checked \(property.checked)   stale-exempt \(property.exempt)")
         }
+        out.line("  coverage: \(result.coverage.summary)")
         out.blank()
 
         let counts = result.counts
         out.line("Operations")
         out.line("  reads \(counts.reads) (stale-flagged \(counts.staleReads), not found \(counts.notFoundReads), probes \(counts.probes), final \(counts.finalReads))")
-        out.line("  writes \(counts.writes), deletes \(counts.deletes), invalidations \(counts.invalidates), errors \(counts.errors)")
+        out.line("  writes \(counts.writes) (background \(counts.backgroundWrites)), deletes \(counts.deletes), invalidations \(counts.invalidates), tag removals \(counts.tagRemovals) (per key), clears \(counts.clears), errors \(counts.errors)")
         out.blank()
 
         out.line("Worst staleness of unflagged reads (read start − when a newer version was owed: its ack, or for a write acknowledged during a fault, the heal)")
@@ -124,6 +142,24 @@ public struct ChaosReport: Sendable {
         }
         out.blank()
 
+        if !resources.isEmpty {
+            out.line("Resources (sampled from /proc; steady growth: \(growthRule.statement))")
+            for series in resources {
+                let (memory, files) = series.growth(growthRule)
+                let first = series.samples.first
+                let last = series.samples.last
+                let name = series.process.padding(toLength: 8, withPad: " ", startingAt: 0)
+                let restarts = series.restarts > 0 ? "   restarts \(series.restarts)" : ""
+                out.line("  \(name) RSS \(Self.mebibytes(first?.residentBytes)) → \(Self.mebibytes(last?.residentBytes)), peak \(Self.mebibytes(series.peakResidentBytes))\(memory.growing ? "  GROWING" : "")   fds \(first?.openFiles ?? 0) → \(last?.openFiles ?? 0), peak \(series.peakOpenFiles)\(files.growing ? "  GROWING" : "")   samples \(series.samples.count)\(restarts)")
+                if !memory.medians.isEmpty {
+                    out.line("           segment medians: RSS \(memory.medians.map { Self.mebibytes(Int($0)) }.joined(separator: ", ")); fds \(files.medians.map { String(Int($0)) }.joined(separator: ", "))")
+                }
+            }
+            let flags = growthFlags
+            out.line(flags.isEmpty ? "  no steady growth flagged" : "  FLAGGED: " + flags.joined(separator: "; "))
+            out.blank()
+        }
+
         out.line("Auto-recovery: queued \(result.recovery.queued), flushed \(result.recovery.flushed), overflowed \(result.recovery.overflowed)")
         if !result.lostWrites.isEmpty {
             out.line("Lost writes")
@@ -152,6 +188,11 @@ public struct ChaosReport: Sendable {
             }
         }
         return out.text
+    }
+
+    static func mebibytes(_ bytes: Int?) -> String {
+        guard let bytes else { return "-" }
+        return Duration.format(Double(bytes) / 1_048_576, digits: 1) + " MiB"
     }
 
     static func describe(_ measurement: ConvergenceMeasurement, bound: Duration) -> String {

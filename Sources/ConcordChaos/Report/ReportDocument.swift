@@ -1,56 +1,75 @@
 /// The machine-readable report (`report.json`): what CI and scripts read instead of the text.
-public struct ReportDocument: Sendable, Hashable, Codable {
+package struct ReportDocument: Sendable, Hashable, Codable {
     /// One property's verdict; `violations` is the count, `details` the first ones in full.
-    public struct PropertyEntry: Sendable, Hashable, Codable {
-        public var id: String
-        public var name: String
-        public var passed: Bool
-        public var violations: Int
-        public var checked: Int
-        public var exempt: Int
-        public var notes: [String]
-        public var details: [Violation]
+    package struct PropertyEntry: Sendable, Hashable, Codable {
+        package var id: String
+        package var name: String
+        package var passed: Bool
+        package var violations: Int
+        package var checked: Int
+        package var exempt: Int
+        package var notes: [String]
+        package var details: [Violation]
     }
 
     /// A fault with its times and the convergence measured after its heal.
-    public struct FaultEntry: Sendable, Hashable, Codable {
-        public var id: Int
-        public var kind: String
-        public var targets: [String]
-        public var detail: String?
-        public var startMs: Double
-        public var healMs: Double?
-        public var convergenceMs: Double?
-        public var converged: Bool?
-        public var withinBound: Bool?
-        public var skipped: String?
+    package struct FaultEntry: Sendable, Hashable, Codable {
+        package var id: Int
+        package var kind: String
+        package var targets: [String]
+        package var detail: String?
+        package var startMs: Double
+        package var healMs: Double?
+        package var convergenceMs: Double?
+        package var converged: Bool?
+        package var withinBound: Bool?
+        package var skipped: String?
     }
 
     /// Worst staleness of unflagged reads, overall and per node.
-    public struct StalenessEntry: Sendable, Hashable, Codable {
-        public var worstMs: Double
-        public var worstReadID: Int?
-        public var byNode: [StalenessFigure]
+    package struct StalenessEntry: Sendable, Hashable, Codable {
+        package var worstMs: Double
+        package var worstReadID: Int?
+        package var byNode: [StalenessFigure]
     }
 
-    public var formatVersion: Int
-    public var title: String
-    public var passed: Bool
-    public var metadata: [String: String]
+    package var formatVersion: Int
+    package var title: String
+    package var passed: Bool
+    package var metadata: [String: String]
     /// Problems outside the six properties; non-empty means the run failed.
-    public var findings: [String]
-    public var bounds: ContractBounds
-    public var nodes: [String]
-    public var durationMs: Double
-    public var counts: OperationCounts
-    public var properties: [PropertyEntry]
-    public var faults: [FaultEntry]
-    public var convergence: [ConvergenceMeasurement]
-    public var staleness: StalenessEntry
-    public var lostWrites: [LostWrite]
-    public var recovery: AutoRecoveryCounters
+    package var findings: [String]
+    package var bounds: ContractBounds
+    package var nodes: [String]
+    package var durationMs: Double
+    package var counts: OperationCounts
+    package var properties: [PropertyEntry]
+    package var faults: [FaultEntry]
+    package var convergence: [ConvergenceMeasurement]
+    package var staleness: StalenessEntry
+    package var lostWrites: [LostWrite]
+    package var recovery: AutoRecoveryCounters
+    /// The shares of successful reads C3 and C4 judged.
+    package var coverage: StalenessCoverage
+    /// Resource samples per process (at most 600 each, evenly thinned) and the growth verdicts.
+    package var resources: [ResourceEntry]
+    /// The growth rule, in words.
+    package var growthRule: String
+    /// Processes flagged for steady growth.
+    package var growthFlags: [String]
 
-    public init(report: ChaosReport) {
+    /// One process's soak figures.
+    package struct ResourceEntry: Sendable, Hashable, Codable {
+        package var process: String
+        package var restarts: Int
+        package var peakRSSBytes: Int
+        package var peakFDs: Int
+        package var memoryGrowth: GrowthRule.Verdict
+        package var fdGrowth: GrowthRule.Verdict
+        package var samples: [ResourceSample]
+    }
+
+    package init(report: ChaosReport) {
         let result = report.result
         let history = report.history
         formatVersion = 1
@@ -58,6 +77,15 @@ public struct ReportDocument: Sendable, Hashable, Codable {
         passed = report.passed
         metadata = report.metadata
         findings = report.findings
+        coverage = result.coverage
+        growthRule = report.growthRule.statement
+        growthFlags = report.growthFlags
+        resources = report.resources.map { series in
+            let (memory, files) = series.growth(report.growthRule)
+            return ResourceEntry(
+                process: series.process, restarts: series.restarts, peakRSSBytes: series.peakResidentBytes, peakFDs: series.peakOpenFiles,
+                memoryGrowth: memory, fdGrowth: files, samples: series.thinned(to: 600))
+        }
         bounds = result.bounds
         nodes = history.allNodes
         durationMs = history.end.milliseconds

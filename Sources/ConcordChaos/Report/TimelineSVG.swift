@@ -29,10 +29,11 @@ struct TimelineSVG {
         let history = report.history
         let result = report.result
         let nodes = history.allNodes
-        let index = HistoryIndex(history, convergenceBound: result.bounds.convergenceBound)
+        let index = HistoryIndex(history, bounds: result.bounds)
         let span = max(history.end.milliseconds, 1)
         let lanesBottom = top + Double(max(nodes.count, 1)) * (laneHeight + laneGap)
-        let height = lanesBottom + 120
+        let resourcePanels = report.resources.isEmpty ? 0.0 : 2 * (chartHeight + 40) + 30
+        let height = lanesBottom + 120 + resourcePanels
         let laneOf = Dictionary(nodes.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
         func x(_ ms: Double) -> Double { left + min(max(ms, 0), span) / span * plotWidth }
         func laneTop(_ lane: Int) -> Double { top + Double(lane) * (laneHeight + laneGap) }
@@ -167,8 +168,46 @@ struct TimelineSVG {
             legend2(##"<rect x="{x}" y="{y}" width="10" height="10" transform="translate(-5 -5)" fill="#9e9e9e" fill-opacity="0.2"/>"##, "convergence allowance after heal")
         }
 
+        if !report.resources.isEmpty {
+            var chartTop = second + 40
+            drawResourceChart(&svg, top: chartTop, title: "resident memory (MiB)", x: x) { Double($0.residentBytes) / 1_048_576 }
+            chartTop += chartHeight + 40
+            drawResourceChart(&svg, top: chartTop, title: "open file descriptors", x: x) { Double($0.openFiles) }
+        }
+
         svg.raw("</svg>")
         return svg.text
+    }
+
+    private var chartHeight: Double { 110 }
+    private static let seriesColors = ["#1565c0", "#2e7d32", "#ef6c00", "#6a1b9a", "#00838f", "#c62828", "#4e342e", "#37474f", "#ad1457", "#9e9d24"]
+
+    /// One line per process over the run's time axis, with its scale and a legend; growing
+    /// series (by the report's growth rule) are named in red.
+    private func drawResourceChart(
+        _ svg: inout SVGWriter, top chartTop: Double, title: String, x: (Double) -> Double, value: (ResourceSample) -> Double
+    ) {
+        let series = report.resources
+        let peak = max(series.flatMap { $0.samples.map(value) }.max() ?? 1, 1)
+        svg.raw(##"<rect x="\##(f(left))" y="\##(f(chartTop))" width="\##(f(plotWidth))" height="\##(f(chartHeight))" fill="#fafafa" stroke="#e0e0e0"/>"##)
+        svg.text(left, chartTop - 8, title, size: 12, weight: "bold")
+        svg.text(left - 6, chartTop + 10, Duration.format(peak, digits: peak < 10 ? 1 : 0), size: 9, anchor: "end", fill: "#757575")
+        svg.text(left - 6, chartTop + chartHeight, "0", size: 9, anchor: "end", fill: "#757575")
+        var legendX = left + 200
+        for (number, process) in series.enumerated() {
+            let color = Self.seriesColors[number % Self.seriesColors.count]
+            let points = process.thinned(to: 700).map { sample in
+                "\(f(x(sample.time.milliseconds))),\(f(chartTop + chartHeight - value(sample) / peak * (chartHeight - 4)))"
+            }
+            if !points.isEmpty {
+                svg.raw(##"<polyline fill="none" stroke="\##(color)" stroke-width="1.2" points="\##(points.joined(separator: " "))"/>"##)
+            }
+            let (memory, files) = process.growth(report.growthRule)
+            let growing = title.contains("memory") ? memory.growing : files.growing
+            svg.raw(##"<rect x="\##(f(legendX))" y="\##(f(chartTop - 17))" width="10" height="3" fill="\##(color)"/>"##)
+            svg.text(legendX + 13, chartTop - 12, process.process + (growing ? " (growing)" : ""), size: 10, fill: growing ? Self.violationColor : "#424242")
+            legendX += 13 + Double(process.process.count + (growing ? 10 : 0)) * 6 + 14
+        }
     }
 
     private static func colorIndex(_ behind: Int) -> Int {

@@ -1,12 +1,12 @@
 extension Duration {
     /// Milliseconds as a fraction, the unit reports and JSON use because people read it directly.
-    public var milliseconds: Double {
+    package var milliseconds: Double {
         let (seconds, attoseconds) = components
         return Double(seconds) * 1_000 + Double(attoseconds) / 1e15
     }
 
     /// A duration from fractional milliseconds, rounded to the nanosecond.
-    public init(milliseconds: Double) {
+    package init(milliseconds: Double) {
         self = .nanoseconds(Int64((milliseconds * 1_000_000).rounded()))
     }
 
@@ -17,7 +17,7 @@ extension Duration {
     }
 
     /// "1.234s" or "56.7ms": short enough for report lines and SVG labels.
-    public var shortDescription: String {
+    package var shortDescription: String {
         let ms = milliseconds
         if abs(ms) >= 1_000 { return Self.format(ms / 1_000, digits: 3) + "s" }
         return Self.format(ms, digits: 1) + "ms"

@@ -2,9 +2,9 @@ import Foundation
 
 /// Durations as people type them on the command line: `250ms`, `30s`, `5m`, `1h`, or a decimal
 /// such as `1.5s` (DESIGN.md's syntax for every duration flag).
-public enum DurationText {
+package enum DurationText {
     /// Parses `text`; a bare number is taken as seconds. Throws `ChaosError(.invalidArgument)`.
-    public static func parse(_ text: String) throws -> Duration {
+    package static func parse(_ text: String) throws -> Duration {
         let trimmed = text.trimmingCharacters(in: .whitespaces).lowercased()
         let units: [(suffix: String, milliseconds: Double)] = [("ms", 1), ("s", 1_000), ("m", 60_000), ("h", 3_600_000)]
         for unit in units where trimmed.hasSuffix(unit.suffix) {
@@ -21,7 +21,7 @@ public enum DurationText {
     }
 
     /// The shortest exact rendering in the same syntax, for the node flags the harness passes.
-    public static func format(_ duration: Duration) -> String {
+    package static func format(_ duration: Duration) -> String {
         let milliseconds = Int64(duration.milliseconds.rounded())
         if milliseconds % 3_600_000 == 0, milliseconds > 0 { return "\(milliseconds / 3_600_000)h" }
         if milliseconds % 60_000 == 0, milliseconds > 0 { return "\(milliseconds / 60_000)m" }

@@ -1,20 +1,20 @@
 /// A small deterministic random number generator (SplitMix64), so one `--seed` always gives the
 /// same fault schedule and workload choices; the standard library's generator cannot be seeded.
-public struct SeededGenerator: RandomNumberGenerator, Sendable, Hashable {
+struct SeededGenerator: RandomNumberGenerator, Sendable, Hashable {
     private var state: UInt64
 
-    public init(seed: UInt64) {
+    init(seed: UInt64) {
         state = seed
     }
 
     /// A generator for a sub-stream (one workload task, say), independent of the others but
     /// still fixed by the run's seed.
-    public init(seed: UInt64, stream: UInt64) {
+    init(seed: UInt64, stream: UInt64) {
         var mixer = SeededGenerator(seed: seed ^ (stream &* 0x9E37_79B9_7F4A_7C15))
         state = mixer.next()
     }
 
-    public mutating func next() -> UInt64 {
+    mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
@@ -24,7 +24,7 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable, Hashable {
 
     /// A duration drawn uniformly from `range`, at millisecond granularity (what schedules need,
     /// and what keeps them printable).
-    public mutating func duration(in range: ClosedRange<Duration>) -> Duration {
+    mutating func duration(in range: ClosedRange<Duration>) -> Duration {
         let low = Int64(range.lowerBound.milliseconds.rounded())
         let high = Int64(range.upperBound.milliseconds.rounded())
         guard high > low else { return .milliseconds(low) }

@@ -1,14 +1,19 @@
 extension Workload {
-    /// After a heal: reads every key on every node, round after round, until each node has
-    /// returned, for each key, at least the version acknowledged when probing began, or until
-    /// `timeout`. Returns how long that took, or nil on timeout. The reads are recorded as
-    /// probes; the checker measures convergence from them (C5), this answer is only for the
-    /// progress line and the report's fault details.
-    public func probeConvergence(timeout: Duration, pause: Duration = .milliseconds(100)) async -> Duration? {
+    /// After a heal: reads, on every node, the keys mutated since `since` and the hottest
+    /// (`probeKeys(mutatedSince:)`), round after round with only `configuration.probePause`
+    /// between rounds, until each node has returned, for each key, at least the version
+    /// acknowledged when probing began; or until `timeout`, or `maxProbeRounds` rounds. Returns
+    /// how long that took, or nil. The reads are recorded as probes; the checker measures
+    /// convergence from them (C5: the heal to the first read serving the latest version), this
+    /// answer is only for the progress line and the report's fault details.
+    package func probeConvergence(since: Duration, timeout: Duration) async -> Duration? {
         let start = recorder.now()
-        let wanted = Dictionary(uniqueKeysWithValues: keys.map { ($0, latestAcked($0)) })
-        var pending = Dictionary(uniqueKeysWithValues: targets.indices.map { ($0, keys) })
-        while !Task.isCancelled {
+        let probed = probeKeys(mutatedSince: since)
+        let wanted = Dictionary(uniqueKeysWithValues: probed.map { ($0, latestAcked($0)) })
+        var pending = Dictionary(uniqueKeysWithValues: targets.indices.map { ($0, probed) })
+        var rounds = 0
+        while !Task.isCancelled, rounds < max(1, configuration.maxProbeRounds) {
+            rounds += 1
             pending = await withTaskGroup(of: (Int, [String]).self) { group in
                 for (index, keys) in pending where !keys.isEmpty {
                     group.addTask {
@@ -30,7 +35,7 @@ extension Workload {
             let elapsed = recorder.now() - start
             if pending.isEmpty { return elapsed }
             if elapsed > timeout { return nil }
-            try? await Task.sleep(for: pause)
+            try? await Task.sleep(for: configuration.probePause)
         }
         return nil
     }
@@ -38,7 +43,7 @@ extension Workload {
     /// Once everything has healed and settled: one read of every key on every node, recorded
     /// as final reads (the checker's evidence for C6). Returns the ids of nodes that failed
     /// any of them, with the first error.
-    public func finalReads() async -> [String: String] {
+    package func finalReads() async -> [String: String] {
         await withTaskGroup(of: (String, String?).self) { group in
             for index in targets.indices {
                 group.addTask {

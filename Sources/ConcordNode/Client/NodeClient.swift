@@ -76,16 +76,34 @@ public final class NodeClient: Sendable {
 
     // MARK: - Node API (any HTTP status is returned; only transport failures throw)
 
-    /// `GET /v1/cache/{key}`.
-    public func get(_ key: String) async throws -> NodeResponse {
-        try await request(.GET, CacheKeyPath.path(for: key))
+    /// `GET /v1/cache/{key}`; `tags` are given to the entry if the node loads it from its origin.
+    public func get(_ key: String, tags: [String] = []) async throws -> NodeResponse {
+        try await request(.GET, CacheKeyPath.path(for: key) + Self.query(background: false, tags: tags))
     }
 
-    /// `PUT /v1/cache/{key}`; `background` asks the node to write Redis after answering.
-    public func set(_ key: String, value: [UInt8], background: Bool = false) async throws -> NodeResponse {
+    /// `PUT /v1/cache/{key}`; `background` asks the node to write Redis after answering;
+    /// the entry carries `tags`.
+    public func set(_ key: String, value: [UInt8], background: Bool = false, tags: [String] = []) async throws -> NodeResponse {
         try await request(
-            .PUT, CacheKeyPath.path(for: key) + (background ? "?background=true" : ""), body: value,
+            .PUT, CacheKeyPath.path(for: key) + Self.query(background: background, tags: tags), body: value,
             headers: [("Content-Type", "application/octet-stream")])
+    }
+
+    /// `DELETE /v1/tags/{tag}`: removes every entry carrying the tag, on every node.
+    public func removeTag(_ tag: String) async throws -> NodeResponse {
+        try await request(.DELETE, "/v1/tags/" + CacheKeyPath.percentEncode(tag))
+    }
+
+    /// `POST /v1/clear`: expires every entry on every node (kept for fail-safe), or removes
+    /// every entry when `keepForFailSafe` is false.
+    public func clear(keepForFailSafe: Bool = true) async throws -> NodeResponse {
+        try await request(.POST, "/v1/clear" + (keepForFailSafe ? "" : "?failSafe=false"))
+    }
+
+    private static func query(background: Bool, tags: [String]) -> String {
+        var items = tags.map { "tag=" + CacheKeyPath.percentEncode($0) }
+        if background { items.insert("background=true", at: 0) }
+        return items.isEmpty ? "" : "?" + items.joined(separator: "&")
     }
 
     /// `DELETE /v1/cache/{key}`.

@@ -1,5 +1,6 @@
 import Foundation
 import Concord
+import ConcordMemcached
 import ConcordRedis
 import Logging
 
@@ -31,6 +32,14 @@ extension NodeConfiguration {
                 throw resolver.error(.redis, .invalidURL, "is not a Redis URL: \(error.message)", showValue: false)
             }
             redisURL = url
+        }
+        if let text = try resolver.string(.l2), text.lowercased() != "redis" {
+            do {
+                _ = try MemcachedConfiguration(url: text)
+            } catch {
+                throw resolver.error(.l2, .invalidURL, "is neither 'redis' nor a memcached:// URL: \(error.message)")
+            }
+            memcachedURL = text
         }
         if let text = try resolver.string(.origin) {
             guard let location = OriginLocation(parsing: text) else {

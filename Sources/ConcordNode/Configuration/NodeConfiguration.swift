@@ -1,4 +1,5 @@
 import Concord
+import ConcordMemcached
 import ConcordRedis
 import Logging
 
@@ -11,6 +12,8 @@ public struct NodeConfiguration: Sendable, Equatable {
     public var bindHost: String = "127.0.0.1"
     public var port: Int = 7001
     public var redisURL: String = "redis://127.0.0.1:6379"
+    /// A `memcached://` server list for L2, with Redis as the backplane only; nil keeps L2 on Redis.
+    public var memcachedURL: String?
     public var origin: OriginLocation?
     public var cacheName: String = "default"
 
@@ -83,6 +86,19 @@ public struct NodeConfiguration: Sendable, Equatable {
         }
         configuration.reconnect = .init(backoffBase: reconnectBackoffBase, backoffCap: reconnectBackoffCap)
         configuration.clientName = "concord-\(cacheName)-\(nodeID)"
+        return configuration
+    }
+
+    /// The Memcached client configuration for `memcachedURL`, with the node's backoff; nil when L2 is Redis.
+    public func memcachedConfiguration() throws(NodeConfigurationError) -> MemcachedConfiguration? {
+        guard let memcachedURL else { return nil }
+        var configuration: MemcachedConfiguration
+        do {
+            configuration = try MemcachedConfiguration(url: memcachedURL)
+        } catch {
+            throw NodeConfigurationError(.invalidURL, option: NodeOption.l2.name, source: .combination, value: nil, message: error.message)
+        }
+        configuration.reconnect = .init(backoffBase: reconnectBackoffBase, backoffCap: reconnectBackoffCap)
         return configuration
     }
 

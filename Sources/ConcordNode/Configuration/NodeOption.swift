@@ -48,6 +48,7 @@ extension NodeOption {
     public static let bind = NodeOption("bind", .value(valueName: "host"), "Address the HTTP server listens on", default: "127.0.0.1")
     public static let port = NodeOption("port", .value(valueName: "port"), "HTTP port; 0 picks a free one (logged at start)", default: "7001")
     public static let redis = NodeOption("redis", .value(valueName: "url"), "Redis for L2 and the backplane: redis://[user:password@]host[:port][/db]", default: "redis://127.0.0.1:6379")
+    public static let l2 = NodeOption("l2", .value(valueName: "url"), "Where L2 lives: redis (the --redis server) or memcached://host[:port],host[:port]; with Memcached, --redis carries only the backplane", default: "redis")
     public static let origin = NodeOption("origin", .value(valueName: "sqlite:path"), "Origin loaded on a miss: a SQLite file with table items(key, value, version)", default: "none, so GET of an absent key is a 404")
     public static let cacheName = NodeOption("cache-name", .value(valueName: "name"), "Cache name, the namespace in Redis (concord:{name})", default: "\"default\"")
     public static let duration = NodeOption("duration", .value(valueName: "duration"), "How long an entry is fresh", default: "30s")
@@ -74,7 +75,7 @@ extension NodeOption {
 
     /// Every option, in `--help` order.
     public static let all: [NodeOption] = [
-        id, bind, port, redis, origin, cacheName,
+        id, bind, port, redis, l2, origin, cacheName,
         duration, memoryDuration, failSafe, failSafeMaxDuration, failSafeThrottle,
         factorySoftTimeout, factoryHardTimeout, maxDisconnectedStaleness,
         reconnectBackoffBase, reconnectBackoffCap, maxKeyBytes, maxValueBytes, memoryMaxEntries,

@@ -35,6 +35,8 @@ struct NodeRoutes: Sendable {
         // `/v1/cache` and `/v1/cache/` name no key; the same handlers answer 400 for them.
         add(router, "/v1/cache", cacheHandlers)
         add(router, "/v1/invalidate", [.post: invalidate])
+        add(router, "/v1/tags/**", [.delete: removeTag])
+        add(router, "/v1/clear", [.post: clear])
         add(router, "/v1/stats", [.get: stats])
         add(router, "/health", [.get: health])
         add(router, "/ready", [.get: ready])
@@ -68,7 +70,7 @@ struct NodeRoutes: Sendable {
         let key = try checkedKey(request)
         let result: CacheResult<[UInt8]>
         if let origin {
-            result = try await cache.getOrSet(key, as: [UInt8].self) { _ in
+            result = try await cache.getOrSet(key, as: [UInt8].self, tags: try Self.tags(in: request)) { _ in
                 guard let record = try await origin.load(key) else {
                     throw CacheError(.notFound, "no value for key '\(NodeAPIError.truncated(key))' in the cache or the origin")
                 }
@@ -100,7 +102,7 @@ struct NodeRoutes: Sendable {
         } catch is NIOTooManyBytesError {
             throw NodeAPIError.valueTooLarge(limit: limit)
         }
-        let version = try await cache.set(key, Array(body.readableBytesView), options: options)
+        let version = try await cache.set(key, Array(body.readableBytesView), options: options, tags: try Self.tags(in: request))
         return JSONBody.response(VersionBody(version: version.description), headers: Self.headers(version: version))
     }
 
@@ -135,6 +137,27 @@ struct NodeRoutes: Sendable {
             versions[key] = try await cache.expire(key).description
         }
         return JSONBody.response(InvalidatedBody(invalidated: versions.count, versions: versions))
+    }
+
+    /// Removes every entry carrying the tag, on every node (`DELETE /v1/tags/{tag}`, the tag
+    /// percent-encoded like a key).
+    @Sendable func removeTag(_ request: Request, _ context: Context) async throws -> Response {
+        let path = request.uri.path
+        guard path.hasPrefix(Self.tagPrefix), let tag = PercentDecoding.decode(path.utf8.dropFirst(Self.tagPrefix.utf8.count)), !tag.isEmpty else {
+            throw NodeAPIError.invalidKey("the tag is empty or not valid percent-encoded UTF-8; use \(Self.tagPrefix)TAG")
+        }
+        try checkKey(tag)
+        let version = try await cache.removeByTag(tag)
+        return JSONBody.response(VersionBody(version: version.description), headers: Self.headers(version: version))
+    }
+
+    /// Clears the cache on every node (`POST /v1/clear`): entries are expired and kept for
+    /// fail-safe, or removed outright with `?failSafe=false`.
+    @Sendable func clear(_ request: Request, _ context: Context) async throws -> Response {
+        var keepForFailSafe = true
+        if request.uri.queryParameters["failSafe"] != nil { keepForFailSafe = try Self.flag("failSafe", in: request) }
+        let version = await cache.clear(allowFailSafe: keepForFailSafe)
+        return JSONBody.response(VersionBody(version: version.description), headers: Self.headers(version: version))
     }
 
     // MARK: - Operations
@@ -182,6 +205,24 @@ struct NodeRoutes: Sendable {
         if length > limit {
             throw NodeAPIError(.badRequest, code: "keyTooLong", message: "the key is \(length) bytes; the limit is \(limit)")
         }
+    }
+
+    /// The path prefix of `DELETE /v1/tags/{tag}`.
+    static let tagPrefix = "/v1/tags/"
+    /// A bound on tags per entry, so one request cannot make an entry arbitrarily large.
+    static let tagLimit = 64
+
+    /// The `tag` query parameters (repeatable) of a GET or PUT: the tags a stored or loaded
+    /// entry carries. Each is checked like a key.
+    static func tags(in request: Request) throws -> [String] {
+        let tags: [String] = request.uri.queryParameters.getAll("tag")
+        guard tags.count <= tagLimit else {
+            throw NodeAPIError(.badRequest, code: "tooManyTags", message: "at most \(tagLimit) tags per entry, got \(tags.count)")
+        }
+        for tag in tags where tag.isEmpty {
+            throw NodeAPIError(.badRequest, code: "invalidTag", message: "a tag is empty")
+        }
+        return tags
     }
 
     /// A boolean query parameter: absent is false; anything but true/false/1/0 is a 400.

@@ -1,4 +1,5 @@
 import Concord
+import ConcordMemcached
 import ConcordRedis
 
 /// Decides what `GET /ready` answers. A node is ready when it can keep its L1 coherent: its
@@ -40,6 +41,15 @@ public struct NodeReadiness: Sendable {
             client.isConnected
                 ? Report(ready: true, backplane: "disabled")
                 : Report(ready: false, backplane: "disabled", reason: "Redis is not connected")
+        }
+    }
+
+    /// For a node on Memcached without a backplane: ready while some memcached server is on the ring.
+    public static func memcached(_ client: MemcachedClient) -> Self {
+        Self {
+            client.liveServers.contains(where: { client.isConnected(server: $0) })
+                ? Report(ready: true, backplane: "disabled")
+                : Report(ready: false, backplane: "disabled", reason: "no memcached server is connected")
         }
     }
 

@@ -2,17 +2,17 @@
 ///
 /// Full jitter spreads the reconnects of many nodes after a shared Redis outage instead of
 /// having them retry in lock-step.
-struct Backoff: Sendable, Equatable {
-    var base: Duration
-    var cap: Duration
+package struct Backoff: Sendable, Equatable {
+    package var base: Duration
+    package var cap: Duration
 
-    init(base: Duration, cap: Duration) {
+    package init(base: Duration, cap: Duration) {
         self.base = max(base, .zero)
         self.cap = max(cap, .zero)
     }
 
     /// The largest delay for the given number of consecutive failures so far (0 = first retry).
-    func upperBound(attempt: Int) -> Duration {
+    package func upperBound(attempt: Int) -> Duration {
         let baseNanos = base.nanoseconds
         let capNanos = cap.nanoseconds
         guard baseNanos > 0 else { return .zero }
@@ -27,7 +27,7 @@ struct Backoff: Sendable, Equatable {
         return .nanoseconds(min(bound, capNanos))
     }
 
-    func delay<Random: RandomNumberGenerator>(attempt: Int, using random: inout Random) -> Duration {
+    package func delay<Random: RandomNumberGenerator>(attempt: Int, using random: inout Random) -> Duration {
         let upper = upperBound(attempt: attempt).nanoseconds
         guard upper > 0 else { return .zero }
         return .nanoseconds(Int64.random(in: 0...upper, using: &random))

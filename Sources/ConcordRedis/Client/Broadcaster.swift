@@ -1,7 +1,7 @@
 import Synchronization
 
 /// Fans values out to any number of `AsyncStream` consumers; each `makeStream()` is a new consumer.
-final class Broadcaster<Element: Sendable>: Sendable {
+package final class Broadcaster<Element: Sendable>: Sendable {
     private struct State {
         var latest: Element?
         var consumers: [Int: AsyncStream<Element>.Continuation] = [:]
@@ -24,12 +24,12 @@ final class Broadcaster<Element: Sendable>: Sendable {
     ///     keeps the oldest unread values and new ones are dropped (messages: order is kept up to
     ///     the gap, which the backplane detects by sequence number).
     ///   - bufferSize: values kept per slow consumer.
-    init(replayLatest: Bool, bufferSize: Int) {
+    package init(replayLatest: Bool, bufferSize: Int) {
         self.replayLatest = replayLatest
         self.bufferSize = max(bufferSize, 1)
     }
 
-    func makeStream() -> AsyncStream<Element> {
+    package func makeStream() -> AsyncStream<Element> {
         let policy: AsyncStream<Element>.Continuation.BufferingPolicy =
             replayLatest ? .bufferingNewest(bufferSize) : .bufferingOldest(bufferSize)
         let (stream, continuation) = AsyncStream.makeStream(of: Element.self, bufferingPolicy: policy)
@@ -59,7 +59,7 @@ final class Broadcaster<Element: Sendable>: Sendable {
 
     /// Delivers `element` to every consumer; returns how many consumers had to drop it.
     @discardableResult
-    func publish(_ element: Element) -> Int {
+    package func publish(_ element: Element) -> Int {
         publishing.withLock { _ in
             let consumers = state.withLock { state in
                 state.latest = element
@@ -75,7 +75,7 @@ final class Broadcaster<Element: Sendable>: Sendable {
 
     var latest: Element? { state.withLock { $0.latest } }
 
-    func finish() {
+    package func finish() {
         publishing.withLock { _ in
             let consumers = state.withLock { state in
                 state.finished = true

@@ -15,7 +15,7 @@ final class ConnectionDriver: Sendable {
     }
 
     private struct Shared {
-        var supervisor: ReconnectSupervisor<SystemRandomNumberGenerator>
+        var supervisor: ReconnectSupervisor<SystemRandomNumberGenerator, RedisConnectionState>
         var connection: RedisConnection?
         var waiters: [Int: Waiter] = [:]
         var nextWaiterID = 0

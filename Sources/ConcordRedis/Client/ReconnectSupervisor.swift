@@ -1,9 +1,21 @@
+/// The states a reconnect supervisor publishes; `RedisConnectionState` and the Memcached client's
+/// per-server state conform, so both clients share one supervisor.
+package protocol SupervisedConnectionState {
+    associatedtype Failure: Error
+    static var connecting: Self { get }
+    static var connected: Self { get }
+    static func disconnected(_ error: Failure) -> Self
+    static func backingOff(until: ContinuousClock.Instant) -> Self
+}
+
+extension RedisConnectionState: SupervisedConnectionState {}
+
 /// The reconnect state machine: a plain value with no I/O, driven by `ConnectionDriver` and kept behind a Mutex.
 ///
 /// It decides when to connect and how long to back off, remembers the last failure (so callers
 /// can be told *why* there is no connection), and says which state to publish at each step.
-struct ReconnectSupervisor<Random: RandomNumberGenerator> {
-    enum State {
+package struct ReconnectSupervisor<Random: RandomNumberGenerator, Published: SupervisedConnectionState> {
+    package enum State {
         case idle
         case connecting
         case connected
@@ -11,22 +23,22 @@ struct ReconnectSupervisor<Random: RandomNumberGenerator> {
         case shutdown
     }
 
-    private(set) var state: State = .idle
+    package private(set) var state: State = .idle
     /// Failures since the last successful connection; picks the backoff bound.
-    private(set) var consecutiveFailures = 0
-    private(set) var lastError: RedisError?
+    package private(set) var consecutiveFailures = 0
+    package private(set) var lastError: Published.Failure?
     /// Connection attempts made since the machine was created.
-    private(set) var attempts = 0
-    let backoff: Backoff
+    package private(set) var attempts = 0
+    package let backoff: Backoff
     private var random: Random
 
-    init(backoff: Backoff, random: Random) {
+    package init(backoff: Backoff, random: Random, publishing: Published.Type) {
         self.backoff = backoff
         self.random = random
     }
 
     /// Starts an attempt; nil when shut down (the driver must stop).
-    mutating func startConnecting() -> RedisConnectionState? {
+    package mutating func startConnecting() -> Published? {
         switch state {
         case .idle, .backingOff, .connecting:
             state = .connecting
@@ -40,7 +52,7 @@ struct ReconnectSupervisor<Random: RandomNumberGenerator> {
     }
 
     /// The handshake finished: the backoff resets.
-    mutating func connected() -> RedisConnectionState? {
+    package mutating func connected() -> Published? {
         guard case .connecting = state else { return nil }
         state = .connected
         consecutiveFailures = 0
@@ -50,10 +62,10 @@ struct ReconnectSupervisor<Random: RandomNumberGenerator> {
 
     /// An attempt failed or an established connection was lost. Returns the states to publish
     /// and how long to wait before `startConnecting()`; nil when shut down.
-    mutating func failed(
-        _ error: RedisError,
+    package mutating func failed(
+        _ error: Published.Failure,
         now: ContinuousClock.Instant
-    ) -> (publish: [RedisConnectionState], delay: Duration)? {
+    ) -> (publish: [Published], delay: Duration)? {
         switch state {
         case .shutdown:
             return nil
@@ -68,19 +80,26 @@ struct ReconnectSupervisor<Random: RandomNumberGenerator> {
     }
 
     /// Stops for good; returns true the first time.
-    mutating func shutdown() -> Bool {
+    package mutating func shutdown() -> Bool {
         if case .shutdown = state { return false }
         state = .shutdown
         return true
     }
 
-    var isConnected: Bool {
+    package var isConnected: Bool {
         if case .connected = state { return true }
         return false
     }
 
-    var isShutdown: Bool {
+    package var isShutdown: Bool {
         if case .shutdown = state { return true }
         return false
+    }
+}
+
+extension ReconnectSupervisor where Published == RedisConnectionState {
+    /// The Redis client's supervisor.
+    init(backoff: Backoff, random: Random) {
+        self.init(backoff: backoff, random: random, publishing: RedisConnectionState.self)
     }
 }

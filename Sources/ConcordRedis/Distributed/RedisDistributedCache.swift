@@ -1,4 +1,4 @@
-import Concord
+@_spi(ConcordBackend) import Concord
 import Logging
 import Synchronization
 

@@ -7,8 +7,11 @@ struct HistoryBuilder {
     var nodes: [String] = ["n1", "n2"]
 
     @discardableResult
-    mutating func write(_ node: String, _ key: String, v version: Int64, _ start: Double, _ end: Double, kind: Operation.Kind = .write) -> Int {
-        append(kind, node, key, .ok(version: version), start, end)
+    mutating func write(
+        _ node: String, _ key: String, v version: Int64, _ start: Double, _ end: Double, kind: Operation.Kind = .write,
+        background: Bool = false
+    ) -> Int {
+        append(kind, node, key, .ok(version: version), start, end, background: background)
     }
 
     @discardableResult
@@ -33,13 +36,14 @@ struct HistoryBuilder {
 
     private mutating func append(
         _ kind: Operation.Kind, _ node: String, _ key: String, _ outcome: Operation.Outcome, _ start: Double, _ end: Double,
-        stale: Bool = false, purpose: Operation.Purpose = .workload
+        stale: Bool = false, purpose: Operation.Purpose = .workload, background: Bool = false
     ) -> Int {
         let id = operations.count + 1
         operations.append(
             Operation(
                 id: id, kind: kind, node: node, key: key, start: .init(milliseconds: start), end: .init(milliseconds: end),
-                outcome: outcome, stale: stale, source: kind == .read && outcome.isOK ? .memory : nil, purpose: purpose))
+                outcome: outcome, stale: stale, source: kind == .read && outcome.isOK ? .memory : nil, purpose: purpose,
+                background: background))
         return id
     }
 

@@ -8,7 +8,8 @@ import Glibc
 import Darwin
 #endif
 
-/// A throwaway `redis-server` on a free 127.0.0.1 port, without persistence, for tests and benchmarks.
+/// A throwaway `redis-server` on a free 127.0.0.1 port, without persistence, for `concord cluster`,
+/// the chaos harness, benchmarks and tests.
 ///
 /// Each instance owns its process and temp dir. The process is killed by `stop()`, by `deinit`,
 /// and at process exit, so a failing test never leaves one behind; prefer `withRedisServer {}`.
@@ -51,7 +52,7 @@ public final class RedisServer: Sendable {
     }
 
     private struct State {
-        var process: Process?
+        var process: ChildProcess?
         var stopped = false
     }
 
@@ -72,7 +73,7 @@ public final class RedisServer: Sendable {
         RedisConfiguration(host: host, port: port, password: options.requirePassword)
     }
 
-    private init(port: Int, options: Options, directory: URL, process: Process) {
+    private init(port: Int, options: Options, directory: URL, process: ChildProcess) {
         self.port = port
         self.options = options
         self.directory = directory
@@ -90,11 +91,11 @@ public final class RedisServer: Sendable {
         let executable = try resolveExecutable(options.executable)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("concord-redis-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        ProcessRegistry.shared.add(directory: directory)
+        ExitRegistry.shared.add(directory: directory)
         var lastError: (any Error)?
         for _ in 0..<8 {
             do {
-                let port = try freePort()
+                let port = try FreePort.next()
                 let process = try await launch(executable: executable, port: port, options: options, directory: directory)
                 return RedisServer(port: port, options: options, directory: directory, process: process)
             } catch {
@@ -102,23 +103,20 @@ public final class RedisServer: Sendable {
             }
         }
         try? FileManager.default.removeItem(at: directory)
-        ProcessRegistry.shared.remove(directory: directory)
+        ExitRegistry.shared.remove(directory: directory)
         throw RedisServerError("could not start redis-server: \(lastError.map { "\($0)" } ?? "unknown error")")
     }
 
-    private static func launch(executable: URL, port: Int, options: Options, directory: URL) async throws -> Process {
+    private static func launch(executable: String, port: Int, options: Options, directory: URL) async throws -> ChildProcess {
         let configPath = directory.appendingPathComponent("redis-\(port).conf")
         try config(port: port, options: options, directory: directory).write(to: configPath, atomically: true, encoding: .utf8)
 
-        let process = Process()
-        process.executableURL = executable
         // Persistence off on the command line too, whatever the config file says.
-        process.arguments = [configPath.path, "--save", "", "--appendonly", "no"]
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        ProcessRegistry.shared.add(process.processIdentifier)
+        let process = try ChildProcess.launch(
+            name: "redis-\(port)",
+            executable: executable,
+            arguments: [configPath.path, "--save", "", "--appendonly", "no"]
+        )
 
         do {
             let deadline = ContinuousClock.now.advanced(by: options.startTimeout)
@@ -167,7 +165,7 @@ public final class RedisServer: Sendable {
 
     /// SIGKILL: the server dies at once, the port closes, the dataset is gone.
     public func kill() {
-        let process = state.withLock { state -> Process? in
+        let process = state.withLock { state -> ChildProcess? in
             defer { state.process = nil }
             return state.process
         }
@@ -193,7 +191,7 @@ public final class RedisServer: Sendable {
         for _ in 0..<20 {
             do {
                 let process = try await Self.launch(executable: executable, port: port, options: options, directory: directory)
-                let stale = state.withLock { state -> Process? in
+                let stale = state.withLock { state -> ChildProcess? in
                     if state.stopped { return process }
                     state.process = process
                     return nil
@@ -219,60 +217,30 @@ public final class RedisServer: Sendable {
 
     /// Kills the server and removes its temp dir. Idempotent; the instance cannot be restarted after.
     public func stop() {
-        let process = state.withLock { state -> Process? in
+        let process = state.withLock { state -> ChildProcess? in
             state.stopped = true
             defer { state.process = nil }
             return state.process
         }
         if let process { Self.terminate(process) }
         try? FileManager.default.removeItem(at: directory)
-        ProcessRegistry.shared.remove(directory: directory)
+        ExitRegistry.shared.remove(directory: directory)
     }
 
-    private static func terminate(_ process: Process) {
-        let pid = process.processIdentifier
-        if process.isRunning {
-            // SIGKILL also ends a SIGSTOPped process.
-            _ = Glibc.kill(pid, SIGKILL)
-            process.waitUntilExit()
-        }
-        ProcessRegistry.shared.remove(pid)
+    /// SIGKILL (which also ends a SIGSTOPped process) and wait for the reaper, so the port is
+    /// closed when this returns. Synchronous, because `stop()` runs from `deinit` too.
+    private static func terminate(_ process: ChildProcess) {
+        process.signal(SIGKILL)
+        _ = process.waitForExitBlocking(timeout: .seconds(10))
     }
 
     // MARK: Helpers
 
-    private static func resolveExecutable(_ name: String) throws -> URL {
-        if name.contains("/") { return URL(fileURLWithPath: name) }
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
-        for directory in path.split(separator: ":") + ["/usr/bin", "/usr/local/bin"] {
-            let candidate = "\(directory)/\(name)"
-            if FileManager.default.isExecutableFile(atPath: candidate) {
-                return URL(fileURLWithPath: candidate)
-            }
+    private static func resolveExecutable(_ name: String) throws -> String {
+        guard let path = ExecutableSearch.locate(name) else {
+            throw RedisServerError("\(name) not found in PATH (install redis-server)")
         }
-        throw RedisServerError("\(name) not found in PATH (install redis-server)")
-    }
-
-    /// A port the kernel considers free right now (bind to port 0, read it back, close); tests
-    /// also use it as a port nothing listens on.
-    public static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw RedisServerError("socket() failed: \(errno)") }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard bound == 0 else { throw RedisServerError("bind() failed: \(errno)") }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let named = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        guard named == 0 else { throw RedisServerError("getsockname() failed: \(errno)") }
-        return Int(UInt16(bigEndian: address.sin_port))
+        return path
     }
 
     /// Sends PING and `INFO server` on a short-lived blocking socket; returns the server's pid once it answers PONG.
@@ -333,40 +301,5 @@ public func withRedisServer<T>(
     } catch {
         server.stop()
         throw error
-    }
-}
-
-/// Failure to start or restart a test server.
-public struct RedisServerError: Error, CustomStringConvertible {
-    public let message: String
-    init(_ message: String) { self.message = message }
-    public var description: String { "RedisServerError: \(message)" }
-}
-
-/// Every server process still alive and every temp dir not yet removed; at process exit the
-/// processes are killed and the dirs removed, so an aborted test run leaves neither behind.
-private final class ProcessRegistry: Sendable {
-    static let shared = ProcessRegistry()
-    private let pids = Mutex<Set<Int32>>([])
-    private let directories = Mutex<Set<String>>([])
-
-    private init() {
-        atexit {
-            ProcessRegistry.shared.cleanUp()
-        }
-    }
-
-    func add(_ pid: Int32) { _ = pids.withLock { $0.insert(pid) } }
-    func remove(_ pid: Int32) { _ = pids.withLock { $0.remove(pid) } }
-    func add(directory: URL) { _ = directories.withLock { $0.insert(directory.path) } }
-    func remove(directory: URL) { _ = directories.withLock { $0.remove(directory.path) } }
-
-    func cleanUp() {
-        for pid in pids.withLock({ $0 }) {
-            _ = kill(pid, SIGKILL)
-        }
-        for path in directories.withLock({ $0 }) {
-            try? FileManager.default.removeItem(atPath: path)
-        }
     }
 }

@@ -14,7 +14,6 @@ public final class NodeProcess: Sendable {
     /// A label for its output (the node id, usually).
     public let name: String
     public let processIdentifier: Int32
-    private let process: ProcessBox
     /// Created before the process starts, so output and an early exit are never missed.
     private let box: StateBox
 
@@ -64,10 +63,9 @@ public final class NodeProcess: Sendable {
     /// The line a node logs once its server is up; `concord node` logs it with the real port.
     static let listeningMarker = "listening on http://"
 
-    private init(name: String, process: Process, box: StateBox) {
+    private init(name: String, processIdentifier: Int32, box: StateBox) {
         self.name = name
-        self.process = ProcessBox(process)
-        self.processIdentifier = process.processIdentifier
+        self.processIdentifier = processIdentifier
         self.box = box
     }
 
@@ -80,31 +78,20 @@ public final class NodeProcess: Sendable {
         environment: [String: String]? = nil,
         output: @escaping @Sendable (String) -> Void = { _ in }
     ) throws -> NodeProcess {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        process.standardInput = FileHandle.nullDevice
-        let stdout = Pipe()
-        let stderr = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stderr
-
         let box = StateBox()
         let onLine: @Sendable (String) -> Void = { line in
             box.received(line)
             output(line)
         }
-        process.terminationHandler = { ended in box.exited(ended.terminationStatus) }
-        try process.run()
+        let spawned = try ProcessSpawn.start(executable: executable, arguments: arguments, environment: environment, output: .pipes)
+        ProcessSpawn.reap(spawned.processIdentifier, name: name) { status in box.exited(status) }
         // Each pipe is drained by a blocking read on a thread of its own, which owns the handle
         // until end of file: a dispatch readability handler can outlive its handle and fault.
-        for pipe in [stdout, stderr] {
-            let handle = pipe.fileHandleForReading
+        for handle in [spawned.standardOutput, spawned.standardError].compactMap({ $0 }) {
             let splitter = LineSplitter(onLine, onEnd: box.streamEnded)
             Thread.detachNewThread { splitter.drain(handle) }
         }
-        return NodeProcess(name: name, process: process, box: box)
+        return NodeProcess(name: name, processIdentifier: spawned.processIdentifier, box: box)
     }
 
     /// The path of the running executable, so `concord cluster` starts the same build of itself.
@@ -224,20 +211,6 @@ public final class NodeProcess: Sendable {
     public func killNow() {
         signal(SIGKILL)
     }
-}
-
-/// Failure to start or reach a child node.
-public struct NodeProcessError: Error, CustomStringConvertible, Sendable {
-    public let message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
-}
-
-/// `Process` is not Sendable; after `run()` this type only reads its pid and status, which
-/// Foundation guards itself.
-private final class ProcessBox: @unchecked Sendable {
-    let process: Process
-    init(_ process: Process) { self.process = process }
 }
 
 /// Reassembles lines from pipe reads, which split output at arbitrary bytes.

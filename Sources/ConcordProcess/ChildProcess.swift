@@ -1,3 +1,4 @@
+import Concord
 import Dispatch
 import Foundation
 import Synchronization
@@ -8,9 +9,9 @@ import Glibc
 import Darwin
 #endif
 
-/// One child process started by a `ProcessSupervisor`: its pid, its exit status, and the ways
-/// to stop it. Waiting never depends on task cancellation, so a harness that is being torn down
-/// after Ctrl-C still waits for its children to be gone.
+/// One child process (started by `launch`, or by the chaos harness's supervisor): its pid, its
+/// exit status, and the ways to stop it. Waiting never depends on task cancellation, so a
+/// harness that is being torn down after Ctrl-C still waits for its children to be gone.
 public final class ChildProcess: Sendable {
     /// A label for messages and logs (the node id, usually).
     public let name: String
@@ -25,11 +26,34 @@ public final class ChildProcess: Sendable {
     }
 
     private let state = Mutex(State())
+    /// Entered until the exit, so a synchronous caller (a `deinit`) can wait for it too.
+    private let exitGroup = DispatchGroup()
 
-    init(name: String, processIdentifier: Int32, logFile: URL?) {
+    private init(name: String, processIdentifier: Int32, logFile: URL?) {
         self.name = name
         self.processIdentifier = processIdentifier
         self.logFile = logFile
+        exitGroup.enter()
+    }
+
+    /// Starts `executable` (a path) with `arguments`; its stdout and stderr are appended to
+    /// `logFile`, or discarded. A thread of its own reaps it, so `exitStatus` is set at its exit.
+    public static func launch(
+        name: String,
+        executable: String,
+        arguments: [String],
+        environment: [String: String]? = nil,
+        logFile: URL? = nil
+    ) throws -> ChildProcess {
+        let spawned = try ProcessSpawn.start(
+            executable: executable,
+            arguments: arguments,
+            environment: environment,
+            output: logFile.map { .file($0.path) } ?? .discard
+        )
+        let child = ChildProcess(name: name, processIdentifier: spawned.processIdentifier, logFile: logFile)
+        ProcessSpawn.reap(spawned.processIdentifier, name: name) { status in child.exited(status: status) }
+        return child
     }
 
     public var isRunning: Bool { state.withLock { $0.exitStatus == nil } }
@@ -38,14 +62,23 @@ public final class ChildProcess: Sendable {
     public var exitStatus: Int32? { state.withLock { $0.exitStatus } }
 
     /// Called by the reaper once the process has been waited for.
-    func exited(status: Int32) {
-        let waiters = state.withLock { state -> [CheckedContinuation<Int32?, Never>] in
-            guard state.exitStatus == nil else { return [] }
+    private func exited(status: Int32) {
+        let (first, waiters) = state.withLock { state -> (Bool, [CheckedContinuation<Int32?, Never>]) in
+            guard state.exitStatus == nil else { return (false, []) }
             state.exitStatus = status
             defer { state.waiters = [:] }
-            return Array(state.waiters.values)
+            return (true, Array(state.waiters.values))
         }
+        if first { exitGroup.leave() }
         for waiter in waiters { waiter.resume(returning: status) }
+    }
+
+    /// Blocks the calling thread until the exit; nil if `timeout` passed first. For paths that
+    /// cannot suspend (`deinit`, a synchronous `stop()`).
+    public func waitForExitBlocking(timeout: Duration) -> Int32? {
+        let nanoseconds = Int(clamping: max(0, timeout.nanosecondsClamped))
+        guard exitGroup.wait(timeout: .now() + .nanoseconds(nanoseconds)) == .success else { return nil }
+        return exitStatus
     }
 
     /// Sends `signal` while it runs. After the exit the pid may belong to someone else, so
@@ -71,7 +104,7 @@ public final class ChildProcess: Sendable {
             if let timeout {
                 // A Dispatch timer rather than Task.sleep: a cancelled task's sleep ends at once,
                 // and a cancelled harness must still give its children their grace period.
-                let nanoseconds = Int(clamping: max(0, timeout.nanosecondsValue))
+                let nanoseconds = Int(clamping: max(0, timeout.nanosecondsClamped))
                 DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) {
                     let waiter = self.state.withLock { $0.waiters.removeValue(forKey: id) }
                     waiter?.resume(returning: nil)

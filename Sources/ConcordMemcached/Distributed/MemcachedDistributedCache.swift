@@ -1,0 +1,348 @@
+@_spi(ConcordBackend) import Concord
+import Logging
+import Synchronization
+
+/// The L2 on Memcached: Concord's envelope in a record per key, version-fenced with
+/// compare-and-set, spread over the servers by ketama; invalidations go through an optional
+/// backplane (Redis), or nowhere.
+///
+/// **Write, then notify.** Memcached cannot publish, so a mutation takes two steps: the record is
+/// stored first (compare-and-set keeps the newer version), then the mutation is published on the
+/// backplane. If the publish fails the call throws, the cache queues the mutation, and the retry
+/// finds its own version already stored and publishes again: an acknowledged write is announced
+/// at least once. If the store fails (memcached down), the mutation is announced all the same
+/// before the call throws, and again when the queued retry stores it. A node that crashes between the steps leaves a stored write that nobody was
+/// told about; it was never acknowledged, and other nodes' copies of the key stay in their L1
+/// until their memory duration ends.
+///
+/// **Data loss.** Each server holds a generation id under `concord:<cache>:gen`. A restarted or
+/// flushed server has none, so a new one is made. A server that rejoins the ring after failing is
+/// flushed (`flush_all`) and given a new one, because keys written elsewhere while it was away
+/// would make its copies stale; only the first node to see it back flushes it (the others find a
+/// generation they do not know and just adopt it). Either way the cache is told to expire its
+/// whole L1, as on a Redis epoch change. Generations are checked on every (re)connect and every
+/// `generationCheckInterval`.
+public final class MemcachedDistributedCache: DistributedCache {
+    /// Settings of the L2 on top of the client's.
+    public struct Configuration: Sendable {
+        /// Compare-and-set attempts per write before it fails with `.casConflict`.
+        public var casRetryLimit: Int
+        /// How often each server's generation is checked, which bounds how long a `flush_all`
+        /// goes unnoticed.
+        public var generationCheckInterval: Duration
+
+        public init(casRetryLimit: Int = 16, generationCheckInterval: Duration = .milliseconds(500)) {
+            self.casRetryLimit = max(1, casRetryLimit)
+            self.generationCheckInterval = generationCheckInterval
+        }
+    }
+
+    /// Counters of the L2, for stats and tests.
+    public struct Statistics: Sendable, Equatable {
+        /// Values too large for memcached: a tombstone was stored instead, fencing older values out.
+        public var oversizedValues = 0
+        /// Writes that ran out of compare-and-set attempts.
+        public var casConflicts = 0
+        /// Compare-and-set attempts lost to another writer and retried.
+        public var casRetries = 0
+        /// Times a server was found to have lost its data (restart, flush, rejoin).
+        public var dataLosses = 0
+    }
+
+    public let client: MemcachedClient
+    public let configuration: Configuration
+    private let backplane: (any Backplane)?
+    private let keyspace: MemcachedKeyspace
+    private let runsClient: Bool
+    private let logger: Logger
+    private let generations: Mutex<[Int: String]>
+    private let statistics = Mutex(Statistics())
+    private let corrupt = Atomic<Int>(0)
+    private let dataLostSink = Mutex<(@Sendable (String) -> Void)?>(nil)
+
+    /// - Parameters:
+    ///   - backplane: where mutations are announced after they are stored (the same `RedisBackplane`
+    ///     the cache uses), or nil: nodes then stay coherent only within their L1 duration.
+    ///   - runsClient: whether this cache's `run()` runs the client (true unless something else does;
+    ///     generations are then checked on reconnect only by the heartbeat).
+    public init(
+        client: MemcachedClient,
+        cacheName: String,
+        backplane: (any Backplane)?,
+        configuration: Configuration = .init(),
+        runsClient: Bool = true,
+        logger: Logger = Logger(label: "concord.memcached.l2")
+    ) {
+        self.client = client
+        self.configuration = configuration
+        self.backplane = backplane
+        self.keyspace = MemcachedKeyspace(cacheName: cacheName)
+        self.runsClient = runsClient
+        self.logger = logger
+        self.generations = Mutex([:])
+    }
+
+    public var corruptEntries: Int { corrupt.load(ordering: .relaxed) }
+    public var stats: Statistics { statistics.withLock { $0 } }
+
+    // MARK: Running
+
+    public func run(whenReachable: @escaping @Sendable () -> Void) async throws {
+        try await run(events: DistributedCacheEvents(reachable: whenReachable, dataLost: { _ in }))
+    }
+
+    public func run(events: DistributedCacheEvents) async throws {
+        dataLostSink.withLock { $0 = events.dataLost }
+        await withDiscardingTaskGroup { group in
+            for index in client.configuration.servers.indices {
+                let states = client.states(server: index)
+                group.addTask {
+                    for await state in states where state.isConnected { events.reachable() }
+                }
+            }
+            group.addTask { await self.checkGenerations() }
+            if runsClient {
+                await client.run(prepare: { server in try await self.prepare(server) })
+                group.cancelAll()
+            }
+        }
+    }
+
+    /// Learns a server's generation before it serves requests; a server back on the ring after
+    /// failing is flushed first, unless another node already did (its generation changed).
+    private func prepare(_ server: MemcachedServerPreparation) async throws {
+        let known = generations.withLock { $0[server.index] }
+        if server.rejoining, let known {
+            let found = try await server.send(.get(keyspace.generation))
+            if found.status == .value, let value = found.value, String(decoding: value, as: UTF8.self) == known {
+                let flushed = try await server.send(MetaCommand(.flushAll))
+                guard flushed.status == .ok else { throw MemcachedError(.protocolError, "flush_all answered \(flushed.status)") }
+                logger.info("flushed a memcached server that rejoined the ring", metadata: ["concord.memcached.server": "\(server.server)"])
+            }
+        }
+        let generation = try await currentGeneration { try await server.send($0) }
+        adopt(generation, server: server.index, reason: server.rejoining ? "it rejoined the ring" : "it restarted or was flushed")
+    }
+
+    /// The generation on a server, created (add, so concurrent nodes agree) when missing.
+    private func currentGeneration(_ send: (MetaCommand) async throws -> MetaResponse) async throws -> String {
+        for _ in 0..<configuration.casRetryLimit {
+            let read = try await send(.get(keyspace.generation))
+            if read.status == .value, let value = read.value, !value.isEmpty {
+                return String(decoding: value, as: UTF8.self)
+            }
+            let candidate = Self.newGeneration()
+            let added = try await send(.set(keyspace.generation, value: Array(candidate.utf8), timeToLiveSeconds: 0, mode: .add))
+            if added.status == .stored { return candidate }
+        }
+        throw MemcachedError(.casConflict, "could not agree on a generation for the server")
+    }
+
+    private func adopt(_ generation: String, server index: Int, reason: String) {
+        let previous = generations.withLock { generations in
+            defer { generations[index] = generation }
+            return generations[index]
+        }
+        guard let previous, previous != generation else { return }
+        statistics.withLock { $0.dataLosses += 1 }
+        let server = client.configuration.servers[index]
+        logger.warning("memcached server lost its Concord data", metadata: [
+            "concord.memcached.server": "\(server)", "concord.reason": .string(reason),
+            "concord.memcached.generation": .string(generation),
+        ])
+        dataLostSink.withLock { $0 }?("memcached \(server): \(reason) (generation \(previous) → \(generation))")
+    }
+
+    /// Polls each connected server's generation: a `flush_all` keeps the connection, so only a
+    /// read shows it. The poll also keeps a quiet connection busy, so a hung server is noticed.
+    private func checkGenerations() async {
+        while !Task.isCancelled {
+            for index in client.configuration.servers.indices where client.isConnected(server: index) {
+                do {
+                    let generation = try await currentGeneration { try await client.send($0, toServer: index) }
+                    adopt(generation, server: index, reason: "it restarted or was flushed")
+                } catch {
+                    logger.debug("generation check failed", metadata: ["concord.error": "\(error)"])
+                }
+            }
+            do { try await Task.sleep(for: configuration.generationCheckInterval) } catch { return }
+        }
+    }
+
+    static func newGeneration() -> String {
+        MemcachedKeyspace.hex((0..<6).map { _ in UInt8.random(in: 0...255) })
+    }
+
+    // MARK: Addressing
+
+    /// The server and memcached key for a name.
+    private func locate(_ name: String) throws -> (server: Int, key: String) {
+        let key = keyspace.stored(name)
+        guard let server = client.server(for: key) else {
+            throw MemcachedError(.noServers, "no memcached server is reachable (\(client.configuration.servers.count) configured)")
+        }
+        return (server, key)
+    }
+
+    private func readRecord(_ name: String, owner: String) async throws -> (record: MemcachedRecord?, cas: UInt64?) {
+        let (server, key) = try locate(name)
+        let response = try await client.send(.get(key), toServer: server)
+        guard let item = try MemcachedClient.item(response) else { return (nil, nil) }
+        guard let record = MemcachedRecord.decode(item.value), record.owner == owner else {
+            corrupt.add(1, ordering: .relaxed)
+            logger.warning("memcached item is not a Concord record of this key; reading it as absent", metadata: ["concord.key": .string(owner)])
+            return (nil, item.cas)
+        }
+        return (record, item.cas)
+    }
+
+    // MARK: Reading
+
+    public func read(_ key: String) async throws -> DistributedRead? {
+        async let entryRead = readRecord(keyspace.entry(key), owner: key)
+        async let clearRead = readRecord(keyspace.clear, owner: "")
+        let (entryRecord, _) = try await entryRead
+        let (clear, _) = try await clearRead
+        guard let record = entryRecord, record.kind == .entry else { return nil }
+        let entry: DistributedEntry
+        do {
+            entry = try DistributedEntry.decode(record.envelope)
+        } catch {
+            corrupt.add(1, ordering: .relaxed)
+            logger.warning("L2 entry is not a readable envelope; reading it as a miss", metadata: [
+                "concord.key": .string(key), "concord.error": "\(error)",
+            ])
+            return nil
+        }
+        var markers = DistributedStateRules.Markers(
+            expire: record.secondVersion,
+            clearRemove: clear?.kind == .marker ? clear?.version : nil,
+            clearExpire: clear?.kind == .marker ? clear?.secondVersion : nil
+        )
+        for tag in entry.tags {
+            if let marker = try await readRecord(keyspace.tag(tag), owner: tag).record, marker.kind == .marker, let version = marker.version {
+                markers.tagRemovals.append(version)
+            }
+        }
+        return DistributedStateRules.evaluate(entry, markers: markers)
+    }
+
+    // MARK: Writing
+
+    private enum Decision {
+        /// Store this record.
+        case store(MemcachedRecord)
+        /// Leave the item as it is and report this outcome.
+        case keep(MutationOutcome)
+    }
+
+    public func apply(_ mutation: CacheMutation, publish: Bool) async throws -> MutationOutcome {
+        var outcome: MutationOutcome
+        do {
+            outcome = try await store(mutation)
+        } catch {
+            // Memcached is down while the backplane may be up: announce the mutation anyway, so
+            // other nodes stop serving their older copies now rather than when memcached is back.
+            // The cache queues the mutation and its retry stores and announces it again; a
+            // duplicate announcement is harmless, as nodes apply versions, not messages.
+            if publish, let backplane { _ = try? await backplane.publish(mutation) }
+            throw error
+        }
+        if case .applied = outcome, publish, let backplane {
+            // Stored first, announced second: see the type's documentation for a crash in between.
+            outcome = .applied(sequence: try await backplane.publish(mutation))
+        }
+        return outcome
+    }
+
+    private func store(_ mutation: CacheMutation) async throws -> MutationOutcome {
+        let version = mutation.version
+        switch mutation.kind {
+        case .set, .remove:
+            var record = MemcachedRecord(kind: .tombstone, version: version, owner: mutation.key, envelope: [])
+            if mutation.kind == .set, let entry = mutation.entry {
+                record = MemcachedRecord(kind: .entry, version: version, owner: mutation.key, envelope: entry.encoded())
+                let size = keyspace.prefix.utf8.count + mutation.key.utf8.count + 64 + record.encoded().count + MemcachedConfiguration.itemOverhead
+                if size > client.configuration.itemSizeLimit {
+                    // Too large for memcached: fence older values out with a tombstone at this
+                    // version, so no node reads an older value as current; the value lives in L1 only.
+                    statistics.withLock { $0.oversizedValues += 1 }
+                    logger.warning("value exceeds memcached's item size limit; stored a tombstone instead", metadata: [
+                        "concord.key": .string(mutation.key), "concord.bytes": "\(entry.payload.count)",
+                        "concord.memcached.limit": "\(client.configuration.itemSizeLimit)",
+                    ])
+                    record = MemcachedRecord(kind: .tombstone, version: version, owner: mutation.key, envelope: [])
+                }
+            }
+            return try await update(keyspace.entry(mutation.key), owner: mutation.key, timeToLive: mutation.timeToLive) { current in
+                if let current, current.kind != .marker, let stored = current.version {
+                    if stored == version { return .keep(.applied(sequence: nil)) }
+                    if stored > version { return .keep(.superseded(by: stored)) }
+                }
+                return .store(record)
+            }
+        case .expire:
+            return try await update(keyspace.entry(mutation.key), owner: mutation.key, timeToLive: nil) { current in
+                guard var current, current.kind == .entry, let stored = current.version else { return .keep(.applied(sequence: nil)) }
+                if stored >= version { return .keep(.superseded(by: stored)) }
+                if let expired = current.secondVersion, expired >= version { return .keep(.applied(sequence: nil)) }
+                current.secondVersion = version
+                return .store(current)
+            }
+        case .removeTag:
+            return try await update(keyspace.tag(mutation.key), owner: mutation.key, timeToLive: mutation.timeToLive) { current in
+                if let stored = current?.version, stored >= version { return .keep(.applied(sequence: nil)) }
+                return .store(MemcachedRecord(kind: .marker, version: version, owner: mutation.key, envelope: []))
+            }
+        case .clearRemove, .clearExpire:
+            return try await update(keyspace.clear, owner: "", timeToLive: mutation.timeToLive) { current in
+                var marker = current?.kind == .marker ? current! : MemcachedRecord(kind: .marker, owner: "", envelope: [])
+                if mutation.kind == .clearRemove {
+                    if let stored = marker.version, stored >= version { return .keep(.applied(sequence: nil)) }
+                    marker.version = version
+                } else {
+                    if let stored = marker.secondVersion, stored >= version { return .keep(.applied(sequence: nil)) }
+                    marker.secondVersion = version
+                }
+                return .store(marker)
+            }
+        }
+    }
+
+    /// Read, decide, compare-and-set; again when another writer got in between, up to the retry
+    /// limit. `timeToLive` nil keeps the item's remaining time (an expire marks, it does not extend).
+    private func update(
+        _ name: String,
+        owner: String,
+        timeToLive: Duration?,
+        _ decide: (MemcachedRecord?) -> Decision
+    ) async throws -> MutationOutcome {
+        for attempt in 0..<configuration.casRetryLimit {
+            if attempt > 0 { statistics.withLock { $0.casRetries += 1 } }
+            let (server, key) = try locate(name)
+            let response = try await client.send(MetaCommand.get(key, extra: ["t"]), toServer: server)
+            let item = try MemcachedClient.item(response)
+            let record = item.flatMap { MemcachedRecord.decode($0.value) }.flatMap { $0.owner == owner ? $0 : nil }
+            switch decide(record) {
+            case .keep(let outcome):
+                return outcome
+            case .store(let updated):
+                let seconds: Int
+                if let timeToLive {
+                    seconds = MemcachedClient.expiry(timeToLive)
+                } else {
+                    // Keep the remaining time: `t` is -1 for no expiry.
+                    let remaining = response.flag("t").flatMap { Int($0) } ?? -1
+                    seconds = remaining < 0 ? 0 : max(1, remaining)
+                }
+                let command = MetaCommand.set(key, value: updated.encoded(), timeToLiveSeconds: seconds, cas: item?.cas, mode: item == nil ? .add : .set)
+                switch try MemcachedClient.storeOutcome(await client.send(command, toServer: server)) {
+                case .stored: return .applied(sequence: nil)
+                case .exists, .notFound, .notStored: continue
+                }
+            }
+        }
+        statistics.withLock { $0.casConflicts += 1 }
+        throw MemcachedError(.casConflict, "'\(owner)' kept changing under \(configuration.casRetryLimit) compare-and-set attempts")
+    }
+}

@@ -1,0 +1,102 @@
+import Concord
+import ConcordRedis
+import ConcordProcess
+import Testing
+
+@testable import ConcordMemcached
+
+/// Topology: L1 + Memcached L2 + Redis backplane, on a real memcached and a real redis-server;
+/// several caches in one process, each with its own connections.
+@Suite("HybridCache coherence, Memcached L2 with a Redis backplane", .timeLimit(.minutes(2)))
+struct MemcachedCoherenceTests {
+    struct Node: Sendable {
+        let cache: HybridCache
+        let backend: MemcachedCacheBackend
+    }
+
+    static func makeNode(_ id: String, memcached: [MemcachedServer], redis: RedisServer?) throws -> Node {
+        var redisConfiguration = redis?.configuration()
+        redisConfiguration?.reconnect = .init(backoffBase: .milliseconds(20), backoffCap: .milliseconds(200))
+        let backend = MemcachedCacheBackend(
+            configuration: fastConfiguration(memcached), backplane: redisConfiguration, cacheName: "coherence",
+            l2: .init(generationCheckInterval: .milliseconds(50)), logger: testLogger)
+        var configuration = HybridCacheConfiguration(cacheName: "coherence", nodeID: id)
+        configuration.heartbeatInterval = .milliseconds(200)
+        configuration.retryBackoffBase = .milliseconds(20)
+        configuration.retryBackoffCap = .milliseconds(200)
+        let cache = try HybridCache(configuration: configuration, distributed: backend.distributed, backplane: backend.backplane, logger: testLogger)
+        return Node(cache: cache, backend: backend)
+    }
+
+    static func withNodes<T: Sendable>(backplane: Bool = true, _ body: @Sendable ([MemcachedServer], [Node]) async throws -> T) async throws -> T {
+        try await withMemcachedServers(2) { memcached in
+            let redis = backplane ? try await RedisServer.start() : nil
+            defer { redis?.stop() }
+            let nodes = try ["a", "b", "c"].map { try makeNode($0, memcached: memcached, redis: redis) }
+            return try await withThrowingTaskGroup(of: Void.self) { group in
+                for node in nodes { group.addTask { try await node.cache.run() } }
+                for node in nodes { try await node.backend.client.waitUntilConnected(timeout: .seconds(10)) }
+                if backplane {
+                    #expect(try await eventually { nodes.allSatisfy { $0.cache.isBackplaneConnected } })
+                }
+                let result = try await body(memcached, nodes)
+                group.cancelAll()
+                return result
+            }
+        }
+    }
+
+    static func read(_ node: Node, _ key: String) async -> String? {
+        try? await node.cache.tryGet(key, as: String.self)?.value
+    }
+
+    @Test func aWriteOnOneNodeReachesTheOthersThroughMemcachedAndTheRedisBackplane() async throws {
+        try await Self.withNodes { _, nodes in
+            let (a, b, c) = (nodes[0], nodes[1], nodes[2])
+            try await a.cache.set("k", "v1")
+            // b and c read it from memcached and keep it in L1.
+            #expect(await Self.read(b, "k") == "v1")
+            #expect(await Self.read(c, "k") == "v1")
+            try await b.cache.set("k", "v2")
+            let propagated = try await eventually {
+                let (fromA, fromC) = (await Self.read(a, "k"), await Self.read(c, "k"))
+                return fromA == "v2" && fromC == "v2"
+            }
+            #expect(propagated)
+            _ = try await c.cache.remove("k")
+            let removed = try await eventually {
+                let (fromA, fromB) = (await Self.read(a, "k"), await Self.read(b, "k"))
+                return fromA == nil && fromB == nil
+            }
+            #expect(removed)
+        }
+    }
+
+    @Test func flushingMemcachedExpiresEveryNodesL1LikeAnEpochChange() async throws {
+        try await Self.withNodes { memcached, nodes in
+            try await nodes[0].cache.set("k", "v1")
+            #expect(await Self.read(nodes[1], "k") == "v1")
+            let before = nodes.map { $0.cache.statistics.backplane.fullExpiries }
+            for index in memcached.indices { try await nodes[0].backend.client.flushAll(server: index) }
+            #expect(try await eventually {
+                zip(nodes, before).allSatisfy { node, count in node.cache.statistics.backplane.fullExpiries > count }
+            })
+        }
+    }
+
+    @Test func withoutABackplaneAnotherNodeKeepsItsL1CopyUntilItExpires() async throws {
+        try await Self.withNodes(backplane: false) { _, nodes in
+            try await nodes[0].cache.set("k", "v1")
+            #expect(await Self.read(nodes[1], "k") == "v1")
+            try await nodes[0].cache.set("k", "v2")
+            // L2 has v2, but nothing tells node b: its L1 copy stands (coherent only within the L1 duration).
+            #expect(payloadVersion(try await nodes[1].backend.distributed.read("k")) == "v2")
+            #expect(await Self.read(nodes[1], "k") == "v1")
+        }
+    }
+}
+
+/// Strings are stored as their UTF-8 bytes.
+private func payloadVersion(_ read: DistributedRead?) -> String? {
+    read.map { String(decoding: $0.entry.payload, as: UTF8.self) }
+}
