@@ -1,3 +1,4 @@
+import ConcordProcess
 import Foundation
 
 /// Runs the load generators the `node` and `resp` suites compare with (redis-benchmark, wrk)
@@ -11,12 +12,12 @@ enum LoadGenerator {
 
     /// `redis-benchmark -t TEST ... --csv` against 127.0.0.1:`port`.
     static func redisBenchmark(port: Int, test: String, clients: Int, pipeline: Int, requests: Int, password: String? = nil) async throws -> Figures {
-        guard let executable = BenchProcess.locate("redis-benchmark") else {
+        guard let executable = ExecutableSearch.locate("redis-benchmark") else {
             throw BenchError("redis-benchmark is not installed (run scripts/setup.sh)")
         }
         var arguments = ["-h", "127.0.0.1", "-p", String(port), "-t", test, "-c", String(clients), "-P", String(pipeline), "-n", String(requests), "--csv"]
         if let password { arguments += ["-a", password] }
-        let output = try await BenchProcess.run(executable, arguments, timeout: .seconds(120))
+        let output = try await HelperProgram.run(executable, arguments, timeout: .seconds(120))
         // "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms",...
         for line in output.standardOutput.split(whereSeparator: \.isNewline) {
             let fields = line.split(separator: ",").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
@@ -29,10 +30,10 @@ enum LoadGenerator {
 
     /// `wrk -t1 -c CONNECTIONS -d SECONDS --latency URL`.
     static func wrk(url: String, connections: Int, seconds: Int) async throws -> Figures {
-        guard let executable = BenchProcess.locate("wrk") else {
+        guard let executable = ExecutableSearch.locate("wrk") else {
             throw BenchError("wrk is not installed (run scripts/setup.sh)")
         }
-        let output = try await BenchProcess.run(
+        let output = try await HelperProgram.run(
             executable, ["-t1", "-c\(connections)", "-d\(seconds)s", "--latency", url], timeout: .seconds(seconds + 30))
         var rps: Double?
         var p50: Double?

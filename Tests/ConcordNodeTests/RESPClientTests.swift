@@ -1,5 +1,6 @@
 import Concord
 import ConcordNode
+import ConcordProcess
 import ConcordTesting
 import Foundation
 import Testing

@@ -147,26 +147,43 @@ final class RESPTestConnection: Sendable {
 }
 
 /// Runs a command-line client to completion, bounded in time; returns its exit status and output.
+/// Output is collected by the pipe's readability handler and the exit is polled, so no thread
+/// of the concurrency pool blocks (the server under test needs them to answer).
 func runClient(_ executable: String, _ arguments: [String], timeout: Duration = .seconds(60)) async throws -> (status: Int32, output: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
+    process.standardInput = FileHandle.nullDevice
     let output = Pipe()
     process.standardOutput = output
     process.standardError = output
+    let collected = NIOLockedValueBox(Data())
+    output.fileHandleForReading.readabilityHandler = { handle in
+        let data = handle.availableData
+        collected.withLockedValue { $0.append(data) }
+    }
     try process.run()
-    let reading = Task.detached { output.fileHandleForReading.readDataToEndOfFile() }
     let deadline = ContinuousClock.now + timeout
     while process.isRunning, ContinuousClock.now < deadline {
         try await Task.sleep(for: .milliseconds(10))
     }
     if process.isRunning {
         process.terminate()
-        throw RESPTestFailure("\(executable) \(arguments.joined(separator: " ")) did not finish within \(timeout)")
     }
-    process.waitUntilExit()
-    let data = await reading.value
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    // Exited (or terminated): the rest of the output is already in the pipe.
+    while process.isRunning {
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    output.fileHandleForReading.readabilityHandler = nil
+    let rest = (try? output.fileHandleForReading.readToEnd()) ?? nil
+    let text = collected.withLockedValue { data in
+        if let rest { data.append(rest) }
+        return String(decoding: data, as: UTF8.self)
+    }
+    if ContinuousClock.now >= deadline {
+        throw RESPTestFailure("\(executable) \(arguments.joined(separator: " ")) did not finish within \(timeout): \(text)")
+    }
+    return (process.terminationStatus, text)
 }
 
 /// The path of a tool when it is installed (`scripts/setup.sh` installs them).
