@@ -18,8 +18,8 @@ struct HitRateTests {
     }
 
     /// On frequency-driven traces (Zipf, with or without scans) the policy beats the reference
-    /// outright; on the shifting and loop traces it stays within half a point of it at this
-    /// small size, where shards hold few entries (the bench suite shows the full-size figures).
+    /// outright; on the shifting and loop traces it stays within a point of it at this small
+    /// size, where shards hold few entries (the bench suite shows the full-size figures).
     @Test func matchesWTinyLFUOnEveryTrace() {
         let results = HitRateSuite(configuration: Self.configuration).run()
         #expect(results.count == 12)
@@ -28,7 +28,7 @@ struct HitRateTests {
             if result.trace.hasPrefix("zipf") || result.trace.hasPrefix("scan") {
                 #expect(result.memoryCacheSharded >= result.wTinyLFU, "\(label)")
             } else {
-                #expect(result.memoryCacheSharded >= result.wTinyLFU - 0.005, "\(label)")
+                #expect(result.memoryCacheSharded >= result.wTinyLFU - 0.01, "\(label)")
             }
             #expect(result.memoryCacheSharded > result.lru || result.trace.hasPrefix("shifting"), "\(label), LRU \(result.lru)")
             #expect(result.memoryCacheSharded <= result.optimal)
