@@ -16,6 +16,7 @@ public struct CacheError: Error, CustomStringConvertible, Sendable {
             case invalidConfiguration
             case invalidMessage
             case cancelled
+            case writeQueueFull
         }
 
         fileprivate let base: Base
@@ -46,6 +47,9 @@ public struct CacheError: Error, CustomStringConvertible, Sendable {
         public static var invalidMessage: Self { .init(base: .invalidMessage) }
         /// The caller was cancelled.
         public static var cancelled: Self { .init(base: .cancelled) }
+        /// L2 cannot take the write now and the queue of writes waiting for it is full: nothing
+        /// of the write was applied; retry later.
+        public static var writeQueueFull: Self { .init(base: .writeQueueFull) }
 
         public var description: String { base.rawValue }
     }

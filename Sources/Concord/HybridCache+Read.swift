@@ -385,7 +385,7 @@ extension HybridCache {
         }
         let item = MemoryCacheItem(
             value: entry,
-            cost: options.size,
+            cost: memoryCost(key: key, entry: entry, options: options),
             expiresAt: now + physicalLifetime,
             idleTimeout: options.memoryIdleTimeout
         )
@@ -560,7 +560,7 @@ extension HybridCache {
         entry.freshUntil = now + options.failSafeThrottleDuration
         entry.eagerRefreshAt = CacheInstant(nanoseconds: .max)
         let version = entry.version
-        memory.set(key, MemoryCacheItem(value: entry, cost: options.size, expiresAt: now + options.failSafeMaxDuration, idleTimeout: options.memoryIdleTimeout), now: now) { existing in
+        memory.set(key, MemoryCacheItem(value: entry, cost: memoryCost(key: key, entry: entry, options: options), expiresAt: now + options.failSafeMaxDuration, idleTimeout: options.memoryIdleTimeout), now: now) { existing in
             existing == nil || existing!.version <= version
         }
         counters.staleServed.add(1, ordering: .relaxed)

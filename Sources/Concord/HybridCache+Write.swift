@@ -25,7 +25,7 @@ extension HybridCache {
     public func remove(_ key: String, options: CacheEntryOptions? = nil) async throws -> CacheVersion {
         try validate(key: key)
         let options = options ?? configuration.defaultEntryOptions
-        return await mutate(.remove, key: key, options: options)
+        return try await mutate(.remove, key: key, options: options)
     }
 
     /// Marks a key stale on every node: no longer served as fresh, still available to fail-safe.
@@ -33,21 +33,22 @@ extension HybridCache {
     public func expire(_ key: String, options: CacheEntryOptions? = nil) async throws -> CacheVersion {
         try validate(key: key)
         let options = options ?? configuration.defaultEntryOptions
-        return await mutate(.expire, key: key, options: options)
+        return try await mutate(.expire, key: key, options: options)
     }
 
     /// Removes every entry carrying `tag`, on every node.
     @discardableResult
     public func removeByTag(_ tag: String, options: CacheEntryOptions? = nil) async throws -> CacheVersion {
         try validate(key: tag)
-        return await mutate(.removeTag, key: tag, options: options ?? configuration.defaultEntryOptions)
+        return try await mutate(.removeTag, key: tag, options: options ?? configuration.defaultEntryOptions)
     }
 
     /// Clears the cache on every node: expires every entry (kept for fail-safe) when
-    /// `allowFailSafe`, else removes every entry.
+    /// `allowFailSafe`, else removes every entry. Throws `writeQueueFull` only when L2 is
+    /// unreachable and the queue of writes waiting for it is full.
     @discardableResult
-    public func clear(allowFailSafe: Bool = true, options: CacheEntryOptions? = nil) async -> CacheVersion {
-        await mutate(allowFailSafe ? .clearExpire : .clearRemove, key: "", options: options ?? configuration.defaultEntryOptions)
+    public func clear(allowFailSafe: Bool = true, options: CacheEntryOptions? = nil) async throws -> CacheVersion {
+        try await mutate(allowFailSafe ? .clearExpire : .clearRemove, key: "", options: options ?? configuration.defaultEntryOptions)
     }
 
     // MARK: - Storing
@@ -75,6 +76,17 @@ extension HybridCache {
         let jitter = randomJitter(options.jitterMaxDuration)
         let memoryFreshness = options.effectiveMemoryDuration + jitter
         let logicalExpiry = clock.wallClockMilliseconds() + (options.effectiveDistributedDuration + jitter).millisecondsClamped
+        let distributedEntry = payload.map {
+            DistributedEntry(version: version, logicalExpiryMilliseconds: logicalExpiry, tags: tags, payload: $0)
+        }
+        let mutation = CacheMutation(
+            kind: .set, key: key, version: version,
+            entry: writesDistributed ? distributedEntry : nil,
+            timeToLive: distributedTimeToLive(options)
+        )
+        // Room in the queue is held before L1 changes: a write the queue could not take is
+        // refused whole. A fill from the origin is no client's write: it may be dropped instead.
+        let reservation = try admit(mutation, options: options, writesDistributed: writesDistributed, isDroppable: flight != nil)
         let entry = MemoryEntry(
             value: value,
             version: version,
@@ -91,31 +103,64 @@ extension HybridCache {
         if !options.skipMemoryWrite {
             install(entry, key: key, options: options, now: now, flight: flight)
         }
-        let distributedEntry = payload.map {
-            DistributedEntry(version: version, logicalExpiryMilliseconds: logicalExpiry, tags: tags, payload: $0)
-        }
-        let mutation = CacheMutation(
-            kind: .set, key: key, version: version,
-            entry: writesDistributed ? distributedEntry : nil,
-            timeToLive: distributedTimeToLive(options)
-        )
-        await write(mutation, options: options, writesDistributed: writesDistributed)
+        await write(mutation, options: options, writesDistributed: writesDistributed, reservation: reservation)
         return entry
     }
 
     /// Applies a remove, expire, tag removal or clear locally, then writes and announces it.
-    private func mutate(_ kind: MutationKind, key: String, options: CacheEntryOptions) async -> CacheVersion {
+    /// Throws `writeQueueFull` (before applying anything) for all but an expire, whose marker
+    /// is dropped rather than refused when there is no room.
+    private func mutate(_ kind: MutationKind, key: String, options: CacheEntryOptions) async throws -> CacheVersion {
         let version = versions.next()
+        let mutation = CacheMutation(kind: kind, key: key, version: version, timeToLive: configuration.markerTimeToLive)
+        let writesDistributed = distributed != nil && !options.skipDistributedWrite
+        let reservation = try admit(mutation, options: options, writesDistributed: writesDistributed, isDroppable: kind == .expire)
         fenceFlights(kind: kind, key: key, version: version)
         applyToMemory(kind: kind, key: key, version: version, now: clock.now())
-        let mutation = CacheMutation(kind: kind, key: key, version: version, timeToLive: configuration.markerTimeToLive)
-        await write(mutation, options: options, writesDistributed: distributed != nil && !options.skipDistributedWrite)
+        await write(mutation, options: options, writesDistributed: writesDistributed, reservation: reservation)
         return version
+    }
+
+    /// Holds room in the pending queue for a mutation about to be applied; nil when it goes
+    /// nowhere beyond L1. Throws `writeQueueFull` when a write finds no room.
+    private func admit(
+        _ mutation: CacheMutation, options: CacheEntryOptions, writesDistributed: Bool, isDroppable: Bool
+    ) throws -> PendingWrites.Reservation? {
+        guard writesDistributed || (backplane != nil && !options.skipBackplaneNotifications) else { return nil }
+        switch pending.admit(mutation, isDroppable: isDroppable) {
+        case .admitted(let reservation, let dropped, let startsFullEpisode):
+            for marker in dropped { noteDropped(marker) }
+            if startsFullEpisode { warnQueueFull() }
+            return reservation
+        case .refused(let startsFullEpisode):
+            metrics.pendingRefused.increment()
+            if startsFullEpisode { warnQueueFull() }
+            logger.debug("write refused: the pending L2 write queue is full", metadata: ["concord.key": .string(mutation.key)])
+            throw CacheError(
+                .writeQueueFull,
+                "L2 cannot take writes now and \(pending.count) writes are waiting for it (at most \(pending.capacity) writes, \(pending.maxBytes) bytes); nothing was applied, retry later"
+            )
+        }
+    }
+
+    private func noteDropped(_ mutation: CacheMutation) {
+        metrics.pendingOverflow.increment()
+        eventHub.emit(.pendingWriteDropped(key: mutation.key))
+        logger.debug("pending L2 queue full: dropped an expiry marker or origin fill", metadata: ["concord.key": .string(mutation.key)])
+    }
+
+    /// Once per full episode, not once per key: an invalidation of 10,000 keys logs one line.
+    private func warnQueueFull() {
+        logger.warning("pending L2 write queue is full: writes are refused with writeQueueFull, expiry markers and origin fills dropped", metadata: [
+            "concord.capacity": "\(pending.capacity)", "concord.maxBytes": "\(pending.maxBytes)",
+        ])
     }
 
     /// Sends a mutation to L2 (or only to the backplane). A failure never fails the call: the
     /// mutation is queued and flushed when Redis is back (auto-recovery).
-    private func write(_ mutation: CacheMutation, options: CacheEntryOptions, writesDistributed: Bool) async {
+    private func write(
+        _ mutation: CacheMutation, options: CacheEntryOptions, writesDistributed: Bool, reservation: PendingWrites.Reservation?
+    ) async {
         let notify = backplane != nil && !options.skipBackplaneNotifications
         let target: WriteTarget
         if writesDistributed {
@@ -125,8 +170,9 @@ extension HybridCache {
         } else {
             return
         }
+        guard let reservation else { return }
         if options.allowBackgroundDistributedOperations, background.isRunning {
-            enqueuePending(mutation, target: target)
+            enqueuePending(mutation, target: target, reservation: reservation)
             return
         }
         do {
@@ -137,6 +183,7 @@ extension HybridCache {
             guard case .value = outcome else {
                 throw CacheError(.distributedTimeout, "L2 write of '\(mutation.key)' timed out")
             }
+            pending.release(reservation)
             noteDistributedReachable()
         } catch {
             counters.distributedErrors.add(1, ordering: .relaxed)
@@ -146,7 +193,7 @@ extension HybridCache {
                 "concord.key": .string(mutation.key), "concord.error": "\(error)",
             ])
             if !background.isRunning { noteNotRunning("recovery of failed L2 writes") }
-            enqueuePending(mutation, target: target)
+            enqueuePending(mutation, target: target, reservation: reservation)
         }
     }
 
@@ -184,14 +231,15 @@ extension HybridCache {
         }
     }
 
-    private func enqueuePending(_ mutation: CacheMutation, target: WriteTarget) {
-        eventHub.emit(.pendingWriteQueued(key: mutation.key))
-        if let dropped = pending.enqueue(mutation, target: target) {
-            metrics.pendingOverflow.increment()
-            eventHub.emit(.pendingWriteDropped(key: dropped.key))
-            logger.warning("pending L2 writes are full; dropped the oldest", metadata: [
-                "concord.key": .string(dropped.key), "concord.capacity": "\(pending.capacity)",
-            ])
+    private func enqueuePending(_ mutation: CacheMutation, target: WriteTarget, reservation: PendingWrites.Reservation) {
+        switch pending.enqueue(mutation, target: target, reservation: reservation) {
+        case .queued:
+            eventHub.emit(.pendingWriteQueued(key: mutation.key))
+        case .superseded:
+            break
+        case .dropped(let startsFullEpisode):
+            noteDropped(mutation)
+            if startsFullEpisode { warnQueueFull() }
         }
     }
 

@@ -52,10 +52,12 @@ public final class HybridCache: Service, Sendable {
         self.versions = HybridLogicalClock(node: configuration.nodeID, clock: clock)
         self.nodeNames = NodeNameTable(own: configuration.nodeID)
         self.codec = ValueCodec(serializer: serializer)
-        self.memory = MemoryCache(configuration: configuration.memory)
+        var memoryBounds = configuration.memory
+        if let bytes = configuration.memoryMaxBytes { memoryBounds.maxCost = bytes }
+        self.memory = MemoryCache(configuration: memoryBounds)
         self.distributed = distributed
         self.backplane = backplane
-        self.pending = PendingWrites(capacity: configuration.pendingWriteCapacity)
+        self.pending = PendingWrites(capacity: configuration.pendingWriteCapacity, maxBytes: configuration.pendingWriteMaxBytes)
         self.metrics = CacheMetrics(cacheName: configuration.cacheName, node: configuration.nodeID)
         self.eventHub = EventHub(bufferSize: configuration.eventBufferSize)
         self.maxDisconnectedNanoseconds = configuration.maxDisconnectedStaleness.nanosecondsClamped
@@ -106,18 +108,33 @@ public final class HybridCache: Service, Sendable {
         let pendingCounters = pending.counters
         stats.autoRecovery.queued = pendingCounters.queued
         stats.autoRecovery.flushed = pendingCounters.flushed
-        stats.autoRecovery.overflowed = pendingCounters.overflowed
+        // No acknowledged write is ever pushed out; what overflows is expiry markers and origin
+        // fills given up for lack of room.
+        stats.autoRecovery.overflowed = pendingCounters.dropped
+        stats.autoRecovery.refused = pendingCounters.refused
         stats.autoRecovery.depth = pendingCounters.depth
+        stats.autoRecovery.bytes = pendingCounters.bytes
         return stats
     }
 
-    /// Checks a key: not empty, not longer than `maxKeyBytes`.
+    /// Whether `key` is in Unicode normalization form C, the only form the cache accepts: L1
+    /// compares keys as strings and Redis by bytes, which agree only for NFC keys.
+    public static func isNormalizedKey(_ key: String) -> Bool {
+        KeyNormalization.isNFC(key)
+    }
+
+    /// Checks a key: not empty, not longer than `maxKeyBytes`, in NFC.
     @inline(__always)
     func validate(key: String) throws {
         let length = key.utf8.count
         if length == 0 { throw CacheError(.invalidKey, "the key is empty") }
         if length > configuration.maxKeyBytes {
             throw CacheError(.keyTooLong, "the key is \(length) bytes; the limit is \(configuration.maxKeyBytes)")
+        }
+        // L1, flights and the queue compare keys as strings, Redis by bytes: only NFC keys
+        // mean the same to both (see `KeyNormalization`).
+        guard KeyNormalization.isNFC(key) else {
+            throw CacheError(.invalidKey, "the key is not in Unicode normalization form C; send its NFC form (e.g. U+00E9, not e + U+0301)")
         }
     }
 

@@ -2,6 +2,8 @@ import Concord
 import ConcordMemcached
 import ConcordRedis
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import NIOCore
 import Prometheus
@@ -19,6 +21,10 @@ public final class CacheNode: Sendable {
     /// same registry, so cache metrics and the node's HTTP metrics come out together.
     public let registry: PrometheusCollectorRegistry
     public let readiness: NodeReadiness
+    /// The bearer tokens read from the configuration's token files at start.
+    public let tokens: AccessTokens
+    /// The server's TLS settings, read from `--tls-cert` and `--tls-key` at start.
+    let tls: TLSConfiguration?
     let metrics: NodeMetrics
     let logger: Logger
 
@@ -63,11 +69,12 @@ public final class CacheNode: Sendable {
             readiness = backplane == nil ? .redis(backend.client) : .backplane(of: cache)
         }
         let origin = try configuration.origin?.open()
-        self.init(configuration: configuration, cache: cache, origin: origin, readiness: readiness, registry: registry, logger: logger)
+        try self.init(configuration: configuration, cache: cache, origin: origin, readiness: readiness, registry: registry, logger: logger)
     }
 
     /// A node around a cache built elsewhere: in-memory backends in tests, or an app that
-    /// embeds the API. The cache's own configuration decides key and value limits.
+    /// embeds the API. The cache's own configuration decides key and value limits; token and
+    /// TLS files come from `configuration` and are read here.
     public init(
         configuration: NodeConfiguration,
         cache: HybridCache,
@@ -75,11 +82,13 @@ public final class CacheNode: Sendable {
         readiness: NodeReadiness,
         registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
         logger: Logger = Logger(label: "concord.node")
-    ) {
+    ) throws {
         self.configuration = configuration
         self.cache = cache
         self.origin = origin
         self.readiness = readiness
+        self.tokens = try AccessTokens(configuration: configuration)
+        self.tls = try NodeTLS.serverConfiguration(configuration)
         self.registry = registry
         self.metrics = NodeMetrics(registry: registry, node: cache.nodeID)
         self.logger = logger
@@ -88,20 +97,32 @@ public final class CacheNode: Sendable {
     /// The Hummingbird application: the API's router, the HTTP/1.1 server, and the cache as a
     /// service of the application, so HummingbirdTesting runs it too. `onServerRunning` gets
     /// the bound port (useful with port 0).
-    public func makeApplication(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
-        let routes = NodeRoutes(cache: cache, origin: origin, readiness: readiness, metrics: metrics, logger: logger)
+    public func makeApplication(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
+        let routes = NodeRoutes(cache: cache, origin: origin, readiness: readiness, metrics: metrics, tokens: tokens, logger: logger)
         let idleTimeout = TimeAmount.nanoseconds(configuration.idleTimeout.nanosecondsClamped)
+        let requestTimeout = TimeAmount.nanoseconds(configuration.requestTimeout.nanosecondsClamped)
         let logger = self.logger
         let baseURL = configuration.bindHost
+        let scheme = tls == nil ? "http" : "https"
+        // The idle timeout closes connections that send nothing; the request deadline closes
+        // those that trickle a request in a byte at a time, which resets any idle timer.
+        var server = HTTPServerBuilder.http1(configuration: .init(
+            additionalChannelHandlers: [makeHTTP1CloseAfterResponseHandler(), makeHTTP1RequestDeadlineHandler(timeout: requestTimeout)],
+            idleTimeout: idleTimeout
+        ))
+        if let tls { server = try .tls(server, tlsConfiguration: tls) }
         return Application(
             router: routes.makeRouter(),
-            // The idle timeout also closes connections that stall half way through a request head.
-            server: .http1(configuration: .init(additionalChannelHandlers: [makeHTTP1CloseAfterResponseHandler()], idleTimeout: idleTimeout)),
-            configuration: .init(address: .hostname(configuration.bindHost, port: configuration.port), serverName: "concord"),
+            server: server,
+            configuration: .init(
+                address: .hostname(configuration.bindHost, port: configuration.port),
+                serverName: "concord",
+                availableConnectionsDelegate: .maximum(configuration.maxConnections, logger: logger)
+            ),
             services: [cache],
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
-                logger.info("listening on http://\(baseURL.contains(":") ? "[\(baseURL)]" : baseURL):\(port)")
+                logger.info("listening on \(scheme)://\(baseURL.contains(":") ? "[\(baseURL)]" : baseURL):\(port)")
                 await onServerRunning(port)
             },
             logger: logger
@@ -124,7 +145,7 @@ public final class CacheNode: Sendable {
         onRESPBound: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: makeApplication(onServerRunning: onServerRunning)),
+            .init(service: try makeApplication(onServerRunning: onServerRunning)),
         ]
         if let resp = makeRESPServer(onBound: onRESPBound) {
             services.append(.init(service: resp))
@@ -148,7 +169,9 @@ public final class CacheNode: Sendable {
         logger.info("node starting", metadata: [
             "concord.cache": .string(configuration.cacheName),
             "concord.l2": .string(configuration.memcachedURL ?? "redis"),
-            "concord.redis": .string(configuration.isBackplaneEnabled ? (configuration.memcachedURL == nil ? "L2 + backplane" : "backplane") : "L2 only (no backplane)"),
+            "concord.redis": .string(configuration.redactedRedisURL),
+            "concord.redis.role": .string(configuration.isBackplaneEnabled ? (configuration.memcachedURL == nil ? "L2 + backplane" : "backplane") : "L2 only (no backplane)"),
+            "concord.auth": .string(configuration.requiresTokens ? "bearer tokens" : "none (loopback or --allow-unauthenticated)"),
             "concord.origin": .string(configuration.origin?.description ?? "none"),
         ])
         try await ServiceGroup(configuration: groupConfiguration).run()

@@ -60,8 +60,9 @@ public final class NodeProcess: Sendable {
     /// How many of its last output lines are kept for error messages.
     static let keptLines = 200
 
-    /// The line a node logs once its server is up; `concord node` logs it with the real port.
-    static let listeningMarker = "listening on http://"
+    /// The line a node logs once its server is up (`listening on http://…` or `https://…`);
+    /// `concord node` logs it with the real port.
+    static let listeningMarker = "listening on http"
 
     private init(name: String, processIdentifier: Int32, box: StateBox) {
         self.name = name
@@ -117,10 +118,12 @@ public final class NodeProcess: Sendable {
     /// Its last output lines, for error messages.
     public var recentOutput: [String] { box.state.withLock { $0.recentLines } }
 
-    /// The port in a "listening on http://host:port" line.
+    /// The port in a "listening on http://host:port" (or https) line.
     static func announcedPort(in line: String) -> Int? {
         guard let range = line.range(of: listeningMarker) else { return nil }
-        let address = line[range.upperBound...].prefix { !$0.isWhitespace }
+        let rest = line[range.upperBound...]
+        guard let schemeEnd = rest.range(of: "://"), rest[..<schemeEnd.lowerBound].allSatisfy({ $0 == "s" }) else { return nil }
+        let address = rest[schemeEnd.upperBound...].prefix { !$0.isWhitespace }
         guard let colon = address.lastIndex(of: ":") else { return nil }
         return Int(address[address.index(after: colon)...].prefix { $0.isNumber })
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import ConcordNode
 import ConcordProcess
+import ConcordRedis
 import Foundation
 import Synchronization
 import UnixSignals
@@ -25,7 +26,7 @@ struct ClusterCommand: AsyncParsableCommand {
     @Option(name: .customLong("base-port"), help: "Port of node n1; node nK listens on base-port + K - 1")
     var basePort: Int = 7001
 
-    @Option(help: "Use this Redis instead of starting one")
+    @Option(help: "Use this Redis instead of starting one (env CONCORD_REDIS; a password belongs in --redis-password-file after --, not here)")
     var redis: String?
 
     @Option(help: "Where L2 lives: redis (default), memcached (starts a local memcached; Redis carries only the backplane), or a memcached:// server list")
@@ -72,8 +73,9 @@ struct ClusterCommand: AsyncParsableCommand {
                 memcachedURL = l2
             }
             let redisURL: String
-            if let redis {
-                redisURL = redis
+            if let given = redis ?? ProcessInfo.processInfo.environment["CONCORD_REDIS"].flatMap({ $0.isEmpty ? nil : $0 }) {
+                redisURL = given
+                console.line("redis   \(RedisConfiguration.redacted(url: given))")
             } else {
                 let started = try await RedisServer.start()
                 server = started
@@ -102,13 +104,17 @@ struct ClusterCommand: AsyncParsableCommand {
 
     private func startNodes(redisURL: String, memcachedURL: String?, children: ChildProcesses, console: Console) async throws {
         let executable = NodeProcess.currentExecutable()
-        var shared = ["--bind", bind, "--redis", redisURL, "--parent-pid", String(getpid())]
+        var shared = ["--bind", bind, "--parent-pid", String(getpid())]
         if let memcachedURL { shared += ["--l2", memcachedURL] }
         if let origin { shared += ["--origin", origin] }
+        // The Redis URL may carry credentials: it goes through the environment, which only the
+        // child's user can read, never through argv, which `ps` shows to everyone.
+        var environment = ProcessInfo.processInfo.environment
+        environment[NodeOption.redis.environmentVariable] = redisURL
         for index in 1...nodes {
             let id = "n\(index)"
             let arguments = ["node", "--id", id, "--port", String(basePort + index - 1)] + shared + nodeArguments
-            let child = try NodeProcess.launch(name: id, executable: executable, arguments: arguments) { line in
+            let child = try NodeProcess.launch(name: id, executable: executable, arguments: arguments, environment: environment) { line in
                 console.line("[\(id)] \(line)")
             }
             children.add(child)

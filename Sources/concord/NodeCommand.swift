@@ -21,6 +21,8 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(name: .customLong(NodeOption.bind.name), help: Self.help(.bind)) var bind: String?
     @Option(name: .customLong(NodeOption.port.name), help: Self.help(.port)) var port: String?
     @Option(name: .customLong(NodeOption.redis.name), help: Self.help(.redis)) var redis: String?
+    @Option(name: .customLong(NodeOption.redisUser.name), help: Self.help(.redisUser)) var redisUser: String?
+    @Option(name: .customLong(NodeOption.redisPasswordFile.name), help: Self.help(.redisPasswordFile)) var redisPasswordFile: String?
     @Option(name: .customLong(NodeOption.l2.name), help: Self.help(.l2)) var l2: String?
     @Option(name: .customLong(NodeOption.origin.name), help: Self.help(.origin)) var origin: String?
     @Option(name: .customLong(NodeOption.cacheName.name), help: Self.help(.cacheName)) var cacheName: String?
@@ -37,6 +39,17 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(name: .customLong(NodeOption.maxKeyBytes.name), help: Self.help(.maxKeyBytes)) var maxKeyBytes: String?
     @Option(name: .customLong(NodeOption.maxValueBytes.name), help: Self.help(.maxValueBytes)) var maxValueBytes: String?
     @Option(name: .customLong(NodeOption.memoryMaxEntries.name), help: Self.help(.memoryMaxEntries)) var memoryMaxEntries: String?
+    @Option(name: .customLong(NodeOption.memoryMaxBytes.name), help: Self.help(.memoryMaxBytes)) var memoryMaxBytes: String?
+    @Option(name: .customLong(NodeOption.pendingMaxEntries.name), help: Self.help(.pendingMaxEntries)) var pendingMaxEntries: String?
+    @Option(name: .customLong(NodeOption.pendingMaxBytes.name), help: Self.help(.pendingMaxBytes)) var pendingMaxBytes: String?
+    @Option(name: .customLong(NodeOption.authTokenFile.name), help: Self.help(.authTokenFile)) var authTokenFile: String?
+    @Option(name: .customLong(NodeOption.adminTokenFile.name), help: Self.help(.adminTokenFile)) var adminTokenFile: String?
+    @Option(name: .customLong(NodeOption.metricsTokenFile.name), help: Self.help(.metricsTokenFile)) var metricsTokenFile: String?
+    @Flag(name: .customLong(NodeOption.allowUnauthenticated.name), inversion: .prefixedNo, help: Self.help(.allowUnauthenticated)) var allowUnauthenticated: Bool?
+    @Option(name: .customLong(NodeOption.tlsCert.name), help: Self.help(.tlsCert)) var tlsCert: String?
+    @Option(name: .customLong(NodeOption.tlsKey.name), help: Self.help(.tlsKey)) var tlsKey: String?
+    @Option(name: .customLong(NodeOption.maxConnections.name), help: Self.help(.maxConnections)) var maxConnections: String?
+    @Option(name: .customLong(NodeOption.requestTimeout.name), help: Self.help(.requestTimeout)) var requestTimeout: String?
     @Flag(name: .customLong(NodeOption.backplane.name), inversion: .prefixedNo, help: Self.help(.backplane)) var backplane: Bool?
     @Option(name: .customLong(NodeOption.idleTimeout.name), help: Self.help(.idleTimeout)) var idleTimeout: String?
     @Option(name: .customLong(NodeOption.shutdownTimeout.name), help: Self.help(.shutdownTimeout)) var shutdownTimeout: String?
@@ -55,13 +68,18 @@ struct NodeCommand: AsyncParsableCommand {
     var flags: [String: String] {
         var flags: [String: String] = [:]
         let values: [(NodeOption, String?)] = [
-            (.id, id), (.bind, bind), (.port, port), (.redis, redis), (.l2, l2), (.origin, origin), (.cacheName, cacheName),
+            (.id, id), (.bind, bind), (.port, port), (.redis, redis), (.redisUser, redisUser), (.redisPasswordFile, redisPasswordFile),
+            (.l2, l2), (.origin, origin), (.cacheName, cacheName),
             (.duration, duration), (.memoryDuration, memoryDuration), (.failSafe, failSafe.map { String($0) }),
             (.failSafeMaxDuration, failSafeMaxDuration), (.failSafeThrottle, failSafeThrottle),
             (.factorySoftTimeout, factorySoftTimeout), (.factoryHardTimeout, factoryHardTimeout),
             (.maxDisconnectedStaleness, maxDisconnectedStaleness), (.reconnectBackoffBase, reconnectBackoffBase),
             (.reconnectBackoffCap, reconnectBackoffCap), (.maxKeyBytes, maxKeyBytes), (.maxValueBytes, maxValueBytes),
-            (.memoryMaxEntries, memoryMaxEntries), (.backplane, backplane.map { String($0) }), (.idleTimeout, idleTimeout),
+            (.memoryMaxEntries, memoryMaxEntries), (.memoryMaxBytes, memoryMaxBytes), (.pendingMaxEntries, pendingMaxEntries),
+            (.pendingMaxBytes, pendingMaxBytes), (.authTokenFile, authTokenFile), (.adminTokenFile, adminTokenFile),
+            (.metricsTokenFile, metricsTokenFile), (.allowUnauthenticated, allowUnauthenticated.map { String($0) }),
+            (.tlsCert, tlsCert), (.tlsKey, tlsKey), (.maxConnections, maxConnections), (.requestTimeout, requestTimeout),
+            (.backplane, backplane.map { String($0) }), (.idleTimeout, idleTimeout),
             (.shutdownTimeout, shutdownTimeout), (.logLevel, logLevel), (.respPort, respPort),
             (.respMaxConnections, respMaxConnections), (.respTokenFile, respTokenFile), (.parentPID, parentPID),
         ]
@@ -83,7 +101,8 @@ struct NodeCommand: AsyncParsableCommand {
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
-            return handler
+            // Keys and request text reach the log: no control character may forge a line.
+            return ControlCharacterEscapingLogHandler(wrapping: handler)
         }
         // The one place swift-metrics is bootstrapped: the cache's metrics and the node's HTTP
         // metrics then share the registry that /metrics renders.

@@ -197,8 +197,17 @@ struct NodeClientTests {
         #expect(try NodeClient(url: client.baseURL).port == port)
     }
 
+    @Test("https:// URLs speak TLS, on port 443 unless given")
+    func httpsURLs() throws {
+        let client = try NodeClient(url: "https://node.example")
+        #expect(client.port == 443)
+        #expect(client.baseURL == "https://node.example:443")
+        #expect(client.configuration.tls != nil)
+        #expect(try NodeClient(url: "http://node.example").configuration.tls == nil)
+    }
+
     @Test("URLs that name no node are .invalidURL", arguments: [
-        "https://127.0.0.1:7001", "http://127.0.0.1:notaport", "http://127.0.0.1:7001/v1/cache", "http://:7001", "http://h:70000",
+        "ftp://127.0.0.1:7001", "http://127.0.0.1:notaport", "http://127.0.0.1:7001/v1/cache", "http://:7001", "http://h:70000",
     ])
     func refusesURLs(url: String) {
         #expect {

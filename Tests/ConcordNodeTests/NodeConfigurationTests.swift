@@ -72,6 +72,20 @@ struct NodeConfigurationTests {
         #expect(configuration.nodeID.hasPrefix("node-"))
     }
 
+    @Test("a bind beyond loopback needs a token file or --allow-unauthenticated; loopback does not", arguments: [
+        ("0.0.0.0", false), ("10.1.2.3", false), ("::", false), ("127.0.0.1", true), ("127.3.4.5", true), ("::1", true), ("localhost", true),
+    ])
+    func unauthenticatedBind(host: String, allowed: Bool) {
+        let result = Result { () throws(NodeConfigurationError) in try NodeConfiguration(flags: ["bind": host], environment: [:]) }
+        switch result {
+        case .success: #expect(allowed, "\(host) was accepted without tokens")
+        case .failure(let error):
+            #expect(!allowed, "\(host): \(error)")
+            #expect(error.code == .unauthenticatedBind)
+            #expect(error.description.hasPrefix("--auth-token-file"))
+        }
+    }
+
     @Test("every flag maps to its setting")
     func flagsMap() throws {
         let configuration = try NodeConfiguration(flags: [
@@ -82,7 +96,19 @@ struct NodeConfigurationTests {
             "reconnect-backoff-base": "50ms", "reconnect-backoff-cap": "1s", "max-key-bytes": "256",
             "max-value-bytes": "1MiB", "memory-max-entries": "500", "backplane": "false", "idle-timeout": "5s",
             "shutdown-timeout": "1s", "log-level": "debug", "parent-pid": "42",
+            "allow-unauthenticated": "true", "memory-max-bytes": "32MiB", "pending-max-entries": "50",
+            "pending-max-bytes": "2MiB", "max-connections": "10", "request-timeout": "3s", "redis-user": "app",
         ], environment: [:])
+        #expect(configuration.allowsUnauthenticated)
+        #expect(configuration.memoryMaxBytes == 32 << 20)
+        #expect(configuration.pendingMaxEntries == 50)
+        #expect(configuration.pendingMaxBytes == 2 << 20)
+        #expect(configuration.maxConnections == 10)
+        #expect(configuration.requestTimeout == .seconds(3))
+        #expect(try configuration.redisConfiguration().username == "app")
+        #expect(configuration.cacheConfiguration.memoryMaxBytes == 32 << 20)
+        #expect(configuration.cacheConfiguration.pendingWriteCapacity == 50)
+        #expect(configuration.cacheConfiguration.pendingWriteMaxBytes == 2 << 20)
         #expect(configuration.nodeID == "n1")
         #expect(configuration.bindHost == "0.0.0.0")
         #expect(configuration.port == 7002)
@@ -289,6 +315,11 @@ struct NodeConfigurationTests {
         #expect(throws: NodeConfigurationError.self) {
             try NodeConfiguration(flags: ["resp-port": "6380", "bind": "0.0.0.0"], environment: [:])
         }
-        #expect(try NodeConfiguration(flags: ["resp-port": "6380", "bind": "0.0.0.0", "resp-token-file": file.path], environment: [:]).respToken == "s3cret")
+        #expect(throws: NodeConfigurationError.self) {
+            try NodeConfiguration(flags: ["resp-port": "6380", "bind": "0.0.0.0", "admin-token-file": file.path], environment: [:])
+        }
+        #expect(try NodeConfiguration(
+            flags: ["resp-port": "6380", "bind": "0.0.0.0", "resp-token-file": file.path, "admin-token-file": file.path],
+            environment: [:]).respToken == "s3cret")
     }
 }

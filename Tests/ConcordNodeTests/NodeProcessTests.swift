@@ -107,4 +107,7 @@ final class OutputLog: Sendable {
     }
 
     var text: String { lines.withLock { $0.suffix(60).joined(separator: "\n") } }
+
+    /// Every kept line (the last 400).
+    var all: String { lines.withLock { $0.joined(separator: "\n") } }
 }

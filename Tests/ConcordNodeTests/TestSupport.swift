@@ -9,6 +9,7 @@ import HummingbirdTesting
 import Logging
 import NIOCore
 import Prometheus
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -45,7 +46,7 @@ func makeMemoryNode(
         backplane: InMemoryBackplane(store: store),
         logger: quietLogger
     )
-    return CacheNode(
+    return try CacheNode(
         configuration: configuration, cache: cache, origin: origin,
         readiness: .backplane(of: cache), registry: PrometheusCollectorRegistry(), logger: quietLogger
     )
@@ -158,7 +159,7 @@ final class RawConnection: @unchecked Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard connected == 0 else {
-            close(fd)
+            Glibc.close(fd)
             throw TestError("connect() to port \(port) failed: errno \(errno)")
         }
         // Reads in these tests wait for at most this long, so a hang fails instead of blocking.
@@ -166,7 +167,18 @@ final class RawConnection: @unchecked Sendable {
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }
 
-    deinit { close(fd) }
+    private let closed = Mutex(false)
+
+    deinit { close() }
+
+    /// Closes the socket now (once; later calls and deinit do nothing).
+    func close() {
+        let first = closed.withLock { closed in
+            defer { closed = true }
+            return !closed
+        }
+        if first { Glibc.close(fd) }
+    }
 
     func send(_ text: String) throws {
         let bytes = Array(text.utf8)

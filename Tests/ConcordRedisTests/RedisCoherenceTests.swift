@@ -85,7 +85,7 @@ struct RedisCoherenceTests {
             #expect(try await eventually { await Self.allRead([b, c], "t1", nil) })
             try await a.cache.set("c1", "1")
             #expect(await Self.allRead([b, c], "c1", "1"))
-            await b.cache.clear(allowFailSafe: false)
+            try await b.cache.clear(allowFailSafe: false)
             #expect(try await eventually { await Self.allRead([a, c], "c1", nil) })
             #expect(b.cache.statistics.backplane.published >= 1)
             #expect(a.cache.statistics.backplane.received >= 5)

@@ -72,7 +72,7 @@ struct HybridCacheCoherenceTests {
             try await a.cache.set("x", "1")
             try await a.cache.set("y", "2")
             #expect(try await value(b, "x") == "1")
-            await a.cache.clear(allowFailSafe: false)
+            try await a.cache.clear(allowFailSafe: false)
             #expect(await eventually { await reads([b], "x", nil) })
             #expect(await reads([b], "y", nil))
             #expect(try await value(a, "y") == nil)

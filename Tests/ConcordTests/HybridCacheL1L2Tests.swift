@@ -164,13 +164,56 @@ struct HybridCacheL1L2Tests {
         }
     }
 
-    @Test func pendingWriteCapacityCountsOverflow() async throws {
+    @Test func aFullPendingQueueRefusesNewWritesAndKeepsTheQueuedOnes() async throws {
         let cache = try makeCache(clock: clock, store: store) { $0.pendingWriteCapacity = 3 }
         store.setAvailable(false)
-        for index in 0..<5 { try await cache.set("k\(index)", index) }
+        for index in 0..<3 { try await cache.set("k\(index)", index) }
+        for index in 3..<5 {
+            await #expect { try await cache.set("k\(index)", index) } throws: { ($0 as? CacheError)?.code == .writeQueueFull }
+            // Refused whole: not even L1 has it.
+            #expect(try await cache.tryGet("k\(index)", as: Int.self) == nil)
+        }
+        await #expect { try await cache.remove("k0") } throws: { ($0 as? CacheError)?.code == .writeQueueFull }
+        #expect(try await cache.tryGet("k0", as: Int.self)?.value == 0)
+        // An expiry is not refused: its marker is dropped (counted) and L1 still applies it.
+        try await cache.expire("k1")
         let stats = cache.statistics.autoRecovery
         #expect(stats.depth == 3)
+        #expect(stats.refused == 3)
+        #expect(stats.overflowed == 1)
+    }
+
+    @Test func writesPushOutQueuedExpiryMarkersButNeverTheOtherWay() async throws {
+        let cache = try makeCache(clock: clock, store: store) { $0.pendingWriteCapacity = 2 }
+        store.setAvailable(false)
+        try await cache.expire("m1")
+        try await cache.expire("m2")
+        #expect(cache.statistics.autoRecovery.depth == 2)
+        try await cache.set("w1", 1)
+        try await cache.set("w2", 2)
+        var stats = cache.statistics.autoRecovery
+        #expect(stats.depth == 2)
         #expect(stats.overflowed == 2)
+        try await cache.expire("m3")
+        stats = cache.statistics.autoRecovery
+        #expect(stats.depth == 2)
+        #expect(stats.overflowed == 3)
+        #expect(stats.refused == 0)
+    }
+
+    @Test func thePendingQueueIsBoundedInBytes() async throws {
+        let cache = try makeCache(clock: clock, store: store) { $0.pendingWriteMaxBytes = 10_000 }
+        store.setAvailable(false)
+        let value = [UInt8](repeating: 7, count: 4_000)
+        try await cache.set("a", value)
+        try await cache.set("b", value)
+        await #expect { try await cache.set("c", value) } throws: { ($0 as? CacheError)?.code == .writeQueueFull }
+        // Small writes still fit in what is left.
+        try await cache.set("d", [UInt8](repeating: 7, count: 100))
+        let stats = cache.statistics.autoRecovery
+        #expect(stats.depth == 3)
+        #expect(stats.bytes <= 10_000)
+        #expect(stats.refused == 1)
     }
 
     @Test func pendingQueueKeepsOnlyTheNewestVersionPerKey() async throws {

@@ -19,6 +19,7 @@ struct CacheMetrics: Sendable {
     let replays: Counter
     let fullExpiries: Counter
     let pendingOverflow: Counter
+    let pendingRefused: Counter
     let pendingDepth: Gauge
     let memoryEntries: Gauge
     let backplaneConnected: Gauge
@@ -48,6 +49,7 @@ struct CacheMetrics: Sendable {
         replays = counter("concord_backplane_replays_total")
         fullExpiries = counter("concord_backplane_full_expiries_total")
         pendingOverflow = counter("concord_pending_writes_overflow_total")
+        pendingRefused = counter("concord_pending_writes_refused_total")
         pendingDepth = Gauge(label: "concord_pending_writes", dimensions: dimensions)
         memoryEntries = Gauge(label: "concord_memory_entries", dimensions: dimensions)
         backplaneConnected = Gauge(label: "concord_backplane_connected", dimensions: dimensions)

@@ -62,8 +62,14 @@ public struct HybridCacheStatistics: Sendable, Equatable, Codable {
     public struct AutoRecovery: Sendable, Equatable, Codable {
         public var queued = 0
         public var flushed = 0
+        /// Expiry markers and origin fills dropped because the queue was full. A client's
+        /// write is never dropped: it is refused instead (`refused`).
         public var overflowed = 0
+        /// Writes refused with `writeQueueFull`, before anything of them was applied.
+        public var refused = 0
         public var depth = 0
+        /// Payload and key bytes of the queued writes.
+        public var bytes = 0
     }
 
     public var node = ""

@@ -9,6 +9,11 @@ public struct HybridCacheConfiguration: Sendable {
     public var defaultEntryOptions = CacheEntryOptions()
     /// L1 bounds.
     public var memory = MemoryCacheConfiguration()
+    /// L1's bound in bytes. When set, every L1 entry costs its key and payload bytes plus
+    /// `HybridCache.memoryEntryOverheadBytes` (the payload of a value that is neither bytes nor
+    /// a string is its `size` option), and this replaces `memory.maxCost`. Nil: each entry
+    /// costs its `size` option against `memory.maxCost`.
+    public var memoryMaxBytes: Int?
     /// The longest key accepted, in UTF-8 bytes.
     public var maxKeyBytes: Int = 1024
     /// The largest serialized value accepted, in bytes.
@@ -16,6 +21,8 @@ public struct HybridCacheConfiguration: Sendable {
     /// Pending L2 writes (background writes and writes waiting for Redis to come back) kept,
     /// newest version per key. Past it, the oldest pending write is dropped and counted.
     public var pendingWriteCapacity: Int = 10_000
+    /// The most payload bytes the pending L2 writes may hold together.
+    public var pendingWriteMaxBytes: Int = 64 * 1024 * 1024
     /// Backoff between retries of pending L2 writes.
     public var retryBackoffBase: Duration = .milliseconds(100)
     /// The longest backoff between retries of pending L2 writes.
@@ -64,6 +71,8 @@ public struct HybridCacheConfiguration: Sendable {
         }
         guard maxKeyBytes > 0 else { throw CacheError(.invalidConfiguration, "maxKeyBytes must be positive") }
         guard maxValueBytes > 0 else { throw CacheError(.invalidConfiguration, "maxValueBytes must be positive") }
+        if let memoryMaxBytes, memoryMaxBytes <= 0 { throw CacheError(.invalidConfiguration, "memoryMaxBytes must be positive") }
+        guard pendingWriteMaxBytes > 0 else { throw CacheError(.invalidConfiguration, "pendingWriteMaxBytes must be positive") }
         guard pendingWriteCapacity > 0 else { throw CacheError(.invalidConfiguration, "pendingWriteCapacity must be positive") }
         guard retryBackoffBase > .zero, retryBackoffCap >= retryBackoffBase else {
             throw CacheError(.invalidConfiguration, "retry backoff needs 0 < base <= cap")

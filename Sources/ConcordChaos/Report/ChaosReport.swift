@@ -200,8 +200,9 @@ package struct ChaosReport: Sendable {
         guard measurement.converged, let convergence = measurement.convergence else {
             return "did NOT converge (\(measurement.laggingPairs.count) node/key pairs lagging)"
         }
-        let verdict = measurement.withinBound ? "within" : "OVER"
-        return "converged in \(convergence.shortDescription) (\(verdict) \(bound.shortDescription))"
+        // The figure ends with the first current read; the verdict rests on the last stale one.
+        let verdict = measurement.withinBound ? "no stale read started past the \(bound.shortDescription) bound" : "stale reads past the \(bound.shortDescription) bound"
+        return "converged in \(convergence.shortDescription) (\(verdict))"
     }
 }
 

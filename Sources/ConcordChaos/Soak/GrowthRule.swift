@@ -15,6 +15,9 @@ package struct GrowthRule: Sendable, Hashable {
     package var filesFloor: Double = 5
     /// Fewer samples than this after the warm-up give no verdict.
     package var minimumSamples: Int = 20
+    /// Samples spanning less than this after the warm-up give no verdict: a short run's
+    /// caches are still filling, which is not a leak.
+    package var minimumSpan: Duration = .seconds(600)
 
     package init() {}
 
@@ -28,13 +31,17 @@ package struct GrowthRule: Sendable, Hashable {
 
     /// One line for reports.
     package var statement: String {
-        "after the first \(Int(warmupShare * 100))% of samples, \(segments) equal segments; growing steadily = every segment's median above the previous one's and the last above the first by more than \(Int(memorySlack * 100))% and 4 MiB (memory) or \(Int(filesSlack * 100))% and \(Int(filesFloor)) descriptors"
+        "over at least \(Int(minimumSpan.milliseconds / 60_000)) minutes after the first \(Int(warmupShare * 100))% of samples, \(segments) equal segments; growing steadily = every segment's median above the previous one's and the last above the first by more than \(Int(memorySlack * 100))% and 4 MiB (memory) or \(Int(filesSlack * 100))% and \(Int(filesFloor)) descriptors"
     }
 
     func judge(_ points: [(Duration, Double)], slack: Double, floor: Double) -> Verdict {
         let kept = Array(points.dropFirst(Int(Double(points.count) * warmupShare)))
         guard kept.count >= max(minimumSamples, segments), segments >= 2 else {
             return Verdict(growing: false, medians: [], reason: "too few samples (\(kept.count)) for a verdict")
+        }
+        let span = kept.last!.0 - kept.first!.0
+        guard span >= minimumSpan else {
+            return Verdict(growing: false, medians: [], reason: "\(span.shortDescription) of samples is too short for a verdict (at least \(minimumSpan.shortDescription))")
         }
         var medians: [Double] = []
         for segment in 0..<segments {

@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 /// One keep-alive HTTP/1.1 connection of a `NodeClient`: a channel and the handler that turns
 /// the response parts of the one request in flight into a `NodeResponse`.
@@ -14,13 +15,20 @@ final class HTTPConnection: Sendable {
     }
 
     static func connect(
-        host: String, port: Int, group: any EventLoopGroup, timeout: TimeAmount, maxResponseBytes: Int
+        host: String, port: Int, group: any EventLoopGroup, timeout: TimeAmount, maxResponseBytes: Int,
+        sslContext: NIOSSLContext? = nil
     ) -> EventLoopFuture<HTTPConnection> {
         ClientBootstrap(group: group)
             .connectTimeout(timeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let sslContext {
+                        // The host names the certificate to expect; an IP literal is checked
+                        // against the certificate's IP addresses instead.
+                        let serverName = host.first?.isNumber == true || host.contains(":") ? nil : host
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: serverName))
+                    }
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
                     try channel.pipeline.syncOperations.addHandler(ResponseCollector(maxBodyBytes: maxResponseBytes))
                 }

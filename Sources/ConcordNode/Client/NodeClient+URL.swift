@@ -1,12 +1,17 @@
 extension NodeClient {
-    /// The host and port of `http://host:port`; a trailing `/` is fine, the scheme may be left
-    /// out, an IPv6 host is written in brackets and the port defaults to 80.
-    static func address(of url: String) throws(NodeClientError) -> (host: String, port: Int) {
+    /// The host and port of `http://host:port` or `https://host:port`; a trailing `/` is fine,
+    /// the scheme may be left out (http), an IPv6 host is written in brackets and the port
+    /// defaults to 80 (443 for https).
+    static func address(of url: String) throws(NodeClientError) -> (host: String, port: Int, secure: Bool) {
         var rest = Substring(url.trimmingASCIIWhitespace())
+        var secure = false
         if rest.hasPrefix("http://") {
             rest = rest.dropFirst("http://".count)
+        } else if rest.hasPrefix("https://") {
+            rest = rest.dropFirst("https://".count)
+            secure = true
         } else if rest.contains("://") {
-            throw NodeClientError(.invalidURL, "'\(url)': only http:// is supported")
+            throw NodeClientError(.invalidURL, "'\(url)': only http:// and https:// are supported")
         }
         while rest.hasSuffix("/") { rest = rest.dropLast() }
         guard !rest.contains("/"), !rest.contains("?") else {
@@ -26,13 +31,13 @@ extension NodeClient {
             portText = nil
         }
         guard !host.isEmpty else { throw NodeClientError(.invalidURL, "'\(url)': no host") }
-        var port = 80
+        var port = secure ? 443 : 80
         if let portText {
             guard let parsed = Int(portText), (1...65_535).contains(parsed) else {
                 throw NodeClientError(.invalidURL, "'\(url)': '\(portText)' is not a port")
             }
             port = parsed
         }
-        return (String(host), port)
+        return (String(host), port, secure)
     }
 }

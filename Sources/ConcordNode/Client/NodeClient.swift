@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// An HTTP/1.1 client for a node's API (DESIGN.md, "Node HTTP API"), for the CLI, the chaos
@@ -23,6 +24,11 @@ public final class NodeClient: Sendable {
         public var maxIdleConnections: Int = 4
         /// Answers with a larger body are refused (`.protocolError`) rather than buffered.
         public var maxResponseBytes: Int = 64 << 20
+        /// Sent as `Authorization: Bearer` with every request, for a node started with token files.
+        public var bearerToken: String?
+        /// Speak TLS with these settings (an `https://` URL turns it on with the system's trust
+        /// roots); nil: plain HTTP.
+        public var tls: TLSConfiguration?
 
         public init(requestTimeout: Duration = .seconds(5), connectTimeout: Duration? = nil) {
             self.requestTimeout = requestTimeout
@@ -34,6 +40,8 @@ public final class NodeClient: Sendable {
     public let port: Int
     public let configuration: Configuration
     private let group: any EventLoopGroup
+    /// The TLS context, or why it could not be made (then every request fails with that).
+    private let tlsContext: Result<NIOSSLContext, NodeClientError>?
     private let logger: Logger
     private let pool = Mutex(Pool())
 
@@ -53,14 +61,22 @@ public final class NodeClient: Sendable {
         self.port = port
         self.configuration = configuration
         self.group = eventLoopGroup
+        self.tlsContext = configuration.tls.map { tls in
+            Result { try NIOSSLContext(configuration: tls) }
+                .mapError { NodeClientError(.connectionFailed, "cannot set up TLS: \($0)") }
+        }
         var logger = logger
         logger[metadataKey: "concord.node.address"] = "\(host):\(port)"
         self.logger = logger
     }
 
-    /// Parses `http://host:port` (a trailing `/` is fine; the scheme may be left out).
+    /// Parses `http://host:port` or `https://host:port` (a trailing `/` is fine; the scheme may
+    /// be left out). `https` uses `configuration.tls`, or the system's trust roots without it.
     public convenience init(url: String, configuration: Configuration = .init()) throws(NodeClientError) {
-        let (host, port) = try Self.address(of: url)
+        let (host, port, secure) = try Self.address(of: url)
+        var configuration = configuration
+        if secure, configuration.tls == nil { configuration.tls = .makeClientConfiguration() }
+        if !secure { configuration.tls = nil }
         self.init(host: host, port: port, configuration: configuration)
     }
 
@@ -69,8 +85,8 @@ public final class NodeClient: Sendable {
         shutdown()
     }
 
-    /// `http://host:port`.
-    public var baseURL: String { "http://\(hostAndPort)" }
+    /// `http://host:port`, or `https://` with TLS.
+    public var baseURL: String { "\(tlsContext == nil ? "http" : "https")://\(hostAndPort)" }
 
     private var hostAndPort: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
@@ -153,6 +169,7 @@ public final class NodeClient: Sendable {
         head.headers.add(name: "Host", value: hostAndPort)
         head.headers.add(name: "User-Agent", value: "concord")
         if let body { head.headers.add(name: "Content-Length", value: String(body.count)) }
+        if let token = configuration.bearerToken { head.headers.add(name: "Authorization", value: "Bearer \(token)") }
         for header in headers { head.headers.add(name: header.name, value: header.value) }
         let buffer = body.map { ByteBuffer(bytes: $0) }
 
@@ -200,9 +217,16 @@ public final class NodeClient: Sendable {
             connection.close()
         }
         let connectTimeout = Self.timeAmount(configuration.connectTimeout.map { min(timeout, $0) } ?? timeout)
+        let sslContext: NIOSSLContext?
+        switch tlsContext {
+        case .success(let context)?: sslContext = context
+        case .failure(let error)?: throw error
+        case nil: sslContext = nil
+        }
         do {
             let connection = try await HTTPConnection.connect(
-                host: host, port: port, group: group, timeout: connectTimeout, maxResponseBytes: configuration.maxResponseBytes
+                host: host, port: port, group: group, timeout: connectTimeout, maxResponseBytes: configuration.maxResponseBytes,
+                sslContext: sslContext
             )
             // Bounds a connect the bootstrap's own timeout does not catch, such as a slow name lookup.
             .deadline(connectTimeout + .milliseconds(50), NodeClientError(.timeout, "\(what): connecting timed out"))

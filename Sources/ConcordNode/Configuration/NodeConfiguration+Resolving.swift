@@ -33,6 +33,8 @@ extension NodeConfiguration {
             }
             redisURL = url
         }
+        if let user = try resolver.string(.redisUser) { redisUser = user }
+        if let path = try resolver.string(.redisPasswordFile) { redisPasswordFile = path }
         if let text = try resolver.string(.l2), text.lowercased() != "redis" {
             do {
                 _ = try MemcachedConfiguration(url: text)
@@ -63,6 +65,17 @@ extension NodeConfiguration {
         // Redis refuses strings over 512 MiB, so larger limits could never be honoured.
         if let value = try resolver.size(.maxValueBytes, in: 1...(512 * 1024 * 1024)) { maxValueBytes = value }
         if let value = try resolver.integer(.memoryMaxEntries, in: 1...Int(Int32.max)) { memoryMaxEntries = value }
+        if let value = try resolver.size(.memoryMaxBytes, in: (1024 * 1024)...(1 << 40)) { memoryMaxBytes = value }
+        if let value = try resolver.integer(.pendingMaxEntries, in: 1...10_000_000) { pendingMaxEntries = value }
+        if let value = try resolver.size(.pendingMaxBytes, in: 1...(1 << 40)) { pendingMaxBytes = value }
+        if let path = try resolver.string(.authTokenFile) { authTokenFile = path }
+        if let path = try resolver.string(.adminTokenFile) { adminTokenFile = path }
+        if let path = try resolver.string(.metricsTokenFile) { metricsTokenFile = path }
+        if let value = try resolver.boolean(.allowUnauthenticated) { allowsUnauthenticated = value }
+        if let path = try resolver.string(.tlsCert) { tlsCertificateFile = path }
+        if let path = try resolver.string(.tlsKey) { tlsKeyFile = path }
+        if let value = try resolver.integer(.maxConnections, in: 1...1_000_000) { maxConnections = value }
+        if let value = try resolver.duration(.requestTimeout) { requestTimeout = value }
         if let value = try resolver.boolean(.backplane) { isBackplaneEnabled = value }
         if let value = try resolver.duration(.idleTimeout) { idleTimeout = value }
         if let value = try resolver.duration(.shutdownTimeout) { shutdownTimeout = value }
@@ -91,6 +104,11 @@ extension NodeConfiguration {
         if let pid = try resolver.integer(.parentPID, in: 1...Int(Int32.max)) { parentProcessID = Int32(pid) }
 
         try validate()
+        // The files are read now too, so a missing or empty one stops the node at start with
+        // its flag named, rather than at the first request or Redis connection.
+        _ = try AccessTokens(configuration: self)
+        _ = try NodeTLS.serverConfiguration(self)
+        _ = try redisConfiguration()
     }
 
     /// Checks the settings together, as the cache and the Redis client would, so a bad
@@ -114,7 +132,23 @@ extension NodeConfiguration {
             throw combination(.reconnectBackoffCap, "(\(DurationSyntax.format(reconnectBackoffCap))) must not be shorter than --reconnect-backoff-base (\(DurationSyntax.format(reconnectBackoffBase)))")
         }
         guard idleTimeout > .zero else { throw combination(.idleTimeout, "must be longer than 0s") }
-        if respPort != nil, respToken == nil, !Self.isLoopback(bindHost) {
+        guard requestTimeout > .zero else { throw combination(.requestTimeout, "must be longer than 0s") }
+        guard maxConnections > 0 else { throw combination(.maxConnections, "must be at least 1") }
+        guard memoryMaxBytes > 0 else { throw combination(.memoryMaxBytes, "must be positive") }
+        guard pendingMaxEntries > 0 else { throw combination(.pendingMaxEntries, "must be at least 1") }
+        guard pendingMaxBytes >= maxValueBytes else {
+            throw combination(.pendingMaxBytes, "(\(ByteSizeSyntax.format(pendingMaxBytes))) must hold at least one value of --max-value-bytes (\(ByteSizeSyntax.format(maxValueBytes)))")
+        }
+        if (tlsCertificateFile == nil) != (tlsKeyFile == nil) {
+            throw combination(tlsCertificateFile == nil ? .tlsCert : .tlsKey, "is needed with --\(tlsCertificateFile == nil ? NodeOption.tlsKey.name : NodeOption.tlsCert.name)")
+        }
+        if !bindsLoopbackOnly, !requiresTokens, !allowsUnauthenticated {
+            throw NodeConfigurationError(
+                .unauthenticatedBind, option: NodeOption.authTokenFile.name, source: .combination, value: nil,
+                message: "is required (or --admin-token-file) when --bind is not a loopback address ('\(bindHost)'): anyone who reaches the port could read and overwrite the cache. Give token files, or --allow-unauthenticated to accept that"
+            )
+        }
+        if respPort != nil, respToken == nil, !bindsLoopbackOnly {
             throw combination(.respTokenFile, "is required when --bind is not a loopback address ('\(bindHost)') and --resp-port is set: anyone who reaches the port could read and overwrite the cache")
         }
         do {
@@ -124,13 +158,6 @@ extension NodeConfiguration {
             let message = (error as? CacheError)?.message ?? "\(error)"
             throw NodeConfigurationError(.outOfRange, option: NodeOption.cacheName.name, source: .combination, value: nil, message: message)
         }
-    }
-}
-
-extension NodeConfiguration {
-    /// Whether `host` only reaches this machine.
-    static func isLoopback(_ host: String) -> Bool {
-        host == "localhost" || host == "::1" || host.hasPrefix("127.")
     }
 }
 

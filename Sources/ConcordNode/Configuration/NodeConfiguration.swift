@@ -12,6 +12,10 @@ public struct NodeConfiguration: Sendable, Equatable {
     public var bindHost: String = "127.0.0.1"
     public var port: Int = 7001
     public var redisURL: String = "redis://127.0.0.1:6379"
+    /// The Redis ACL user; nil keeps the URL's (or the default user).
+    public var redisUser: String?
+    /// A file whose first line is the Redis password, so it stays out of argv and env dumps.
+    public var redisPasswordFile: String?
     /// A `memcached://` server list for L2, with Redis as the backplane only; nil keeps L2 on Redis.
     public var memcachedURL: String?
     public var origin: OriginLocation?
@@ -32,6 +36,25 @@ public struct NodeConfiguration: Sendable, Equatable {
     public var maxKeyBytes: Int = 1024
     public var maxValueBytes: Int = 8 * 1024 * 1024
     public var memoryMaxEntries: Int = 100_000
+    /// L1's bound in bytes: a quarter of the 1 GiB a sidecar container is commonly given, and
+    /// half of the shipped Kubernetes limit, leaving room for the queue and the runtime.
+    public var memoryMaxBytes: Int = 256 * 1024 * 1024
+    public var pendingMaxEntries: Int = 10_000
+    public var pendingMaxBytes: Int = 64 * 1024 * 1024
+    /// Files of bearer tokens by scope; with none, the API is open (loopback only, unless
+    /// `allowsUnauthenticated`).
+    public var authTokenFile: String?
+    public var adminTokenFile: String?
+    public var metricsTokenFile: String?
+    /// Lets a node bind beyond loopback without tokens, for networks that are trusted otherwise.
+    public var allowsUnauthenticated: Bool = false
+    /// PEM certificate chain and key: with both, the API is served over TLS.
+    public var tlsCertificateFile: String?
+    public var tlsKeyFile: String?
+    /// Connections past this wait in the listen backlog until one closes.
+    public var maxConnections: Int = 1024
+    /// A request's head and body must arrive within this, however slowly they trickle.
+    public var requestTimeout: Duration = .seconds(30)
     /// Off only to show that coherence depends on it (the chaos harness's negative control).
     public var isBackplaneEnabled: Bool = true
     public var idleTimeout: Duration = .seconds(30)
@@ -55,6 +78,15 @@ public struct NodeConfiguration: Sendable, Equatable {
         configuration.maxKeyBytes = maxKeyBytes
         configuration.maxValueBytes = maxValueBytes
         configuration.memory.maxEntries = memoryMaxEntries
+        configuration.memoryMaxBytes = memoryMaxBytes
+        // Each L1 shard holds an equal share of the bytes, and a value larger than a share is
+        // not kept in L1: use fewer shards when the largest value would not fit in one.
+        let largestEntry = maxValueBytes + maxKeyBytes + HybridCache.memoryEntryOverheadBytes
+        var shards = configuration.memory.shardCount
+        while shards > 1, memoryMaxBytes / shards < largestEntry { shards /= 2 }
+        configuration.memory.shardCount = shards
+        configuration.pendingWriteCapacity = pendingMaxEntries
+        configuration.pendingWriteMaxBytes = pendingMaxBytes
         configuration.maxDisconnectedStaleness = maxDisconnectedStaleness
         // Queued writes retry on the same schedule as reconnects: both wait for the same Redis.
         configuration.retryBackoffBase = reconnectBackoffBase
@@ -84,6 +116,10 @@ public struct NodeConfiguration: Sendable, Equatable {
         } catch {
             throw NodeConfigurationError(.invalidURL, option: NodeOption.redis.name, source: .combination, value: nil, message: error.message)
         }
+        if let redisUser { configuration.username = redisUser }
+        if let redisPasswordFile {
+            configuration.password = try SecretFile.firstLine(of: redisPasswordFile, option: .redisPasswordFile)
+        }
         configuration.reconnect = .init(backoffBase: reconnectBackoffBase, backoffCap: reconnectBackoffCap)
         configuration.clientName = "concord-\(cacheName)-\(nodeID)"
         return configuration
@@ -105,6 +141,23 @@ public struct NodeConfiguration: Sendable, Equatable {
     /// The address clients use, e.g. `http://127.0.0.1:7001`.
     public var baseURL: String {
         let host = bindHost.contains(":") ? "[\(bindHost)]" : bindHost
-        return "http://\(host):\(port)"
+        return "\(isTLSEnabled ? "https" : "http")://\(host):\(port)"
+    }
+
+    /// Whether the API is served over TLS.
+    public var isTLSEnabled: Bool { tlsCertificateFile != nil }
+
+    /// Whether any token file is set, so that requests need a bearer token.
+    public var requiresTokens: Bool { authTokenFile != nil || adminTokenFile != nil }
+
+    /// The Redis URL with any password or token in it replaced by `***`, for logs and messages.
+    public var redactedRedisURL: String { RedisConfiguration.redacted(url: redisURL) }
+
+    /// Whether `bindHost` is reachable only from this machine.
+    public var bindsLoopbackOnly: Bool {
+        let host = bindHost.lowercased()
+        if host == "localhost" || host == "::1" || host == "[::1]" { return true }
+        let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
     }
 }

@@ -12,6 +12,8 @@ public struct NodeConfigurationError: Error, CustomStringConvertible, Sendable, 
             case invalidOrigin
             case outOfRange
             case unknownOption
+            case unreadableFile
+            case unauthenticatedBind
         }
 
         fileprivate let base: Base
@@ -34,6 +36,10 @@ public struct NodeConfigurationError: Error, CustomStringConvertible, Sendable, 
         public static var outOfRange: Self { .init(base: .outOfRange) }
         /// A flag name that no node option has (a programming error in the caller).
         public static var unknownOption: Self { .init(base: .unknownOption) }
+        /// A token, password, certificate or key file that cannot be read, or holds nothing.
+        public static var unreadableFile: Self { .init(base: .unreadableFile) }
+        /// A bind beyond loopback with no token file and no `--allow-unauthenticated`.
+        public static var unauthenticatedBind: Self { .init(base: .unauthenticatedBind) }
 
         public var description: String { base.rawValue }
     }

@@ -47,7 +47,9 @@ extension NodeOption {
     public static let id = NodeOption("id", .value(valueName: "id"), "This node's id: 1–64 of [A-Za-z0-9._-], used in versions and logs", default: "a random node-xxxxxxxx")
     public static let bind = NodeOption("bind", .value(valueName: "host"), "Address the HTTP server listens on", default: "127.0.0.1")
     public static let port = NodeOption("port", .value(valueName: "port"), "HTTP port; 0 picks a free one (logged at start)", default: "7001")
-    public static let redis = NodeOption("redis", .value(valueName: "url"), "Redis for L2 and the backplane: redis://[user:password@]host[:port][/db]", default: "redis://127.0.0.1:6379")
+    public static let redis = NodeOption("redis", .value(valueName: "url"), "Redis for L2 and the backplane: redis://host[:port][/db]; give a password with --redis-password-file, not in the URL", default: "redis://127.0.0.1:6379")
+    public static let redisUser = NodeOption("redis-user", .value(valueName: "name"), "Redis ACL user to authenticate as (with --redis-password-file)", default: "the default user")
+    public static let redisPasswordFile = NodeOption("redis-password-file", .value(valueName: "path"), "File holding the Redis password (its first line); overrides a password in the URL", default: "none")
     public static let l2 = NodeOption("l2", .value(valueName: "url"), "Where L2 lives: redis (the --redis server) or memcached://host[:port],host[:port]; with Memcached, --redis carries only the backplane", default: "redis")
     public static let origin = NodeOption("origin", .value(valueName: "sqlite:path"), "Origin loaded on a miss: a SQLite file with table items(key, value, version)", default: "none, so GET of an absent key is a 404")
     public static let cacheName = NodeOption("cache-name", .value(valueName: "name"), "Cache name, the namespace in Redis (concord:{name})", default: "\"default\"")
@@ -65,6 +67,17 @@ extension NodeOption {
     public static let maxValueBytes = NodeOption("max-value-bytes", .value(valueName: "size"), "Largest value accepted; larger PUT bodies get 413", default: "8MiB")
     public static let memoryMaxEntries = NodeOption("memory-max-entries", .value(valueName: "count"), "Most entries kept in L1", default: "100000")
     public static let backplane = NodeOption("backplane", .toggle, "Send and receive invalidations; --no-backplane leaves this node incoherent (for chaos checks)", default: "on")
+    public static let memoryMaxBytes = NodeOption("memory-max-bytes", .value(valueName: "size"), "Most bytes kept in L1: each entry costs its key and value bytes plus a fixed overhead", default: "256MiB")
+    public static let pendingMaxEntries = NodeOption("pending-max-entries", .value(valueName: "count"), "Most writes queued for Redis (background writes, writes during an outage); a full queue refuses writes with 503", default: "10000")
+    public static let pendingMaxBytes = NodeOption("pending-max-bytes", .value(valueName: "size"), "Most value bytes queued for Redis; a full queue refuses writes with 503", default: "64MiB")
+    public static let authTokenFile = NodeOption("auth-token-file", .value(valueName: "path"), "Bearer tokens with read scope (GET, stats), one per line; several allow rotation", default: "none")
+    public static let adminTokenFile = NodeOption("admin-token-file", .value(valueName: "path"), "Bearer tokens with write scope (PUT, DELETE, invalidate, and reads), one per line", default: "none")
+    public static let metricsTokenFile = NodeOption("metrics-token-file", .value(valueName: "path"), "Bearer tokens for /metrics, one per line; without it /metrics is open", default: "none")
+    public static let allowUnauthenticated = NodeOption("allow-unauthenticated", .toggle, "Allow a non-loopback --bind without token files", default: "off")
+    public static let tlsCert = NodeOption("tls-cert", .value(valueName: "path"), "PEM certificate chain: serve HTTPS (with --tls-key)", default: "none (plain HTTP)")
+    public static let tlsKey = NodeOption("tls-key", .value(valueName: "path"), "PEM private key of --tls-cert", default: "none")
+    public static let maxConnections = NodeOption("max-connections", .value(valueName: "count"), "Most open client connections; more wait in the listen backlog", default: "1024")
+    public static let requestTimeout = NodeOption("request-timeout", .value(valueName: "duration"), "A request must arrive whole (head and body) within this long, however it trickles in", default: "30s")
     public static let idleTimeout = NodeOption("idle-timeout", .value(valueName: "duration"), "Close a connection that sends nothing for this long, half-sent request heads included", default: "30s")
     public static let shutdownTimeout = NodeOption("shutdown-timeout", .value(valueName: "duration"), "On SIGTERM/SIGINT, flush queued Redis writes for at most this long", default: "5s")
     public static let logLevel = NodeOption("log-level", .value(valueName: "level"), "trace, debug, info, notice, warning, error or critical", default: "info")
@@ -75,11 +88,13 @@ extension NodeOption {
 
     /// Every option, in `--help` order.
     public static let all: [NodeOption] = [
-        id, bind, port, redis, l2, origin, cacheName,
+        id, bind, port, redis, redisUser, redisPasswordFile, l2, origin, cacheName,
         duration, memoryDuration, failSafe, failSafeMaxDuration, failSafeThrottle,
         factorySoftTimeout, factoryHardTimeout, maxDisconnectedStaleness,
         reconnectBackoffBase, reconnectBackoffCap, maxKeyBytes, maxValueBytes, memoryMaxEntries,
-        backplane, idleTimeout, shutdownTimeout, logLevel, respPort, respMaxConnections, respTokenFile, parentPID,
+        memoryMaxBytes, pendingMaxEntries, pendingMaxBytes,
+        authTokenFile, adminTokenFile, metricsTokenFile, allowUnauthenticated, tlsCert, tlsKey,
+        maxConnections, requestTimeout, backplane, idleTimeout, shutdownTimeout, logLevel, respPort, respMaxConnections, respTokenFile, parentPID,
     ]
 
     /// The option with this flag name, if any.

@@ -2,19 +2,21 @@ import Concord
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdAuth
 import Logging
 import NIOCore
 
 /// The node's HTTP API over one `HybridCache`: the cache routes, invalidation, stats, health,
 /// readiness and metrics, with JSON errors and 405 for a known path with the wrong method.
 struct NodeRoutes: Sendable {
-    typealias Context = BasicRequestContext
+    typealias Context = BasicAuthRequestContext<APIScope>
     typealias Handler = @Sendable (Request, Context) async throws -> Response
 
     let cache: HybridCache
     let origin: (any Origin)?
     let readiness: NodeReadiness
     let metrics: NodeMetrics
+    let tokens: AccessTokens
     let logger: Logger
 
     /// Bodies of `POST /v1/invalidate` are small JSON documents; this bounds what is buffered.
@@ -30,25 +32,32 @@ struct NodeRoutes: Sendable {
         let router = Router(context: Context.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
         router.add(middleware: ErrorBodyMiddleware(logger: logger))
-        let cacheHandlers: [HTTPRequest.Method: Handler] = [.get: get, .put: put, .delete: delete]
+        router.add(middleware: BearerTokenAuthenticator(tokens: tokens))
+        let cacheHandlers: [HTTPRequest.Method: (APIScope?, Handler)] = [.get: (.read, get), .put: (.admin, put), .delete: (.admin, delete)]
         add(router, "/v1/cache/**", cacheHandlers)
         // `/v1/cache` and `/v1/cache/` name no key; the same handlers answer 400 for them.
         add(router, "/v1/cache", cacheHandlers)
-        add(router, "/v1/invalidate", [.post: invalidate])
-        add(router, "/v1/tags/**", [.delete: removeTag])
-        add(router, "/v1/clear", [.post: clear])
-        add(router, "/v1/stats", [.get: stats])
-        add(router, "/health", [.get: health])
-        add(router, "/ready", [.get: ready])
-        add(router, "/metrics", [.get: metricsText])
+        add(router, "/v1/invalidate", [.post: (.admin, invalidate)])
+        add(router, "/v1/tags/**", [.delete: (.admin, removeTag)])
+        add(router, "/v1/clear", [.post: (.admin, clear)])
+        add(router, "/v1/stats", [.get: (.read, stats)])
+        // Probes of orchestrators carry no token: liveness and readiness stay open.
+        add(router, "/health", [.get: (nil, health)])
+        add(router, "/ready", [.get: (nil, ready)])
+        add(router, "/metrics", [.get: (.metrics, metricsText)])
         return router
     }
 
-    /// Registers the handlers of a path, and a 405 with `Allow` for every other common method
-    /// (Hummingbird's router answers 404 for a path whose method does not match).
-    private func add(_ router: Router<Context>, _ path: RouterPath, _ handlers: [HTTPRequest.Method: Handler]) {
-        for (method, handler) in handlers {
-            router.on(path, method: method) { request, context in try await handler(request, context) }
+    /// Registers the handlers of a path, each behind the scope it needs (nil: open to all), and
+    /// a 405 with `Allow` for every other common method (Hummingbird's router answers 404 for a
+    /// path whose method does not match).
+    private func add(_ router: Router<Context>, _ path: RouterPath, _ handlers: [HTTPRequest.Method: (APIScope?, Handler)]) {
+        let tokens = self.tokens
+        for (method, (scope, handler)) in handlers {
+            router.on(path, method: method) { request, context in
+                if let scope { try Self.authorize(scope, context: context, tokens: tokens) }
+                return try await handler(request, context)
+            }
         }
         var methods = Array(handlers.keys)
         if handlers[.get] != nil { methods.append(.head) }
@@ -156,7 +165,7 @@ struct NodeRoutes: Sendable {
     @Sendable func clear(_ request: Request, _ context: Context) async throws -> Response {
         var keepForFailSafe = true
         if request.uri.queryParameters["failSafe"] != nil { keepForFailSafe = try Self.flag("failSafe", in: request) }
-        let version = await cache.clear(allowFailSafe: keepForFailSafe)
+        let version = try await cache.clear(allowFailSafe: keepForFailSafe)
         return JSONBody.response(VersionBody(version: version.description), headers: Self.headers(version: version))
     }
 
@@ -190,6 +199,23 @@ struct NodeRoutes: Sendable {
 
     // MARK: - Helpers
 
+    /// Refuses a request whose token does not grant `scope`: 401 without a known token, 403
+    /// with a token of another scope. Runs before anything of the request is read or checked.
+    static func authorize(_ scope: APIScope, context: Context, tokens: AccessTokens) throws(NodeAPIError) {
+        guard tokens.isProtected(scope) else { return }
+        guard let granted = context.identity else {
+            throw NodeAPIError(
+                .unauthorized, code: "unauthorized",
+                message: "this request needs an Authorization: Bearer token",
+                headers: [.wwwAuthenticate: #"Bearer realm="concord""#]
+            )
+        }
+        guard granted.contains(scope) else {
+            let needed = scope == .admin ? "an admin token" : scope == .metrics ? "a metrics or admin token" : "a read or admin token"
+            throw NodeAPIError(.forbidden, code: "forbidden", message: "this request needs \(needed)")
+        }
+    }
+
     /// The key from the path, checked like the cache checks it, so a bad key is refused before
     /// a PUT body is read.
     private func checkedKey(_ request: Request) throws -> String {
@@ -204,6 +230,11 @@ struct NodeRoutes: Sendable {
         let limit = cache.configuration.maxKeyBytes
         if length > limit {
             throw NodeAPIError(.badRequest, code: "keyTooLong", message: "the key is \(length) bytes; the limit is \(limit)")
+        }
+        // Redis compares keys by bytes, L1 as strings: only NFC keys mean the same to both, so
+        // `e%CC%81` (NFD) is refused rather than taken for `%C3%A9`.
+        guard HybridCache.isNormalizedKey(key) else {
+            throw NodeAPIError.invalidKey("the key is not in Unicode normalization form C; percent-encode its NFC form (for é: %C3%A9, not e%CC%81)")
         }
     }
 

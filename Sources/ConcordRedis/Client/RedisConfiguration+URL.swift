@@ -127,12 +127,7 @@ enum RedisURLParser {
 
     /// Keeps passwords out of error messages and logs.
     static func redacted(_ url: String) -> String {
-        guard let schemeEnd = url.firstRange(of: "://"), let at = url.lastIndex(of: "@"), at > schemeEnd.upperBound else {
-            return url
-        }
-        let userInfo = url[schemeEnd.upperBound..<at]
-        guard let colon = userInfo.firstIndex(of: ":") else { return url }
-        return url[..<colon] + ":***" + url[at...]
+        RedisConfiguration.redacted(url: url)
     }
 }
 
