@@ -26,7 +26,9 @@ extension HybridCache {
     /// entry. Neither counts nor marks the entry as used.
     package func memoryFreshness(_ key: String) -> Duration? {
         let now = clock.now()
-        guard let entry = memory.peek(key, now: now), isServable(entry, now: now) else { return nil }
+        // The entry's own deadline, whether or not the node is cut off from the backplane (which
+        // changes how the value is served, not when it expires).
+        guard let entry = memory.peek(key, now: now), !entry.isExpired, now < entry.freshUntil else { return nil }
         return now.duration(to: entry.freshUntil)
     }
 }
