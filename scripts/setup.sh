@@ -21,6 +21,8 @@ dpkg -s python3-redis >/dev/null 2>&1 || need+=(python3-redis)
 # References for `concord bench --suite node`: nginx serving the same bytes, driven by wrk.
 command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
+# The node TLS tests make their certificates with openssl at test time.
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 
 if [ ${#need[@]} -gt 0 ]; then
     echo "setup: installing ${need[*]}"

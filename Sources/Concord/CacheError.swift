@@ -15,6 +15,8 @@ public struct CacheError: Error, CustomStringConvertible, Sendable {
             case notFound
             case invalidConfiguration
             case invalidMessage
+            case unauthenticatedMessage
+            case distributedOutOfMemory
             case cancelled
             case writeQueueFull
         }
@@ -45,6 +47,11 @@ public struct CacheError: Error, CustomStringConvertible, Sendable {
         public static var invalidConfiguration: Self { .init(base: .invalidConfiguration) }
         /// A backplane message or an L2 envelope could not be decoded.
         public static var invalidMessage: Self { .init(base: .invalidMessage) }
+        /// A backplane message or log entry is not signed with a configured backplane key.
+        public static var unauthenticatedMessage: Self { .init(base: .unauthenticatedMessage) }
+        /// The distributed cache (L2) refused a write because it is full (Redis at `maxmemory`
+        /// under the `noeviction` policy).
+        public static var distributedOutOfMemory: Self { .init(base: .distributedOutOfMemory) }
         /// The caller was cancelled.
         public static var cancelled: Self { .init(base: .cancelled) }
         /// L2 cannot take the write now and the queue of writes waiting for it is full: nothing

@@ -7,6 +7,26 @@ extension HybridCache {
         case heartbeat
         /// A synchronization that failed (Redis not answering yet) is due to be tried again.
         case retrySynchronize
+        /// Messages were dropped because the queue was full: resynchronize from the head.
+        case queueOverflowed
+    }
+
+    /// The backplane's event sink: control events always get through; messages only while
+    /// fewer than `coherenceQueueCapacity` wait, so a flood costs bounded memory. A dropped
+    /// message is in the log (or was forged): the overflow input makes the loop resynchronize.
+    func enqueueCoherenceInput(_ event: BackplaneEvent, into input: AsyncStream<CoherenceInput>.Continuation) {
+        if case .message = event {
+            let queued = queuedMessages.wrappingAdd(1, ordering: .relaxed).newValue
+            if queued > configuration.coherenceQueueCapacity {
+                queuedMessages.wrappingSubtract(1, ordering: .relaxed)
+                if !queueOverflowed.exchange(true, ordering: .relaxed) {
+                    counters.queueOverflows.add(1, ordering: .relaxed)
+                    input.yield(.queueOverflowed)
+                }
+                return
+            }
+        }
+        input.yield(.event(event))
     }
 
     /// The receiving side of the protocol: applies messages in sequence order, fills gaps from
@@ -43,8 +63,15 @@ extension HybridCache {
                     markDisconnected(reason: reason)
                     outcome = .notAttempted
                 case .event(.message(let bytes)):
+                    queuedMessages.wrappingSubtract(1, ordering: .relaxed)
                     await receive(bytes, backplane)
-                    outcome = .notAttempted
+                    outcome = await owedHeadCheck(backplane, transportSubscribed: transportSubscribed)
+                case .queueOverflowed:
+                    queueOverflowed.store(false, ordering: .relaxed)
+                    logger.warning("backplane messages arrived faster than they were applied; resynchronizing from the head", metadata: [
+                        "concord.capacity": "\(configuration.coherenceQueueCapacity)",
+                    ])
+                    outcome = transportSubscribed ? await synchronize(backplane, reason: "queue overflow") : .notAttempted
                 case .heartbeat:
                     outcome = transportSubscribed ? await synchronize(backplane, reason: "heartbeat") : .notAttempted
                 case .retrySynchronize:
@@ -108,22 +135,37 @@ extension HybridCache {
             markDisconnected(reason: "head unavailable: \(error)")
             return .failed
         }
+        headChecks.withLock { $0.lastHead = head; $0.checkedSinceApply = true; $0.isCheckOwed = false }
         let state = coherence.withLock { $0 }
         if state.epoch == nil {
             // Nothing was ever applied: what L1 holds may have missed any write before now.
             if memory.count > 0 { expireAll(reason: "first synchronization with a non-empty L1") }
-            coherence.withLock { $0.epoch = head.epoch; $0.lastSequence = head.sequence }
+            coherence.withLock { $0.jump(to: head.sequence, epoch: head.epoch) }
+            await learnWriteID(backplane)
         } else if state.epoch != head.epoch {
             expireAll(reason: "epoch changed from \(state.epoch ?? "-") to \(head.epoch): Redis lost its data")
-            coherence.withLock { $0.epoch = head.epoch; $0.lastSequence = head.sequence }
-        } else if head.sequence > state.lastSequence {
-            if reason == "heartbeat" {
-                logger.debug("heartbeat found missed messages", metadata: ["concord.last": "\(state.lastSequence)", "concord.head": "\(head.sequence)"])
+            coherence.withLock { $0.jump(to: head.sequence, epoch: head.epoch) }
+            await learnWriteID(backplane)
+        } else {
+            switch await verifyPosition(backplane, state: state, head: head) {
+            case .failed:
+                return .failed
+            case .rolledBack(let why):
+                counters.rollbacksDetected.add(1, ordering: .relaxed)
+                logger.error("the invalidation log is not the history this node applied; expiring L1 and continuing from the head", metadata: [
+                    "concord.reason": .string(why), "concord.last": "\(state.lastSequence)", "concord.head": "\(head.sequence)",
+                ])
+                expireAll(reason: "history went back: \(why)")
+                coherence.withLock { $0.jump(to: head.sequence) }
+                await learnWriteID(backplane)
+            case .matches:
+                if head.sequence > state.lastSequence {
+                    if reason == "heartbeat" {
+                        logger.debug("heartbeat found missed messages", metadata: ["concord.last": "\(state.lastSequence)", "concord.head": "\(head.sequence)"])
+                    }
+                    guard await replay(backplane, from: state.lastSequence + 1, through: head.sequence) else { return .failed }
+                }
             }
-            guard await replay(backplane, from: state.lastSequence + 1, through: head.sequence) else { return .failed }
-        } else if head.sequence < state.lastSequence {
-            expireAll(reason: "log sequence went back from \(state.lastSequence) to \(head.sequence)")
-            coherence.withLock { $0.lastSequence = head.sequence }
         }
         let wasSynchronized = coherence.withLock { state in
             defer { state.isSynchronized = true }
@@ -139,12 +181,84 @@ extension HybridCache {
         return .synchronized
     }
 
+    /// Whether the log at this node's position is the history it applied.
+    enum PositionCheck {
+        /// The entry there is the write applied (or the node did not know and now does), or it
+        /// cannot be read (trimmed: the replay that follows handles that).
+        case matches
+        /// The head is below the position, or the entry there is another write.
+        case rolledBack(String)
+        /// Redis did not answer.
+        case failed
+    }
+
+    /// Checks, within one epoch, that the head has not gone below this node's position and that
+    /// the log entry at the position carries the write id the node applied there. A snapshot
+    /// restore, a replica promoted while behind, or reused numbers fail one of the two, even when
+    /// other writers have since pushed the head past the position.
+    func verifyPosition(_ backplane: any Backplane, state: CoherenceState, head: BackplaneHead) async -> PositionCheck {
+        let position = state.lastSequence
+        if head.sequence < position {
+            return .rolledBack("the log's head went back from \(position) to \(head.sequence)")
+        }
+        guard position > 0 else { return .matches }
+        let read: BackplaneLogRead
+        do {
+            read = try await backplane.readLog(from: position, through: position)
+        } catch {
+            logger.debug("invalidation log unavailable", metadata: ["concord.error": "\(error)"])
+            markDisconnected(reason: "log unavailable: \(error)")
+            return .failed
+        }
+        guard case .messages(let raws) = read, let raw = raws.first,
+              let entry = try? BackplaneMessage.decode(raw, maxKeyBytes: configuration.maxKeyBytes, authenticator: backplane.messageAuthenticator),
+              entry.sequence == position
+        else { return .matches }
+        guard let expected = state.lastWriteID else {
+            // The node reached this position without applying it: learn the write there now.
+            coherence.withLock { current in
+                if current.lastSequence == position, current.lastWriteID == nil { current.lastWriteID = entry.writeID }
+            }
+            return .matches
+        }
+        if entry.writeID != expected {
+            return .rolledBack("the log entry at \(position) is another write than the one applied")
+        }
+        return .matches
+    }
+
+    /// After a jump to a position the node did not apply: reads the write there, so the next
+    /// synchronization can tell whether history under this position changed. Left unknown when
+    /// the entry cannot be read (an empty log, Redis not answering).
+    private func learnWriteID(_ backplane: any Backplane) async {
+        let position = coherence.withLock { $0.lastSequence }
+        guard position > 0,
+              case .messages(let raws)? = try? await backplane.readLog(from: position, through: position),
+              let raw = raws.first,
+              let entry = try? BackplaneMessage.decode(raw, maxKeyBytes: configuration.maxKeyBytes, authenticator: backplane.messageAuthenticator),
+              entry.sequence == position
+        else { return }
+        coherence.withLock { current in
+            if current.lastSequence == position, current.lastWriteID == nil { current.lastWriteID = entry.writeID }
+        }
+    }
+
+    /// After a message: a head check deferred while suspicious messages piled up is due once
+    /// the queue is empty.
+    private func owedHeadCheck(_ backplane: any Backplane, transportSubscribed: Bool) async -> SynchronizationOutcome {
+        guard transportSubscribed, queuedMessages.load(ordering: .relaxed) <= 0,
+              headChecks.withLock({ $0.isCheckOwed })
+        else { return .notAttempted }
+        return await synchronize(backplane, reason: "coalesced head check")
+    }
+
     /// Reads `from...through` from the log and applies it. False if the log could not be read.
     private func replay(_ backplane: any Backplane, from: UInt64, through: UInt64) async -> Bool {
         guard from <= through else { return true }
         if through - from + 1 > UInt64(configuration.maxReplayLength) {
             expireAll(reason: "\(through - from + 1) missed messages exceed maxReplayLength")
-            coherence.withLock { $0.lastSequence = through }
+            coherence.withLock { $0.jump(to: through) }
+            await learnWriteID(backplane)
             return true
         }
         let read: BackplaneLogRead
@@ -160,7 +274,7 @@ extension HybridCache {
         switch read {
         case .trimmed:
             expireAll(reason: "the invalidation log was trimmed past sequence \(from)")
-            coherence.withLock { $0.lastSequence = max($0.lastSequence, through) }
+            coherence.withLock { $0.jump(to: max($0.lastSequence, through)) }
         case .messages(let raws):
             var applied = 0
             for raw in raws {
@@ -177,11 +291,12 @@ extension HybridCache {
             let last = coherence.withLock { $0.lastSequence }
             if last < through {
                 expireAll(reason: "the invalidation log ends at \(last), before \(through)")
-                coherence.withLock { $0.lastSequence = through }
+                coherence.withLock { $0.jump(to: through) }
             }
             eventHub.emit(.replayed(count: applied))
             logger.debug("replayed missed messages", metadata: ["concord.count": "\(applied)", "concord.through": "\(through)"])
         }
+        if coherence.withLock({ $0.lastWriteID == nil }) { await learnWriteID(backplane) }
         return true
     }
 
@@ -196,11 +311,7 @@ extension HybridCache {
         if message.epoch != epoch || message.sequence > state.lastSequence + 1 {
             // An epoch change or a gap: check against the head before acting, so a forged or
             // corrupt message cannot make the node expire its L1 or replay a bogus range.
-            let head: BackplaneHead
-            do { head = try await backplane.head() } catch {
-                markDisconnected(reason: "head unavailable: \(error)")
-                return
-            }
+            guard let head = await headCovering(message, backplane) else { return }
             if message.epoch != head.epoch || message.sequence > head.sequence {
                 ignore(reason: "message epoch \(message.epoch) seq \(message.sequence) does not match head \(head.epoch) seq \(head.sequence)")
                 if head.epoch != epoch { await synchronize(backplane, reason: "epoch check") }
@@ -216,18 +327,72 @@ extension HybridCache {
             logger.debug("gap in backplane messages", metadata: ["concord.last": "\(state.lastSequence)", "concord.seq": "\(message.sequence)"])
             guard await replay(backplane, from: state.lastSequence + 1, through: message.sequence - 1) else { return }
         }
-        let last = coherence.withLock { $0.lastSequence }
-        guard message.sequence == last + 1 else { return } // a duplicate, already applied by a replay
+        let current = coherence.withLock { $0 }
+        if message.sequence <= current.lastSequence {
+            // A duplicate, already applied by a replay, unless the number was applied for
+            // another write: history went back, or a forgery got in first. The log decides.
+            if let applied = current.applied.writeID(at: message.sequence), applied != message.writeID {
+                logger.warning("a sequence number arrived again for another write; checking the log", metadata: [
+                    "concord.seq": "\(message.sequence)",
+                ])
+                if headChecks.withLock({ $0.checkedSinceApply }) && queuedMessages.load(ordering: .relaxed) > 0 {
+                    headChecks.withLock { $0.isCheckOwed = true }
+                } else {
+                    await synchronize(backplane, reason: "sequence \(message.sequence) reused")
+                }
+            }
+            return
+        }
+        guard message.sequence == current.lastSequence + 1 else { return }
         apply(message)
     }
 
-    private func decodeCounted(_ bytes: [UInt8]) -> BackplaneMessage? {
+    /// A head that shows whether a suspicious message's number was ever assigned: the last one
+    /// read, if it already covers the message, else a fresh one, unless one was read since the
+    /// last applied message and more messages are waiting. Then the message is ignored and one
+    /// head check is owed for when the queue is empty: a flood of forged gaps or epochs costs
+    /// one round trip, not one each. Nil when the message is ignored or Redis did not answer.
+    private func headCovering(_ message: BackplaneMessage, _ backplane: any Backplane) async -> BackplaneHead? {
+        let checks = headChecks.withLock { $0 }
+        if let known = checks.lastHead, known.epoch == message.epoch, message.sequence <= known.sequence {
+            return known
+        }
+        if checks.checkedSinceApply && queuedMessages.load(ordering: .relaxed) > 0 {
+            headChecks.withLock { $0.isCheckOwed = true }
+            ignore(reason: "message epoch \(message.epoch) seq \(message.sequence) is beyond the last head; one head check is owed")
+            return nil
+        }
         do {
-            return try BackplaneMessage.decode(bytes)
+            let head = try await backplane.head()
+            headChecks.withLock { $0.lastHead = head; $0.checkedSinceApply = true }
+            return head
+        } catch {
+            markDisconnected(reason: "head unavailable: \(error)")
+            return nil
+        }
+    }
+
+    /// Decodes a message or log entry and checks what it claims: key length, signature (with a
+    /// backplane key) and a version no further ahead than `maxClockDrift`. Anything else is
+    /// ignored and counted, and never advances the node's position.
+    private func decodeCounted(_ bytes: [UInt8]) -> BackplaneMessage? {
+        let message: BackplaneMessage
+        do {
+            message = try BackplaneMessage.decode(bytes, maxKeyBytes: configuration.maxKeyBytes, authenticator: backplane?.messageAuthenticator)
+        } catch let error as CacheError where error.code == .unauthenticatedMessage {
+            counters.unauthenticatedMessages.add(1, ordering: .relaxed)
+            ignore(reason: "\(error)")
+            return nil
         } catch {
             ignore(reason: "\(error)")
             return nil
         }
+        guard versions.isWithinDrift(message.version) else {
+            counters.futureMessageVersions.add(1, ordering: .relaxed)
+            ignore(reason: "version \(message.version) is more than maxClockDrift ahead of this node's clock")
+            return nil
+        }
+        return message
     }
 
     private func ignore(reason: String) {
@@ -241,16 +406,34 @@ extension HybridCache {
     /// advance it.
     private func apply(_ message: BackplaneMessage) {
         versions.observe(message.version)
-        coherence.withLock { $0.lastSequence = message.sequence }
-        guard message.source != configuration.nodeID else { return }
-        let lag = clock.wallClockMilliseconds() - message.version.milliseconds
-        if lag >= 0 { metrics.propagationLag.recordMilliseconds(lag) }
+        coherence.withLock { $0.advance(to: message.sequence, writeID: message.writeID) }
+        headChecks.withLock { $0.checkedSinceApply = false }
+        if message.source == configuration.nodeID {
+            if message.instance == instanceID { return }
+            noteSameNodeID(message)
+        }
+        let lag = Saturating.difference(clock.wallClockMilliseconds(), message.version.milliseconds)
+        if lag >= 0 { metrics.propagationLag.recordMilliseconds(min(lag, Int64.max / 1_000_000)) }
         fenceFlights(kind: message.kind, key: message.key, version: message.version)
         applyToMemory(kind: message.kind, key: message.key, version: message.version, now: clock.now())
         eventHub.emit(.messageApplied(kind: message.kind, key: message.key, source: message.source))
         logger.trace("backplane message applied", metadata: [
             "concord.kind": "\(message.kind)", "concord.key": .string(message.key), "concord.seq": "\(message.sequence)",
         ])
+    }
+
+    /// Another process wrote with this node's id. Its writes are applied like any other node's
+    /// (skipping them would lose them). A write versioned after this cache started comes from a
+    /// live process, not from a previous run of this node: that is a copied configuration,
+    /// reported once as an error and in the statistics (the node then fails readiness).
+    private func noteSameNodeID(_ message: BackplaneMessage) {
+        guard message.version.milliseconds > createdAtWallMilliseconds else { return }
+        if !duplicateNodeID.exchange(true, ordering: .relaxed) {
+            logger.error("another live process uses this node's id; give every node its own id", metadata: [
+                "concord.instance": "\(String(message.instance, radix: 16))",
+                "concord.ownInstance": "\(String(instanceID, radix: 16))",
+            ])
+        }
     }
 
     /// Expires every L1 entry (kept for fail-safe) and fences every running load: the node may

@@ -201,8 +201,8 @@ extension HybridCache {
     /// Records how old a value is when it is served from L2 or by fail-safe (L1 hits are not
     /// timed, to keep the hit path free of shared state).
     func recordAge(of version: CacheVersion) {
-        let age = clock.wallClockMilliseconds() - version.milliseconds
-        if age >= 0 { metrics.servedValueAge.recordMilliseconds(age) }
+        let age = Saturating.difference(clock.wallClockMilliseconds(), version.milliseconds)
+        if age >= 0 { metrics.servedValueAge.recordMilliseconds(min(age, Int64.max / 1_000_000)) }
     }
 
     // MARK: - Flights
@@ -322,7 +322,15 @@ extension HybridCache {
             metrics.distributedReadDuration.recordNanoseconds(Int64((clock.now() - start).nanosecondsClamped))
             switch outcome {
             case .value(let read):
-                if let read { versions.observe(read.entry.version) }
+                if let read, !versions.observe(read.entry.version) {
+                    // Forged or corrupt: believing it would let one entry outrank every write.
+                    counters.futureEntryVersions.add(1, ordering: .relaxed)
+                    logger.warning("L2 entry version is more than maxClockDrift ahead; reading it as a miss", metadata: [
+                        "concord.key": .string(key), "concord.version": "\(read.entry.version)",
+                    ])
+                    noteDistributedReachable()
+                    return nil
+                }
                 noteDistributedReachable()
                 return read
             case .timedOut:
@@ -343,7 +351,7 @@ extension HybridCache {
     func makeEntry<Value: Codable & Sendable>(from read: DistributedRead, as type: Value.Type, options: CacheEntryOptions, now: CacheInstant) throws -> MemoryEntry {
         let value = try codec.decode(type, from: read.entry.payload)
         let wallNow = clock.wallClockMilliseconds()
-        let remaining = Duration.milliseconds(read.entry.logicalExpiryMilliseconds - wallNow)
+        let remaining = Duration.milliseconds(Saturating.difference(read.entry.logicalExpiryMilliseconds, wallNow))
         let memoryFreshness = min(remaining, options.effectiveMemoryDuration)
         return MemoryEntry(
             value: value,

@@ -75,14 +75,14 @@ extension HybridCache {
         let now = clock.now()
         let jitter = randomJitter(options.jitterMaxDuration)
         let memoryFreshness = options.effectiveMemoryDuration + jitter
-        let logicalExpiry = clock.wallClockMilliseconds() + (options.effectiveDistributedDuration + jitter).millisecondsClamped
+        let logicalExpiry = Saturating.sum(clock.wallClockMilliseconds(), (options.effectiveDistributedDuration + jitter).millisecondsClamped)
         let distributedEntry = payload.map {
             DistributedEntry(version: version, logicalExpiryMilliseconds: logicalExpiry, tags: tags, payload: $0)
         }
         let mutation = CacheMutation(
             kind: .set, key: key, version: version,
             entry: writesDistributed ? distributedEntry : nil,
-            timeToLive: distributedTimeToLive(options)
+            timeToLive: distributedTimeToLive(options), instance: instanceID
         )
         // Room in the queue is held before L1 changes: a write the queue could not take is
         // refused whole. A fill from the origin is no client's write: it may be dropped instead.
@@ -112,7 +112,7 @@ extension HybridCache {
     /// is dropped rather than refused when there is no room.
     private func mutate(_ kind: MutationKind, key: String, options: CacheEntryOptions) async throws -> CacheVersion {
         let version = versions.next()
-        let mutation = CacheMutation(kind: kind, key: key, version: version, timeToLive: configuration.markerTimeToLive)
+        let mutation = CacheMutation(kind: kind, key: key, version: version, timeToLive: configuration.markerTimeToLive, instance: instanceID)
         let writesDistributed = distributed != nil && !options.skipDistributedWrite
         let reservation = try admit(mutation, options: options, writesDistributed: writesDistributed, isDroppable: kind == .expire)
         fenceFlights(kind: kind, key: key, version: version)
@@ -189,6 +189,7 @@ extension HybridCache {
             counters.distributedErrors.add(1, ordering: .relaxed)
             metrics.distributedErrors.increment()
             eventHub.emit(.distributedError(operation: "write", error: "\(error)"))
+            noteOutOfMemory(error, key: mutation.key)
             logger.debug("L2 write failed; queued for recovery", metadata: [
                 "concord.key": .string(mutation.key), "concord.error": "\(error)",
             ])
@@ -229,6 +230,16 @@ extension HybridCache {
             _ = try await backplane.publish(mutation)
             counters.published.add(1, ordering: .relaxed)
         }
+    }
+
+    /// A write Redis refused because it is full stays queued (it lands once memory is freed),
+    /// but never silently: each refusal is counted and logged as an error.
+    private func noteOutOfMemory(_ error: any Error, key: String) {
+        guard let error = error as? CacheError, error.code == .distributedOutOfMemory else { return }
+        counters.outOfMemoryErrors.add(1, ordering: .relaxed)
+        logger.error("L2 refused a write: Redis is at maxmemory under noeviction; the write stays queued", metadata: [
+            "concord.key": .string(key), "concord.pending": "\(pending.count)", "concord.error": "\(error)",
+        ])
     }
 
     private func enqueuePending(_ mutation: CacheMutation, target: WriteTarget, reservation: PendingWrites.Reservation) {
@@ -336,6 +347,7 @@ extension HybridCache {
                 flushed += 1
             } catch {
                 counters.distributedErrors.add(1, ordering: .relaxed)
+                noteOutOfMemory(error, key: mutation.key)
                 logger.debug("pending write still failing", metadata: ["concord.key": .string(mutation.key), "concord.error": "\(error)"])
                 if flushed > 0 { eventHub.emit(.pendingWritesFlushed(count: flushed)) }
                 return false

@@ -25,10 +25,24 @@ public final class HybridCache: Service, Sendable {
     let metrics: CacheMetrics
     let eventHub: EventHub
     let coherence = Mutex(CoherenceState())
+    /// Touched only by the coherence loop; a Mutex so the class stays Sendable.
+    let headChecks = Mutex(HeadCheckState())
+    /// Backplane messages handed to the coherence loop and not yet taken (bounded by
+    /// `coherenceQueueCapacity`), and whether messages were dropped since the last resync.
+    let queuedMessages = Atomic<Int>(0)
+    let queueOverflowed = Atomic<Bool>(false)
     /// Monotonic nanoseconds since which the backplane has been unreachable; `Int64.max` while
     /// connected. Read on every hit, so it is an atomic rather than part of `coherence`.
     let disconnectedSince = Atomic<Int64>(0)
     let maxDisconnectedNanoseconds: Int64
+    /// A random id of this cache instance, sent beside the node id in every message, so a second
+    /// live process running with the same node id can be told apart (and reported).
+    public let instanceID: UInt64 = CacheMutation.randomWriteID()
+    /// Set when another live process is seen writing with this node's id.
+    let duplicateNodeID = Atomic<Bool>(false)
+    /// Wall milliseconds when this cache was created: a message with this node's id from another
+    /// instance, versioned after this, comes from a live process rather than a previous run.
+    let createdAtWallMilliseconds: Int64
     private let runState = Mutex(RunState.idle)
 
     private enum RunState { case idle, running, finished }
@@ -49,7 +63,7 @@ public final class HybridCache: Service, Sendable {
         logger[metadataKey: "concord.node"] = .string(configuration.nodeID)
         self.logger = logger
         self.clock = clock
-        self.versions = HybridLogicalClock(node: configuration.nodeID, clock: clock)
+        self.versions = HybridLogicalClock(node: configuration.nodeID, clock: clock, maxDrift: configuration.maxClockDrift)
         self.nodeNames = NodeNameTable(own: configuration.nodeID)
         self.codec = ValueCodec(serializer: serializer)
         var memoryBounds = configuration.memory
@@ -61,6 +75,7 @@ public final class HybridCache: Service, Sendable {
         self.metrics = CacheMetrics(cacheName: configuration.cacheName, node: configuration.nodeID)
         self.eventHub = EventHub(bufferSize: configuration.eventBufferSize)
         self.maxDisconnectedNanoseconds = configuration.maxDisconnectedStaleness.nanosecondsClamped
+        self.createdAtWallMilliseconds = clock.wallClockMilliseconds()
         // Until the backplane has been synchronized once, the node has not been told of any
         // other node's writes: it counts as cut off from its creation.
         disconnectedSince.store(backplane == nil ? .max : clock.now().nanoseconds, ordering: .relaxed)
@@ -71,6 +86,10 @@ public final class HybridCache: Service, Sendable {
 
     /// This node's id.
     public var nodeID: String { configuration.nodeID }
+
+    /// Whether another live process writes with this node's id (a copied configuration): its
+    /// writes are applied, but the node is not ready until the duplicate is gone.
+    public var hasDuplicateNodeID: Bool { duplicateNodeID.load(ordering: .relaxed) }
 
     /// Whether the backplane subscription is live and synchronized.
     public var isBackplaneConnected: Bool {
@@ -91,6 +110,8 @@ public final class HybridCache: Service, Sendable {
         stats.distributed.misses = counters.distributedMisses.load(ordering: .relaxed)
         stats.distributed.errors = counters.distributedErrors.load(ordering: .relaxed)
         stats.distributed.corruptEntries = distributed?.corruptEntries ?? 0
+        stats.distributed.futureVersions = counters.futureEntryVersions.load(ordering: .relaxed)
+        stats.distributed.outOfMemoryErrors = counters.outOfMemoryErrors.load(ordering: .relaxed)
         stats.factory.calls = counters.factoryCalls.load(ordering: .relaxed)
         stats.factory.errors = counters.factoryErrors.load(ordering: .relaxed)
         stats.factory.timeouts = counters.factoryTimeouts.load(ordering: .relaxed)
@@ -105,6 +126,11 @@ public final class HybridCache: Service, Sendable {
         stats.backplane.replays = counters.replays.load(ordering: .relaxed)
         stats.backplane.fullExpiries = counters.fullExpiries.load(ordering: .relaxed)
         stats.backplane.ignoredMessages = counters.ignoredMessages.load(ordering: .relaxed)
+        stats.backplane.unauthenticatedMessages = counters.unauthenticatedMessages.load(ordering: .relaxed)
+        stats.backplane.futureVersions = counters.futureMessageVersions.load(ordering: .relaxed)
+        stats.backplane.queueOverflows = counters.queueOverflows.load(ordering: .relaxed)
+        stats.backplane.rollbacksDetected = counters.rollbacksDetected.load(ordering: .relaxed)
+        stats.backplane.duplicateNodeID = duplicateNodeID.load(ordering: .relaxed)
         let pendingCounters = pending.counters
         stats.autoRecovery.queued = pendingCounters.queued
         stats.autoRecovery.flushed = pendingCounters.flushed
@@ -179,7 +205,7 @@ public final class HybridCache: Service, Sendable {
             }
             if let backplane {
                 let (inputs, input) = AsyncStream<CoherenceInput>.makeStream()
-                let sink = BackplaneEventSink { input.yield(.event($0)) }
+                let sink = BackplaneEventSink { self.enqueueCoherenceInput($0, into: input) }
                 group.addTask { try await self.superviseComponent("backplane") { try await backplane.run(events: sink) } }
                 group.addTask { await self.runCoherence(backplane, inputs: inputs, input: input) }
             }
@@ -289,6 +315,35 @@ struct CoherenceState: Sendable {
     var epoch: String?
     /// The last sequence number applied.
     var lastSequence: UInt64 = 0
+    /// The write id of the entry at `lastSequence`, when the node knows it: on every
+    /// synchronization the log's entry there must be this write, or history went back.
+    var lastWriteID: UInt64?
+    /// Write ids of recently applied sequence numbers.
+    var applied = AppliedWrites()
     /// Subscribed and replayed up to the head.
     var isSynchronized = false
+
+    /// Moves to `sequence` without having applied it (a new epoch, a full expiry): the write
+    /// there is unknown until the next synchronization reads it.
+    mutating func jump(to sequence: UInt64, epoch: String? = nil) {
+        if let epoch { self.epoch = epoch }
+        lastSequence = sequence
+        lastWriteID = nil
+        applied.removeAll()
+    }
+
+    /// Records an applied message.
+    mutating func advance(to sequence: UInt64, writeID: UInt64) {
+        lastSequence = sequence
+        lastWriteID = writeID
+        applied.record(writeID, at: sequence)
+    }
+}
+
+/// How the coherence loop spares Redis a round trip per suspicious message: the last head it
+/// read, whether one was read since the last message applied, and a check owed for later.
+struct HeadCheckState: Sendable {
+    var lastHead: BackplaneHead?
+    var checkedSinceApply = false
+    var isCheckOwed = false
 }

@@ -40,6 +40,13 @@ public final class CacheNode: Sendable {
         var logger = logger
         logger.logLevel = configuration.logLevel
         logger[metadataKey: "concord.node"] = .string(configuration.nodeID)
+        let authenticator = try configuration.backplaneKeys().map { try HMACMessageAuthenticator(keys: $0) }
+        let clock: any CacheClock = configuration.testClockOffset == .zero
+            ? SystemCacheClock()
+            : OffsetWallClock(base: SystemCacheClock(), offset: configuration.testClockOffset)
+        if configuration.testClockOffset != .zero {
+            logger.warning("testing only: this node's wall clock is offset", metadata: ["concord.offset": "\(configuration.testClockOffset)"])
+        }
         let cache: HybridCache
         let readiness: NodeReadiness
         if let memcached = try configuration.memcachedConfiguration() {
@@ -48,22 +55,29 @@ public final class CacheNode: Sendable {
                 configuration: memcached,
                 backplane: configuration.isBackplaneEnabled ? try configuration.redisConfiguration() : nil,
                 cacheName: configuration.cacheName,
+                authenticator: authenticator,
+                maxClockDrift: configuration.maxClockDrift,
                 logger: logger
             )
             cache = try HybridCache(
                 configuration: configuration.cacheConfiguration,
                 distributed: backend.distributed,
                 backplane: backend.backplane,
+                clock: clock,
                 logger: logger
             )
             readiness = backend.backplane == nil ? .memcached(backend.client) : .backplane(of: cache)
         } else {
-            let backend = RedisCacheBackend(configuration: try configuration.redisConfiguration(), cacheName: configuration.cacheName, logger: logger)
+            let backend = RedisCacheBackend(
+                configuration: try configuration.redisConfiguration(), cacheName: configuration.cacheName,
+                authenticator: authenticator, maxClockDrift: configuration.maxClockDrift, logger: logger
+            )
             let backplane: RedisBackplane? = configuration.isBackplaneEnabled ? backend.backplane : nil
             cache = try HybridCache(
                 configuration: configuration.cacheConfiguration,
                 distributed: backend.distributed,
                 backplane: backplane,
+                clock: clock,
                 logger: logger
             )
             readiness = backplane == nil ? .redis(backend.client) : .backplane(of: cache)

@@ -12,7 +12,7 @@ public final class InMemoryCacheStore: Sendable {
         var expire: CacheVersion?
     }
 
-    struct State {
+    struct State: Sendable {
         var entries: [String: Stored] = [:]
         var tagRemovals: [String: CacheVersion] = [:]
         var clearRemove: CacheVersion?
@@ -29,10 +29,36 @@ public final class InMemoryCacheStore: Sendable {
     let state: Mutex<State>
     /// The log keeps at most this many messages, like `XADD MAXLEN`.
     public let logCapacity: Int
+    /// Signs the messages the store writes, as the Redis backend does with a backplane key; the
+    /// caches on this store check them with it.
+    public let authenticator: (any MessageAuthenticator)?
 
-    public init(logCapacity: Int = 10_000) {
+    public init(logCapacity: Int = 10_000, authenticator: (any MessageAuthenticator)? = nil) {
         self.logCapacity = logCapacity
+        self.authenticator = authenticator
         self.state = Mutex(State(epoch: Self.newEpoch()))
+    }
+
+    /// The whole state at this moment, to roll the store back to later (`restore`).
+    public struct Snapshot: Sendable {
+        fileprivate let state: State
+    }
+
+    /// A copy of everything stored, like an RDB snapshot.
+    public func takeSnapshot() -> Snapshot {
+        state.withLock { Snapshot(state: $0) }
+    }
+
+    /// Goes back to `snapshot`, keeping the subscribers: a restart from an old snapshot or a
+    /// failover to a replica that was behind. The epoch stays the snapshot's.
+    public func restore(_ snapshot: Snapshot) {
+        state.withLock { state in
+            let subscribers = state.subscribers
+            let available = state.isAvailable
+            state = snapshot.state
+            state.subscribers = subscribers
+            state.isAvailable = available
+        }
     }
 
     static func newEpoch() -> String {
@@ -143,7 +169,10 @@ public final class InMemoryCacheStore: Sendable {
             let bytes = BackplaneMessage.assemble(
                 epoch: state.epoch,
                 sequence: state.sequence,
-                body: BackplaneMessage.encodeBody(kind: mutation.kind, key: mutation.key, version: mutation.version)
+                body: BackplaneMessage.encodeBody(
+                    kind: mutation.kind, key: mutation.key, version: mutation.version,
+                    writeID: mutation.writeID, instance: mutation.instance, authenticator: authenticator
+                )
             )
             state.log.append((state.sequence, bytes))
             if state.log.count > logCapacity { state.log.removeFirst(state.log.count - logCapacity) }
@@ -229,6 +258,8 @@ public final class InMemoryBackplane: Backplane {
     }
 
     public func head() async throws -> BackplaneHead { try store.head() }
+
+    public var messageAuthenticator: (any MessageAuthenticator)? { store.authenticator }
 
     public func readLog(from: UInt64, through: UInt64) async throws -> BackplaneLogRead {
         try store.readLog(from: from, through: through)

@@ -71,7 +71,7 @@ public final class ManualClock: CacheClock {
     /// so a test can advance time knowing the timer it targets is armed. Gives up after
     /// `limit` of real time and returns false.
     @discardableResult
-    public func waitForSleepers(atLeast count: Int, limit: Duration = .seconds(10)) async -> Bool {
+    public func waitForSleepers(atLeast count: Int, limit: Duration = .seconds(60)) async -> Bool {
         let realClock = ContinuousClock()
         let deadline = realClock.now + limit
         while sleeperCount < count {

@@ -55,7 +55,7 @@ import Testing
         for seed in 1...20 as ClosedRange<UInt64> {
             for fault in FaultSchedule(seed: seed, parameters: parameters(span: .seconds(300))).faults {
                 switch fault.kind {
-                case .partitionOne, .partitionDeaf, .partitionMute, .blackholeOne, .blackholeDeaf, .nodeKill: #expect(fault.targets.count == 1)
+                case .partitionOne, .partitionDeaf, .partitionMute, .blackholeOne, .blackholeDeaf, .nodeKill, .clockSkew: #expect(fault.targets.count == 1)
                 case .partitionHalf: #expect(fault.targets.count == 2)
                 case .partitionAll, .latency, .reset: #expect(fault.targets == [0, 1, 2, 3, 4])
                 case .memcachedKill, .memcachedPause, .memcachedPartition, .memcachedFlush:
@@ -64,7 +64,8 @@ import Testing
                 default: #expect(fault.targets.isEmpty)
                 }
                 #expect(fault.targets.allSatisfy { (0..<5).contains($0) })
-                #expect((fault.kind == .latency || fault.kind == .reset) == (fault.magnitude != nil))
+                #expect((fault.kind == .latency || fault.kind == .reset || fault.kind == .clockSkew) == (fault.magnitude != nil))
+                if fault.kind == .clockSkew, let offset = fault.magnitude { #expect(offset >= .seconds(20) && offset <= .seconds(40)) }
             }
         }
     }

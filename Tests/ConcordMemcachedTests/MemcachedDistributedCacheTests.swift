@@ -242,6 +242,28 @@ struct MemcachedDataLossTests {
         }
     }
 
+    @Test func aCopyLeftOnAnotherServerByAnEarlierOutageIsNeverReadAsCurrent() async throws {
+        try await withMemcachedServers(2) { servers in
+            try await withL2(servers, configure: { $0.requestTimeout = .seconds(1); $0.connectTimeout = .seconds(1) }) { l2, _ in
+                let keyspace = MemcachedKeyspace(cacheName: "test")
+                let key = try #require((0..<200).map { "k\($0)" }.first { l2.client.server(for: keyspace.stored(keyspace.entry($0))) == 0 })
+                // First outage of the key's home: the write lands on server 1.
+                servers[0].pause()
+                #expect(try await eventually { l2.client.liveServers == [1] })
+                _ = try await l2.apply(setMutation(key, "during the first outage", version(1)), publish: false)
+                servers[0].resume()
+                #expect(try await eventually { l2.client.liveServers == [0, 1] })
+                _ = try await l2.apply(setMutation(key, "at home", version(2)), publish: false)
+                // Second outage: the key is served from server 1 again, where the first copy is left.
+                servers[0].pause()
+                #expect(try await eventually { l2.client.liveServers == [1] })
+                let read = try await l2.read(key)
+                #expect(read == nil, "read \(payload(read) ?? "nil")")
+                servers[0].resume()
+            }
+        }
+    }
+
     @Test func aServerThatRejoinsAfterAnOutageIsFlushedSoItsStaleCopiesAreNeverRead() async throws {
         try await withMemcachedServers(2) { servers in
             try await withL2(servers, configure: { $0.requestTimeout = .seconds(1); $0.connectTimeout = .seconds(1) }) { l2, losses in

@@ -5,7 +5,7 @@ import Foundation
 import Testing
 
 /// Bearer tokens, checked against real `concord node` processes and the `concord` CLI.
-@Suite("Node tokens")
+@Suite("Node tokens", .serialized)
 struct NodeAuthTests {
     @Test("read and admin tokens: 401 without a known token, 403 for the wrong scope, probes stay open")
     func scopes() async throws {

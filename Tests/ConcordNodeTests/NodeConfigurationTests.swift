@@ -162,7 +162,8 @@ struct NodeConfigurationTests {
         let memcached = try #require(try configuration.memcachedConfiguration())
         #expect(memcached.servers == [.init(host: "10.0.0.5", port: 11211), .init(host: "10.0.0.6", port: 11211)])
         #expect(memcached.reconnect.backoffBase == .milliseconds(50))
-        #expect(memcached.reconnect.backoffCap == .seconds(1))
+        // Capped, so every node puts a returning server back on its ring at nearly the same time.
+        #expect(memcached.reconnect.backoffCap == .milliseconds(250))
         #expect(try NodeConfiguration(flags: ["l2": "redis"], environment: [:]).memcachedURL == nil)
         #expect(try NodeConfiguration(flags: [:], environment: [:]).memcachedConfiguration() == nil)
     }

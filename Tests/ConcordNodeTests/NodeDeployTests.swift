@@ -6,7 +6,7 @@ import Testing
 
 /// The deploy files: nodes run against the Redis ACL the Kubernetes manifest ships, and the
 /// hardening the unit and manifests promise is there.
-@Suite("Node deploy files")
+@Suite("Node deploy files", .serialized)
 struct NodeDeployTests {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 

@@ -9,7 +9,7 @@ import Glibc
 #endif
 
 /// Connection and request limits, and what reaches the log, on real `concord node` processes.
-@Suite("Node limits")
+@Suite("Node limits", .serialized)
 struct NodeLimitsTests {
     @Test("--max-connections: a connection past the limit is served only once another closes")
     func maxConnections() async throws {

@@ -5,7 +5,7 @@ import Foundation
 import Testing
 
 /// The Redis password stays out of argv, logs, errors and `/v1/stats`.
-@Suite("Node secrets")
+@Suite("Node secrets", .serialized)
 struct NodeSecretsTests {
     static let password = "hunter2-\(UInt32.random(in: 1_000_000...9_999_999))"
 

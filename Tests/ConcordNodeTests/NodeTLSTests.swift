@@ -6,7 +6,7 @@ import NIOSSL
 import Testing
 
 /// The HTTP API over TLS, with a certificate made for the test by `openssl`.
-@Suite("Node TLS")
+@Suite("Node TLS", .serialized)
 struct NodeTLSTests {
     /// A self-signed certificate for 127.0.0.1 and its key, written to `files`.
     static func makeCertificate(in files: TemporaryFiles) async throws -> (certificate: String, key: String) {

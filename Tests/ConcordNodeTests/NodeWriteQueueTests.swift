@@ -8,7 +8,7 @@ import Testing
 
 /// The pending-write queue of a real `concord node` through a Redis outage: a full queue refuses
 /// writes whole and never drops an acknowledged one.
-@Suite("Node write queue")
+@Suite("Node write queue", .serialized)
 struct NodeWriteQueueTests {
     struct Stats: Decodable {
         struct Memory: Decodable { var entries: Int; var evictions: Int }

@@ -177,7 +177,7 @@ struct HybridCacheCoherenceTests {
             let aheadOfLog = BackplaneMessage(epoch: head.epoch, sequence: head.sequence + 1000, kind: .remove, key: "k", version: evil).encoded()
             let wrongEpoch = BackplaneMessage(epoch: "forged", sequence: head.sequence + 1, kind: .clearRemove, key: "", version: evil).encoded()
             var future = aheadOfLog
-            future[4] = 2
+            future[4] = BackplaneMessage.formatVersion + 1
             store.publishRaw([0xFF, 0x00, 0x13])
             store.publishRaw(Array(aheadOfLog.prefix(aheadOfLog.count - 3)))
             store.publishRaw(future)

@@ -47,6 +47,14 @@ public protocol Backplane: Sendable {
     /// I/O thread and never blocks, so a message reaches the cache's coherence loop with one
     /// hand-off and no forwarding task in between.
     func run(events: BackplaneEventSink) async throws
+
+    /// Checks the tags of messages and log entries when a backplane key is configured; nil when
+    /// messages are not signed. The cache ignores (and counts) a message it rejects.
+    var messageAuthenticator: (any MessageAuthenticator)? { get }
+}
+
+extension Backplane {
+    public var messageAuthenticator: (any MessageAuthenticator)? { nil }
 }
 
 /// Where a backplane reports its events: a non-blocking callback into the cache's coherence loop.

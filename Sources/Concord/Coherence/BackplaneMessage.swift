@@ -1,5 +1,5 @@
-/// A notification on the backplane: `{epoch, seq, op, key, version, source}` in a versioned
-/// binary layout. The source is the version's node.
+/// A notification on the backplane: `{epoch, seq, op, key, version, write id, instance}` in a
+/// versioned binary layout, optionally signed. The source is the version's node.
 @_spi(ConcordBackend)
 public struct BackplaneMessage: Sendable, Equatable {
     /// The id of the Redis dataset the sequence belongs to.
@@ -9,13 +9,27 @@ public struct BackplaneMessage: Sendable, Equatable {
     public var kind: MutationKind
     public var key: String
     public var version: CacheVersion
+    /// A random id of the write, so a node can tell whether the log entry at a sequence number is
+    /// the one it applied (history that went back reuses sequence numbers for other writes).
+    public var writeID: UInt64
+    /// A random id of the writing process, beside the node id: two live processes with one node
+    /// id (a copied configuration) show up as two instances.
+    public var instance: UInt64
+    /// Whether the message carried a tag the authenticator accepted (false when none is set).
+    public var isAuthenticated: Bool
 
-    public init(epoch: String, sequence: UInt64, kind: MutationKind, key: String, version: CacheVersion) {
+    public init(
+        epoch: String, sequence: UInt64, kind: MutationKind, key: String, version: CacheVersion,
+        writeID: UInt64 = 0, instance: UInt64 = 0, isAuthenticated: Bool = false
+    ) {
         self.epoch = epoch
         self.sequence = sequence
         self.kind = kind
         self.key = key
         self.version = version
+        self.writeID = writeID
+        self.instance = instance
+        self.isAuthenticated = isAuthenticated
     }
 
     /// The node that made the change.
@@ -24,15 +38,26 @@ public struct BackplaneMessage: Sendable, Equatable {
     /// `CNCB`: marks a Concord backplane message.
     public static let magic: [UInt8] = [0x43, 0x4E, 0x43, 0x42]
     /// The layout this build writes and reads.
-    public static let formatVersion: UInt8 = 1
+    public static let formatVersion: UInt8 = 2
+    /// The longest authentication tag a message may carry.
+    public static let maxTagBytes = 64
 
-    /// The part of a message a node knows before Redis assigns the sequence: op, version, key.
-    /// A Redis script prefixes it with `magic, format, epoch, seq` (see `assemble`).
-    public static func encodeBody(kind: MutationKind, key: String, version: CacheVersion) -> [UInt8] {
-        var writer = BinaryWriter(capacity: key.utf8.count + 48)
+    /// The part of a message a node knows before Redis assigns the sequence: op, version, key,
+    /// write id, instance, then the tag (u8 length + bytes, length 0 when unsigned) over all of
+    /// these. A Redis script prefixes it with `magic, format, epoch, seq` (see `assemble`).
+    public static func encodeBody(
+        kind: MutationKind, key: String, version: CacheVersion, writeID: UInt64, instance: UInt64,
+        authenticator: (any MessageAuthenticator)? = nil
+    ) -> [UInt8] {
+        var writer = BinaryWriter(capacity: key.utf8.count + 96)
         writer.write(kind.rawValue)
         writer.write(version)
         writer.writeString(key, lengthType: UInt32.self)
+        writer.write(writeID)
+        writer.write(instance)
+        let tag = authenticator?.tag(for: writer.bytes[...]) ?? []
+        writer.write(UInt8(tag.count))
+        writer.write(tag)
         return writer.bytes
     }
 
@@ -47,14 +72,20 @@ public struct BackplaneMessage: Sendable, Equatable {
         return writer.bytes
     }
 
-    /// This message's bytes.
-    public func encoded() -> [UInt8] {
-        Self.assemble(epoch: epoch, sequence: sequence, body: Self.encodeBody(kind: kind, key: key, version: version))
+    /// This message's bytes, signed by `authenticator` when one is given.
+    public func encoded(authenticator: (any MessageAuthenticator)? = nil) -> [UInt8] {
+        Self.assemble(
+            epoch: epoch, sequence: sequence,
+            body: Self.encodeBody(kind: kind, key: key, version: version, writeID: writeID, instance: instance, authenticator: authenticator)
+        )
     }
 
     /// Decodes a message; throws `CacheError(.invalidMessage)` for anything that is not a
-    /// complete message of this format.
-    public static func decode(_ bytes: [UInt8]) throws -> BackplaneMessage {
+    /// complete message of this format, or whose key is longer than `maxKeyBytes`. With an
+    /// authenticator, a message without a valid tag throws `CacheError(.unauthenticatedMessage)`.
+    public static func decode(
+        _ bytes: [UInt8], maxKeyBytes: Int = .max, authenticator: (any MessageAuthenticator)? = nil
+    ) throws -> BackplaneMessage {
         var reader = BinaryReader(bytes)
         guard let magic = reader.readBytes(4), magic == Self.magic else {
             throw CacheError(.invalidMessage, "backplane message does not start with the Concord magic")
@@ -64,20 +95,46 @@ public struct BackplaneMessage: Sendable, Equatable {
             throw CacheError(.invalidMessage, "backplane message has format \(format); this build reads \(Self.formatVersion)")
         }
         guard let epoch = reader.readString(lengthType: UInt8.self), !epoch.isEmpty,
-              let sequence = reader.read(UInt64.self), let rawKind = reader.readByte()
+              let sequence = reader.read(UInt64.self)
         else { throw CacheError(.invalidMessage, "backplane message header is truncated") }
+        let bodyStart = reader.offset
+        guard let rawKind = reader.readByte() else { throw CacheError(.invalidMessage, "backplane message header is truncated") }
         guard let kind = MutationKind(rawValue: rawKind) else {
             throw CacheError(.invalidMessage, "backplane message has unknown operation \(rawKind)")
         }
-        guard let version = reader.readVersion(), CacheVersion.isValidNode(version.node),
-              let key = reader.readString(lengthType: UInt32.self)
+        guard let version = reader.readVersion(), CacheVersion.isValidNode(version.node) else {
+            throw CacheError(.invalidMessage, "backplane message version is truncated or corrupt")
+        }
+        guard let keyLength = reader.read(UInt32.self) else { throw CacheError(.invalidMessage, "backplane message key is truncated") }
+        guard UInt64(keyLength) <= UInt64(max(0, maxKeyBytes)) else {
+            throw CacheError(.invalidMessage, "backplane message key is \(keyLength) bytes; the limit is \(maxKeyBytes)")
+        }
+        guard let keyBytes = reader.readBytes(Int(keyLength)), let key = String(validating: keyBytes, as: UTF8.self),
+              let writeID = reader.read(UInt64.self), let instance = reader.read(UInt64.self)
         else { throw CacheError(.invalidMessage, "backplane message body is truncated or corrupt") }
+        let signedEnd = reader.offset
+        guard let tagLength = reader.readByte(), Int(tagLength) <= Self.maxTagBytes, let tag = reader.readBytes(Int(tagLength)) else {
+            throw CacheError(.invalidMessage, "backplane message tag is truncated or too long")
+        }
         guard reader.remaining == 0 else {
             throw CacheError(.invalidMessage, "backplane message has \(reader.remaining) trailing bytes")
         }
         if kind.isKeyed && key.isEmpty {
             throw CacheError(.invalidMessage, "backplane \(kind) message has an empty key")
         }
-        return BackplaneMessage(epoch: epoch, sequence: sequence, kind: kind, key: key, version: version)
+        var isAuthenticated = false
+        if let authenticator {
+            guard !tag.isEmpty else {
+                throw CacheError(.unauthenticatedMessage, "backplane message is not signed, and a backplane key is configured")
+            }
+            guard authenticator.isValid(tag: tag[...], for: bytes[bodyStart..<signedEnd]) else {
+                throw CacheError(.unauthenticatedMessage, "backplane message's signature does not match any backplane key")
+            }
+            isAuthenticated = true
+        }
+        return BackplaneMessage(
+            epoch: epoch, sequence: sequence, kind: kind, key: key, version: version,
+            writeID: writeID, instance: instance, isAuthenticated: isAuthenticated
+        )
     }
 }

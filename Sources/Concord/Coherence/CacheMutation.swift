@@ -40,13 +40,28 @@ public struct CacheMutation: Sendable, Equatable {
     public var entry: DistributedEntry?
     /// How long Redis keeps what the mutation stores: the entry, the tombstone or the marker.
     public var timeToLive: Duration
+    /// A random id of this write, carried by its message and log entry.
+    public var writeID: UInt64
+    /// The random id of the writing process (`HybridCache.instanceID`).
+    public var instance: UInt64
 
-    public init(kind: MutationKind, key: String, version: CacheVersion, entry: DistributedEntry? = nil, timeToLive: Duration) {
+    public init(
+        kind: MutationKind, key: String, version: CacheVersion, entry: DistributedEntry? = nil, timeToLive: Duration,
+        writeID: UInt64 = CacheMutation.randomWriteID(), instance: UInt64 = 0
+    ) {
         self.kind = kind
         self.key = key
         self.version = version
         self.entry = entry
         self.timeToLive = timeToLive
+        self.writeID = writeID
+        self.instance = instance
+    }
+
+    /// A random, non-zero write id.
+    public static func randomWriteID() -> UInt64 {
+        var generator = SystemRandomNumberGenerator()
+        return UInt64.random(in: 1 ... .max, using: &generator)
     }
 
     /// The slot in the pending-write queue: one per key, per tag, and one for clears.

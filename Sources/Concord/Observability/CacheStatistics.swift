@@ -16,6 +16,11 @@ public struct HybridCacheStatistics: Sendable, Equatable, Codable {
         public var misses = 0
         public var errors = 0
         public var corruptEntries = 0
+        /// Entries whose version was more than `maxClockDrift` ahead, read as misses.
+        public var futureVersions = 0
+        /// Writes Redis refused because it was full (`maxmemory` under `noeviction`); they stay
+        /// queued and are retried, and each refusal is logged.
+        public var outOfMemoryErrors = 0
     }
 
     /// Factory counters.
@@ -36,9 +41,23 @@ public struct HybridCacheStatistics: Sendable, Equatable, Codable {
         public var replays = 0
         public var fullExpiries = 0
         public var ignoredMessages = 0
+        /// Messages and log entries without a valid signature while a backplane key is set (also
+        /// counted in `ignoredMessages`).
+        public var unauthenticatedMessages = 0
+        /// Messages whose version was more than `maxClockDrift` ahead (also in `ignoredMessages`).
+        public var futureVersions = 0
+        /// Times the queue from the subscriber to the coherence loop was full and the node
+        /// resynchronized from the head instead.
+        public var queueOverflows = 0
+        /// Times the log at this node's position was not the history it applied (a restore from
+        /// an older snapshot, a replica promoted while behind, reused sequence numbers).
+        public var rollbacksDetected = 0
+        /// Another live process sends messages with this node's id (a copied configuration).
+        public var duplicateNodeID = false
 
         private enum CodingKeys: String, CodingKey {
             case connected, epoch, lastSeq, published, received, gapsDetected, replays, fullExpiries, ignoredMessages
+            case unauthenticatedMessages, futureVersions, queueOverflows, rollbacksDetected, duplicateNodeID
         }
 
         public init() {}
@@ -55,6 +74,11 @@ public struct HybridCacheStatistics: Sendable, Equatable, Codable {
             try container.encode(replays, forKey: .replays)
             try container.encode(fullExpiries, forKey: .fullExpiries)
             try container.encode(ignoredMessages, forKey: .ignoredMessages)
+            try container.encode(unauthenticatedMessages, forKey: .unauthenticatedMessages)
+            try container.encode(futureVersions, forKey: .futureVersions)
+            try container.encode(queueOverflows, forKey: .queueOverflows)
+            try container.encode(rollbacksDetected, forKey: .rollbacksDetected)
+            try container.encode(duplicateNodeID, forKey: .duplicateNodeID)
         }
     }
 
@@ -99,6 +123,12 @@ final class CacheCounters: Sendable {
     let replays = Atomic<Int>(0)
     let fullExpiries = Atomic<Int>(0)
     let ignoredMessages = Atomic<Int>(0)
+    let unauthenticatedMessages = Atomic<Int>(0)
+    let futureMessageVersions = Atomic<Int>(0)
+    let futureEntryVersions = Atomic<Int>(0)
+    let queueOverflows = Atomic<Int>(0)
+    let rollbacksDetected = Atomic<Int>(0)
+    let outOfMemoryErrors = Atomic<Int>(0)
 
     init() {}
 

@@ -47,6 +47,19 @@ public struct HybridCacheConfiguration: Sendable {
     public var factoryVersionMargin: Duration = .milliseconds(2)
     /// How many events the `events()` stream buffers per subscriber before dropping the oldest.
     public var eventBufferSize: Int = 1024
+    /// How far ahead of this node's wall clock a version from the wire (a backplane message, a
+    /// log entry, an L2 entry) may be. A message further ahead is ignored and counted, and the
+    /// node's clock never moves to such a version. Clocks kept by NTP differ by milliseconds; a
+    /// minute leaves room for a badly synchronized host without letting a forged version push
+    /// every later write of the cluster into the future.
+    public var maxClockDrift: Duration = HybridCacheConfiguration.defaultMaxClockDrift
+    /// Backplane messages the coherence loop may have waiting; past it, the queue is dropped,
+    /// counted, and the node resynchronizes from the head (so a flood of messages costs memory
+    /// up to this bound and one replay, not an unbounded queue).
+    public var coherenceQueueCapacity: Int = 10_000
+
+    /// The default `maxClockDrift`: one minute.
+    public static let defaultMaxClockDrift: Duration = .seconds(60)
 
     public init() {}
 
@@ -84,6 +97,8 @@ public struct HybridCacheConfiguration: Sendable {
         guard shutdownDrainTimeout >= .zero else { throw CacheError(.invalidConfiguration, "shutdownDrainTimeout must not be negative") }
         guard maxReplayLength > 0 else { throw CacheError(.invalidConfiguration, "maxReplayLength must be positive") }
         guard factoryVersionMargin >= .zero else { throw CacheError(.invalidConfiguration, "factoryVersionMargin must not be negative") }
+        guard maxClockDrift > .zero else { throw CacheError(.invalidConfiguration, "maxClockDrift must be positive") }
+        guard coherenceQueueCapacity > 0 else { throw CacheError(.invalidConfiguration, "coherenceQueueCapacity must be positive") }
         guard heartbeatInterval > .zero else { throw CacheError(.invalidConfiguration, "heartbeatInterval must be positive") }
         try defaultEntryOptions.validate()
     }

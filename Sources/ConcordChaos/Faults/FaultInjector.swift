@@ -1,6 +1,8 @@
+@_spi(ConcordBackend) import Concord
 import ConcordMemcached
 import ConcordProcess
 import ConcordRedis
+import Foundation
 import Logging
 
 /// Applies scheduled faults to a cluster and heals them. Each fault has exactly one heal, and
@@ -57,6 +59,18 @@ struct FaultInjector: Sendable {
             memcachedProxy(fault)?.set(.down)
         case .memcachedFlush:
             try await flushMemcached(fault)
+        case .redisEvict:
+            try await evictUnderBurst()
+        case .redisRollback:
+            try await takeSnapshot()
+        case .forge:
+            try await publishForgeries()
+        case .clockSkew:
+            let offset = fault.magnitude ?? .seconds(30)
+            for index in fault.targets {
+                await cluster.killNode(index)
+                try await cluster.startNode(index, extraArguments: ["--test-clock-offset", DurationText.format(offset)])
+            }
         }
     }
 
@@ -89,7 +103,121 @@ struct FaultInjector: Sendable {
             memcachedProxy(fault)?.clear()
         case .memcachedFlush:
             break
+        case .redisEvict:
+            try await withAdminClient("lifting maxmemory") { client in
+                _ = try await client.send("CONFIG", "SET", "maxmemory", "0")
+                _ = try await client.send("CONFIG", "SET", "maxmemory-policy", "noeviction")
+            }
+        case .redisRollback:
+            try await restartFromSnapshot()
+        case .forge:
+            break
+        case .clockSkew:
+            for index in fault.targets {
+                await cluster.killNode(index)
+                try await cluster.startNode(index)
+            }
         }
+    }
+
+    /// Sets `maxmemory` a little above what Redis holds, under `allkeys-random`, and writes
+    /// filler (expiring on its own) until Redis has evicted keys or the burst ends: whatever
+    /// Redis picks goes, Concord's protocol keys included.
+    private func evictUnderBurst() async throws {
+        try await withAdminClient("the eviction burst") { client in
+            let info = try await client.send("INFO", "memory").string ?? ""
+            let used = info.split(whereSeparator: \.isNewline)
+                .first { $0.hasPrefix("used_memory:") }
+                .flatMap { Int($0.dropFirst("used_memory:".count)) } ?? 4_000_000
+            _ = try await client.send("CONFIG", "SET", "maxmemory-policy", "allkeys-random")
+            _ = try await client.send("CONFIG", "SET", "maxmemory", RedisArgument(used + 256 * 1024))
+            let filler = RedisArgument([UInt8](repeating: 0x78, count: 4096))
+            for index in 0..<400 {
+                _ = try? await client.send("SET", RedisArgument("chaos-filler:\(index)"), filler, "PX", "20000")
+            }
+        }
+    }
+
+    /// The snapshot `redis-rollback` goes back to, beside the server's own files.
+    private var snapshotFile: URL { cluster.redis.directory.appendingPathComponent("rollback.rdb") }
+    private var dumpFile: URL { cluster.redis.directory.appendingPathComponent("dump.rdb") }
+
+    /// SAVE, then moves the dump aside, so that only the heal (and no other restart) loads it.
+    private func takeSnapshot() async throws {
+        try await withAdminClient("SAVE") { client in
+            _ = try await client.send("SAVE")
+        }
+        let files = FileManager.default
+        try? files.removeItem(at: snapshotFile)
+        do {
+            try files.moveItem(at: dumpFile, to: snapshotFile)
+        } catch {
+            throw ChaosError(.io, "cannot move the Redis snapshot aside", underlying: error)
+        }
+    }
+
+    /// Restarts Redis from the snapshot: same epoch, older sequence, older log, older entries.
+    private func restartFromSnapshot() async throws {
+        let files = FileManager.default
+        do {
+            try? files.removeItem(at: dumpFile)
+            try files.copyItem(at: snapshotFile, to: dumpFile)
+        } catch {
+            throw ChaosError(.io, "cannot put the Redis snapshot back", underlying: error)
+        }
+        defer { try? files.removeItem(at: dumpFile) }
+        try await restartRedis()
+    }
+
+    /// Publishes forged messages for the current epoch: the next sequence numbers, extreme and
+    /// plausible versions, removals of workload keys and clears, unsigned or signed with a key
+    /// the nodes do not have. Straight to Redis: the adversary has PUBLISH rights, not the key.
+    private func publishForgeries() async throws {
+        let strangerKey = (0..<32).map { _ in UInt8.random(in: 0 ... .max) }
+        let stranger = try HMACMessageAuthenticator(keys: [strangerKey])
+        try await withAdminClient("the forged messages") { client in
+            let head = try await client.send("HMGET", "concord:{chaos}:head", "epoch", "seq")
+            guard let fields = head.array, fields.count == 2, let epoch = fields[0].string else { return }
+            let sequence = UInt64(fields[1].string ?? "0") ?? 0
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            let versions: [Int64] = [.max, .min, now, now + 3_600_000, -1]
+            let kinds: [(MutationKind, String)] = [(.clearRemove, ""), (.remove, "k0"), (.set, "k1"), (.expire, "k2"), (.removeTag, "t")]
+            for index in 0..<60 {
+                let (kind, key) = kinds[index % kinds.count]
+                let message = BackplaneMessage(
+                    epoch: epoch, sequence: sequence + 1 + UInt64(index % 3), kind: kind, key: key,
+                    version: CacheVersion(milliseconds: versions[index % versions.count], counter: .max, node: "n1"),
+                    writeID: UInt64(index + 1), instance: 1
+                )
+                let bytes = index % 2 == 0 ? message.encoded() : message.encoded(authenticator: stranger)
+                _ = try await client.send("PUBLISH", "concord:{chaos}:bp", RedisArgument(bytes))
+            }
+        }
+    }
+
+    /// Runs `body` with a client connected straight to Redis (not through a proxy).
+    private func withAdminClient(_ what: String, _ body: @Sendable (RedisClient) async throws -> Void) async throws {
+        let redis = cluster.redis
+        let client = RedisClient(configuration: RedisConfiguration(host: redis.host, port: redis.port), logger: logger)
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await client.run() }
+                defer { group.cancelAll() }
+                try await client.waitUntilConnected(timeout: .seconds(5))
+                try await body(client)
+            }
+        } catch {
+            throw ChaosError(.setupFailed, "\(what) failed", underlying: error)
+        }
+    }
+
+    private func restartRedis() async throws {
+        do {
+            try await cluster.redis.restart()
+        } catch {
+            throw ChaosError(.setupFailed, "could not restart redis-server", underlying: error)
+        }
+        cluster.recordRedisPID()
     }
 
     private func memcachedServer(_ fault: ScheduledFault) -> MemcachedServer? {
@@ -131,28 +259,10 @@ struct FaultInjector: Sendable {
         }
     }
 
-    private func restartRedis() async throws {
-        do {
-            try await cluster.redis.restart()
-        } catch {
-            throw ChaosError(.setupFailed, "could not restart redis-server", underlying: error)
-        }
-        cluster.recordRedisPID()
-    }
-
     /// FLUSHALL straight to Redis, not through a proxy: the fault is Redis losing its data.
     private func flushAll() async throws {
-        let redis = cluster.redis
-        let client = RedisClient(configuration: RedisConfiguration(host: redis.host, port: redis.port), logger: logger)
-        do {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await client.run() }
-                defer { group.cancelAll() }
-                try await client.waitUntilConnected(timeout: .seconds(5))
-                _ = try await client.send("FLUSHALL")
-            }
-        } catch {
-            throw ChaosError(.setupFailed, "FLUSHALL failed", underlying: error)
+        try await withAdminClient("FLUSHALL") { client in
+            _ = try await client.send("FLUSHALL")
         }
     }
 }

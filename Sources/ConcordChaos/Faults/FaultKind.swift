@@ -32,6 +32,18 @@ package enum FaultKind: String, Sendable, Hashable, Codable, CaseIterable, Custo
     case flushall
     /// SIGKILL one node; the heal restarts it with the same id and port.
     case nodeKill = "node-kill"
+    /// Redis at `maxmemory` under `allkeys-random` during a write burst: entries, tombstones,
+    /// the head and the log may all be evicted. The heal lifts the limit.
+    case redisEvict = "redis-evict"
+    /// An RDB snapshot is taken; the heal restarts Redis from it, so the sequence, the log and
+    /// the entries go back to that moment under the same epoch (a restore, a lagging replica).
+    case redisRollback = "redis-rollback"
+    /// An adversary without the backplane key publishes well-formed messages with extreme
+    /// versions and the next sequence numbers; the nodes must ignore every one of them.
+    case forge
+    /// One node restarts with its wall clock tens of seconds ahead (`--test-clock-offset`);
+    /// the heal restarts it with the right time.
+    case clockSkew = "clock-skew"
     /// SIGKILL one memcached server (runs with `--l2 memcached`); the heal restarts it empty.
     case memcachedKill = "memcached-kill"
     /// SIGSTOP one memcached server; the heal is SIGCONT.
@@ -46,7 +58,7 @@ package enum FaultKind: String, Sendable, Hashable, Codable, CaseIterable, Custo
     /// Faults that happen in one step: the heal follows at once, nothing is held.
     package var isInstant: Bool {
         switch self {
-        case .redisRestartEmpty, .flushall, .memcachedFlush: true
+        case .redisRestartEmpty, .flushall, .forge, .memcachedFlush: true
         default: false
         }
     }
@@ -72,7 +84,7 @@ package enum FaultKind: String, Sendable, Hashable, Codable, CaseIterable, Custo
     /// Faults on Redis itself rather than on some nodes' links or processes.
     package var targetsRedis: Bool {
         switch self {
-        case .redisKill, .redisRestartEmpty, .redisPause, .flushall: true
+        case .redisKill, .redisRestartEmpty, .redisPause, .flushall, .redisEvict, .redisRollback, .forge: true
         default: false
         }
     }

@@ -8,7 +8,8 @@ package struct ScheduledFault: Sendable, Hashable, CustomStringConvertible {
     package var start: Duration
     /// How long the fault is held before its heal; zero for instant faults.
     package var hold: Duration
-    /// The added delay for `latency`, the connection lifetime for `reset`; nil otherwise.
+    /// The added delay for `latency`, the connection lifetime for `reset`, the clock offset for
+    /// `clock-skew`; nil otherwise.
     package var magnitude: Duration?
 
     package init(kind: FaultKind, targets: [Int], start: Duration, hold: Duration, magnitude: Duration? = nil) {
@@ -24,7 +25,11 @@ package struct ScheduledFault: Sendable, Hashable, CustomStringConvertible {
 
     package var description: String {
         var text = "\(start.shortDescription) \(kind)"
-        if !targets.isEmpty { text += " on " + targets.map { "n\($0 + 1)" }.joined(separator: ",") }
+        if kind.targetsMemcached {
+            text += " on " + targets.map { "memcached server \($0 + 1)" }.joined(separator: ",")
+        } else if !targets.isEmpty {
+            text += " on " + targets.map { "n\($0 + 1)" }.joined(separator: ",")
+        }
         if let magnitude { text += " (\(magnitude.shortDescription))" }
         if hold > .zero { text += " for \(hold.shortDescription)" }
         return text
@@ -54,6 +59,9 @@ package struct FaultSchedule: Sendable, Hashable {
         package var latency: ClosedRange<Duration> = .milliseconds(150) ... .milliseconds(400)
         /// How long a connection lives before it is reset, under `reset`.
         package var resetAfter: ClosedRange<Duration> = .milliseconds(200) ... .milliseconds(800)
+        /// How far ahead a node's wall clock runs, under `clock-skew`: tens of seconds, within
+        /// the nodes' default `maxClockDrift` (1 minute).
+        package var clockSkew: ClosedRange<Duration> = .seconds(20) ... .seconds(40)
         /// Memcached servers a memcached fault picks one of.
         package var memcachedServerCount: Int = 2
 
@@ -90,6 +98,7 @@ package struct FaultSchedule: Sendable, Hashable {
             let magnitude: Duration? = switch kind {
             case .latency: random.duration(in: parameters.latency)
             case .reset: random.duration(in: parameters.resetAfter)
+            case .clockSkew: random.duration(in: parameters.clockSkew)
             default: nil
             }
             let gap = parameters.healthyGap + random.duration(in: .zero ... parameters.gapJitter)
@@ -103,14 +112,14 @@ package struct FaultSchedule: Sendable, Hashable {
 
     private static func targets(for kind: FaultKind, nodeCount: Int, random: inout SeededGenerator) -> [Int] {
         switch kind {
-        case .partitionOne, .partitionDeaf, .partitionMute, .blackholeOne, .blackholeDeaf, .nodeKill:
+        case .partitionOne, .partitionDeaf, .partitionMute, .blackholeOne, .blackholeDeaf, .nodeKill, .clockSkew:
             return [Int.random(in: 0..<nodeCount, using: &random)]
         case .partitionHalf:
             let count = max(1, nodeCount / 2)
             return Array(Array(0..<nodeCount).shuffled(using: &random).prefix(count)).sorted()
         case .partitionAll, .latency, .reset:
             return Array(0..<nodeCount)
-        case .redisKill, .redisRestartEmpty, .redisPause, .flushall,
+        case .redisKill, .redisRestartEmpty, .redisPause, .flushall, .redisEvict, .redisRollback, .forge,
              .memcachedKill, .memcachedPause, .memcachedPartition, .memcachedFlush:
             return []
         }

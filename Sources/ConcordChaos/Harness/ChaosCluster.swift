@@ -89,6 +89,16 @@ final class ChaosCluster: Sendable {
         logger.info("redis-server started", metadata: ["concord.port": "\(redis.port)"])
         try startRedisWatchdog()
 
+        // Every run signs its invalidations, so a `forge` fault shows whether unsigned and
+        // wrongly signed messages are kept out. The key lives in the run's temp dir only.
+        let keyFile = redisPIDFile.deletingLastPathComponent().appendingPathComponent("backplane.key")
+        let key = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0 ... .max)) }.joined()
+        do {
+            try Data((key + "\n").utf8).write(to: keyFile, options: .atomic)
+        } catch {
+            throw ChaosError(.io, "cannot write the backplane key file", underlying: error)
+        }
+
         var l2Arguments: [String] = []
         if memcachedServers > 0 {
             var endpoints: [String] = []
@@ -130,6 +140,7 @@ final class ChaosCluster: Sendable {
                 "--origin", "sqlite:\(originPath)", "--cache-name", "chaos",
                 // Nodes end by themselves when the harness is gone, even after a SIGKILL of it.
                 "--parent-pid", "\(getpid())",
+                "--backplane-key-file", keyFile.path,
             ] + l2Arguments + settings.arguments
             let node = Node(
                 index: index, id: id, port: ports[index], proxy: proxy,
@@ -176,11 +187,12 @@ final class ChaosCluster: Sendable {
         try? Data(pid.utf8).write(to: redisPIDFile, options: .atomic)
     }
 
-    /// Launches node `index` (again) and waits for its `/health`.
-    func startNode(_ index: Int, timeout: Duration = .seconds(60)) async throws {
+    /// Launches node `index` (again), with `extraArguments` after its own, and waits for its
+    /// `/health`.
+    func startNode(_ index: Int, extraArguments: [String] = [], timeout: Duration = .seconds(60)) async throws {
         let node = nodes[index]
         let logFile = logDirectory.appendingPathComponent("\(node.id).log")
-        let (program, arguments) = network?.launch(node: index, executable: executable, arguments: node.arguments) ?? (executable, node.arguments)
+        let (program, arguments) = network?.launch(node: index, executable: executable, arguments: node.arguments + extraArguments) ?? (executable, node.arguments + extraArguments)
         let child = try supervisor.launch(name: node.id, executable: program, arguments: arguments, logFile: logFile)
         state.withLock { $0.processes[node.id] = child }
         let clock = ContinuousClock()

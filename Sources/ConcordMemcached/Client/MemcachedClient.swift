@@ -21,6 +21,8 @@ public final class MemcachedClient: Service, Sendable {
     public let configuration: MemcachedConfiguration
     let drivers: [MemcachedServerDriver]
     private let ring: Mutex<Ring>
+    /// The ring with every configured server, whatever their state: where a key lives when all are up.
+    private let homeRing: Ring
     private let logger: Logger
 
     public init(
@@ -33,7 +35,8 @@ public final class MemcachedClient: Service, Sendable {
         self.drivers = configuration.servers.enumerated().map { index, server in
             MemcachedServerDriver(index: index, server: server, configuration: configuration, logger: logger, eventLoop: eventLoopGroup.next())
         }
-        self.ring = Mutex(Self.makeRing(configuration.servers, included: Array(configuration.servers.indices)))
+        self.homeRing = Self.makeRing(configuration.servers, included: Array(configuration.servers.indices))
+        self.ring = Mutex(homeRing)
     }
 
     private static func makeRing(_ servers: [MemcachedConfiguration.Server], included: [Int]) -> Ring {
@@ -87,8 +90,17 @@ public final class MemcachedClient: Service, Sendable {
     /// The index (into `configuration.servers`) of the server that holds `key` now; nil when
     /// every server is off the ring.
     public func server(for key: String) -> Int? {
+        // One server on the ring owns every key: no hash to compute.
+        let single: Int?? = ring.withLock { ring in ring.members.count <= 1 ? .some(ring.members.first) : nil }
+        if let single { return single }
         let hash = KetamaContinuum.hash(key.utf8)
         return ring.withLock { ring in ring.continuum.server(forHash: hash).map { ring.members[$0] } }
+    }
+
+    /// The index of the server that holds `key` while every server is up (its home).
+    public func homeServer(for key: String) -> Int? {
+        if homeRing.members.count <= 1 { return homeRing.members.first }
+        return homeRing.continuum.server(forHash: KetamaContinuum.hash(key.utf8)).map { homeRing.members[$0] }
     }
 
     /// Servers currently on the ring.

@@ -17,6 +17,8 @@ public struct MemcachedCacheBackend: Sendable {
         backplane redis: RedisConfiguration?,
         cacheName: String,
         l2: MemcachedDistributedCache.Configuration = .init(),
+        authenticator: (any MessageAuthenticator)? = nil,
+        maxClockDrift: Duration = HybridCacheConfiguration.defaultMaxClockDrift,
         logger: Logger = Logger(label: "concord.memcached")
     ) {
         client = MemcachedClient(configuration: configuration, logger: logger)
@@ -29,6 +31,8 @@ public struct MemcachedCacheBackend: Sendable {
                 client: RedisClient(configuration: commandConfiguration, logger: logger),
                 subscriber: RedisSubscriber(configuration: subscriberConfiguration, logger: logger),
                 cacheName: cacheName,
+                authenticator: authenticator,
+                maxClockDrift: maxClockDrift,
                 runsClient: true,
                 logger: logger
             )

@@ -114,10 +114,18 @@ public final class MemcachedDistributedCache: DistributedCache {
         let known = generations.withLock { $0[server.index] }
         if server.rejoining, let known {
             let found = try await server.send(.get(keyspace.generation))
-            if found.status == .value, let value = found.value, String(decoding: value, as: UTF8.self) == known {
-                let flushed = try await server.send(MetaCommand(.flushAll))
-                guard flushed.status == .ok else { throw MemcachedError(.protocolError, "flush_all answered \(flushed.status)") }
-                logger.info("flushed a memcached server that rejoined the ring", metadata: ["concord.memcached.server": "\(server.server)"])
+            if found.status == .value, let value = found.value, String(decoding: value, as: UTF8.self) == known, let cas = found.cas {
+                // Claim the flush with compare-and-set on the generation, so that of several nodes
+                // seeing the server back at once exactly one flushes it; the others find the new
+                // generation and only adopt it.
+                let claimed = Self.newGeneration()
+                let claim = try await server.send(.set(keyspace.generation, value: Array(claimed.utf8), timeToLiveSeconds: 0, cas: cas))
+                if claim.status == .stored {
+                    let flushed = try await server.send(MetaCommand(.flushAll))
+                    guard flushed.status == .ok else { throw MemcachedError(.protocolError, "flush_all answered \(flushed.status)") }
+                    _ = try await server.send(.set(keyspace.generation, value: Array(claimed.utf8), timeToLiveSeconds: 0))
+                    logger.info("flushed a memcached server that rejoined the ring", metadata: ["concord.memcached.server": "\(server.server)"])
+                }
             }
         }
         let generation = try await currentGeneration { try await server.send($0) }
@@ -175,17 +183,27 @@ public final class MemcachedDistributedCache: DistributedCache {
 
     // MARK: Addressing
 
-    /// The server and memcached key for a name.
-    private func locate(_ name: String) throws -> (server: Int, key: String) {
+    /// The server and memcached key for a name, and, when that server is not the key's home
+    /// (the home is off the ring), the home's generation as this node knows it.
+    private func locate(_ name: String) throws -> (server: Int, key: String, homeGeneration: String) {
         let key = keyspace.stored(name)
         guard let server = client.server(for: key) else {
             throw MemcachedError(.noServers, "no memcached server is reachable (\(client.configuration.servers.count) configured)")
         }
-        return (server, key)
+        guard let home = client.homeServer(for: key), home != server else { return (server, key, "") }
+        return (server, key, generations.withLock { $0[home] } ?? "?")
+    }
+
+    /// A record as read from `server`: absent when it belongs to another key, or when it is a
+    /// copy stored away from home during an earlier outage of the home server.
+    private func current(_ record: MemcachedRecord?, owner: String, homeGeneration: String) -> MemcachedRecord? {
+        guard let record, record.owner == owner else { return nil }
+        if !record.homeGeneration.isEmpty, record.homeGeneration != homeGeneration { return nil }
+        return record
     }
 
     private func readRecord(_ name: String, owner: String) async throws -> (record: MemcachedRecord?, cas: UInt64?) {
-        let (server, key) = try locate(name)
+        let (server, key, homeGeneration) = try locate(name)
         let response = try await client.send(.get(key), toServer: server)
         guard let item = try MemcachedClient.item(response) else { return (nil, nil) }
         guard let record = MemcachedRecord.decode(item.value), record.owner == owner else {
@@ -193,7 +211,7 @@ public final class MemcachedDistributedCache: DistributedCache {
             logger.warning("memcached item is not a Concord record of this key; reading it as absent", metadata: ["concord.key": .string(owner)])
             return (nil, item.cas)
         }
-        return (record, item.cas)
+        return (current(record, owner: owner, homeGeneration: homeGeneration), item.cas)
     }
 
     // MARK: Reading
@@ -319,14 +337,15 @@ public final class MemcachedDistributedCache: DistributedCache {
     ) async throws -> MutationOutcome {
         for attempt in 0..<configuration.casRetryLimit {
             if attempt > 0 { statistics.withLock { $0.casRetries += 1 } }
-            let (server, key) = try locate(name)
+            let (server, key, homeGeneration) = try locate(name)
             let response = try await client.send(MetaCommand.get(key, extra: ["t"]), toServer: server)
             let item = try MemcachedClient.item(response)
-            let record = item.flatMap { MemcachedRecord.decode($0.value) }.flatMap { $0.owner == owner ? $0 : nil }
+            let record = current(item.flatMap { MemcachedRecord.decode($0.value) }, owner: owner, homeGeneration: homeGeneration)
             switch decide(record) {
             case .keep(let outcome):
                 return outcome
-            case .store(let updated):
+            case .store(var updated):
+                updated.homeGeneration = homeGeneration
                 let seconds: Int
                 if let timeToLive {
                     seconds = MemcachedClient.expiry(timeToLive)

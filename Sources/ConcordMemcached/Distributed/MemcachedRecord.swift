@@ -5,8 +5,9 @@ import Concord
 /// what Redis keeps in hash fields (`v`, `d`, `x`), and compare-and-set on its CAS token makes
 /// each update atomic.
 ///
-/// Layout: magic `CNCM`, format 1, kind, version, second version (expire, or clear-expire),
-/// the Concord key it belongs to, the entry envelope. Anything else reads as absent.
+/// Layout: magic `CNCM`, format 2, kind, version, second version (expire, or clear-expire),
+/// the Concord key it belongs to, the home server's generation (away from home), the entry
+/// envelope. Anything else reads as absent.
 struct MemcachedRecord: Sendable, Equatable {
     enum Kind: UInt8, Sendable {
         /// A value: `envelope` is the entry, `secondVersion` the newest `expire` of the key.
@@ -24,10 +25,14 @@ struct MemcachedRecord: Sendable, Equatable {
     /// The Concord key (or tag) the record belongs to; checked on read, so a hashed memcached key
     /// can never return another key's value.
     var owner: String
+    /// For a copy stored away from its home server (which was off the ring), the generation that
+    /// home server had then; empty at home. Once the home server has a new generation (it came
+    /// back and was flushed), such a copy is a leftover of an earlier outage and reads as absent.
+    var homeGeneration: String = ""
     var envelope: [UInt8]
 
     static let magic: [UInt8] = Array("CNCM".utf8)
-    static let format: UInt8 = 1
+    static let format: UInt8 = 2
 
     func encoded() -> [UInt8] {
         var bytes = Self.magic
@@ -36,6 +41,7 @@ struct MemcachedRecord: Sendable, Equatable {
         Self.append(version?.orderedText ?? "", to: &bytes)
         Self.append(secondVersion?.orderedText ?? "", to: &bytes)
         Self.append(owner, to: &bytes)
+        Self.append(homeGeneration, to: &bytes)
         let count = UInt32(envelope.count)
         for shift in stride(from: 24, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: count >> UInt32(shift))) }
         bytes += envelope
@@ -72,10 +78,10 @@ struct MemcachedRecord: Sendable, Equatable {
         guard let magic = take(4), Array(magic) == Self.magic, let format = take(1), format.first == Self.format,
               let kindByte = take(1)?.first, let kind = Kind(rawValue: kindByte),
               let first = version(), let second = version(), let owner = text(), let owner,
-              let length = take(4)
+              let home = text(), let home, let length = take(4)
         else { return nil }
         let count = length.reduce(0) { $0 << 8 | Int($1) }
         guard let envelope = take(count), offset == bytes.count else { return nil }
-        return MemcachedRecord(kind: kind, version: first, secondVersion: second, owner: owner, envelope: Array(envelope))
+        return MemcachedRecord(kind: kind, version: first, secondVersion: second, owner: owner, homeGeneration: home, envelope: Array(envelope))
     }
 }

@@ -77,6 +77,15 @@ extension NodeConfiguration {
         if let value = try resolver.integer(.maxConnections, in: 1...1_000_000) { maxConnections = value }
         if let value = try resolver.duration(.requestTimeout) { requestTimeout = value }
         if let value = try resolver.boolean(.backplane) { isBackplaneEnabled = value }
+        if let value = try resolver.string(.backplaneKeyFile) { backplaneKeyFile = value }
+        if let value = try resolver.duration(.maxClockDrift) { maxClockDrift = value }
+        if let raw = try resolver.string(.testClockOffset) {
+            let isNegative = raw.hasPrefix("-")
+            guard let magnitude = DurationSyntax.parse(isNegative ? String(raw.dropFirst()) : raw), magnitude <= .seconds(86_400) else {
+                throw resolver.error(.testClockOffset, .invalidDuration, "is not a duration of at most a day, optionally preceded by '-'")
+            }
+            testClockOffset = isNegative ? .zero - magnitude : magnitude
+        }
         if let value = try resolver.duration(.idleTimeout) { idleTimeout = value }
         if let value = try resolver.duration(.shutdownTimeout) { shutdownTimeout = value }
         if let text = try resolver.string(.logLevel) {
@@ -132,6 +141,7 @@ extension NodeConfiguration {
             throw combination(.reconnectBackoffCap, "(\(DurationSyntax.format(reconnectBackoffCap))) must not be shorter than --reconnect-backoff-base (\(DurationSyntax.format(reconnectBackoffBase)))")
         }
         guard idleTimeout > .zero else { throw combination(.idleTimeout, "must be longer than 0s") }
+        guard maxClockDrift > .zero else { throw combination(.maxClockDrift, "must be longer than 0s") }
         guard requestTimeout > .zero else { throw combination(.requestTimeout, "must be longer than 0s") }
         guard maxConnections > 0 else { throw combination(.maxConnections, "must be at least 1") }
         guard memoryMaxBytes > 0 else { throw combination(.memoryMaxBytes, "must be positive") }

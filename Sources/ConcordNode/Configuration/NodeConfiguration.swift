@@ -3,6 +3,12 @@ import ConcordMemcached
 import ConcordRedis
 import Logging
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Everything a `concord node` needs to run: where it listens, which Redis and origin it uses,
 /// and the cache options it applies to every entry. Every field has the default documented in
 /// `NodeOption`, so `NodeConfiguration()` is a working node on 127.0.0.1:7001.
@@ -57,6 +63,12 @@ public struct NodeConfiguration: Sendable, Equatable {
     public var requestTimeout: Duration = .seconds(30)
     /// Off only to show that coherence depends on it (the chaos harness's negative control).
     public var isBackplaneEnabled: Bool = true
+    /// A file of backplane keys (one per line, the first signs); nil leaves messages unsigned.
+    /// The path is configuration, the keys are read when the node starts and never logged.
+    public var backplaneKeyFile: String?
+    public var maxClockDrift: Duration = HybridCacheConfiguration.defaultMaxClockDrift
+    /// Testing only: shifts this node's wall clock (versions, logical expiry) by this much.
+    public var testClockOffset: Duration = .zero
     public var idleTimeout: Duration = .seconds(30)
     public var shutdownTimeout: Duration = .seconds(5)
     public var logLevel: Logger.Level = .info
@@ -92,6 +104,7 @@ public struct NodeConfiguration: Sendable, Equatable {
         configuration.retryBackoffBase = reconnectBackoffBase
         configuration.retryBackoffCap = reconnectBackoffCap
         configuration.shutdownDrainTimeout = shutdownTimeout
+        configuration.maxClockDrift = maxClockDrift
         return configuration
     }
 
@@ -125,6 +138,35 @@ public struct NodeConfiguration: Sendable, Equatable {
         return configuration
     }
 
+    /// The backplane keys from `backplaneKeyFile`: each non-empty line (surrounding whitespace
+    /// trimmed) is a key of at least 16 bytes; one or two keys. Nil without a key file.
+    public func backplaneKeys() throws(NodeConfigurationError) -> [[UInt8]]? {
+        guard let path = backplaneKeyFile else { return nil }
+        func failure(_ message: String) -> NodeConfigurationError {
+            NodeConfigurationError(.invalidKeyFile, option: NodeOption.backplaneKeyFile.name, source: .combination, value: path, message: message)
+        }
+        guard let file = fopen(path, "rb") else { throw failure("cannot be opened (\(String(cString: strerror(errno))))") }
+        defer { fclose(file) }
+        var contents: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = fread(&buffer, 1, buffer.count, file)
+            if count <= 0 { break }
+            contents.append(contentsOf: buffer[0..<count])
+            if contents.count > 64 * 1024 { throw failure("is larger than 64 KiB; it should hold one or two keys") }
+        }
+        let isSpace: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }
+        var keys: [[UInt8]] = []
+        for line in contents.split(separator: 0x0A) {
+            let trimmed = line.drop(while: isSpace).reversed().drop(while: isSpace).reversed()
+            if !trimmed.isEmpty { keys.append(Array(trimmed)) }
+        }
+        guard !keys.isEmpty else { throw failure("holds no key") }
+        guard keys.count <= 2 else { throw failure("holds \(keys.count) keys; at most two (current, then previous)") }
+        guard keys.allSatisfy({ $0.count >= 16 }) else { throw failure("holds a key shorter than 16 bytes") }
+        return keys
+    }
+
     /// The Memcached client configuration for `memcachedURL`, with the node's backoff; nil when L2 is Redis.
     public func memcachedConfiguration() throws(NodeConfigurationError) -> MemcachedConfiguration? {
         guard let memcachedURL else { return nil }
@@ -134,7 +176,11 @@ public struct NodeConfiguration: Sendable, Equatable {
         } catch {
             throw NodeConfigurationError(.invalidURL, option: NodeOption.l2.name, source: .combination, value: nil, message: error.message)
         }
-        configuration.reconnect = .init(backoffBase: reconnectBackoffBase, backoffCap: reconnectBackoffCap)
+        // Memcached reconnects are cheap, and every node must put a returning server back on its
+        // ring at nearly the same time (until then, nodes route its keys differently), so the
+        // backoff is capped at 250 ms whatever the Redis one is.
+        let cap = min(reconnectBackoffCap, .milliseconds(250))
+        configuration.reconnect = .init(backoffBase: min(reconnectBackoffBase, cap), backoffCap: cap)
         return configuration
     }
 

@@ -12,6 +12,7 @@ public struct NodeConfigurationError: Error, CustomStringConvertible, Sendable, 
             case invalidOrigin
             case outOfRange
             case unknownOption
+            case invalidKeyFile
             case unreadableFile
             case unauthenticatedBind
         }
@@ -36,6 +37,8 @@ public struct NodeConfigurationError: Error, CustomStringConvertible, Sendable, 
         public static var outOfRange: Self { .init(base: .outOfRange) }
         /// A flag name that no node option has (a programming error in the caller).
         public static var unknownOption: Self { .init(base: .unknownOption) }
+        /// The backplane key file cannot be read or does not hold one or two keys of 16+ bytes.
+        public static var invalidKeyFile: Self { .init(base: .invalidKeyFile) }
         /// A token, password, certificate or key file that cannot be read, or holds nothing.
         public static var unreadableFile: Self { .init(base: .unreadableFile) }
         /// A bind beyond loopback with no token file and no `--allow-unauthenticated`.

@@ -26,12 +26,17 @@ public struct NodeReadiness: Sendable {
         self.check = check
     }
 
-    /// Ready while the cache's backplane is connected and synchronized.
+    /// Ready while the cache's backplane is connected and synchronized, and no other live process
+    /// uses this node's id.
     public static func backplane(of cache: HybridCache) -> Self {
         Self {
-            cache.isBackplaneConnected
-                ? Report(ready: true, backplane: "connected")
-                : Report(ready: false, backplane: "disconnected", reason: "the backplane is not connected to Redis")
+            guard cache.isBackplaneConnected else {
+                return Report(ready: false, backplane: "disconnected", reason: "the backplane is not connected to Redis")
+            }
+            if cache.hasDuplicateNodeID {
+                return Report(ready: false, backplane: "connected", reason: "another live process uses this node's id \(cache.nodeID)")
+            }
+            return Report(ready: true, backplane: "connected")
         }
     }
 

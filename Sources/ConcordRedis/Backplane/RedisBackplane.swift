@@ -10,6 +10,9 @@ public final class RedisBackplane: Backplane {
     public let subscriber: RedisSubscriber
     public let namespace: RedisNamespace
     public let logMaxLength: Int
+    /// Signs what `publish` writes and checks what the cache receives; nil without a backplane key.
+    public let authenticator: (any MessageAuthenticator)?
+    private let maxClockDrift: Duration
     private let runsClient: Bool
     private let logger: Logger
 
@@ -20,9 +23,13 @@ public final class RedisBackplane: Backplane {
         subscriber: RedisSubscriber,
         cacheName: String,
         logMaxLength: Int = 100_000,
+        authenticator: (any MessageAuthenticator)? = nil,
+        maxClockDrift: Duration = HybridCacheConfiguration.defaultMaxClockDrift,
         runsClient: Bool = false,
         logger: Logger = Logger(label: "concord.redis.backplane")
     ) {
+        self.authenticator = authenticator
+        self.maxClockDrift = maxClockDrift
         self.client = client
         self.subscriber = subscriber
         self.namespace = RedisNamespace(cacheName: cacheName)
@@ -33,7 +40,8 @@ public final class RedisBackplane: Backplane {
 
     public func publish(_ mutation: CacheMutation) async throws -> UInt64 {
         let outcome = try await RedisDistributedCache.runWrite(
-            client: client, namespace: namespace, mutation: mutation, store: false, publish: true, logMaxLength: logMaxLength
+            client: client, namespace: namespace, mutation: mutation, store: false, publish: true,
+            logMaxLength: logMaxLength, authenticator: authenticator, maxClockDrift: maxClockDrift
         )
         guard case .applied(let sequence) = outcome else { return 0 }
         return sequence ?? 0
@@ -42,7 +50,7 @@ public final class RedisBackplane: Backplane {
     public func head() async throws -> BackplaneHead {
         let reply = try await client.evalScript(
             CoherenceScripts.head,
-            keys: [RedisArgument(namespace.epoch), RedisArgument(namespace.sequence)],
+            keys: [RedisArgument(namespace.head), RedisArgument(namespace.log)],
             arguments: [RedisArgument(CoherenceScripts.candidateEpoch())]
         )
         guard let fields = reply.array, fields.count == 2, let epoch = fields[0].string, let sequence = fields[1].int, sequence >= 0 else {
@@ -83,6 +91,8 @@ public final class RedisBackplane: Backplane {
         }
         return .messages(messages)
     }
+
+    public var messageAuthenticator: (any MessageAuthenticator)? { authenticator }
 
     public func run(events: BackplaneEventSink) async throws {
         try await withThrowingDiscardingTaskGroup { group in
@@ -125,14 +135,29 @@ public struct RedisCacheBackend: Sendable {
     public let distributed: RedisDistributedCache
     public let backplane: RedisBackplane
 
-    public init(configuration: RedisConfiguration, cacheName: String, logMaxLength: Int = 100_000, logger: Logger = Logger(label: "concord.redis")) {
+    /// - Parameters:
+    ///   - authenticator: signs and checks messages and log entries (`HMACMessageAuthenticator`
+    ///     with the backplane keys); every node of a cache needs the same keys.
+    ///   - maxClockDrift: the cache's `HybridCacheConfiguration.maxClockDrift`.
+    public init(
+        configuration: RedisConfiguration, cacheName: String, logMaxLength: Int = 100_000,
+        authenticator: (any MessageAuthenticator)? = nil,
+        maxClockDrift: Duration = HybridCacheConfiguration.defaultMaxClockDrift,
+        logger: Logger = Logger(label: "concord.redis")
+    ) {
         var commandConfiguration = configuration
         commandConfiguration.clientName = configuration.clientName ?? "concord-\(cacheName)"
         var subscriberConfiguration = configuration
         subscriberConfiguration.clientName = (configuration.clientName ?? "concord-\(cacheName)") + "-sub"
         client = RedisClient(configuration: commandConfiguration, logger: logger)
         subscriber = RedisSubscriber(configuration: subscriberConfiguration, logger: logger)
-        distributed = RedisDistributedCache(client: client, cacheName: cacheName, logMaxLength: logMaxLength, runsClient: true, logger: logger)
-        backplane = RedisBackplane(client: client, subscriber: subscriber, cacheName: cacheName, logMaxLength: logMaxLength, runsClient: false, logger: logger)
+        distributed = RedisDistributedCache(
+            client: client, cacheName: cacheName, logMaxLength: logMaxLength, authenticator: authenticator,
+            maxClockDrift: maxClockDrift, runsClient: true, logger: logger
+        )
+        backplane = RedisBackplane(
+            client: client, subscriber: subscriber, cacheName: cacheName, logMaxLength: logMaxLength,
+            authenticator: authenticator, maxClockDrift: maxClockDrift, runsClient: false, logger: logger
+        )
     }
 }

@@ -1,5 +1,8 @@
 import CHiredis
+// The fuzz target (scripts/fuzz.sh) compiles this file without SwiftNIO.
+#if canImport(NIOCore)
 import NIOCore
+#endif
 
 /// Incremental RESP2 reply parser backed by hiredis's `redisReader`.
 ///
@@ -32,6 +35,7 @@ final class RESPReader {
         try check(redisReaderFeed(reader, base.assumingMemoryBound(to: CChar.self), bytes.count))
     }
 
+    #if canImport(NIOCore)
     func feed(_ buffer: ByteBuffer) throws(RedisError) {
         let status = buffer.withUnsafeReadableBytes { bytes -> Int32 in
             guard let base = bytes.baseAddress, bytes.count > 0 else { return REDIS_OK }
@@ -39,6 +43,7 @@ final class RESPReader {
         }
         try check(status)
     }
+    #endif
 
     func feed(_ bytes: [UInt8]) throws(RedisError) {
         let status = bytes.withUnsafeBytes { bytes -> Int32 in

@@ -12,6 +12,7 @@ public struct RedisError: Error, CustomStringConvertible, Sendable {
             case notConnected
             case invalidURL
             case unsupportedCommand
+            case invalidArgument
         }
 
         fileprivate let base: Base
@@ -36,6 +37,8 @@ public struct RedisError: Error, CustomStringConvertible, Sendable {
         public static var invalidURL: Self { .init(.invalidURL) }
         /// The command cannot run on this connection (pub/sub and MONITOR on a `RedisClient`).
         public static var unsupportedCommand: Self { .init(.unsupportedCommand) }
+        /// A value handed to the client is out of range (a backplane key too short, say).
+        public static var invalidArgument: Self { .init(.invalidArgument) }
 
         public var description: String {
             switch base {
@@ -48,6 +51,7 @@ public struct RedisError: Error, CustomStringConvertible, Sendable {
             case .notConnected: "notConnected"
             case .invalidURL: "invalidURL"
             case .unsupportedCommand: "unsupportedCommand"
+            case .invalidArgument: "invalidArgument"
             }
         }
     }
@@ -84,5 +88,11 @@ public struct RedisError: Error, CustomStringConvertible, Sendable {
     public var serverErrorPrefix: Substring? {
         guard code == .server else { return nil }
         return message.split(separator: " ", maxSplits: 1).first
+    }
+
+    /// Redis refused a write because it is at `maxmemory` and may not evict (`-OOM ...`, also
+    /// when the refused write ran inside a script).
+    public var isOutOfMemory: Bool {
+        code == .server && (serverErrorPrefix == "OOM" || message.contains("> 'maxmemory'"))
     }
 }

@@ -1,3 +1,5 @@
+import Crypto
+
 /// A Lua script identified by its SHA-1, run with `EVALSHA` and loaded on demand.
 public struct RedisScript: Sendable, Hashable {
     public let source: String
@@ -6,7 +8,21 @@ public struct RedisScript: Sendable, Hashable {
 
     public init(_ source: String) {
         self.source = source
-        self.sha1 = SHA1.hexDigest(Array(source.utf8))
+        self.sha1 = Self.hexDigest(Insecure.SHA1.hash(data: Array(source.utf8)))
+    }
+}
+
+extension RedisScript {
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    /// Lower-case hex, as Redis prints script SHA-1s.
+    static func hexDigest(_ digest: some Sequence<UInt8>) -> String {
+        var text: [UInt8] = []
+        for byte in digest {
+            text.append(hexDigits[Int(byte >> 4)])
+            text.append(hexDigits[Int(byte & 0xF)])
+        }
+        return String(decoding: text, as: UTF8.self)
     }
 }
 

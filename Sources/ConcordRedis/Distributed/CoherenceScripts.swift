@@ -5,12 +5,25 @@ import Concord
 /// that errors half-way.
 enum CoherenceScripts {
     /// Applies a versioned mutation and, when asked, announces it: compare versions and keep
-    /// the newer; store the entry, tombstone or marker; INCR the sequence; XADD the message to
-    /// the log with id `0-<seq>`; PUBLISH it. No write lands without its notification.
+    /// the newer; store the entry, tombstone or marker; advance the head's sequence; XADD the
+    /// message to the log with id `0-<seq>`; PUBLISH it. No write lands without its notification.
     ///
-    /// KEYS: 1 target (entry, tag marker or clear marker), 2 seq, 3 log, 4 epoch.
+    /// The head is one hash `{epoch, seq}`. When it is missing (evicted, or Redis lost its data)
+    /// or the log reaches past its sequence (the head went back while the log did not), the
+    /// history is unknown: the script starts a new epoch and a new log, so every node expires its
+    /// L1 instead of the write script failing on `XADD` for ever.
+    ///
+    /// The first write is always one Redis refuses when it is full (HSET, SET), never one it
+    /// allows (DEL, HDEL): under `noeviction` at `maxmemory` the whole script is then refused
+    /// with `OOM`, instead of a DEL letting the rest through past the limit.
+    ///
+    /// A stored version above ARGV 11 (the writer's wall clock plus the allowed drift) was forged
+    /// or corrupted; it never wins the comparison, so it cannot block writes to its key.
+    ///
+    /// KEYS: 1 target (entry, tag marker or clear marker), 2 head, 3 log.
     /// ARGV: 1 kind, 2 version (ordered text), 3 envelope, 4 ttl ms, 5 store (1/0),
-    ///       6 publish (1/0), 7 message body, 8 log max length, 9 candidate epoch, 10 channel.
+    ///       6 publish (1/0), 7 message body, 8 log max length, 9 candidate epoch, 10 channel,
+    ///       11 highest believable version (ordered text).
     /// Returns `{1, seq}` when applied (seq 0 when not published) or `{0, newerVersion}`.
     static let write = RedisScript(#"""
     local kind = tonumber(ARGV[1])
@@ -20,34 +33,45 @@ enum CoherenceScripts {
     local store = ARGV[5] == '1'
     if store and (kind == 1 or kind == 2 or kind == 3) then
       local current = redis.call('HGET', target, 'v')
-      if current and current >= ver then return {0, current} end
+      if current and current >= ver and current <= ARGV[11] then return {0, current} end
     end
     local seq = 0
     local message = nil
+    local epoch = nil
+    local newEpoch = false
     if ARGV[6] == '1' then
-      local epoch = redis.call('GET', KEYS[4])
-      if not epoch then
-        epoch = ARGV[9]
-        redis.call('SET', KEYS[4], epoch, 'NX')
+      local head = redis.call('HMGET', KEYS[2], 'epoch', 'seq')
+      epoch = head[1]
+      seq = tonumber(head[2] or '')
+      if epoch and seq then
+        local top = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)[1]
+        if top then
+          local ms, n = string.match(top[1], '^(%d+)-(%d+)$')
+          if ms ~= '0' or tonumber(n) > seq then epoch = nil end
+        end
       end
-      seq = redis.call('INCR', KEYS[2])
+      if not (epoch and seq) then
+        epoch = ARGV[9]
+        seq = 0
+        newEpoch = true
+      end
+      seq = seq + 1
       local n = seq
       local bytes = {}
       for i = 8, 1, -1 do
         bytes[i] = string.char(n % 256)
         n = math.floor(n / 256)
       end
-      message = 'CNCB' .. string.char(1) .. string.char(#epoch) .. epoch .. table.concat(bytes) .. ARGV[7]
-      redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[8], '0-' .. seq, 'm', message)
+      message = 'CNCB' .. string.char(2) .. string.char(#epoch) .. epoch .. table.concat(bytes) .. ARGV[7]
     end
     if store then
       if kind == 1 then
-        redis.call('DEL', target)
         redis.call('HSET', target, 'v', ver, 'd', ARGV[3])
+        redis.call('HDEL', target, 'x')
         redis.call('PEXPIRE', target, ttl)
       elseif kind == 2 then
-        redis.call('DEL', target)
         redis.call('HSET', target, 'v', ver)
+        redis.call('HDEL', target, 'd', 'x')
         redis.call('PEXPIRE', target, ttl)
       elseif kind == 3 then
         if redis.call('EXISTS', target) == 1 then
@@ -67,7 +91,12 @@ enum CoherenceScripts {
         end
       end
     end
-    if message then redis.call('PUBLISH', ARGV[10], message) end
+    if message then
+      if newEpoch then redis.call('DEL', KEYS[3]) end
+      redis.call('HSET', KEYS[2], 'epoch', epoch, 'seq', seq)
+      redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[8], '0-' .. seq, 'm', message)
+      redis.call('PUBLISH', ARGV[10], message)
+    end
     return {1, seq}
     """#)
 
@@ -80,16 +109,16 @@ enum CoherenceScripts {
     return {e[1], e[2], e[3] or '', c[1] or '', c[2] or ''}
     """#)
 
-    /// The epoch (created with SET NX when missing) and the last sequence.
-    /// KEYS: 1 epoch, 2 seq. ARGV: 1 candidate epoch. Returns `{epoch, seq}`.
+    /// The head `{epoch, seq}`. A missing head (first use, eviction, lost data) becomes a new
+    /// epoch at sequence 0 with an empty log, exactly as the write script would start it.
+    /// KEYS: 1 head, 2 log. ARGV: 1 candidate epoch. Returns `{epoch, seq}`.
     static let head = RedisScript(#"""
-    local epoch = redis.call('GET', KEYS[1])
-    if not epoch then
-      redis.call('SET', KEYS[1], ARGV[1], 'NX')
-      epoch = redis.call('GET', KEYS[1])
-    end
-    local seq = tonumber(redis.call('GET', KEYS[2]) or '0')
-    return {epoch, seq}
+    local head = redis.call('HMGET', KEYS[1], 'epoch', 'seq')
+    local seq = tonumber(head[2] or '')
+    if head[1] and seq then return {head[1], seq} end
+    redis.call('DEL', KEYS[2])
+    redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'seq', 0)
+    return {ARGV[1], 0}
     """#)
 
     /// A random epoch id, proposed to the scripts; Redis keeps the first one set.

@@ -10,16 +10,28 @@ public final class RedisDistributedCache: DistributedCache {
     public let namespace: RedisNamespace
     /// Messages the log keeps (`XADD MAXLEN ~`).
     public let logMaxLength: Int
+    /// Signs every message and log entry this cache writes; nil when no backplane key is set.
+    public let authenticator: (any MessageAuthenticator)?
+    /// A stored version more than this ahead of a write's own version is not believed (see
+    /// `CoherenceScripts.write`).
+    public let maxClockDrift: Duration
     private let runsClient: Bool
     private let logger: Logger
     private let corrupt = Atomic<Int>(0)
 
     /// - Parameter runsClient: whether this cache's `run()` runs the client (true unless
     ///   something else runs it).
-    public init(client: RedisClient, cacheName: String, logMaxLength: Int = 100_000, runsClient: Bool = true, logger: Logger = Logger(label: "concord.redis.l2")) {
+    public init(
+        client: RedisClient, cacheName: String, logMaxLength: Int = 100_000,
+        authenticator: (any MessageAuthenticator)? = nil,
+        maxClockDrift: Duration = HybridCacheConfiguration.defaultMaxClockDrift,
+        runsClient: Bool = true, logger: Logger = Logger(label: "concord.redis.l2")
+    ) {
         self.client = client
         self.namespace = RedisNamespace(cacheName: cacheName)
         self.logMaxLength = logMaxLength
+        self.authenticator = authenticator
+        self.maxClockDrift = maxClockDrift
         self.runsClient = runsClient
         self.logger = logger
     }
@@ -79,7 +91,10 @@ public final class RedisDistributedCache: DistributedCache {
     }
 
     public func apply(_ mutation: CacheMutation, publish: Bool) async throws -> MutationOutcome {
-        try await Self.runWrite(client: client, namespace: namespace, mutation: mutation, store: true, publish: publish, logMaxLength: logMaxLength)
+        try await Self.runWrite(
+            client: client, namespace: namespace, mutation: mutation, store: true, publish: publish,
+            logMaxLength: logMaxLength, authenticator: authenticator, maxClockDrift: maxClockDrift
+        )
     }
 
     /// Runs the write script; shared with `RedisBackplane.publish`.
@@ -89,7 +104,9 @@ public final class RedisDistributedCache: DistributedCache {
         mutation: CacheMutation,
         store: Bool,
         publish: Bool,
-        logMaxLength: Int
+        logMaxLength: Int,
+        authenticator: (any MessageAuthenticator)?,
+        maxClockDrift: Duration
     ) async throws -> MutationOutcome {
         let target: String
         switch mutation.kind {
@@ -97,27 +114,42 @@ public final class RedisDistributedCache: DistributedCache {
         case .removeTag: target = namespace.tag(mutation.key)
         case .clearRemove, .clearExpire: target = namespace.clear
         }
-        let body = BackplaneMessage.encodeBody(kind: mutation.kind, key: mutation.key, version: mutation.version)
-        let ttl = max(1, mutation.timeToLive.millisecondsClamped)
-        let reply = try await client.evalScript(
-            CoherenceScripts.write,
-            keys: [
-                RedisArgument(target), RedisArgument(namespace.sequence),
-                RedisArgument(namespace.log), RedisArgument(namespace.epoch),
-            ],
-            arguments: [
-                RedisArgument(Int(mutation.kind.rawValue)),
-                RedisArgument(mutation.version.orderedText),
-                RedisArgument(mutation.entry?.encoded() ?? []),
-                RedisArgument(ttl),
-                store ? "1" : "0",
-                publish ? "1" : "0",
-                RedisArgument(body),
-                RedisArgument(logMaxLength),
-                RedisArgument(CoherenceScripts.candidateEpoch()),
-                RedisArgument(namespace.channel),
-            ]
+        let body = BackplaneMessage.encodeBody(
+            kind: mutation.kind, key: mutation.key, version: mutation.version,
+            writeID: mutation.writeID, instance: mutation.instance, authenticator: authenticator
         )
+        let ttl = max(1, mutation.timeToLive.millisecondsClamped)
+        let believable = CacheVersion(
+            milliseconds: mutation.version.milliseconds.addingReportingOverflow(maxClockDrift.millisecondsClamped).overflow
+                ? .max : mutation.version.milliseconds + maxClockDrift.millisecondsClamped,
+            counter: .max, node: ""
+        ).orderedText + "~"
+        let reply: RESPValue
+        do {
+            reply = try await client.evalScript(
+                CoherenceScripts.write,
+                keys: [RedisArgument(target), RedisArgument(namespace.head), RedisArgument(namespace.log)],
+                arguments: [
+                    RedisArgument(Int(mutation.kind.rawValue)),
+                    RedisArgument(mutation.version.orderedText),
+                    RedisArgument(mutation.entry?.encoded() ?? []),
+                    RedisArgument(ttl),
+                    store ? "1" : "0",
+                    publish ? "1" : "0",
+                    RedisArgument(body),
+                    RedisArgument(logMaxLength),
+                    RedisArgument(CoherenceScripts.candidateEpoch()),
+                    RedisArgument(namespace.channel),
+                    RedisArgument(believable),
+                ]
+            )
+        } catch let error as RedisError where error.isOutOfMemory {
+            throw CacheError(
+                .distributedOutOfMemory,
+                "Redis refused the write: it is at maxmemory and its eviction policy (noeviction) keeps it from making room",
+                underlying: error
+            )
+        }
         guard let fields = reply.array, fields.count == 2, let applied = fields[0].int else {
             throw RedisError(.protocolError, "the write script answered \(reply)")
         }

@@ -14,9 +14,10 @@ public struct RedisNamespace: Sendable, Hashable {
     func tag(_ tag: String) -> String { prefix + ":t:" + tag }
     var tagPrefix: String { prefix + ":t:" }
     var clear: String { prefix + ":clear" }
-    var sequence: String { prefix + ":seq" }
+    /// The head: one hash `{epoch, seq}`, so Redis can only lose (or evict) both together, and a
+    /// lost head always shows up as a new epoch.
+    var head: String { prefix + ":head" }
     var log: String { prefix + ":log" }
-    var epoch: String { prefix + ":epoch" }
     /// The pub/sub channel.
     public var channel: String { prefix + ":bp" }
 }

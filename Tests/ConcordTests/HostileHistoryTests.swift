@@ -1,0 +1,256 @@
+@_spi(ConcordBackend) import Concord
+import ConcordTesting
+import Synchronization
+import Testing
+
+/// History that goes back, forged messages with the next sequence number, floods of messages
+/// and a copied node id, on the in-memory bus.
+@Suite("Coherence against hostile histories, in-memory bus")
+struct HostileHistoryTests {
+    let clock = ManualClock()
+
+    struct Node {
+        let cache: HybridCache
+        let backplane: any Backplane
+    }
+
+    func makeNode(_ id: String, store: InMemoryCacheStore, backplane: (any Backplane)? = nil, configure: (inout HybridCacheConfiguration) -> Void = { _ in }) throws -> Node {
+        let backplane = backplane ?? InMemoryBackplane(store: store)
+        return Node(cache: try makeCache(node: id, clock: clock, store: store, backplane: backplane, configure: configure), backplane: backplane)
+    }
+
+    func withNodes<T: Sendable>(_ nodes: [Node], _ body: @Sendable () async throws -> T) async throws -> T {
+        try await withRunning(nodes.map(\.cache), clock: clock, sleepersPerCache: 2) {
+            #expect(await eventually { nodes.allSatisfy { $0.cache.isBackplaneConnected } })
+            return try await body()
+        }
+    }
+
+    func value(_ node: Node, _ key: String) async -> String? {
+        guard let read = try? await node.cache.tryGet(key, as: String.self), !read.isStale else { return nil }
+        return read.value
+    }
+
+    @Test func aRestoreFromAnOlderSnapshotIsCaughtAfterOtherWritersPushedTheHeadPastTheNode() async throws {
+        let store = InMemoryCacheStore()
+        let a = try makeNode("a", store: store), b = try makeNode("b", store: store)
+        try await withNodes([a, b]) {
+            let keys = (0..<10).map { "k\($0)" }
+            for key in keys { try await a.cache.set(key, "old") }
+            for key in keys { #expect(await value(b, key) == "old") }
+            let snapshot = store.takeSnapshot()
+            for index in 0..<3 { try await a.cache.set("x\(index)", "applied then lost") }
+            #expect(await eventually { b.cache.statistics.backplane.lastSeq == store.snapshot.sequence })
+            // b is away while Redis goes back to the snapshot and a writes 10 changes: the
+            // first 3 reuse sequence numbers b has already applied.
+            (b.backplane as! InMemoryBackplane).disconnect()
+            #expect(await eventually { !b.cache.isBackplaneConnected })
+            store.restore(snapshot)
+            for key in keys { try await a.cache.set(key, "new") }
+            (b.backplane as! InMemoryBackplane).reconnect()
+            #expect(await eventually { b.cache.isBackplaneConnected })
+            for key in keys {
+                #expect(await eventually { await value(b, key) == "new" }, "\(key) is still served from the lost history")
+            }
+            #expect(b.cache.statistics.backplane.rollbacksDetected >= 1)
+        }
+    }
+
+    @Test func aRollbackBelowTheNodesPositionIsCaughtByTheHeartbeat() async throws {
+        let store = InMemoryCacheStore()
+        let a = try makeNode("a", store: store), b = try makeNode("b", store: store)
+        try await withNodes([a, b]) {
+            try await a.cache.set("k", "v1")
+            #expect(await value(b, "k") == "v1")
+            let snapshot = store.takeSnapshot()
+            try await a.cache.set("k", "v2")
+            try await a.cache.set("other", "o")
+            #expect(await eventually { await value(b, "k") == "v2" })
+            store.restore(snapshot)
+            // One write reuses the first lost sequence number; the head is still below b's.
+            try await a.cache.set("k", "v3")
+            clock.advance(by: .seconds(1))
+            #expect(await eventually { await value(b, "k") == "v3" })
+            #expect(b.cache.statistics.backplane.rollbacksDetected >= 1)
+        }
+    }
+
+    /// A forged message with the next sequence number, as anyone with PUBLISH rights could send.
+    func forgeNext(_ store: InMemoryCacheStore, key: String, authenticator: (any MessageAuthenticator)? = nil) {
+        let head = store.snapshot
+        let forged = BackplaneMessage(
+            epoch: head.epoch, sequence: head.sequence + 1, kind: .expire, key: key,
+            version: CacheVersion(milliseconds: clock.wallClockMilliseconds(), counter: 0, node: "forger"), writeID: 7
+        )
+        store.publishRaw(forged.encoded(authenticator: authenticator))
+    }
+
+    @Test func withoutAKeyAForgedNextSequenceMessageNeverDisplacesTheRealOne() async throws {
+        let store = InMemoryCacheStore()
+        let a = try makeNode("a", store: store), b = try makeNode("b", store: store)
+        try await withNodes([a, b]) {
+            try await a.cache.set("k", "v1")
+            #expect(await value(b, "k") == "v1")
+            forgeNext(store, key: "unrelated")
+            #expect(await eventually { b.cache.statistics.backplane.lastSeq == store.snapshot.sequence + 1 })
+            // The real message with that number arrives: it must not be dropped as a duplicate.
+            try await a.cache.set("k", "v2")
+            #expect(await eventually { await value(b, "k") == "v2" })
+        }
+    }
+
+    @Test func withAKeyForgedMessagesAreIgnoredCountedAndNeverAdvanceTheNode() async throws {
+        let store = InMemoryCacheStore(authenticator: TestAuthenticator(secret: 7))
+        let a = try makeNode("a", store: store), b = try makeNode("b", store: store)
+        try await withNodes([a, b]) {
+            try await a.cache.set("k", "v1")
+            #expect(await value(b, "k") == "v1")
+            #expect(await eventually { b.cache.statistics.backplane.lastSeq == store.snapshot.sequence })
+            let position = b.cache.statistics.backplane.lastSeq
+            forgeNext(store, key: "k")
+            forgeNext(store, key: "k", authenticator: TestAuthenticator(secret: 8))
+            #expect(await eventually { b.cache.statistics.backplane.unauthenticatedMessages == 2 })
+            #expect(b.cache.statistics.backplane.lastSeq == position)
+            #expect(await value(b, "k") == "v1")
+            try await a.cache.set("k", "v2")
+            #expect(await eventually { await value(b, "k") == "v2" })
+            #expect(b.cache.statistics.backplane.fullExpiries == 0)
+        }
+    }
+
+    @Test func aFloodBeyondTheQueueBoundIsCountedAndTheNodeResynchronizes() async throws {
+        let store = InMemoryCacheStore()
+        let gate = Gate()
+        let blocked = BlockingBackplane(base: InMemoryBackplane(store: store), gate: gate)
+        let a = try makeNode("a", store: store)
+        let b = try makeNode("b", store: store, backplane: blocked) { $0.coherenceQueueCapacity = 4 }
+        try await withNodes([a, b]) {
+            for index in 0..<8 { try await a.cache.set("k\(index)", "old") }
+            for index in 0..<8 { #expect(await value(b, "k\(index)") == "old") }
+            // b's coherence loop waits in a head check while 20 messages arrive.
+            blocked.blockHeads()
+            clock.advance(by: .seconds(1))
+            #expect(await eventually { blocked.waitingHeads > 0 })
+            for index in 0..<8 { try await a.cache.set("k\(index)", "new") }
+            for index in 0..<12 { try await a.cache.set("filler\(index)", "f") }
+            gate.open()
+            #expect(await eventually { b.cache.statistics.backplane.queueOverflows >= 1 })
+            for index in 0..<8 { #expect(await eventually { await value(b, "k\(index)") == "new" }) }
+            #expect(await eventually { b.cache.statistics.backplane.lastSeq == store.snapshot.sequence })
+        }
+    }
+
+    @Test func headChecksForAFloodOfSuspiciousMessagesAreCoalesced() async throws {
+        let store = InMemoryCacheStore()
+        let gate = Gate()
+        let blocked = BlockingBackplane(base: InMemoryBackplane(store: store), gate: gate)
+        let a = try makeNode("a", store: store)
+        let b = try makeNode("b", store: store, backplane: blocked)
+        try await withNodes([a, b]) {
+            try await a.cache.set("k", "v1")
+            #expect(await value(b, "k") == "v1")
+            blocked.blockHeads()
+            clock.advance(by: .seconds(1))
+            #expect(await eventually { blocked.waitingHeads > 0 })
+            let head = store.snapshot
+            for index in 0..<50 {
+                let forged = BackplaneMessage(
+                    epoch: index % 2 == 0 ? head.epoch : "forged-epoch", sequence: head.sequence + 100 + UInt64(index), kind: .clearRemove, key: "",
+                    version: CacheVersion(milliseconds: clock.wallClockMilliseconds(), counter: 0, node: "forger"), writeID: UInt64(index + 1)
+                )
+                store.publishRaw(forged.encoded())
+            }
+            let before = blocked.headCalls
+            gate.open()
+            #expect(await eventually { b.cache.statistics.backplane.ignoredMessages >= 50 })
+            #expect(blocked.headCalls - before <= 4, "\(blocked.headCalls - before) head checks for 50 suspicious messages")
+            #expect(await value(b, "k") == "v1")
+        }
+    }
+
+    @Test func anotherLiveProcessWithThisNodesIDIsReportedAndItsWritesStillApply() async throws {
+        let store = InMemoryCacheStore()
+        let first = try makeNode("same", store: store), second = try makeNode("same", store: store)
+        let other = try makeNode("other", store: store)
+        try await withNodes([first, second, other]) {
+            try await first.cache.set("k", "v1")
+            #expect(await value(second, "k") == "v1")
+            clock.advance(by: .milliseconds(5))
+            try await first.cache.set("k", "v2")
+            #expect(await eventually { await value(second, "k") == "v2" })
+            #expect(await eventually { second.cache.hasDuplicateNodeID })
+            #expect(second.cache.statistics.backplane.duplicateNodeID)
+            #expect(!other.cache.hasDuplicateNodeID)
+        }
+    }
+
+    @Test func writesOfAPreviousRunOfThisNodeAreNotADuplicate() async throws {
+        let store = InMemoryCacheStore()
+        let previous = try makeNode("n1", store: store)
+        try await withNodes([previous]) {
+            try await previous.cache.set("k", "v1")
+        }
+        clock.advance(by: .milliseconds(5))
+        let restarted = try makeNode("n1", store: store), other = try makeNode("other", store: store)
+        try await withNodes([restarted, other]) {
+            try await other.cache.set("k2", "x")
+            #expect(await eventually { restarted.cache.statistics.backplane.lastSeq == store.snapshot.sequence })
+            #expect(!restarted.cache.hasDuplicateNodeID)
+        }
+    }
+}
+
+/// A toy authenticator for cache-level tests (the real one is HMAC-SHA256 in ConcordRedis).
+struct TestAuthenticator: MessageAuthenticator {
+    let secret: UInt8
+
+    func tag(for bytes: ArraySlice<UInt8>) -> [UInt8] {
+        var sum = secret
+        for byte in bytes { sum = sum &* 31 &+ byte }
+        return [secret, sum]
+    }
+
+    func isValid(tag: ArraySlice<UInt8>, for bytes: ArraySlice<UInt8>) -> Bool {
+        Array(tag) == self.tag(for: bytes)
+    }
+}
+
+/// A backplane whose head checks can be held at a gate, so a test can make messages pile up
+/// behind the coherence loop deterministically; it counts head calls.
+final class BlockingBackplane: Backplane {
+    let base: InMemoryBackplane
+    let gate: Gate
+    private let state = Mutex((blocking: false, waiting: 0, calls: 0))
+
+    init(base: InMemoryBackplane, gate: Gate) {
+        self.base = base
+        self.gate = gate
+    }
+
+    func blockHeads() { state.withLock { $0.blocking = true } }
+    var waitingHeads: Int { state.withLock { $0.waiting } }
+    var headCalls: Int { state.withLock { $0.calls } }
+
+    func publish(_ mutation: CacheMutation) async throws -> UInt64 { try await base.publish(mutation) }
+
+    func head() async throws -> BackplaneHead {
+        let blocking = state.withLock { state -> Bool in
+            state.calls += 1
+            if state.blocking { state.waiting += 1 }
+            return state.blocking
+        }
+        if blocking {
+            await gate.wait()
+            state.withLock { $0.waiting -= 1; $0.blocking = false }
+        }
+        return try await base.head()
+    }
+
+    func readLog(from: UInt64, through: UInt64) async throws -> BackplaneLogRead {
+        try await base.readLog(from: from, through: through)
+    }
+
+    func run(events: BackplaneEventSink) async throws { try await base.run(events: events) }
+
+    var messageAuthenticator: (any MessageAuthenticator)? { base.messageAuthenticator }
+}
