@@ -49,7 +49,7 @@ for target in "${targets[@]}"; do
     binary="$out/bin/$target"
     echo "== $target: building"
     # The linker warns about every sanitizer symbol it cannot export; keep that out of the output.
-    if ! swiftc -sanitize=fuzzer,address -parse-as-library -O -g -module-name ConcordFuzz \
+    if ! swiftc -sanitize=fuzzer,address -parse-as-library -O -g -module-name ConcordFuzz -package-name concord \
         "${extra[@]}" "${sources[@]}" -o "$binary" >"$out/$target.build.log" 2>&1; then
         grep -v "Cannot export local symbol" "$out/$target.build.log" >&2
         exit 1

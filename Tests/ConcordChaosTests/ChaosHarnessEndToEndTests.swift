@@ -35,7 +35,10 @@ struct ChaosHarnessEndToEndTests {
         return configuration
     }
 
-    /// Processes still running with this test process as the parent they were told to watch.
+    /// Chaos nodes still running with this test process as the parent they were told to watch.
+    /// Only the harness's own nodes count (their origin lives in a `concord-chaos-` work
+    /// directory): other suites in this test process start `concord node` children of their own
+    /// at the same time.
     private func leftoverChildren() -> [String] {
         let me = getpid()
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
@@ -43,6 +46,7 @@ struct ChaosHarnessEndToEndTests {
             guard Int32(entry) != nil, let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { return nil }
             let arguments = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
             guard let flag = arguments.firstIndex(of: "--parent-pid"), flag + 1 < arguments.count, arguments[flag + 1] == "\(me)" else { return nil }
+            guard arguments.contains(where: { $0.hasPrefix("sqlite:") && $0.contains("/concord-chaos-") }) else { return nil }
             return arguments.joined(separator: " ")
         }
     }
