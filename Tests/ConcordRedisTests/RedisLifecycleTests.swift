@@ -14,7 +14,11 @@ struct RedisLifecycleTests {
     static func makeCache(_ node: String, server: RedisServer, logger: Logger) throws -> HybridCache {
         var configuration = HybridCacheConfiguration(cacheName: "lifecycle", nodeID: node)
         configuration.heartbeatInterval = .milliseconds(200)
-        let backend = RedisCacheBackend(configuration: server.configuration(), cacheName: "lifecycle", logger: logger)
+        var redis = server.configuration()
+        // A call before the first connection waits up to this; generous, so a loaded machine
+        // that is slow to start run() does not fail the test.
+        redis.connectTimeout = .seconds(30)
+        let backend = RedisCacheBackend(configuration: redis, cacheName: "lifecycle", logger: logger)
         return try HybridCache(configuration: configuration, distributed: backend.distributed, backplane: backend.backplane, logger: logger)
     }
 
@@ -37,7 +41,9 @@ struct RedisLifecycleTests {
 
     @Test func aCommandIssuedAsRunStartsWaitsForTheFirstConnection() async throws {
         try await withRedisServer { server in
-            let client = RedisClient(configuration: server.configuration(), logger: testLogger)
+            var configuration = server.configuration()
+            configuration.connectTimeout = .seconds(30)
+            let client = RedisClient(configuration: configuration, logger: testLogger)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await client.run() }
                 // No wait for the connection: the command waits for the first one.
