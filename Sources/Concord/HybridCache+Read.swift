@@ -294,13 +294,14 @@ extension HybridCache {
     }
 
     /// Whether an L2 answer is older than what this node itself holds for the key: its L1 copy
-    /// (even a stale one) or a write of its own still waiting to reach L2. Serving that answer
-    /// would go back in time (read-your-writes, monotonic reads), so it counts as a miss and the
-    /// factory decides.
+    /// (even a stale one), or a mutation of its own that L2 may not have yet (a write, remove or
+    /// expire of the key, a removal of one of the entry's tags, a clear; queued or still being
+    /// tried). Serving that answer would go back in time (read-your-writes, monotonic reads), so
+    /// it counts as a miss and the factory decides.
     func isOlderThanOwnCopy(_ read: DistributedRead, key: String, stale: MemoryEntry?) -> Bool {
         let version = read.entry.version
         if let stale, version < stale.version { return true }
-        if let pending = pending.pendingVersion(forKey: key), version < pending { return true }
+        if let pending = pending.newestUnconfirmedVersion(key: key, tags: read.entry.tags), version < pending { return true }
         return false
     }
 

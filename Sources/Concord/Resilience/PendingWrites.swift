@@ -14,10 +14,21 @@ final class PendingWrites: Sendable {
         /// False for a droppable mutation admitted without room.
         let isHeld: Bool
         let isDroppable: Bool
+        /// The mutation's queue slot and version, unconfirmed until `release` or `enqueue`.
+        let slot: String
+        let version: CacheVersion
+    }
+
+    /// Mutations admitted and being tried against L2, not queued yet: per slot, how many and
+    /// the newest version. A read must not take L2's older copy over them either.
+    private struct Attempts {
+        var count = 0
+        var newest: CacheVersion
     }
 
     private struct State {
         var queue: PendingWriteQueue
+        var attempts: [String: Attempts] = [:]
         var queued = 0
         var flushed = 0
         var superseded = 0
@@ -64,10 +75,15 @@ final class PendingWrites: Sendable {
     /// Reserves room for `mutation` before it is applied; see `Admission`.
     func admit(_ mutation: CacheMutation, isDroppable: Bool) -> Admission {
         let bytes = PendingWriteQueue.weight(of: mutation)
+        let slot = mutation.pendingSlot
         return state.withLock { state in
             if isDroppable {
                 let held = state.queue.reserveIfRoom(bytes: bytes)
-                return .admitted(Reservation(bytes: bytes, isHeld: held, isDroppable: true), droppedToMakeRoom: [], startsFullEpisode: false)
+                Self.beginAttempt(slot: slot, version: mutation.version, in: &state)
+                return .admitted(
+                    Reservation(bytes: bytes, isHeld: held, isDroppable: true, slot: slot, version: mutation.version),
+                    droppedToMakeRoom: [], startsFullEpisode: false
+                )
             }
             guard let dropped = state.queue.reserve(bytes: bytes) else {
                 state.refused += 1
@@ -78,14 +94,35 @@ final class PendingWrites: Sendable {
             state.dropped += dropped.count
             let first = !dropped.isEmpty && !state.isFull
             if !dropped.isEmpty { state.isFull = true }
-            return .admitted(Reservation(bytes: bytes, isHeld: true, isDroppable: false), droppedToMakeRoom: dropped, startsFullEpisode: first)
+            Self.beginAttempt(slot: slot, version: mutation.version, in: &state)
+            return .admitted(
+                Reservation(bytes: bytes, isHeld: true, isDroppable: false, slot: slot, version: mutation.version),
+                droppedToMakeRoom: dropped, startsFullEpisode: first
+            )
         }
+    }
+
+    private static func beginAttempt(slot: String, version: CacheVersion, in state: inout State) {
+        if var attempts = state.attempts[slot] {
+            attempts.count += 1
+            if attempts.newest < version { attempts.newest = version }
+            state.attempts[slot] = attempts
+        } else {
+            state.attempts[slot] = Attempts(count: 1, newest: version)
+        }
+    }
+
+    private static func endAttempt(_ reservation: Reservation, in state: inout State) {
+        guard var attempts = state.attempts[reservation.slot] else { return }
+        attempts.count -= 1
+        state.attempts[reservation.slot] = attempts.count > 0 ? attempts : nil
     }
 
     /// The mutation reached L2: its room is free again.
     func release(_ reservation: Reservation) {
-        guard reservation.isHeld else { return }
         state.withLock { state in
+            Self.endAttempt(reservation, in: &state)
+            guard reservation.isHeld else { return }
             state.queue.release(bytes: reservation.bytes)
             noteRoom(&state)
         }
@@ -103,6 +140,7 @@ final class PendingWrites: Sendable {
     @discardableResult
     func enqueue(_ mutation: CacheMutation, target: WriteTarget, reservation: Reservation) -> Outcome {
         let outcome: Outcome = state.withLock { state in
+            Self.endAttempt(reservation, in: &state)
             if reservation.isHeld { state.queue.release(bytes: reservation.bytes) }
             let item = PendingWriteQueue.Item(mutation: mutation, target: target, bytes: reservation.bytes, isDroppable: reservation.isDroppable)
             switch state.queue.insert(item, reserved: reservation.isHeld) {
@@ -147,10 +185,33 @@ final class PendingWrites: Sendable {
         }
     }
 
-    /// The version of the write still waiting for `key`, if any: L2 does not have it yet, so
-    /// this node's copy is newer than whatever L2 answers.
+    /// The newest mutation of this node that L2 may not have yet and that concerns an entry of
+    /// `key` carrying `tags`: a write, remove or expire of the key, a removal of one of the tags,
+    /// or a clear; queued, or admitted and still being tried. An L2 copy older than it is older
+    /// than what this node itself did.
+    /// The version of this node's write of `key` that L2 may not have yet (queued, or being
+    /// tried), if any.
     func pendingVersion(forKey key: String) -> CacheVersion? {
-        state.withLock { $0.queue.version(ofSlot: "k:" + key) }
+        state.withLock { state in
+            let slot = "k:" + key
+            return [state.queue.version(ofSlot: slot), state.attempts[slot]?.newest].compactMap { $0 }.max()
+        }
+    }
+
+    func newestUnconfirmedVersion(key: String, tags: [String]) -> CacheVersion? {
+        state.withLock { state in
+            guard !state.attempts.isEmpty || state.queue.count > 0 else { return nil }
+            var newest: CacheVersion?
+            func consider(_ slot: String) {
+                for version in [state.queue.version(ofSlot: slot), state.attempts[slot]?.newest] {
+                    if let version, newest.map({ $0 < version }) ?? true { newest = version }
+                }
+            }
+            consider("k:" + key)
+            for tag in tags { consider("t:" + tag) }
+            consider("c:")
+            return newest
+        }
     }
 
     var count: Int { state.withLock { $0.queue.count } }
