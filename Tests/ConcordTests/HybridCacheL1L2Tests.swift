@@ -1,5 +1,6 @@
 @_spi(ConcordBackend) import Concord
 import ConcordTesting
+import Synchronization
 import Testing
 
 /// Topology: L1 + L2 on the in-memory fake.
@@ -192,6 +193,29 @@ struct HybridCacheL1L2Tests {
         #expect(try await b.tryGet("untagged", as: String.self)?.value == "v1")
     }
 
+    /// An L2 read that returns an old copy after this node's own remove (or clear) has landed in
+    /// L2 must not bring the copy back: the read is a miss and nothing is installed in L1.
+    @Test(arguments: ["remove", "clear", "removeTag"])
+    func anL2ReadOverlappingTheNodesOwnMutationDoesNotUndoIt(mutation: String) async throws {
+        let held = HeldReadDistributedCache(InMemoryDistributedCache(store: store))
+        let a = try makeCache(node: "a", clock: clock, distributed: held)
+        let b = try makeCache(node: "b", clock: clock, store: store)
+        try await b.set("k", "old", tags: ["group"])
+        clock.advance(by: .seconds(1))
+        held.holdNextRead()
+        async let read = a.tryGet("k", as: String.self)
+        await held.waitUntilAReadIsHeld()
+        switch mutation {
+        case "remove": try await a.remove("k")
+        case "clear": try await a.clear(allowFailSafe: false)
+        default: try await a.removeByTag("group")
+        }
+        #expect(a.pendingWriteCount == 0, "the mutation must have landed in L2 before the held read returns")
+        held.release()
+        #expect(try await read == nil)
+        #expect(try await a.tryGet("k", as: String.self) == nil)
+    }
+
     /// The in-memory store follows the Redis write script: an expire outlives every older write
     /// that lands after it.
     @Test func anExpireOutlivesOlderWritesThatLandAfterIt() async throws {
@@ -324,5 +348,58 @@ struct HybridCacheL1L2Tests {
         // Another node reads the same L2 bytes raw: the JSON document.
         let c = try makeCache(node: "c", clock: clock, store: store)
         #expect(try await c.tryGet("p", as: [UInt8].self)?.value == Array(#"{"id":1,"name":"lamp"}"#.utf8))
+    }
+}
+
+/// An L2 that can hold one read after it has read the store, so a test can land a mutation
+/// between the read and its return.
+final class HeldReadDistributedCache: DistributedCache {
+    private let inner: any DistributedCache
+    private let state = Mutex<(holdNext: Bool, gate: CheckedContinuation<Void, Never>?, heldWaiter: CheckedContinuation<Void, Never>?, isHeld: Bool)>((false, nil, nil, false))
+
+    init(_ inner: any DistributedCache) { self.inner = inner }
+
+    func holdNextRead() { state.withLock { $0.holdNext = true } }
+
+    func waitUntilAReadIsHeld() async {
+        await withCheckedContinuation { continuation in
+            let ready = state.withLock { state -> Bool in
+                if state.isHeld { return true }
+                state.heldWaiter = continuation
+                return false
+            }
+            if ready { continuation.resume() }
+        }
+    }
+
+    func release() {
+        let gate = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            defer { state.gate = nil }
+            return state.gate
+        }
+        gate?.resume()
+    }
+
+    func read(_ key: String) async throws -> DistributedRead? {
+        let result = try await inner.read(key)
+        let holds = state.withLock { state -> Bool in
+            defer { state.holdNext = false }
+            return state.holdNext
+        }
+        guard holds else { return result }
+        await withCheckedContinuation { continuation in
+            let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+                state.gate = continuation
+                state.isHeld = true
+                defer { state.heldWaiter = nil }
+                return state.heldWaiter
+            }
+            waiter?.resume()
+        }
+        return result
+    }
+
+    func apply(_ mutation: CacheMutation, publish: Bool) async throws -> MutationOutcome {
+        try await inner.apply(mutation, publish: publish)
     }
 }

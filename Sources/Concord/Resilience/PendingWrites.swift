@@ -29,6 +29,7 @@ final class PendingWrites: Sendable {
     private struct State {
         var queue: PendingWriteQueue
         var attempts: [String: Attempts] = [:]
+        var recent = RecentMutations()
         var queued = 0
         var flushed = 0
         var superseded = 0
@@ -103,6 +104,7 @@ final class PendingWrites: Sendable {
     }
 
     private static func beginAttempt(slot: String, version: CacheVersion, in state: inout State) {
+        state.recent.append(slot: slot, version: version)
         if var attempts = state.attempts[slot] {
             attempts.count += 1
             if attempts.newest < version { attempts.newest = version }
@@ -198,19 +200,36 @@ final class PendingWrites: Sendable {
         }
     }
 
-    func newestUnconfirmedVersion(key: String, tags: [String]) -> CacheVersion? {
+    /// Marks the start of an L2 read, for `hasOwnMutation(newerThan:…since:)`.
+    func readMark() -> UInt64 {
+        state.withLock { $0.recent.generation }
+    }
+
+    /// Whether this node made a mutation newer than `version` that concerns an entry of `key`
+    /// carrying `tags` (a write, remove or expire of the key, a removal of one of the tags, or a
+    /// clear) and that an L2 read started at `mark` may not reflect: one still queued or being
+    /// tried, or one admitted since the mark (it may have landed after the read). An L2 copy
+    /// for which this holds is older than what the node itself did.
+    func hasOwnMutation(newerThan version: CacheVersion, key: String, tags: [String], since mark: UInt64) -> Bool {
         state.withLock { state in
-            guard !state.attempts.isEmpty || state.queue.count > 0 else { return nil }
-            var newest: CacheVersion?
-            func consider(_ slot: String) {
-                for version in [state.queue.version(ofSlot: slot), state.attempts[slot]?.newest] {
-                    if let version, newest.map({ $0 < version }) ?? true { newest = version }
-                }
+            if state.recent.generation == mark, state.attempts.isEmpty, state.queue.count == 0 { return false }
+            func concerns(_ slot: String) -> Bool {
+                slot == "c:" || slot == "k:" + key || (slot.hasPrefix("t:") && tags.contains { "t:" + $0 == slot })
             }
-            consider("k:" + key)
-            for tag in tags { consider("t:" + tag) }
-            consider("c:")
-            return newest
+            func isNewer(_ slot: String) -> Bool {
+                for candidate in [state.queue.version(ofSlot: slot), state.attempts[slot]?.newest] {
+                    if let candidate, candidate > version { return true }
+                }
+                return false
+            }
+            if isNewer("k:" + key) || isNewer("c:") || tags.contains(where: { isNewer("t:" + $0) }) { return true }
+            switch state.recent.since(mark) {
+            case .some(let admitted):
+                return admitted.contains { concerns($0.slot) && $0.version > version }
+            case .none:
+                // More mutations than the window remembers since the read began: assume one.
+                return true
+            }
         }
     }
 
@@ -250,4 +269,34 @@ final class PendingWrites: Sendable {
 enum WriteTarget: Sendable, Equatable {
     case distributed(publish: Bool)
     case backplaneOnly
+}
+
+/// The last mutations admitted, in order, each with its generation: a fixed window, so a read
+/// can ask what was admitted since it began.
+struct RecentMutations: Sendable {
+    static let capacity = 4_096
+
+    /// How many mutations were ever admitted.
+    private(set) var generation: UInt64 = 0
+    private var ring: [(slot: String, version: CacheVersion)] = []
+    private var start = 0
+
+    mutating func append(slot: String, version: CacheVersion) {
+        generation += 1
+        if ring.count < Self.capacity {
+            ring.append((slot, version))
+        } else {
+            ring[start] = (slot, version)
+            start = (start + 1) % Self.capacity
+        }
+    }
+
+    /// The mutations admitted after generation `mark`, oldest first; nil when the window no
+    /// longer holds all of them.
+    func since(_ mark: UInt64) -> [(slot: String, version: CacheVersion)]? {
+        let count = generation &- mark
+        guard count <= UInt64(ring.count) else { return nil }
+        let wanted = Int(count)
+        return (ring.count - wanted ..< ring.count).map { ring[(start + $0) % ring.count] }
+    }
 }
