@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the system packages Concord needs (hiredis headers, redis-server, redis-tools, memcached).
+# Installs the system packages Concord needs (hiredis headers, redis-server, redis-tools,
+# redis-sentinel, memcached, and openssl for the certificates the TLS tests generate).
 # Idempotent: does nothing when everything is present. Needs root (or sudo) to install.
 set -euo pipefail
 
@@ -7,6 +8,7 @@ need=()
 dpkg -s libhiredis-dev >/dev/null 2>&1 || need+=(libhiredis-dev)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
+command -v redis-sentinel >/dev/null 2>&1 || need+=(redis-sentinel)
 # Memcached as L2: its tests, chaos pass and bench start their own memcached on free ports.
 command -v memcached >/dev/null 2>&1 || [ -x /usr/bin/memcached ] || need+=(memcached)
 # The memcached bench builds its reference client with the system C compiler.

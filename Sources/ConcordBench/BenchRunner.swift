@@ -17,6 +17,8 @@ package struct BenchRunner: Sendable {
     package var quick: Bool
     /// Where the `l2` suite measures: Redis (against redis-benchmark) or Memcached (against a C `mg` client).
     package var l2: L2Backend = .redis
+    /// The l2 suite (on Redis) also measures the client over TLS, against itself without TLS on the same server.
+    package var tls: Bool = false
     /// Progress lines (suite started, finished, failed) for a person watching.
     package var progress: @Sendable (String) -> Void
 
@@ -43,7 +45,7 @@ package struct BenchRunner: Sendable {
             do {
                 bySuite[suite] = suite == .l2 && l2 == .memcached
                     ? try await MemcachedL2Suite(configuration: quick ? .quick : .init()).run()
-                    : try await Self.run(suite, quick: quick)
+                    : try await Self.run(suite, quick: quick, tls: tls)
                 progress("bench: \(suite.rawValue) done in \(BenchFormat.number(Double(BenchClock.nanoseconds() - start) / 1e9, digits: 1)) s")
             } catch {
                 failures.append((suite, "\(error)"))
@@ -55,12 +57,14 @@ package struct BenchRunner: Sendable {
     }
 
     /// Runs one suite with its full or quick configuration.
-    package static func run(_ suite: BenchSuite, quick: Bool) async throws -> [BenchResult] {
+    package static func run(_ suite: BenchSuite, quick: Bool, tls: Bool = false) async throws -> [BenchResult] {
         switch suite {
         case .l1:
             return try await L1Suite(configuration: quick ? .quick : .init()).run()
         case .l2:
-            return try await L2Suite(configuration: quick ? .quick : .init()).run()
+            var configuration: L2Suite.Configuration = quick ? .quick : .init()
+            configuration.tls = tls
+            return try await L2Suite(configuration: configuration).run()
         case .propagation:
             return try await PropagationSuite(configuration: quick ? .quick : .init()).run()
         case .stampede:

@@ -23,6 +23,13 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(name: .customLong(NodeOption.redis.name), help: Self.help(.redis)) var redis: String?
     @Option(name: .customLong(NodeOption.redisUser.name), help: Self.help(.redisUser)) var redisUser: String?
     @Option(name: .customLong(NodeOption.redisPasswordFile.name), help: Self.help(.redisPasswordFile)) var redisPasswordFile: String?
+    @Option(name: .customLong(NodeOption.tlsCAFile.name), help: Self.help(.tlsCAFile)) var tlsCAFile: String?
+    @Option(name: .customLong(NodeOption.tlsCertFile.name), help: Self.help(.tlsCertFile)) var tlsCertFile: String?
+    @Option(name: .customLong(NodeOption.tlsKeyFile.name), help: Self.help(.tlsKeyFile)) var tlsKeyFile: String?
+    @Option(name: .customLong(NodeOption.tlsServerName.name), help: Self.help(.tlsServerName)) var tlsServerName: String?
+    @Flag(name: .customLong(NodeOption.tlsInsecureSkipVerify.name), inversion: .prefixedNo, help: Self.help(.tlsInsecureSkipVerify)) var tlsInsecureSkipVerify: Bool?
+    @Option(name: .customLong(NodeOption.sentinelUsername.name), help: Self.help(.sentinelUsername)) var sentinelUsername: String?
+    @Option(name: .customLong(NodeOption.sentinelPasswordFile.name), help: Self.help(.sentinelPasswordFile)) var sentinelPasswordFile: String?
     @Option(name: .customLong(NodeOption.l2.name), help: Self.help(.l2)) var l2: String?
     @Option(name: .customLong(NodeOption.origin.name), help: Self.help(.origin)) var origin: String?
     @Option(name: .customLong(NodeOption.cacheName.name), help: Self.help(.cacheName)) var cacheName: String?
@@ -69,7 +76,9 @@ struct NodeCommand: AsyncParsableCommand {
         var flags: [String: String] = [:]
         let values: [(NodeOption, String?)] = [
             (.id, id), (.bind, bind), (.port, port), (.redis, redis), (.redisUser, redisUser), (.redisPasswordFile, redisPasswordFile),
-            (.l2, l2), (.origin, origin), (.cacheName, cacheName),
+            (.tlsCAFile, tlsCAFile), (.tlsCertFile, tlsCertFile), (.tlsKeyFile, tlsKeyFile), (.tlsServerName, tlsServerName),
+            (.tlsInsecureSkipVerify, tlsInsecureSkipVerify.map { String($0) }), (.sentinelUsername, sentinelUsername),
+            (.sentinelPasswordFile, sentinelPasswordFile), (.l2, l2), (.origin, origin), (.cacheName, cacheName),
             (.duration, duration), (.memoryDuration, memoryDuration), (.failSafe, failSafe.map { String($0) }),
             (.failSafeMaxDuration, failSafeMaxDuration), (.failSafeThrottle, failSafeThrottle),
             (.factorySoftTimeout, factorySoftTimeout), (.factoryHardTimeout, factoryHardTimeout),

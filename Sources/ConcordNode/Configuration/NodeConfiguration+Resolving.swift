@@ -32,6 +32,13 @@ extension NodeConfiguration {
             }
             redisURL = url
         }
+        if let path = try resolver.string(.tlsCAFile) { tls.caFile = path }
+        if let path = try resolver.string(.tlsCertFile) { tls.certificateFile = path }
+        if let path = try resolver.string(.tlsKeyFile) { tls.privateKeyFile = path }
+        if let name = try resolver.string(.tlsServerName) { tls.serverName = name }
+        if let value = try resolver.boolean(.tlsInsecureSkipVerify) { tls.insecureSkipVerify = value }
+        if let user = try resolver.string(.sentinelUsername) { sentinelUsername = user }
+        if let path = try resolver.string(.sentinelPasswordFile) { sentinelPasswordFile = path }
         if let user = try resolver.string(.redisUser) { redisUser = user }
         if let path = try resolver.string(.redisPasswordFile) { redisPasswordFile = path }
         if let text = try resolver.string(.l2), text.lowercased() != "redis" {
@@ -124,6 +131,16 @@ extension NodeConfiguration {
             throw combination(.reconnectBackoffCap, "(\(DurationSyntax.format(reconnectBackoffCap))) must not be shorter than --reconnect-backoff-base (\(DurationSyntax.format(reconnectBackoffBase)))")
         }
         guard idleTimeout > .zero else { throw combination(.idleTimeout, "must be longer than 0s") }
+        if (tls.certificateFile == nil) != (tls.privateKeyFile == nil) {
+            throw combination(tls.certificateFile == nil ? .tlsKeyFile : .tlsCertFile, "needs both --redis-tls-cert-file and --redis-tls-key-file")
+        }
+        let usesTLS = redisURL.lowercased().hasPrefix("rediss")
+        if !usesTLS, tls != RedisConfiguration.TLS() {
+            throw combination(.tlsCAFile, "TLS options apply to rediss:// URLs only; --redis is not one")
+        }
+        if !redisURL.lowercased().contains("+sentinel://"), sentinelUsername != nil || sentinelPasswordFile != nil {
+            throw combination(.sentinelPasswordFile, "Sentinel options apply to redis+sentinel:// URLs only")
+        }
         guard maxClockDrift > .zero else { throw combination(.maxClockDrift, "must be longer than 0s") }
         guard requestTimeout > .zero else { throw combination(.requestTimeout, "must be longer than 0s") }
         guard maxConnections > 0 else { throw combination(.maxConnections, "must be at least 1") }

@@ -31,6 +31,8 @@ final class ConnectionDriver: Sendable {
     private let role: String
     private let attemptsCounter: Counter
     private let connectedGauge: Gauge
+    /// Set for a Sentinel configuration: the master is looked up before every connect.
+    let sentinel: SentinelResolver?
 
     init(configuration: RedisConfiguration, logger: Logger, eventLoop: any EventLoop, role: String) {
         self.configuration = configuration
@@ -39,8 +41,14 @@ final class ConnectionDriver: Sendable {
         self.role = role
         self.attemptsCounter = Counter(label: "concord_redis_connection_attempts_total", dimensions: [("role", role)])
         self.connectedGauge = Gauge(label: "concord_redis_connected", dimensions: [("role", role)])
+        self.sentinel = configuration.sentinel.map { SentinelResolver(configuration: configuration, sentinel: $0, logger: logger) }
         let backoff = Backoff(base: configuration.reconnect.backoffBase, cap: configuration.reconnect.backoffCap)
         self.shared = Mutex(Shared(supervisor: ReconnectSupervisor(backoff: backoff, random: SystemRandomNumberGenerator())))
+        if configuration.tls?.insecureSkipVerify == true {
+            logger.warning(
+                "TLS certificate verification is OFF (insecure-skip-verify): the connection is encrypted but the server is not authenticated",
+                metadata: ["concord.redis.host": "\(configuration.endpointDescription)", "concord.redis.role": "\(role)"])
+        }
     }
 
     var isConnected: Bool { shared.withLock { $0.connection != nil } }
@@ -102,18 +110,18 @@ final class ConnectionDriver: Sendable {
         }
     }
 
-    /// Why there is no connection. A wrong password is reported as such rather than as a bare
-    /// "not connected", because retrying will not fix it.
+    /// Why there is no connection. A wrong password or a refused certificate is reported as such
+    /// rather than as a bare "not connected", because retrying will not fix it.
     private static func unavailableError(_ shared: Shared, code: RedisError.Code, configuration: RedisConfiguration) -> RedisError {
-        let endpoint = "\(configuration.host):\(configuration.port)"
+        let endpoint = configuration.endpointDescription
         if shared.supervisor.isShutdown {
             return RedisError(.notConnected, "not connected to Redis at \(endpoint): the client has shut down")
         }
         if !shared.running {
             return RedisError(code, "not connected to Redis at \(endpoint): run() has not started")
         }
-        if let last = shared.supervisor.lastError, last.code == .authenticationFailed {
-            return RedisError(.authenticationFailed, last.message, underlying: last)
+        if let last = shared.supervisor.lastError, last.isConfigurationProblem {
+            return RedisError(last.code, last.message, underlying: last)
         }
         return RedisError(code, "not connected to Redis at \(endpoint)", underlying: shared.supervisor.lastError)
     }
@@ -139,9 +147,17 @@ final class ConnectionDriver: Sendable {
 
             let failure: RedisError
             do {
+                var target = configuration
+                var master: SentinelResolver.Address?
+                if let sentinel {
+                    let address = try await sentinel.resolveMaster(eventLoop: eventLoop)
+                    target = sentinel.configuration(forMaster: address)
+                    master = address
+                }
                 let connection = try await RedisConnection.connect(
-                    configuration: configuration, eventLoop: eventLoop, logger: logger, onMessage: onMessage)
+                    configuration: target, eventLoop: eventLoop, logger: logger, onMessage: onMessage)
                 do {
+                    if let master { try await SentinelResolver.verifyMaster(connection, address: master) }
                     try await prepare(connection)
                 } catch {
                     connection.close(RedisError(.connectionClosed, "connection setup failed", underlying: error))
@@ -155,10 +171,12 @@ final class ConnectionDriver: Sendable {
                 }
                 states.publish(.connected)
                 connectedGauge.record(1)
-                logger.info("connected to Redis", metadata: ["concord.redis.connection": "\(connection.id)"])
+                logger.info(
+                    "connected to Redis",
+                    metadata: ["concord.redis.connection": "\(connection.id)", "concord.redis.host": "\(target.endpointDescription)"])
                 for waiter in waiters { waiter.continuation.resume(returning: connection) }
 
-                failure = await supervise(connection, whileConnected: whileConnected)
+                failure = await supervise(connection, whileConnected: watching(master, whileConnected))
                 shared.withLock { $0.connection = nil }
                 connectedGauge.record(0)
             } catch let error as RedisError {
@@ -192,6 +210,25 @@ final class ConnectionDriver: Sendable {
             }
         }
         shutdown()
+    }
+
+    /// `whileConnected`, plus, through Sentinel, the watch that ends the connection when the master moves.
+    private func watching(
+        _ master: SentinelResolver.Address?,
+        _ whileConnected: (@Sendable (RedisConnection) async -> Void)?
+    ) -> (@Sendable (RedisConnection) async -> Void)? {
+        guard let sentinel, let master else { return whileConnected }
+        let eventLoop = eventLoop
+        return { connection in
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await sentinel.watch(connection, address: master, eventLoop: eventLoop) }
+                if let whileConnected {
+                    group.addTask { await whileConnected(connection) }
+                }
+                await group.next()
+                group.cancelAll()
+            }
+        }
     }
 
     /// Waits until the connection closes, or the task is cancelled (then closes it).
