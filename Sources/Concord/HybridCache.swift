@@ -134,7 +134,7 @@ public final class HybridCache: Service, Sendable {
         let pendingCounters = pending.counters
         stats.autoRecovery.queued = pendingCounters.queued
         stats.autoRecovery.flushed = pendingCounters.flushed
-        // No acknowledged write is ever pushed out; what overflows is expiry markers and origin
+        // No acknowledged write or invalidation is ever pushed out; what overflows is origin
         // fills given up for lack of room.
         stats.autoRecovery.overflowed = pendingCounters.dropped
         stats.autoRecovery.refused = pendingCounters.refused

@@ -258,30 +258,34 @@ struct HybridCacheL1L2Tests {
         }
         await #expect { try await cache.remove("k0") } throws: { ($0 as? CacheError)?.code == .writeQueueFull }
         #expect(try await cache.tryGet("k0", as: Int.self)?.value == 0)
-        // An expiry is not refused: its marker is dropped (counted) and L1 still applies it.
-        try await cache.expire("k1")
+        // An invalidation is refused too, and changes nothing: an acknowledged one that never
+        // reached L2 would be one the other nodes never see.
+        await #expect { try await cache.expire("k1") } throws: { ($0 as? CacheError)?.code == .writeQueueFull }
+        #expect(try await cache.tryGet("k1", as: Int.self)?.isStale == false)
         let stats = cache.statistics.autoRecovery
         #expect(stats.depth == 3)
-        #expect(stats.refused == 3)
-        #expect(stats.overflowed == 1)
+        #expect(stats.refused == 4)
+        #expect(stats.overflowed == 0)
     }
 
-    @Test func writesPushOutQueuedExpiryMarkersButNeverTheOtherWay() async throws {
+    @Test func writesAndInvalidationsPushOutQueuedOriginFillsButNeverTheOtherWay() async throws {
         let cache = try makeCache(clock: clock, store: store) { $0.pendingWriteCapacity = 2 }
         store.setAvailable(false)
-        try await cache.expire("m1")
-        try await cache.expire("m2")
+        _ = try await cache.getOrSet("f1", as: Int.self) { _ in 1 }
+        _ = try await cache.getOrSet("f2", as: Int.self) { _ in 2 }
         #expect(cache.statistics.autoRecovery.depth == 2)
         try await cache.set("w1", 1)
-        try await cache.set("w2", 2)
+        try await cache.expire("m1")
         var stats = cache.statistics.autoRecovery
         #expect(stats.depth == 2)
         #expect(stats.overflowed == 2)
-        try await cache.expire("m3")
+        // A fill finds no room and gives way; it is still served from L1.
+        _ = try await cache.getOrSet("f3", as: Int.self) { _ in 3 }
         stats = cache.statistics.autoRecovery
         #expect(stats.depth == 2)
         #expect(stats.overflowed == 3)
         #expect(stats.refused == 0)
+        #expect(try await cache.tryGet("f3", as: Int.self)?.value == 3)
     }
 
     @Test func thePendingQueueIsBoundedInBytes() async throws {

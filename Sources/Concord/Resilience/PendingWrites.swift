@@ -5,7 +5,7 @@ import Synchronization
 ///
 /// A write reserves its room before anything of it is applied, and holds it while it is tried
 /// against L2: so when the queue is full the write is refused whole (`writeQueueFull`), and a
-/// write already acknowledged is never pushed out to make room. Expiry markers and origin fills
+/// write already acknowledged is never pushed out to make room. Origin fills
 /// are droppable: they take room only if there is some, and give theirs up to a write.
 final class PendingWrites: Sendable {
     /// Room held for one mutation between its admission and its outcome.
