@@ -443,8 +443,10 @@ extension HybridCache {
         fenceFlights(kind: .clearExpire, key: "", version: fence)
         memory.updateAll(now: clock.now()) { key, item in
             // This node's own write that has not reached L2 yet is the newest copy there is;
-            // when it flushes, version fencing decides whether a newer write supersedes it.
-            if let pendingVersion = pending.pendingVersion(forKey: key), pendingVersion == item.value.version {
+            // when it flushes, version fencing decides whether a newer write supersedes it. An
+            // origin fill waiting for L2 is no such write: a clear or invalidation this node
+            // missed may be newer, so it is expired like the rest.
+            if let pendingVersion = pending.queuedWriteVersion(forKey: key), pendingVersion == item.value.version {
                 return .keep
             }
             if item.value.allowsFailSafe {

@@ -138,6 +138,11 @@ struct PendingWriteQueue {
         index[slot].flatMap { nodes[$0].item?.mutation.version }
     }
 
+    /// The version queued in the slot when it is a client's write (not a droppable origin fill).
+    func writeVersion(ofSlot slot: String) -> CacheVersion? {
+        index[slot].flatMap { nodes[$0].item }.flatMap { $0.isDroppable ? nil : $0.mutation.version }
+    }
+
     // MARK: Linked lists
 
     private mutating func append(slot: String, item: Item, isMarker: Bool) {

@@ -124,6 +124,7 @@ final class PendingWrites: Sendable {
     func release(_ reservation: Reservation) {
         state.withLock { state in
             Self.endAttempt(reservation, in: &state)
+            state.recent.append(slot: reservation.slot, version: reservation.version)
             guard reservation.isHeld else { return }
             state.queue.release(bytes: reservation.bytes)
             noteRoom(&state)
@@ -172,6 +173,8 @@ final class PendingWrites: Sendable {
     /// Removes a write once applied, unless a newer one replaced it meanwhile.
     func markDone(_ mutation: CacheMutation) {
         state.withLock { state in
+            // A read that began before this landed may hold L2's older copy: it must still see it.
+            state.recent.append(slot: mutation.pendingSlot, version: mutation.version)
             if state.queue.remove(ifVersion: mutation.version, slot: mutation.pendingSlot) {
                 state.flushed += 1
                 noteRoom(&state)
@@ -191,13 +194,10 @@ final class PendingWrites: Sendable {
     /// `key` carrying `tags`: a write, remove or expire of the key, a removal of one of the tags,
     /// or a clear; queued, or admitted and still being tried. An L2 copy older than it is older
     /// than what this node itself did.
-    /// The version of this node's write of `key` that L2 may not have yet (queued, or being
-    /// tried), if any.
-    func pendingVersion(forKey key: String) -> CacheVersion? {
-        state.withLock { state in
-            let slot = "k:" + key
-            return [state.queue.version(ofSlot: slot), state.attempts[slot]?.newest].compactMap { $0 }.max()
-        }
+    /// The version of this node's client write of `key` still queued for L2, if any (origin
+    /// fills left out: they are copies of the origin, not writes only this node holds).
+    func queuedWriteVersion(forKey key: String) -> CacheVersion? {
+        state.withLock { $0.queue.writeVersion(ofSlot: "k:" + key) }
     }
 
     /// Marks the start of an L2 read, for `hasOwnMutation(newerThan:…since:)`.
@@ -208,8 +208,8 @@ final class PendingWrites: Sendable {
     /// Whether this node made a mutation newer than `version` that concerns an entry of `key`
     /// carrying `tags` (a write, remove or expire of the key, a removal of one of the tags, or a
     /// clear) and that an L2 read started at `mark` may not reflect: one still queued or being
-    /// tried, or one admitted since the mark (it may have landed after the read). An L2 copy
-    /// for which this holds is older than what the node itself did.
+    /// tried, or one admitted or landed since the mark (it may have landed after the read). An L2
+    /// copy for which this holds is older than what the node itself did.
     func hasOwnMutation(newerThan version: CacheVersion, key: String, tags: [String], since mark: UInt64) -> Bool {
         state.withLock { state in
             if state.recent.generation == mark, state.attempts.isEmpty, state.queue.count == 0 { return false }
@@ -271,12 +271,12 @@ enum WriteTarget: Sendable, Equatable {
     case backplaneOnly
 }
 
-/// The last mutations admitted, in order, each with its generation: a fixed window, so a read
-/// can ask what was admitted since it began.
+/// The last mutations admitted or landed in L2, in order, each with its generation: a fixed
+/// window, so a read can ask what happened since it began.
 struct RecentMutations: Sendable {
     static let capacity = 4_096
 
-    /// How many mutations were ever admitted.
+    /// How many admissions and landings were ever recorded.
     private(set) var generation: UInt64 = 0
     private var ring: [(slot: String, version: CacheVersion)] = []
     private var start = 0
