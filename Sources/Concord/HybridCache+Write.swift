@@ -110,8 +110,8 @@ extension HybridCache {
     /// Applies a remove, expire, tag removal or clear locally, then writes and announces it.
     /// Throws `writeQueueFull` (before applying anything) when there is no room: an expire too,
     /// since an acknowledged invalidation that never reaches L2 is one other nodes never see.
-    private func mutate(_ kind: MutationKind, key: String, options: CacheEntryOptions) async throws -> CacheVersion {
-        let version = versions.next()
+    func mutate(_ kind: MutationKind, key: String, options: CacheEntryOptions, version fixedVersion: CacheVersion? = nil) async throws -> CacheVersion {
+        let version = fixedVersion ?? versions.next()
         let mutation = CacheMutation(kind: kind, key: key, version: version, timeToLive: configuration.markerTimeToLive, instance: instanceID)
         let writesDistributed = distributed != nil && !options.skipDistributedWrite
         let reservation = try admit(mutation, options: options, writesDistributed: writesDistributed, isDroppable: false)
