@@ -99,6 +99,7 @@ let package = Package(
             dependencies: [
                 "Concord",
                 "ConcordRedis",
+                "CHiredis",
                 "ConcordMemcached",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -164,7 +165,7 @@ let package = Package(
         .testTarget(
             name: "ConcordTests",
             dependencies: [
-                "Concord", "ConcordTesting",
+                "Concord", "ConcordTesting", "ConcordBench",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -193,6 +194,9 @@ let package = Package(
             name: "ConcordNodeTests",
             dependencies: [
                 "ConcordNode", "ConcordTesting", "ConcordProcess", "ConcordChaos", "Concord", "ConcordRedis", "ConcordMemcached",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Hummingbird", package: "hummingbird"),

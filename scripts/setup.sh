@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages Concord needs (hiredis headers, redis-server, redis-tools,
-# redis-sentinel, memcached, and openssl for the certificates the TLS tests generate).
+# redis-sentinel, memcached, openssl for the certificates the TLS tests generate, and the
+# references and clients the tests and benchmarks use).
 # Idempotent: does nothing when everything is present. Needs root (or sudo) to install.
 set -euo pipefail
 
@@ -16,6 +17,12 @@ command -v cc >/dev/null 2>&1 || need+=(gcc)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
 dpkg -s libsqlite3-dev >/dev/null 2>&1 || need+=(libsqlite3-dev)
+# Real Redis clients for the RESP front end's tests (redis-cli and redis-benchmark come with
+# redis-tools): redis-py for the system python.
+dpkg -s python3-redis >/dev/null 2>&1 || need+=(python3-redis)
+# References for `concord bench --suite node`: nginx serving the same bytes, driven by wrk.
+command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
 # The node TLS tests make their certificates with openssl at test time.
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 

@@ -3,11 +3,11 @@ import Logging
 
 /// One suite of `concord bench`.
 package enum BenchSuite: String, CaseIterable, Sendable {
-    case l1, l2, propagation, stampede, recovery, hitrate, memory
+    case l1, l2, propagation, stampede, recovery, hitrate, memory, node, resp
 
     /// The order suites run in: allocation-sensitive and CPU-bound suites before any Redis
     /// client thread exists, so they measure a quiet process.
-    static let runOrder: [BenchSuite] = [.memory, .l1, .hitrate, .stampede, .l2, .propagation, .recovery]
+    static let runOrder: [BenchSuite] = [.memory, .l1, .hitrate, .stampede, .l2, .propagation, .recovery, .node, .resp]
 }
 
 /// Runs suites of `concord bench` and collects their figures; a suite that cannot run is
@@ -75,6 +75,10 @@ package struct BenchRunner: Sendable {
             return HitRateSuite(configuration: quick ? .quick : .init()).benchResults()
         case .memory:
             return try await MemorySuite(configuration: quick ? .quick : .init()).run()
+        case .node:
+            return try await NodeSuite(configuration: quick ? .quick : .init()).run()
+        case .resp:
+            return try await RESPSuite(configuration: quick ? .quick : .init()).run()
         }
     }
 

@@ -143,12 +143,27 @@ public final class CacheNode: Sendable {
         )
     }
 
+    /// The RESP front end on `respPort`, or nil when the configuration has none.
+    /// `onBound` gets the bound port (useful with port 0).
+    public func makeRESPServer(onBound: @escaping @Sendable (Int) async -> Void = { _ in }) -> RESPServer? {
+        guard let port = configuration.respPort else { return nil }
+        return RESPServer(
+            configuration: .init(host: configuration.bindHost, port: port, maxConnections: configuration.respMaxConnections, token: configuration.respToken),
+            cache: cache, logger: logger, onBound: onBound)
+    }
+
     /// Runs the node until SIGTERM or SIGINT (or, with `parentProcessID`, until that parent is
     /// gone), then shuts down gracefully within `shutdownTimeout` plus a margin for the server.
-    public func run(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+    public func run(
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in },
+        onRESPBound: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) async throws {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: try makeApplication(onServerRunning: onServerRunning)),
         ]
+        if let resp = makeRESPServer(onBound: onRESPBound) {
+            services.append(.init(service: resp))
+        }
         if let parent = configuration.parentProcessID {
             services.append(.init(
                 service: ParentProcessWatch(parentProcessID: parent, logger: logger),

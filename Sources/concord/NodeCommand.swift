@@ -64,6 +64,9 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(name: .customLong(NodeOption.idleTimeout.name), help: Self.help(.idleTimeout)) var idleTimeout: String?
     @Option(name: .customLong(NodeOption.shutdownTimeout.name), help: Self.help(.shutdownTimeout)) var shutdownTimeout: String?
     @Option(name: .customLong(NodeOption.logLevel.name), help: Self.help(.logLevel)) var logLevel: String?
+    @Option(name: .customLong(NodeOption.respPort.name), help: Self.help(.respPort)) var respPort: String?
+    @Option(name: .customLong(NodeOption.respMaxConnections.name), help: Self.help(.respMaxConnections)) var respMaxConnections: String?
+    @Option(name: .customLong(NodeOption.respTokenFile.name), help: Self.help(.respTokenFile)) var respTokenFile: String?
     @Option(name: .customLong(NodeOption.parentPID.name), help: Self.help(.parentPID)) var parentPID: String?
 
     static func help(_ option: NodeOption) -> ArgumentHelp {
@@ -90,7 +93,8 @@ struct NodeCommand: AsyncParsableCommand {
             (.tlsCert, tlsCert), (.tlsKey, tlsKey), (.maxConnections, maxConnections), (.requestTimeout, requestTimeout),
             (.backplane, backplane.map { String($0) }), (.backplaneKeyFile, backplaneKeyFile), (.maxClockDrift, maxClockDrift),
             (.testClockOffset, testClockOffset), (.idleTimeout, idleTimeout),
-            (.shutdownTimeout, shutdownTimeout), (.logLevel, logLevel), (.parentPID, parentPID),
+            (.shutdownTimeout, shutdownTimeout), (.logLevel, logLevel), (.respPort, respPort),
+            (.respMaxConnections, respMaxConnections), (.respTokenFile, respTokenFile), (.parentPID, parentPID),
         ]
         for (option, value) in values {
             if let value { flags[option.name] = value }

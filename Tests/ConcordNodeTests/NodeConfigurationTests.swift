@@ -1,6 +1,7 @@
 import Concord
 import ConcordMemcached
 import ConcordNode
+import Foundation
 import Testing
 
 @Suite("Node configuration")
@@ -327,5 +328,36 @@ struct NodeConfigurationTests {
             #expect(option.help.contains(option.environmentVariable))
         }
         #expect(NodeOption.maxDisconnectedStaleness.environmentVariable == "CONCORD_MAX_DISCONNECTED_STALENESS")
+    }
+
+    @Test("RESP front end: port, connection limit and a token read from a file")
+    func respOptions() throws {
+        #expect(try NodeConfiguration(flags: [:], environment: [:]).respPort == nil)
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("token")
+        try Data("  s3cret\n".utf8).write(to: file)
+        let configuration = try NodeConfiguration(
+            flags: ["resp-port": "6380", "resp-max-connections": "10"],
+            environment: ["CONCORD_RESP_TOKEN_FILE": file.path])
+        #expect(configuration.respPort == 6380)
+        #expect(configuration.respMaxConnections == 10)
+        #expect(configuration.respToken == "s3cret")
+        #expect(throws: NodeConfigurationError.self) {
+            try NodeConfiguration(flags: ["resp-token-file": directory.appendingPathComponent("absent").path], environment: [:])
+        }
+        #expect(throws: NodeConfigurationError.self) {
+            try NodeConfiguration(flags: ["resp-port": "70000"], environment: [:])
+        }
+        // Beyond loopback, an open RESP port is refused.
+        #expect(throws: NodeConfigurationError.self) {
+            try NodeConfiguration(flags: ["resp-port": "6380", "bind": "0.0.0.0"], environment: [:])
+        }
+        #expect(throws: NodeConfigurationError.self) {
+            try NodeConfiguration(flags: ["resp-port": "6380", "bind": "0.0.0.0", "admin-token-file": file.path], environment: [:])
+        }
+        #expect(try NodeConfiguration(
+            flags: ["resp-port": "6380", "bind": "0.0.0.0", "resp-token-file": file.path, "admin-token-file": file.path],
+            environment: [:]).respToken == "s3cret")
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Concord
 import ConcordMemcached
 import ConcordRedis
@@ -100,6 +101,22 @@ extension NodeConfiguration {
             }
             logLevel = level
         }
+        if let value = try resolver.string(.respPort) {
+            if ["off", "none"].contains(value.lowercased()) {
+                respPort = nil
+            } else if let port = try resolver.integer(.respPort, in: 0...65535) {
+                respPort = port
+            }
+        }
+        if let value = try resolver.integer(.respMaxConnections, in: 1...1_000_000) { respMaxConnections = value }
+        if let path = try resolver.string(.respTokenFile) {
+            guard let contents = try? String(contentsOfFile: path, encoding: .utf8),
+                  case let token = contents.trimmingCharacters(in: .whitespacesAndNewlines), !token.isEmpty, !token.contains("\n")
+            else {
+                throw resolver.error(.respTokenFile, .outOfRange, "cannot be read, or does not hold one password on one line")
+            }
+            respToken = token
+        }
         if let pid = try resolver.integer(.parentPID, in: 1...Int(Int32.max)) { parentProcessID = Int32(pid) }
 
         try validate()
@@ -157,6 +174,9 @@ extension NodeConfiguration {
                 .unauthenticatedBind, option: NodeOption.authTokenFile.name, source: .combination, value: nil,
                 message: "is required (or --admin-token-file) when --bind is not a loopback address ('\(bindHost)'): anyone who reaches the port could read and overwrite the cache. Give token files, or --allow-unauthenticated to accept that"
             )
+        }
+        if respPort != nil, respToken == nil, !bindsLoopbackOnly {
+            throw combination(.respTokenFile, "is required when --bind is not a loopback address ('\(bindHost)') and --resp-port is set: anyone who reaches the port could read and overwrite the cache")
         }
         do {
             try cacheConfiguration.validate()

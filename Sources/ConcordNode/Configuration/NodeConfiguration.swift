@@ -78,6 +78,11 @@ public struct NodeConfiguration: Sendable, Equatable {
     public var idleTimeout: Duration = .seconds(30)
     public var shutdownTimeout: Duration = .seconds(5)
     public var logLevel: Logger.Level = .info
+    /// The RESP front end's port; nil serves HTTP only.
+    public var respPort: Int?
+    public var respMaxConnections: Int = 1024
+    /// What RESP clients must send with AUTH; nil leaves the RESP port open (loopback only).
+    public var respToken: String?
     /// When set, the node shuts down once this process is no longer its parent, so children of
     /// a killed `concord cluster` do not linger.
     public var parentProcessID: Int32?

@@ -88,6 +88,9 @@ extension NodeOption {
     public static let idleTimeout = NodeOption("idle-timeout", .value(valueName: "duration"), "Close a connection that sends nothing for this long, half-sent request heads included", default: "30s")
     public static let shutdownTimeout = NodeOption("shutdown-timeout", .value(valueName: "duration"), "On SIGTERM/SIGINT, flush queued Redis writes for at most this long", default: "5s")
     public static let logLevel = NodeOption("log-level", .value(valueName: "level"), "trace, debug, info, notice, warning, error or critical", default: "info")
+    public static let respPort = NodeOption("resp-port", .value(valueName: "port"), "Also serve the RESP front end (GET, SET, DEL, MGET, ... for any Redis client) on this port; 0 picks a free one", default: "off")
+    public static let respMaxConnections = NodeOption("resp-max-connections", .value(valueName: "count"), "Most RESP client connections at once; more are refused with an error", default: "1024")
+    public static let respTokenFile = NodeOption("resp-token-file", .value(valueName: "path"), "File holding the password RESP clients must send with AUTH (required for a RESP port beyond loopback)", default: "none")
     public static let backplaneKeyFile = NodeOption("backplane-key-file", .value(valueName: "path"), "Sign and check every invalidation with HMAC-SHA256: a file of one key per line (at least 16 bytes; the first signs, a second is accepted during rotation); every node needs the same file", default: "none (messages unsigned)")
     public static let maxClockDrift = NodeOption("max-clock-drift", .value(valueName: "duration"), "Ignore (and count) messages and entries versioned further than this ahead of this node's clock", default: "1m")
     public static let testClockOffset = NodeOption("test-clock-offset", .value(valueName: "duration"), "Testing only: run this node's wall clock offset by this much ('-30s' behind), to check coherence under clock skew", default: "0s", hidden: true)
@@ -102,7 +105,7 @@ extension NodeOption {
         reconnectBackoffBase, reconnectBackoffCap, maxKeyBytes, maxValueBytes, memoryMaxEntries,
         memoryMaxBytes, pendingMaxEntries, pendingMaxBytes,
         authTokenFile, adminTokenFile, metricsTokenFile, allowUnauthenticated, tlsCert, tlsKey,
-        maxConnections, requestTimeout, backplane, backplaneKeyFile, maxClockDrift, idleTimeout, shutdownTimeout, logLevel, testClockOffset, parentPID,
+        maxConnections, requestTimeout, backplane, backplaneKeyFile, maxClockDrift, idleTimeout, shutdownTimeout, logLevel, respPort, respMaxConnections, respTokenFile, testClockOffset, parentPID,
     ]
 
     /// The option with this flag name, if any.
