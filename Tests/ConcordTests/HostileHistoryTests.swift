@@ -75,6 +75,29 @@ struct HostileHistoryTests {
         }
     }
 
+    /// After a rollback Redis holds entries older than writes it acknowledged and lost. The node
+    /// that detects it expires the whole L2 for everyone, so no node, not even one that never
+    /// held the key, serves the lost-over value as fresh.
+    @Test func aDetectedRollbackExpiresTheL2CopiesThatPredateIt() async throws {
+        let store = InMemoryCacheStore()
+        let a = try makeNode("a", store: store), b = try makeNode("b", store: store), c = try makeNode("c", store: store)
+        try await withNodes([a, b, c]) {
+            try await a.cache.set("k", "v1")
+            #expect(await value(b, "k") == "v1")
+            let snapshot = store.takeSnapshot()
+            try await a.cache.set("k", "v2")
+            #expect(await eventually { await value(b, "k") == "v2" })
+            store.restore(snapshot)
+            try await a.cache.set("other", "reuses a lost sequence number")
+            clock.advance(by: .seconds(1))
+            #expect(await eventually { b.cache.statistics.backplane.rollbacksDetected >= 1 })
+            let l2 = InMemoryDistributedCache(store: store)
+            #expect(await eventually { (try? await l2.read("k"))??.isExpired == true }, "L2 still holds the lost-over value as fresh")
+            #expect(await value(c, "k") == nil)
+            #expect(await value(b, "k") == nil)
+        }
+    }
+
     /// A forged message with the next sequence number, as anyone with PUBLISH rights could send.
     func forgeNext(_ store: InMemoryCacheStore, key: String, authenticator: (any MessageAuthenticator)? = nil) {
         let head = store.snapshot
@@ -94,6 +117,9 @@ struct HostileHistoryTests {
             forgeNext(store, key: "unrelated")
             #expect(await eventually { b.cache.statistics.backplane.lastSeq == store.snapshot.sequence + 1 })
             // The real message with that number arrives: it must not be dropped as a duplicate.
+            // (b takes the mismatch for a rollback and expires what is older than the forged
+            // version; the real write, a moment later, is newer.)
+            clock.advance(by: .milliseconds(5))
             try await a.cache.set("k", "v2")
             #expect(await eventually { await value(b, "k") == "v2" })
         }
