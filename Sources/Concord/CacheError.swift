@@ -33,7 +33,8 @@ public struct CacheError: Error, CustomStringConvertible, Sendable {
         public static var valueTooLarge: Self { .init(base: .valueTooLarge) }
         /// The serializer could not encode or decode the value.
         public static var serializationFailed: Self { .init(base: .serializationFailed) }
-        /// The factory threw and no fail-safe value could be served.
+        /// A loader failed, for loaders that report their failure as a `CacheError` (the node's
+        /// origin does). The cache itself rethrows a factory's error as it is, never wrapped.
         public static var factoryFailed: Self { .init(base: .factoryFailed) }
         /// The factory did not finish within its hard timeout and no fail-safe value could be served.
         public static var factoryTimeout: Self { .init(base: .factoryTimeout) }

@@ -13,7 +13,7 @@ extension HybridCache {
         tags: [String] = []
     ) async throws -> CacheVersion {
         try validate(key: key)
-        let options = options ?? configuration.defaultEntryOptions
+        let options = entryOptions(options)
         try options.validate()
         let entry = try await store(value, key: key, version: versions.next(), options: options, tags: tags, source: .memory, flight: nil)
         return entry.version
@@ -24,7 +24,7 @@ extension HybridCache {
     @discardableResult
     public func remove(_ key: String, options: CacheEntryOptions? = nil) async throws -> CacheVersion {
         try validate(key: key)
-        let options = options ?? configuration.defaultEntryOptions
+        let options = entryOptions(options)
         return try await mutate(.remove, key: key, options: options)
     }
 
@@ -32,7 +32,7 @@ extension HybridCache {
     @discardableResult
     public func expire(_ key: String, options: CacheEntryOptions? = nil) async throws -> CacheVersion {
         try validate(key: key)
-        let options = options ?? configuration.defaultEntryOptions
+        let options = entryOptions(options)
         return try await mutate(.expire, key: key, options: options)
     }
 
@@ -40,7 +40,7 @@ extension HybridCache {
     @discardableResult
     public func removeByTag(_ tag: String, options: CacheEntryOptions? = nil) async throws -> CacheVersion {
         try validate(key: tag)
-        return try await mutate(.removeTag, key: tag, options: options ?? configuration.defaultEntryOptions)
+        return try await mutate(.removeTag, key: tag, options: entryOptions(options))
     }
 
     /// Clears the cache on every node: expires every entry (kept for fail-safe) when
@@ -48,7 +48,13 @@ extension HybridCache {
     /// unreachable and the queue of writes waiting for it is full.
     @discardableResult
     public func clear(allowFailSafe: Bool = true, options: CacheEntryOptions? = nil) async throws -> CacheVersion {
-        try await mutate(allowFailSafe ? .clearExpire : .clearRemove, key: "", options: options ?? configuration.defaultEntryOptions)
+        try await mutate(allowFailSafe ? .clearExpire : .clearRemove, key: "", options: entryOptions(options))
+    }
+
+    /// The options a call runs with: those it was given, over the cache's defaults.
+    func entryOptions(_ options: CacheEntryOptions?) -> CacheEntryOptions {
+        guard let options else { return configuration.defaultEntryOptions }
+        return options.applied(over: configuration.defaultEntryOptions)
     }
 
     // MARK: - Storing

@@ -29,7 +29,7 @@ struct RedisLifecycleTests {
                 let cacheError = error as? CacheError
                 return cacheError?.code == .notRunning && cacheError?.message.contains("ready(timeout:)") == true
             }
-            await #expect { try await cache.tryGet("k", as: String.self) } throws: { ($0 as? CacheError)?.code == .notRunning }
+            await #expect { try await cache.getResult("k", as: String.self) } throws: { ($0 as? CacheError)?.code == .notRunning }
             #expect(cache.pendingWriteCount == 0)
             #expect(cache.statistics.distributed.errors == 0)
             try await withRunningClient(server.configuration()) { admin in
@@ -71,9 +71,9 @@ struct RedisLifecycleTests {
                 try await b.ready(timeout: .seconds(10))
                 #expect(a.isReady && b.isReady)
                 try await a.set("k", "v1")
-                #expect(try await eventually { (try? await b.tryGet("k", as: String.self))?.value == "v1" })
+                #expect(try await eventually { (try? await b.getResult("k", as: String.self))?.value == "v1" })
                 try await b.set("k", "v2")
-                #expect(try await eventually { (try? await a.tryGet("k", as: String.self))?.value == "v2" })
+                #expect(try await eventually { (try? await a.getResult("k", as: String.self))?.value == "v2" })
                 #expect(a.statistics.distributed.errors == 0)
                 #expect(b.statistics.distributed.errors == 0)
                 await group.triggerGracefulShutdown()

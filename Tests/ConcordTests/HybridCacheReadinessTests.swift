@@ -57,7 +57,7 @@ struct HybridCacheReadinessTests {
         let calls = CallCounter()
         await #expect { try await cache.set("k", "v") } throws: { ($0 as? CacheError)?.code == .notRunning }
         await #expect { try await cache.remove("k") } throws: { ($0 as? CacheError)?.code == .notRunning }
-        await #expect { try await cache.tryGet("k", as: String.self) } throws: { ($0 as? CacheError)?.code == .notRunning }
+        await #expect { try await cache.getResult("k", as: String.self) } throws: { ($0 as? CacheError)?.code == .notRunning }
         await #expect {
             try await cache.getOrSet("k") { calls.increment(); return "loaded" }
         } throws: { ($0 as? CacheError)?.code == .notRunning }
@@ -78,7 +78,7 @@ struct HybridCacheReadinessTests {
         #expect(cache.pendingWriteCount == 0)
         var localOnly = CacheEntryOptions()
         localOnly.skipDistributedRead = true
-        #expect(try await cache.tryGet("k", as: String.self, options: localOnly) == nil)
+        #expect(try await cache.getResult("k", as: String.self, options: localOnly) == nil)
         store.setAvailable(true)
         try await cache.set("k", "v")
         #expect(store.storedVersion(of: "k") != nil)
@@ -95,11 +95,11 @@ struct HybridCacheReadinessTests {
                 returned.increment()
             }
             group.addTask { try await cache.run() }
-            #expect(await eventually { l2.isRunning })
+            try #require(await eventually(.seconds(60)) { l2.isRunning })
             #expect(returned.count == 0, "ready returned before L2 connected")
             #expect(!cache.isReady)
             l2.connect()
-            #expect(await eventually { returned.count == 1 })
+            try #require(await eventually(.seconds(60)) { returned.count == 1 })
             #expect(cache.isReady)
             try await cache.set("k", "v")
             #expect(store.storedVersion(of: "k") != nil)
@@ -137,7 +137,7 @@ struct HybridCacheReadinessTests {
         let group = ServiceGroup(configuration: .init(services: [cache], logger: quietLogger))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
-            #expect(await eventually { l2.isRunning })
+            try #require(await eventually(.seconds(60)) { l2.isRunning })
             l2.connect()
             try await cache.ready(timeout: .seconds(60))
             try await cache.set("k", "v")
