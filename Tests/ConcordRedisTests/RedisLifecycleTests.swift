@@ -18,8 +18,8 @@ struct RedisLifecycleTests {
         // A call before the first connection waits up to this; generous, so a loaded machine
         // that is slow to start run() does not fail the test.
         redis.connectTimeout = .seconds(30)
-        let backend = RedisCacheBackend(configuration: redis, cacheName: "lifecycle", logger: logger)
-        return try HybridCache(configuration: configuration, distributed: backend.distributed, backplane: backend.backplane, logger: logger)
+        // One entry point: the name and the logger are given once.
+        return try HybridCache.redis(redis, configuration: configuration, logger: logger)
     }
 
     @Test func withoutRunASetFailsAndNothingReachesRedis() async throws {
@@ -80,6 +80,8 @@ struct RedisLifecycleTests {
                 try await tasks.waitForAll()
             }
             #expect(recorder.all.contains { $0.message == "cache stopped" })
+            // The Redis connections log through the logger given once, with the cache's name.
+            #expect(recorder.all.contains { $0.message == "connected to Redis" && $0.metadata["concord.cache"] == "lifecycle" })
             #expect(recorder.records(atLeast: .warning).isEmpty, "\(recorder.records(atLeast: .warning))")
         }
     }

@@ -84,7 +84,9 @@ final class ConnectionDriver: Sendable {
                 enum Outcome { case ready(RedisConnection), failed(RedisError), waiting }
                 let outcome: Outcome = shared.withLock { shared in
                     if let connection = shared.connection { return .ready(connection) }
-                    if timeout <= .zero || shared.supervisor.isShutdown {
+                    // A wrong password or refused certificate is not fixed by waiting: fail now.
+                    let isConfigurationProblem = shared.supervisor.lastError?.isConfigurationProblem == true
+                    if timeout <= .zero || shared.supervisor.isShutdown || isConfigurationProblem {
                         return .failed(Self.unavailableError(shared, code: code, configuration: configuration))
                     }
                     shared.waiters[id] = Waiter(continuation: continuation, code: code)
