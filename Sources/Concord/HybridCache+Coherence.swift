@@ -194,8 +194,13 @@ extension HybridCache {
         // Never past this node's wall clock: a forged message with a version in the future
         // must not make every write of the next minute read as expired.
         let now = CacheVersion(milliseconds: clock.wallClockMilliseconds(), counter: .max, node: "")
-        var fence = min(newestApplied ?? now, now)
-        if fence.counter < .max { fence.counter += 1 }
+        let newest = min(newestApplied ?? now, now)
+        // Just after it, in this node's name (a version names its writer: another node's id
+        // would read as a copied configuration there).
+        let fence = newest.counter < .max
+            ? CacheVersion(milliseconds: newest.milliseconds, counter: newest.counter + 1, node: nodeID)
+            : CacheVersion(milliseconds: Saturating.sum(newest.milliseconds, 1), counter: 0, node: nodeID)
+        _ = versions.observe(fence)
         do {
             let version = try await mutate(.clearExpire, key: "", options: configuration.defaultEntryOptions, version: fence)
             logger.warning("expired every L2 entry written before the rollback", metadata: ["concord.version": "\(version)"])
