@@ -58,6 +58,11 @@ if [ "$status" -ne 0 ]; then
     exit 1
 fi
 
+# A short pass of each fuzz target over the wire decoders (backplane messages, L2 envelopes,
+# RESP replies): a crash fails CI and leaves its input in .build/fuzz/crashes/.
+echo "test: scripts/fuzz.sh 10 (must not crash)"
+bash scripts/fuzz.sh 10
+
 echo "test: running swift test"
 set +e
 swift test 2>&1 | tee .build/test-output.txt
