@@ -84,10 +84,12 @@ struct MemcachedCoherenceTests {
         }
     }
 
-    /// A tag marker lives on one server. When that server is flushed, the entries it hid on the
-    /// other server must not come back: a node that sees the flush expires every L2 entry.
-    @Test func aFlushedServerNeverBringsBackTheEntriesItsLostTagMarkerHid() async throws {
-        try await Self.withNodes { _, nodes in
+    /// A tag marker lives on one server. When that server is flushed, or killed, the entries it
+    /// hid on the other server must not come back: a node that sees the loss expires every L2
+    /// entry.
+    @Test(arguments: ["flush", "kill"])
+    func aLostServerNeverBringsBackTheEntriesItsTagMarkerHid(loss: String) async throws {
+        try await Self.withNodes { memcached, nodes in
             let client = nodes[0].backend.client
             let keyspace = MemcachedKeyspace(cacheName: "coherence")
             let markerServer = try #require(client.server(for: keyspace.stored(keyspace.tag("group"))))
@@ -98,7 +100,7 @@ struct MemcachedCoherenceTests {
             for key in keys { try await nodes[0].cache.set(key, "old", tags: ["group"]) }
             try await nodes[1].cache.removeByTag("group")
             for key in keys { #expect(try await eventually { await Self.read(nodes[2], key) == nil }) }
-            try await client.flushAll(server: markerServer)
+            if loss == "flush" { try await client.flushAll(server: markerServer) } else { memcached[markerServer].kill() }
             let hidden = try await eventually {
                 for node in nodes {
                     for key in keys where await Self.read(node, key) != nil { return false }
