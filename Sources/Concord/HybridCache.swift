@@ -112,6 +112,7 @@ public final class HybridCache: Service, Sendable {
         stats.distributed.corruptEntries = distributed?.corruptEntries ?? 0
         stats.distributed.futureVersions = counters.futureEntryVersions.load(ordering: .relaxed)
         stats.distributed.outOfMemoryErrors = counters.outOfMemoryErrors.load(ordering: .relaxed)
+        stats.distributed.rebasedWrites = counters.rebasedWrites.load(ordering: .relaxed)
         stats.factory.calls = counters.factoryCalls.load(ordering: .relaxed)
         stats.factory.errors = counters.factoryErrors.load(ordering: .relaxed)
         stats.factory.timeouts = counters.factoryTimeouts.load(ordering: .relaxed)
