@@ -158,6 +158,7 @@ extension HybridCache {
                 expireAll(reason: "history went back: \(why)")
                 coherence.withLock { $0.jump(to: head.sequence) }
                 await learnWriteID(backplane)
+                await expireCopiesOlderThanTheRollback(newestApplied: state.newestApplied)
             case .matches:
                 if head.sequence > state.lastSequence {
                     if reason == "heartbeat" {
@@ -179,6 +180,35 @@ extension HybridCache {
             eventHub.emit(.backplaneConnected)
         }
         return .synchronized
+    }
+
+    /// Redis went back to an older state (a snapshot restore, a replica promoted while behind):
+    /// the entries it holds now predate writes and invalidations it acknowledged and lost, and
+    /// no node can tell which. So L2 is expired for every node with one `clearExpire` (fail-safe
+    /// values kept), and the next read of each key goes to the origin. Its version is just after
+    /// the newest message this node applied: every entry the restored state holds is older
+    /// (the node applied the history up to its position, and the state went back before it),
+    /// while writes made since the rollback are newer and stay fresh. Several nodes detecting
+    /// the same rollback each write one; the newest marker wins.
+    func expireCopiesOlderThanTheRollback(newestApplied: CacheVersion?) async {
+        // Never past this node's wall clock: a forged message with a version in the future
+        // must not make every write of the next minute read as expired.
+        let now = CacheVersion(milliseconds: clock.wallClockMilliseconds(), counter: .max, node: "")
+        let newest = min(newestApplied ?? now, now)
+        // Just after it, in this node's name (a version names its writer: another node's id
+        // would read as a copied configuration there).
+        let fence = newest.counter < .max
+            ? CacheVersion(milliseconds: newest.milliseconds, counter: newest.counter + 1, node: nodeID)
+            : CacheVersion(milliseconds: Saturating.sum(newest.milliseconds, 1), counter: 0, node: nodeID)
+        _ = versions.observe(fence)
+        do {
+            let version = try await mutate(.clearExpire, key: "", options: configuration.defaultEntryOptions, version: fence)
+            logger.warning("expired every L2 entry written before the rollback", metadata: ["concord.version": "\(version)"])
+        } catch {
+            logger.error("could not expire the L2 entries that predate the rollback; they may be served until they expire", metadata: [
+                "concord.error": "\(error)",
+            ])
+        }
     }
 
     /// Whether the log at this node's position is the history it applied.
@@ -406,7 +436,7 @@ extension HybridCache {
     /// advance it.
     private func apply(_ message: BackplaneMessage) {
         versions.observe(message.version)
-        coherence.withLock { $0.advance(to: message.sequence, writeID: message.writeID) }
+        coherence.withLock { $0.advance(to: message.sequence, writeID: message.writeID, version: message.version) }
         headChecks.withLock { $0.checkedSinceApply = false }
         if message.source == configuration.nodeID {
             if message.instance == instanceID { return }
@@ -443,8 +473,10 @@ extension HybridCache {
         fenceFlights(kind: .clearExpire, key: "", version: fence)
         memory.updateAll(now: clock.now()) { key, item in
             // This node's own write that has not reached L2 yet is the newest copy there is;
-            // when it flushes, version fencing decides whether a newer write supersedes it.
-            if let pendingVersion = pending.pendingVersion(forKey: key), pendingVersion == item.value.version {
+            // when it flushes, version fencing decides whether a newer write supersedes it. An
+            // origin fill waiting for L2 is no such write: a clear or invalidation this node
+            // missed may be newer, so it is expired like the rest.
+            if let pendingVersion = pending.queuedWriteVersion(forKey: key), pendingVersion == item.value.version {
                 return .keep
             }
             if item.value.allowsFailSafe {

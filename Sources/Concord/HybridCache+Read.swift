@@ -39,8 +39,9 @@ extension HybridCache {
             return try staleFallback(stale, key: key, options: options, as: type)
         }
         do {
+            let readMark = pending.readMark()
             guard let read = try await readDistributed(distributed, key: key, options: options, hasFallback: stale != nil),
-                  !isOlderThanOwnCopy(read, key: key, stale: stale)
+                  !isOlderThanOwnCopy(read, key: key, stale: stale, readMark: readMark)
             else {
                 counters.distributedMisses.add(1, ordering: .relaxed)
                 eventHub.emit(.miss(key: key))
@@ -55,7 +56,7 @@ extension HybridCache {
                 eventHub.emit(.miss(key: key))
                 return nil
             }
-            if !options.skipMemoryWrite { install(entry, key: key, options: options, now: now, flight: nil) }
+            if !options.skipMemoryWrite { install(entry, key: key, options: options, now: now, flight: nil, readMark: readMark) }
             eventHub.emit(.hit(key: key, source: .distributed, stale: false))
             return CacheResult(value: entry.value as! Value, source: .distributed, isStale: false, version: entry.version)
         } catch let error as CacheError where error.code == .typeMismatch || error.code == .serializationFailed {
@@ -265,8 +266,9 @@ extension HybridCache {
         var stale = initialStale
         if let distributed, !options.skipDistributedRead {
             do {
+                let readMark = pending.readMark()
                 if let read = try await readDistributed(distributed, key: key, options: options, hasFallback: stale != nil),
-                   !isOlderThanOwnCopy(read, key: key, stale: stale) {
+                   !isOlderThanOwnCopy(read, key: key, stale: stale, readMark: readMark) {
                     let now = clock.now()
                     let entry = try makeEntry(from: read, as: Value.self, options: options, now: now)
                     let isNewer = stale.map { entry.version > $0.version } ?? true
@@ -274,7 +276,7 @@ extension HybridCache {
                         counters.distributedHits.add(1, ordering: .relaxed)
                         metrics.distributedHits.increment()
                         recordAge(of: entry.version)
-                        if !options.skipMemoryWrite { install(entry, key: key, options: options, now: now, flight: flight) }
+                        if !options.skipMemoryWrite { install(entry, key: key, options: options, now: now, flight: flight, readMark: readMark) }
                         eventHub.emit(.hit(key: key, source: .distributed, stale: false))
                         return Flight.Outcome(value: entry.value, source: .distributed, isStale: false, version: entry.version)
                     }
@@ -294,14 +296,17 @@ extension HybridCache {
     }
 
     /// Whether an L2 answer is older than what this node itself holds for the key: its L1 copy
-    /// (even a stale one) or a write of its own still waiting to reach L2. Serving that answer
-    /// would go back in time (read-your-writes, monotonic reads), so it counts as a miss and the
-    /// factory decides.
-    func isOlderThanOwnCopy(_ read: DistributedRead, key: String, stale: MemoryEntry?) -> Bool {
+    /// (even a stale one), or a mutation of its own that L2 may not have yet (a write, remove or
+    /// expire of the key, a removal of one of the entry's tags, a clear; queued or still being
+    /// tried). Serving that answer would go back in time (read-your-writes, monotonic reads), so
+    /// it counts as a miss and the factory decides.
+    ///
+    /// `readMark` is `pending.readMark()` taken before the L2 read: a mutation of this node that
+    /// landed in L2 after the read counts too.
+    func isOlderThanOwnCopy(_ read: DistributedRead, key: String, stale: MemoryEntry?, readMark: UInt64) -> Bool {
         let version = read.entry.version
         if let stale, version < stale.version { return true }
-        if let pending = pending.pendingVersion(forKey: key), version < pending { return true }
-        return false
+        return pending.hasOwnMutation(newerThan: version, key: key, tags: read.entry.tags, since: readMark)
     }
 
     /// Reads L2 under the L2 timeouts: the soft timeout applies only when a fail-safe value
@@ -382,9 +387,12 @@ extension HybridCache {
     }
 
     /// Installs an entry in L1 unless L1 holds a newer version or, for a flight, an
-    /// invalidation newer than the entry arrived while the flight ran (a fenced fill).
+    /// invalidation newer than the entry arrived while the flight ran (a fenced fill). An entry
+    /// read from L2 (`readMark` set) is also refused when this node made a newer mutation of it
+    /// since the read began: checked under L1's lock, so the mutation's own L1 update, which
+    /// follows its admission, cannot be overwritten.
     @discardableResult
-    func install(_ entry: MemoryEntry, key: String, options: CacheEntryOptions, now: CacheInstant, flight: Flight?) -> Bool {
+    func install(_ entry: MemoryEntry, key: String, options: CacheEntryOptions, now: CacheInstant, flight: Flight?, readMark: UInt64? = nil) -> Bool {
         let physicalLifetime: Duration
         if options.isFailSafeEnabled {
             physicalLifetime = max(options.failSafeMaxDuration, entry.freshUntil - now)
@@ -399,6 +407,7 @@ extension HybridCache {
         )
         let installed = memory.set(key, item, now: now) { existing in
             if let flight, !flight.allowsInstall(of: entry.version) { return false }
+            if let readMark, pending.hasOwnMutation(newerThan: entry.version, key: key, tags: entry.tags, since: readMark) { return false }
             guard let existing else { return true }
             if existing.version < entry.version { return true }
             // The same version may refresh a stale copy (a renewed expiry), never a newer one.

@@ -108,13 +108,13 @@ extension HybridCache {
     }
 
     /// Applies a remove, expire, tag removal or clear locally, then writes and announces it.
-    /// Throws `writeQueueFull` (before applying anything) for all but an expire, whose marker
-    /// is dropped rather than refused when there is no room.
-    private func mutate(_ kind: MutationKind, key: String, options: CacheEntryOptions) async throws -> CacheVersion {
-        let version = versions.next()
+    /// Throws `writeQueueFull` (before applying anything) when there is no room: an expire too,
+    /// since an acknowledged invalidation that never reaches L2 is one other nodes never see.
+    func mutate(_ kind: MutationKind, key: String, options: CacheEntryOptions, version fixedVersion: CacheVersion? = nil) async throws -> CacheVersion {
+        let version = fixedVersion ?? versions.next()
         let mutation = CacheMutation(kind: kind, key: key, version: version, timeToLive: configuration.markerTimeToLive, instance: instanceID)
         let writesDistributed = distributed != nil && !options.skipDistributedWrite
-        let reservation = try admit(mutation, options: options, writesDistributed: writesDistributed, isDroppable: kind == .expire)
+        let reservation = try admit(mutation, options: options, writesDistributed: writesDistributed, isDroppable: false)
         fenceFlights(kind: kind, key: key, version: version)
         applyToMemory(kind: kind, key: key, version: version, now: clock.now())
         await write(mutation, options: options, writesDistributed: writesDistributed, reservation: reservation)
@@ -146,12 +146,12 @@ extension HybridCache {
     private func noteDropped(_ mutation: CacheMutation) {
         metrics.pendingOverflow.increment()
         eventHub.emit(.pendingWriteDropped(key: mutation.key))
-        logger.debug("pending L2 queue full: dropped an expiry marker or origin fill", metadata: ["concord.key": .string(mutation.key)])
+        logger.debug("pending L2 queue full: dropped an origin fill", metadata: ["concord.key": .string(mutation.key)])
     }
 
     /// Once per full episode, not once per key: an invalidation of 10,000 keys logs one line.
     private func warnQueueFull() {
-        logger.warning("pending L2 write queue is full: writes are refused with writeQueueFull, expiry markers and origin fills dropped", metadata: [
+        logger.warning("pending L2 write queue is full: writes are refused with writeQueueFull, origin fills dropped", metadata: [
             "concord.capacity": "\(pending.capacity)", "concord.maxBytes": "\(pending.maxBytes)",
         ])
     }

@@ -134,7 +134,7 @@ public final class HybridCache: Service, Sendable {
         let pendingCounters = pending.counters
         stats.autoRecovery.queued = pendingCounters.queued
         stats.autoRecovery.flushed = pendingCounters.flushed
-        // No acknowledged write is ever pushed out; what overflows is expiry markers and origin
+        // No acknowledged write or invalidation is ever pushed out; what overflows is origin
         // fills given up for lack of room.
         stats.autoRecovery.overflowed = pendingCounters.dropped
         stats.autoRecovery.refused = pendingCounters.refused
@@ -322,6 +322,9 @@ struct CoherenceState: Sendable {
     var applied = AppliedWrites()
     /// Subscribed and replayed up to the head.
     var isSynchronized = false
+    /// The newest version among the messages applied: after a rollback, every entry Redis
+    /// still holds is at most this new (see `expireCopiesOlderThanTheRollback`).
+    var newestApplied: CacheVersion?
 
     /// Moves to `sequence` without having applied it (a new epoch, a full expiry): the write
     /// there is unknown until the next synchronization reads it.
@@ -333,7 +336,8 @@ struct CoherenceState: Sendable {
     }
 
     /// Records an applied message.
-    mutating func advance(to sequence: UInt64, writeID: UInt64) {
+    mutating func advance(to sequence: UInt64, writeID: UInt64, version: CacheVersion) {
+        if newestApplied.map({ $0 < version }) ?? true { newestApplied = version }
         lastSequence = sequence
         lastWriteID = writeID
         applied.record(writeID, at: sequence)

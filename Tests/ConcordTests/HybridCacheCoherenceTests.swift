@@ -358,6 +358,26 @@ struct HybridCacheCoherenceTests {
         }
     }
 
+    /// An origin fill waiting for L2 is a copy of the origin, not a write only this node holds:
+    /// a full expiry expires it like any other entry (a clear this node missed may be newer).
+    @Test func aFullExpiryExpiresTheNodesOwnUnflushedOriginFill() async throws {
+        let a = try makeNode("a")
+        try await withNodes([a]) {
+            store.setAvailable(false)
+            try await a.cache.set("k", "mine")
+            _ = try await a.cache.getOrSet("f", as: String.self) { _ in "filled" }
+            #expect(a.cache.pendingWriteCount == 2)
+            store.setAvailable(true)
+            store.flushAll()
+            clock.advance(by: .seconds(1))
+            #expect(await eventually { a.cache.statistics.backplane.fullExpiries >= 1 })
+            var memoryOnly = CacheEntryOptions()
+            memoryOnly.skipDistributedRead = true
+            #expect(try await value(a, "k", options: memoryOnly) == "mine")
+            #expect(try await value(a, "f", options: memoryOnly) == nil)
+        }
+    }
+
     @Test func anL2AnswerOlderThanTheNodesOwnCopyIsNotServed() async throws {
         let a = try makeNode("a"), b = try makeNode("b")
         let options = failSafeOptions()

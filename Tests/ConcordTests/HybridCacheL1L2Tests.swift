@@ -1,5 +1,6 @@
 @_spi(ConcordBackend) import Concord
 import ConcordTesting
+import Synchronization
 import Testing
 
 /// Topology: L1 + L2 on the in-memory fake.
@@ -164,6 +165,88 @@ struct HybridCacheL1L2Tests {
         }
     }
 
+    /// A node's own tag removal or clear that L2 does not have yet (queued in an outage) hides
+    /// the older copies L2 still holds: serving them would undo what the node acknowledged.
+    @Test func l2CopiesOlderThanTheNodesOwnQueuedTagRemovalOrClearAreMisses() async throws {
+        let a = try makeCache(node: "a", clock: clock, store: store)
+        let b = try makeCache(node: "b", clock: clock, store: store)
+        try await b.set("tagged", "v1", tags: ["group"])
+        try await b.set("untagged", "v1")
+        clock.advance(by: .seconds(1))
+        store.setAvailable(false)
+        try await a.removeByTag("group")
+        #expect(a.pendingWriteCount == 1)
+        store.setAvailable(true)
+        #expect(try await a.tryGet("tagged", as: String.self) == nil)
+        let calls = CallCounter()
+        let loaded = try await a.getOrSet("tagged", as: String.self) { _ in calls.increment(); return "from-origin" }
+        #expect(loaded.value == "from-origin" && calls.count == 1)
+        // The tag's removal says nothing about other entries.
+        #expect(try await a.tryGet("untagged", as: String.self)?.value == "v1")
+
+        clock.advance(by: .seconds(1))
+        store.setAvailable(false)
+        try await a.clear()
+        store.setAvailable(true)
+        #expect(try await a.tryGet("untagged", as: String.self) == nil)
+        // Another node, with nothing queued, still reads L2 as it is.
+        #expect(try await b.tryGet("untagged", as: String.self)?.value == "v1")
+    }
+
+    /// An L2 read that returns an old copy after this node's own remove (or clear) has landed in
+    /// L2 must not bring the copy back: the read is a miss and nothing is installed in L1.
+    @Test(arguments: ["remove", "clear", "removeTag"])
+    func anL2ReadOverlappingTheNodesOwnMutationDoesNotUndoIt(mutation: String) async throws {
+        let held = HeldReadDistributedCache(InMemoryDistributedCache(store: store))
+        let a = try makeCache(node: "a", clock: clock, distributed: held)
+        let b = try makeCache(node: "b", clock: clock, store: store)
+        try await b.set("k", "old", tags: ["group"])
+        clock.advance(by: .seconds(1))
+        held.holdNextRead()
+        async let read = a.tryGet("k", as: String.self)
+        await held.waitUntilAReadIsHeld()
+        switch mutation {
+        case "remove": try await a.remove("k")
+        case "clear": try await a.clear(allowFailSafe: false)
+        default: try await a.removeByTag("group")
+        }
+        #expect(a.pendingWriteCount == 0, "the mutation must have landed in L2 before the held read returns")
+        held.release()
+        #expect(try await read == nil)
+        #expect(try await a.tryGet("k", as: String.self) == nil)
+    }
+
+    /// The in-memory store follows the Redis write script: an expire outlives every older write
+    /// that lands after it.
+    @Test func anExpireOutlivesOlderWritesThatLandAfterIt() async throws {
+        let l2 = InMemoryDistributedCache(store: store)
+        func version(_ milliseconds: Int64, _ node: String = "n1") -> CacheVersion {
+            CacheVersion(milliseconds: milliseconds, counter: 0, node: node)
+        }
+        func set(_ key: String, _ milliseconds: Int64, _ node: String = "n1") async throws -> MutationOutcome {
+            let stamp = version(milliseconds, node)
+            let entry = DistributedEntry(version: stamp, logicalExpiryMilliseconds: .max, payload: Array("v".utf8))
+            return try await l2.apply(CacheMutation(kind: .set, key: key, version: stamp, entry: entry, timeToLive: .seconds(60)), publish: false)
+        }
+        func mark(_ kind: MutationKind, _ key: String, _ milliseconds: Int64) async throws {
+            _ = try await l2.apply(CacheMutation(kind: kind, key: key, version: version(milliseconds), timeToLive: .seconds(60)), publish: false)
+        }
+        try await mark(.expire, "missing", 5)
+        #expect(try await l2.read("missing") == nil)
+        #expect(try await set("missing", 3) == .applied(sequence: nil))
+        #expect(try await l2.read("missing")?.isExpired == true)
+        _ = try await set("missing", 6)
+        #expect(try await l2.read("missing")?.isExpired == false)
+
+        _ = try await set("k", 1)
+        try await mark(.expire, "k", 5)
+        _ = try await set("k", 3)
+        #expect(try await l2.read("k")?.isExpired == true)
+        try await mark(.remove, "k", 4)
+        _ = try await set("k", 4, "n2")
+        #expect(try await l2.read("k")?.isExpired == true)
+    }
+
     @Test func aFullPendingQueueRefusesNewWritesAndKeepsTheQueuedOnes() async throws {
         let cache = try makeCache(clock: clock, store: store) { $0.pendingWriteCapacity = 3 }
         store.setAvailable(false)
@@ -175,30 +258,34 @@ struct HybridCacheL1L2Tests {
         }
         await #expect { try await cache.remove("k0") } throws: { ($0 as? CacheError)?.code == .writeQueueFull }
         #expect(try await cache.tryGet("k0", as: Int.self)?.value == 0)
-        // An expiry is not refused: its marker is dropped (counted) and L1 still applies it.
-        try await cache.expire("k1")
+        // An invalidation is refused too, and changes nothing: an acknowledged one that never
+        // reached L2 would be one the other nodes never see.
+        await #expect { try await cache.expire("k1") } throws: { ($0 as? CacheError)?.code == .writeQueueFull }
+        #expect(try await cache.tryGet("k1", as: Int.self)?.isStale == false)
         let stats = cache.statistics.autoRecovery
         #expect(stats.depth == 3)
-        #expect(stats.refused == 3)
-        #expect(stats.overflowed == 1)
+        #expect(stats.refused == 4)
+        #expect(stats.overflowed == 0)
     }
 
-    @Test func writesPushOutQueuedExpiryMarkersButNeverTheOtherWay() async throws {
+    @Test func writesAndInvalidationsPushOutQueuedOriginFillsButNeverTheOtherWay() async throws {
         let cache = try makeCache(clock: clock, store: store) { $0.pendingWriteCapacity = 2 }
         store.setAvailable(false)
-        try await cache.expire("m1")
-        try await cache.expire("m2")
+        _ = try await cache.getOrSet("f1", as: Int.self) { _ in 1 }
+        _ = try await cache.getOrSet("f2", as: Int.self) { _ in 2 }
         #expect(cache.statistics.autoRecovery.depth == 2)
         try await cache.set("w1", 1)
-        try await cache.set("w2", 2)
+        try await cache.expire("m1")
         var stats = cache.statistics.autoRecovery
         #expect(stats.depth == 2)
         #expect(stats.overflowed == 2)
-        try await cache.expire("m3")
+        // A fill finds no room and gives way; it is still served from L1.
+        _ = try await cache.getOrSet("f3", as: Int.self) { _ in 3 }
         stats = cache.statistics.autoRecovery
         #expect(stats.depth == 2)
         #expect(stats.overflowed == 3)
         #expect(stats.refused == 0)
+        #expect(try await cache.tryGet("f3", as: Int.self)?.value == 3)
     }
 
     @Test func thePendingQueueIsBoundedInBytes() async throws {
@@ -265,5 +352,58 @@ struct HybridCacheL1L2Tests {
         // Another node reads the same L2 bytes raw: the JSON document.
         let c = try makeCache(node: "c", clock: clock, store: store)
         #expect(try await c.tryGet("p", as: [UInt8].self)?.value == Array(#"{"id":1,"name":"lamp"}"#.utf8))
+    }
+}
+
+/// An L2 that can hold one read after it has read the store, so a test can land a mutation
+/// between the read and its return.
+final class HeldReadDistributedCache: DistributedCache {
+    private let inner: any DistributedCache
+    private let state = Mutex<(holdNext: Bool, gate: CheckedContinuation<Void, Never>?, heldWaiter: CheckedContinuation<Void, Never>?, isHeld: Bool)>((false, nil, nil, false))
+
+    init(_ inner: any DistributedCache) { self.inner = inner }
+
+    func holdNextRead() { state.withLock { $0.holdNext = true } }
+
+    func waitUntilAReadIsHeld() async {
+        await withCheckedContinuation { continuation in
+            let ready = state.withLock { state -> Bool in
+                if state.isHeld { return true }
+                state.heldWaiter = continuation
+                return false
+            }
+            if ready { continuation.resume() }
+        }
+    }
+
+    func release() {
+        let gate = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            defer { state.gate = nil }
+            return state.gate
+        }
+        gate?.resume()
+    }
+
+    func read(_ key: String) async throws -> DistributedRead? {
+        let result = try await inner.read(key)
+        let holds = state.withLock { state -> Bool in
+            defer { state.holdNext = false }
+            return state.holdNext
+        }
+        guard holds else { return result }
+        await withCheckedContinuation { continuation in
+            let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+                state.gate = continuation
+                state.isHeld = true
+                defer { state.heldWaiter = nil }
+                return state.heldWaiter
+            }
+            waiter?.resume()
+        }
+        return result
+    }
+
+    func apply(_ mutation: CacheMutation, publish: Bool) async throws -> MutationOutcome {
+        try await inner.apply(mutation, publish: publish)
     }
 }

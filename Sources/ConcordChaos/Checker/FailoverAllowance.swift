@@ -9,9 +9,12 @@
 /// survived), and a read that returned such a version is exempt, like a flagged stale read:
 /// a node that served it and later, after detecting the rollback, serves the older surviving
 /// version has not broken monotonic reads. Every other write stays owed, before and after.
+///
+/// `redis-rollback` loses the same way, by design: Redis restarts from the snapshot taken when
+/// the fault began, so what it acknowledged in between is gone. Its loss window ends at the heal.
 struct FailoverAllowance: Sendable {
-    /// Fault kinds (`Fault.kind`) that are failovers.
-    static let failoverKinds: Set<String> = Set(FaultKind.allCases.filter(\.isFailover).map(\.rawValue))
+    /// Fault kinds (`Fault.kind`) in which Redis loses acknowledged writes: failovers and rollbacks.
+    static let failoverKinds: Set<String> = Set(FaultKind.allCases.filter { $0.isFailover || $0 == .redisRollback }.map(\.rawValue))
 
     /// How long before a failover a write may still be unreplicated: Δ.
     let margin: Duration
@@ -32,7 +35,7 @@ struct FailoverAllowance: Sendable {
                 windows.contains(where: { $0.start <= operation.end && operation.end <= $0.end })
             else { continue }
             indeterminate[operation.key, default: []].insert(version)
-            changed.operations[position].outcome = .failed("acknowledged during a failover; Redis may have lost it")
+            changed.operations[position].outcome = .failed("acknowledged during a failover or rollback; Redis may have lost it")
             writes += 1
         }
         var reads = 0

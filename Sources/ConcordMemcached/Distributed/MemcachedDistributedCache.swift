@@ -297,12 +297,20 @@ public final class MemcachedDistributedCache: DistributedCache {
                     if stored == version { return .keep(.applied(sequence: nil)) }
                     if stored > version { return .keep(.superseded(by: stored)) }
                 }
-                return .store(record)
+                // An expire newer than this write stays (as in the Redis write script): a write
+                // flushed late must not make its older value fresh again.
+                var stored = record
+                if let expired = current?.secondVersion, expired > version { stored.secondVersion = expired }
+                return .store(stored)
             }
         case .expire:
-            return try await update(keyspace.entry(mutation.key), owner: mutation.key, timeToLive: nil) { current in
-                guard var current, current.kind == .entry, let stored = current.version else { return .keep(.applied(sequence: nil)) }
-                if stored >= version { return .keep(.superseded(by: stored)) }
+            return try await update(keyspace.entry(mutation.key), owner: mutation.key, timeToLive: nil, newItemTimeToLive: mutation.timeToLive) { current in
+                // A key without an entry keeps the expire as a marker record, so an older write
+                // that lands later is stored stale.
+                guard var current else {
+                    return .store(MemcachedRecord(kind: .marker, secondVersion: version, owner: mutation.key, envelope: []))
+                }
+                if current.kind != .marker, let stored = current.version, stored >= version { return .keep(.superseded(by: stored)) }
                 if let expired = current.secondVersion, expired >= version { return .keep(.applied(sequence: nil)) }
                 current.secondVersion = version
                 return .store(current)
@@ -328,11 +336,13 @@ public final class MemcachedDistributedCache: DistributedCache {
     }
 
     /// Read, decide, compare-and-set; again when another writer got in between, up to the retry
-    /// limit. `timeToLive` nil keeps the item's remaining time (an expire marks, it does not extend).
+    /// limit. `timeToLive` nil keeps the item's remaining time (an expire marks, it does not extend);
+    /// an item created then lives `newItemTimeToLive` (never forever).
     private func update(
         _ name: String,
         owner: String,
         timeToLive: Duration?,
+        newItemTimeToLive: Duration? = nil,
         _ decide: (MemcachedRecord?) -> Decision
     ) async throws -> MutationOutcome {
         for attempt in 0..<configuration.casRetryLimit {
@@ -347,8 +357,8 @@ public final class MemcachedDistributedCache: DistributedCache {
             case .store(var updated):
                 updated.homeGeneration = homeGeneration
                 let seconds: Int
-                if let timeToLive {
-                    seconds = MemcachedClient.expiry(timeToLive)
+                if let lifetime = timeToLive ?? (item == nil ? newItemTimeToLive : nil) {
+                    seconds = MemcachedClient.expiry(lifetime)
                 } else {
                     // Keep the remaining time: `t` is -1 for no expiry.
                     let remaining = response.flag("t").flatMap { Int($0) } ?? -1

@@ -142,8 +142,17 @@ struct NodeRoutes: Sendable {
         // All keys are checked first, so a bad key leaves every key untouched.
         for key in body.keys { try checkKey(key) }
         var versions: [String: String] = [:]
-        for key in body.keys {
-            versions[key] = try await cache.expire(key).description
+        for (position, key) in body.keys.enumerated() {
+            do {
+                versions[key] = try await cache.expire(key).description
+            } catch let error as CacheError where error.code == .writeQueueFull {
+                // Keys are invalidated in order: say how far this request got, so a retry can
+                // resend the rest (invalidating a key again is harmless).
+                throw NodeAPIError(
+                    .serviceUnavailable, code: "writeQueueFull",
+                    message: "invalidated the first \(position) of \(body.keys.count) keys, then: \(error.message)",
+                    headers: [.retryAfter: "1"])
+            }
         }
         return JSONBody.response(InvalidatedBody(invalidated: versions.count, versions: versions))
     }
