@@ -211,6 +211,27 @@ extension HybridCache {
         }
     }
 
+    /// The L2 lost data (a memcached server flushed or restarted): not only entries but the tag
+    /// and clear markers it held, which hid entries kept on other servers. L1 is expired, and so
+    /// is every L2 entry, for every node, with one `clearExpire`: the next read of each key goes
+    /// to the origin instead of to an entry a lost marker used to hide.
+    func noteDistributedDataLost(_ reason: String) {
+        expireAll(reason: "L2 lost data: \(reason)")
+        let started = runInBackground {
+            do {
+                let version = try await self.clear(allowFailSafe: true)
+                self.logger.warning("expired every L2 entry: the L2 lost markers that may have hidden some", metadata: [
+                    "concord.version": "\(version)", "concord.reason": .string(reason),
+                ])
+            } catch {
+                self.logger.error("could not expire the L2 entries after the L2 lost data; entries a lost marker hid may be served until they expire", metadata: [
+                    "concord.error": "\(error)",
+                ])
+            }
+        }
+        if !started { noteNotRunning("expiring L2 after it lost data") }
+    }
+
     /// Whether the log at this node's position is the history it applied.
     enum PositionCheck {
         /// The entry there is the write applied (or the node did not know and now does), or it

@@ -199,7 +199,7 @@ public final class HybridCache: Service, Sendable {
             if let distributed {
                 let events = DistributedCacheEvents(
                     reachable: { self.noteDistributedReachable() },
-                    dataLost: { reason in self.expireAll(reason: "L2 lost data: \(reason)") }
+                    dataLost: { reason in self.noteDistributedDataLost(reason) }
                 )
                 group.addTask { try await self.superviseComponent("distributed cache") { try await distributed.run(events: events) } }
             }
