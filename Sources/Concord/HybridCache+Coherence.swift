@@ -199,8 +199,13 @@ extension HybridCache {
         // Never past this node's wall clock: a forged message with a version in the future
         // must not make every write of the next minute read as expired.
         let now = CacheVersion(milliseconds: clock.wallClockMilliseconds(), counter: .max, node: "")
-        var fence = min(newestApplied ?? now, now)
-        if fence.counter < .max { fence.counter += 1 }
+        let newest = min(newestApplied ?? now, now)
+        // Just after it, in this node's name (a version names its writer: another node's id
+        // would read as a copied configuration there).
+        let fence = newest.counter < .max
+            ? CacheVersion(milliseconds: newest.milliseconds, counter: newest.counter + 1, node: nodeID)
+            : CacheVersion(milliseconds: Saturating.sum(newest.milliseconds, 1), counter: 0, node: nodeID)
+        _ = versions.observe(fence)
         do {
             let version = try await mutate(.clearExpire, key: "", options: configuration.defaultEntryOptions, version: fence)
             logger.warning("expired every L2 entry written before the rollback", metadata: ["concord.version": "\(version)"])
@@ -209,6 +214,27 @@ extension HybridCache {
                 "concord.error": "\(error)",
             ])
         }
+    }
+
+    /// The L2 lost data (a memcached server flushed or restarted): not only entries but the tag
+    /// and clear markers it held, which hid entries kept on other servers. L1 is expired, and so
+    /// is every L2 entry, for every node, with one `clearExpire`: the next read of each key goes
+    /// to the origin instead of to an entry a lost marker used to hide.
+    func noteDistributedDataLost(_ reason: String) {
+        expireAll(reason: "L2 lost data: \(reason)")
+        let started = runInBackground {
+            do {
+                let version = try await self.clear(allowFailSafe: true)
+                self.logger.warning("expired every L2 entry: the L2 lost markers that may have hidden some", metadata: [
+                    "concord.version": "\(version)", "concord.reason": .string(reason),
+                ])
+            } catch {
+                self.logger.error("could not expire the L2 entries after the L2 lost data; entries a lost marker hid may be served until they expire", metadata: [
+                    "concord.error": "\(error)",
+                ])
+            }
+        }
+        if !started { noteNotRunning("expiring L2 after it lost data") }
     }
 
     /// Whether the log at this node's position is the history it applied.

@@ -31,6 +31,19 @@ extension HybridCache {
         guard let entry = memory.peek(key, now: now), !entry.isExpired, now < entry.freshUntil else { return nil }
         return now.duration(to: entry.freshUntil)
     }
+
+    /// A fresh L1 value, counted as a hit, or nil with nothing counted, for a front end that
+    /// hands anything but a hit to a path that reads the key again (`tryGet`): the key is then
+    /// counted there once, not twice. An uncounted look comes first; only an entry that can be
+    /// served is read for real. An entry that stops being servable between the two (it expires
+    /// or is replaced in those nanoseconds) is counted by both reads.
+    package func servableMemoryHit(_ key: String) throws -> CacheResult<[UInt8]>? {
+        if configuration.defaultEntryOptions.skipMemoryRead { return nil }
+        let now = clock.coarseNow()
+        guard let entry = memory.peek(key, now: now), isServable(entry, now: now) else { return nil }
+        guard case .hit(let result) = try tryGetFromMemory(key, as: [UInt8].self) else { return nil }
+        return result
+    }
 }
 
 /// The outcome of `HybridCache.tryGetFromMemory`.

@@ -109,14 +109,22 @@ extension HybridCache {
         if !options.skipMemoryWrite {
             install(entry, key: key, options: options, now: now, flight: flight)
         }
+        // A client's write is ordered by when Redis runs it; an origin fill keeps its version.
+        let landed: CacheVersion
         do {
-            try await write(mutation, options: options, writesDistributed: writesDistributed, reservation: reservation, isFill: flight != nil)
+            landed = try await write(
+                mutation, options: options, writesDistributed: writesDistributed, reservation: reservation,
+                rebases: source != .factory, isFill: flight != nil
+            )
         } catch {
             // The write reached no other node and will not: this node must not serve it either.
             memory.update(key, now: clock.now()) { $0.value.version == version ? .remove : .keep }
             throw error
         }
-        return entry
+        guard landed != version else { return entry }
+        var rebased = entry
+        rebased.rebase(to: landed)
+        return rebased
     }
 
     /// Applies a remove, expire, tag removal or clear locally, then writes and announces it.
@@ -129,8 +137,7 @@ extension HybridCache {
         let reservation = try admit(mutation, options: options, writesDistributed: writesDistributed, isDroppable: false)
         fenceFlights(kind: kind, key: key, version: version)
         applyToMemory(kind: kind, key: key, version: version, now: clock.now())
-        try await write(mutation, options: options, writesDistributed: writesDistributed, reservation: reservation, isFill: false)
-        return version
+        return try await write(mutation, options: options, writesDistributed: writesDistributed, reservation: reservation, rebases: true, isFill: false)
     }
 
     /// Holds room in the pending queue for a mutation about to be applied; nil when it goes
@@ -174,11 +181,12 @@ extension HybridCache {
     /// Sends a mutation to L2 (or only to the backplane). While `run()` is active a failure never
     /// fails the call: the mutation is queued and flushed when Redis is back (auto-recovery).
     /// Without `run()` nothing would flush it, so the call fails with `distributedFailed` instead;
-    /// a fill from the factory (`isFill`) is no client's write and is only given up.
+    /// a fill from the factory (`isFill`) is no client's write and is only given up. Returns the
+    /// version it landed with: its own, or with `rebases` a later one (see `sendLive`).
     private func write(
         _ mutation: CacheMutation, options: CacheEntryOptions, writesDistributed: Bool, reservation: PendingWrites.Reservation?,
-        isFill: Bool
-    ) async throws {
+        rebases: Bool, isFill: Bool
+    ) async throws -> CacheVersion {
         let notify = backplane != nil && !options.skipBackplaneNotifications
         let target: WriteTarget
         if writesDistributed {
@@ -186,23 +194,25 @@ extension HybridCache {
         } else if notify {
             target = .backplaneOnly
         } else {
-            return
+            return mutation.version
         }
-        guard let reservation else { return }
+        guard let reservation else { return mutation.version }
         if options.allowBackgroundDistributedOperations, background.isRunning {
             enqueuePending(mutation, target: target, reservation: reservation)
-            return
+            return mutation.version
         }
         do {
             let deadline = options.distributedHardTimeout.map { clock.now() + $0 }
             let outcome = try await withDeadline(deadline, clock: clock) {
-                try await self.send(mutation, to: target)
+                try await self.sendLive(mutation, to: target, rebases: rebases)
             }
-            guard case .value = outcome else {
+            guard case .value(let landed) = outcome else {
                 throw CacheError(.distributedTimeout, "L2 write of '\(mutation.key)' timed out")
             }
             pending.release(reservation)
+            if landed != mutation.version { pending.recordLanding(slot: mutation.pendingSlot, version: landed) }
             noteDistributedReachable()
+            return landed
         } catch {
             counters.distributedErrors.add(1, ordering: .relaxed)
             metrics.distributedErrors.increment()
@@ -213,7 +223,7 @@ extension HybridCache {
             ])
             guard runActive.load(ordering: .relaxed) else {
                 pending.release(reservation)
-                if isFill { return }
+                if isFill { return mutation.version }
                 throw CacheError(
                     .distributedFailed,
                     "the L2 write of '\(mutation.key)' failed and run() is not active to retry it: nothing was written",
@@ -221,6 +231,58 @@ extension HybridCache {
                 )
             }
             enqueuePending(mutation, target: target, reservation: reservation)
+            return mutation.version
+        }
+    }
+
+    /// Applies a client's mutation of a key as it is made (not a queued one). When L2 holds a
+    /// newer version that this node had not seen, that version was written before this call
+    /// reached Redis: by Redis's own order this mutation comes after it, and a version that says
+    /// otherwise only shows that the other writer's clock ran ahead (hybrid clocks carry such a
+    /// lead to every node that hears from it, for up to `maxClockDrift`). So the mutation takes
+    /// a version after the stored one, in L1 as in L2, and is applied again, at most twice more.
+    /// Queued mutations and origin fills keep their versions: their order is when they were
+    /// acknowledged or loaded, and a newer stored version rightly wins.
+    func sendLive(_ mutation: CacheMutation, to target: WriteTarget, rebases: Bool) async throws -> CacheVersion {
+        guard rebases, mutation.kind.isKeyed, case .distributed(let publish) = target, let distributed else {
+            try await send(mutation, to: target)
+            return mutation.version
+        }
+        var mutation = mutation
+        for attempt in 0..<3 {
+            let outcome = try await distributed.apply(mutation, publish: publish)
+            guard case .superseded(let newer) = outcome, attempt < 2, versions.observe(newer) else {
+                handle(outcome, of: mutation)
+                return mutation.version
+            }
+            let rebased = versions.next()
+            counters.rebasedWrites.add(1, ordering: .relaxed)
+            logger.debug("write rebased after a newer stored version", metadata: [
+                "concord.key": .string(mutation.key), "concord.version": "\(mutation.version)",
+                "concord.stored": "\(newer)", "concord.rebased": "\(rebased)",
+            ])
+            rebaseInMemory(mutation, to: rebased)
+            mutation.version = rebased
+            mutation.entry?.version = rebased
+        }
+        return mutation.version
+    }
+
+    /// Moves a live mutation's effect in L1 to its rebased version: this node's written entry
+    /// takes the new version; a remove or expire also covers what L1 holds up to it.
+    private func rebaseInMemory(_ mutation: CacheMutation, to rebased: CacheVersion) {
+        let now = clock.now()
+        switch mutation.kind {
+        case .set:
+            memory.update(mutation.key, now: now) { item in
+                if item.value.version == mutation.version { item.value.rebase(to: rebased) }
+                return .keep
+            }
+        case .remove, .expire:
+            fenceFlights(kind: mutation.kind, key: mutation.key, version: rebased)
+            applyToMemory(kind: mutation.kind, key: mutation.key, version: rebased, now: now)
+        case .removeTag, .clearRemove, .clearExpire:
+            break
         }
     }
 
@@ -229,32 +291,37 @@ extension HybridCache {
         switch target {
         case .distributed(let publish):
             guard let distributed else { return }
-            let outcome = try await distributed.apply(mutation, publish: publish)
-            switch outcome {
-            case .applied(let sequence):
-                if sequence != nil { counters.published.add(1, ordering: .relaxed) }
-            case .superseded(let newer):
-                // L2 holds a newer version: ours must not stay fresh in L1.
-                versions.observe(newer)
-                if mutation.kind == .set {
-                    let now = clock.now()
-                    memory.update(mutation.key, now: now) { item in
-                        guard item.value.version == mutation.version else { return .keep }
-                        if item.value.allowsFailSafe {
-                            item.value.isExpired = true
-                            return .keep
-                        }
-                        return .remove
-                    }
-                }
-                logger.debug("write superseded by a newer version", metadata: [
-                    "concord.key": .string(mutation.key), "concord.version": "\(mutation.version)", "concord.newer": "\(newer)",
-                ])
-            }
+            handle(try await distributed.apply(mutation, publish: publish), of: mutation)
         case .backplaneOnly:
             guard let backplane else { return }
             _ = try await backplane.publish(mutation)
             counters.published.add(1, ordering: .relaxed)
+        }
+    }
+
+    /// Counts an applied mutation; for a superseded one, makes sure this node's older value
+    /// does not stay fresh in L1.
+    private func handle(_ outcome: MutationOutcome, of mutation: CacheMutation) {
+        switch outcome {
+        case .applied(let sequence):
+            if sequence != nil { counters.published.add(1, ordering: .relaxed) }
+        case .superseded(let newer):
+            // L2 holds a newer version: ours must not stay fresh in L1.
+            versions.observe(newer)
+            if mutation.kind == .set {
+                let now = clock.now()
+                memory.update(mutation.key, now: now) { item in
+                    guard item.value.version == mutation.version else { return .keep }
+                    if item.value.allowsFailSafe {
+                        item.value.isExpired = true
+                        return .keep
+                    }
+                    return .remove
+                }
+            }
+            logger.debug("write superseded by a newer version", metadata: [
+                "concord.key": .string(mutation.key), "concord.version": "\(mutation.version)", "concord.newer": "\(newer)",
+            ])
         }
     }
 

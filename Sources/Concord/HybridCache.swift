@@ -122,6 +122,7 @@ public final class HybridCache: Service, Sendable {
         stats.distributed.corruptEntries = distributed?.corruptEntries ?? 0
         stats.distributed.futureVersions = counters.futureEntryVersions.load(ordering: .relaxed)
         stats.distributed.outOfMemoryErrors = counters.outOfMemoryErrors.load(ordering: .relaxed)
+        stats.distributed.rebasedWrites = counters.rebasedWrites.load(ordering: .relaxed)
         stats.factory.calls = counters.factoryCalls.load(ordering: .relaxed)
         stats.factory.errors = counters.factoryErrors.load(ordering: .relaxed)
         stats.factory.timeouts = counters.factoryTimeouts.load(ordering: .relaxed)
@@ -217,7 +218,7 @@ public final class HybridCache: Service, Sendable {
                         if !self.distributedConnected.exchange(true, ordering: .relaxed) { self.readiness.wakeAll() }
                         self.noteDistributedReachable()
                     },
-                    dataLost: { reason in self.expireAll(reason: "L2 lost data: \(reason)") }
+                    dataLost: { reason in self.noteDistributedDataLost(reason) }
                 )
                 group.addTask { try await self.superviseComponent("distributed cache") { try await distributed.run(events: events) } }
             }

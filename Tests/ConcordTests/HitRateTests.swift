@@ -2,8 +2,10 @@ import Concord
 import ConcordBench
 import Testing
 
-/// Hit ratios are deterministic (seeded traces, no clock), so the policy's standing against
-/// the references is asserted here; the `hitrate` bench suite shows the same at full size.
+/// The traces are seeded and nothing reads a clock, so the policy's standing against the
+/// references is asserted here; the `hitrate` bench suite shows the same at full size. Which
+/// shard a key lands in follows `String.hashValue`, seeded per process, so the sharded ratio
+/// moves by a few thousandths from run to run: the tolerances below allow for that.
 @Suite("L1 hit ratio against W-TinyLFU, LRU and the optimum")
 struct HitRateTests {
     /// A smaller copy of the bench suite, quick enough for a debug build.
@@ -18,7 +20,7 @@ struct HitRateTests {
     }
 
     /// On frequency-driven traces (Zipf, with or without scans) the policy beats the reference
-    /// outright; on the shifting and loop traces it stays within a point of it at this small
+    /// outright; on the shifting and loop traces it stays within 1.5 points of it at this small
     /// size, where shards hold few entries (the bench suite shows the full-size figures).
     @Test func matchesWTinyLFUOnEveryTrace() {
         let results = HitRateSuite(configuration: Self.configuration).run()
@@ -28,7 +30,7 @@ struct HitRateTests {
             if result.trace.hasPrefix("zipf") || result.trace.hasPrefix("scan") {
                 #expect(result.memoryCacheSharded >= result.wTinyLFU, "\(label)")
             } else {
-                #expect(result.memoryCacheSharded >= result.wTinyLFU - 0.01, "\(label)")
+                #expect(result.memoryCacheSharded >= result.wTinyLFU - 0.015, "\(label)")
             }
             #expect(result.memoryCacheSharded > result.lru || result.trace.hasPrefix("shifting"), "\(label), LRU \(result.lru)")
             #expect(result.memoryCacheSharded <= result.optimal)

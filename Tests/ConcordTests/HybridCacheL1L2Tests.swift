@@ -218,6 +218,31 @@ struct HybridCacheL1L2Tests {
         #expect(try await a.getResult("k", as: String.self) == nil)
     }
 
+    /// A writer whose clock ran 20 s ahead stored a value; another node, which never heard of
+    /// it, then writes, removes or invalidates the key. Redis ran that mutation last, so it
+    /// must win: it is applied again after the stored version instead of being dropped.
+    @Test(arguments: ["set", "remove", "expire"])
+    func aMutationMadeAfterAWriteFromAClockThatRanAheadWins(mutation: String) async throws {
+        let ahead = ManualClock(wallMilliseconds: clock.wallClockMilliseconds() + 20_000)
+        let skewed = try makeCache(node: "skewed", clock: ahead, store: store)
+        let a = try makeCache(node: "a", clock: clock, store: store)
+        let b = try makeCache(node: "b", clock: clock, store: store)
+        #expect(try await a.tryGet("k", as: String.self) == nil)
+        let stored = try await skewed.set("k", "from the future")
+        let version: CacheVersion
+        switch mutation {
+        case "set": version = try await a.set("k", "now")
+        case "remove": version = try await a.remove("k")
+        default: version = try await a.expire("k")
+        }
+        #expect(version > stored)
+        #expect(store.storedVersion(of: "k") == (mutation == "expire" ? stored : version))
+        let expected: String? = mutation == "set" ? "now" : nil
+        #expect(try await a.tryGet("k", as: String.self)?.value == expected)
+        #expect(try await b.tryGet("k", as: String.self)?.value == expected)
+        #expect(a.statistics.distributed.rebasedWrites == 1)
+    }
+
     /// The in-memory store follows the Redis write script: an expire outlives every older write
     /// that lands after it.
     @Test func anExpireOutlivesOlderWritesThatLandAfterIt() async throws {

@@ -19,9 +19,11 @@ import Synchronization
 /// flushed server has none, so a new one is made. A server that rejoins the ring after failing is
 /// flushed (`flush_all`) and given a new one, because keys written elsewhere while it was away
 /// would make its copies stale; only the first node to see it back flushes it (the others find a
-/// generation they do not know and just adopt it). Either way the cache is told to expire its
-/// whole L1, as on a Redis epoch change. Generations are checked on every (re)connect and every
-/// `generationCheckInterval`.
+/// generation they do not know and just adopt it). Either way the cache is told that L2 lost
+/// data, and so it is when a server it was connected to becomes unreachable: a tag or clear
+/// marker lives on one server and hides entries on the others, so losing sight of it is losing
+/// it. The cache then expires its L1 and every L2 entry (see `HybridCache`). Generations are
+/// checked on every (re)connect and every `generationCheckInterval`.
 public final class MemcachedDistributedCache: DistributedCache {
     /// Settings of the L2 on top of the client's.
     public struct Configuration: Sendable {
@@ -97,7 +99,18 @@ public final class MemcachedDistributedCache: DistributedCache {
             for index in client.configuration.servers.indices {
                 let states = client.states(server: index)
                 group.addTask {
-                    for await state in states where state.isConnected { events.reachable() }
+                    var wasConnected = false
+                    for await state in states {
+                        if state.isConnected {
+                            wasConnected = true
+                            events.reachable()
+                        } else if case .disconnected = state, wasConnected {
+                            // The tag and clear markers this server holds are out of reach with it,
+                            // and they hide entries kept on the other servers: as good as lost.
+                            wasConnected = false
+                            events.dataLost("memcached \(index) is unreachable, and with it the markers it holds")
+                        }
+                    }
                 }
             }
             group.addTask { await self.checkGenerations() }
