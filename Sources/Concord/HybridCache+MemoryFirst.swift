@@ -33,7 +33,7 @@ extension HybridCache {
     }
 
     /// A fresh L1 value, counted as a hit, or nil with nothing counted, for a front end that
-    /// hands anything but a hit to a path that reads the key again (`tryGet`): the key is then
+    /// hands anything but a hit to a path that reads the key again (`getResult`): the key is then
     /// counted there once, not twice. An uncounted look comes first; only an entry that can be
     /// served is read for real. An entry that stops being servable between the two (it expires
     /// or is replaced in those nanoseconds) is counted by both reads.

@@ -227,7 +227,7 @@ struct HybridCacheL1L2Tests {
         let skewed = try makeCache(node: "skewed", clock: ahead, store: store)
         let a = try makeCache(node: "a", clock: clock, store: store)
         let b = try makeCache(node: "b", clock: clock, store: store)
-        #expect(try await a.tryGet("k", as: String.self) == nil)
+        #expect(try await a.getResult("k", as: String.self) == nil)
         let stored = try await skewed.set("k", "from the future")
         let version: CacheVersion
         switch mutation {
@@ -238,8 +238,8 @@ struct HybridCacheL1L2Tests {
         #expect(version > stored)
         #expect(store.storedVersion(of: "k") == (mutation == "expire" ? stored : version))
         let expected: String? = mutation == "set" ? "now" : nil
-        #expect(try await a.tryGet("k", as: String.self)?.value == expected)
-        #expect(try await b.tryGet("k", as: String.self)?.value == expected)
+        #expect(try await a.getResult("k", as: String.self)?.value == expected)
+        #expect(try await b.getResult("k", as: String.self)?.value == expected)
         #expect(a.statistics.distributed.rebasedWrites == 1)
     }
 
