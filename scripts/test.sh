@@ -63,6 +63,11 @@ fi
 echo "test: scripts/fuzz.sh 10 (must not crash)"
 bash scripts/fuzz.sh 10
 
+# The library as an outside package meets it: Examples/ProductCatalog depends on Concord by its
+# products and runs the README example as separate processes against one redis-server.
+echo "test: scripts/consumer-example.sh (must pass)"
+bash scripts/consumer-example.sh
+
 echo "test: running swift test"
 set +e
 swift test 2>&1 | tee .build/test-output.txt
