@@ -5,6 +5,12 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
 ]
 
+#if os(Linux)
+let hiredisPkgConfig: String? = nil
+#else
+let hiredisPkgConfig: String? = "hiredis"
+#endif
+
 let package = Package(
     name: "Concord",
     platforms: [.macOS(.v15)],
@@ -32,10 +38,14 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.0"..<"5.0.0"),
     ],
     targets: [
+        // The shim includes <hiredis/hiredis.h> by its path and the module map links hiredis, so
+        // Linux needs no pkg-config: hiredis's .pc adds -D_FILE_OFFSET_BITS=64, which SwiftPM
+        // refuses with a warning on every clean build. macOS keeps pkg-config to find Homebrew's
+        // prefix, which is not on the default search path.
         .systemLibrary(
             name: "CHiredis",
-            pkgConfig: "hiredis",
-            providers: [.apt(["libhiredis-dev"])]
+            pkgConfig: hiredisPkgConfig,
+            providers: [.apt(["libhiredis-dev"]), .brew(["hiredis"])]
         ),
         .target(
             name: "Concord",
@@ -177,6 +187,8 @@ let package = Package(
                 "ConcordRedis", "ConcordTesting", "ConcordProcess", "Concord",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -118,7 +118,9 @@ extension HybridCache {
             disconnectedSince.store(clock.now().nanoseconds, ordering: .relaxed)
         }
         if wasSynchronized {
-            logger.warning("backplane disconnected", metadata: ["concord.reason": .string(reason)])
+            // The cache's own shutdown closes the subscription: not worth a warning.
+            let level: Logger.Level = stopping.load(ordering: .relaxed) || Task.isCancelled ? .debug : .warning
+            logger.log(level: level, "backplane disconnected", metadata: ["concord.reason": .string(reason)])
             eventHub.emit(.backplaneDisconnected(reason: reason))
         }
     }
@@ -139,7 +141,9 @@ extension HybridCache {
         let state = coherence.withLock { $0 }
         if state.epoch == nil {
             // Nothing was ever applied: what L1 holds may have missed any write before now.
-            if memory.count > 0 { expireAll(reason: "first synchronization with a non-empty L1") }
+            // Expected at start when calls filled L1 before the subscription was up: expired
+            // all the same (they may have missed invalidations), but no cause for a warning.
+            if memory.count > 0 { expireAll(reason: "first synchronization with a non-empty L1", level: .info) }
             coherence.withLock { $0.jump(to: head.sequence, epoch: head.epoch) }
             await learnWriteID(backplane)
         } else if state.epoch != head.epoch {
@@ -178,6 +182,7 @@ extension HybridCache {
             pending.retry()
             logger.info("backplane synchronized", metadata: ["concord.epoch": .string(head.epoch), "concord.seq": "\(head.sequence)"])
             eventHub.emit(.backplaneConnected)
+            readiness.wakeAll()
         }
         return .synchronized
     }
@@ -489,7 +494,7 @@ extension HybridCache {
 
     /// Expires every L1 entry (kept for fail-safe) and fences every running load: the node may
     /// have missed invalidations it can no longer learn about.
-    func expireAll(reason: String) {
+    func expireAll(reason: String, level: Logger.Level = .warning) {
         let fence = versions.current()
         fenceFlights(kind: .clearExpire, key: "", version: fence)
         memory.updateAll(now: clock.now()) { key, item in
@@ -510,6 +515,6 @@ extension HybridCache {
         counters.fullExpiries.add(1, ordering: .relaxed)
         metrics.fullExpiries.increment()
         eventHub.emit(.fullExpiry(reason: reason))
-        logger.warning("expired the whole L1", metadata: ["concord.reason": .string(reason)])
+        logger.log(level: level, "expired the whole L1", metadata: ["concord.reason": .string(reason)])
     }
 }

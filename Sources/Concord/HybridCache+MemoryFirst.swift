@@ -1,8 +1,8 @@
 extension HybridCache {
-    /// `tryGet` split at L1, for a front end that runs on an event loop and must not suspend
+    /// `getResult` split at L1, for a front end that runs on an event loop and must not suspend
     /// for a hit: a fresh L1 value comes back at once; anything else comes back as a
-    /// `PendingRead` to finish with `tryGet(_:as:continuing:)`, which goes on to L2 and
-    /// fail-safe exactly as `tryGet` does, without reading L1 a second time.
+    /// `PendingRead` to finish with `getResult(_:as:continuing:)`, which goes on to L2 and
+    /// fail-safe exactly as `getResult` does, without reading L1 a second time.
     ///
     /// For byte values, the node's own: specialized here, so that a front end in another module
     /// does not run it unspecialized.
@@ -16,7 +16,7 @@ extension HybridCache {
     }
 
     /// Finishes a read that `tryGetFromMemory` could not serve from L1.
-    package func tryGet<Value: Codable & Sendable>(
+    package func getResult<Value: Codable & Sendable>(
         _ key: String, as type: Value.Type = Value.self, continuing pending: PendingRead
     ) async throws -> CacheResult<Value>? {
         try await tryGetBeyondMemory(key, as: type, options: nil, read: pending.read)
@@ -33,7 +33,7 @@ extension HybridCache {
     }
 
     /// A fresh L1 value, counted as a hit, or nil with nothing counted, for a front end that
-    /// hands anything but a hit to a path that reads the key again (`tryGet`): the key is then
+    /// hands anything but a hit to a path that reads the key again (`getResult`): the key is then
     /// counted there once, not twice. An uncounted look comes first; only an entry that can be
     /// served is read for real. An entry that stops being servable between the two (it expires
     /// or is replaced in those nanoseconds) is counted by both reads.
@@ -50,7 +50,7 @@ extension HybridCache {
 package enum MemoryFirstRead<Value: Sendable>: Sendable {
     /// A fresh L1 value, counted and announced as a hit.
     case hit(CacheResult<Value>)
-    /// No fresh L1 value: finish with `HybridCache.tryGet(_:as:continuing:)`.
+    /// No fresh L1 value: finish with `HybridCache.getResult(_:as:continuing:)`.
     case pending(PendingRead)
 }
 

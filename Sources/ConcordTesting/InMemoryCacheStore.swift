@@ -222,6 +222,9 @@ public final class InMemoryDistributedCache: DistributedCache {
 
     public var corruptEntries: Int { corrupt.load(ordering: .relaxed) }
 
+    /// In process: usable before and without `run()`.
+    public var isUsableWithoutRun: Bool { true }
+
     public func read(_ key: String) async throws -> DistributedRead? {
         do {
             return try store.read(key)
@@ -263,6 +266,9 @@ public final class InMemoryBackplane: Backplane {
     public func head() async throws -> BackplaneHead { try store.head() }
 
     public var messageAuthenticator: (any MessageAuthenticator)? { store.authenticator }
+
+    /// In process: publishing works without `run()` (nothing is received until it runs).
+    public var isUsableWithoutRun: Bool { true }
 
     public func readLog(from: UInt64, through: UInt64) async throws -> BackplaneLogRead {
         try store.readLog(from: from, through: through)

@@ -47,7 +47,7 @@ struct MemcachedCoherenceTests {
     }
 
     static func read(_ node: Node, _ key: String) async -> String? {
-        try? await node.cache.tryGet(key, as: String.self)?.value
+        try? await node.cache.getResult(key, as: String.self)?.value
     }
 
     @Test func aWriteOnOneNodeReachesTheOthersThroughMemcachedAndTheRedisBackplane() async throws {

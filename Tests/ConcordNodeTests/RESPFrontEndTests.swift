@@ -41,7 +41,7 @@ struct RESPFrontEndTests {
             let client = try await RESPTestConnection.connect(port: port)
             try await client.command("SET", "shared", "from resp")
             try await client.expectReply("+OK\r\n")
-            let read = try await node.cache.tryGet("shared", as: [UInt8].self)
+            let read = try await node.cache.getResult("shared", as: [UInt8].self)
             #expect(read.map { String(decoding: $0.value, as: UTF8.self) } == "from resp")
             _ = try await node.cache.set("shared", Array("from http".utf8))
             try await client.command("GET", "shared")

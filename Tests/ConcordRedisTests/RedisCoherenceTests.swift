@@ -61,7 +61,7 @@ struct RedisCoherenceTests {
     }
 
     static func read(_ node: Node, _ key: String) async -> String? {
-        try? await node.cache.tryGet(key, as: String.self)?.value
+        try? await node.cache.getResult(key, as: String.self)?.value
     }
 
     /// Whether every node reads `expected` for `key` (nil: absent).
@@ -175,7 +175,7 @@ struct RedisCoherenceTests {
             let winner = try #require(stored.string.flatMap(CacheVersion.init(orderedText:)))
             #expect(try await eventually {
                 for node in nodes {
-                    guard let read = try? await node.cache.tryGet("contended", as: String.self), read.version == winner else { return false }
+                    guard let read = try? await node.cache.getResult("contended", as: String.self), read.version == winner else { return false }
                 }
                 return true
             })
@@ -221,9 +221,9 @@ struct RedisCoherenceTests {
             let a = nodes[0]
             _ = try await admin.send("HSET", "concord:{coherence}:e:bad", "v", "000000000000000100000000x", "d", "not an envelope")
             _ = try await admin.send("SET", "concord:{coherence}:e:wrongtype", "plain string")
-            #expect(try await a.cache.tryGet("bad", as: String.self) == nil)
+            #expect(try await a.cache.getResult("bad", as: String.self) == nil)
             #expect(a.backend.distributed.corruptEntries == 1)
-            let loaded = try await a.cache.getOrSet("wrongtype", as: String.self) { _ in "from-factory" }
+            let loaded = try await a.cache.getOrSetResult("wrongtype", as: String.self) { _ in "from-factory" }
             #expect(loaded.value == "from-factory")
             #expect(a.cache.statistics.distributed.errors >= 1)
         }
@@ -246,7 +246,7 @@ struct RedisCoherenceTests {
             let (a, b) = (nodes[0], nodes[1])
             server.kill()
             #expect(try await eventually { !a.backend.client.isConnected })
-            let loaded = try await a.cache.getOrSet("fresh", as: String.self) { _ in "from-origin" }
+            let loaded = try await a.cache.getOrSetResult("fresh", as: String.self) { _ in "from-origin" }
             #expect(loaded.value == "from-origin" && loaded.source == .factory)
             try await a.cache.set("written-during-outage", "kept")
             #expect(a.cache.pendingWriteCount >= 1)
@@ -333,12 +333,12 @@ struct RedisCoherenceTests {
             let (a, b) = (nodes[0], nodes[1])
             struct Item: Codable, Sendable, Equatable { var id: Int; var tags: [String] }
             try await a.cache.set("item", Item(id: 7, tags: ["x"]))
-            let read = try #require(try await b.cache.tryGet("item", as: Item.self))
+            let read = try #require(try await b.cache.getResult("item", as: Item.self))
             #expect(read.value == Item(id: 7, tags: ["x"]) && read.source == .distributed)
             let calls = Atomic<Int>(0)
-            let loaded = try await b.cache.getOrSet("loaded", as: Int.self) { _ in calls.add(1, ordering: .relaxed); return 5 }
+            let loaded = try await b.cache.getOrSetResult("loaded", as: Int.self) { _ in calls.add(1, ordering: .relaxed); return 5 }
             #expect(loaded.value == 5)
-            let again = try await a.cache.getOrSet("loaded", as: Int.self) { _ in calls.add(1, ordering: .relaxed); return 6 }
+            let again = try await a.cache.getOrSetResult("loaded", as: Int.self) { _ in calls.add(1, ordering: .relaxed); return 6 }
             #expect(again.value == 5 && again.source == .distributed)
             #expect(calls.load(ordering: .relaxed) == 1)
         }

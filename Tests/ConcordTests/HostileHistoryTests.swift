@@ -27,7 +27,7 @@ struct HostileHistoryTests {
     }
 
     func value(_ node: Node, _ key: String) async -> String? {
-        guard let read = try? await node.cache.tryGet(key, as: String.self), !read.isStale else { return nil }
+        guard let read = try? await node.cache.getResult(key, as: String.self), !read.isStale else { return nil }
         return read.value
     }
 

@@ -171,6 +171,12 @@ final class PendingWrites: Sendable {
     }
 
     /// Removes a write once applied, unless a newer one replaced it meanwhile.
+    /// A live mutation landed under a later version than it was admitted with (a rebase):
+    /// reads that began before must see that version too.
+    func recordLanding(slot: String, version: CacheVersion) {
+        state.withLock { $0.recent.append(slot: slot, version: version) }
+    }
+
     func markDone(_ mutation: CacheMutation) {
         state.withLock { state in
             // A read that began before this landed may hold L2's older copy: it must still see it.

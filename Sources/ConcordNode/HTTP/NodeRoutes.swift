@@ -79,14 +79,21 @@ struct NodeRoutes: Sendable {
         let key = try checkedKey(request)
         let result: CacheResult<[UInt8]>
         if let origin {
-            result = try await cache.getOrSet(key, as: [UInt8].self, tags: try Self.tags(in: request)) { _ in
-                guard let record = try await origin.load(key) else {
+            result = try await cache.getOrSetResult(key, as: [UInt8].self, tags: try Self.tags(in: request)) { _ in
+                let loaded: OriginRecord?
+                do {
+                    loaded = try await origin.load(key)
+                } catch {
+                    // The cache rethrows a loader's error as is; the API answers it as the origin's.
+                    throw CacheError(.factoryFailed, "the origin failed to load '\(NodeAPIError.truncated(key))'", underlying: error)
+                }
+                guard let record = loaded else {
                     throw CacheError(.notFound, "no value for key '\(NodeAPIError.truncated(key))' in the cache or the origin")
                 }
                 return record.value
             }
         } else {
-            guard let found = try await cache.tryGet(key, as: [UInt8].self) else { throw NodeAPIError.keyNotFound(key) }
+            guard let found = try await cache.getResult(key, as: [UInt8].self) else { throw NodeAPIError.keyNotFound(key) }
             result = found
         }
         var headers = Self.headers(version: result.version)

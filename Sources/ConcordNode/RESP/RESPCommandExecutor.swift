@@ -83,7 +83,7 @@ struct RESPCommandExecutor: Sendable {
             let cache = self.cache
             return .later {
                 await Self.reply { writer in
-                    writer.bulk(try await cache.tryGet(key, as: [UInt8].self, continuing: pending)?.value)
+                    writer.bulk(try await cache.getResult(key, as: [UInt8].self, continuing: pending)?.value)
                 }
             }
         }
@@ -119,7 +119,7 @@ struct RESPCommandExecutor: Sendable {
             await Self.reply { writer in
                 var values = found
                 for (index, read) in pending {
-                    values[index] = try await cache.tryGet(keys[index], as: [UInt8].self, continuing: read)?.value
+                    values[index] = try await cache.getResult(keys[index], as: [UInt8].self, continuing: read)?.value
                 }
                 writer.arrayHeader(values.count)
                 for value in values { writer.bulk(value) }
@@ -140,7 +140,7 @@ struct RESPCommandExecutor: Sendable {
         return .later {
             await Self.reply { writer in
                 var count = found
-                for (index, read) in pending where try await cache.tryGet(keys[index], as: [UInt8].self, continuing: read) != nil {
+                for (index, read) in pending where try await cache.getResult(keys[index], as: [UInt8].self, continuing: read) != nil {
                     count += 1
                 }
                 writer.integer(count)
@@ -160,7 +160,7 @@ struct RESPCommandExecutor: Sendable {
         let cache = self.cache
         return .later {
             await Self.reply { writer in
-                guard try await cache.tryGet(key, as: [UInt8].self) != nil else {
+                guard try await cache.getResult(key, as: [UInt8].self) != nil else {
                     writer.integer(-2)
                     return
                 }
@@ -202,7 +202,7 @@ struct RESPCommandExecutor: Sendable {
                 if let condition = onlyIf {
                     // Checked, then written: two nodes racing NX can both succeed, as both
                     // writes get versions and the newer one wins everywhere.
-                    let present = try await cache.tryGet(key, as: [UInt8].self) != nil
+                    let present = try await cache.getResult(key, as: [UInt8].self) != nil
                     guard present == condition else {
                         writer.bulk(nil as [UInt8]?)
                         return
@@ -241,7 +241,7 @@ struct RESPCommandExecutor: Sendable {
             await Self.reply { writer in
                 var removed = 0
                 for key in keys {
-                    if try await cache.tryGet(key, as: [UInt8].self) != nil { removed += 1 }
+                    if try await cache.getResult(key, as: [UInt8].self) != nil { removed += 1 }
                     _ = try await cache.remove(key)
                 }
                 writer.integer(removed)
@@ -261,7 +261,7 @@ struct RESPCommandExecutor: Sendable {
         let cache = self.cache
         return .later {
             await Self.reply { writer in
-                guard let current = try await cache.tryGet(key, as: [UInt8].self) else {
+                guard let current = try await cache.getResult(key, as: [UInt8].self) else {
                     writer.integer(0)
                     return
                 }

@@ -20,6 +20,9 @@ final class ConnectionDriver: Sendable {
         var waiters: [Int: Waiter] = [:]
         var nextWaiterID = 0
         var running = false
+        /// Whether a connection was ever established: until then a command waits for the first
+        /// one (the start-up race) rather than fail fast.
+        var hasConnected = false
     }
 
     let configuration: RedisConfiguration
@@ -59,12 +62,16 @@ final class ConnectionDriver: Sendable {
     // MARK: Handing out the connection
 
     /// The live connection; while there is none, fails fast or waits up to `waitForConnectionTimeout`.
+    /// Before the first connection it waits at least `connectTimeout`, so commands issued just
+    /// after `run()` starts do not fail while the first connect is still under way.
     @inline(__always)
     func connection() async throws -> RedisConnection {
-        if let connection = shared.withLock({ $0.connection }) {
-            return connection
-        }
-        return try await waitForConnection(timeout: configuration.waitForConnectionTimeout, code: .notConnected)
+        let (connection, hasConnected) = shared.withLock { ($0.connection, $0.hasConnected) }
+        if let connection { return connection }
+        let timeout = hasConnected
+            ? configuration.waitForConnectionTimeout
+            : max(configuration.waitForConnectionTimeout, configuration.connectTimeout)
+        return try await waitForConnection(timeout: timeout, code: .notConnected)
     }
 
     func waitForConnection(timeout: Duration, code: RedisError.Code) async throws -> RedisConnection {
@@ -77,7 +84,9 @@ final class ConnectionDriver: Sendable {
                 enum Outcome { case ready(RedisConnection), failed(RedisError), waiting }
                 let outcome: Outcome = shared.withLock { shared in
                     if let connection = shared.connection { return .ready(connection) }
-                    if timeout <= .zero || shared.supervisor.isShutdown {
+                    // A wrong password or refused certificate is not fixed by waiting: fail now.
+                    let isConfigurationProblem = shared.supervisor.lastError?.isConfigurationProblem == true
+                    if timeout <= .zero || shared.supervisor.isShutdown || isConfigurationProblem {
                         return .failed(Self.unavailableError(shared, code: code, configuration: configuration))
                     }
                     shared.waiters[id] = Waiter(continuation: continuation, code: code)
@@ -166,6 +175,7 @@ final class ConnectionDriver: Sendable {
                 let waiters = shared.withLock { shared -> [Waiter] in
                     _ = shared.supervisor.connected()
                     shared.connection = connection
+                    shared.hasConnected = true
                     defer { shared.waiters = [:] }
                     return Array(shared.waiters.values)
                 }
