@@ -5,6 +5,12 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
 ]
 
+#if os(Linux)
+let hiredisPkgConfig: String? = nil
+#else
+let hiredisPkgConfig: String? = "hiredis"
+#endif
+
 let package = Package(
     name: "Concord",
     platforms: [.macOS(.v15)],
@@ -19,13 +25,13 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.10.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
-        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.0.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.1.0"),
@@ -35,10 +41,14 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.0"..<"5.0.0"),
     ],
     targets: [
+        // The shim includes <hiredis/hiredis.h> by its path and the module map links hiredis, so
+        // Linux needs no pkg-config: hiredis's .pc adds -D_FILE_OFFSET_BITS=64, which SwiftPM
+        // refuses with a warning on every clean build. macOS keeps pkg-config to find Homebrew's
+        // prefix, which is not on the default search path.
         .systemLibrary(
             name: "CHiredis",
-            pkgConfig: "hiredis",
-            providers: [.apt(["libhiredis-dev"])]
+            pkgConfig: hiredisPkgConfig,
+            providers: [.apt(["libhiredis-dev"]), .brew(["hiredis"])]
         ),
         .target(
             name: "Concord",
@@ -57,6 +67,8 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -100,6 +112,7 @@ let package = Package(
             dependencies: [
                 "Concord",
                 "ConcordRedis",
+                "CHiredis",
                 "ConcordMemcached",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -167,7 +180,7 @@ let package = Package(
         .testTarget(
             name: "ConcordTests",
             dependencies: [
-                "Concord", "ConcordTesting",
+                "Concord", "ConcordTesting", "ConcordBench",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -179,6 +192,8 @@ let package = Package(
                 "ConcordRedis", "ConcordTesting", "ConcordProcess", "Concord",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -196,6 +211,9 @@ let package = Package(
             name: "ConcordNodeTests",
             dependencies: [
                 "ConcordNode", "ConcordTesting", "ConcordProcess", "ConcordChaos", "Concord", "ConcordRedis", "ConcordMemcached",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -5,7 +5,11 @@
 #
 #   scripts/cluster.sh               demo, then keep the cluster running until Ctrl-C
 #   scripts/cluster.sh --demo-only   demo, then stop everything and exit 0
-#   options: --nodes N (default 3, at least 3), --base-port P (default 7001), --skip-build
+#   options: --nodes N (default 3, at least 3), --base-port P (default 7001), --skip-build,
+#            --debug (build and run the debug binary instead of the release one),
+#            --topology sentinel (a master, a replica and three Sentinels; the demo then also
+#            fails over with SENTINEL FAILOVER, then SIGKILLs the master, and shows an
+#            invalidation crossing each failover)
 #
 # Every process it starts is stopped on every exit path (EXIT/INT/TERM traps).
 set -euo pipefail
@@ -15,26 +19,31 @@ demo_only=0
 skip_build=0
 nodes=3
 base_port=7001
+topology=standalone
+configuration=release
 while [ $# -gt 0 ]; do
     case "$1" in
         --demo-only) demo_only=1 ;;
         --skip-build) skip_build=1 ;;
         --nodes) nodes="$2"; shift ;;
         --base-port) base_port="$2"; shift ;;
-        -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --topology) topology="$2"; shift ;;
+        --debug) configuration=debug ;;
+        -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "cluster.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
     esac
     shift
 done
 if [ "$nodes" -lt 3 ]; then echo "cluster.sh: the demo needs at least 3 nodes" >&2; exit 2; fi
+case "$topology" in standalone|sentinel) ;; *) echo "cluster.sh: --topology must be standalone or sentinel" >&2; exit 2 ;; esac
 
 bash scripts/setup.sh
 
 if [ "$skip_build" = 0 ]; then
-    echo "cluster: building concord (release; the first build takes several minutes)"
-    swift build -c release --product concord
+    echo "cluster: building concord ($configuration; the first build takes several minutes)"
+    swift build -c "$configuration" --product concord
 fi
-bin="$(swift build -c release --show-bin-path)/concord"
+bin="$(swift build -c "$configuration" --show-bin-path)/concord"
 [ -x "$bin" ] || { echo "cluster.sh: $bin not found; run without --skip-build" >&2; exit 1; }
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/concord-cluster.XXXXXX")"
@@ -78,8 +87,8 @@ for port in $(seq "$base_port" $((base_port + nodes - 1))); do
     fi
 done
 
-echo "cluster: starting redis-server and $nodes nodes on ports $base_port-$((base_port + nodes - 1))"
-"$bin" cluster --nodes "$nodes" --base-port "$base_port" >"$log" 2>&1 &
+echo "cluster: starting Redis ($topology) and $nodes nodes on ports $base_port-$((base_port + nodes - 1))"
+"$bin" cluster --nodes "$nodes" --base-port "$base_port" --topology "$topology" >"$log" 2>&1 &
 cluster_pid=$!
 
 # The cluster prints its table once every node listens.
@@ -89,7 +98,7 @@ for _ in $(seq 1 600); do
     sleep 0.1
 done
 grep -q "Ctrl-C stops the cluster" "$log" || { echo "cluster.sh: the cluster did not start within 60s" >&2; exit 1; }
-grep -E "^(redis |NODE |n[0-9]+ )" "$log"
+grep -E "^(redis |redis-|sentinel|NODE |n[0-9]+ )" "$log"
 
 n1="http://127.0.0.1:$base_port"
 n2="http://127.0.0.1:$((base_port + 1))"
@@ -135,6 +144,66 @@ step "4. read it through n1 and n3"
 echo
 "$bin" get "$key" --node "$n3" 2>&1
 echo
+
+if [ "$topology" = sentinel ]; then
+    sentinel_port="$(grep -m1 '^sentinel-port ' "$log" | awk '{print $2}')"
+    master_port() { redis-cli -p "$sentinel_port" SENTINEL get-master-addr-by-name mymaster | tail -n 1; }
+    wait_for_new_master() {
+        local old="$1" port=""
+        for _ in $(seq 1 300); do
+            port="$(master_port 2>/dev/null || true)"
+            if [ -n "$port" ] && [ "$port" != "$old" ] && [ "$(redis-cli -p "$port" ROLE 2>/dev/null | head -n 1)" = master ]; then
+                echo "$port"; return 0
+            fi
+            sleep 0.1
+        done
+        echo "cluster.sh: no new master after 30s" >&2; return 1
+    }
+
+    # A Sentinel promotes only a replica it is linked to and has INFO from (NOGOODSLAVE before
+    # that), and the old master rejoins as such a replica a few seconds after a failover.
+    promotable_replicas() {
+        redis-cli -p "$sentinel_port" SENTINEL replicas mymaster 2>/dev/null \
+            | awk 'previous == "runid" { runid = $0 }
+                   previous == "flags" && $0 == "slave" && runid != "" { count++ }
+                   { previous = $0 } END { print count + 0 }'
+    }
+    wait_for_promotable_replica() {
+        for _ in $(seq 1 300); do
+            [ "$(promotable_replicas)" -ge 1 ] && return 0
+            sleep 0.1
+        done
+        echo "cluster.sh: the Sentinel had no replica it could promote after 30s" >&2; return 1
+    }
+
+    old="$(master_port)"
+    step "5. SENTINEL FAILOVER (master on port $old)"
+    wait_for_promotable_replica
+    for _ in $(seq 1 100); do
+        reply="$(redis-cli -p "$sentinel_port" SENTINEL FAILOVER mymaster 2>&1 || true)"
+        [ "$reply" = OK ] && break
+        sleep 0.1
+    done
+    echo "$reply"
+    [ "$reply" = OK ] || { echo "cluster.sh: SENTINEL FAILOVER was refused: $reply" >&2; exit 1; }
+    new="$(wait_for_new_master "$old")"
+    echo "the Sentinels promoted port $new"
+    step "   change the key through n3; n1 and n2 follow it across the failover"
+    "$bin" set "$key" "changed on n3 after the failover" --node "$n3" --watch "$n1" --watch "$n2" --watch-timeout 15s
+
+    old="$new"
+    wait_for_promotable_replica
+    pid="$(redis-cli -p "$old" INFO server | tr -d '\r' | awk -F: '/^process_id:/{print $2}')"
+    step "6. SIGKILL the master (port $old, pid $pid)"
+    kill -KILL "$pid"
+    new="$(wait_for_new_master "$old")"
+    echo "the Sentinels promoted port $new"
+    step "   change the key through n1; n2 and n3 follow it across the crash"
+    "$bin" set "$key" "changed on n1 after the master died" --node "$n1" --watch "$n2" --watch "$n3" --watch-timeout 15s
+    step "   read it through n2"
+    "$bin" get "$key" --node "$n2" 2>&1
+    echo
+fi
 
 if [ "$demo_only" = 1 ]; then
     step "demo done"

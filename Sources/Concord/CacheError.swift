@@ -19,6 +19,8 @@ public struct CacheError: Error, CustomStringConvertible, Sendable {
             case distributedOutOfMemory
             case cancelled
             case writeQueueFull
+            case notRunning
+            case notReady
         }
 
         fileprivate let base: Base
@@ -31,7 +33,8 @@ public struct CacheError: Error, CustomStringConvertible, Sendable {
         public static var valueTooLarge: Self { .init(base: .valueTooLarge) }
         /// The serializer could not encode or decode the value.
         public static var serializationFailed: Self { .init(base: .serializationFailed) }
-        /// The factory threw and no fail-safe value could be served.
+        /// A loader failed, for loaders that report their failure as a `CacheError` (the node's
+        /// origin does). The cache itself rethrows a factory's error as it is, never wrapped.
         public static var factoryFailed: Self { .init(base: .factoryFailed) }
         /// The factory did not finish within its hard timeout and no fail-safe value could be served.
         public static var factoryTimeout: Self { .init(base: .factoryTimeout) }
@@ -57,6 +60,11 @@ public struct CacheError: Error, CustomStringConvertible, Sendable {
         /// L2 cannot take the write now and the queue of writes waiting for it is full: nothing
         /// of the write was applied; retry later.
         public static var writeQueueFull: Self { .init(base: .writeQueueFull) }
+        /// The operation needs L2 or the backplane, whose connections only `run()` drives, and
+        /// `run()` is not active (not started yet, or finished): nothing was written.
+        public static var notRunning: Self { .init(base: .notRunning) }
+        /// `ready(timeout:)` timed out before L2 connected and the backplane synchronized.
+        public static var notReady: Self { .init(base: .notReady) }
 
         public var description: String { base.rawValue }
     }

@@ -118,7 +118,9 @@ extension HybridCache {
             disconnectedSince.store(clock.now().nanoseconds, ordering: .relaxed)
         }
         if wasSynchronized {
-            logger.warning("backplane disconnected", metadata: ["concord.reason": .string(reason)])
+            // The cache's own shutdown closes the subscription: not worth a warning.
+            let level: Logger.Level = stopping.load(ordering: .relaxed) || Task.isCancelled ? .debug : .warning
+            logger.log(level: level, "backplane disconnected", metadata: ["concord.reason": .string(reason)])
             eventHub.emit(.backplaneDisconnected(reason: reason))
         }
     }
@@ -139,7 +141,9 @@ extension HybridCache {
         let state = coherence.withLock { $0 }
         if state.epoch == nil {
             // Nothing was ever applied: what L1 holds may have missed any write before now.
-            if memory.count > 0 { expireAll(reason: "first synchronization with a non-empty L1") }
+            // Expected at start when calls filled L1 before the subscription was up: expired
+            // all the same (they may have missed invalidations), but no cause for a warning.
+            if memory.count > 0 { expireAll(reason: "first synchronization with a non-empty L1", level: .info) }
             coherence.withLock { $0.jump(to: head.sequence, epoch: head.epoch) }
             await learnWriteID(backplane)
         } else if state.epoch != head.epoch {
@@ -158,6 +162,7 @@ extension HybridCache {
                 expireAll(reason: "history went back: \(why)")
                 coherence.withLock { $0.jump(to: head.sequence) }
                 await learnWriteID(backplane)
+                await expireCopiesOlderThanTheRollback(newestApplied: state.newestApplied)
             case .matches:
                 if head.sequence > state.lastSequence {
                     if reason == "heartbeat" {
@@ -177,8 +182,59 @@ extension HybridCache {
             pending.retry()
             logger.info("backplane synchronized", metadata: ["concord.epoch": .string(head.epoch), "concord.seq": "\(head.sequence)"])
             eventHub.emit(.backplaneConnected)
+            readiness.wakeAll()
         }
         return .synchronized
+    }
+
+    /// Redis went back to an older state (a snapshot restore, a replica promoted while behind):
+    /// the entries it holds now predate writes and invalidations it acknowledged and lost, and
+    /// no node can tell which. So L2 is expired for every node with one `clearExpire` (fail-safe
+    /// values kept), and the next read of each key goes to the origin. Its version is just after
+    /// the newest message this node applied: every entry the restored state holds is older
+    /// (the node applied the history up to its position, and the state went back before it),
+    /// while writes made since the rollback are newer and stay fresh. Several nodes detecting
+    /// the same rollback each write one; the newest marker wins.
+    func expireCopiesOlderThanTheRollback(newestApplied: CacheVersion?) async {
+        // Never past this node's wall clock: a forged message with a version in the future
+        // must not make every write of the next minute read as expired.
+        let now = CacheVersion(milliseconds: clock.wallClockMilliseconds(), counter: .max, node: "")
+        let newest = min(newestApplied ?? now, now)
+        // Just after it, in this node's name (a version names its writer: another node's id
+        // would read as a copied configuration there).
+        let fence = newest.counter < .max
+            ? CacheVersion(milliseconds: newest.milliseconds, counter: newest.counter + 1, node: nodeID)
+            : CacheVersion(milliseconds: Saturating.sum(newest.milliseconds, 1), counter: 0, node: nodeID)
+        _ = versions.observe(fence)
+        do {
+            let version = try await mutate(.clearExpire, key: "", options: configuration.defaultEntryOptions, version: fence)
+            logger.warning("expired every L2 entry written before the rollback", metadata: ["concord.version": "\(version)"])
+        } catch {
+            logger.error("could not expire the L2 entries that predate the rollback; they may be served until they expire", metadata: [
+                "concord.error": "\(error)",
+            ])
+        }
+    }
+
+    /// The L2 lost data (a memcached server flushed or restarted): not only entries but the tag
+    /// and clear markers it held, which hid entries kept on other servers. L1 is expired, and so
+    /// is every L2 entry, for every node, with one `clearExpire`: the next read of each key goes
+    /// to the origin instead of to an entry a lost marker used to hide.
+    func noteDistributedDataLost(_ reason: String) {
+        expireAll(reason: "L2 lost data: \(reason)")
+        let started = runInBackground {
+            do {
+                let version = try await self.clear(allowFailSafe: true)
+                self.logger.warning("expired every L2 entry: the L2 lost markers that may have hidden some", metadata: [
+                    "concord.version": "\(version)", "concord.reason": .string(reason),
+                ])
+            } catch {
+                self.logger.error("could not expire the L2 entries after the L2 lost data; entries a lost marker hid may be served until they expire", metadata: [
+                    "concord.error": "\(error)",
+                ])
+            }
+        }
+        if !started { noteNotRunning("expiring L2 after it lost data") }
     }
 
     /// Whether the log at this node's position is the history it applied.
@@ -406,7 +462,7 @@ extension HybridCache {
     /// advance it.
     private func apply(_ message: BackplaneMessage) {
         versions.observe(message.version)
-        coherence.withLock { $0.advance(to: message.sequence, writeID: message.writeID) }
+        coherence.withLock { $0.advance(to: message.sequence, writeID: message.writeID, version: message.version) }
         headChecks.withLock { $0.checkedSinceApply = false }
         if message.source == configuration.nodeID {
             if message.instance == instanceID { return }
@@ -438,13 +494,15 @@ extension HybridCache {
 
     /// Expires every L1 entry (kept for fail-safe) and fences every running load: the node may
     /// have missed invalidations it can no longer learn about.
-    func expireAll(reason: String) {
+    func expireAll(reason: String, level: Logger.Level = .warning) {
         let fence = versions.current()
         fenceFlights(kind: .clearExpire, key: "", version: fence)
         memory.updateAll(now: clock.now()) { key, item in
             // This node's own write that has not reached L2 yet is the newest copy there is;
-            // when it flushes, version fencing decides whether a newer write supersedes it.
-            if let pendingVersion = pending.pendingVersion(forKey: key), pendingVersion == item.value.version {
+            // when it flushes, version fencing decides whether a newer write supersedes it. An
+            // origin fill waiting for L2 is no such write: a clear or invalidation this node
+            // missed may be newer, so it is expired like the rest.
+            if let pendingVersion = pending.queuedWriteVersion(forKey: key), pendingVersion == item.value.version {
                 return .keep
             }
             if item.value.allowsFailSafe {
@@ -457,6 +515,6 @@ extension HybridCache {
         counters.fullExpiries.add(1, ordering: .relaxed)
         metrics.fullExpiries.increment()
         eventHub.emit(.fullExpiry(reason: reason))
-        logger.warning("expired the whole L1", metadata: ["concord.reason": .string(reason)])
+        logger.log(level: level, "expired the whole L1", metadata: ["concord.reason": .string(reason)])
     }
 }

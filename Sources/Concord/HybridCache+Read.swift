@@ -10,14 +10,14 @@ extension HybridCache {
     /// called unspecialized across modules, every call allocated an async frame and looked up
     /// `CacheResult<Value>`'s generic metadata, which cost several times the hit itself.
     @inlinable
-    public func tryGet<Value: Codable & Sendable>(
+    public func getResult<Value: Codable & Sendable>(
         _ key: String,
         as type: Value.Type = Value.self,
         options: CacheEntryOptions? = nil
     ) async throws -> CacheResult<Value>? {
         // A switch on the call's result moves the payload out; binding `read` first and
         // matching it copied the hit (existential and version) and destroyed the original.
-        switch try readMemory(key, skipsMemory: options?.skipMemoryRead, eagerRefresh: false) {
+        switch try readMemory(key, skipsMemory: options?.assignedSkipMemoryRead, eagerRefresh: false) {
         case .hit(let hit):
             return try hit.result(key: key, as: type)
         case let read:
@@ -25,7 +25,7 @@ extension HybridCache {
         }
     }
 
-    /// `tryGet` after an L1 read that found no fresh value: L2, then fail-safe.
+    /// `getResult` after an L1 read that found no fresh value: L2, then fail-safe.
     @usableFromInline
     func tryGetBeyondMemory<Value: Codable & Sendable>(
         _ key: String,
@@ -33,14 +33,16 @@ extension HybridCache {
         options: CacheEntryOptions?,
         read memoryRead: MemoryRead
     ) async throws -> CacheResult<Value>? {
-        let options = options ?? configuration.defaultEntryOptions
+        let options = entryOptions(options)
         let stale = memoryRead.entry
         guard let distributed, !options.skipDistributedRead else {
             return try staleFallback(stale, key: key, options: options, as: type)
         }
+        try requireRunning(distributed: true, backplane: false)
         do {
+            let readMark = pending.readMark()
             guard let read = try await readDistributed(distributed, key: key, options: options, hasFallback: stale != nil),
-                  !isOlderThanOwnCopy(read, key: key, stale: stale)
+                  !isOlderThanOwnCopy(read, key: key, stale: stale, readMark: readMark)
             else {
                 counters.distributedMisses.add(1, ordering: .relaxed)
                 eventHub.emit(.miss(key: key))
@@ -55,7 +57,7 @@ extension HybridCache {
                 eventHub.emit(.miss(key: key))
                 return nil
             }
-            if !options.skipMemoryWrite { install(entry, key: key, options: options, now: now, flight: nil) }
+            if !options.skipMemoryWrite { install(entry, key: key, options: options, now: now, flight: nil, readMark: readMark) }
             eventHub.emit(.hit(key: key, source: .distributed, stale: false))
             return CacheResult(value: entry.value as! Value, source: .distributed, isStale: false, version: entry.version)
         } catch let error as CacheError where error.code == .typeMismatch || error.code == .serializationFailed {
@@ -65,20 +67,34 @@ extension HybridCache {
         }
     }
 
-    /// The value for `key`, or `defaultValue` when there is none.
+    /// The value for `key` if the cache has a fresh one (L1, then L2), else nil. `getResult`
+    /// says where it came from and whether it is stale.
+    @inlinable
     public func get<Value: Codable & Sendable>(
         _ key: String,
-        default defaultValue: Value,
+        as type: Value.Type = Value.self,
         options: CacheEntryOptions? = nil
-    ) async throws -> Value {
-        try await tryGet(key, as: Value.self, options: options)?.value ?? defaultValue
+    ) async throws -> Value? {
+        try await getResult(key, as: type, options: options)?.value
     }
 
     /// The value for `key`: from L1, else L2, else the factory, whose result is stored in both
     /// and announced to other nodes. Concurrent calls for one key share one L2 read and one
     /// factory call. With fail-safe, a factory error or timeout serves the last value instead.
-    ///
-    /// Inlinable for the same reason as `tryGet`: a fresh L1 hit runs specialized in the caller.
+    /// A factory's own error reaches the caller as itself; the cache's failures are `CacheError`.
+    @inlinable
+    public func getOrSet<Value: Codable & Sendable>(
+        _ key: String,
+        as type: Value.Type = Value.self,
+        options: CacheEntryOptions? = nil,
+        tags: [String] = [],
+        factory: @escaping @Sendable () async throws -> Value
+    ) async throws -> Value {
+        try await getOrSetResult(key, as: type, options: options, tags: tags) { _ in try await factory() }.value
+    }
+
+    /// `getOrSet` with a factory that takes the `FactoryContext` (the stale value, adaptive
+    /// options, `notModified()`). Returns the value as well.
     @inlinable
     public func getOrSet<Value: Codable & Sendable>(
         _ key: String,
@@ -86,8 +102,22 @@ extension HybridCache {
         options: CacheEntryOptions? = nil,
         tags: [String] = [],
         factory: @escaping @Sendable (FactoryContext<Value>) async throws -> Value
+    ) async throws -> Value {
+        try await getOrSetResult(key, as: type, options: options, tags: tags, factory: factory).value
+    }
+
+    /// `getOrSet` that returns where the value came from, whether it is stale and its version.
+    ///
+    /// Inlinable for the same reason as `getResult`: a fresh L1 hit runs specialized in the caller.
+    @inlinable
+    public func getOrSetResult<Value: Codable & Sendable>(
+        _ key: String,
+        as type: Value.Type = Value.self,
+        options: CacheEntryOptions? = nil,
+        tags: [String] = [],
+        factory: @escaping @Sendable (FactoryContext<Value>) async throws -> Value
     ) async throws -> CacheResult<Value> {
-        switch try readMemory(key, skipsMemory: options?.skipMemoryRead, eagerRefresh: true) {
+        switch try readMemory(key, skipsMemory: options?.assignedSkipMemoryRead, eagerRefresh: true) {
         case .hit(let hit):
             return try hit.result(key: key, as: type)
         case let read:
@@ -105,7 +135,11 @@ extension HybridCache {
         factory: @escaping @Sendable (FactoryContext<Value>) async throws -> Value,
         read: MemoryRead
     ) async throws -> CacheResult<Value> {
-        let options = options ?? configuration.defaultEntryOptions
+        let options = entryOptions(options)
+        try requireRunning(
+            distributed: !options.skipDistributedRead || !options.skipDistributedWrite,
+            backplane: !options.skipBackplaneNotifications
+        )
         if case .refreshDue(let entry) = read {
             let result: CacheResult<Value> = try served(entry, key: key, as: type)
             startEagerRefresh(key: key, options: options, tags: tags, stale: entry, factory: factory)
@@ -117,25 +151,16 @@ extension HybridCache {
         }
     }
 
-    /// `getOrSet` for callers that need only the value.
-    public func getOrSet<Value: Codable & Sendable>(
-        _ key: String,
-        options: CacheEntryOptions? = nil,
-        tags: [String] = [],
-        factory: @escaping @Sendable () async throws -> Value
-    ) async throws -> Value {
-        try await getOrSet(key, as: Value.self, options: options, tags: tags) { _ in try await factory() }.value
-    }
 
     // MARK: - Hits
 
-    /// Reads L1 once for a `tryGet` or `getOrSet`. A fresh entry is served here (counted and
+    /// Reads L1 once for a `getResult` or `getOrSet`. A fresh entry is served here (counted and
     /// announced as `served` does) and returned as `.hit`; otherwise the entry read, if any, goes
     /// back to the caller's slow path (`.stale`), so that L1 is never read twice for one call.
     /// With `eagerRefresh`, a fresh entry whose refresh is due is returned as `.refreshDue`, for
     /// the slow path to serve and start the refresh.
     ///
-    /// `skipsMemory` is the caller's `options?.skipMemoryRead`, read in the inlined caller, where
+    /// `skipsMemory` is the caller's `options?.assignedSkipMemoryRead`, read in the inlined caller, where
     /// it is usually a constant nil, rather than by copying the options struct here.
     @usableFromInline
     func readMemory(_ key: String, skipsMemory: Bool?, eagerRefresh: Bool) throws -> MemoryRead {
@@ -265,8 +290,9 @@ extension HybridCache {
         var stale = initialStale
         if let distributed, !options.skipDistributedRead {
             do {
+                let readMark = pending.readMark()
                 if let read = try await readDistributed(distributed, key: key, options: options, hasFallback: stale != nil),
-                   !isOlderThanOwnCopy(read, key: key, stale: stale) {
+                   !isOlderThanOwnCopy(read, key: key, stale: stale, readMark: readMark) {
                     let now = clock.now()
                     let entry = try makeEntry(from: read, as: Value.self, options: options, now: now)
                     let isNewer = stale.map { entry.version > $0.version } ?? true
@@ -274,7 +300,7 @@ extension HybridCache {
                         counters.distributedHits.add(1, ordering: .relaxed)
                         metrics.distributedHits.increment()
                         recordAge(of: entry.version)
-                        if !options.skipMemoryWrite { install(entry, key: key, options: options, now: now, flight: flight) }
+                        if !options.skipMemoryWrite { install(entry, key: key, options: options, now: now, flight: flight, readMark: readMark) }
                         eventHub.emit(.hit(key: key, source: .distributed, stale: false))
                         return Flight.Outcome(value: entry.value, source: .distributed, isStale: false, version: entry.version)
                     }
@@ -294,14 +320,17 @@ extension HybridCache {
     }
 
     /// Whether an L2 answer is older than what this node itself holds for the key: its L1 copy
-    /// (even a stale one) or a write of its own still waiting to reach L2. Serving that answer
-    /// would go back in time (read-your-writes, monotonic reads), so it counts as a miss and the
-    /// factory decides.
-    func isOlderThanOwnCopy(_ read: DistributedRead, key: String, stale: MemoryEntry?) -> Bool {
+    /// (even a stale one), or a mutation of its own that L2 may not have yet (a write, remove or
+    /// expire of the key, a removal of one of the entry's tags, a clear; queued or still being
+    /// tried). Serving that answer would go back in time (read-your-writes, monotonic reads), so
+    /// it counts as a miss and the factory decides.
+    ///
+    /// `readMark` is `pending.readMark()` taken before the L2 read: a mutation of this node that
+    /// landed in L2 after the read counts too.
+    func isOlderThanOwnCopy(_ read: DistributedRead, key: String, stale: MemoryEntry?, readMark: UInt64) -> Bool {
         let version = read.entry.version
         if let stale, version < stale.version { return true }
-        if let pending = pending.pendingVersion(forKey: key), version < pending { return true }
-        return false
+        return pending.hasOwnMutation(newerThan: version, key: key, tags: read.entry.tags, since: readMark)
     }
 
     /// Reads L2 under the L2 timeouts: the soft timeout applies only when a fail-safe value
@@ -382,9 +411,12 @@ extension HybridCache {
     }
 
     /// Installs an entry in L1 unless L1 holds a newer version or, for a flight, an
-    /// invalidation newer than the entry arrived while the flight ran (a fenced fill).
+    /// invalidation newer than the entry arrived while the flight ran (a fenced fill). An entry
+    /// read from L2 (`readMark` set) is also refused when this node made a newer mutation of it
+    /// since the read began: checked under L1's lock, so the mutation's own L1 update, which
+    /// follows its admission, cannot be overwritten.
     @discardableResult
-    func install(_ entry: MemoryEntry, key: String, options: CacheEntryOptions, now: CacheInstant, flight: Flight?) -> Bool {
+    func install(_ entry: MemoryEntry, key: String, options: CacheEntryOptions, now: CacheInstant, flight: Flight?, readMark: UInt64? = nil) -> Bool {
         let physicalLifetime: Duration
         if options.isFailSafeEnabled {
             physicalLifetime = max(options.failSafeMaxDuration, entry.freshUntil - now)
@@ -399,6 +431,7 @@ extension HybridCache {
         )
         let installed = memory.set(key, item, now: now) { existing in
             if let flight, !flight.allowsInstall(of: entry.version) { return false }
+            if let readMark, pending.hasOwnMutation(newerThan: entry.version, key: key, tags: entry.tags, since: readMark) { return false }
             guard let existing else { return true }
             if existing.version < entry.version { return true }
             // The same version may refresh a stale copy (a renewed expiry), never a newer one.
@@ -530,8 +563,8 @@ extension HybridCache {
             metrics.factoryErrors.increment()
             eventHub.emit(.factoryFailed(key: key, error: "\(error)"))
             logger.debug("factory failed", metadata: ["concord.key": .string(key), "concord.error": "\(error)"])
-            let wrapped = (error as? CacheError) ?? CacheError(.factoryFailed, "the factory for '\(key)' failed", underlying: error)
-            return try activateFailSafe(key: key, options: context.options, stale: stale, error: wrapped)
+            // Rethrown as itself, so the caller can match its own error type.
+            return try activateFailSafe(key: key, options: context.options, stale: stale, error: error)
         }
     }
 
@@ -555,7 +588,7 @@ extension HybridCache {
     }
 
     /// Serves the stale value after a failure, renewing it for the throttle duration; or throws.
-    func activateFailSafe(key: String, options: CacheEntryOptions, stale: MemoryEntry?, error: CacheError) throws -> Flight.Outcome {
+    func activateFailSafe(key: String, options: CacheEntryOptions, stale: MemoryEntry?, error: any Error) throws -> Flight.Outcome {
         guard options.isFailSafeEnabled, var entry = stale, entry.allowsFailSafe else { throw error }
         if let maxCycles = options.failSafeMaxCycles, Int(entry.failSafeCycles) >= maxCycles {
             logger.debug("fail-safe cycles exhausted", metadata: ["concord.key": .string(key)])
@@ -675,7 +708,7 @@ final class FactoryRun<Value: Sendable>: Sendable {
     }
 }
 
-/// One L1 read of a `tryGet` or `getOrSet`: a fresh value ready to serve, or the entry found
+/// One L1 read of a `getResult` or `getOrSet`: a fresh value ready to serve, or the entry found
 /// (stale, or due for an eager refresh) for the rest of the call.
 @usableFromInline
 enum MemoryRead: Sendable {

@@ -13,7 +13,7 @@ extension HybridCache {
         tags: [String] = []
     ) async throws -> CacheVersion {
         try validate(key: key)
-        let options = options ?? configuration.defaultEntryOptions
+        let options = entryOptions(options)
         try options.validate()
         let entry = try await store(value, key: key, version: versions.next(), options: options, tags: tags, source: .memory, flight: nil)
         return entry.version
@@ -24,7 +24,7 @@ extension HybridCache {
     @discardableResult
     public func remove(_ key: String, options: CacheEntryOptions? = nil) async throws -> CacheVersion {
         try validate(key: key)
-        let options = options ?? configuration.defaultEntryOptions
+        let options = entryOptions(options)
         return try await mutate(.remove, key: key, options: options)
     }
 
@@ -32,7 +32,7 @@ extension HybridCache {
     @discardableResult
     public func expire(_ key: String, options: CacheEntryOptions? = nil) async throws -> CacheVersion {
         try validate(key: key)
-        let options = options ?? configuration.defaultEntryOptions
+        let options = entryOptions(options)
         return try await mutate(.expire, key: key, options: options)
     }
 
@@ -40,7 +40,7 @@ extension HybridCache {
     @discardableResult
     public func removeByTag(_ tag: String, options: CacheEntryOptions? = nil) async throws -> CacheVersion {
         try validate(key: tag)
-        return try await mutate(.removeTag, key: tag, options: options ?? configuration.defaultEntryOptions)
+        return try await mutate(.removeTag, key: tag, options: entryOptions(options))
     }
 
     /// Clears the cache on every node: expires every entry (kept for fail-safe) when
@@ -48,7 +48,13 @@ extension HybridCache {
     /// unreachable and the queue of writes waiting for it is full.
     @discardableResult
     public func clear(allowFailSafe: Bool = true, options: CacheEntryOptions? = nil) async throws -> CacheVersion {
-        try await mutate(allowFailSafe ? .clearExpire : .clearRemove, key: "", options: options ?? configuration.defaultEntryOptions)
+        try await mutate(allowFailSafe ? .clearExpire : .clearRemove, key: "", options: entryOptions(options))
+    }
+
+    /// The options a call runs with: those it was given, over the cache's defaults.
+    func entryOptions(_ options: CacheEntryOptions?) -> CacheEntryOptions {
+        guard let options else { return configuration.defaultEntryOptions }
+        return options.applied(over: configuration.defaultEntryOptions)
     }
 
     // MARK: - Storing
@@ -103,22 +109,35 @@ extension HybridCache {
         if !options.skipMemoryWrite {
             install(entry, key: key, options: options, now: now, flight: flight)
         }
-        await write(mutation, options: options, writesDistributed: writesDistributed, reservation: reservation)
-        return entry
+        // A client's write is ordered by when Redis runs it; an origin fill keeps its version.
+        let landed: CacheVersion
+        do {
+            landed = try await write(
+                mutation, options: options, writesDistributed: writesDistributed, reservation: reservation,
+                rebases: source != .factory, isFill: flight != nil
+            )
+        } catch {
+            // The write reached no other node and will not: this node must not serve it either.
+            memory.update(key, now: clock.now()) { $0.value.version == version ? .remove : .keep }
+            throw error
+        }
+        guard landed != version else { return entry }
+        var rebased = entry
+        rebased.rebase(to: landed)
+        return rebased
     }
 
     /// Applies a remove, expire, tag removal or clear locally, then writes and announces it.
-    /// Throws `writeQueueFull` (before applying anything) for all but an expire, whose marker
-    /// is dropped rather than refused when there is no room.
-    private func mutate(_ kind: MutationKind, key: String, options: CacheEntryOptions) async throws -> CacheVersion {
-        let version = versions.next()
+    /// Throws `writeQueueFull` (before applying anything) when there is no room: an expire too,
+    /// since an acknowledged invalidation that never reaches L2 is one other nodes never see.
+    func mutate(_ kind: MutationKind, key: String, options: CacheEntryOptions, version fixedVersion: CacheVersion? = nil) async throws -> CacheVersion {
+        let version = fixedVersion ?? versions.next()
         let mutation = CacheMutation(kind: kind, key: key, version: version, timeToLive: configuration.markerTimeToLive, instance: instanceID)
         let writesDistributed = distributed != nil && !options.skipDistributedWrite
-        let reservation = try admit(mutation, options: options, writesDistributed: writesDistributed, isDroppable: kind == .expire)
+        let reservation = try admit(mutation, options: options, writesDistributed: writesDistributed, isDroppable: false)
         fenceFlights(kind: kind, key: key, version: version)
         applyToMemory(kind: kind, key: key, version: version, now: clock.now())
-        await write(mutation, options: options, writesDistributed: writesDistributed, reservation: reservation)
-        return version
+        return try await write(mutation, options: options, writesDistributed: writesDistributed, reservation: reservation, rebases: true, isFill: false)
     }
 
     /// Holds room in the pending queue for a mutation about to be applied; nil when it goes
@@ -126,7 +145,10 @@ extension HybridCache {
     private func admit(
         _ mutation: CacheMutation, options: CacheEntryOptions, writesDistributed: Bool, isDroppable: Bool
     ) throws -> PendingWrites.Reservation? {
-        guard writesDistributed || (backplane != nil && !options.skipBackplaneNotifications) else { return nil }
+        let notifies = backplane != nil && !options.skipBackplaneNotifications
+        guard writesDistributed || notifies else { return nil }
+        // L2 carries the notification when it is written: only the backplane-only case needs it.
+        try requireRunning(distributed: writesDistributed, backplane: notifies && !writesDistributed)
         switch pending.admit(mutation, isDroppable: isDroppable) {
         case .admitted(let reservation, let dropped, let startsFullEpisode):
             for marker in dropped { noteDropped(marker) }
@@ -146,21 +168,25 @@ extension HybridCache {
     private func noteDropped(_ mutation: CacheMutation) {
         metrics.pendingOverflow.increment()
         eventHub.emit(.pendingWriteDropped(key: mutation.key))
-        logger.debug("pending L2 queue full: dropped an expiry marker or origin fill", metadata: ["concord.key": .string(mutation.key)])
+        logger.debug("pending L2 queue full: dropped an origin fill", metadata: ["concord.key": .string(mutation.key)])
     }
 
     /// Once per full episode, not once per key: an invalidation of 10,000 keys logs one line.
     private func warnQueueFull() {
-        logger.warning("pending L2 write queue is full: writes are refused with writeQueueFull, expiry markers and origin fills dropped", metadata: [
+        logger.warning("pending L2 write queue is full: writes are refused with writeQueueFull, origin fills dropped", metadata: [
             "concord.capacity": "\(pending.capacity)", "concord.maxBytes": "\(pending.maxBytes)",
         ])
     }
 
-    /// Sends a mutation to L2 (or only to the backplane). A failure never fails the call: the
-    /// mutation is queued and flushed when Redis is back (auto-recovery).
+    /// Sends a mutation to L2 (or only to the backplane). While `run()` is active a failure never
+    /// fails the call: the mutation is queued and flushed when Redis is back (auto-recovery).
+    /// Without `run()` nothing would flush it, so the call fails with `distributedFailed` instead;
+    /// a fill from the factory (`isFill`) is no client's write and is only given up. Returns the
+    /// version it landed with: its own, or with `rebases` a later one (see `sendLive`).
     private func write(
-        _ mutation: CacheMutation, options: CacheEntryOptions, writesDistributed: Bool, reservation: PendingWrites.Reservation?
-    ) async {
+        _ mutation: CacheMutation, options: CacheEntryOptions, writesDistributed: Bool, reservation: PendingWrites.Reservation?,
+        rebases: Bool, isFill: Bool
+    ) async throws -> CacheVersion {
         let notify = backplane != nil && !options.skipBackplaneNotifications
         let target: WriteTarget
         if writesDistributed {
@@ -168,23 +194,25 @@ extension HybridCache {
         } else if notify {
             target = .backplaneOnly
         } else {
-            return
+            return mutation.version
         }
-        guard let reservation else { return }
+        guard let reservation else { return mutation.version }
         if options.allowBackgroundDistributedOperations, background.isRunning {
             enqueuePending(mutation, target: target, reservation: reservation)
-            return
+            return mutation.version
         }
         do {
             let deadline = options.distributedHardTimeout.map { clock.now() + $0 }
             let outcome = try await withDeadline(deadline, clock: clock) {
-                try await self.send(mutation, to: target)
+                try await self.sendLive(mutation, to: target, rebases: rebases)
             }
-            guard case .value = outcome else {
+            guard case .value(let landed) = outcome else {
                 throw CacheError(.distributedTimeout, "L2 write of '\(mutation.key)' timed out")
             }
             pending.release(reservation)
+            if landed != mutation.version { pending.recordLanding(slot: mutation.pendingSlot, version: landed) }
             noteDistributedReachable()
+            return landed
         } catch {
             counters.distributedErrors.add(1, ordering: .relaxed)
             metrics.distributedErrors.increment()
@@ -193,8 +221,68 @@ extension HybridCache {
             logger.debug("L2 write failed; queued for recovery", metadata: [
                 "concord.key": .string(mutation.key), "concord.error": "\(error)",
             ])
-            if !background.isRunning { noteNotRunning("recovery of failed L2 writes") }
+            guard runActive.load(ordering: .relaxed) else {
+                pending.release(reservation)
+                if isFill { return mutation.version }
+                throw CacheError(
+                    .distributedFailed,
+                    "the L2 write of '\(mutation.key)' failed and run() is not active to retry it: nothing was written",
+                    underlying: error
+                )
+            }
             enqueuePending(mutation, target: target, reservation: reservation)
+            return mutation.version
+        }
+    }
+
+    /// Applies a client's mutation of a key as it is made (not a queued one). When L2 holds a
+    /// newer version that this node had not seen, that version was written before this call
+    /// reached Redis: by Redis's own order this mutation comes after it, and a version that says
+    /// otherwise only shows that the other writer's clock ran ahead (hybrid clocks carry such a
+    /// lead to every node that hears from it, for up to `maxClockDrift`). So the mutation takes
+    /// a version after the stored one, in L1 as in L2, and is applied again, at most twice more.
+    /// Queued mutations and origin fills keep their versions: their order is when they were
+    /// acknowledged or loaded, and a newer stored version rightly wins.
+    func sendLive(_ mutation: CacheMutation, to target: WriteTarget, rebases: Bool) async throws -> CacheVersion {
+        guard rebases, mutation.kind.isKeyed, case .distributed(let publish) = target, let distributed else {
+            try await send(mutation, to: target)
+            return mutation.version
+        }
+        var mutation = mutation
+        for attempt in 0..<3 {
+            let outcome = try await distributed.apply(mutation, publish: publish)
+            guard case .superseded(let newer) = outcome, attempt < 2, versions.observe(newer) else {
+                handle(outcome, of: mutation)
+                return mutation.version
+            }
+            let rebased = versions.next()
+            counters.rebasedWrites.add(1, ordering: .relaxed)
+            logger.debug("write rebased after a newer stored version", metadata: [
+                "concord.key": .string(mutation.key), "concord.version": "\(mutation.version)",
+                "concord.stored": "\(newer)", "concord.rebased": "\(rebased)",
+            ])
+            rebaseInMemory(mutation, to: rebased)
+            mutation.version = rebased
+            mutation.entry?.version = rebased
+        }
+        return mutation.version
+    }
+
+    /// Moves a live mutation's effect in L1 to its rebased version: this node's written entry
+    /// takes the new version; a remove or expire also covers what L1 holds up to it.
+    private func rebaseInMemory(_ mutation: CacheMutation, to rebased: CacheVersion) {
+        let now = clock.now()
+        switch mutation.kind {
+        case .set:
+            memory.update(mutation.key, now: now) { item in
+                if item.value.version == mutation.version { item.value.rebase(to: rebased) }
+                return .keep
+            }
+        case .remove, .expire:
+            fenceFlights(kind: mutation.kind, key: mutation.key, version: rebased)
+            applyToMemory(kind: mutation.kind, key: mutation.key, version: rebased, now: now)
+        case .removeTag, .clearRemove, .clearExpire:
+            break
         }
     }
 
@@ -203,32 +291,37 @@ extension HybridCache {
         switch target {
         case .distributed(let publish):
             guard let distributed else { return }
-            let outcome = try await distributed.apply(mutation, publish: publish)
-            switch outcome {
-            case .applied(let sequence):
-                if sequence != nil { counters.published.add(1, ordering: .relaxed) }
-            case .superseded(let newer):
-                // L2 holds a newer version: ours must not stay fresh in L1.
-                versions.observe(newer)
-                if mutation.kind == .set {
-                    let now = clock.now()
-                    memory.update(mutation.key, now: now) { item in
-                        guard item.value.version == mutation.version else { return .keep }
-                        if item.value.allowsFailSafe {
-                            item.value.isExpired = true
-                            return .keep
-                        }
-                        return .remove
-                    }
-                }
-                logger.debug("write superseded by a newer version", metadata: [
-                    "concord.key": .string(mutation.key), "concord.version": "\(mutation.version)", "concord.newer": "\(newer)",
-                ])
-            }
+            handle(try await distributed.apply(mutation, publish: publish), of: mutation)
         case .backplaneOnly:
             guard let backplane else { return }
             _ = try await backplane.publish(mutation)
             counters.published.add(1, ordering: .relaxed)
+        }
+    }
+
+    /// Counts an applied mutation; for a superseded one, makes sure this node's older value
+    /// does not stay fresh in L1.
+    private func handle(_ outcome: MutationOutcome, of mutation: CacheMutation) {
+        switch outcome {
+        case .applied(let sequence):
+            if sequence != nil { counters.published.add(1, ordering: .relaxed) }
+        case .superseded(let newer):
+            // L2 holds a newer version: ours must not stay fresh in L1.
+            versions.observe(newer)
+            if mutation.kind == .set {
+                let now = clock.now()
+                memory.update(mutation.key, now: now) { item in
+                    guard item.value.version == mutation.version else { return .keep }
+                    if item.value.allowsFailSafe {
+                        item.value.isExpired = true
+                        return .keep
+                    }
+                    return .remove
+                }
+            }
+            logger.debug("write superseded by a newer version", metadata: [
+                "concord.key": .string(mutation.key), "concord.version": "\(mutation.version)", "concord.newer": "\(newer)",
+            ])
         }
     }
 

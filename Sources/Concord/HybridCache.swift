@@ -4,9 +4,10 @@ import Synchronization
 
 /// A hybrid cache: a local in-memory L1 in front of an optional shared L2, kept coherent with
 /// other nodes by an optional backplane. A `final class`, not an actor, so an L1 hit takes one
-/// shard lock and no actor hop. Run it as a `Service` (`run()`) for background work: factories
-/// that outlive their timeouts, eager refresh, background and recovered L2 writes, and the
-/// backplane subscriber. Without `run()` it works as L1 + L2 and logs that it does.
+/// shard lock and no actor hop. Run it as a `Service` (`run()`, in a `ServiceGroup`) and await
+/// `ready(timeout:)`: `run()` drives the L2 and backplane connections, the subscriber and the
+/// background work. Until `run()` is active, an operation that needs a networked L2 or
+/// backplane throws `CacheError(.notRunning)` instead of acknowledging a write that would be lost.
 public final class HybridCache: Service, Sendable {
     public let configuration: HybridCacheConfiguration
     let logger: Logger
@@ -44,6 +45,15 @@ public final class HybridCache: Service, Sendable {
     /// instance, versioned after this, comes from a live process rather than a previous run.
     let createdAtWallMilliseconds: Int64
     private let runState = Mutex(RunState.idle)
+    /// Whether `run()` is active; read by every operation that needs L2 or the backplane.
+    let runActive = Atomic<Bool>(false)
+    /// Set once graceful shutdown or cancellation began: the disconnections that follow are the
+    /// cache's own doing and are not warned about.
+    let stopping = Atomic<Bool>(false)
+    /// Whether the L2 has connected since `run()` started (it reports `reachable`).
+    let distributedConnected = Atomic<Bool>(false)
+    /// Tasks in `ready(timeout:)`, woken whenever readiness may have changed.
+    let readiness = ConditionWaiters()
 
     private enum RunState { case idle, running, finished }
 
@@ -114,6 +124,7 @@ public final class HybridCache: Service, Sendable {
         stats.distributed.corruptEntries = distributed?.corruptEntries ?? 0
         stats.distributed.futureVersions = counters.futureEntryVersions.load(ordering: .relaxed)
         stats.distributed.outOfMemoryErrors = counters.outOfMemoryErrors.load(ordering: .relaxed)
+        stats.distributed.rebasedWrites = counters.rebasedWrites.load(ordering: .relaxed)
         stats.factory.calls = counters.factoryCalls.load(ordering: .relaxed)
         stats.factory.errors = counters.factoryErrors.load(ordering: .relaxed)
         stats.factory.timeouts = counters.factoryTimeouts.load(ordering: .relaxed)
@@ -136,7 +147,7 @@ public final class HybridCache: Service, Sendable {
         let pendingCounters = pending.counters
         stats.autoRecovery.queued = pendingCounters.queued
         stats.autoRecovery.flushed = pendingCounters.flushed
-        // No acknowledged write is ever pushed out; what overflows is expiry markers and origin
+        // No acknowledged write or invalidation is ever pushed out; what overflows is origin
         // fills given up for lack of room.
         stats.autoRecovery.overflowed = pendingCounters.dropped
         stats.autoRecovery.refused = pendingCounters.refused
@@ -188,20 +199,28 @@ public final class HybridCache: Service, Sendable {
         guard canStart, let jobs = background.open() else {
             throw CacheError(.invalidConfiguration, "run() was called more than once on cache '\(configuration.cacheName)'")
         }
+        runActive.store(true, ordering: .relaxed)
+        readiness.wakeAll()
         logger.info("cache running", metadata: [
             "concord.distributed": .stringConvertible(distributed != nil),
             "concord.backplane": .stringConvertible(backplane != nil),
         ])
         defer {
             runState.withLock { $0 = .finished }
+            runActive.store(false, ordering: .relaxed)
+            stopping.store(true, ordering: .relaxed)
+            readiness.wakeAll()
             background.close()
             eventHub.finish()
         }
         try await withThrowingDiscardingTaskGroup { group in
             if let distributed {
                 let events = DistributedCacheEvents(
-                    reachable: { self.noteDistributedReachable() },
-                    dataLost: { reason in self.expireAll(reason: "L2 lost data: \(reason)") }
+                    reachable: {
+                        if !self.distributedConnected.exchange(true, ordering: .relaxed) { self.readiness.wakeAll() }
+                        self.noteDistributedReachable()
+                    },
+                    dataLost: { reason in self.noteDistributedDataLost(reason) }
                 )
                 group.addTask { try await self.superviseComponent("distributed cache") { try await distributed.run(events: events) } }
             }
@@ -216,6 +235,7 @@ public final class HybridCache: Service, Sendable {
             group.addTask {
                 // Graceful shutdown: stop taking background work, flush what is pending, stop.
                 try? await gracefulShutdown()
+                self.stopping.store(true, ordering: .relaxed)
                 self.background.close()
             }
             for await job in jobs {
@@ -224,6 +244,7 @@ public final class HybridCache: Service, Sendable {
             if !Task.isCancelled {
                 await self.drainPendingWrites(timeout: self.configuration.shutdownDrainTimeout)
             }
+            stopping.store(true, ordering: .relaxed)
             group.cancelAll()
         }
         logger.info("cache stopped")
@@ -238,6 +259,8 @@ public final class HybridCache: Service, Sendable {
                 try await body()
                 return
             } catch is CancellationError {
+                return
+            } catch where Task.isCancelled || stopping.load(ordering: .relaxed) {
                 return
             } catch {
                 logger.error("\(name) stopped with an error; restarting", metadata: ["concord.error": "\(error)"])
@@ -266,6 +289,65 @@ public final class HybridCache: Service, Sendable {
     /// Runs `job` in the background task group, or returns false when `run()` is not active.
     func runInBackground(_ job: @escaping @Sendable () async -> Void) -> Bool {
         background.submit(job)
+    }
+
+    // MARK: - Readiness
+
+    /// Returns once `run()` is active, L2 has connected and the backplane has synchronized
+    /// (whichever of the two the cache has). Call it after starting the cache's `ServiceGroup`;
+    /// it waits for `run()` to start. Throws `CacheError(.notReady)` naming what is missing when
+    /// `timeout` passes first, and `CacheError(.notRunning)` when `run()` has already finished.
+    public func ready(timeout: Duration) async throws {
+        let deadline = clock.now() + timeout
+        let outcome = try await withDeadline(deadline, clock: clock) {
+            await self.readiness.wait { self.isReady || self.hasFinished }
+        }
+        if hasFinished { throw notRunningError("ready(timeout:) was called after run() finished") }
+        if case .timedOut = outcome, !isReady {
+            throw CacheError(.notReady, "cache '\(configuration.cacheName)' was not ready within \(timeout): \(readinessShortfall)")
+        }
+    }
+
+    /// Whether `run()` is active (started and not finished).
+    public var isRunning: Bool { runActive.load(ordering: .relaxed) }
+
+    /// Whether `run()` is active, L2 has connected and the backplane has synchronized.
+    public var isReady: Bool {
+        guard runActive.load(ordering: .relaxed) else { return false }
+        if let distributed, !distributed.isUsableWithoutRun, !distributedConnected.load(ordering: .relaxed) { return false }
+        if backplane != nil, !isBackplaneConnected { return false }
+        return true
+    }
+
+    private var hasFinished: Bool { runState.withLock { if case .finished = $0 { true } else { false } } }
+
+    /// What `ready(timeout:)` still waits for.
+    private var readinessShortfall: String {
+        var missing: [String] = []
+        if !runActive.load(ordering: .relaxed) { missing.append("run() has not started (run the cache in a ServiceGroup)") }
+        if let distributed, !distributed.isUsableWithoutRun, !distributedConnected.load(ordering: .relaxed) {
+            missing.append("L2 has not connected")
+        }
+        if backplane != nil, !isBackplaneConnected { missing.append("the backplane has not synchronized") }
+        return missing.joined(separator: "; ")
+    }
+
+    /// Throws `notRunning` when `run()` is not active and the operation needs an L2 or a
+    /// backplane that only `run()` connects. Checked before anything is applied.
+    @inline(__always)
+    func requireRunning(distributed usesDistributed: Bool, backplane usesBackplane: Bool) throws {
+        if runActive.load(ordering: .relaxed) { return }
+        let needsRun = (usesDistributed && distributed.map { !$0.isUsableWithoutRun } == true)
+            || (usesBackplane && backplane.map { !$0.isUsableWithoutRun } == true)
+        if needsRun { throw notRunningError("nothing was read or written") }
+    }
+
+    func notRunningError(_ detail: String) -> CacheError {
+        let phase = hasFinished ? "run() has finished" : "run() is not active"
+        return CacheError(
+            .notRunning,
+            "cache '\(configuration.cacheName)': \(phase), and only run() connects its L2 and backplane; run the cache in a ServiceGroup and await ready(timeout:) (\(detail))"
+        )
     }
 
     private let warnedNotRunning = Atomic<Bool>(false)
@@ -324,6 +406,9 @@ struct CoherenceState: Sendable {
     var applied = AppliedWrites()
     /// Subscribed and replayed up to the head.
     var isSynchronized = false
+    /// The newest version among the messages applied: after a rollback, every entry Redis
+    /// still holds is at most this new (see `expireCopiesOlderThanTheRollback`).
+    var newestApplied: CacheVersion?
 
     /// Moves to `sequence` without having applied it (a new epoch, a full expiry): the write
     /// there is unknown until the next synchronization reads it.
@@ -335,7 +420,8 @@ struct CoherenceState: Sendable {
     }
 
     /// Records an applied message.
-    mutating func advance(to sequence: UInt64, writeID: UInt64) {
+    mutating func advance(to sequence: UInt64, writeID: UInt64, version: CacheVersion) {
+        if newestApplied.map({ $0 < version }) ?? true { newestApplied = version }
         lastSequence = sequence
         lastWriteID = writeID
         applied.record(writeID, at: sequence)

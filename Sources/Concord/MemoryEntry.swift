@@ -58,6 +58,14 @@ struct MemoryEntry: Sendable {
         CacheVersion(milliseconds: versionMilliseconds, counter: versionCounter, node: versionNode.text)
     }
 
+    /// Moves this node's own write to a later version of the same node (see
+    /// `HybridCache.sendLive`).
+    mutating func rebase(to version: CacheVersion) {
+        assert(versionNode.text == version.node, "a rebase keeps the writer")
+        versionMilliseconds = version.milliseconds
+        versionCounter = version.counter
+    }
+
     /// Expired by `expire`, by another node's write, or by a full expiry: kept only for fail-safe.
     var isExpired: Bool {
         get { flags.contains(Flags.isExpired) }

@@ -3,11 +3,11 @@ import Logging
 
 /// One suite of `concord bench`.
 package enum BenchSuite: String, CaseIterable, Sendable {
-    case l1, l2, propagation, stampede, recovery, hitrate, memory
+    case l1, l2, propagation, stampede, recovery, hitrate, memory, node, resp
 
     /// The order suites run in: allocation-sensitive and CPU-bound suites before any Redis
     /// client thread exists, so they measure a quiet process.
-    static let runOrder: [BenchSuite] = [.memory, .l1, .hitrate, .stampede, .l2, .propagation, .recovery]
+    static let runOrder: [BenchSuite] = [.memory, .l1, .hitrate, .stampede, .l2, .propagation, .recovery, .node, .resp]
 }
 
 /// Runs suites of `concord bench` and collects their figures; a suite that cannot run is
@@ -17,6 +17,8 @@ package struct BenchRunner: Sendable {
     package var quick: Bool
     /// Where the `l2` suite measures: Redis (against redis-benchmark) or Memcached (against a C `mg` client).
     package var l2: L2Backend = .redis
+    /// The l2 suite (on Redis) also measures the client over TLS, against itself without TLS on the same server.
+    package var tls: Bool = false
     /// Progress lines (suite started, finished, failed) for a person watching.
     package var progress: @Sendable (String) -> Void
 
@@ -46,7 +48,7 @@ package struct BenchRunner: Sendable {
                 let results = try await withHeartbeat(position: position, suite: suite, start: start) {
                     suite == .l2 && l2 == .memcached
                         ? try await MemcachedL2Suite(configuration: quick ? .quick : .init()).run()
-                        : try await Self.run(suite, quick: quick)
+                        : try await Self.run(suite, quick: quick, tls: tls)
                 }
                 bySuite[suite] = results
                 let met = results.filter { $0.met == true }.count
@@ -88,12 +90,14 @@ package struct BenchRunner: Sendable {
     }
 
     /// Runs one suite with its full or quick configuration.
-    package static func run(_ suite: BenchSuite, quick: Bool) async throws -> [BenchResult] {
+    package static func run(_ suite: BenchSuite, quick: Bool, tls: Bool = false) async throws -> [BenchResult] {
         switch suite {
         case .l1:
             return try await L1Suite(configuration: quick ? .quick : .init()).run()
         case .l2:
-            return try await L2Suite(configuration: quick ? .quick : .init()).run()
+            var configuration: L2Suite.Configuration = quick ? .quick : .init()
+            configuration.tls = tls
+            return try await L2Suite(configuration: configuration).run()
         case .propagation:
             return try await PropagationSuite(configuration: quick ? .quick : .init()).run()
         case .stampede:
@@ -104,6 +108,10 @@ package struct BenchRunner: Sendable {
             return HitRateSuite(configuration: quick ? .quick : .init()).benchResults()
         case .memory:
             return try await MemorySuite(configuration: quick ? .quick : .init()).run()
+        case .node:
+            return try await NodeSuite(configuration: quick ? .quick : .init()).run()
+        case .resp:
+            return try await RESPSuite(configuration: quick ? .quick : .init()).run()
         }
     }
 

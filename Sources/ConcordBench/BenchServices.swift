@@ -27,10 +27,10 @@ enum BenchServices {
     }
 
     /// Starts a throwaway redis-server for a suite and stops it afterwards in every path.
-    static func withServer<T: Sendable>(_ body: (RedisServer) async throws -> T) async throws -> T {
+    static func withServer<T: Sendable>(_ options: RedisServer.Options = .init(), _ body: (RedisServer) async throws -> T) async throws -> T {
         let server: RedisServer
         do {
-            server = try await RedisServer.start()
+            server = try await RedisServer.start(options)
         } catch {
             throw BenchError("cannot start redis-server (run scripts/setup.sh): \(error)")
         }

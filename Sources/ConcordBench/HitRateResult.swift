@@ -14,12 +14,14 @@ package struct HitRateResult: Codable, Hashable, Sendable {
     package var shardCount: Int
     /// The reference LRU of the same capacity.
     package var lru: Double
+    /// The W-TinyLFU reference of the same capacity: the ratio to reach.
+    package var wTinyLFU: Double
     /// Bélády's optimum, the ceiling.
     package var optimal: Double
 
     package init(
         trace: String, requests: Int, keyspace: Int, cacheSize: Int, cacheFraction: Double,
-        memoryCache: Double, memoryCacheSharded: Double, shardCount: Int, lru: Double, optimal: Double
+        memoryCache: Double, memoryCacheSharded: Double, shardCount: Int, lru: Double, wTinyLFU: Double, optimal: Double
     ) {
         self.trace = trace
         self.requests = requests
@@ -30,6 +32,7 @@ package struct HitRateResult: Codable, Hashable, Sendable {
         self.memoryCacheSharded = memoryCacheSharded
         self.shardCount = shardCount
         self.lru = lru
+        self.wTinyLFU = wTinyLFU
         self.optimal = optimal
     }
 

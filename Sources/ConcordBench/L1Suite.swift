@@ -2,7 +2,7 @@ import Concord
 import Logging
 import Synchronization
 
-/// The `l1` suite: the cost of an L1 hit through `HybridCache` (`tryGet`, `getOrSet`) next to a
+/// The `l1` suite: the cost of an L1 hit through `HybridCache` (`getResult`, `getOrSet`) next to a
 /// `Mutex`-guarded `Dictionary` holding the same keys and value type, with 1 and 2 tasks.
 ///
 /// Rounds alternate Concord and the reference (and which goes first), so slow drift of a noisy
@@ -59,7 +59,7 @@ struct L1Suite: Sendable {
             reference.set(key, index)
         }
         for key in keys {
-            guard try await cache.tryGet(key, as: Int.self)?.source == .memory else {
+            guard try await cache.getResult(key, as: Int.self)?.source == .memory else {
                 throw BenchError("the L1 suite's keys are not all L1 hits")
             }
         }
@@ -165,7 +165,7 @@ struct HybridTryGet: L1Operation {
 
     @inline(__always)
     func read(_ key: String) async throws -> Int {
-        try await cache.tryGet(key, as: Int.self)?.value ?? -1
+        try await cache.getResult(key, as: Int.self)?.value ?? -1
     }
 }
 
@@ -174,7 +174,7 @@ struct HybridGetOrSet: L1Operation {
 
     @inline(__always)
     func read(_ key: String) async throws -> Int {
-        try await cache.getOrSet(key, as: Int.self) { _ in -1 }.value
+        try await cache.getOrSetResult(key, as: Int.self) { _ in -1 }.value
     }
 }
 

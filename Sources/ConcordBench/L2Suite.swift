@@ -21,6 +21,9 @@ struct L2Suite: Sendable {
         var maxOperationsPerRound = 5_000_000
         /// The value stored under the key both sides read, in bytes.
         var valueSize = 64
+        /// Also measures GETs over TLS against the same client without TLS, on one server (which
+        /// listens both ways), rounds alternating: the cost of TLS, with certificates made for the run.
+        var tls = false
 
         init() {}
 
@@ -47,19 +50,60 @@ struct L2Suite: Sendable {
         guard let tool = ExecutableSearch.locate("redis-benchmark") else {
             throw BenchError("redis-benchmark is not installed (it comes with redis-tools; run scripts/setup.sh)")
         }
-        return try await BenchServices.withServer { server in
+        let certificates = configuration.tls ? try await TestCertificates.generate() : nil
+        defer { certificates?.remove() }
+        return try await BenchServices.withServer(RedisServer.Options(tls: certificates.map { RedisServer.Options.TLS($0) })) { server in
             let client = RedisClient(configuration: server.configuration(), logger: logger)
-            return try await BenchServices.withRunning([{ try await client.run() }]) {
+            let tlsClient = certificates.map { RedisClient(configuration: server.tlsConfiguration($0.clientTLS), logger: logger) }
+            var services: [@Sendable () async throws -> Void] = [{ try await client.run() }]
+            if let tlsClient { services.append { try await tlsClient.run() } }
+            return try await BenchServices.withRunning(services) {
                 try await client.waitUntilConnected(timeout: .seconds(5))
+                try await tlsClient?.waitUntilConnected(timeout: .seconds(5))
                 let value = [UInt8](repeating: UInt8(ascii: "x"), count: configuration.valueSize)
                 _ = try await client.send("SET", RedisArgument(Self.key), RedisArgument(value))
                 var results: [BenchResult] = []
                 for concurrency in configuration.concurrencies {
                     results += try await measure(concurrency: concurrency, client: client, tool: tool, port: server.port)
+                    if let tlsClient {
+                        results.append(try await measureTLS(concurrency: concurrency, plain: client, tls: tlsClient))
+                    }
                 }
                 return results
             }
         }
+    }
+
+    /// The same GET loop through a TLS client and through a plaintext one, alternating rounds.
+    private func measureTLS(concurrency: Int, plain: RedisClient, tls: RedisClient) async throws -> BenchResult {
+        let warmUp = BenchBudget(maxCount: 2_000, maxDuration: .milliseconds(100))
+        _ = try await concordRate(client: tls, concurrency: concurrency, budget: warmUp)
+        let budget = BenchBudget(maxCount: configuration.maxOperationsPerRound, maxDuration: configuration.roundDuration)
+        var withTLS: [Double] = []
+        var without: [Double] = []
+        var ratios: [Double] = []
+        for round in 0..<configuration.rounds {
+            var rates = [0.0, 0.0]
+            for step in 0..<2 {
+                let side = (step + round) % 2
+                rates[side] = try await concordRate(client: side == 0 ? tls : plain, concurrency: concurrency, budget: budget)
+            }
+            withTLS.append(rates[0])
+            without.append(rates[1])
+            ratios.append(rates[0] / rates[1])
+        }
+        let plural = concurrency == 1 ? "" : "s"
+        return BenchResult(
+            suite: "l2",
+            name: "GET over TLS, \(concurrency) concurrent caller\(plural)",
+            value: BenchResult.Summary(withTLS),
+            unit: "ops/s",
+            reference: BenchResult.Summary(without),
+            ratio: BenchResult.Summary(ratios).median,
+            target: "- (diagnostic)",
+            met: nil,
+            note: "reference: the same client without TLS, same server, rounds alternating; TLS 1.3 through swift-nio-ssl, P-256 certificates"
+        )
     }
 
     private func measure(

@@ -11,8 +11,8 @@ import Glibc
 /// key and value themselves.
 ///
 /// Each cache is measured right after filling it to its bound, and again after as many more
-/// distinct keys went through it, when S3-FIFO's ghost queue (the keys recently evicted) is
-/// full: that is the footprint of a cache in steady state.
+/// distinct keys went through it (churn): that is the footprint of a cache in steady state,
+/// frequency sketch included.
 struct MemorySuite: Sendable {
     /// What to measure.
     struct Configuration: Sendable {

@@ -192,7 +192,7 @@ struct PropagationSuite: Sendable {
             for receiver in receivers {
                 group.addTask {
                     for key in keys {
-                        guard try await receiver.cache.tryGet(key, as: String.self) != nil else {
+                        guard try await receiver.cache.getResult(key, as: String.self) != nil else {
                             throw BenchError("a receiver could not read '\(key)' from L2 during the prefill")
                         }
                     }

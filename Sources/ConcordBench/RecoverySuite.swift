@@ -160,8 +160,8 @@ struct RecoverySuite: Sendable {
         try await waitForBoth(a, b)
         let key = "recovery-\(round)"
         try await a.cache.set(key, "before")
-        guard try await b.cache.tryGet(key, as: String.self)?.value == "before",
-              try await b.cache.tryGet(key, as: String.self)?.source == .memory
+        guard try await b.cache.getResult(key, as: String.self)?.value == "before",
+              try await b.cache.getResult(key, as: String.self)?.source == .memory
         else {
             throw BenchError("node B could not load '\(key)' into L1 before the outage")
         }
@@ -229,7 +229,7 @@ struct RecoverySuite: Sendable {
         let invalidationStep = step(["B command", "B subscriber"])
 
         // B must not serve the old value any more.
-        if let stale = try? await b.cache.tryGet(key, as: String.self), stale.value == "before", !stale.isStale {
+        if let stale = try? await b.cache.getResult(key, as: String.self), stale.value == "before", !stale.isStale {
             throw BenchError("node B still serves the value from before the outage")
         }
         return Round(

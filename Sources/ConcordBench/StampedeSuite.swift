@@ -92,7 +92,7 @@ struct StampedeSuite: Sendable {
             for _ in 0..<callers {
                 group.addTask {
                     await gate.wait()
-                    let result = try await cache.getOrSet(key, as: String.self) { _ in
+                    let result = try await cache.getOrSetResult(key, as: String.self) { _ in
                         calls.count.add(1, ordering: .relaxed)
                         try await Task.sleep(for: delay)
                         return "loaded"

@@ -61,4 +61,43 @@ package struct KeyTrace: Sendable {
         }
         return KeyTrace(name: "scan-zipf-\(exponent)", keyspace: keyspace, keys: keys)
     }
+
+    /// Zipf traffic whose popular set moves: every `phaseLength` requests the ranks are dealt
+    /// to a different set of keys (each key's rank moves by a third of the keyspace), so what
+    /// was hot goes cold at once and a policy must forget old frequencies to keep up. A news
+    /// front page or a daily catalogue does this to a cache.
+    package static func shiftingZipf(
+        exponent: Double, keyspace: Int, requests: Int, phaseLength: Int, seed: UInt64
+    ) -> KeyTrace {
+        precondition(phaseLength > 0)
+        var generator = TraceRandomGenerator(seed: seed)
+        let keyOfRank = Array(0..<keyspace).shuffled(using: &generator)
+        let distribution = ZipfDistribution(count: keyspace, exponent: exponent)
+        let shift = max(1, keyspace / 3)
+        var keys = [Int]()
+        keys.reserveCapacity(requests)
+        for request in 0..<requests {
+            let phase = request / phaseLength
+            let rank = distribution.next(using: &generator)
+            keys.append(keyOfRank[(rank + phase * shift) % keyspace])
+        }
+        return KeyTrace(name: "shifting-zipf-\(exponent)", keyspace: keyspace, keys: keys)
+    }
+
+    /// The same `loopLength` keys requested in the same order again and again, as a batch job
+    /// that re-reads a table does. With a loop slightly longer than the cache, LRU and FIFO
+    /// evict every key just before it comes back and hit nothing, while keeping any fixed
+    /// subset hits almost as often as the cache is large.
+    package static func loop(loopLength: Int, keyspace: Int, requests: Int, seed: UInt64) -> KeyTrace {
+        precondition(loopLength > 0 && loopLength <= keyspace)
+        var generator = TraceRandomGenerator(seed: seed)
+        let order = Array(0..<keyspace).shuffled(using: &generator).prefix(loopLength)
+        var keys = [Int]()
+        keys.reserveCapacity(requests)
+        while keys.count < requests {
+            keys.append(contentsOf: order.prefix(requests - keys.count))
+        }
+        let percent = Int((Double(loopLength) / Double(keyspace) * 1000).rounded())
+        return KeyTrace(name: "loop-\(Double(percent) / 10)%", keyspace: keyspace, keys: keys)
+    }
 }

@@ -108,6 +108,9 @@ public final class CacheNode: Sendable {
         self.logger = logger
     }
 
+    /// The `Server` header of every HTTP answer.
+    static let serverName = "concord"
+
     /// The Hummingbird application: the API's router, the HTTP/1.1 server, and the cache as a
     /// service of the application, so HummingbirdTesting runs it too. `onServerRunning` gets
     /// the bound port (useful with port 0).
@@ -120,17 +123,27 @@ public final class CacheNode: Sendable {
         let scheme = tls == nil ? "http" : "https"
         // The idle timeout closes connections that send nothing; the request deadline closes
         // those that trickle a request in a byte at a time, which resets any idle timer.
-        var server = HTTPServerBuilder.http1(configuration: .init(
+        let http1 = HTTP1Channel.Configuration(
             additionalChannelHandlers: [makeHTTP1CloseAfterResponseHandler(), makeHTTP1RequestDeadlineHandler(timeout: requestTimeout)],
             idleTimeout: idleTimeout
-        ))
+        )
+        // L1 hits are answered on the event loop, without the router. Not with an origin: there
+        // a GET is `getOrSet`, whose hit may be due for an eager refresh that only it starts.
+        let directHits = origin == nil
+            ? MemoryHitResponder(cache: cache, tokens: tokens, metrics: metrics, serverName: Self.serverName)
+            : nil
+        var server = HTTPServerBuilder { responder -> any ServerChildChannel in
+            let channel = HTTP1Channel(responder: responder, configuration: http1)
+            guard let directHits else { return channel }
+            return MemoryHitHTTP1Channel(base: channel, responder: directHits)
+        }
         if let tls { server = try .tls(server, tlsConfiguration: tls) }
         return Application(
             router: routes.makeRouter(),
             server: server,
             configuration: .init(
                 address: .hostname(configuration.bindHost, port: configuration.port),
-                serverName: "concord",
+                serverName: Self.serverName,
                 availableConnectionsDelegate: .maximum(configuration.maxConnections, logger: logger)
             ),
             services: [cache],
@@ -143,12 +156,27 @@ public final class CacheNode: Sendable {
         )
     }
 
+    /// The RESP front end on `respPort`, or nil when the configuration has none.
+    /// `onBound` gets the bound port (useful with port 0).
+    public func makeRESPServer(onBound: @escaping @Sendable (Int) async -> Void = { _ in }) -> RESPServer? {
+        guard let port = configuration.respPort else { return nil }
+        return RESPServer(
+            configuration: .init(host: configuration.bindHost, port: port, maxConnections: configuration.respMaxConnections, token: configuration.respToken),
+            cache: cache, logger: logger, onBound: onBound)
+    }
+
     /// Runs the node until SIGTERM or SIGINT (or, with `parentProcessID`, until that parent is
     /// gone), then shuts down gracefully within `shutdownTimeout` plus a margin for the server.
-    public func run(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+    public func run(
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in },
+        onRESPBound: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) async throws {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: try makeApplication(onServerRunning: onServerRunning)),
         ]
+        if let resp = makeRESPServer(onBound: onRESPBound) {
+            services.append(.init(service: resp))
+        }
         if let parent = configuration.parentProcessID {
             services.append(.init(
                 service: ParentProcessWatch(parentProcessID: parent, logger: logger),

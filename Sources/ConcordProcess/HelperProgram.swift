@@ -19,8 +19,12 @@ package enum HelperProgram {
 
     /// Runs `executable` (a path) with `arguments`; SIGTERM when it outlives `timeout`, then
     /// SIGKILL if it still has not exited a few seconds later.
-    package static func run(_ executable: String, _ arguments: [String], timeout: Duration) async throws -> Output {
-        let spawned = try ProcessSpawn.start(executable: executable, arguments: arguments, output: .pipes)
+    /// `environment` replaces this process's environment when given (a password for redis-cli
+    /// goes there rather than into the arguments, which every process list shows).
+    package static func run(
+        _ executable: String, _ arguments: [String], environment: [String: String]? = nil, timeout: Duration
+    ) async throws -> Output {
+        let spawned = try ProcessSpawn.start(executable: executable, arguments: arguments, environment: environment, output: .pipes)
         let exit = AsyncStream<Int32>.makeStream()
         ProcessSpawn.reap(spawned.processIdentifier, name: "helper") { status in
             exit.continuation.yield(status)

@@ -28,6 +28,55 @@ public final class RedisServer: Sendable {
             }
         }
 
+        /// A TLS listener next to the plaintext port (which stays, for probes and fault control).
+        public struct TLS: Sendable {
+            public var certificateFile: String
+            public var keyFile: String
+            /// The CAs the server trusts for client certificates (Redis requires one even without mutual TLS).
+            public var caFile: String
+            /// Mutual TLS: refuse clients that present no certificate signed by `caFile`.
+            public var requireClientCertificates: Bool
+
+            public init(certificateFile: String, keyFile: String, caFile: String, requireClientCertificates: Bool = false) {
+                self.certificateFile = certificateFile
+                self.keyFile = keyFile
+                self.caFile = caFile
+                self.requireClientCertificates = requireClientCertificates
+            }
+        }
+
+        /// Runs the process as a Sentinel (`redis-server --sentinel`) that monitors one master.
+        public struct Sentinel: Sendable {
+            public var masterName: String
+            public var masterHost: String
+            public var masterPort: Int
+            /// Sentinels that must agree the master is down before a failover.
+            public var quorum: Int
+            /// How long the master may not answer before this Sentinel thinks it down.
+            public var downAfter: Duration
+            public var failoverTimeout: Duration
+            /// The master's (and replicas') `requirepass`, for `sentinel auth-pass`.
+            public var masterPassword: String?
+
+            public init(
+                masterName: String = "mymaster",
+                masterHost: String = "127.0.0.1",
+                masterPort: Int,
+                quorum: Int = 2,
+                downAfter: Duration = .milliseconds(1000),
+                failoverTimeout: Duration = .seconds(5),
+                masterPassword: String? = nil
+            ) {
+                self.masterName = masterName
+                self.masterHost = masterHost
+                self.masterPort = masterPort
+                self.quorum = quorum
+                self.downAfter = downAfter
+                self.failoverTimeout = failoverTimeout
+                self.masterPassword = masterPassword
+            }
+        }
+
         /// Password of the default user (`requirepass`); nil leaves it open.
         public var requirePassword: String?
         public var users: [User]
@@ -35,17 +84,25 @@ public final class RedisServer: Sendable {
         public var extraConfig: [String]
         public var executable: String
         public var startTimeout: Duration
+        /// nil: plaintext only; set: also listens with TLS on `tlsPort`.
+        public var tls: TLS?
+        /// Set: the process is a Sentinel, not a data server.
+        public var sentinel: Sentinel?
 
         public init(
             requirePassword: String? = nil,
             users: [User] = [],
             extraConfig: [String] = [],
             executable: String = "redis-server",
-            startTimeout: Duration = .seconds(10)
+            startTimeout: Duration = .seconds(10),
+            tls: TLS? = nil,
+            sentinel: Sentinel? = nil
         ) {
             self.requirePassword = requirePassword
             self.users = users
             self.extraConfig = extraConfig
+            self.tls = tls
+            self.sentinel = sentinel
             self.executable = executable
             self.startTimeout = startTimeout
         }
@@ -57,6 +114,8 @@ public final class RedisServer: Sendable {
     }
 
     public let port: Int
+    /// The TLS listener's port when `options.tls` is set.
+    public let tlsPort: Int?
     public let options: Options
     /// The temp dir holding the config file and the server log.
     public let directory: URL
@@ -73,8 +132,17 @@ public final class RedisServer: Sendable {
         RedisConfiguration(host: host, port: port, password: options.requirePassword)
     }
 
-    private init(port: Int, options: Options, directory: URL, process: ChildProcess) {
+    /// `rediss://127.0.0.1:TLSPORT`, when the server listens with TLS.
+    public var tlsURL: String? { tlsPort.map { "rediss://127.0.0.1:\($0)" } }
+
+    /// A client configuration for the TLS listener with the client-side settings `tls`.
+    public func tlsConfiguration(_ tls: RedisConfiguration.TLS) -> RedisConfiguration {
+        RedisConfiguration(host: host, port: tlsPort ?? port, password: options.requirePassword, tls: tls)
+    }
+
+    private init(port: Int, tlsPort: Int?, options: Options, directory: URL, process: ChildProcess) {
         self.port = port
+        self.tlsPort = tlsPort
         self.options = options
         self.directory = directory
         self.state = Mutex(State(process: process))
@@ -96,8 +164,9 @@ public final class RedisServer: Sendable {
         for _ in 0..<8 {
             do {
                 let port = try FreePort.next()
-                let process = try await launch(executable: executable, port: port, options: options, directory: directory)
-                return RedisServer(port: port, options: options, directory: directory, process: process)
+                let tlsPort = try options.tls.map { _ in try FreePort.next() }
+                let process = try await launch(executable: executable, port: port, tlsPort: tlsPort, options: options, directory: directory)
+                return RedisServer(port: port, tlsPort: tlsPort, options: options, directory: directory, process: process)
             } catch {
                 lastError = error
             }
@@ -107,15 +176,16 @@ public final class RedisServer: Sendable {
         throw RedisServerError("could not start redis-server: \(lastError.map { "\($0)" } ?? "unknown error")")
     }
 
-    private static func launch(executable: String, port: Int, options: Options, directory: URL) async throws -> ChildProcess {
+    private static func launch(executable: String, port: Int, tlsPort: Int?, options: Options, directory: URL) async throws -> ChildProcess {
         let configPath = directory.appendingPathComponent("redis-\(port).conf")
-        try config(port: port, options: options, directory: directory).write(to: configPath, atomically: true, encoding: .utf8)
+        try config(port: port, tlsPort: tlsPort, options: options, directory: directory)
+            .write(to: configPath, atomically: true, encoding: .utf8)
 
         // Persistence off on the command line too, whatever the config file says.
         let process = try ChildProcess.launch(
-            name: "redis-\(port)",
+            name: options.sentinel == nil ? "redis-\(port)" : "sentinel-\(port)",
             executable: executable,
-            arguments: [configPath.path, "--save", "", "--appendonly", "no"]
+            arguments: [configPath.path] + (options.sentinel == nil ? [] : ["--sentinel"]) + ["--save", "", "--appendonly", "no"]
         )
 
         do {
@@ -137,7 +207,7 @@ public final class RedisServer: Sendable {
         }
     }
 
-    private static func config(port: Int, options: Options, directory: URL) -> String {
+    private static func config(port: Int, tlsPort: Int?, options: Options, directory: URL) -> String {
         var lines = [
             "bind 127.0.0.1",
             "port \(port)",
@@ -150,8 +220,31 @@ public final class RedisServer: Sendable {
         if let password = options.requirePassword {
             lines.append("requirepass \(quoted(password))")
         }
+        if let tls = options.tls, let tlsPort {
+            lines += [
+                "tls-port \(tlsPort)",
+                "tls-cert-file \(quoted(tls.certificateFile))",
+                "tls-key-file \(quoted(tls.keyFile))",
+                "tls-ca-cert-file \(quoted(tls.caFile))",
+                "tls-auth-clients \(tls.requireClientCertificates ? "yes" : "no")",
+                // Replication and Sentinel's links to the servers use TLS as well.
+                "tls-replication yes",
+            ]
+        }
         for user in options.users {
             lines.append("user \(user.name) on \(quoted(">" + user.password)) ~* &* +@all")
+        }
+        if let sentinel = options.sentinel {
+            let name = sentinel.masterName
+            lines += [
+                "sentinel monitor \(name) \(sentinel.masterHost) \(sentinel.masterPort) \(sentinel.quorum)",
+                "sentinel down-after-milliseconds \(name) \(sentinel.downAfter.wholeMilliseconds)",
+                "sentinel failover-timeout \(name) \(sentinel.failoverTimeout.wholeMilliseconds)",
+                "sentinel parallel-syncs \(name) 1",
+            ]
+            if let password = sentinel.masterPassword {
+                lines.append("sentinel auth-pass \(name) \(quoted(password))")
+            }
         }
         lines.append(contentsOf: options.extraConfig)
         return lines.joined(separator: "\n") + "\n"
@@ -183,14 +276,19 @@ public final class RedisServer: Sendable {
     }
 
     /// Kills the server if running and starts a new process on the same port with an empty dataset.
-    public func restart() async throws {
+    /// With `extraConfig`, those lines are added to the options' own (e.g. `replicaof HOST PORT`,
+    /// to bring a killed master back as a replica).
+    public func restart(extraConfig: [String] = []) async throws {
+        var options = options
+        options.extraConfig += extraConfig
         kill()
         let executable = try Self.resolveExecutable(options.executable)
         var lastError: (any Error)?
         // The port may linger for a moment after the kill; retry briefly.
         for _ in 0..<20 {
             do {
-                let process = try await Self.launch(executable: executable, port: port, options: options, directory: directory)
+                let process = try await Self.launch(
+                    executable: executable, port: port, tlsPort: tlsPort, options: options, directory: directory)
                 let stale = state.withLock { state -> ChildProcess? in
                     if state.stopped { return process }
                     state.process = process
@@ -301,5 +399,12 @@ public func withRedisServer<T>(
     } catch {
         server.stop()
         throw error
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds, for config files that take them.
+    fileprivate var wholeMilliseconds: Int64 {
+        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
     }
 }

@@ -50,6 +50,12 @@ public final class ChaosDistributedCache: DistributedCache {
     public func run(whenReachable: @escaping @Sendable () -> Void) async throws {
         try await inner.run(whenReachable: whenReachable)
     }
+
+    public func run(events: DistributedCacheEvents) async throws {
+        try await inner.run(events: events)
+    }
+
+    public var isUsableWithoutRun: Bool { inner.isUsableWithoutRun }
 }
 
 /// Wraps a factory and makes it throw or stall.

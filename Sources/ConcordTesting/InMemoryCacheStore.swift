@@ -7,7 +7,8 @@ import Synchronization
 /// unit test. Its rules are the ones the Redis scripts implement.
 public final class InMemoryCacheStore: Sendable {
     struct Stored {
-        var version: CacheVersion
+        /// Nil for an expire marker stored before any entry (see `CoherenceScripts.write`).
+        var version: CacheVersion?
         var entry: DistributedEntry?
         var expire: CacheVersion?
     }
@@ -143,17 +144,19 @@ public final class InMemoryCacheStore: Sendable {
             if store {
                 switch mutation.kind {
                 case .set, .remove:
-                    if let current = state.entries[mutation.key], current.version >= mutation.version {
-                        return (.superseded(by: current.version), [], nil)
+                    let current = state.entries[mutation.key]
+                    if let stored = current?.version, stored >= mutation.version {
+                        return (.superseded(by: stored), [], nil)
                     }
-                    state.entries[mutation.key] = Stored(version: mutation.version, entry: mutation.kind == .set ? mutation.entry : nil, expire: nil)
+                    // An expire newer than this write stays: the write's value is stale already.
+                    let keptExpire = current?.expire.flatMap { $0 > mutation.version ? $0 : nil }
+                    state.entries[mutation.key] = Stored(version: mutation.version, entry: mutation.kind == .set ? mutation.entry : nil, expire: keptExpire)
                     if mutation.kind == .set { rawEnvelopes.withLock { $0[mutation.key] = nil } }
                 case .expire:
-                    if var current = state.entries[mutation.key] {
-                        if current.version >= mutation.version { return (.superseded(by: current.version), [], nil) }
-                        if current.expire == nil || current.expire! < mutation.version { current.expire = mutation.version }
-                        state.entries[mutation.key] = current
-                    }
+                    var current = state.entries[mutation.key] ?? Stored(version: nil, entry: nil, expire: nil)
+                    if let stored = current.version, stored >= mutation.version { return (.superseded(by: stored), [], nil) }
+                    if current.expire == nil || current.expire! < mutation.version { current.expire = mutation.version }
+                    state.entries[mutation.key] = current
                 case .removeTag:
                     if state.tagRemovals[mutation.key].map({ $0 < mutation.version }) ?? true {
                         state.tagRemovals[mutation.key] = mutation.version
@@ -219,6 +222,9 @@ public final class InMemoryDistributedCache: DistributedCache {
 
     public var corruptEntries: Int { corrupt.load(ordering: .relaxed) }
 
+    /// In process: usable before and without `run()`.
+    public var isUsableWithoutRun: Bool { true }
+
     public func read(_ key: String) async throws -> DistributedRead? {
         do {
             return try store.read(key)
@@ -260,6 +266,9 @@ public final class InMemoryBackplane: Backplane {
     public func head() async throws -> BackplaneHead { try store.head() }
 
     public var messageAuthenticator: (any MessageAuthenticator)? { store.authenticator }
+
+    /// In process: publishing works without `run()` (nothing is received until it runs).
+    public var isUsableWithoutRun: Bool { true }
 
     public func readLog(from: UInt64, through: UInt64) async throws -> BackplaneLogRead {
         try store.readLog(from: from, through: through)

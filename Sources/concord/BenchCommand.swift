@@ -29,6 +29,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "A reduced run of every suite, well under a minute (a smoke test, not a measurement).")
     var quick = false
 
+    @Flag(name: .long, help: "In the l2 suite, also measure the Redis client over TLS (rediss://) against itself without TLS, on one server, in the same run.")
+    var tls = false
+
     func validate() throws {
         _ = try suites()
         guard L2Backend(rawValue: l2.lowercased()) != nil else { throw ValidationError("--l2 must be redis or memcached, not '\(l2)'") }
@@ -49,6 +52,7 @@ struct BenchCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data((line + "\n").utf8))
         }
         runner.l2 = L2Backend(rawValue: l2.lowercased()) ?? .redis
+        runner.tls = tls
         let machine = BenchRunner.machine(quick: quick)
         if machine["build"] != "release" {
             FileHandle.standardError.write(Data("bench: this is a debug build; figures are not meaningful (swift build -c release)\n".utf8))

@@ -21,7 +21,9 @@ struct ChaosCommand: AsyncParsableCommand {
         read/write workload, injects the seeded fault schedule, and checks the recorded history. \
         The report (report.txt, report.json, timeline.svg, logs/) goes into --report. \
         Exit status: 0 every property holds, 1 a property is broken, 2 the harness could not run.
-        Faults: \(FaultKind.allCases.map(\.rawValue).joined(separator: ", ")).
+        Faults: \(FaultKind.allCases.map(\.rawValue).joined(separator: ", ")). \
+        With --topology sentinel the nodes reach a master, a replica and three Sentinels through \
+        redis+sentinel://, and the faults are \(FaultKind.available(in: .sentinel).map(\.rawValue).joined(separator: ", ")).
         """
     )
 
@@ -40,11 +42,14 @@ struct ChaosCommand: AsyncParsableCommand {
     @Option(help: "Directory for the report.")
     var report: String = "chaos-report"
 
-    @Flag(help: "A short run for CI: 3 nodes, 45s, five fault kinds (30s and four memcached-centred kinds with --l2 memcached).")
+    @Flag(help: "A short run for CI: 3 nodes, 45s, five fault kinds (30s and four memcached-centred kinds with --l2 memcached; 30s and the three failover kinds with --topology sentinel).")
     var quick = false
 
     @Option(help: "Where nodes keep L2: redis, or memcached (two memcached servers behind shared fault proxies; Redis then carries only the backplane).")
     var l2: String = "redis"
+
+    @Option(help: "The Redis set-up: standalone (one redis-server behind fault proxies) or sentinel (master, replica, three Sentinels).")
+    var topology: String = "standalone"
 
     @Flag(name: .customLong("no-backplane"), help: "Start the nodes without invalidation; C3 must then fail (a negative control).")
     var noBackplane = false
@@ -77,9 +82,19 @@ struct ChaosCommand: AsyncParsableCommand {
         guard let backend = ChaosConfiguration.L2(rawValue: l2.lowercased()) else {
             throw ChaosError(.invalidArgument, "--l2 must be redis or memcached, not '\(l2)'")
         }
-        var configuration = quick ? ChaosConfiguration.quick(l2: backend) : ChaosConfiguration()
+        guard let topology = ChaosTopology(rawValue: topology) else {
+            throw ChaosError(.invalidArgument, "unknown topology '\(topology)'; known: \(ChaosTopology.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        var configuration: ChaosConfiguration
+        switch (quick, topology) {
+        case (true, .sentinel): configuration = .quickSentinel()
+        case (true, .standalone): configuration = .quick(l2: backend)
+        case (false, _): configuration = ChaosConfiguration()
+        }
         configuration.l2 = backend
-        if !quick { configuration.faults = FaultKind.all(memcached: backend == .memcached) }
+        configuration.topology = topology
+        let available = FaultKind.available(in: topology, memcached: backend == .memcached)
+        if !quick { configuration.faults = available }
         if let nodes { configuration.nodeCount = nodes }
         if let duration { configuration.duration = try DurationText.parse(duration) }
         configuration.network = try ChaosNetwork.parse(network)
@@ -89,9 +104,7 @@ struct ChaosCommand: AsyncParsableCommand {
         default: throw ChaosError(.invalidArgument, "unknown --operations '\(operations)'; use all or put-delete")
         }
         if let faults {
-            configuration.faults = faults.trimmingCharacters(in: .whitespaces) == "all"
-                ? FaultKind.all(memcached: backend == .memcached)
-                : try FaultKind.parseList(faults)
+            configuration.faults = faults.trimmingCharacters(in: .whitespaces) == "all" ? available : try FaultKind.parseList(faults)
         }
         if configuration.network == .netns, faults == nil || faults?.trimmingCharacters(in: .whitespaces) == "all" {
             // "all" means all this network can inject.
@@ -138,7 +151,7 @@ struct ChaosCommand: AsyncParsableCommand {
         }
         let bounds = configuration.bounds
         Self.printError("""
-            chaos: seed \(configuration.seed), \(configuration.nodeCount) nodes, \(configuration.duration.shortDescription), \
+            chaos: seed \(configuration.seed), \(configuration.topology) topology, \(configuration.nodeCount) nodes, \(configuration.duration.shortDescription), \
             L2 \(configuration.l2.rawValue), backplane \(configuration.node.backplane ? "on" : "OFF"); bounds Δ \(bounds.delta.shortDescription), \
             cut-off \(bounds.maxDisconnectedStaleness.shortDescription), convergence \(bounds.convergenceBound.shortDescription)
             chaos: schedule: \(harness.schedule.faults.isEmpty ? "no faults" : harness.schedule.faults.map(\.description).joined(separator: "; "))

@@ -11,12 +11,14 @@ import UnixSignals
 struct ClusterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cluster",
-        abstract: "Run N local nodes on consecutive ports, and a redis-server when no --redis is given.",
+        abstract: "Run N local nodes on consecutive ports, and a redis-server (or a Sentinel set-up) when no --redis is given.",
         discussion: """
         Each node is a `concord node` child process. Their output is shown prefixed with the node \
         id. Ctrl-C or SIGTERM stops every process this command started; if a node exits on its \
         own, the others are stopped too and the command fails. Arguments after -- are passed to \
-        every node, e.g. `concord cluster --nodes 3 -- --duration 10s`.
+        every node, e.g. `concord cluster --nodes 3 -- --duration 10s`. With --topology sentinel \
+        it starts a master, a replica and three Sentinels (redis-server --sentinel), and the nodes \
+        find the master through the Sentinels (redis+sentinel://).
         """
     )
 
@@ -29,6 +31,8 @@ struct ClusterCommand: AsyncParsableCommand {
     @Option(help: "Use this Redis instead of starting one (env CONCORD_REDIS; a password belongs in --redis-password-file after --, not here)")
     var redis: String?
 
+    @Option(help: "What to start when no --redis is given: standalone (one redis-server) or sentinel (master, replica, three Sentinels)")
+    var topology: String = "standalone"
     @Option(help: "Where L2 lives: redis (default), memcached (starts a local memcached; Redis carries only the backplane), or a memcached:// server list")
     var l2: String = "redis"
 
@@ -48,6 +52,8 @@ struct ClusterCommand: AsyncParsableCommand {
         guard (1...64).contains(nodes) else { throw ValidationError("--nodes must be between 1 and 64") }
         guard basePort >= 1, basePort + nodes - 1 <= 65_535 else { throw ValidationError("--base-port leaves no room for \(nodes) nodes") }
         guard DurationSyntax.parse(startTimeout) != nil else { throw ValidationError("--start-timeout: '\(startTimeout)' is not a duration") }
+        guard ["standalone", "sentinel"].contains(topology) else { throw ValidationError("--topology must be standalone or sentinel") }
+        if topology == "sentinel", redis != nil { throw ValidationError("--topology sentinel starts its own Redis; leave out --redis") }
         guard ["redis", "memcached"].contains(l2) || l2.hasPrefix("memcached://") else {
             throw ValidationError("--l2 must be redis, memcached or a memcached:// URL, not '\(l2)'")
         }
@@ -60,6 +66,7 @@ struct ClusterCommand: AsyncParsableCommand {
         let children = ChildProcesses()
 
         var server: RedisServer?
+        var sentinel: SentinelTopology?
         var memcached: MemcachedServer?
         let outcome: Result<String, any Error>
         do {
@@ -76,6 +83,17 @@ struct ClusterCommand: AsyncParsableCommand {
             if let given = redis ?? ProcessInfo.processInfo.environment["CONCORD_REDIS"].flatMap({ $0.isEmpty ? nil : $0 }) {
                 redisURL = given
                 console.line("redis   \(RedisConfiguration.redacted(url: given))")
+            } else if topology == "sentinel" {
+                let started = try await SentinelTopology.start()
+                sentinel = started
+                redisURL = started.url
+                console.line("sentinel  \(redisURL)")
+                for (index, process) in started.servers.enumerated() {
+                    console.line("redis-\(index == 0 ? "master " : "replica") 127.0.0.1:\(process.port)  (pid \(process.processIdentifier.map(String.init) ?? "?"))")
+                }
+                for process in started.sentinels {
+                    console.line("sentinel-port \(process.port)  (pid \(process.processIdentifier.map(String.init) ?? "?"))")
+                }
             } else {
                 let started = try await RedisServer.start()
                 server = started
@@ -93,6 +111,7 @@ struct ClusterCommand: AsyncParsableCommand {
         // Every path ends here: stop what was started, nodes first (they flush to Redis), then Redis.
         await children.stopAll(console: console)
         server?.stop()
+        sentinel?.stop()
         memcached?.stop()
         switch outcome {
         case .success(let reason):

@@ -23,6 +23,13 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(name: .customLong(NodeOption.redis.name), help: Self.help(.redis)) var redis: String?
     @Option(name: .customLong(NodeOption.redisUser.name), help: Self.help(.redisUser)) var redisUser: String?
     @Option(name: .customLong(NodeOption.redisPasswordFile.name), help: Self.help(.redisPasswordFile)) var redisPasswordFile: String?
+    @Option(name: .customLong(NodeOption.tlsCAFile.name), help: Self.help(.tlsCAFile)) var tlsCAFile: String?
+    @Option(name: .customLong(NodeOption.tlsCertFile.name), help: Self.help(.tlsCertFile)) var tlsCertFile: String?
+    @Option(name: .customLong(NodeOption.tlsKeyFile.name), help: Self.help(.tlsKeyFile)) var tlsKeyFile: String?
+    @Option(name: .customLong(NodeOption.tlsServerName.name), help: Self.help(.tlsServerName)) var tlsServerName: String?
+    @Flag(name: .customLong(NodeOption.tlsInsecureSkipVerify.name), inversion: .prefixedNo, help: Self.help(.tlsInsecureSkipVerify)) var tlsInsecureSkipVerify: Bool?
+    @Option(name: .customLong(NodeOption.sentinelUsername.name), help: Self.help(.sentinelUsername)) var sentinelUsername: String?
+    @Option(name: .customLong(NodeOption.sentinelPasswordFile.name), help: Self.help(.sentinelPasswordFile)) var sentinelPasswordFile: String?
     @Option(name: .customLong(NodeOption.l2.name), help: Self.help(.l2)) var l2: String?
     @Option(name: .customLong(NodeOption.origin.name), help: Self.help(.origin)) var origin: String?
     @Flag(name: .customLong(NodeOption.originCacheControl.name), inversion: .prefixedNo, help: Self.help(.originCacheControl)) var originCacheControl: Bool?
@@ -59,6 +66,9 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(name: .customLong(NodeOption.idleTimeout.name), help: Self.help(.idleTimeout)) var idleTimeout: String?
     @Option(name: .customLong(NodeOption.shutdownTimeout.name), help: Self.help(.shutdownTimeout)) var shutdownTimeout: String?
     @Option(name: .customLong(NodeOption.logLevel.name), help: Self.help(.logLevel)) var logLevel: String?
+    @Option(name: .customLong(NodeOption.respPort.name), help: Self.help(.respPort)) var respPort: String?
+    @Option(name: .customLong(NodeOption.respMaxConnections.name), help: Self.help(.respMaxConnections)) var respMaxConnections: String?
+    @Option(name: .customLong(NodeOption.respTokenFile.name), help: Self.help(.respTokenFile)) var respTokenFile: String?
     @Option(name: .customLong(NodeOption.parentPID.name), help: Self.help(.parentPID)) var parentPID: String?
 
     static func help(_ option: NodeOption) -> ArgumentHelp {
@@ -71,7 +81,9 @@ struct NodeCommand: AsyncParsableCommand {
         var flags: [String: String] = [:]
         let values: [(NodeOption, String?)] = [
             (.id, id), (.bind, bind), (.port, port), (.redis, redis), (.redisUser, redisUser), (.redisPasswordFile, redisPasswordFile),
-            (.l2, l2), (.origin, origin), (.cacheName, cacheName),
+            (.tlsCAFile, tlsCAFile), (.tlsCertFile, tlsCertFile), (.tlsKeyFile, tlsKeyFile), (.tlsServerName, tlsServerName),
+            (.tlsInsecureSkipVerify, tlsInsecureSkipVerify.map { String($0) }), (.sentinelUsername, sentinelUsername),
+            (.sentinelPasswordFile, sentinelPasswordFile), (.l2, l2), (.origin, origin), (.cacheName, cacheName),
             (.originCacheControl, originCacheControl.map { String($0) }), (.originMaxConnections, originMaxConnections),
             (.duration, duration), (.memoryDuration, memoryDuration), (.failSafe, failSafe.map { String($0) }),
             (.failSafeMaxDuration, failSafeMaxDuration), (.failSafeThrottle, failSafeThrottle),
@@ -84,7 +96,8 @@ struct NodeCommand: AsyncParsableCommand {
             (.tlsCert, tlsCert), (.tlsKey, tlsKey), (.maxConnections, maxConnections), (.requestTimeout, requestTimeout),
             (.backplane, backplane.map { String($0) }), (.backplaneKeyFile, backplaneKeyFile), (.maxClockDrift, maxClockDrift),
             (.testClockOffset, testClockOffset), (.idleTimeout, idleTimeout),
-            (.shutdownTimeout, shutdownTimeout), (.logLevel, logLevel), (.parentPID, parentPID),
+            (.shutdownTimeout, shutdownTimeout), (.logLevel, logLevel), (.respPort, respPort),
+            (.respMaxConnections, respMaxConnections), (.respTokenFile, respTokenFile), (.parentPID, parentPID),
         ]
         for (option, value) in values {
             if let value { flags[option.name] = value }

@@ -134,6 +134,9 @@ typealias Operation = ConcordChaos.Operation
                 let reads = ops.filter {
                     $0.kind == .read && $0.outcome.isOK && $0.node == probe.node && $0.key == probe.key && $0.start >= heal && $0.start < windowEnd
                 }.map(\.id)
+                // Stale reads only within the bound would be inconclusive: the pair must be read
+                // again after it.
+                guard let last = reads.last, run.operation(last).start - heal > bound else { continue }
                 site = (reads, target.id, fault)
                 break search
             }

@@ -2,7 +2,7 @@ import ConcordChaos
 import Testing
 
 @Suite struct FaultScheduleTests {
-    private func parameters(kinds: [FaultKind] = FaultKind.allCases, nodes: Int = 5, span: Duration = .seconds(120)) -> FaultSchedule.Parameters {
+    private func parameters(kinds: [FaultKind] = FaultKind.all(memcached: true), nodes: Int = 5, span: Duration = .seconds(120)) -> FaultSchedule.Parameters {
         var parameters = FaultSchedule.Parameters(kinds: kinds, nodeCount: nodes, span: span)
         parameters.healthyGap = .seconds(5)
         return parameters
@@ -46,9 +46,9 @@ import Testing
 
     @Test func everyKindComesUpBeforeAnyRepeats() {
         let schedule = FaultSchedule(seed: 7, parameters: parameters(span: .seconds(400)))
-        let kinds = FaultKind.allCases.count
-        #expect(schedule.faults.count > kinds)
-        #expect(Set(schedule.faults.prefix(kinds).map(\.kind)) == Set(FaultKind.allCases))
+        let all = FaultKind.all(memcached: true)
+        #expect(schedule.faults.count > all.count)
+        #expect(Set(schedule.faults.prefix(all.count).map(\.kind)) == Set(all))
     }
 
     @Test func targetsFitTheKind() {
@@ -81,13 +81,37 @@ import Testing
         #expect(configuration.scheduleParameters.healthyGap >= configuration.bounds.convergenceBound)
     }
 
+    @Test func theQuickSentinelScheduleHasEveryFailoverKindForAnySeed() throws {
+        var configuration = ChaosConfiguration.quickSentinel()
+        try configuration.validate()
+        for seed in 1...50 as ClosedRange<UInt64> {
+            configuration.seed = seed
+            let schedule = FaultSchedule(seed: seed, parameters: configuration.scheduleParameters)
+            #expect(Set(schedule.faults.map(\.kind)) == Set(FaultKind.quickSentinel), "seed \(seed): \(schedule.faults)")
+            #expect(schedule.faults.allSatisfy { $0.targets.isEmpty && $0.kind.isFailover })
+        }
+    }
+
+    @Test func faultsMustSuitTheTopology() {
+        var configuration = ChaosConfiguration()
+        configuration.topology = .sentinel
+        configuration.faults = [.partitionOne]
+        #expect(throws: ChaosError.self) { try configuration.validate() }
+        configuration.topology = .standalone
+        configuration.faults = [.masterKill]
+        #expect(throws: ChaosError.self) { try configuration.validate() }
+    }
+
     @Test func noFaultsWhenNoneFits() {
         #expect(FaultSchedule(seed: 1, parameters: parameters(span: .seconds(4))).faults.isEmpty)
         #expect(FaultSchedule(seed: 1, parameters: parameters(kinds: [])).faults.isEmpty)
     }
 
     @Test func faultListsParse() throws {
-        #expect(try FaultKind.parseList("all") == FaultKind.allCases)
+        #expect(try FaultKind.parseList("all") == FaultKind.all(memcached: true))
+        #expect(FaultKind.available(in: .sentinel) == [.failover, .masterKill, .replicaLag, .nodeKill])
+        #expect(FaultKind.all(memcached: true).allSatisfy { !$0.isFailover })
+        #expect(try FaultKind.parseList("replica-lag,failover") == [.replicaLag, .failover])
         #expect(try FaultKind.parseList("redis-kill, node-kill,redis-kill") == [.redisKill, .nodeKill])
         #expect(try FaultKind.parseList("none") == [])
         #expect(throws: ChaosError.self) { try FaultKind.parseList("redis-kill,meteor") }

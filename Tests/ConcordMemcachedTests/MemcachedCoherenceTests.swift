@@ -47,7 +47,7 @@ struct MemcachedCoherenceTests {
     }
 
     static func read(_ node: Node, _ key: String) async -> String? {
-        try? await node.cache.tryGet(key, as: String.self)?.value
+        try? await node.cache.getResult(key, as: String.self)?.value
     }
 
     @Test func aWriteOnOneNodeReachesTheOthersThroughMemcachedAndTheRedisBackplane() async throws {
@@ -81,6 +81,33 @@ struct MemcachedCoherenceTests {
             #expect(try await eventually {
                 zip(nodes, before).allSatisfy { node, count in node.cache.statistics.backplane.fullExpiries > count }
             })
+        }
+    }
+
+    /// A tag marker lives on one server. When that server is flushed, or killed, the entries it
+    /// hid on the other server must not come back: a node that sees the loss expires every L2
+    /// entry.
+    @Test(arguments: ["flush", "kill"])
+    func aLostServerNeverBringsBackTheEntriesItsTagMarkerHid(loss: String) async throws {
+        try await Self.withNodes { memcached, nodes in
+            let client = nodes[0].backend.client
+            let keyspace = MemcachedKeyspace(cacheName: "coherence")
+            let markerServer = try #require(client.server(for: keyspace.stored(keyspace.tag("group"))))
+            let keys = (0..<200).map { "k\($0)" }
+                .filter { client.server(for: keyspace.stored(keyspace.entry($0))) != markerServer }
+                .prefix(5)
+            #expect(!keys.isEmpty)
+            for key in keys { try await nodes[0].cache.set(key, "old", tags: ["group"]) }
+            try await nodes[1].cache.removeByTag("group")
+            for key in keys { #expect(try await eventually { await Self.read(nodes[2], key) == nil }) }
+            if loss == "flush" { try await client.flushAll(server: markerServer) } else { memcached[markerServer].kill() }
+            let hidden = try await eventually {
+                for node in nodes {
+                    for key in keys where await Self.read(node, key) != nil { return false }
+                }
+                return true
+            }
+            #expect(hidden, "an entry the flushed tag marker hid came back")
         }
     }
 

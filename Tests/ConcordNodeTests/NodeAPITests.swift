@@ -70,7 +70,7 @@ struct NodeAPITests {
             #expect(try await client.put(CacheKeyPath.path(for: key), "odd").status == .ok)
             #expect(try await client.get(CacheKeyPath.path(for: key)).text == "odd")
             // The cache saw the decoded key.
-            let cached = try await node.cache.tryGet(key, as: [UInt8].self)
+            let cached = try await node.cache.getResult(key, as: [UInt8].self)
             #expect(cached.map { String(decoding: $0.value, as: UTF8.self) } == "odd")
         }
     }

@@ -1,6 +1,7 @@
 import Concord
 import ConcordMemcached
 import ConcordNode
+import Foundation
 import Testing
 
 @Suite("Node configuration")
@@ -232,6 +233,12 @@ struct NodeConfigurationTests {
         BadValue(flags: ["factory-soft-timeout": "3s", "factory-hard-timeout": "1s"], code: .outOfRange, option: "factory-soft-timeout", source: .combination),
         BadValue(flags: ["cache-name": "has space"], code: .outOfRange, option: "cache-name", source: .combination),
         BadValue(flags: ["no-such-flag": "1"], code: .unknownOption, option: "no-such-flag", source: .flag),
+        BadValue(flags: ["redis": "rediss://h", "redis-tls-cert-file": "c.pem"], code: .outOfRange, option: "redis-tls-cert-file", source: .combination),
+        BadValue(flags: ["redis": "rediss://h", "redis-tls-key-file": "k.pem"], code: .outOfRange, option: "redis-tls-key-file", source: .combination),
+        BadValue(flags: ["redis-tls-ca-file": "ca.pem"], code: .outOfRange, option: "redis-tls-ca-file", source: .combination),
+        BadValue(environment: ["CONCORD_SENTINEL_PASSWORD_FILE": "/pw"], code: .outOfRange, option: "sentinel-password-file", source: .combination),
+        BadValue(flags: ["redis": "redis+sentinel://s1,s2"], code: .invalidURL, option: "redis", source: .flag),
+        BadValue(flags: ["redis": "rediss://h", "redis-tls-insecure-skip-verify": "perhaps"], code: .invalidBoolean, option: "redis-tls-insecure-skip-verify", source: .flag),
     ])
     func badValues(_ bad: BadValue) {
         #expect {
@@ -258,11 +265,42 @@ struct NodeConfigurationTests {
         }
         // A Redis URL may carry a password: the message does not echo the value.
         do {
-            _ = try NodeConfiguration(flags: ["redis": "rediss://user:hunter2@host"], environment: [:])
+            _ = try NodeConfiguration(flags: ["redis": "rediss://user:hunter2@host:notaport"], environment: [:])
             Issue.record("expected an error")
         } catch {
             #expect(!error.description.contains("hunter2"))
         }
+    }
+
+    @Test("TLS and Sentinel options reach the Redis configuration")
+    func tlsAndSentinel() throws {
+        let tls = try NodeConfiguration(
+            flags: [
+                "redis": "rediss://cache.example.com:6380", "redis-tls-ca-file": "/etc/ca.pem", "redis-tls-cert-file": "/etc/node.pem",
+                "redis-tls-key-file": "/etc/node.key", "redis-tls-server-name": "redis.internal",
+            ],
+            environment: ["CONCORD_REDIS_TLS_INSECURE_SKIP_VERIFY": "false"])
+        let redis = try tls.redisConfiguration()
+        #expect(redis.host == "cache.example.com" && redis.port == 6380)
+        #expect(redis.tls?.caFile == "/etc/ca.pem")
+        #expect(redis.tls?.certificateFile == "/etc/node.pem" && redis.tls?.privateKeyFile == "/etc/node.key")
+        #expect(redis.tls?.serverName == "redis.internal")
+        #expect(redis.tls?.insecureSkipVerify == false)
+        #expect(redis.sentinel == nil)
+
+        let sentinel = try NodeConfiguration(
+            flags: ["redis": "redis+sentinel://:data@10.0.0.1,10.0.0.2:26380/cache/2", "sentinel-username": "watcher"],
+            environment: [:])
+        let viaSentinel = try sentinel.redisConfiguration()
+        #expect(viaSentinel.sentinel?.masterName == "cache")
+        #expect(viaSentinel.sentinel?.endpoints.map(\.port) == [26379, 26380])
+        #expect(viaSentinel.sentinel?.username == "watcher" && viaSentinel.sentinel?.password == "data")
+        #expect(viaSentinel.password == "data" && viaSentinel.database == 2)
+        #expect(viaSentinel.tls == nil)
+
+        // Without Sentinel options the URL's credentials go to the Sentinels too.
+        let shared = try NodeConfiguration(flags: ["redis": "redis+sentinel://:data@s1/cache"], environment: [:]).redisConfiguration()
+        #expect(shared.sentinel?.password == "data")
     }
 
     @Test("'off' disables optional durations")
@@ -290,5 +328,36 @@ struct NodeConfigurationTests {
             #expect(option.help.contains(option.environmentVariable))
         }
         #expect(NodeOption.maxDisconnectedStaleness.environmentVariable == "CONCORD_MAX_DISCONNECTED_STALENESS")
+    }
+
+    @Test("RESP front end: port, connection limit and a token read from a file")
+    func respOptions() throws {
+        #expect(try NodeConfiguration(flags: [:], environment: [:]).respPort == nil)
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("token")
+        try Data("  s3cret\n".utf8).write(to: file)
+        let configuration = try NodeConfiguration(
+            flags: ["resp-port": "6380", "resp-max-connections": "10"],
+            environment: ["CONCORD_RESP_TOKEN_FILE": file.path])
+        #expect(configuration.respPort == 6380)
+        #expect(configuration.respMaxConnections == 10)
+        #expect(configuration.respToken == "s3cret")
+        #expect(throws: NodeConfigurationError.self) {
+            try NodeConfiguration(flags: ["resp-token-file": directory.appendingPathComponent("absent").path], environment: [:])
+        }
+        #expect(throws: NodeConfigurationError.self) {
+            try NodeConfiguration(flags: ["resp-port": "70000"], environment: [:])
+        }
+        // Beyond loopback, an open RESP port is refused.
+        #expect(throws: NodeConfigurationError.self) {
+            try NodeConfiguration(flags: ["resp-port": "6380", "bind": "0.0.0.0"], environment: [:])
+        }
+        #expect(throws: NodeConfigurationError.self) {
+            try NodeConfiguration(flags: ["resp-port": "6380", "bind": "0.0.0.0", "admin-token-file": file.path], environment: [:])
+        }
+        #expect(try NodeConfiguration(
+            flags: ["resp-port": "6380", "bind": "0.0.0.0", "resp-token-file": file.path, "admin-token-file": file.path],
+            environment: [:]).respToken == "s3cret")
     }
 }

@@ -61,7 +61,7 @@ struct RedisCoherenceTests {
     }
 
     static func read(_ node: Node, _ key: String) async -> String? {
-        try? await node.cache.tryGet(key, as: String.self)?.value
+        try? await node.cache.getResult(key, as: String.self)?.value
     }
 
     /// Whether every node reads `expected` for `key` (nil: absent).
@@ -175,7 +175,7 @@ struct RedisCoherenceTests {
             let winner = try #require(stored.string.flatMap(CacheVersion.init(orderedText:)))
             #expect(try await eventually {
                 for node in nodes {
-                    guard let read = try? await node.cache.tryGet("contended", as: String.self), read.version == winner else { return false }
+                    guard let read = try? await node.cache.getResult("contended", as: String.self), read.version == winner else { return false }
                 }
                 return true
             })
@@ -221,9 +221,9 @@ struct RedisCoherenceTests {
             let a = nodes[0]
             _ = try await admin.send("HSET", "concord:{coherence}:e:bad", "v", "000000000000000100000000x", "d", "not an envelope")
             _ = try await admin.send("SET", "concord:{coherence}:e:wrongtype", "plain string")
-            #expect(try await a.cache.tryGet("bad", as: String.self) == nil)
+            #expect(try await a.cache.getResult("bad", as: String.self) == nil)
             #expect(a.backend.distributed.corruptEntries == 1)
-            let loaded = try await a.cache.getOrSet("wrongtype", as: String.self) { _ in "from-factory" }
+            let loaded = try await a.cache.getOrSetResult("wrongtype", as: String.self) { _ in "from-factory" }
             #expect(loaded.value == "from-factory")
             #expect(a.cache.statistics.distributed.errors >= 1)
         }
@@ -246,7 +246,7 @@ struct RedisCoherenceTests {
             let (a, b) = (nodes[0], nodes[1])
             server.kill()
             #expect(try await eventually { !a.backend.client.isConnected })
-            let loaded = try await a.cache.getOrSet("fresh", as: String.self) { _ in "from-origin" }
+            let loaded = try await a.cache.getOrSetResult("fresh", as: String.self) { _ in "from-origin" }
             #expect(loaded.value == "from-origin" && loaded.source == .factory)
             try await a.cache.set("written-during-outage", "kept")
             #expect(a.cache.pendingWriteCount >= 1)
@@ -286,17 +286,59 @@ struct RedisCoherenceTests {
         }
     }
 
+    /// The write script keeps an `expire` over every older write that lands after it: a write
+    /// queued on a cut-off node and flushed after another node's invalidation stays stale.
+    @Test func anExpireOutlivesOlderWritesThatLandAfterIt() async throws {
+        try await withRedisServer { server in
+            try await withRunningClient(server.configuration()) { client in
+                let l2 = RedisDistributedCache(client: client, cacheName: "markers", runsClient: false, logger: testLogger)
+                func version(_ milliseconds: Int64, _ node: String = "n1") -> CacheVersion {
+                    CacheVersion(milliseconds: milliseconds, counter: 0, node: node)
+                }
+                func set(_ key: String, _ milliseconds: Int64, _ node: String = "n1") async throws -> MutationOutcome {
+                    let stamp = version(milliseconds, node)
+                    let entry = DistributedEntry(version: stamp, logicalExpiryMilliseconds: 4_000_000_000_000, tags: [], payload: Array("v\(milliseconds)".utf8))
+                    return try await l2.apply(CacheMutation(kind: .set, key: key, version: stamp, entry: entry, timeToLive: .seconds(60)), publish: false)
+                }
+                func mark(_ kind: MutationKind, _ key: String, _ milliseconds: Int64) async throws {
+                    _ = try await l2.apply(CacheMutation(kind: kind, key: key, version: version(milliseconds), timeToLive: .seconds(60)), publish: false)
+                }
+                // An expire of a key with no entry is kept; an older write then lands stale.
+                try await mark(.expire, "missing", 5)
+                #expect(try await l2.read("missing") == nil)
+                #expect(try await set("missing", 3) == .applied(sequence: nil))
+                #expect(try await l2.read("missing")?.isExpired == true)
+                _ = try await set("missing", 6)
+                #expect(try await l2.read("missing")?.isExpired == false)
+
+                // A write older than the expire, flushed after it, does not make the key fresh.
+                _ = try await set("k", 1)
+                try await mark(.expire, "k", 5)
+                _ = try await set("k", 3)
+                let read = try #require(try await l2.read("k"))
+                #expect(read.entry.version == version(3) && read.isExpired)
+                // Nor does a remove and a write between them.
+                try await mark(.remove, "k", 4)
+                _ = try await set("k", 4, "n2")
+                #expect(try await l2.read("k")?.isExpired == true)
+                // The marker keeps its own lifetime even under a shorter-lived write.
+                let life = try await client.send(["PTTL", RedisArgument(l2.namespace.prefix + ":e:k")]).int ?? -1
+                #expect(life > 50_000)
+            }
+        }
+    }
+
     @Test func aNodeServesL2HitsWrittenByAnother() async throws {
         try await Self.withNodes(["a", "b"]) { _, nodes, _ in
             let (a, b) = (nodes[0], nodes[1])
             struct Item: Codable, Sendable, Equatable { var id: Int; var tags: [String] }
             try await a.cache.set("item", Item(id: 7, tags: ["x"]))
-            let read = try #require(try await b.cache.tryGet("item", as: Item.self))
+            let read = try #require(try await b.cache.getResult("item", as: Item.self))
             #expect(read.value == Item(id: 7, tags: ["x"]) && read.source == .distributed)
             let calls = Atomic<Int>(0)
-            let loaded = try await b.cache.getOrSet("loaded", as: Int.self) { _ in calls.add(1, ordering: .relaxed); return 5 }
+            let loaded = try await b.cache.getOrSetResult("loaded", as: Int.self) { _ in calls.add(1, ordering: .relaxed); return 5 }
             #expect(loaded.value == 5)
-            let again = try await a.cache.getOrSet("loaded", as: Int.self) { _ in calls.add(1, ordering: .relaxed); return 6 }
+            let again = try await a.cache.getOrSetResult("loaded", as: Int.self) { _ in calls.add(1, ordering: .relaxed); return 6 }
             #expect(again.value == 5 && again.source == .distributed)
             #expect(calls.load(ordering: .relaxed) == 1)
         }

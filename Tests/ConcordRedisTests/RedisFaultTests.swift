@@ -163,7 +163,7 @@ struct RedisFaultTests {
             server.kill()
             let clock = ContinuousClock()
 
-            // Never run: fails at once.
+            // Never run: fails once the wait for a first connection (connectTimeout) is over.
             let idle = RedisClient(configuration: server.configuration(), logger: testLogger)
             #expect(await redisError { _ = try await idle.send("PING") }?.code == .notConnected)
 

@@ -25,7 +25,13 @@ struct RedisURLTests {
     }
 
     @Test(arguments: [
-        "rediss://h:6379",  // TLS
+        "redis+sentinel://h1,h2",  // no master name
+        "redis+sentinel://h1,h2/",
+        "redis+sentinel://h1,,h2/m",  // empty host
+        "redis+sentinel://h1:0/m",
+        "redis+sentinel://h1/m/x",  // bad db
+        "redis+sentinel://h1/m%20x",  // whitespace in the master name
+        "rediss+cluster://h",
         "http://h",  // other scheme
         "h:6379",  // no scheme
         "redis://",  // no host
@@ -54,6 +60,39 @@ struct RedisURLTests {
         let error = #expect(throws: RedisError.self) { try RedisURLParser.parse(url) }
         #expect(error?.code == .invalidURL)
         #expect(error?.message.contains("invalid Redis URL") == true)
+    }
+
+    @Test(arguments: [
+        ("rediss://h", Parsed(host: "h", port: 6379, username: nil, password: nil, database: 0, tls: true)),
+        ("rediss://u:p@h:6380/2", Parsed(host: "h", port: 6380, username: "u", password: "p", database: 2, tls: true)),
+        (
+            "redis+sentinel://s1,s2:26380,[::1]/mymaster",
+            Parsed(
+                host: "s1", port: 26379, username: nil, password: nil, database: 0, masterName: "mymaster",
+                sentinels: [.init(host: "s1", port: 26379), .init(host: "s2", port: 26380), .init(host: "::1", port: 26379)])
+        ),
+        (
+            "REDISS+SENTINEL://:pw@s1:5000/main/3",
+            Parsed(
+                host: "s1", port: 5000, username: nil, password: "pw", database: 3, tls: true, masterName: "main",
+                sentinels: [.init(host: "s1", port: 5000)])
+        ),
+    ])
+    func tlsAndSentinel(_ url: String, _ expected: Parsed) throws {
+        #expect(try RedisURLParser.parse(url) == expected)
+    }
+
+    @Test func sentinelURLConfiguresTheSentinelsAndTheirCredentials() throws {
+        let configuration = try RedisConfiguration(url: "rediss+sentinel://alice:pw@10.0.0.1,10.0.0.2:26380/cache/1")
+        let sentinel = try #require(configuration.sentinel)
+        #expect(sentinel.masterName == "cache")
+        #expect(sentinel.endpoints == [.init(host: "10.0.0.1", port: 26379), .init(host: "10.0.0.2", port: 26380)])
+        #expect(sentinel.username == "alice" && sentinel.password == "pw")
+        #expect(configuration.username == "alice" && configuration.password == "pw")
+        #expect(configuration.database == 1)
+        #expect(configuration.tls == RedisConfiguration.TLS())
+        #expect(try RedisConfiguration(url: "redis://h").tls == nil)
+        #expect(try RedisConfiguration(url: "redis://h").sentinel == nil)
     }
 
     @Test func configurationFromURL() throws {

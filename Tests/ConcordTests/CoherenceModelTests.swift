@@ -199,7 +199,7 @@ struct CoherenceModelTests {
                 }
                 #expect(synchronized, "seed \(seed) round \(round): not at the head \(head) after a heartbeat: \(cache.statistics.backplane)")
                 for (key, newest) in history.newestVersions {
-                    guard let read = try await cache.tryGet(key, as: String.self), !read.isStale else { continue }
+                    guard let read = try await cache.getResult(key, as: String.self), !read.isStale else { continue }
                     #expect(read.version >= newest, "seed \(seed) round \(round): \(key) served fresh at \(read.version), older than \(newest)")
                 }
             }

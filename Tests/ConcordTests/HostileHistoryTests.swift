@@ -27,7 +27,7 @@ struct HostileHistoryTests {
     }
 
     func value(_ node: Node, _ key: String) async -> String? {
-        guard let read = try? await node.cache.tryGet(key, as: String.self), !read.isStale else { return nil }
+        guard let read = try? await node.cache.getResult(key, as: String.self), !read.isStale else { return nil }
         return read.value
     }
 
@@ -46,6 +46,9 @@ struct HostileHistoryTests {
             (b.backplane as! InMemoryBackplane).disconnect()
             #expect(await eventually { !b.cache.isBackplaneConnected })
             store.restore(snapshot)
+            // Time passes between the lost history and the new writes (on this manual clock all
+            // would share one millisecond, where the rollback's expiry marker could tie with them).
+            clock.advance(by: .milliseconds(1))
             for key in keys { try await a.cache.set(key, "new") }
             (b.backplane as! InMemoryBackplane).reconnect()
             #expect(await eventually { b.cache.isBackplaneConnected })
@@ -67,11 +70,38 @@ struct HostileHistoryTests {
             try await a.cache.set("other", "o")
             #expect(await eventually { await value(b, "k") == "v2" })
             store.restore(snapshot)
+            clock.advance(by: .milliseconds(1))
             // One write reuses the first lost sequence number; the head is still below b's.
             try await a.cache.set("k", "v3")
             clock.advance(by: .seconds(1))
             #expect(await eventually { await value(b, "k") == "v3" })
             #expect(b.cache.statistics.backplane.rollbacksDetected >= 1)
+        }
+    }
+
+    /// After a rollback Redis holds entries older than writes it acknowledged and lost. The node
+    /// that detects it expires the whole L2 for everyone, so no node, not even one that never
+    /// held the key, serves the lost-over value as fresh.
+    @Test func aDetectedRollbackExpiresTheL2CopiesThatPredateIt() async throws {
+        let store = InMemoryCacheStore()
+        let a = try makeNode("a", store: store), b = try makeNode("b", store: store), c = try makeNode("c", store: store)
+        try await withNodes([a, b, c]) {
+            try await a.cache.set("k", "v1")
+            #expect(await value(b, "k") == "v1")
+            let snapshot = store.takeSnapshot()
+            try await a.cache.set("k", "v2")
+            #expect(await eventually { await value(b, "k") == "v2" })
+            store.restore(snapshot)
+            try await a.cache.set("other", "reuses a lost sequence number")
+            clock.advance(by: .seconds(1))
+            #expect(await eventually { b.cache.statistics.backplane.rollbacksDetected >= 1 })
+            let l2 = InMemoryDistributedCache(store: store)
+            #expect(await eventually { (try? await l2.read("k"))??.isExpired == true }, "L2 still holds the lost-over value as fresh")
+            #expect(await value(c, "k") == nil)
+            #expect(await value(b, "k") == nil)
+            // The marker is written in the detecting node's name, never in the name of the node
+            // whose message it follows (that would read as a copied configuration there).
+            for node in [a, b, c] { #expect(!node.cache.statistics.backplane.duplicateNodeID) }
         }
     }
 
@@ -94,6 +124,9 @@ struct HostileHistoryTests {
             forgeNext(store, key: "unrelated")
             #expect(await eventually { b.cache.statistics.backplane.lastSeq == store.snapshot.sequence + 1 })
             // The real message with that number arrives: it must not be dropped as a duplicate.
+            // (b takes the mismatch for a rollback and expires what is older than the forged
+            // version; the real write, a moment later, is newer.)
+            clock.advance(by: .milliseconds(5))
             try await a.cache.set("k", "v2")
             #expect(await eventually { await value(b, "k") == "v2" })
         }

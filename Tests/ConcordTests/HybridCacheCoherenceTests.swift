@@ -28,7 +28,7 @@ struct HybridCacheCoherenceTests {
     }
 
     func value(_ node: Node, _ key: String, options: CacheEntryOptions? = nil) async throws -> String? {
-        try await node.cache.tryGet(key, as: String.self, options: options)?.value
+        try await node.cache.getResult(key, as: String.self, options: options)?.value
     }
 
     /// Whether every node reads `expected` for `key` (nil: absent).
@@ -68,7 +68,7 @@ struct HybridCacheCoherenceTests {
             #expect(await reads([b], "tagged2", nil))
             // L2 honours the tag marker too: a third node does not load the removed entries.
             let c = try makeCache(node: "c", clock: clock, store: store)
-            #expect(try await c.tryGet("tagged1", as: String.self) == nil)
+            #expect(try await c.getResult("tagged1", as: String.self) == nil)
             try await a.cache.set("x", "1")
             try await a.cache.set("y", "2")
             #expect(try await value(b, "x") == "1")
@@ -87,7 +87,7 @@ struct HybridCacheCoherenceTests {
             #expect(try await value(b, "k", options: options) == "v1")
             try await a.cache.expire("k", options: options)
             #expect(await eventually { (try? await value(b, "k", options: options)) == nil })
-            let served = try await b.cache.getOrSet("k", as: String.self, options: options) { _ in throw TestFailure() }
+            let served = try await b.cache.getOrSetResult("k", as: String.self, options: options) { _ in throw TestFailure() }
             #expect(served.value == "v1" && served.isStale)
         }
     }
@@ -204,8 +204,8 @@ struct HybridCacheCoherenceTests {
             }
             let winner = try #require(store.storedVersion(of: "contended"))
             #expect(await eventually {
-                let fromA = try? await a.cache.tryGet("contended", as: String.self)
-                let fromB = try? await b.cache.tryGet("contended", as: String.self)
+                let fromA = try? await a.cache.getResult("contended", as: String.self)
+                let fromB = try? await b.cache.getResult("contended", as: String.self)
                 let versionA = fromA?.version
                 let versionB = fromB?.version
                 return versionA == winner && versionB == winner
@@ -243,10 +243,10 @@ struct HybridCacheCoherenceTests {
             try await withNodes([slow]) {
                 #expect(await eventually { fast.isBackplaneConnected })
                 let first = try await fast.set("k", "from-fast")
-                #expect(await eventually { (try? await slow.cache.tryGet("k", as: String.self))?.value == "from-fast" })
+                #expect(await eventually { (try? await slow.cache.getResult("k", as: String.self))?.value == "from-fast" })
                 let second = try await slow.cache.set("k", "from-slow")
                 #expect(second > first)
-                #expect(await eventually { (try? await fast.tryGet("k", as: String.self))?.value == "from-slow" })
+                #expect(await eventually { (try? await fast.getResult("k", as: String.self))?.value == "from-slow" })
             }
         }
     }
@@ -258,7 +258,7 @@ struct HybridCacheCoherenceTests {
             let gate = Gate()
             let loaded = CallCounter()
             // b loads "k" from its origin, slowly: the origin answers with the old value.
-            async let load = b.cache.getOrSet("k", as: String.self, options: { var o = CacheEntryOptions(); o.skipDistributedRead = true; return o }()) { _ in
+            async let load = b.cache.getOrSetResult("k", as: String.self, options: { var o = CacheEntryOptions(); o.skipDistributedRead = true; return o }()) { _ in
                 loaded.increment()
                 await gate.wait()
                 return "old-from-origin"
@@ -304,23 +304,23 @@ struct HybridCacheCoherenceTests {
         let a = try makeNode("a") { $0.maxDisconnectedStaleness = .seconds(5) }
         let options = failSafeOptions(duration: .seconds(300))
         try await withNodes([a]) {
-            _ = try await a.cache.getOrSet("k", as: String.self, options: options) { _ in "v1" }
+            _ = try await a.cache.getOrSetResult("k", as: String.self, options: options) { _ in "v1" }
             a.backplane.disconnect()
             store.setAvailable(false)
             #expect(await eventually { !a.cache.isBackplaneConnected })
             // Within the bound, L1 still serves.
             clock.advance(by: .seconds(4))
-            let within = try await a.cache.getOrSet("k", as: String.self, options: options) { _ in "unused" }
+            let within = try await a.cache.getOrSetResult("k", as: String.self, options: options) { _ in "unused" }
             #expect(within.value == "v1" && within.source == .memory && !within.isStale)
             clock.advance(by: .seconds(2))
             let calls = CallCounter()
-            let fresh = try await a.cache.getOrSet("k", as: String.self, options: options) { _ in calls.increment(); return "v2-from-origin" }
+            let fresh = try await a.cache.getOrSetResult("k", as: String.self, options: options) { _ in calls.increment(); return "v2-from-origin" }
             #expect(calls.count == 1 && fresh.value == "v2-from-origin")
             // And when the origin fails too, the value is served flagged stale.
-            let other = try await a.cache.getOrSet("k2", as: String.self, options: options) { _ in "k2" }
+            let other = try await a.cache.getOrSetResult("k2", as: String.self, options: options) { _ in "k2" }
             _ = other
             clock.advance(by: .seconds(301))
-            let stale = try await a.cache.getOrSet("k2", as: String.self, options: options) { _ in throw TestFailure() }
+            let stale = try await a.cache.getOrSetResult("k2", as: String.self, options: options) { _ in throw TestFailure() }
             #expect(stale.isStale)
             store.setAvailable(true)
         }
@@ -358,6 +358,26 @@ struct HybridCacheCoherenceTests {
         }
     }
 
+    /// An origin fill waiting for L2 is a copy of the origin, not a write only this node holds:
+    /// a full expiry expires it like any other entry (a clear this node missed may be newer).
+    @Test func aFullExpiryExpiresTheNodesOwnUnflushedOriginFill() async throws {
+        let a = try makeNode("a")
+        try await withNodes([a]) {
+            store.setAvailable(false)
+            try await a.cache.set("k", "mine")
+            _ = try await a.cache.getOrSetResult("f", as: String.self) { _ in "filled" }
+            #expect(a.cache.pendingWriteCount == 2)
+            store.setAvailable(true)
+            store.flushAll()
+            clock.advance(by: .seconds(1))
+            #expect(await eventually { a.cache.statistics.backplane.fullExpiries >= 1 })
+            var memoryOnly = CacheEntryOptions()
+            memoryOnly.skipDistributedRead = true
+            #expect(try await value(a, "k", options: memoryOnly) == "mine")
+            #expect(try await value(a, "f", options: memoryOnly) == nil)
+        }
+    }
+
     @Test func anL2AnswerOlderThanTheNodesOwnCopyIsNotServed() async throws {
         let a = try makeNode("a"), b = try makeNode("b")
         let options = failSafeOptions()
@@ -370,7 +390,7 @@ struct HybridCacheCoherenceTests {
             store.setAvailable(true)
             // a's copy is expired locally (say, a full expiry or cut-off) while L2 still has v1.
             try await a.cache.expire("k", options: { var o = options; o.skipDistributedWrite = true; o.skipBackplaneNotifications = true; return o }())
-            let read = try await a.cache.getOrSet("k", as: String.self, options: options) { _ in "from-origin" }
+            let read = try await a.cache.getOrSetResult("k", as: String.self, options: options) { _ in "from-origin" }
             #expect(read.value != "v1", "served \(read.source) \(read.version)")
         }
     }
@@ -384,7 +404,7 @@ struct HybridCacheCoherenceTests {
             #expect(await clock.waitForSleepers(atLeast: 3))
             store.setAvailable(true)
             // The backplane stays as it was; a read that reaches L2 is what says Redis is back.
-            _ = try await a.cache.tryGet("other", as: String.self)
+            _ = try await a.cache.getResult("other", as: String.self)
             #expect(await eventually { a.cache.pendingWriteCount == 0 })
             #expect(store.storedVersion(of: "k") != nil)
         }

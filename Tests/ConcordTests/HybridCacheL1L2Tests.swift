@@ -1,5 +1,6 @@
 @_spi(ConcordBackend) import Concord
 import ConcordTesting
+import Synchronization
 import Testing
 
 /// Topology: L1 + L2 on the in-memory fake.
@@ -13,7 +14,7 @@ struct HybridCacheL1L2Tests {
         let b = try makeCache(node: "b", clock: clock, store: store)
         try await a.set("k", "v1")
         let calls = CallCounter()
-        let read = try await b.getOrSet("k", as: String.self) { _ in calls.increment(); return "other" }
+        let read = try await b.getOrSetResult("k", as: String.self) { _ in calls.increment(); return "other" }
         #expect(read.value == "v1" && read.source == .distributed)
         #expect(calls.count == 0)
         #expect(b.statistics.distributed.hits == 1)
@@ -25,11 +26,11 @@ struct HybridCacheL1L2Tests {
         let a = try makeCache(node: "a", clock: clock, store: store)
         let b = try makeCache(node: "node-b-with-an-id-longer-than-fifteen-bytes", clock: clock, store: store)
         let fromA = try await a.set("k", "v1")
-        #expect(try await b.tryGet("k", as: String.self)?.source == .distributed)
-        let hit = try await b.tryGet("k", as: String.self)
+        #expect(try await b.getResult("k", as: String.self)?.source == .distributed)
+        let hit = try await b.getResult("k", as: String.self)
         #expect(hit?.source == .memory && hit?.version == fromA && hit?.version.node == "a")
         let fromB = try await b.set("own", "v2")
-        let ownHit = try await b.tryGet("own", as: String.self)
+        let ownHit = try await b.getResult("own", as: String.self)
         #expect(ownHit?.source == .memory && ownHit?.version == fromB && fromB.node == b.nodeID)
     }
 
@@ -41,10 +42,10 @@ struct HybridCacheL1L2Tests {
         let options = configured
         try await a.set("k", "v1", options: options)
         clock.advance(by: .seconds(20))
-        #expect(try await a.tryGet("k", as: String.self, options: options)?.source == .distributed)
-        #expect(try await b.tryGet("k", as: String.self, options: options)?.value == "v1")
+        #expect(try await a.getResult("k", as: String.self, options: options)?.source == .distributed)
+        #expect(try await b.getResult("k", as: String.self, options: options)?.value == "v1")
         clock.advance(by: .seconds(81))
-        #expect(try await b.tryGet("k", as: String.self, options: options) == nil)
+        #expect(try await b.getResult("k", as: String.self, options: options) == nil)
     }
 
     @Test func skipDistributedWriteKeepsTheValueLocal() async throws {
@@ -54,8 +55,8 @@ struct HybridCacheL1L2Tests {
         configured.skipDistributedWrite = true
         let options = configured
         try await a.set("k", "v1", options: options)
-        #expect(try await a.tryGet("k", as: String.self)?.value == "v1")
-        #expect(try await b.tryGet("k", as: String.self) == nil)
+        #expect(try await a.getResult("k", as: String.self)?.value == "v1")
+        #expect(try await b.getResult("k", as: String.self) == nil)
     }
 
     @Test func skipDistributedReadGoesToTheFactory() async throws {
@@ -65,18 +66,18 @@ struct HybridCacheL1L2Tests {
         var configured = CacheEntryOptions()
         configured.skipDistributedRead = true
         let options = configured
-        let read = try await b.getOrSet("k", as: String.self, options: options) { _ in "from-factory" }
+        let read = try await b.getOrSetResult("k", as: String.self, options: options) { _ in "from-factory" }
         #expect(read.value == "from-factory" && read.source == .factory)
     }
 
     @Test func l2ErrorsNeverFailACallTheFactoryCanServe() async throws {
         let chaos = ChaosDistributedCache(wrapping: InMemoryDistributedCache(store: store), settings: ChaosSettings(failureProbability: 1))
         let cache = try makeCache(clock: clock, distributed: chaos)
-        let value = try await cache.getOrSet("k", as: String.self) { _ in "v" }
+        let value = try await cache.getOrSetResult("k", as: String.self) { _ in "v" }
         #expect(value.value == "v" && value.source == .factory)
         #expect(cache.statistics.distributed.errors >= 2)
-        // The failed write waits for recovery.
-        #expect(cache.pendingWriteCount == 1)
+        // Without run() nothing would flush a queued fill, so it is given up rather than queued.
+        #expect(cache.pendingWriteCount == 0)
     }
 
     @Test func distributedHardTimeoutAbandonsASlowL2() async throws {
@@ -87,7 +88,7 @@ struct HybridCacheL1L2Tests {
         configured.skipDistributedWrite = true
         let options = configured
         try await withThrowingTaskGroup(of: CacheResult<String>.self) { group in
-            group.addTask { try await cache.getOrSet("k", as: String.self, options: options) { _ in "v" } }
+            group.addTask { try await cache.getOrSetResult("k", as: String.self, options: options) { _ in "v" } }
             // Two sleepers: the chaos delay and the timeout.
             #expect(await clock.waitForSleepers(atLeast: 2))
             clock.advance(by: .milliseconds(200))
@@ -105,13 +106,13 @@ struct HybridCacheL1L2Tests {
         configured.distributedSoftTimeout = .milliseconds(100)
         configured.factoryHardTimeout = .milliseconds(100)
         let options = configured
-        _ = try await cache.getOrSet("k", as: String.self, options: options) { _ in "v1" }
+        _ = try await cache.getOrSetResult("k", as: String.self, options: options) { _ in "v1" }
         clock.advance(by: .seconds(11))
         slow.update { $0.delay = .seconds(60) }
         let calls = CallCounter()
         try await withThrowingTaskGroup(of: CacheResult<String>.self) { group in
             group.addTask {
-                try await cache.getOrSet("k", as: String.self, options: options) { _ in
+                try await cache.getOrSetResult("k", as: String.self, options: options) { _ in
                     calls.increment()
                     await Gate().wait()
                     return "v2"
@@ -137,7 +138,7 @@ struct HybridCacheL1L2Tests {
         let options = configured
         try await withRunning([cache], clock: clock) {
             try await cache.set("k", "v", options: options)
-            #expect(try await cache.tryGet("k", as: String.self, options: { var o = options; o.skipDistributedRead = true; return o }())?.value == "v")
+            #expect(try await cache.getResult("k", as: String.self, options: { var o = options; o.skipDistributedRead = true; return o }())?.value == "v")
             #expect(store.storedVersion(of: "k") == nil)
             #expect(await clock.waitForSleepers(atLeast: 2))
             clock.advance(by: .seconds(5))
@@ -159,69 +160,190 @@ struct HybridCacheL1L2Tests {
                 _ = await eventually(.milliseconds(200)) { a.pendingWriteCount == 0 }
             }
             #expect(a.pendingWriteCount == 0)
-            #expect(try await b.tryGet("k", as: String.self)?.value == "during-outage")
+            #expect(try await b.getResult("k", as: String.self)?.value == "during-outage")
             #expect(a.statistics.autoRecovery.flushed == 1)
         }
     }
 
-    @Test func aFullPendingQueueRefusesNewWritesAndKeepsTheQueuedOnes() async throws {
-        let cache = try makeCache(clock: clock, store: store) { $0.pendingWriteCapacity = 3 }
-        store.setAvailable(false)
-        for index in 0..<3 { try await cache.set("k\(index)", index) }
-        for index in 3..<5 {
-            await #expect { try await cache.set("k\(index)", index) } throws: { ($0 as? CacheError)?.code == .writeQueueFull }
-            // Refused whole: not even L1 has it.
-            #expect(try await cache.tryGet("k\(index)", as: Int.self) == nil)
+    /// A node's own tag removal or clear that L2 does not have yet (queued in an outage) hides
+    /// the older copies L2 still holds: serving them would undo what the node acknowledged.
+    @Test func l2CopiesOlderThanTheNodesOwnQueuedTagRemovalOrClearAreMisses() async throws {
+        // a's writes fail (and stay queued: a runs, but its flush keeps failing) while its reads
+        // see the store as it is.
+        let writes = WriteFailingDistributedCache(InMemoryDistributedCache(store: store))
+        let a = try makeCache(node: "a", clock: clock, distributed: writes)
+        let b = try makeCache(node: "b", clock: clock, store: store)
+        try await b.set("tagged", "v1", tags: ["group"])
+        try await b.set("untagged", "v1")
+        try await withRunning([a], clock: clock) {
+            clock.advance(by: .seconds(1))
+            writes.failing = true
+            try await a.removeByTag("group")
+            #expect(a.pendingWriteCount == 1)
+            #expect(try await a.getResult("tagged", as: String.self) == nil)
+            let calls = CallCounter()
+            let loaded = try await a.getOrSetResult("tagged", as: String.self) { _ in calls.increment(); return "from-origin" }
+            #expect(loaded.value == "from-origin" && calls.count == 1)
+            // The tag's removal says nothing about other entries.
+            #expect(try await a.getResult("untagged", as: String.self)?.value == "v1")
+
+            clock.advance(by: .seconds(1))
+            try await a.clear()
+            #expect(try await a.getResult("untagged", as: String.self) == nil)
+            // Another node, with nothing queued, still reads L2 as it is.
+            #expect(try await b.getResult("untagged", as: String.self)?.value == "v1")
         }
-        await #expect { try await cache.remove("k0") } throws: { ($0 as? CacheError)?.code == .writeQueueFull }
-        #expect(try await cache.tryGet("k0", as: Int.self)?.value == 0)
-        // An expiry is not refused: its marker is dropped (counted) and L1 still applies it.
-        try await cache.expire("k1")
-        let stats = cache.statistics.autoRecovery
-        #expect(stats.depth == 3)
-        #expect(stats.refused == 3)
-        #expect(stats.overflowed == 1)
     }
 
-    @Test func writesPushOutQueuedExpiryMarkersButNeverTheOtherWay() async throws {
+    /// An L2 read that returns an old copy after this node's own remove (or clear) has landed in
+    /// L2 must not bring the copy back: the read is a miss and nothing is installed in L1.
+    @Test(arguments: ["remove", "clear", "removeTag"])
+    func anL2ReadOverlappingTheNodesOwnMutationDoesNotUndoIt(mutation: String) async throws {
+        let held = HeldReadDistributedCache(InMemoryDistributedCache(store: store))
+        let a = try makeCache(node: "a", clock: clock, distributed: held)
+        let b = try makeCache(node: "b", clock: clock, store: store)
+        try await b.set("k", "old", tags: ["group"])
+        clock.advance(by: .seconds(1))
+        held.holdNextRead()
+        async let read = a.getResult("k", as: String.self)
+        await held.waitUntilAReadIsHeld()
+        switch mutation {
+        case "remove": try await a.remove("k")
+        case "clear": try await a.clear(allowFailSafe: false)
+        default: try await a.removeByTag("group")
+        }
+        #expect(a.pendingWriteCount == 0, "the mutation must have landed in L2 before the held read returns")
+        held.release()
+        #expect(try await read == nil)
+        #expect(try await a.getResult("k", as: String.self) == nil)
+    }
+
+    /// A writer whose clock ran 20 s ahead stored a value; another node, which never heard of
+    /// it, then writes, removes or invalidates the key. Redis ran that mutation last, so it
+    /// must win: it is applied again after the stored version instead of being dropped.
+    @Test(arguments: ["set", "remove", "expire"])
+    func aMutationMadeAfterAWriteFromAClockThatRanAheadWins(mutation: String) async throws {
+        let ahead = ManualClock(wallMilliseconds: clock.wallClockMilliseconds() + 20_000)
+        let skewed = try makeCache(node: "skewed", clock: ahead, store: store)
+        let a = try makeCache(node: "a", clock: clock, store: store)
+        let b = try makeCache(node: "b", clock: clock, store: store)
+        #expect(try await a.getResult("k", as: String.self) == nil)
+        let stored = try await skewed.set("k", "from the future")
+        let version: CacheVersion
+        switch mutation {
+        case "set": version = try await a.set("k", "now")
+        case "remove": version = try await a.remove("k")
+        default: version = try await a.expire("k")
+        }
+        #expect(version > stored)
+        #expect(store.storedVersion(of: "k") == (mutation == "expire" ? stored : version))
+        let expected: String? = mutation == "set" ? "now" : nil
+        #expect(try await a.getResult("k", as: String.self)?.value == expected)
+        #expect(try await b.getResult("k", as: String.self)?.value == expected)
+        #expect(a.statistics.distributed.rebasedWrites == 1)
+    }
+
+    /// The in-memory store follows the Redis write script: an expire outlives every older write
+    /// that lands after it.
+    @Test func anExpireOutlivesOlderWritesThatLandAfterIt() async throws {
+        let l2 = InMemoryDistributedCache(store: store)
+        func version(_ milliseconds: Int64, _ node: String = "n1") -> CacheVersion {
+            CacheVersion(milliseconds: milliseconds, counter: 0, node: node)
+        }
+        func set(_ key: String, _ milliseconds: Int64, _ node: String = "n1") async throws -> MutationOutcome {
+            let stamp = version(milliseconds, node)
+            let entry = DistributedEntry(version: stamp, logicalExpiryMilliseconds: .max, payload: Array("v".utf8))
+            return try await l2.apply(CacheMutation(kind: .set, key: key, version: stamp, entry: entry, timeToLive: .seconds(60)), publish: false)
+        }
+        func mark(_ kind: MutationKind, _ key: String, _ milliseconds: Int64) async throws {
+            _ = try await l2.apply(CacheMutation(kind: kind, key: key, version: version(milliseconds), timeToLive: .seconds(60)), publish: false)
+        }
+        try await mark(.expire, "missing", 5)
+        #expect(try await l2.read("missing") == nil)
+        #expect(try await set("missing", 3) == .applied(sequence: nil))
+        #expect(try await l2.read("missing")?.isExpired == true)
+        _ = try await set("missing", 6)
+        #expect(try await l2.read("missing")?.isExpired == false)
+
+        _ = try await set("k", 1)
+        try await mark(.expire, "k", 5)
+        _ = try await set("k", 3)
+        #expect(try await l2.read("k")?.isExpired == true)
+        try await mark(.remove, "k", 4)
+        _ = try await set("k", 4, "n2")
+        #expect(try await l2.read("k")?.isExpired == true)
+    }
+
+    @Test func aFullPendingQueueRefusesNewWritesAndKeepsTheQueuedOnes() async throws {
+        let cache = try makeCache(clock: clock, store: store) { $0.pendingWriteCapacity = 3 }
+        try await withRunning([cache], clock: clock) {
+            store.setAvailable(false)
+            for index in 0..<3 { try await cache.set("k\(index)", index) }
+            for index in 3..<5 {
+                await #expect { try await cache.set("k\(index)", index) } throws: { ($0 as? CacheError)?.code == .writeQueueFull }
+                // Refused whole: not even L1 has it.
+                #expect(try await cache.getResult("k\(index)", as: Int.self) == nil)
+            }
+            await #expect { try await cache.remove("k0") } throws: { ($0 as? CacheError)?.code == .writeQueueFull }
+            #expect(try await cache.getResult("k0", as: Int.self)?.value == 0)
+            // An invalidation is refused too, and changes nothing: an acknowledged one that never
+            // reached L2 would be one the other nodes never see.
+            await #expect { try await cache.expire("k1") } throws: { ($0 as? CacheError)?.code == .writeQueueFull }
+            #expect(try await cache.getResult("k1", as: Int.self)?.isStale == false)
+            let stats = cache.statistics.autoRecovery
+            #expect(stats.depth == 3)
+            #expect(stats.refused == 4)
+            #expect(stats.overflowed == 0)
+        }
+    }
+
+    @Test func writesAndInvalidationsPushOutQueuedOriginFillsButNeverTheOtherWay() async throws {
         let cache = try makeCache(clock: clock, store: store) { $0.pendingWriteCapacity = 2 }
-        store.setAvailable(false)
-        try await cache.expire("m1")
-        try await cache.expire("m2")
-        #expect(cache.statistics.autoRecovery.depth == 2)
-        try await cache.set("w1", 1)
-        try await cache.set("w2", 2)
-        var stats = cache.statistics.autoRecovery
-        #expect(stats.depth == 2)
-        #expect(stats.overflowed == 2)
-        try await cache.expire("m3")
-        stats = cache.statistics.autoRecovery
-        #expect(stats.depth == 2)
-        #expect(stats.overflowed == 3)
-        #expect(stats.refused == 0)
+        try await withRunning([cache], clock: clock) {
+            store.setAvailable(false)
+            _ = try await cache.getOrSetResult("f1", as: Int.self) { _ in 1 }
+            _ = try await cache.getOrSetResult("f2", as: Int.self) { _ in 2 }
+            #expect(cache.statistics.autoRecovery.depth == 2)
+            try await cache.set("w1", 1)
+            try await cache.expire("m1")
+            var stats = cache.statistics.autoRecovery
+            #expect(stats.depth == 2)
+            #expect(stats.overflowed == 2)
+            // A fill finds no room and gives way; it is still served from L1.
+            _ = try await cache.getOrSetResult("f3", as: Int.self) { _ in 3 }
+            stats = cache.statistics.autoRecovery
+            #expect(stats.depth == 2)
+            #expect(stats.overflowed == 3)
+            #expect(stats.refused == 0)
+            #expect(try await cache.getResult("f3", as: Int.self)?.value == 3)
+        }
     }
 
     @Test func thePendingQueueIsBoundedInBytes() async throws {
         let cache = try makeCache(clock: clock, store: store) { $0.pendingWriteMaxBytes = 10_000 }
-        store.setAvailable(false)
-        let value = [UInt8](repeating: 7, count: 4_000)
-        try await cache.set("a", value)
-        try await cache.set("b", value)
-        await #expect { try await cache.set("c", value) } throws: { ($0 as? CacheError)?.code == .writeQueueFull }
-        // Small writes still fit in what is left.
-        try await cache.set("d", [UInt8](repeating: 7, count: 100))
-        let stats = cache.statistics.autoRecovery
-        #expect(stats.depth == 3)
-        #expect(stats.bytes <= 10_000)
-        #expect(stats.refused == 1)
+        try await withRunning([cache], clock: clock) {
+            store.setAvailable(false)
+            let value = [UInt8](repeating: 7, count: 4_000)
+            try await cache.set("a", value)
+            try await cache.set("b", value)
+            await #expect { try await cache.set("c", value) } throws: { ($0 as? CacheError)?.code == .writeQueueFull }
+            // Small writes still fit in what is left.
+            try await cache.set("d", [UInt8](repeating: 7, count: 100))
+            let stats = cache.statistics.autoRecovery
+            #expect(stats.depth == 3)
+            #expect(stats.bytes <= 10_000)
+            #expect(stats.refused == 1)
+        }
     }
 
     @Test func pendingQueueKeepsOnlyTheNewestVersionPerKey() async throws {
         let cache = try makeCache(clock: clock, store: store)
-        store.setAvailable(false)
-        for index in 0..<5 { try await cache.set("same", index) }
-        #expect(cache.pendingWriteCount == 1)
-        #expect(cache.statistics.autoRecovery.overflowed == 0)
+        try await withRunning([cache], clock: clock) {
+            store.setAvailable(false)
+            for index in 0..<5 { try await cache.set("same", index) }
+            #expect(cache.pendingWriteCount == 1)
+            #expect(cache.statistics.autoRecovery.overflowed == 0)
+        }
     }
 
     @Test func corruptAndFutureFormatEnvelopesReadAsMisses() async throws {
@@ -234,8 +356,8 @@ struct HybridCacheL1L2Tests {
         let truncated = Array(DistributedEntry(version: version, logicalExpiryMilliseconds: .max, payload: Array("value".utf8)).encoded().dropLast(2))
         store.storeRaw(key: "truncated", version: version, bytes: truncated)
         for key in ["future", "garbage", "truncated"] {
-            #expect(try await cache.tryGet(key, as: String.self) == nil)
-            let loaded = try await cache.getOrSet(key, as: String.self) { _ in "fresh" }
+            #expect(try await cache.getResult(key, as: String.self) == nil)
+            let loaded = try await cache.getOrSetResult(key, as: String.self) { _ in "fresh" }
             #expect(loaded.value == "fresh")
         }
         #expect(cache.statistics.distributed.corruptEntries >= 3)
@@ -261,9 +383,86 @@ struct HybridCacheL1L2Tests {
         let a = try makeCache(node: "a", clock: clock, store: store)
         let b = try makeCache(node: "b", clock: clock, store: store)
         try await a.set("p", Product(id: 1, name: "lamp"), tags: ["products"])
-        #expect(try await b.tryGet("p", as: Product.self)?.value == Product(id: 1, name: "lamp"))
+        #expect(try await b.getResult("p", as: Product.self)?.value == Product(id: 1, name: "lamp"))
         // Another node reads the same L2 bytes raw: the JSON document.
         let c = try makeCache(node: "c", clock: clock, store: store)
-        #expect(try await c.tryGet("p", as: [UInt8].self)?.value == Array(#"{"id":1,"name":"lamp"}"#.utf8))
+        #expect(try await c.getResult("p", as: [UInt8].self)?.value == Array(#"{"id":1,"name":"lamp"}"#.utf8))
+    }
+}
+
+/// An L2 that can hold one read after it has read the store, so a test can land a mutation
+/// between the read and its return.
+final class HeldReadDistributedCache: DistributedCache {
+    private let inner: any DistributedCache
+    private let state = Mutex<(holdNext: Bool, gate: CheckedContinuation<Void, Never>?, heldWaiter: CheckedContinuation<Void, Never>?, isHeld: Bool)>((false, nil, nil, false))
+
+    init(_ inner: any DistributedCache) { self.inner = inner }
+
+    var isUsableWithoutRun: Bool { inner.isUsableWithoutRun }
+
+    func holdNextRead() { state.withLock { $0.holdNext = true } }
+
+    func waitUntilAReadIsHeld() async {
+        await withCheckedContinuation { continuation in
+            let ready = state.withLock { state -> Bool in
+                if state.isHeld { return true }
+                state.heldWaiter = continuation
+                return false
+            }
+            if ready { continuation.resume() }
+        }
+    }
+
+    func release() {
+        let gate = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            defer { state.gate = nil }
+            return state.gate
+        }
+        gate?.resume()
+    }
+
+    func read(_ key: String) async throws -> DistributedRead? {
+        let result = try await inner.read(key)
+        let holds = state.withLock { state -> Bool in
+            defer { state.holdNext = false }
+            return state.holdNext
+        }
+        guard holds else { return result }
+        await withCheckedContinuation { continuation in
+            let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+                state.gate = continuation
+                state.isHeld = true
+                defer { state.heldWaiter = nil }
+                return state.heldWaiter
+            }
+            waiter?.resume()
+        }
+        return result
+    }
+
+    func apply(_ mutation: CacheMutation, publish: Bool) async throws -> MutationOutcome {
+        try await inner.apply(mutation, publish: publish)
+    }
+}
+
+/// An L2 whose writes fail while `failing` is set; reads always go through.
+final class WriteFailingDistributedCache: DistributedCache {
+    private let inner: any DistributedCache
+    private let isFailing = Atomic<Bool>(false)
+
+    init(_ inner: any DistributedCache) { self.inner = inner }
+
+    var failing: Bool {
+        get { isFailing.load(ordering: .relaxed) }
+        set { isFailing.store(newValue, ordering: .relaxed) }
+    }
+
+    var isUsableWithoutRun: Bool { true }
+
+    func read(_ key: String) async throws -> DistributedRead? { try await inner.read(key) }
+
+    func apply(_ mutation: CacheMutation, publish: Bool) async throws -> MutationOutcome {
+        if failing { throw CacheError(.distributedFailed, "writes are failing") }
+        return try await inner.apply(mutation, publish: publish)
     }
 }

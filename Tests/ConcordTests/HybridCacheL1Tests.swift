@@ -11,8 +11,8 @@ struct HybridCacheL1Tests {
     @Test func getOrSetCallsTheFactoryOnceThenHitsMemory() async throws {
         let cache = try makeCache(clock: clock)
         let calls = CallCounter()
-        let first = try await cache.getOrSet("k", as: String.self) { _ in calls.increment(); return "v1" }
-        let second = try await cache.getOrSet("k", as: String.self) { _ in calls.increment(); return "v2" }
+        let first = try await cache.getOrSetResult("k", as: String.self) { _ in calls.increment(); return "v1" }
+        let second = try await cache.getOrSetResult("k", as: String.self) { _ in calls.increment(); return "v2" }
         #expect(first.value == "v1" && first.source == .factory && !first.isStale)
         #expect(second.value == "v1" && second.source == .memory)
         #expect(calls.count == 1)
@@ -24,9 +24,9 @@ struct HybridCacheL1Tests {
         let options = CacheEntryOptions(duration: .seconds(5))
         try await cache.set("k", "v1", options: options)
         clock.advance(by: .seconds(4))
-        #expect(try await cache.tryGet("k", as: String.self)?.value == "v1")
+        #expect(try await cache.getResult("k", as: String.self)?.value == "v1")
         clock.advance(by: .seconds(1))
-        #expect(try await cache.tryGet("k", as: String.self) == nil)
+        #expect(try await cache.getResult("k", as: String.self) == nil)
     }
 
     @Test func memoryDurationOverridesDuration() async throws {
@@ -36,7 +36,7 @@ struct HybridCacheL1Tests {
         let options = configured
         try await cache.set("k", "v1", options: options)
         clock.advance(by: .seconds(3))
-        #expect(try await cache.tryGet("k", as: String.self) == nil)
+        #expect(try await cache.getResult("k", as: String.self) == nil)
     }
 
     @Test func idleTimeoutDropsAnUnreadEntryAndSlidesOnReads() async throws {
@@ -48,9 +48,9 @@ struct HybridCacheL1Tests {
         try await cache.set("unread", "v", options: options)
         for _ in 0..<3 {
             clock.advance(by: .seconds(4))
-            #expect(try await cache.tryGet("read", as: String.self) != nil)
+            #expect(try await cache.getResult("read", as: String.self) != nil)
         }
-        #expect(try await cache.tryGet("unread", as: String.self) == nil)
+        #expect(try await cache.getResult("unread", as: String.self) == nil)
     }
 
     @Test func jitterSpreadsExpiry() async throws {
@@ -61,7 +61,7 @@ struct HybridCacheL1Tests {
         for index in 0..<50 { try await cache.set("k\(index)", index, options: options) }
         clock.advance(by: .seconds(11))
         var alive = 0
-        for index in 0..<50 where try await cache.tryGet("k\(index)", as: Int.self) != nil { alive += 1 }
+        for index in 0..<50 where try await cache.getResult("k\(index)", as: Int.self) != nil { alive += 1 }
         // Without jitter every entry would be gone; with up to 100 s of jitter nearly all live.
         #expect(alive > 25)
     }
@@ -89,9 +89,9 @@ struct HybridCacheL1Tests {
         try await cache.set("b", "2", options: options)
         try await cache.remove("a")
         try await cache.expire("b")
-        #expect(try await cache.tryGet("a", as: String.self, options: options) == nil)
+        #expect(try await cache.getResult("a", as: String.self, options: options) == nil)
         // Expired: not fresh, but fail-safe can still serve it when the factory fails.
-        let served = try await cache.getOrSet("b", as: String.self, options: options) { _ in throw TestFailure() }
+        let served = try await cache.getOrSetResult("b", as: String.self, options: options) { _ in throw TestFailure() }
         #expect(served.value == "2" && served.isStale)
     }
 
@@ -99,21 +99,22 @@ struct HybridCacheL1Tests {
         let cache = try makeCache(clock: clock)
         try await cache.set("b", "2")
         try await cache.expire("b")
-        let value = try await cache.getOrSet("b", as: String.self) { _ in "3" }
+        let value = try await cache.getOrSetResult("b", as: String.self) { _ in "3" }
         #expect(value.value == "3" && value.source == .factory)
     }
 
-    @Test func getWithDefault() async throws {
+    @Test func getReturnsTheValueOrNil() async throws {
         let cache = try makeCache(clock: clock)
-        #expect(try await cache.get("missing", default: 42) == 42)
+        #expect(try await cache.get("missing", as: Int.self) == nil)
         try await cache.set("present", 7)
-        #expect(try await cache.get("present", default: 42) == 7)
+        let present: Int? = try await cache.get("present")
+        #expect(present == 7)
     }
 
     @Test func typeMismatchIsATypedError() async throws {
         let cache = try makeCache(clock: clock)
         try await cache.set("k", 7)
-        await #expect { try await cache.tryGet("k", as: String.self) } throws: { error in
+        await #expect { try await cache.getResult("k", as: String.self) } throws: { error in
             (error as? CacheError)?.code == .typeMismatch
         }
     }
@@ -121,13 +122,13 @@ struct HybridCacheL1Tests {
     @Test func hitsServeTheStoredTypeAndCastToOthersAsBefore() async throws {
         let cache = try makeCache(clock: clock)
         let version = try await cache.set("k", 7)
-        let exact = try await cache.tryGet("k", as: Int.self)
+        let exact = try await cache.getResult("k", as: Int.self)
         #expect(exact?.value == 7 && exact?.source == .memory && exact?.version == version)
         // Not the stored type itself, but a cast that `as?` makes: the general cast still runs.
-        let wrapped = try await cache.tryGet("k", as: Int?.self)
+        let wrapped = try await cache.getResult("k", as: Int?.self)
         #expect(wrapped?.value == 7 && wrapped?.version == version)
         try await cache.set("list", ["a", "b"])
-        #expect(try await cache.getOrSet("list", as: [String].self) { _ in [] }.value == ["a", "b"])
+        #expect(try await cache.getOrSetResult("list", as: [String].self) { _ in [] }.value == ["a", "b"])
     }
 
     @Test func hitsReadTheCoarseClockAndServeUntilItPassesTheDeadline() async throws {
@@ -139,9 +140,9 @@ struct HybridCacheL1Tests {
         let cache = try HybridCache(configuration: configuration, clock: lagging, logger: quietLogger)
         try await cache.set("k", "v")
         clock.advance(by: .seconds(5) + .milliseconds(1))
-        #expect(try await cache.tryGet("k", as: String.self)?.value == "v")
+        #expect(try await cache.getResult("k", as: String.self)?.value == "v")
         clock.advance(by: .milliseconds(1))
-        #expect(try await cache.tryGet("k", as: String.self) == nil)
+        #expect(try await cache.getResult("k", as: String.self) == nil)
         #expect(lagging.coarseReads > 0)
     }
 
@@ -150,13 +151,13 @@ struct HybridCacheL1Tests {
         var skipWrite = CacheEntryOptions()
         skipWrite.skipMemoryWrite = true
         try await cache.set("k", "v", options: skipWrite)
-        #expect(try await cache.tryGet("k", as: String.self) == nil)
+        #expect(try await cache.getResult("k", as: String.self) == nil)
         try await cache.set("k2", "v")
         var skipRead = CacheEntryOptions()
         skipRead.skipMemoryRead = true
-        #expect(try await cache.tryGet("k2", as: String.self, options: skipRead) == nil)
+        #expect(try await cache.getResult("k2", as: String.self, options: skipRead) == nil)
         let calls = CallCounter()
-        _ = try await cache.getOrSet("k2", as: String.self, options: skipRead) { _ in calls.increment(); return "fresh" }
+        _ = try await cache.getOrSetResult("k2", as: String.self, options: skipRead) { _ in calls.increment(); return "fresh" }
         #expect(calls.count == 1)
     }
 
@@ -164,7 +165,7 @@ struct HybridCacheL1Tests {
         let cache = try makeCache(clock: clock) { $0.maxKeyBytes = 8 }
         await #expect { try await cache.set("", "v") } throws: { ($0 as? CacheError)?.code == .invalidKey }
         await #expect { try await cache.set("123456789", "v") } throws: { ($0 as? CacheError)?.code == .keyTooLong }
-        await #expect { try await cache.getOrSet("", as: String.self) { _ in "v" } } throws: { ($0 as? CacheError)?.code == .invalidKey }
+        await #expect { try await cache.getOrSetResult("", as: String.self) { _ in "v" } } throws: { ($0 as? CacheError)?.code == .invalidKey }
         await #expect { try await cache.remove("123456789") } throws: { ($0 as? CacheError)?.code == .keyTooLong }
         #expect(cache.statistics.memory.entries == 0)
     }
@@ -172,9 +173,9 @@ struct HybridCacheL1Tests {
     @Test func oversizedValueIsRejectedAndStoresNothing() async throws {
         let cache = try makeCache(clock: clock) { $0.maxValueBytes = 16 }
         await #expect { try await cache.set("k", [UInt8](repeating: 1, count: 17)) } throws: { ($0 as? CacheError)?.code == .valueTooLarge }
-        #expect(try await cache.tryGet("k", as: [UInt8].self) == nil)
+        #expect(try await cache.getResult("k", as: [UInt8].self) == nil)
         try await cache.set("k", [UInt8](repeating: 1, count: 16))
-        #expect(try await cache.tryGet("k", as: [UInt8].self)?.value.count == 16)
+        #expect(try await cache.getResult("k", as: [UInt8].self)?.value.count == 16)
     }
 
     @Test func invalidOptionsAreRejected() async throws {
@@ -190,10 +191,47 @@ struct HybridCacheL1Tests {
 
     @Test func factoryErrorWithoutFailSafeIsThrown() async throws {
         let cache = try makeCache(clock: clock)
-        await #expect { try await cache.getOrSet("k", as: String.self) { _ in throw TestFailure() } } throws: { error in
-            (error as? CacheError)?.code == .factoryFailed && ((error as? CacheError)?.underlying as? TestFailure) != nil
+        // The factory's own error, as itself: the caller matches its own type, not CacheError.
+        await #expect(throws: TestFailure(message: "origin down")) {
+            try await cache.getOrSet("k", as: String.self) { throw TestFailure(message: "origin down") }
         }
-        #expect(cache.statistics.factory.errors == 1)
+        await #expect(throws: TestFailure(message: "with context")) {
+            try await cache.getOrSetResult("k2", as: String.self) { _ in throw TestFailure(message: "with context") }
+        }
+        #expect(cache.statistics.factory.errors == 2)
+        // The cache's own failures stay CacheError.
+        await #expect { try await cache.getOrSet("", as: String.self) { "v" } } throws: { ($0 as? CacheError)?.code == .invalidKey }
+    }
+
+    @Test func getOrSetReturnsTheValueWhateverTheFactorysShape() async throws {
+        let cache = try makeCache(clock: clock)
+        let plain: String = try await cache.getOrSet("a") { "plain" }
+        let withContext: String = try await cache.getOrSet("b") { context in context.staleValue ?? "with-context" }
+        #expect(plain == "plain" && withContext == "with-context")
+        let result = try await cache.getOrSetResult("a", as: String.self) { _ in "unused" }
+        #expect(result.value == "plain" && result.source == .memory)
+    }
+
+    @Test func perCallOptionsStartFromTheCachesDefaults() async throws {
+        let cache = try makeCache(clock: clock) { configuration in
+            configuration.defaultEntryOptions.isFailSafeEnabled = true
+            configuration.defaultEntryOptions.failSafeThrottleDuration = .seconds(30)
+            configuration.defaultEntryOptions.factorySoftTimeout = .milliseconds(100)
+        }
+        // Only the duration is set here: fail-safe and the soft timeout stay as configured.
+        let fiveSeconds = CacheEntryOptions(duration: .seconds(5))
+        _ = try await cache.getOrSet("k", options: fiveSeconds) { "v1" }
+        clock.advance(by: .seconds(6))
+        let served = try await cache.getOrSetResult("k", as: String.self, options: fiveSeconds) { _ in throw TestFailure() }
+        #expect(served.value == "v1" && served.isStale, "fail-safe was dropped by per-call options")
+        let applied = fiveSeconds.applied(over: cache.configuration.defaultEntryOptions)
+        #expect(applied.duration == .seconds(5))
+        #expect(applied.isFailSafeEnabled)
+        #expect(applied.factorySoftTimeout == .milliseconds(100))
+        // A field set explicitly wins, even when set to its built-in value.
+        var off = CacheEntryOptions()
+        off.isFailSafeEnabled = false
+        #expect(off.applied(over: cache.configuration.defaultEntryOptions).isFailSafeEnabled == false)
     }
 
     @Test func cacheWorksWithoutRun() async throws {

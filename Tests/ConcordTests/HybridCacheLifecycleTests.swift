@@ -51,7 +51,7 @@ struct HybridCacheLifecycleTests {
         try await withRunning([a, b], clock: clock, sleepersPerCache: 2) {
             #expect(await eventually { a.isBackplaneConnected && b.isBackplaneConnected })
             try await a.set("k", "v1")
-            #expect(try await b.tryGet("k", as: String.self)?.value == "v1")
+            #expect(try await b.getResult("k", as: String.self)?.value == "v1")
             backplaneB.disconnect()
             #expect(await eventually { !b.isBackplaneConnected })
             for index in 0..<5 { try await a.set("k", "v\(index + 2)") }
@@ -59,7 +59,7 @@ struct HybridCacheLifecycleTests {
             #expect(await eventually { b.isBackplaneConnected })
             #expect(b.statistics.backplane.fullExpiries == 1)
             #expect(b.statistics.backplane.replays == 0)
-            #expect(try await b.tryGet("k", as: String.self)?.value == "v6")
+            #expect(try await b.getResult("k", as: String.self)?.value == "v6")
         }
     }
 }

@@ -10,9 +10,9 @@ struct HybridCacheResilienceTests {
     @Test func failSafeServesTheStaleValueOnFactoryError() async throws {
         let cache = try makeCache(clock: clock)
         let options = failSafeOptions(duration: .seconds(10))
-        _ = try await cache.getOrSet("k", as: String.self, options: options) { _ in "v1" }
+        _ = try await cache.getOrSetResult("k", as: String.self, options: options) { _ in "v1" }
         clock.advance(by: .seconds(11))
-        let served = try await cache.getOrSet("k", as: String.self, options: options) { _ in throw TestFailure() }
+        let served = try await cache.getOrSetResult("k", as: String.self, options: options) { _ in throw TestFailure() }
         #expect(served.value == "v1" && served.isStale)
         #expect(cache.statistics.staleServed >= 1)
     }
@@ -22,10 +22,10 @@ struct HybridCacheResilienceTests {
         var configured = failSafeOptions(duration: .seconds(10))
         configured.isFailSafeEnabled = false
         let options = configured
-        _ = try await cache.getOrSet("k", as: String.self, options: options) { _ in "v1" }
+        _ = try await cache.getOrSetResult("k", as: String.self, options: options) { _ in "v1" }
         clock.advance(by: .seconds(11))
-        await #expect(throws: CacheError.self) {
-            try await cache.getOrSet("k", as: String.self, options: options) { _ in throw TestFailure() }
+        await #expect(throws: TestFailure.self) {
+            try await cache.getOrSetResult("k", as: String.self, options: options) { _ in throw TestFailure() }
         }
     }
 
@@ -34,10 +34,10 @@ struct HybridCacheResilienceTests {
         var configured = failSafeOptions(duration: .seconds(10))
         configured.failSafeMaxDuration = .seconds(60)
         let options = configured
-        _ = try await cache.getOrSet("k", as: String.self, options: options) { _ in "v1" }
+        _ = try await cache.getOrSetResult("k", as: String.self, options: options) { _ in "v1" }
         clock.advance(by: .seconds(61))
-        await #expect(throws: CacheError.self) {
-            try await cache.getOrSet("k", as: String.self, options: options) { _ in throw TestFailure() }
+        await #expect(throws: TestFailure.self) {
+            try await cache.getOrSetResult("k", as: String.self, options: options) { _ in throw TestFailure() }
         }
     }
 
@@ -46,16 +46,16 @@ struct HybridCacheResilienceTests {
         var configured = failSafeOptions(duration: .seconds(10))
         configured.failSafeThrottleDuration = .seconds(30)
         let options = configured
-        _ = try await cache.getOrSet("k", as: String.self, options: options) { _ in "v1" }
+        _ = try await cache.getOrSetResult("k", as: String.self, options: options) { _ in "v1" }
         clock.advance(by: .seconds(11))
         let calls = CallCounter()
         for _ in 0..<5 {
-            let served = try await cache.getOrSet("k", as: String.self, options: options) { _ in calls.increment(); throw TestFailure() }
+            let served = try await cache.getOrSetResult("k", as: String.self, options: options) { _ in calls.increment(); throw TestFailure() }
             #expect(served.value == "v1" && served.isStale)
         }
         #expect(calls.count == 1)
         clock.advance(by: .seconds(31))
-        _ = try await cache.getOrSet("k", as: String.self, options: options) { _ in calls.increment(); throw TestFailure() }
+        _ = try await cache.getOrSetResult("k", as: String.self, options: options) { _ in calls.increment(); throw TestFailure() }
         #expect(calls.count == 2)
     }
 
@@ -65,15 +65,15 @@ struct HybridCacheResilienceTests {
         configured.failSafeMaxCycles = 2
         configured.failSafeThrottleDuration = .seconds(1)
         let options = configured
-        _ = try await cache.getOrSet("k", as: String.self, options: options) { _ in "v1" }
+        _ = try await cache.getOrSetResult("k", as: String.self, options: options) { _ in "v1" }
         clock.advance(by: .seconds(11))
         for _ in 0..<2 {
-            let served = try await cache.getOrSet("k", as: String.self, options: options) { _ in throw TestFailure() }
+            let served = try await cache.getOrSetResult("k", as: String.self, options: options) { _ in throw TestFailure() }
             #expect(served.isStale)
             clock.advance(by: .seconds(2))
         }
-        await #expect(throws: CacheError.self) {
-            try await cache.getOrSet("k", as: String.self, options: options) { _ in throw TestFailure() }
+        await #expect(throws: TestFailure.self) {
+            try await cache.getOrSetResult("k", as: String.self, options: options) { _ in throw TestFailure() }
         }
     }
 
@@ -85,7 +85,7 @@ struct HybridCacheResilienceTests {
         try await withRunning([cache], clock: clock) {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
-                    await #expect { try await cache.getOrSet("k", as: String.self, options: options) { _ in
+                    await #expect { try await cache.getOrSetResult("k", as: String.self, options: options) { _ in
                         await Gate().wait() // never opened, ignores cancellation
                         return "never"
                     } } throws: { ($0 as? CacheError)?.code == .factoryTimeout }
@@ -103,12 +103,12 @@ struct HybridCacheResilienceTests {
         var configured = failSafeOptions(duration: .seconds(10))
         configured.factoryHardTimeout = .milliseconds(500)
         let options = configured
-        _ = try await cache.getOrSet("k", as: String.self, options: options) { _ in "v1" }
+        _ = try await cache.getOrSetResult("k", as: String.self, options: options) { _ in "v1" }
         clock.advance(by: .seconds(11))
         try await withRunning([cache], clock: clock) {
             try await withThrowingTaskGroup(of: CacheResult<String>.self) { group in
                 group.addTask {
-                    try await cache.getOrSet("k", as: String.self, options: options) { _ in await Gate().wait(); return "never" }
+                    try await cache.getOrSetResult("k", as: String.self, options: options) { _ in await Gate().wait(); return "never" }
                 }
                 #expect(await clock.waitForSleepers(atLeast: 2))
                 clock.advance(by: .milliseconds(500))
@@ -123,13 +123,13 @@ struct HybridCacheResilienceTests {
         var configured = failSafeOptions(duration: .seconds(10))
         configured.factorySoftTimeout = .milliseconds(100)
         let options = configured
-        _ = try await cache.getOrSet("k", as: String.self, options: options) { _ in "v1" }
+        _ = try await cache.getOrSetResult("k", as: String.self, options: options) { _ in "v1" }
         clock.advance(by: .seconds(11))
         let gate = Gate()
         try await withRunning([cache], clock: clock) {
             try await withThrowingTaskGroup(of: CacheResult<String>.self) { group in
                 group.addTask {
-                    try await cache.getOrSet("k", as: String.self, options: options) { _ in await gate.wait(); return "v2" }
+                    try await cache.getOrSetResult("k", as: String.self, options: options) { _ in await gate.wait(); return "v2" }
                 }
                 #expect(await clock.waitForSleepers(atLeast: 2))
                 clock.advance(by: .milliseconds(100))
@@ -137,7 +137,7 @@ struct HybridCacheResilienceTests {
                 #expect(served?.value == "v1" && served?.isStale == true)
             }
             gate.open()
-            #expect(await eventually { (try? await cache.tryGet("k", as: String.self, options: options))?.value == "v2" })
+            #expect(await eventually { (try? await cache.getResult("k", as: String.self, options: options))?.value == "v2" })
         }
     }
 
@@ -150,7 +150,7 @@ struct HybridCacheResilienceTests {
         try await withRunning([cache], clock: clock) {
             try await withThrowingTaskGroup(of: CacheResult<String>.self) { group in
                 group.addTask {
-                    try await cache.getOrSet("k", as: String.self, options: options) { _ in await gate.wait(); return "v1" }
+                    try await cache.getOrSetResult("k", as: String.self, options: options) { _ in await gate.wait(); return "v1" }
                 }
                 // No stale value: only the caller's wait on the factory exists, no soft timer.
                 #expect(await eventually { cache.statistics.factory.calls == 1 })
@@ -168,14 +168,14 @@ struct HybridCacheResilienceTests {
         configured.factorySoftTimeout = .milliseconds(100)
         configured.allowTimedOutFactoryBackgroundCompletion = false
         let options = configured
-        _ = try await cache.getOrSet("k", as: String.self, options: options) { _ in "v1" }
+        _ = try await cache.getOrSetResult("k", as: String.self, options: options) { _ in "v1" }
         clock.advance(by: .seconds(11))
         let gate = Gate()
         let finished = CallCounter()
         try await withRunning([cache], clock: clock) {
             try await withThrowingTaskGroup(of: CacheResult<String>.self) { group in
                 group.addTask {
-                    try await cache.getOrSet("k", as: String.self, options: options) { _ in
+                    try await cache.getOrSetResult("k", as: String.self, options: options) { _ in
                         await gate.wait()
                         finished.increment()
                         return "v2"
@@ -189,7 +189,7 @@ struct HybridCacheResilienceTests {
             gate.open()
             // The stale value stays: the timed-out factory's result is not stored.
             for _ in 0..<100 { await Task.yield() }
-            let value = try await cache.getOrSet("k", as: String.self, options: options) { _ in "unused" }
+            let value = try await cache.getOrSetResult("k", as: String.self, options: options) { _ in "unused" }
             #expect(value.value == "v1" && value.isStale)
         }
     }
@@ -201,15 +201,15 @@ struct HybridCacheResilienceTests {
         let options = configured
         let calls = CallCounter()
         try await withRunning([cache], clock: clock) {
-            _ = try await cache.getOrSet("k", as: Int.self, options: options) { _ in calls.increment() }
+            _ = try await cache.getOrSetResult("k", as: Int.self, options: options) { _ in calls.increment() }
             clock.advance(by: .seconds(6))
             let gate = Gate()
             for _ in 0..<5 {
-                let hit = try await cache.getOrSet("k", as: Int.self, options: options) { _ in await gate.wait(); return calls.increment() }
+                let hit = try await cache.getOrSetResult("k", as: Int.self, options: options) { _ in await gate.wait(); return calls.increment() }
                 #expect(hit.value == 1 && hit.source == .memory)
             }
             gate.open()
-            #expect(await eventually { (try? await cache.tryGet("k", as: Int.self))?.value == 2 })
+            #expect(await eventually { (try? await cache.getResult("k", as: Int.self))?.value == 2 })
             #expect(calls.count == 2)
         }
     }
@@ -219,9 +219,9 @@ struct HybridCacheResilienceTests {
         let options = CacheEntryOptions(duration: .seconds(10))
         let calls = CallCounter()
         try await withRunning([cache], clock: clock) {
-            _ = try await cache.getOrSet("k", as: Int.self, options: options) { _ in calls.increment() }
+            _ = try await cache.getOrSetResult("k", as: Int.self, options: options) { _ in calls.increment() }
             clock.advance(by: .seconds(9))
-            _ = try await cache.getOrSet("k", as: Int.self, options: options) { _ in calls.increment() }
+            _ = try await cache.getOrSetResult("k", as: Int.self, options: options) { _ in calls.increment() }
             for _ in 0..<100 { await Task.yield() }
             #expect(calls.count == 1)
         }
@@ -237,7 +237,7 @@ struct HybridCacheResilienceTests {
             try await withThrowingTaskGroup(of: String.self) { group in
                 for _ in 0..<1000 {
                     group.addTask {
-                        try await cache.getOrSet("cold", as: String.self) { _ in
+                        try await cache.getOrSetResult("cold", as: String.self) { _ in
                             calls.increment()
                             await gate.wait()
                             return "value"
@@ -262,14 +262,14 @@ struct HybridCacheResilienceTests {
             let key = "k-\(running)"
             let work: @Sendable () async throws -> Void = {
                 let leader = Task {
-                    try await cache.getOrSet(key, as: String.self) { _ in
+                    try await cache.getOrSetResult(key, as: String.self) { _ in
                         calls.increment()
                         await gate.wait()
                         return "v"
                     }
                 }
                 #expect(await eventually { calls.count >= 1 })
-                async let follower = cache.getOrSet(key, as: String.self) { _ in
+                async let follower = cache.getOrSetResult(key, as: String.self) { _ in
                     calls.increment()
                     return "v"
                 }
@@ -287,15 +287,15 @@ struct HybridCacheResilienceTests {
     @Test func factoryContextSeesStaleValueAndCanAdaptOptions() async throws {
         let cache = try makeCache(clock: clock)
         let options = failSafeOptions(duration: .seconds(10))
-        _ = try await cache.getOrSet("k", as: Int.self, options: options) { context in
+        _ = try await cache.getOrSetResult("k", as: Int.self, options: options) { context in
             #expect(context.staleValue == nil)
             context.options.duration = .seconds(100) // adaptive: long-lived value
             return 1
         }
         clock.advance(by: .seconds(50))
-        #expect(try await cache.tryGet("k", as: Int.self)?.value == 1)
+        #expect(try await cache.getResult("k", as: Int.self)?.value == 1)
         clock.advance(by: .seconds(51))
-        let seen = try await cache.getOrSet("k", as: Int.self, options: options) { context in
+        let seen = try await cache.getOrSetResult("k", as: Int.self, options: options) { context in
             #expect(context.staleValue == 1)
             return 2
         }
@@ -305,16 +305,16 @@ struct HybridCacheResilienceTests {
     @Test func notModifiedKeepsTheStaleValueAndRenewsIt() async throws {
         let cache = try makeCache(clock: clock)
         let options = failSafeOptions(duration: .seconds(10))
-        _ = try await cache.getOrSet("k", as: String.self, options: options) { _ in "v1" }
+        _ = try await cache.getOrSetResult("k", as: String.self, options: options) { _ in "v1" }
         clock.advance(by: .seconds(11))
-        let renewed = try await cache.getOrSet("k", as: String.self, options: options) { context in try context.notModified() }
+        let renewed = try await cache.getOrSetResult("k", as: String.self, options: options) { context in try context.notModified() }
         #expect(renewed.value == "v1" && !renewed.isStale && renewed.source == .factory)
         clock.advance(by: .seconds(9))
         let calls = CallCounter()
-        _ = try await cache.getOrSet("k", as: String.self, options: options) { _ in calls.increment(); return "v2" }
+        _ = try await cache.getOrSetResult("k", as: String.self, options: options) { _ in calls.increment(); return "v2" }
         #expect(calls.count == 0)
         await #expect(throws: CacheError.self) {
-            try await cache.getOrSet("fresh-key", as: String.self) { context in try context.notModified() }
+            try await cache.getOrSetResult("fresh-key", as: String.self) { context in try context.notModified() }
         }
     }
 
@@ -322,10 +322,10 @@ struct HybridCacheResilienceTests {
         let cache = try makeCache(clock: clock)
         let events = cache.events()
         let options = failSafeOptions(duration: .seconds(1))
-        _ = try await cache.getOrSet("k", as: Int.self, options: options) { _ in 1 }
-        _ = try await cache.getOrSet("k", as: Int.self, options: options) { _ in 1 }
+        _ = try await cache.getOrSetResult("k", as: Int.self, options: options) { _ in 1 }
+        _ = try await cache.getOrSetResult("k", as: Int.self, options: options) { _ in 1 }
         clock.advance(by: .seconds(2))
-        _ = try await cache.getOrSet("k", as: Int.self, options: options) { _ in throw TestFailure() }
+        _ = try await cache.getOrSetResult("k", as: Int.self, options: options) { _ in throw TestFailure() }
         var seen: [CacheEvent] = []
         for await event in events {
             seen.append(event)
@@ -345,16 +345,16 @@ struct HybridCacheAbsentValueTests {
     @Test func aFactoryThatSaysNotFoundIsNeitherAnErrorNorServedStale() async throws {
         let cache = try makeCache(clock: clock)
         let options = failSafeOptions(duration: .seconds(10))
-        _ = try await cache.getOrSet("k", as: String.self, options: options) { _ in "v1" }
+        _ = try await cache.getOrSetResult("k", as: String.self, options: options) { _ in "v1" }
         clock.advance(by: .seconds(11))
-        await #expect { try await cache.getOrSet("k", as: String.self, options: options) { _ in
+        await #expect { try await cache.getOrSetResult("k", as: String.self, options: options) { _ in
             throw CacheError(.notFound, "row deleted")
         } } throws: { ($0 as? CacheError)?.code == .notFound }
         #expect(cache.statistics.factory.errors == 0)
         #expect(cache.statistics.staleServed == 0)
         // The stale copy is gone: a failing source now has nothing to fall back on.
-        await #expect(throws: CacheError.self) {
-            try await cache.getOrSet("k", as: String.self, options: options) { _ in throw TestFailure() }
+        await #expect(throws: TestFailure.self) {
+            try await cache.getOrSetResult("k", as: String.self, options: options) { _ in throw TestFailure() }
         }
     }
 

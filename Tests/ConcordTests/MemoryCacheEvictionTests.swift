@@ -1,7 +1,7 @@
 import Concord
 import Testing
 
-@Suite("MemoryCache: bounds and the S3-FIFO policy")
+@Suite("MemoryCache: bounds and the W-TinyLFU policy")
 struct MemoryCacheEvictionTests {
     let now = CacheInstant.zero
 
@@ -98,11 +98,13 @@ struct MemoryCacheEvictionTests {
             return .keep
         }
         #expect(cache.totalCost <= 10)
-        #expect(cache.count == 6)
+        // Whichever entries the policy chose, what left was counted as evicted.
+        #expect(cache.count + cache.statistics.evictions == 10)
+        #expect(cache.count < 10)
     }
 
-    /// The point of S3-FIFO over LRU: a scan of one-hit keys longer than the cache does not
-    /// flush a hot set. The same access sequence through an LRU loses the whole hot set.
+    /// The point of frequency-based admission over LRU: a scan of one-hit keys longer than the
+    /// cache does not flush a hot set. The same access sequence through an LRU loses the whole hot set.
     @Test(arguments: [1, 16])
     func hotSetSurvivesAScan(shardCount: Int) {
         let capacity = 1_000
@@ -151,7 +153,7 @@ struct MemoryCacheEvictionTests {
         }
         let policyRatio = Double(policyHits) / Double(requests)
         let lruRatio = Double(lruHits) / Double(requests)
-        #expect(policyRatio > lruRatio + 0.03, "S3-FIFO \(policyRatio) vs LRU \(lruRatio)")
+        #expect(policyRatio > lruRatio + 0.03, "policy \(policyRatio) vs LRU \(lruRatio)")
         #expect(cache.statistics.hits == policyHits)
     }
 

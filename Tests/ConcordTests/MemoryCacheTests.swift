@@ -58,8 +58,9 @@ struct MemoryCacheTests {
 
         #expect(cache.count == 2)
         #expect(recorder.causes() == [.evicted])
-        // Nothing was read, so the first key in is the first out.
-        #expect(recorder.removals.first?.key == 0)
+        // Nothing was read: the first key went on to the main space, and the next one, no more
+        // popular, is not admitted in its place.
+        #expect(recorder.removals.first?.key == 1)
         #expect(cache.statistics.evictions == 1)
     }
 
@@ -178,7 +179,8 @@ struct MemoryCacheTests {
         #expect(cache.statistics.hits == 1)
     }
 
-    /// `update` neither counts as a read nor protects the entry from eviction, unlike `get`.
+    /// `update` and `peek` do not count as uses of the entry, unlike `get`: only a used entry
+    /// outweighs a newcomer at admission.
     @Test func updateDoesNotMarkTheEntryAsUsed() {
         func firstEvicted(touch: (MemoryCache<Int, Int>) -> Void) -> Int? {
             let recorder = MemoryCacheRemovalRecorder<Int, Int>()
@@ -187,6 +189,9 @@ struct MemoryCacheTests {
             for key in 0..<10 {
                 cache.set(key, MemoryCacheItem(value: key), now: .zero)
             }
+            // Key 9 is used enough to be admitted over a key used once, not over one used twice.
+            _ = cache.get(9, now: .zero)
+            _ = cache.get(9, now: .zero)
             touch(cache)
             cache.set(10, MemoryCacheItem(value: 10), now: .zero)
             return recorder.removals.first?.key
@@ -246,8 +251,12 @@ struct MemoryCacheTests {
         #expect(MemoryCache<Int, Int>(configuration: .init(maxEntries: 0, maxCost: -5, shardCount: 0)).configuration
             == MemoryCacheConfiguration(maxEntries: 1, maxCost: 1, shardCount: 1))
         #expect(MemoryCache<Int, Int>(configuration: .init(shardCount: 5)).configuration.shardCount == 8)
-        #expect(MemoryCache<Int, Int>(configuration: .init(shardCount: 1 << 20)).configuration.shardCount == 1_024)
-        #expect(MemoryCache<Int, Int>(configuration: .init(maxEntries: 5, shardCount: 16)).configuration.shardCount == 4)
+        let perShard = MemoryCacheConfiguration.minEntriesPerShard
+        #expect(MemoryCache<Int, Int>(configuration: .init(maxEntries: 1_024 * perShard, shardCount: 1 << 20)).configuration.shardCount == 1_024)
+        // A shard keeps room for its policy to work: small caches get fewer shards.
+        #expect(MemoryCache<Int, Int>(configuration: .init(maxEntries: 5, shardCount: 16)).configuration.shardCount == 1)
+        #expect(MemoryCache<Int, Int>(configuration: .init(maxEntries: 16 * perShard - 1, shardCount: 16)).configuration.shardCount == 8)
+        #expect(MemoryCache<Int, Int>(configuration: .init(maxEntries: 16 * perShard, shardCount: 16)).configuration.shardCount == 16)
         #expect(MemoryCache<Int, Int>(configuration: .init(maxCost: 3, shardCount: 16)).configuration.shardCount == 2)
         #expect(MemoryCache<Int, Int>().configuration == MemoryCacheConfiguration())
         #expect(MemoryCache<Int, Int>().shardEntryCounts.count == 16)

@@ -1,5 +1,7 @@
 import Concord
 import ConcordTesting
+import Logging
+import ServiceLifecycle
 import Testing
 
 // The library example of README.md, compiled and run as a test so it cannot rot.
@@ -23,14 +25,22 @@ func readmeExample(distributed: (any DistributedCache)?, backplane: (any Backpla
     configuration.defaultEntryOptions.isFailSafeEnabled = true      // serve the last value if the DB fails
     configuration.defaultEntryOptions.factorySoftTimeout = .milliseconds(100)
     let cache = try HybridCache(configuration: configuration, distributed: distributed, backplane: backplane)
+    let group = ServiceGroup(services: [cache], logger: Logger(label: "readme"))
+    return try await withThrowingTaskGroup(of: Void.self) { tasks in
+        tasks.addTask { try await group.run() }
 
-    // Run `cache` in your ServiceGroup next to the HTTP server; it works without, minus background work.
-    let product = try await cache.getOrSet("product:42") { try await db.load(id: 42) }
+        // Run `cache` in your ServiceGroup next to the HTTP server, then wait until it is connected.
+        // Without run(), calls that need Redis throw CacheError(.notRunning): nothing is written.
+        try await cache.ready(timeout: .seconds(10))
+        let product = try await cache.getOrSet("product:42") { try await db.load(id: 42) }
 
-    // A write on any node expires the copies on every other node.
-    try await cache.set("product:42", Product(id: 42, name: "desk lamp"), tags: ["catalog"])
-    try await cache.removeByTag("catalog")
-    return product
+        // A write on any node expires the copies on every other node.
+        try await cache.set("product:42", Product(id: 42, name: "desk lamp"), tags: ["catalog"])
+        try await cache.removeByTag("catalog")
+
+        await group.triggerGracefulShutdown()
+        return product
+    }
 }
 
 @Suite("README example")

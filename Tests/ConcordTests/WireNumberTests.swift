@@ -61,11 +61,11 @@ struct WireNumberTests {
         try await withRunning([a, b], clock: clock, sleepersPerCache: 2) {
             #expect(await eventually { a.isBackplaneConnected && b.isBackplaneConnected })
             try await a.set("k", "v1")
-            #expect(try await b.tryGet("k", as: String.self)?.value == "v1")
+            #expect(try await b.getResult("k", as: String.self)?.value == "v1")
             let before = b.statistics.backplane
             store.publishRaw(nextMessage(key: "k", version: CacheVersion(milliseconds: milliseconds, counter: .max, node: "evil")))
             #expect(await eventually { b.statistics.backplane.received > before.received })
-            #expect(try await b.tryGet("k", as: String.self)?.value == "v1")
+            #expect(try await b.getResult("k", as: String.self)?.value == "v1")
             if milliseconds > clock.wallClockMilliseconds() + 60_000 {
                 #expect(b.statistics.backplane.futureVersions == 1)
                 #expect(b.statistics.backplane.ignoredMessages == before.ignoredMessages + 1)
@@ -82,7 +82,7 @@ struct WireNumberTests {
         try await withRunning([a, b], clock: clock, sleepersPerCache: 2) {
             #expect(await eventually { a.isBackplaneConnected && b.isBackplaneConnected })
             try await a.set("k", "v1")
-            #expect(try await b.tryGet("k", as: String.self)?.value == "v1")
+            #expect(try await b.getResult("k", as: String.self)?.value == "v1")
             let long = String(repeating: "x", count: 65)
             store.publishRaw(nextMessage(key: long, version: CacheVersion(milliseconds: clock.wallClockMilliseconds(), counter: 0, node: "evil")))
             #expect(await eventually { b.statistics.backplane.ignoredMessages == 1 })
@@ -99,10 +99,10 @@ struct WireNumberTests {
             _ = try await InMemoryDistributedCache(store: store).apply(
                 CacheMutation(kind: .set, key: key, version: version, entry: entry, timeToLive: .seconds(60)), publish: false
             )
-            let read = try await cache.tryGet(key, as: String.self)
+            let read = try await cache.getResult(key, as: String.self)
             // A past (or minimum) expiry is a stale entry; a future one is fresh.
             if expiry == .max { #expect(read?.value == "v") }
-            _ = try await cache.getOrSet(key, as: String.self) { _ in "fresh" }
+            _ = try await cache.getOrSetResult(key, as: String.self) { _ in "fresh" }
         }
     }
 
@@ -113,7 +113,7 @@ struct WireNumberTests {
         _ = try await InMemoryDistributedCache(store: store).apply(
             CacheMutation(kind: .set, key: "k", version: forged, entry: entry, timeToLive: .seconds(60)), publish: false
         )
-        #expect(try await cache.tryGet("k", as: String.self) == nil)
+        #expect(try await cache.getResult("k", as: String.self) == nil)
         #expect(cache.statistics.distributed.futureVersions == 1)
         let version = try await cache.set("other", "x")
         #expect(version.milliseconds == clock.wallClockMilliseconds())

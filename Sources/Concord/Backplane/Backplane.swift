@@ -51,10 +51,15 @@ public protocol Backplane: Sendable {
     /// Checks the tags of messages and log entries when a backplane key is configured; nil when
     /// messages are not signed. The cache ignores (and counts) a message it rejects.
     var messageAuthenticator: (any MessageAuthenticator)? { get }
+
+    /// Whether the cache may publish through this backplane while its `run()` is not active.
+    /// False by default: a backplane whose connections `run(events:)` drives fails until then.
+    var isUsableWithoutRun: Bool { get }
 }
 
 extension Backplane {
     public var messageAuthenticator: (any MessageAuthenticator)? { nil }
+    public var isUsableWithoutRun: Bool { false }
 }
 
 /// Where a backplane reports its events: a non-blocking callback into the cache's coherence loop.

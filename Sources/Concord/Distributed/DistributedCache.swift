@@ -21,6 +21,11 @@ public protocol DistributedCache: Sendable {
 
     /// Entries that could not be decoded (another format, corrupt) and were read as misses.
     var corruptEntries: Int { get }
+
+    /// Whether the cache may use this L2 while its `run()` is not active. False by default: an
+    /// L2 whose connections `run(events:)` drives (Redis, Memcached) fails every call until
+    /// then, so the cache throws `notRunning` rather than acknowledge a write that would be lost.
+    var isUsableWithoutRun: Bool { get }
 }
 
 /// Where an L2 reports what happens to it while it runs: non-blocking callbacks into the cache.
@@ -42,4 +47,5 @@ extension DistributedCache {
         try await run(whenReachable: events.reachable)
     }
     public var corruptEntries: Int { 0 }
+    public var isUsableWithoutRun: Bool { false }
 }

@@ -3,7 +3,7 @@
 /// Nonsensical values are clamped rather than rejected, so a configuration read from flags can
 /// never make the cache fail to start: `maxEntries` and `maxCost` are raised to at least 1,
 /// `shardCount` is rounded up to a power of two in `1...1024`, then lowered until every shard
-/// gets at least one entry and one unit of cost. `MemoryCache.configuration` reports the values
+/// gets at least `minEntriesPerShard` entries (or there is one shard) and one unit of cost. `MemoryCache.configuration` reports the values
 /// in force.
 public struct MemoryCacheConfiguration: Hashable, Sendable {
     /// The most entries the cache holds.
@@ -23,6 +23,10 @@ public struct MemoryCacheConfiguration: Hashable, Sendable {
     }
 
     static let maxShardCount = 1024
+    /// Below this many entries a shard's window and admission have too little room to tell
+    /// keys apart (a loop just longer than the cache loses a tenth of its hits over sixteen
+    /// shards of 62), and a cache that small does not need sixteen locks.
+    public static let minEntriesPerShard = 64
 
     /// The configuration with every value brought into range.
     var clamped: MemoryCacheConfiguration {
@@ -32,7 +36,7 @@ public struct MemoryCacheConfiguration: Hashable, Sendable {
         if shards & (shards - 1) != 0 {
             shards = 1 << (Int.bitWidth - (shards - 1).leadingZeroBitCount)
         }
-        while shards > 1 && (shards > entries || shards > cost) {
+        while shards > 1 && (entries / shards < Self.minEntriesPerShard || shards > cost) {
             shards >>= 1
         }
         return MemoryCacheConfiguration(maxEntries: entries, maxCost: cost, shardCount: shards)

@@ -1,62 +1,177 @@
-// S3-FIFO (Yang et al., SOSP 2023), per shard.
+// W-TinyLFU (Einziger, Friedman and Manes, 2017, as Caffeine runs it), per shard, with queues
+// that do not move on a hit.
 //
-// New keys enter a small FIFO queue holding about 10% of the space. A hit only bumps a 2-bit
-// counter; nothing moves. When the small queue is over its share, its oldest entry either moves
-// to the main queue (it was hit while there) or leaves, its fingerprint going to the ghost
-// queue. A key that misses while still in the ghost queue goes straight to the main queue. The
-// main queue is a CLOCK-like FIFO: an entry at its tail with a non-zero counter is moved to the
-// head with the counter decremented, otherwise evicted.
+// New keys enter a small window. Behind it, the main space is segmented: a probation queue
+// for keys admitted but not used since, and a protected queue (80% of the main space) for keys
+// used again. Between the two spaces sits TinyLFU admission: when the window is over its
+// share, its oldest key is a candidate, and once the main space is full it replaces
+// probation's oldest key only when the frequency sketch estimates it clearly more popular;
+// the loser leaves. So one-hit keys (scans, long tails) churn the window only, a hot set
+// survives scans, and a loop over more keys than fit keeps a fixed part of the loop instead of
+// evicting each key just before it comes back.
 //
-// One-hit keys (scans, long tails) therefore only ever churn the small queue, and a hot set in
-// the main queue survives a scan of any length, which LRU and plain CLOCK/SIEVE do not.
+// A hit only bumps a byte in the entry; nothing moves and no shared structure is written, so
+// the hit path costs what a locked lookup costs. The policy acts on the bumps when it next
+// looks at the entry, as CLOCK does: an entry at a queue's tail that was hit since it got
+// there has its hits added to the sketch and moves on (to the window's head, from probation
+// to protected, or to protected's head) instead of being chosen. That is where LRU would have
+// put it, approximately, and the sketch ends up with the same counts as if every hit had been
+// recorded at once, up to a counter's cap.
 
 extension MemoryCacheShard {
-    /// How many hits an entry needs while in the small queue to be kept in the main queue.
+    /// The window's share of the space, in percent.
     @inlinable
-    static var promotionThreshold: UInt8 { 1 }
+    static var initialWindowPercent: Int { 1 }
+
+    @inlinable
+    static func share(_ percent: Int, of limit: Int) -> Int {
+        max(1, Int((Double(limit) * Double(percent) / 100).rounded()))
+    }
+
+    /// How much more popular than the victim a candidate must be estimated to replace it.
+    /// Caffeine admits on any lead; a lead of one is often an artefact of timing (the candidate
+    /// was just counted, the victim's next use is still to come), and demanding two keeps a
+    /// loop's resident part from churning while popular keys still get in.
+    @inlinable
+    static var admissionMargin: Int { 1 }
+
+    /// The protected queue's share of the main space: 80%, by count.
+    @inlinable
+    var protectedEntryTarget: Int {
+        (entryLimit - windowEntryTarget) * 4 / 5
+    }
 
     /// Frees one entry, preferring expired ones met on the way. Returns false when the shard is
-    /// empty. Each entry can be passed over at most `maxFrequency` times, so the loop ends.
+    /// empty. Each pass over an entry clears its hits, so the loops end.
     @inlinable
     mutating func evictOne(now: Int64, removals: inout RemovalBuffer<Key, Value>) -> Bool {
-        if small.count > 0
-            && (small.count >= smallEntryTarget || small.cost >= smallCostTarget || main.count == 0)
+        while window.count > 0
+            && (window.count >= windowEntryTarget || window.cost >= windowCostTarget || probation.count + protected.count == 0)
         {
-            while small.tail >= 0 {
-                let position = Int(small.tail)
-                let entry = slots[position].meta
-                if Self.isExpired(entry, now: now) {
-                    removeEntry(at: position, cause: .expired, removals: &removals)
-                    return true
+            let candidate = Int(window.tail)
+            let entry = slots[candidate].meta
+            if Self.isExpired(entry, now: now) {
+                removeEntry(at: candidate, cause: .expired, removals: &removals)
+                return true
+            }
+            if entry.frequency > 0, window.count > 1 {
+                recordHits(at: candidate)
+                move(candidate, to: .window)
+                continue
+            }
+            recordHits(at: candidate)
+            let mainCount = probation.count + protected.count
+            let mainCost = probation.cost + protected.cost
+            if mainCount < entryLimit - windowEntryTarget && mainCost + entry.cost <= costLimit - windowCostTarget {
+                move(candidate, to: .probation)
+                continue
+            }
+            switch mainVictim(now: now, removals: &removals) {
+            case .freed:
+                return true
+            case .empty:
+                move(candidate, to: .probation)
+                continue
+            case .victim(let victim):
+                if sketch.estimate(entry.hash) > sketch.estimate(slots[victim].meta.hash) + Self.admissionMargin {
+                    // Removing the victim moves the last slot into its place, which may be the
+                    // candidate's.
+                    let moved = candidate == slots.count - 1
+                    removeEntry(at: victim, cause: .evicted, removals: &removals)
+                    move(moved ? victim : candidate, to: .probation)
+                } else {
+                    removeEntry(at: candidate, cause: .evicted, removals: &removals)
                 }
-                if entry.frequency >= Self.promotionThreshold {
-                    detach(position)
-                    slots[position].meta.frequency = 0
-                    attachAtHead(position, of: .main)
-                    continue
-                }
-                ghost.append(entry.hash, limit: max(main.count, small.count))
-                removeEntry(at: position, cause: .evicted, removals: &removals)
                 return true
             }
         }
-        while main.tail >= 0 {
-            let position = Int(main.tail)
+        switch mainVictim(now: now, removals: &removals) {
+        case .freed:
+            return true
+        case .empty:
+            return false
+        case .victim(let victim):
+            removeEntry(at: victim, cause: .evicted, removals: &removals)
+            return true
+        }
+    }
+
+    /// What the main space offers for eviction.
+    @usableFromInline
+    enum MainTail {
+        /// The entry at this position: probation's oldest not hit since it got there.
+        case victim(Int)
+        /// An expired entry met on the way was removed.
+        case freed
+        case empty
+    }
+
+    /// Finds the main space's victim: keeps protected within its share (its oldest entries go
+    /// back to probation unless hit since they got there), and promotes entries at probation's
+    /// tail that were hit, until that tail holds one that was not.
+    @inlinable
+    mutating func mainVictim(now: Int64, removals: inout RemovalBuffer<Key, Value>) -> MainTail {
+        while true {
+            while protected.count > protectedEntryTarget, protected.tail >= 0 {
+                let position = Int(protected.tail)
+                let hit = slots[position].meta.frequency > 0
+                recordHits(at: position)
+                move(position, to: hit ? .protected : .probation)
+            }
+            let queue: QueueID
+            if probation.tail >= 0 {
+                queue = .probation
+            } else if protected.tail >= 0 {
+                queue = .protected
+            } else {
+                return .empty
+            }
+            let position = Int(self[queue: queue].tail)
             let entry = slots[position].meta
             if Self.isExpired(entry, now: now) {
                 removeEntry(at: position, cause: .expired, removals: &removals)
-                return true
+                return .freed
             }
-            if entry.frequency > 0 {
-                detach(position)
-                slots[position].meta.frequency = entry.frequency - 1
-                attachAtHead(position, of: .main)
-                continue
+            if entry.frequency == 0 {
+                return .victim(position)
             }
-            removeEntry(at: position, cause: .evicted, removals: &removals)
-            return true
+            recordHits(at: position)
+            move(position, to: .protected)
         }
-        return false
+    }
+
+    /// Adds the entry's hits since the policy last looked at it to the sketch, and clears them.
+    @inlinable
+    mutating func recordHits(at position: Int) {
+        let hits = slots[position].meta.frequency
+        if hits > 0 {
+            slots[position].meta.frequency = 0
+            addToSketch(slots[position].meta.hash, times: Int(hits))
+        }
+    }
+
+    /// Counts uses in the sketch, aging it first when its sample is complete. Before the
+    /// counters are halved, the hits every entry holds back go in, so that aging weighs them
+    /// like the uses the sketch already has (one is kept back, as the mark that the entry was
+    /// hit since the policy last looked). That is one pass over the shard per ten additions per
+    /// entry.
+    @inlinable
+    mutating func addToSketch(_ hash: UInt32, times: Int) {
+        if sketch.isAgingDue {
+            for position in slots.indices where slots[position].meta.frequency > 1 {
+                sketch.add(slots[position].meta.hash, times: Int(slots[position].meta.frequency) - 1, counted: false)
+                slots[position].meta.frequency = 1
+            }
+            sketch.age()
+        }
+        sketch.add(hash, times: times)
+    }
+
+    /// Moves an entry to the head of `queue`.
+    @inlinable
+    mutating func move(_ position: Int, to queue: QueueID) {
+        detach(position)
+        attachAtHead(position, of: queue)
     }
 
     /// Takes the entry out of its queue; it keeps its `queue` tag so it can be put back.

@@ -1,5 +1,5 @@
-/// One independently locked part of a `MemoryCache`: its entries, hash table, S3-FIFO queues
-/// and counters, as a plain value type that lives behind the shard's `Mutex`.
+/// One independently locked part of a `MemoryCache`: its entries, hash table, eviction queues,
+/// frequency sketch and counters, as a plain value type that lives behind the shard's `Mutex`.
 ///
 /// Entries are stored densely in one array of slots (key, value and metadata together, so a
 /// hit touches one slot after its bucket), and the position of an entry is a small integer.
@@ -32,7 +32,8 @@ struct MemoryCacheShard<Key: Hashable, Value> {
         var newer: Int32
         @usableFromInline
         var older: Int32
-        /// S3-FIFO's access counter, saturating at `MemoryCacheShard.maxFrequency`.
+        /// Hits since the policy last looked at the entry, saturating at
+        /// `MemoryCacheShard.maxFrequency`; the policy moves them into the sketch.
         @usableFromInline
         var frequency: UInt8
         @usableFromInline
@@ -75,8 +76,9 @@ struct MemoryCacheShard<Key: Hashable, Value> {
 
     @usableFromInline
     enum QueueID: UInt8, Sendable {
-        case small
-        case main
+        case window
+        case probation
+        case protected
     }
 
     /// The ends and totals of one FIFO queue; `head` is the newest entry, `tail` the oldest.
@@ -117,7 +119,7 @@ struct MemoryCacheShard<Key: Hashable, Value> {
     }
 
     @inlinable
-    static var maxFrequency: UInt8 { 3 }
+    static var maxFrequency: UInt8 { .max }
     /// How many entries each insert checks for expiry, so expired entries that are never read
     /// again still leave, at a bounded cost per call.
     @inlinable
@@ -133,11 +135,13 @@ struct MemoryCacheShard<Key: Hashable, Value> {
     @usableFromInline
     var buckets: ContiguousArray<UInt64>
     @usableFromInline
-    var small = Queue()
+    var window = Queue()
     @usableFromInline
-    var main = Queue()
+    var probation = Queue()
     @usableFromInline
-    var ghost = GhostQueue()
+    var protected = Queue()
+    @usableFromInline
+    var sketch = FrequencySketch()
     @usableFromInline
     var totalCost = 0
     @usableFromInline
@@ -149,18 +153,18 @@ struct MemoryCacheShard<Key: Hashable, Value> {
     let entryLimit: Int
     @usableFromInline
     let costLimit: Int
-    /// S3-FIFO gives the small queue about 10% of the space, by count and by cost.
+    /// The window's share of the space, by count and by cost.
     @usableFromInline
-    let smallEntryTarget: Int
+    let windowEntryTarget: Int
     @usableFromInline
-    let smallCostTarget: Int
+    let windowCostTarget: Int
 
     @inlinable
     init(entryLimit: Int, costLimit: Int) {
         self.entryLimit = max(1, entryLimit)
         self.costLimit = max(1, costLimit)
-        self.smallEntryTarget = max(1, self.entryLimit / 10)
-        self.smallCostTarget = max(1, self.costLimit / 10)
+        self.windowEntryTarget = Self.share(Self.initialWindowPercent, of: self.entryLimit)
+        self.windowCostTarget = Self.share(Self.initialWindowPercent, of: self.costLimit)
         self.buckets = ContiguousArray(repeating: Self.emptyBucket, count: 16)
     }
 
@@ -331,8 +335,9 @@ struct MemoryCacheShard<Key: Hashable, Value> {
         }
         reserveForOneMore()
         let position = slots.count
-        // A key evicted from the small queue not long ago has proved it comes back.
-        let queue: QueueID = ghost.contains(hash) ? .main : .small
+        sketch.ensureCapacity(position + 1)
+        addToSketch(hash, times: 1)
+        let queue = QueueID.window
         slots.append(Slot(key: key, value: value, meta: Metadata(
             cost: cost, expiresAt: expiresAt, idleTimeout: idleTimeout, lastAccess: now,
             hash: hash, newer: -1, older: -1, frequency: 0, queue: queue)))
@@ -427,9 +432,10 @@ struct MemoryCacheShard<Key: Hashable, Value> {
         counters.explicitRemovals &+= slots.count
         slots = []
         buckets = ContiguousArray(repeating: Self.emptyBucket, count: 16)
-        small = Queue()
-        main = Queue()
-        ghost.removeAll()
+        window = Queue()
+        probation = Queue()
+        protected = Queue()
+        sketch.removeAll()
         totalCost = 0
         sweepCursor = 0
     }
@@ -513,7 +519,7 @@ struct MemoryCacheShard<Key: Hashable, Value> {
         case .explicit, .replaced: break
         }
         if slots[position].meta.newer >= 0 || slots[position].meta.older >= 0
-            || small.head == Int32(position) || main.head == Int32(position)
+            || self[queue: slots[position].meta.queue].head == Int32(position)
         {
             detach(position)
         }
@@ -559,19 +565,21 @@ struct MemoryCacheShard<Key: Hashable, Value> {
         }
     }
 
-    /// One of the two S3-FIFO queues, so each list operation is written once for both.
+    /// One of the three queues, so each list operation is written once for both.
     @inlinable
     subscript(queue queue: QueueID) -> Queue {
         get {
             switch queue {
-            case .small: small
-            case .main: main
+            case .window: window
+            case .probation: probation
+            case .protected: protected
             }
         }
         set {
             switch queue {
-            case .small: small = newValue
-            case .main: main = newValue
+            case .window: window = newValue
+            case .probation: probation = newValue
+            case .protected: protected = newValue
             }
         }
     }

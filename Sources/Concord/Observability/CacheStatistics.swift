@@ -21,6 +21,9 @@ public struct HybridCacheStatistics: Sendable, Equatable, Codable {
         /// Writes Redis refused because it was full (`maxmemory` under `noeviction`); they stay
         /// queued and are retried, and each refusal is logged.
         public var outOfMemoryErrors = 0
+        /// Writes made now that found a newer version stored by a writer whose clock ran ahead,
+        /// and were applied again after it (see `HybridCache.sendLive`).
+        public var rebasedWrites = 0
     }
 
     /// Factory counters.
@@ -129,6 +132,7 @@ final class CacheCounters: Sendable {
     let queueOverflows = Atomic<Int>(0)
     let rollbacksDetected = Atomic<Int>(0)
     let outOfMemoryErrors = Atomic<Int>(0)
+    let rebasedWrites = Atomic<Int>(0)
 
     init() {}
 

@@ -1,7 +1,7 @@
 /// The state of the pending-write queue as a plain value: the newest mutation per slot, in two
 /// insertion-ordered lists (writes, and droppable mutations, which give way first), bounded in
-/// entries and bytes together with the room reserved by writes in flight. Droppable are expiry
-/// markers and origin fills: neither is a client's write, so neither may push one out.
+/// entries and bytes together with the room reserved by writes in flight. Droppable are origin
+/// fills: no client wrote them, so they never push a client's write out.
 ///
 /// Every operation but `batch` costs O(1) whatever the queue holds: each list is doubly linked
 /// through indices into one node array, with freed nodes reused, and a dictionary finds a
@@ -136,6 +136,11 @@ struct PendingWriteQueue {
 
     func version(ofSlot slot: String) -> CacheVersion? {
         index[slot].flatMap { nodes[$0].item?.mutation.version }
+    }
+
+    /// The version queued in the slot when it is a client's write (not a droppable origin fill).
+    func writeVersion(ofSlot slot: String) -> CacheVersion? {
+        index[slot].flatMap { nodes[$0].item }.flatMap { $0.isDroppable ? nil : $0.mutation.version }
     }
 
     // MARK: Linked lists

@@ -5,7 +5,7 @@ import Synchronization
 ///
 /// A write reserves its room before anything of it is applied, and holds it while it is tried
 /// against L2: so when the queue is full the write is refused whole (`writeQueueFull`), and a
-/// write already acknowledged is never pushed out to make room. Expiry markers and origin fills
+/// write already acknowledged is never pushed out to make room. Origin fills
 /// are droppable: they take room only if there is some, and give theirs up to a write.
 final class PendingWrites: Sendable {
     /// Room held for one mutation between its admission and its outcome.
@@ -14,10 +14,22 @@ final class PendingWrites: Sendable {
         /// False for a droppable mutation admitted without room.
         let isHeld: Bool
         let isDroppable: Bool
+        /// The mutation's queue slot and version, unconfirmed until `release` or `enqueue`.
+        let slot: String
+        let version: CacheVersion
+    }
+
+    /// Mutations admitted and being tried against L2, not queued yet: per slot, how many and
+    /// the newest version. A read must not take L2's older copy over them either.
+    private struct Attempts {
+        var count = 0
+        var newest: CacheVersion
     }
 
     private struct State {
         var queue: PendingWriteQueue
+        var attempts: [String: Attempts] = [:]
+        var recent = RecentMutations()
         var queued = 0
         var flushed = 0
         var superseded = 0
@@ -64,10 +76,15 @@ final class PendingWrites: Sendable {
     /// Reserves room for `mutation` before it is applied; see `Admission`.
     func admit(_ mutation: CacheMutation, isDroppable: Bool) -> Admission {
         let bytes = PendingWriteQueue.weight(of: mutation)
+        let slot = mutation.pendingSlot
         return state.withLock { state in
             if isDroppable {
                 let held = state.queue.reserveIfRoom(bytes: bytes)
-                return .admitted(Reservation(bytes: bytes, isHeld: held, isDroppable: true), droppedToMakeRoom: [], startsFullEpisode: false)
+                Self.beginAttempt(slot: slot, version: mutation.version, in: &state)
+                return .admitted(
+                    Reservation(bytes: bytes, isHeld: held, isDroppable: true, slot: slot, version: mutation.version),
+                    droppedToMakeRoom: [], startsFullEpisode: false
+                )
             }
             guard let dropped = state.queue.reserve(bytes: bytes) else {
                 state.refused += 1
@@ -78,14 +95,37 @@ final class PendingWrites: Sendable {
             state.dropped += dropped.count
             let first = !dropped.isEmpty && !state.isFull
             if !dropped.isEmpty { state.isFull = true }
-            return .admitted(Reservation(bytes: bytes, isHeld: true, isDroppable: false), droppedToMakeRoom: dropped, startsFullEpisode: first)
+            Self.beginAttempt(slot: slot, version: mutation.version, in: &state)
+            return .admitted(
+                Reservation(bytes: bytes, isHeld: true, isDroppable: false, slot: slot, version: mutation.version),
+                droppedToMakeRoom: dropped, startsFullEpisode: first
+            )
         }
+    }
+
+    private static func beginAttempt(slot: String, version: CacheVersion, in state: inout State) {
+        state.recent.append(slot: slot, version: version)
+        if var attempts = state.attempts[slot] {
+            attempts.count += 1
+            if attempts.newest < version { attempts.newest = version }
+            state.attempts[slot] = attempts
+        } else {
+            state.attempts[slot] = Attempts(count: 1, newest: version)
+        }
+    }
+
+    private static func endAttempt(_ reservation: Reservation, in state: inout State) {
+        guard var attempts = state.attempts[reservation.slot] else { return }
+        attempts.count -= 1
+        state.attempts[reservation.slot] = attempts.count > 0 ? attempts : nil
     }
 
     /// The mutation reached L2: its room is free again.
     func release(_ reservation: Reservation) {
-        guard reservation.isHeld else { return }
         state.withLock { state in
+            Self.endAttempt(reservation, in: &state)
+            state.recent.append(slot: reservation.slot, version: reservation.version)
+            guard reservation.isHeld else { return }
             state.queue.release(bytes: reservation.bytes)
             noteRoom(&state)
         }
@@ -103,6 +143,7 @@ final class PendingWrites: Sendable {
     @discardableResult
     func enqueue(_ mutation: CacheMutation, target: WriteTarget, reservation: Reservation) -> Outcome {
         let outcome: Outcome = state.withLock { state in
+            Self.endAttempt(reservation, in: &state)
             if reservation.isHeld { state.queue.release(bytes: reservation.bytes) }
             let item = PendingWriteQueue.Item(mutation: mutation, target: target, bytes: reservation.bytes, isDroppable: reservation.isDroppable)
             switch state.queue.insert(item, reserved: reservation.isHeld) {
@@ -130,8 +171,16 @@ final class PendingWrites: Sendable {
     }
 
     /// Removes a write once applied, unless a newer one replaced it meanwhile.
+    /// A live mutation landed under a later version than it was admitted with (a rebase):
+    /// reads that began before must see that version too.
+    func recordLanding(slot: String, version: CacheVersion) {
+        state.withLock { $0.recent.append(slot: slot, version: version) }
+    }
+
     func markDone(_ mutation: CacheMutation) {
         state.withLock { state in
+            // A read that began before this landed may hold L2's older copy: it must still see it.
+            state.recent.append(slot: mutation.pendingSlot, version: mutation.version)
             if state.queue.remove(ifVersion: mutation.version, slot: mutation.pendingSlot) {
                 state.flushed += 1
                 noteRoom(&state)
@@ -147,10 +196,47 @@ final class PendingWrites: Sendable {
         }
     }
 
-    /// The version of the write still waiting for `key`, if any: L2 does not have it yet, so
-    /// this node's copy is newer than whatever L2 answers.
-    func pendingVersion(forKey key: String) -> CacheVersion? {
-        state.withLock { $0.queue.version(ofSlot: "k:" + key) }
+    /// The newest mutation of this node that L2 may not have yet and that concerns an entry of
+    /// `key` carrying `tags`: a write, remove or expire of the key, a removal of one of the tags,
+    /// or a clear; queued, or admitted and still being tried. An L2 copy older than it is older
+    /// than what this node itself did.
+    /// The version of this node's client write of `key` still queued for L2, if any (origin
+    /// fills left out: they are copies of the origin, not writes only this node holds).
+    func queuedWriteVersion(forKey key: String) -> CacheVersion? {
+        state.withLock { $0.queue.writeVersion(ofSlot: "k:" + key) }
+    }
+
+    /// Marks the start of an L2 read, for `hasOwnMutation(newerThan:…since:)`.
+    func readMark() -> UInt64 {
+        state.withLock { $0.recent.generation }
+    }
+
+    /// Whether this node made a mutation newer than `version` that concerns an entry of `key`
+    /// carrying `tags` (a write, remove or expire of the key, a removal of one of the tags, or a
+    /// clear) and that an L2 read started at `mark` may not reflect: one still queued or being
+    /// tried, or one admitted or landed since the mark (it may have landed after the read). An L2
+    /// copy for which this holds is older than what the node itself did.
+    func hasOwnMutation(newerThan version: CacheVersion, key: String, tags: [String], since mark: UInt64) -> Bool {
+        state.withLock { state in
+            if state.recent.generation == mark, state.attempts.isEmpty, state.queue.count == 0 { return false }
+            func concerns(_ slot: String) -> Bool {
+                slot == "c:" || slot == "k:" + key || (slot.hasPrefix("t:") && tags.contains { "t:" + $0 == slot })
+            }
+            func isNewer(_ slot: String) -> Bool {
+                for candidate in [state.queue.version(ofSlot: slot), state.attempts[slot]?.newest] {
+                    if let candidate, candidate > version { return true }
+                }
+                return false
+            }
+            if isNewer("k:" + key) || isNewer("c:") || tags.contains(where: { isNewer("t:" + $0) }) { return true }
+            switch state.recent.since(mark) {
+            case .some(let admitted):
+                return admitted.contains { concerns($0.slot) && $0.version > version }
+            case .none:
+                // More mutations than the window remembers since the read began: assume one.
+                return true
+            }
+        }
     }
 
     var count: Int { state.withLock { $0.queue.count } }
@@ -189,4 +275,34 @@ final class PendingWrites: Sendable {
 enum WriteTarget: Sendable, Equatable {
     case distributed(publish: Bool)
     case backplaneOnly
+}
+
+/// The last mutations admitted or landed in L2, in order, each with its generation: a fixed
+/// window, so a read can ask what happened since it began.
+struct RecentMutations: Sendable {
+    static let capacity = 4_096
+
+    /// How many admissions and landings were ever recorded.
+    private(set) var generation: UInt64 = 0
+    private var ring: [(slot: String, version: CacheVersion)] = []
+    private var start = 0
+
+    mutating func append(slot: String, version: CacheVersion) {
+        generation += 1
+        if ring.count < Self.capacity {
+            ring.append((slot, version))
+        } else {
+            ring[start] = (slot, version)
+            start = (start + 1) % Self.capacity
+        }
+    }
+
+    /// The mutations admitted after generation `mark`, oldest first; nil when the window no
+    /// longer holds all of them.
+    func since(_ mark: UInt64) -> [(slot: String, version: CacheVersion)]? {
+        let count = generation &- mark
+        guard count <= UInt64(ring.count) else { return nil }
+        let wanted = Int(count)
+        return (ring.count - wanted ..< ring.count).map { ring[(start + $0) % ring.count] }
+    }
 }

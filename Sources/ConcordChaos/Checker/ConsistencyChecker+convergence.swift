@@ -8,10 +8,11 @@ extension ConsistencyChecker {
     /// to the end of the first read that served the latest version after the last that did not
     /// (the harness probes densely right after each heal, so this is close to the true moment);
     /// the heal's figure is the largest over the pairs that served an older version after it
-    /// (zero when none did). A pair is a violation when a read starting
-    /// more than the bound after the heal still returned an older version, or when it never
-    /// returns a current version although the window outlasted the bound. A heal while another
-    /// fault is still active is skipped: convergence is owed after the last one heals.
+    /// (zero when none did). A pair is a violation when a read starting more than the bound
+    /// after the heal still returned an older version. A pair whose only stale reads started
+    /// within the bound and that was not read again in the window is inconclusive (noted, not a
+    /// pass): the history cannot say whether it caught up in time. A heal while another fault is
+    /// still active is skipped: convergence is owed after the last one heals.
     func checkConvergence(
         _ index: HistoryIndex, _ collector: inout ViolationCollector
     ) -> (PropertyResult, [ConvergenceMeasurement]) {
@@ -72,12 +73,14 @@ extension ConsistencyChecker {
                         }
                     } else if let lastBad {
                         converged = false
-                        if windowEndTime - healTime > bound {
+                        if lastBadStart - healTime > bound {
                             lagging.append("\(node)/\(key)")
                             collector.report(
                                 &result, read: lastBad, expected: target.version, evidence: [target.index], faultID: fault.id,
                                 message: "\(node) never served v\(target.version) of \(key) in the \(Duration.nanoseconds(windowEndTime - healTime).shortDescription) after fault #\(fault.id) (\(fault.kind)) healed; last read returned \(Self.describe(index.operations[lastBad]))")
                         } else {
+                            // Stale only within the bound, and not read again: whether it caught
+                            // up in time is not in the history.
                             inconclusive += 1
                         }
                     }
@@ -85,7 +88,7 @@ extension ConsistencyChecker {
             }
             result.checked += observed
             if inconclusive > 0 {
-                result.notes.append("fault #\(fault.id) (\(fault.kind)): \(inconclusive) node/key pairs had not caught up when the next fault began, \(Duration.nanoseconds(windowEndTime - healTime).shortDescription) after the heal, within the bound: inconclusive")
+                result.notes.append("fault #\(fault.id) (\(fault.kind)): \(inconclusive) node/key pairs were last read stale within the bound and not read again before the window ended, \(Duration.nanoseconds(windowEndTime - healTime).shortDescription) after the heal: inconclusive")
             }
             if unobserved > 0 {
                 result.notes.append("fault #\(fault.id) (\(fault.kind)): \(unobserved) node/key pairs had no successful read after the heal (no probes?)")

@@ -23,7 +23,8 @@ package struct ConsistencyChecker: Sendable {
     /// Checks `history`. `recovery` holds each node's auto-recovery counters from `GET /v1/stats`
     /// at the end of the run, used to tell counted overflow from silent loss (C6).
     package func check(_ history: History, recovery: [String: AutoRecoveryCounters] = [:]) -> CheckResult {
-        let index = HistoryIndex(history, bounds: bounds, windowScope: windowScope)
+        let allowance = FailoverAllowance(margin: bounds.delta).apply(to: history)
+        let index = HistoryIndex(allowance.history, bounds: bounds, windowScope: windowScope)
         var collector = ViolationCollector(index: index, radius: windowRadius, limit: maxDetailedViolations)
 
         let counts = Self.count(index.operations)
@@ -31,7 +32,11 @@ package struct ConsistencyChecker: Sendable {
         let monotonic = checkMonotonicReads(index, &collector)
         let (healthy, cutOff, staleness) = checkStaleness(index, &collector)
         let (convergence, measurements) = checkConvergence(index, &collector)
-        let (lost, lostWrites) = checkLostWrites(index, recovery: recovery, &collector)
+        var (lost, lostWrites) = checkLostWrites(index, recovery: recovery, &collector)
+        if allowance.writes > 0 {
+            lost.notes.append(
+                "failovers: \(allowance.writes) mutations acknowledged from Δ before a failover to the end of its loss window are not owed (Redis may lose them; counted as errors), and \(allowance.reads) reads of their versions are exempt (counted as stale-flagged)")
+        }
 
         var total = AutoRecoveryCounters()
         for counters in recovery.values {

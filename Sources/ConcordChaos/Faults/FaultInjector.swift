@@ -20,7 +20,15 @@ struct FaultInjector: Sendable {
         return fault.targets.map { nodes[$0].id }
     }
 
-    func inject(_ fault: ScheduledFault) async throws {
+    /// What an injection learned: a note for the report, and for a failover when the window in
+    /// which Redis may have lost acknowledged writes closed.
+    struct Injected: Sendable {
+        var note: String?
+        var lossWindowEnd: ContinuousClock.Instant?
+    }
+
+    /// Applies the fault.
+    func inject(_ fault: ScheduledFault) async throws -> Injected {
         let nodes = cluster.nodes
         switch fault.kind {
         case .redisKill:
@@ -51,6 +59,12 @@ struct FaultInjector: Sendable {
             try await flushAll()
         case .nodeKill:
             for index in fault.targets { await cluster.killNode(index) }
+        case .failover:
+            return try await gracefulFailover()
+        case .masterKill:
+            return try await killMaster(afterCuttingReplication: false)
+        case .replicaLag:
+            return try await killMaster(afterCuttingReplication: true)
         case .memcachedKill:
             memcachedServer(fault)?.kill()
         case .memcachedPause:
@@ -72,6 +86,7 @@ struct FaultInjector: Sendable {
                 try await cluster.startNode(index, extraArguments: ["--test-clock-offset", DurationText.format(offset)])
             }
         }
+        return Injected()
     }
 
     func heal(_ fault: ScheduledFault) async throws {
@@ -90,6 +105,8 @@ struct FaultInjector: Sendable {
             }
         case .nodeKill:
             for index in fault.targets { try await cluster.startNode(index) }
+        case .failover, .masterKill, .replicaLag:
+            try await healSentinelTopology()
         case .memcachedKill:
             do {
                 try await memcachedServer(fault)?.restart()
@@ -246,6 +263,98 @@ struct FaultInjector: Sendable {
         } catch {
             throw ChaosError(.setupFailed, "flush_all failed", underlying: error)
         }
+    }
+
+    // MARK: Sentinel faults
+
+    /// The old master takes writes until the Sentinels demote it, so the loss window lasts
+    /// until every node has moved to the new master (and answers ready there).
+    private func gracefulFailover() async throws -> Injected {
+        let topology = cluster.sentinel
+        let clock = ContinuousClock()
+        let start = clock.now
+        do {
+            let master = try await topology.failover()
+            let promoted = clock.now - start
+            let ready = try await waitForEveryNodeReady(since: start)
+            return Injected(
+                note: "port \(topology.clientPort(of: master)) promoted after \(promoted.shortDescription); every node ready after \(ready.shortDescription)",
+                lossWindowEnd: clock.now)
+        } catch let error as ChaosError {
+            throw error
+        } catch {
+            throw ChaosError(.setupFailed, "SENTINEL FAILOVER did not complete", underlying: error)
+        }
+    }
+
+    /// SIGKILLs the master. With `afterCuttingReplication`, first pauses the replica and cuts
+    /// its link, and lets writes land on the master alone for a while, so the replica that the
+    /// Sentinels promote lacks them.
+    /// The loss window ends with the master's death: later writes cannot reach it, and are
+    /// queued by the nodes until the new master answers.
+    private func killMaster(afterCuttingReplication: Bool) async throws -> Injected {
+        let topology = cluster.sentinel
+        let clock = ContinuousClock()
+        do {
+            let master = try await topology.master()
+            var lagged: [RedisServer] = []
+            if afterCuttingReplication {
+                lagged = topology.servers.filter { $0 !== master && $0.processIdentifier != nil }
+                for replica in lagged { replica.pause() }
+                _ = try await topology.cli(master, ["CLIENT", "KILL", "TYPE", "replica"])
+                // Shorter than the Sentinels' down-after time, so the paused replica is still
+                // a candidate when the master is found down.
+                try await Task.sleep(for: .milliseconds(600))
+            }
+            let killedAt = clock.now
+            master.kill()
+            for replica in lagged { replica.resume() }
+            cluster.recordRedisPID()
+            let newMaster = try await topology.waitForNewMaster(replacing: master)
+            let promoted = clock.now - killedAt
+            let ready = try await waitForEveryNodeReady(since: killedAt)
+            return Injected(
+                note: "master killed; port \(topology.clientPort(of: newMaster)) promoted after \(promoted.shortDescription); every node ready (connected to it and caught up) \(ready.shortDescription) after the kill",
+                lossWindowEnd: killedAt)
+        } catch let error as ChaosError {
+            throw error
+        } catch {
+            throw ChaosError(.setupFailed, "the master kill did not lead to a failover", underlying: error)
+        }
+    }
+
+    /// Brings a killed server back as a replica of the current master, then waits until the
+    /// topology is whole: one master, every other server its replica with the link up.
+    private func healSentinelTopology() async throws {
+        let topology = cluster.sentinel
+        do {
+            for server in topology.servers where server.processIdentifier == nil {
+                try await topology.restartAsReplica(server)
+            }
+            cluster.recordRedisPID()
+            try await topology.waitUntilWhole()
+        } catch {
+            throw ChaosError(.setupFailed, "the Sentinel topology did not heal", underlying: error)
+        }
+    }
+
+    /// How long after `start` every node answered `/ready` (backplane connected and caught up).
+    private func waitForEveryNodeReady(since start: ContinuousClock.Instant, timeout: Duration = .seconds(30)) async throws -> Duration {
+        let clock = ContinuousClock()
+        var waiting = Set(cluster.nodes.map(\.index))
+        // A node may still answer ready from its old connection for a moment after the switch.
+        try await Task.sleep(for: .milliseconds(100))
+        while !waiting.isEmpty {
+            for index in waiting where (try? await cluster.nodes[index].client.ready()) == true {
+                waiting.remove(index)
+            }
+            if waiting.isEmpty { break }
+            guard clock.now - start < timeout else {
+                throw ChaosError(.setupFailed, "nodes \(waiting.sorted().map { "n\($0 + 1)" }) not ready \(timeout.shortDescription) after the failover")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return clock.now - start
     }
 
     /// Cuts the targets' links: in the kernel with `--network netns`, else with their proxies.

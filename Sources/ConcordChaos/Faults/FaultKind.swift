@@ -52,6 +52,15 @@ package enum FaultKind: String, Sendable, Hashable, Codable, CaseIterable, Custo
     case memcachedPartition = "memcached-partition"
     /// `flush_all` on one memcached server: its items are gone, its connections stay.
     case memcachedFlush = "memcached-flush"
+    /// Sentinel topology: a graceful `SENTINEL FAILOVER`; the heal waits until the old master
+    /// is a replica of the new one, in sync.
+    case failover
+    /// Sentinel topology: SIGKILL the master; the Sentinels promote the replica, and the heal
+    /// brings the old master back as a replica of the new one.
+    case masterKill = "master-kill"
+    /// Sentinel topology: replication to the replica stops (the replica is paused and its link
+    /// cut), writes go on for a while, then the master is killed: the promoted replica is behind.
+    case replicaLag = "replica-lag"
 
     package var description: String { rawValue }
 
@@ -73,9 +82,31 @@ package enum FaultKind: String, Sendable, Hashable, Codable, CaseIterable, Custo
 
     /// The kinds `all` means for a run on this L2: every kind on Memcached (Redis still carries
     /// the backplane there), all but the memcached kinds on Redis.
+    /// The failovers need the Sentinel topology (`available(in:)`), so `all` leaves them out.
     package static func all(memcached: Bool) -> [FaultKind] {
-        memcached ? allCases : allCases.filter { !$0.targetsMemcached }
+        allCases.filter { !$0.isFailover && (memcached || !$0.targetsMemcached) }
     }
+
+    /// Failovers, in which Redis itself may lose writes it acknowledged (asynchronous
+    /// replication): the checker does not hold Concord to writes acknowledged in their window.
+    package var isFailover: Bool {
+        switch self {
+        case .failover, .masterKill, .replicaLag: true
+        default: false
+        }
+    }
+
+    /// The kinds a topology can inject: the proxy and single-server faults need the standalone
+    /// topology; the failovers need Sentinel. A node crash works in both.
+    package static func available(in topology: ChaosTopology, memcached: Bool = false) -> [FaultKind] {
+        switch topology {
+        case .standalone: all(memcached: memcached)
+        case .sentinel: [.failover, .masterKill, .replicaLag, .nodeKill]
+        }
+    }
+
+    /// The kinds `--quick --topology sentinel` injects.
+    package static let quickSentinel: [FaultKind] = [.failover, .masterKill, .replicaLag]
 
     /// The kinds `--quick --l2 memcached` injects: a memcached server's death, data loss and hang,
     /// a backplane partition and a node crash.
@@ -84,7 +115,8 @@ package enum FaultKind: String, Sendable, Hashable, Codable, CaseIterable, Custo
     /// Faults on Redis itself rather than on some nodes' links or processes.
     package var targetsRedis: Bool {
         switch self {
-        case .redisKill, .redisRestartEmpty, .redisPause, .flushall, .redisEvict, .redisRollback, .forge: true
+        case .redisKill, .redisRestartEmpty, .redisPause, .flushall, .redisEvict, .redisRollback, .forge,
+             .failover, .masterKill, .replicaLag: true
         default: false
         }
     }

@@ -120,7 +120,8 @@ package struct FaultSchedule: Sendable, Hashable {
         case .partitionAll, .latency, .reset:
             return Array(0..<nodeCount)
         case .redisKill, .redisRestartEmpty, .redisPause, .flushall, .redisEvict, .redisRollback, .forge,
-             .memcachedKill, .memcachedPause, .memcachedPartition, .memcachedFlush:
+             .memcachedKill, .memcachedPause, .memcachedPartition, .memcachedFlush,
+             .failover, .masterKill, .replicaLag:
             return []
         }
     }

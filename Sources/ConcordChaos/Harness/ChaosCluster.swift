@@ -11,8 +11,9 @@ import Darwin
 #endif
 
 /// The test bed of one chaos run: a redis-server, one fault proxy per node in front of it, and
-/// the `concord node` processes, each reaching Redis only through its own proxy. Everything it
-/// starts is released by `shutdown()`, which is safe to call after a partial start.
+/// the `concord node` processes, each reaching Redis only through its own proxy; or, on the
+/// Sentinel topology, a master, a replica and three Sentinels that the nodes reach directly.
+/// Everything it starts is released by `shutdown()`, which is safe to call after a partial start.
 final class ChaosCluster: Sendable {
     /// One node: fixed id and port (a killed node comes back on the same ones), its proxy, and
     /// the client the workload and probes use.
@@ -20,7 +21,8 @@ final class ChaosCluster: Sendable {
         let index: Int
         let id: String
         let port: Int
-        /// Its fault proxy; nil with `--network netns`, where the kernel cuts links instead.
+        /// Its fault proxy; nil with `--network netns`, where the kernel cuts links instead, and on
+        /// the Sentinel topology, where nodes find the master through the Sentinels.
         let proxy: FaultProxy?
         let client: NodeClient
         let arguments: [String]
@@ -28,6 +30,7 @@ final class ChaosCluster: Sendable {
 
     private struct State {
         var redis: RedisServer?
+        var sentinel: SentinelTopology?
         /// The memcached servers of a run with Memcached as L2, and the proxy in front of each,
         /// which every node shares (so all nodes name the servers alike and agree on placement).
         var memcached: [MemcachedServer] = []
@@ -64,6 +67,12 @@ final class ChaosCluster: Sendable {
         return redis
     }
 
+    /// The Sentinel topology's processes; only on that topology.
+    var sentinel: SentinelTopology {
+        guard let sentinel = state.withLock({ $0.sentinel }) else { preconditionFailure("the Sentinel topology was not started") }
+        return sentinel
+    }
+
     var nodes: [Node] { state.withLock { $0.nodes } }
 
     var memcachedServers: [MemcachedServer] { state.withLock { $0.memcached } }
@@ -73,7 +82,14 @@ final class ChaosCluster: Sendable {
 
     /// Starts Redis, the proxies and the nodes, and returns once every node answers `/health`
     /// and reports ready (its backplane, or without one its Redis connection, is up).
-    func start(nodeCount: Int, originPath: String, settings: ChaosConfiguration.NodeSettings, clientConfiguration: NodeClient.Configuration, memcachedServers: Int = 0) async throws {
+    func start(
+        nodeCount: Int, topology: ChaosTopology = .standalone, originPath: String, settings: ChaosConfiguration.NodeSettings,
+        clientConfiguration: NodeClient.Configuration, memcachedServers: Int = 0
+    ) async throws {
+        if topology == .sentinel {
+            try await startSentinel(nodeCount: nodeCount, originPath: originPath, settings: settings, clientConfiguration: clientConfiguration)
+            return
+        }
         let redis: RedisServer
         do {
             var options = RedisServer.Options()
@@ -157,20 +173,57 @@ final class ChaosCluster: Sendable {
         try await waitUntilReady(timeout: .seconds(30))
     }
 
+    /// The Sentinel topology: a master, a replica and three Sentinels, and nodes that find the
+    /// master through the Sentinels (no proxies: the Sentinels hand out the servers' own addresses).
+    private func startSentinel(
+        nodeCount: Int, originPath: String, settings: ChaosConfiguration.NodeSettings, clientConfiguration: NodeClient.Configuration
+    ) async throws {
+        let topology: SentinelTopology
+        do {
+            topology = try await SentinelTopology.start()
+        } catch {
+            throw ChaosError(.setupFailed, "cannot start the Sentinel topology (scripts/setup.sh installs redis-server and redis-sentinel)", underlying: error)
+        }
+        state.withLock { $0.sentinel = topology }
+        logger.info("Sentinel topology started", metadata: ["concord.url": "\(topology.url)"])
+        try startRedisWatchdog()
+
+        let ports = try FreePort.distinct(nodeCount)
+        for index in 0..<nodeCount {
+            let id = "n\(index + 1)"
+            let arguments = [
+                "node", "--id", id, "--port", "\(ports[index])", "--redis", topology.url,
+                "--origin", "sqlite:\(originPath)", "--cache-name", "chaos", "--parent-pid", "\(getpid())",
+            ] + settings.arguments
+            let node = Node(
+                index: index, id: id, port: ports[index], proxy: nil,
+                client: NodeClient(port: ports[index], configuration: clientConfiguration, logger: logger),
+                arguments: arguments)
+            state.withLock { $0.nodes.append(node) }
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for node in nodes {
+                group.addTask { try await self.startNode(node.index) }
+            }
+            try await group.waitForAll()
+        }
+        try await waitUntilReady(timeout: .seconds(30))
+    }
+
     /// Nodes end themselves when the harness dies (`--parent-pid`); redis-server cannot, so a
     /// small shell child waits for the harness to disappear, even by SIGKILL, and then kills
     /// the server whose pid the harness last wrote down. The pid is checked to still be a
     /// redis-server, so a recycled pid is never killed.
     private func startRedisWatchdog() throws {
         recordRedisPID()
-        // Temp dirs too: the harness's own (origin, pid file) and the server's.
-        let leftovers = [redisPIDFile.deletingLastPathComponent().path, redis.directory.path]
+        // Temp dirs too: the harness's own (origin, pid file) and the servers'.
+        let leftovers = ([redisPIDFile.deletingLastPathComponent().path] + state.withLock { redisServers($0) }.map(\.directory.path))
             .map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }
             .joined(separator: " ")
         let script = """
             while kill -0 \(getpid()) 2>/dev/null; do sleep 0.5; done
             for pid in $(cat '\(redisPIDFile.path)' 2>/dev/null); do
-              if grep -q -e redis-server -e memcached "/proc/$pid/cmdline" 2>/dev/null; then kill -9 "$pid"; fi
+              if grep -q -e redis-server -e redis-sentinel -e memcached "/proc/$pid/cmdline" 2>/dev/null; then kill -9 "$pid"; fi
             done
             rm -rf \(leftovers)
             \(network?.cleanupScript() ?? "")
@@ -178,13 +231,20 @@ final class ChaosCluster: Sendable {
         _ = try supervisor.launch(name: "redis-watchdog", executable: "/bin/sh", arguments: ["-c", script])
     }
 
-    /// Writes down the current redis-server and memcached pids for the watchdog (after every restart).
+    /// Writes down the current redis-server (Sentinels included) and memcached pids for the
+    /// watchdog (after every restart).
     func recordRedisPID() {
         let pids = state.withLock { state in
-            ([state.redis?.processIdentifier] + state.memcached.map(\.processIdentifier)).compactMap { $0 }
+            (redisServers(state).map(\.processIdentifier) + state.memcached.map(\.processIdentifier)).compactMap { $0 }
         }
         let pid = pids.map { "\($0)" }.joined(separator: " ")
         try? Data(pid.utf8).write(to: redisPIDFile, options: .atomic)
+    }
+
+    /// Every Redis process of the topology: the one server, or the data servers and Sentinels.
+    private func redisServers(_ state: State) -> [RedisServer] {
+        if let sentinel = state.sentinel { return sentinel.servers + sentinel.sentinels }
+        return state.redis.map { [$0] } ?? []
     }
 
     /// Launches node `index` (again), with `extraArguments` after its own, and waits for its
@@ -262,11 +322,14 @@ final class ChaosCluster: Sendable {
 
     /// Stops nodes, proxies and Redis; safe after a partial start and safe to call twice.
     func shutdown() async {
-        let (redis, proxies, nodes, memcached) = state.withLock { ($0.redis, $0.proxies + $0.memcachedProxies, $0.nodes, $0.memcached) }
+        let (redis, sentinel, proxies, nodes, memcached) = state.withLock {
+            ($0.redis, $0.sentinel, $0.proxies + $0.memcachedProxies, $0.nodes, $0.memcached)
+        }
         await supervisor.stopAll(grace: .seconds(3))
         for node in nodes { node.client.shutdown() }
         for proxy in proxies { await proxy.stop() }
         redis?.stop()
+        sentinel?.stop()
         network?.teardown()
         for server in memcached { server.stop() }
     }
@@ -275,6 +338,7 @@ final class ChaosCluster: Sendable {
     func emergencyStop() {
         supervisor.killAllNow()
         state.withLock { $0.redis }?.stop()
+        state.withLock { $0.sentinel }?.stop()
         network?.teardown()
         for server in state.withLock({ $0.memcached }) { server.stop() }
     }

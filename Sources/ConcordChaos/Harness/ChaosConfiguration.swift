@@ -54,6 +54,7 @@ package struct ChaosConfiguration: Sendable {
     /// Memcached servers started for `l2 == .memcached`, each behind a fault proxy shared by all nodes.
     package var memcachedServerCount: Int = 2
 
+    package var topology: ChaosTopology = .standalone
     package var nodeCount: Int = 5
     /// How long the workload runs; startup, settling, final reads and the report come on top.
     package var duration: Duration = .seconds(60)
@@ -108,6 +109,15 @@ package struct ChaosConfiguration: Sendable {
         return configuration
     }
 
+    /// `quick()` on the Sentinel topology: the three failover kinds, each once.
+    package static func quickSentinel() -> ChaosConfiguration {
+        var configuration = quick()
+        configuration.topology = .sentinel
+        configuration.duration = .seconds(30)
+        configuration.faults = FaultKind.quickSentinel
+        return configuration
+    }
+
     /// The contract's bounds for nodes started with these settings. Convergence after a heal
     /// needs a reconnect (at most the backoff cap), possibly a heartbeat to notice what the
     /// subscription missed, and then Δ to propagate.
@@ -152,6 +162,18 @@ package struct ChaosConfiguration: Sendable {
         }
         guard l2 == .redis || (1...8).contains(memcachedServerCount) else {
             throw ChaosError(.invalidArgument, "a Memcached run needs 1–8 memcached servers")
+        }
+        if topology == .sentinel, l2 == .memcached {
+            throw ChaosError(.invalidArgument, "--topology sentinel runs with Redis as L2 only")
+        }
+        if topology == .sentinel, network == .netns {
+            throw ChaosError(.invalidArgument, "--topology sentinel runs with --network proxy only (its nodes reach the Sentinels on loopback)")
+        }
+        let available = FaultKind.available(in: topology, memcached: l2 == .memcached)
+        if let unavailable = faults.first(where: { !available.contains($0) }) {
+            throw ChaosError(
+                .invalidArgument,
+                "fault '\(unavailable)' cannot run on the \(topology) topology; it can run: \(available.map(\.rawValue).joined(separator: ", "))")
         }
     }
 }

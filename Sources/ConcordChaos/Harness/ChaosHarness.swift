@@ -107,7 +107,7 @@ package final class ChaosHarness: Sendable {
         var clientConfiguration = NodeClient.Configuration(requestTimeout: .seconds(3), connectTimeout: .seconds(1))
         clientConfiguration.maxIdleConnections = 8
         try await cluster.start(
-            nodeCount: configuration.nodeCount, originPath: originPath, settings: configuration.node,
+            nodeCount: configuration.nodeCount, topology: configuration.topology, originPath: originPath, settings: configuration.node,
             clientConfiguration: clientConfiguration,
             memcachedServers: configuration.l2 == .memcached ? configuration.memcachedServerCount : 0)
 
@@ -208,7 +208,9 @@ package final class ChaosHarness: Sendable {
             setPhase("running", current: "FAULT \(fault.kind) on \(targets.joined(separator: ","))")
             logger.info("fault injected", metadata: ["concord.fault": "\(fault.kind)", "concord.targets": "\(targets)"])
             do {
-                try await injector.inject(fault)
+                let injected = try await injector.inject(fault)
+                if let note = injected.note { recorder.annotateFault(id, note) }
+                if let end = injected.lossWindowEnd { recorder.faultLossWindowEnded(id, ago: ContinuousClock.now - end) }
                 if fault.hold > .zero { try await Task.sleep(for: fault.hold) }
             } catch {
                 // Whatever happened, the heal runs: a fault must not outlive the harness's attention.
@@ -333,6 +335,7 @@ package final class ChaosHarness: Sendable {
             "seed": "\(configuration.seed)",
             "faults requested": configuration.faults.map(\.rawValue).joined(separator: ","),
             "node count": "\(configuration.nodeCount)",
+            "topology": configuration.topology.rawValue,
             "network": configuration.network == .netns ? "netns (each node in its own namespace; links cut by the kernel)" : "proxy (in-process fault proxies)",
             "workload duration": configuration.duration.shortDescription,
             "backplane": configuration.node.backplane ? "on" : "OFF (--no-backplane: C3 must fail)",

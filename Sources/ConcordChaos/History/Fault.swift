@@ -15,14 +15,21 @@ package struct Fault: Sendable, Hashable, Identifiable {
     package var heal: Duration?
     /// Free text for the report (toxic parameters and the like).
     package var detail: String?
+    /// For a failover: until when a write Redis acknowledged may have been lost in it (the
+    /// master's death, or the moment every node had left the old master); nil for other faults.
+    package var lossWindowEnd: Duration?
 
-    package init(id: Int, kind: String, targets: [String], start: Duration, heal: Duration? = nil, detail: String? = nil) {
+    package init(
+        id: Int, kind: String, targets: [String], start: Duration, heal: Duration? = nil, detail: String? = nil,
+        lossWindowEnd: Duration? = nil
+    ) {
         self.id = id
         self.kind = kind
         self.targets = targets
         self.start = start
         self.heal = heal
         self.detail = detail
+        self.lossWindowEnd = lossWindowEnd
     }
 
     /// Whether the fault touches every node (Redis itself) rather than some nodes' links.
@@ -31,7 +38,7 @@ package struct Fault: Sendable, Hashable, Identifiable {
 
 extension Fault: Codable {
     private enum CodingKeys: String, CodingKey {
-        case id, kind, targets, startMs, healMs, detail
+        case id, kind, targets, startMs, healMs, detail, lossWindowEndMs
     }
 
     package init(from decoder: any Decoder) throws {
@@ -42,6 +49,7 @@ extension Fault: Codable {
         start = try container.decodeMilliseconds(forKey: .startMs)
         heal = try container.decodeMillisecondsIfPresent(forKey: .healMs)
         detail = try container.decodeIfPresent(String.self, forKey: .detail)
+        lossWindowEnd = try container.decodeMillisecondsIfPresent(forKey: .lossWindowEndMs)
     }
 
     package func encode(to encoder: any Encoder) throws {
@@ -52,5 +60,6 @@ extension Fault: Codable {
         try container.encodeMilliseconds(start, forKey: .startMs)
         try container.encodeMillisecondsIfPresent(heal, forKey: .healMs)
         try container.encodeIfPresent(detail, forKey: .detail)
+        try container.encodeMillisecondsIfPresent(lossWindowEnd, forKey: .lossWindowEndMs)
     }
 }

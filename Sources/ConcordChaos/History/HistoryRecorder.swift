@@ -206,6 +206,15 @@ package final class HistoryRecorder: Sendable {
         }
     }
 
+    /// Records until when a failover may have lost acknowledged writes, `ago` before now.
+    public func faultLossWindowEnded(_ id: Int, ago: Duration = .zero) {
+        let end = clock.now() - ago
+        state.withLock { state in
+            guard let index = state.faults.firstIndex(where: { $0.id == id }) else { return }
+            state.faults[index].lossWindowEnd = end
+        }
+    }
+
     /// Appends `note` to a fault's detail (what the harness learned after the heal, say).
     package func annotateFault(_ id: Int, _ note: String) {
         state.withLock { state in

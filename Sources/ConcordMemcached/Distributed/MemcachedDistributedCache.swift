@@ -19,9 +19,11 @@ import Synchronization
 /// flushed server has none, so a new one is made. A server that rejoins the ring after failing is
 /// flushed (`flush_all`) and given a new one, because keys written elsewhere while it was away
 /// would make its copies stale; only the first node to see it back flushes it (the others find a
-/// generation they do not know and just adopt it). Either way the cache is told to expire its
-/// whole L1, as on a Redis epoch change. Generations are checked on every (re)connect and every
-/// `generationCheckInterval`.
+/// generation they do not know and just adopt it). Either way the cache is told that L2 lost
+/// data, and so it is when a server it was connected to becomes unreachable: a tag or clear
+/// marker lives on one server and hides entries on the others, so losing sight of it is losing
+/// it. The cache then expires its L1 and every L2 entry (see `HybridCache`). Generations are
+/// checked on every (re)connect and every `generationCheckInterval`.
 public final class MemcachedDistributedCache: DistributedCache {
     /// Settings of the L2 on top of the client's.
     public struct Configuration: Sendable {
@@ -97,7 +99,18 @@ public final class MemcachedDistributedCache: DistributedCache {
             for index in client.configuration.servers.indices {
                 let states = client.states(server: index)
                 group.addTask {
-                    for await state in states where state.isConnected { events.reachable() }
+                    var wasConnected = false
+                    for await state in states {
+                        if state.isConnected {
+                            wasConnected = true
+                            events.reachable()
+                        } else if case .disconnected = state, wasConnected {
+                            // The tag and clear markers this server holds are out of reach with it,
+                            // and they hide entries kept on the other servers: as good as lost.
+                            wasConnected = false
+                            events.dataLost("memcached \(index) is unreachable, and with it the markers it holds")
+                        }
+                    }
                 }
             }
             group.addTask { await self.checkGenerations() }
@@ -297,12 +310,20 @@ public final class MemcachedDistributedCache: DistributedCache {
                     if stored == version { return .keep(.applied(sequence: nil)) }
                     if stored > version { return .keep(.superseded(by: stored)) }
                 }
-                return .store(record)
+                // An expire newer than this write stays (as in the Redis write script): a write
+                // flushed late must not make its older value fresh again.
+                var stored = record
+                if let expired = current?.secondVersion, expired > version { stored.secondVersion = expired }
+                return .store(stored)
             }
         case .expire:
-            return try await update(keyspace.entry(mutation.key), owner: mutation.key, timeToLive: nil) { current in
-                guard var current, current.kind == .entry, let stored = current.version else { return .keep(.applied(sequence: nil)) }
-                if stored >= version { return .keep(.superseded(by: stored)) }
+            return try await update(keyspace.entry(mutation.key), owner: mutation.key, timeToLive: nil, newItemTimeToLive: mutation.timeToLive) { current in
+                // A key without an entry keeps the expire as a marker record, so an older write
+                // that lands later is stored stale.
+                guard var current else {
+                    return .store(MemcachedRecord(kind: .marker, secondVersion: version, owner: mutation.key, envelope: []))
+                }
+                if current.kind != .marker, let stored = current.version, stored >= version { return .keep(.superseded(by: stored)) }
                 if let expired = current.secondVersion, expired >= version { return .keep(.applied(sequence: nil)) }
                 current.secondVersion = version
                 return .store(current)
@@ -328,11 +349,13 @@ public final class MemcachedDistributedCache: DistributedCache {
     }
 
     /// Read, decide, compare-and-set; again when another writer got in between, up to the retry
-    /// limit. `timeToLive` nil keeps the item's remaining time (an expire marks, it does not extend).
+    /// limit. `timeToLive` nil keeps the item's remaining time (an expire marks, it does not extend);
+    /// an item created then lives `newItemTimeToLive` (never forever).
     private func update(
         _ name: String,
         owner: String,
         timeToLive: Duration?,
+        newItemTimeToLive: Duration? = nil,
         _ decide: (MemcachedRecord?) -> Decision
     ) async throws -> MutationOutcome {
         for attempt in 0..<configuration.casRetryLimit {
@@ -347,8 +370,8 @@ public final class MemcachedDistributedCache: DistributedCache {
             case .store(var updated):
                 updated.homeGeneration = homeGeneration
                 let seconds: Int
-                if let timeToLive {
-                    seconds = MemcachedClient.expiry(timeToLive)
+                if let lifetime = timeToLive ?? (item == nil ? newItemTimeToLive : nil) {
+                    seconds = MemcachedClient.expiry(lifetime)
                 } else {
                     // Keep the remaining time: `t` is -1 for no expiry.
                     let remaining = response.flag("t").flatMap { Int($0) } ?? -1

@@ -1,3 +1,4 @@
+import Foundation
 import Concord
 import ConcordMemcached
 import ConcordRedis
@@ -32,6 +33,13 @@ extension NodeConfiguration {
             }
             redisURL = url
         }
+        if let path = try resolver.string(.tlsCAFile) { tls.caFile = path }
+        if let path = try resolver.string(.tlsCertFile) { tls.certificateFile = path }
+        if let path = try resolver.string(.tlsKeyFile) { tls.privateKeyFile = path }
+        if let name = try resolver.string(.tlsServerName) { tls.serverName = name }
+        if let value = try resolver.boolean(.tlsInsecureSkipVerify) { tls.insecureSkipVerify = value }
+        if let user = try resolver.string(.sentinelUsername) { sentinelUsername = user }
+        if let path = try resolver.string(.sentinelPasswordFile) { sentinelPasswordFile = path }
         if let user = try resolver.string(.redisUser) { redisUser = user }
         if let path = try resolver.string(.redisPasswordFile) { redisPasswordFile = path }
         if let text = try resolver.string(.l2), text.lowercased() != "redis" {
@@ -95,6 +103,22 @@ extension NodeConfiguration {
             }
             logLevel = level
         }
+        if let value = try resolver.string(.respPort) {
+            if ["off", "none"].contains(value.lowercased()) {
+                respPort = nil
+            } else if let port = try resolver.integer(.respPort, in: 0...65535) {
+                respPort = port
+            }
+        }
+        if let value = try resolver.integer(.respMaxConnections, in: 1...1_000_000) { respMaxConnections = value }
+        if let path = try resolver.string(.respTokenFile) {
+            guard let contents = try? String(contentsOfFile: path, encoding: .utf8),
+                  case let token = contents.trimmingCharacters(in: .whitespacesAndNewlines), !token.isEmpty, !token.contains("\n")
+            else {
+                throw resolver.error(.respTokenFile, .outOfRange, "cannot be read, or does not hold one password on one line")
+            }
+            respToken = token
+        }
         if let pid = try resolver.integer(.parentPID, in: 1...Int(Int32.max)) { parentProcessID = Int32(pid) }
 
         try validate()
@@ -126,6 +150,16 @@ extension NodeConfiguration {
             throw combination(.reconnectBackoffCap, "(\(DurationSyntax.format(reconnectBackoffCap))) must not be shorter than --reconnect-backoff-base (\(DurationSyntax.format(reconnectBackoffBase)))")
         }
         guard idleTimeout > .zero else { throw combination(.idleTimeout, "must be longer than 0s") }
+        if (tls.certificateFile == nil) != (tls.privateKeyFile == nil) {
+            throw combination(tls.certificateFile == nil ? .tlsKeyFile : .tlsCertFile, "needs both --redis-tls-cert-file and --redis-tls-key-file")
+        }
+        let usesTLS = redisURL.lowercased().hasPrefix("rediss")
+        if !usesTLS, tls != RedisConfiguration.TLS() {
+            throw combination(.tlsCAFile, "TLS options apply to rediss:// URLs only; --redis is not one")
+        }
+        if !redisURL.lowercased().contains("+sentinel://"), sentinelUsername != nil || sentinelPasswordFile != nil {
+            throw combination(.sentinelPasswordFile, "Sentinel options apply to redis+sentinel:// URLs only")
+        }
         guard maxClockDrift > .zero else { throw combination(.maxClockDrift, "must be longer than 0s") }
         guard requestTimeout > .zero else { throw combination(.requestTimeout, "must be longer than 0s") }
         guard maxConnections > 0 else { throw combination(.maxConnections, "must be at least 1") }
@@ -142,6 +176,9 @@ extension NodeConfiguration {
                 .unauthenticatedBind, option: NodeOption.authTokenFile.name, source: .combination, value: nil,
                 message: "is required (or --admin-token-file) when --bind is not a loopback address ('\(bindHost)'): anyone who reaches the port could read and overwrite the cache. Give token files, or --allow-unauthenticated to accept that"
             )
+        }
+        if respPort != nil, respToken == nil, !bindsLoopbackOnly {
+            throw combination(.respTokenFile, "is required when --bind is not a loopback address ('\(bindHost)') and --resp-port is set: anyone who reaches the port could read and overwrite the cache")
         }
         do {
             try cacheConfiguration.validate()

@@ -18,6 +18,12 @@ public struct NodeConfiguration: Sendable, Equatable {
     public var bindHost: String = "127.0.0.1"
     public var port: Int = 7001
     public var redisURL: String = "redis://127.0.0.1:6379"
+    /// Client-side TLS settings, applied when `redisURL` is `rediss://` (or `rediss+sentinel://`).
+    public var tls: RedisConfiguration.TLS = .init()
+    /// Sentinel credentials when they differ from the URL's; nil keeps the URL's.
+    public var sentinelUsername: String?
+    /// A file whose first line is the Sentinels' password, when it differs from the data servers'.
+    public var sentinelPasswordFile: String?
     /// The Redis ACL user; nil keeps the URL's (or the default user).
     public var redisUser: String?
     /// A file whose first line is the Redis password, so it stays out of argv and env dumps.
@@ -76,6 +82,11 @@ public struct NodeConfiguration: Sendable, Equatable {
     public var idleTimeout: Duration = .seconds(30)
     public var shutdownTimeout: Duration = .seconds(5)
     public var logLevel: Logger.Level = .info
+    /// The RESP front end's port; nil serves HTTP only.
+    public var respPort: Int?
+    public var respMaxConnections: Int = 1024
+    /// What RESP clients must send with AUTH; nil leaves the RESP port open (loopback only).
+    public var respToken: String?
     /// When set, the node shuts down once this process is no longer its parent, so children of
     /// a killed `concord cluster` do not linger.
     public var parentProcessID: Int32?
@@ -133,6 +144,13 @@ public struct NodeConfiguration: Sendable, Equatable {
             configuration.password = try SecretFile.firstLine(of: redisPasswordFile, option: .redisPasswordFile)
         }
         configuration.reconnect = .init(backoffBase: reconnectBackoffBase, backoffCap: reconnectBackoffCap)
+        if configuration.tls != nil {
+            configuration.tls = tls
+        }
+        if let sentinelUsername { configuration.sentinel?.username = sentinelUsername }
+        if let sentinelPasswordFile {
+            configuration.sentinel?.password = try SecretFile.firstLine(of: sentinelPasswordFile, option: .sentinelPasswordFile)
+        }
         configuration.clientName = "concord-\(cacheName)-\(nodeID)"
         return configuration
     }

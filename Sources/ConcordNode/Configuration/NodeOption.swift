@@ -47,9 +47,16 @@ extension NodeOption {
     public static let id = NodeOption("id", .value(valueName: "id"), "This node's id: 1–64 of [A-Za-z0-9._-], used in versions and logs", default: "a random node-xxxxxxxx")
     public static let bind = NodeOption("bind", .value(valueName: "host"), "Address the HTTP server listens on", default: "127.0.0.1")
     public static let port = NodeOption("port", .value(valueName: "port"), "HTTP port; 0 picks a free one (logged at start)", default: "7001")
-    public static let redis = NodeOption("redis", .value(valueName: "url"), "Redis for L2 and the backplane: redis://host[:port][/db]; give a password with --redis-password-file, not in the URL", default: "redis://127.0.0.1:6379")
+    public static let redis = NodeOption("redis", .value(valueName: "url"), "Redis for L2 and the backplane: redis://host[:port][/db], rediss:// for TLS, redis+sentinel://host1:26379,host2:26379/master[/db] through Sentinel; give a password with --redis-password-file, not in the URL", default: "redis://127.0.0.1:6379")
     public static let redisUser = NodeOption("redis-user", .value(valueName: "name"), "Redis ACL user to authenticate as (with --redis-password-file)", default: "the default user")
     public static let redisPasswordFile = NodeOption("redis-password-file", .value(valueName: "path"), "File holding the Redis password (its first line); overrides a password in the URL", default: "none")
+    public static let tlsCAFile = NodeOption("redis-tls-ca-file", .value(valueName: "path"), "PEM file of the CAs that sign Redis's certificate (rediss://)", default: "the system's trust roots")
+    public static let tlsCertFile = NodeOption("redis-tls-cert-file", .value(valueName: "path"), "PEM client certificate for mutual TLS; needs --redis-tls-key-file", default: "none")
+    public static let tlsKeyFile = NodeOption("redis-tls-key-file", .value(valueName: "path"), "PEM private key of --redis-tls-cert-file", default: "none")
+    public static let tlsServerName = NodeOption("redis-tls-server-name", .value(valueName: "name"), "Name checked against Redis's certificate (and sent as SNI) when it differs from the host in the URL", default: "the URL's host")
+    public static let tlsInsecureSkipVerify = NodeOption("redis-tls-insecure-skip-verify", .toggle, "Accept any Redis certificate: encrypted but not authenticated; logs a warning", default: "off")
+    public static let sentinelUsername = NodeOption("sentinel-username", .value(valueName: "user"), "ACL user for the Sentinels, when it differs from the URL's", default: "the URL's user")
+    public static let sentinelPasswordFile = NodeOption("sentinel-password-file", .value(valueName: "path"), "File holding the Sentinels' password (its first line), when it differs from the data servers'", default: "the Redis password")
     public static let l2 = NodeOption("l2", .value(valueName: "url"), "Where L2 lives: redis (the --redis server) or memcached://host[:port],host[:port]; with Memcached, --redis carries only the backplane", default: "redis")
     public static let origin = NodeOption("origin", .value(valueName: "location"), "Origin loaded on a miss: sqlite:PATH (table items(key, value, version)) or an upstream URL such as http://127.0.0.1:8080/items/{key}", default: "none, so GET of an absent key is a 404")
     public static let originCacheControl = NodeOption("origin-cache-control", .toggle, "With an HTTP origin, its Cache-Control sets the entry's duration (max-age, s-maxage) or keeps it out of the cache (no-store, no-cache, private)", default: "off")
@@ -83,6 +90,9 @@ extension NodeOption {
     public static let idleTimeout = NodeOption("idle-timeout", .value(valueName: "duration"), "Close a connection that sends nothing for this long, half-sent request heads included", default: "30s")
     public static let shutdownTimeout = NodeOption("shutdown-timeout", .value(valueName: "duration"), "On SIGTERM/SIGINT, flush queued Redis writes for at most this long", default: "5s")
     public static let logLevel = NodeOption("log-level", .value(valueName: "level"), "trace, debug, info, notice, warning, error or critical", default: "info")
+    public static let respPort = NodeOption("resp-port", .value(valueName: "port"), "Also serve the RESP front end (GET, SET, DEL, MGET, ... for any Redis client) on this port; 0 picks a free one", default: "off")
+    public static let respMaxConnections = NodeOption("resp-max-connections", .value(valueName: "count"), "Most RESP client connections at once; more are refused with an error", default: "1024")
+    public static let respTokenFile = NodeOption("resp-token-file", .value(valueName: "path"), "File holding the password RESP clients must send with AUTH (required for a RESP port beyond loopback)", default: "none")
     public static let backplaneKeyFile = NodeOption("backplane-key-file", .value(valueName: "path"), "Sign and check every invalidation with HMAC-SHA256: a file of one key per line (at least 16 bytes; the first signs, a second is accepted during rotation); every node needs the same file", default: "none (messages unsigned)")
     public static let maxClockDrift = NodeOption("max-clock-drift", .value(valueName: "duration"), "Ignore (and count) messages and entries versioned further than this ahead of this node's clock", default: "1m")
     public static let testClockOffset = NodeOption("test-clock-offset", .value(valueName: "duration"), "Testing only: run this node's wall clock offset by this much ('-30s' behind), to check coherence under clock skew", default: "0s", hidden: true)
@@ -90,13 +100,14 @@ extension NodeOption {
 
     /// Every option, in `--help` order.
     public static let all: [NodeOption] = [
-        id, bind, port, redis, redisUser, redisPasswordFile, l2, origin, originCacheControl, originMaxConnections, cacheName,
+        id, bind, port, redis, redisUser, redisPasswordFile, tlsCAFile, tlsCertFile, tlsKeyFile, tlsServerName,
+        tlsInsecureSkipVerify, sentinelUsername, sentinelPasswordFile, l2, origin, originCacheControl, originMaxConnections, cacheName,
         duration, memoryDuration, failSafe, failSafeMaxDuration, failSafeThrottle,
         factorySoftTimeout, factoryHardTimeout, maxDisconnectedStaleness,
         reconnectBackoffBase, reconnectBackoffCap, maxKeyBytes, maxValueBytes, memoryMaxEntries,
         memoryMaxBytes, pendingMaxEntries, pendingMaxBytes,
         authTokenFile, adminTokenFile, metricsTokenFile, allowUnauthenticated, tlsCert, tlsKey,
-        maxConnections, requestTimeout, backplane, backplaneKeyFile, maxClockDrift, idleTimeout, shutdownTimeout, logLevel, testClockOffset, parentPID,
+        maxConnections, requestTimeout, backplane, backplaneKeyFile, maxClockDrift, idleTimeout, shutdownTimeout, logLevel, respPort, respMaxConnections, respTokenFile, testClockOffset, parentPID,
     ]
 
     /// The option with this flag name, if any.

@@ -78,6 +78,7 @@ public struct NodeAPIError: Error, Sendable, Equatable, CustomStringConvertible 
         case .distributedFailed, .distributedTimeout: .init(.serviceUnavailable, code: "redisUnavailable", message: error.message)
         case .cancelled: .init(.serviceUnavailable, code: "cancelled", message: error.message)
         case .writeQueueFull: .init(.serviceUnavailable, code: "writeQueueFull", message: error.message, headers: [.retryAfter: "1"])
+        case .notRunning, .notReady: .init(.serviceUnavailable, code: "notReady", message: error.message, headers: [.retryAfter: "1"])
         default: .init(.internalServerError, code: "\(error.code)", message: error.message)
         }
     }

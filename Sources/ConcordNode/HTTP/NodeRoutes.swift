@@ -88,14 +88,23 @@ struct NodeRoutes: Sendable {
         let key = try checkedKey(request)
         let result: CacheResult<[UInt8]>
         if let origin {
-            result = try await cache.getOrSet(key, as: [UInt8].self, tags: try Self.tags(in: request)) { context in
-                guard let value = try await origin.load(key, context: context) else {
+            result = try await cache.getOrSetResult(key, as: [UInt8].self, tags: try Self.tags(in: request)) { context in
+                let loaded: [UInt8]?
+                do {
+                    loaded = try await origin.load(key, context: context)
+                } catch let error as CacheError {
+                    throw error
+                } catch {
+                    // The cache rethrows a loader's error as is; the API answers it as the origin's.
+                    throw CacheError(.factoryFailed, "the origin failed to load '\(NodeAPIError.truncated(key))'", underlying: error)
+                }
+                guard let value = loaded else {
                     throw CacheError(.notFound, "no value for key '\(NodeAPIError.truncated(key))' in the cache or the origin")
                 }
                 return value
             }
         } else {
-            guard let found = try await cache.tryGet(key, as: [UInt8].self) else { throw NodeAPIError.keyNotFound(key) }
+            guard let found = try await cache.getResult(key, as: [UInt8].self) else { throw NodeAPIError.keyNotFound(key) }
             result = found
         }
         var headers = Self.headers(version: result.version)
@@ -151,8 +160,17 @@ struct NodeRoutes: Sendable {
         // All keys are checked first, so a bad key leaves every key untouched.
         for key in body.keys { try checkKey(key) }
         var versions: [String: String] = [:]
-        for key in body.keys {
-            versions[key] = try await cache.expire(key).description
+        for (position, key) in body.keys.enumerated() {
+            do {
+                versions[key] = try await cache.expire(key).description
+            } catch let error as CacheError where error.code == .writeQueueFull {
+                // Keys are invalidated in order: say how far this request got, so a retry can
+                // resend the rest (invalidating a key again is harmless).
+                throw NodeAPIError(
+                    .serviceUnavailable, code: "writeQueueFull",
+                    message: "invalidated the first \(position) of \(body.keys.count) keys, then: \(error.message)",
+                    headers: [.retryAfter: "1"])
+            }
         }
         return JSONBody.response(InvalidatedBody(invalidated: versions.count, versions: versions))
     }

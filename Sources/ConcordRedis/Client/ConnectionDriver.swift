@@ -20,6 +20,9 @@ final class ConnectionDriver: Sendable {
         var waiters: [Int: Waiter] = [:]
         var nextWaiterID = 0
         var running = false
+        /// Whether a connection was ever established: until then a command waits for the first
+        /// one (the start-up race) rather than fail fast.
+        var hasConnected = false
     }
 
     let configuration: RedisConfiguration
@@ -31,6 +34,8 @@ final class ConnectionDriver: Sendable {
     private let role: String
     private let attemptsCounter: Counter
     private let connectedGauge: Gauge
+    /// Set for a Sentinel configuration: the master is looked up before every connect.
+    let sentinel: SentinelResolver?
 
     init(configuration: RedisConfiguration, logger: Logger, eventLoop: any EventLoop, role: String) {
         self.configuration = configuration
@@ -39,8 +44,14 @@ final class ConnectionDriver: Sendable {
         self.role = role
         self.attemptsCounter = Counter(label: "concord_redis_connection_attempts_total", dimensions: [("role", role)])
         self.connectedGauge = Gauge(label: "concord_redis_connected", dimensions: [("role", role)])
+        self.sentinel = configuration.sentinel.map { SentinelResolver(configuration: configuration, sentinel: $0, logger: logger) }
         let backoff = Backoff(base: configuration.reconnect.backoffBase, cap: configuration.reconnect.backoffCap)
         self.shared = Mutex(Shared(supervisor: ReconnectSupervisor(backoff: backoff, random: SystemRandomNumberGenerator())))
+        if configuration.tls?.insecureSkipVerify == true {
+            logger.warning(
+                "TLS certificate verification is OFF (insecure-skip-verify): the connection is encrypted but the server is not authenticated",
+                metadata: ["concord.redis.host": "\(configuration.endpointDescription)", "concord.redis.role": "\(role)"])
+        }
     }
 
     var isConnected: Bool { shared.withLock { $0.connection != nil } }
@@ -51,12 +62,16 @@ final class ConnectionDriver: Sendable {
     // MARK: Handing out the connection
 
     /// The live connection; while there is none, fails fast or waits up to `waitForConnectionTimeout`.
+    /// Before the first connection it waits at least `connectTimeout`, so commands issued just
+    /// after `run()` starts do not fail while the first connect is still under way.
     @inline(__always)
     func connection() async throws -> RedisConnection {
-        if let connection = shared.withLock({ $0.connection }) {
-            return connection
-        }
-        return try await waitForConnection(timeout: configuration.waitForConnectionTimeout, code: .notConnected)
+        let (connection, hasConnected) = shared.withLock { ($0.connection, $0.hasConnected) }
+        if let connection { return connection }
+        let timeout = hasConnected
+            ? configuration.waitForConnectionTimeout
+            : max(configuration.waitForConnectionTimeout, configuration.connectTimeout)
+        return try await waitForConnection(timeout: timeout, code: .notConnected)
     }
 
     func waitForConnection(timeout: Duration, code: RedisError.Code) async throws -> RedisConnection {
@@ -69,7 +84,9 @@ final class ConnectionDriver: Sendable {
                 enum Outcome { case ready(RedisConnection), failed(RedisError), waiting }
                 let outcome: Outcome = shared.withLock { shared in
                     if let connection = shared.connection { return .ready(connection) }
-                    if timeout <= .zero || shared.supervisor.isShutdown {
+                    // A wrong password or refused certificate is not fixed by waiting: fail now.
+                    let isConfigurationProblem = shared.supervisor.lastError?.isConfigurationProblem == true
+                    if timeout <= .zero || shared.supervisor.isShutdown || isConfigurationProblem {
                         return .failed(Self.unavailableError(shared, code: code, configuration: configuration))
                     }
                     shared.waiters[id] = Waiter(continuation: continuation, code: code)
@@ -102,18 +119,18 @@ final class ConnectionDriver: Sendable {
         }
     }
 
-    /// Why there is no connection. A wrong password is reported as such rather than as a bare
-    /// "not connected", because retrying will not fix it.
+    /// Why there is no connection. A wrong password or a refused certificate is reported as such
+    /// rather than as a bare "not connected", because retrying will not fix it.
     private static func unavailableError(_ shared: Shared, code: RedisError.Code, configuration: RedisConfiguration) -> RedisError {
-        let endpoint = "\(configuration.host):\(configuration.port)"
+        let endpoint = configuration.endpointDescription
         if shared.supervisor.isShutdown {
             return RedisError(.notConnected, "not connected to Redis at \(endpoint): the client has shut down")
         }
         if !shared.running {
             return RedisError(code, "not connected to Redis at \(endpoint): run() has not started")
         }
-        if let last = shared.supervisor.lastError, last.code == .authenticationFailed {
-            return RedisError(.authenticationFailed, last.message, underlying: last)
+        if let last = shared.supervisor.lastError, last.isConfigurationProblem {
+            return RedisError(last.code, last.message, underlying: last)
         }
         return RedisError(code, "not connected to Redis at \(endpoint)", underlying: shared.supervisor.lastError)
     }
@@ -139,9 +156,17 @@ final class ConnectionDriver: Sendable {
 
             let failure: RedisError
             do {
+                var target = configuration
+                var master: SentinelResolver.Address?
+                if let sentinel {
+                    let address = try await sentinel.resolveMaster(eventLoop: eventLoop)
+                    target = sentinel.configuration(forMaster: address)
+                    master = address
+                }
                 let connection = try await RedisConnection.connect(
-                    configuration: configuration, eventLoop: eventLoop, logger: logger, onMessage: onMessage)
+                    configuration: target, eventLoop: eventLoop, logger: logger, onMessage: onMessage)
                 do {
+                    if let master { try await SentinelResolver.verifyMaster(connection, address: master) }
                     try await prepare(connection)
                 } catch {
                     connection.close(RedisError(.connectionClosed, "connection setup failed", underlying: error))
@@ -150,15 +175,18 @@ final class ConnectionDriver: Sendable {
                 let waiters = shared.withLock { shared -> [Waiter] in
                     _ = shared.supervisor.connected()
                     shared.connection = connection
+                    shared.hasConnected = true
                     defer { shared.waiters = [:] }
                     return Array(shared.waiters.values)
                 }
                 states.publish(.connected)
                 connectedGauge.record(1)
-                logger.info("connected to Redis", metadata: ["concord.redis.connection": "\(connection.id)"])
+                logger.info(
+                    "connected to Redis",
+                    metadata: ["concord.redis.connection": "\(connection.id)", "concord.redis.host": "\(target.endpointDescription)"])
                 for waiter in waiters { waiter.continuation.resume(returning: connection) }
 
-                failure = await supervise(connection, whileConnected: whileConnected)
+                failure = await supervise(connection, whileConnected: watching(master, whileConnected))
                 shared.withLock { $0.connection = nil }
                 connectedGauge.record(0)
             } catch let error as RedisError {
@@ -192,6 +220,25 @@ final class ConnectionDriver: Sendable {
             }
         }
         shutdown()
+    }
+
+    /// `whileConnected`, plus, through Sentinel, the watch that ends the connection when the master moves.
+    private func watching(
+        _ master: SentinelResolver.Address?,
+        _ whileConnected: (@Sendable (RedisConnection) async -> Void)?
+    ) -> (@Sendable (RedisConnection) async -> Void)? {
+        guard let sentinel, let master else { return whileConnected }
+        let eventLoop = eventLoop
+        return { connection in
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await sentinel.watch(connection, address: master, eventLoop: eventLoop) }
+                if let whileConnected {
+                    group.addTask { await whileConnected(connection) }
+                }
+                await group.next()
+                group.cancelAll()
+            }
+        }
     }
 
     /// Waits until the connection closes, or the task is cancelled (then closes it).

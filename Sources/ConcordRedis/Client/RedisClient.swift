@@ -57,14 +57,27 @@ public final class RedisClient: Service, Sendable {
     func _send(_ arguments: [RedisArgument]) async throws -> RESPValue {
         if let command = arguments.first { try Self.checkSupported(command) }
         let connection = try await driver.connection()
-        return try Self.checked(await connection.send(arguments))
+        return try checked(await connection.send(arguments), on: connection)
     }
 
     @usableFromInline
     func _send(_ command: RedisArgument, _ arguments: [RedisArgument]) async throws -> RESPValue {
         try Self.checkSupported(command)
         let connection = try await driver.connection()
-        return try Self.checked(await connection.send(command, arguments))
+        return try checked(await connection.send(command, arguments), on: connection)
+    }
+
+    /// As `checked(_:)`; besides, through Sentinel, a READONLY refusal means the master this
+    /// connection reached was demoted, so the connection closes and the next one asks the
+    /// Sentinels again instead of sending every later write to a replica.
+    @inline(__always)
+    func checked(_ reply: RESPValue, on connection: RedisConnection) throws(RedisError) -> RESPValue {
+        guard case .error(let message) = reply else { return reply }
+        if driver.sentinel != nil, message.contains("READONLY") {
+            connection.close(RedisError(.notMaster, "the master was demoted to a replica: \(message)"))
+            throw RedisError(.notMaster, message)
+        }
+        throw RedisError(.server, message)
     }
 
     /// Commands that switch a connection into push mode would break the one-reply-per-command

@@ -1,10 +1,15 @@
 import Concord
 
 extension RedisConfiguration {
-    /// Parses `redis://[user[:password]@]host[:port][/db]`; other fields keep their defaults.
+    /// Parses a Redis URL; fields the URL does not set keep their defaults.
     ///
-    /// User and password are percent-decoded. `rediss://` (TLS), other schemes, query strings,
-    /// a bad port or a bad database number throw `RedisError(.invalidURL)`.
+    /// - `redis://[user[:password]@]host[:port][/db]` and `rediss://...` (TLS, port 6379 by default);
+    /// - `redis+sentinel://[user:password@]host1[:port1],host2[:port2]/masterName[/db]` and
+    ///   `rediss+sentinel://...` (Sentinels on port 26379 by default; the credentials are for the
+    ///   master and, unless set apart in `sentinel.password`, for the Sentinels too).
+    ///
+    /// User and password are percent-decoded. Other schemes, query strings, a bad port or a bad
+    /// database number throw `RedisError(.invalidURL)`.
     public init(url: String) throws(RedisError) {
         self.init()
         let parsed = try RedisURLParser.parse(url)
@@ -13,16 +18,33 @@ extension RedisConfiguration {
         username = parsed.username
         password = parsed.password
         database = parsed.database
+        tls = parsed.tls ? TLS() : nil
+        if let masterName = parsed.masterName {
+            sentinel = Sentinel(
+                masterName: masterName,
+                endpoints: parsed.sentinels.map { Sentinel.Endpoint(host: $0.host, port: $0.port) },
+                username: parsed.username,
+                password: parsed.password)
+        }
     }
 }
 
 enum RedisURLParser {
+    struct HostPort: Equatable {
+        var host: String
+        var port: Int
+    }
+
     struct Result: Equatable {
         var host: String
         var port: Int
         var username: String?
         var password: String?
         var database: Int
+        var tls = false
+        /// Set for a Sentinel URL, with `sentinels`; `host` and `port` are then the first Sentinel's.
+        var masterName: String? = nil
+        var sentinels: [HostPort] = []
     }
 
     static func parse(_ url: String) throws(RedisError) -> Result {
@@ -34,10 +56,14 @@ enum RedisURLParser {
             throw invalid("expected redis://[user[:password]@]host[:port][/db]")
         }
         let scheme = url[..<schemeEnd.lowerBound].lowercased()
+        let tls: Bool
+        let isSentinel: Bool
         switch scheme {
-        case "redis": break
-        case "rediss": throw invalid("TLS (rediss://) is not supported")
-        default: throw invalid("unsupported scheme '\(scheme)', expected redis://")
+        case "redis": (tls, isSentinel) = (false, false)
+        case "rediss": (tls, isSentinel) = (true, false)
+        case "redis+sentinel": (tls, isSentinel) = (false, true)
+        case "rediss+sentinel": (tls, isSentinel) = (true, true)
+        default: throw invalid("unsupported scheme '\(scheme)', expected redis://, rediss://, redis+sentinel:// or rediss+sentinel://")
         }
         var rest = url[schemeEnd.upperBound...]
 
@@ -63,7 +89,7 @@ enum RedisURLParser {
         }
 
         let authority: Substring
-        let path: Substring
+        var path: Substring
         if let slash = rest.firstIndex(of: "/") {
             authority = rest[..<slash]
             path = rest[rest.index(after: slash)...]
@@ -72,6 +98,44 @@ enum RedisURLParser {
             path = ""
         }
 
+        var masterName: String?
+        var hosts: [HostPort]
+        if isSentinel {
+            hosts = []
+            for part in authority.split(separator: ",", omittingEmptySubsequences: false) {
+                hosts.append(try hostPort(part, defaultPort: 26_379, invalid))
+            }
+            let segments = path.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let name = segments.first, !name.isEmpty else {
+                throw invalid("a Sentinel URL names the master: redis+sentinel://host1:26379,host2:26379/mymaster[/db]")
+            }
+            guard let decoded = PercentDecoding.decode(name.utf8), !decoded.contains(where: { $0.isWhitespace }) else {
+                throw invalid("bad master name '\(name)'")
+            }
+            masterName = decoded
+            path = segments.count > 1 ? segments[1] : ""
+        } else {
+            hosts = [try hostPort(authority, defaultPort: 6379, invalid)]
+        }
+
+        var database = 0
+        if !path.isEmpty {
+            guard path.allSatisfy(\.isASCIIDigit), path.count <= 9, let value = Int(path) else {
+                throw invalid("bad database '\(path)', expected a non-negative integer")
+            }
+            database = value
+        }
+
+        return Result(
+            host: hosts[0].host, port: hosts[0].port, username: username, password: password, database: database,
+            tls: tls, masterName: masterName, sentinels: isSentinel ? hosts : [])
+    }
+
+    private static func hostPort(
+        _ authority: Substring,
+        defaultPort: Int,
+        _ invalid: (String) -> RedisError
+    ) throws(RedisError) -> HostPort {
         var host: Substring
         var portText: Substring?
         if authority.hasPrefix("[") {
@@ -94,7 +158,7 @@ enum RedisURLParser {
             throw invalid("bad host '\(host)'")
         }
 
-        var port = 6379
+        var port = defaultPort
         if let portText {
             guard !portText.isEmpty, portText.allSatisfy(\.isASCIIDigit), portText.count <= 5,
                 let value = Int(portText), (1...65_535).contains(value)
@@ -103,16 +167,7 @@ enum RedisURLParser {
             }
             port = value
         }
-
-        var database = 0
-        if !path.isEmpty {
-            guard path.allSatisfy(\.isASCIIDigit), path.count <= 9, let value = Int(path) else {
-                throw invalid("bad database '\(path)', expected a non-negative integer")
-            }
-            database = value
-        }
-
-        return Result(host: String(host), port: port, username: username, password: password, database: database)
+        return HostPort(host: String(host), port: port)
     }
 
     private static func percentDecode(

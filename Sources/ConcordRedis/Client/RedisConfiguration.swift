@@ -43,6 +43,10 @@ public struct RedisConfiguration: Sendable {
     public var waitForConnectionTimeout: Duration
     public var reconnect: Reconnect
     public var subscriber: Subscriber
+    /// nil speaks plaintext; set (by `rediss://`) wraps every connection, Sentinels included, in TLS.
+    public var tls: TLS?
+    /// nil connects to `host`:`port`; set (by `redis+sentinel://`) finds the master through Sentinel.
+    public var sentinel: Sentinel?
 
     public init(
         host: String = "127.0.0.1",
@@ -55,7 +59,9 @@ public struct RedisConfiguration: Sendable {
         commandTimeout: Duration = .seconds(1),
         waitForConnectionTimeout: Duration = .zero,
         reconnect: Reconnect = .init(),
-        subscriber: Subscriber = .init()
+        subscriber: Subscriber = .init(),
+        tls: TLS? = nil,
+        sentinel: Sentinel? = nil
     ) {
         self.host = host
         self.port = port
@@ -68,5 +74,15 @@ public struct RedisConfiguration: Sendable {
         self.waitForConnectionTimeout = waitForConnectionTimeout
         self.reconnect = reconnect
         self.subscriber = subscriber
+        self.tls = tls
+        self.sentinel = sentinel
+    }
+
+    /// Where the configuration points, for messages: `host:port`, or the Sentinels and master name.
+    public var endpointDescription: String {
+        if let sentinel {
+            return "master '\(sentinel.masterName)' via Sentinel \(sentinel.endpoints.map(\.description).joined(separator: ","))"
+        }
+        return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
     }
 }

@@ -102,7 +102,8 @@ final class RedisConnection: Sendable {
 
     private static let ids = Atomic<Int>(0)
 
-    /// Connects, then authenticates, selects the database and names the client, all within `connectTimeout`.
+    /// Connects (and, with `tls`, finishes the TLS handshake), then authenticates, selects the
+    /// database and names the client, all within `connectTimeout`.
     static func connect(
         configuration: RedisConfiguration,
         eventLoop: any EventLoop,
@@ -114,6 +115,9 @@ final class RedisConnection: Sendable {
         let deadline = NIODeadline.now() + connectTimeout
         let queue = RedisCommandQueue()
         let logger = logger.with(connectionID: id)
+        let endpoint = configuration.endpointDescription
+        let tlsContext = try configuration.tls.map { tls throws(RedisError) in try RedisTLSContext.makeContext(tls) }
+        let handshakePromise = tlsContext == nil ? nil : eventLoop.makePromise(of: Void.self)
 
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(connectTimeout)
@@ -121,6 +125,11 @@ final class RedisConnection: Sendable {
             .channelOption(.socketOption(.so_keepalive), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tlsContext, let tls = configuration.tls, let handshakePromise {
+                        let tlsHandler = try RedisTLSContext.makeHandler(tls, context: tlsContext, host: configuration.host)
+                        try channel.pipeline.syncOperations.addHandler(tlsHandler)
+                        try channel.pipeline.syncOperations.addHandler(TLSHandshakeWaiter(promise: handshakePromise))
+                    }
                     let handler = try RedisChannelHandler(queue: queue, onMessage: onMessage, logger: logger)
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
@@ -130,12 +139,18 @@ final class RedisConnection: Sendable {
         do {
             channel = try await bootstrap.connect(host: configuration.host, port: configuration.port).get()
         } catch {
+            handshakePromise?.fail(error)
+            if let error = error as? RedisError { throw error }
             if case .connectTimeout = error as? ChannelError {
                 throw RedisError(
-                    .timeout, "connect to \(configuration.host):\(configuration.port) timed out after \(configuration.connectTimeout)",
+                    .timeout, "connect to \(endpoint) timed out after \(configuration.connectTimeout)",
                     underlying: error)
             }
-            throw RedisError(.connectionRefused, "cannot connect to \(configuration.host):\(configuration.port)", underlying: error)
+            throw RedisError(.connectionRefused, "cannot connect to \(endpoint)", underlying: error)
+        }
+
+        if let handshakePromise {
+            try await waitForTLSHandshake(handshakePromise, channel: channel, deadline: deadline, configuration: configuration)
         }
 
         let handler: NIOLoopBound<RedisChannelHandler>
@@ -154,10 +169,37 @@ final class RedisConnection: Sendable {
             try await connection.handshake(configuration, deadline: deadline)
         } catch {
             connection.close(RedisError(.connectionClosed, "handshake failed", underlying: error))
+            // With TLS 1.3 the server checks the client's certificate after the client finished
+            // its side of the handshake, so a refused certificate surfaces on the first reply.
+            if configuration.tls != nil, let tlsError = RedisTLSContext.classify(error, endpoint: endpoint) { throw tlsError }
             throw error
         }
-        logger.debug("connected", metadata: ["concord.redis.host": "\(configuration.host):\(configuration.port)"])
+        logger.debug("connected", metadata: ["concord.redis.host": "\(endpoint)", "concord.redis.tls": "\(configuration.tls != nil)"])
         return connection
+    }
+
+    /// Waits for the TLS handshake until `deadline`; a handshake that does not finish in time
+    /// (a server that accepts TCP but never answers TLS) is `.tlsHandshakeTimeout`.
+    private static func waitForTLSHandshake(
+        _ promise: EventLoopPromise<Void>,
+        channel: any Channel,
+        deadline: NIODeadline,
+        configuration: RedisConfiguration
+    ) async throws(RedisError) {
+        let endpoint = configuration.endpointDescription
+        let timer = channel.eventLoop.scheduleTask(deadline: deadline) {
+            promise.fail(RedisError(.tlsHandshakeTimeout, "TLS handshake with \(endpoint) did not finish within \(configuration.connectTimeout)"))
+        }
+        do {
+            try await promise.futureResult.get()
+            timer.cancel()
+        } catch {
+            timer.cancel()
+            channel.close(promise: nil)
+            if let error = error as? RedisError { throw error }
+            throw RedisTLSContext.classify(error, endpoint: endpoint)
+                ?? RedisError(.tlsHandshakeFailed, "TLS handshake with \(endpoint) failed: the connection closed", underlying: error)
+        }
     }
 
     /// AUTH, SELECT and CLIENT SETNAME; a bare PING when none applies, so "connected" always means

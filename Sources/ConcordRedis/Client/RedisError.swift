@@ -12,6 +12,15 @@ public struct RedisError: Error, CustomStringConvertible, Sendable {
             case notConnected
             case invalidURL
             case unsupportedCommand
+            case tlsConfiguration
+            case tlsUntrustedCertificate
+            case tlsHostnameMismatch
+            case tlsHandshakeTimeout
+            case tlsClientCertificateRejected
+            case tlsHandshakeFailed
+            case sentinelUnreachable
+            case sentinelMasterUnknown
+            case notMaster
             case invalidArgument
         }
 
@@ -37,6 +46,24 @@ public struct RedisError: Error, CustomStringConvertible, Sendable {
         public static var invalidURL: Self { .init(.invalidURL) }
         /// The command cannot run on this connection (pub/sub and MONITOR on a `RedisClient`).
         public static var unsupportedCommand: Self { .init(.unsupportedCommand) }
+        /// A TLS file (CA, certificate, key) could not be loaded, or the TLS settings are inconsistent.
+        public static var tlsConfiguration: Self { .init(.tlsConfiguration) }
+        /// The server's certificate did not verify against the trusted certificate authorities.
+        public static var tlsUntrustedCertificate: Self { .init(.tlsUntrustedCertificate) }
+        /// The server's certificate is valid but names another host than the one connected to (or `serverName`).
+        public static var tlsHostnameMismatch: Self { .init(.tlsHostnameMismatch) }
+        /// The TLS handshake did not finish within `connectTimeout`.
+        public static var tlsHandshakeTimeout: Self { .init(.tlsHandshakeTimeout) }
+        /// The server refused the handshake for the client's certificate: missing (mutual TLS required), untrusted or expired.
+        public static var tlsClientCertificateRejected: Self { .init(.tlsClientCertificateRejected) }
+        /// Any other TLS failure: no common protocol or cipher, or a server that does not speak TLS on that port.
+        public static var tlsHandshakeFailed: Self { .init(.tlsHandshakeFailed) }
+        /// No Sentinel of the configuration answered.
+        public static var sentinelUnreachable: Self { .init(.sentinelUnreachable) }
+        /// Sentinels answered, but none knows a master by the configured name.
+        public static var sentinelMasterUnknown: Self { .init(.sentinelMasterUnknown) }
+        /// The server the Sentinels named is not (or no longer) a master: its ROLE says replica, or a write was refused READONLY.
+        public static var notMaster: Self { .init(.notMaster) }
         /// A value handed to the client is out of range (a backplane key too short, say).
         public static var invalidArgument: Self { .init(.invalidArgument) }
 
@@ -51,6 +78,15 @@ public struct RedisError: Error, CustomStringConvertible, Sendable {
             case .notConnected: "notConnected"
             case .invalidURL: "invalidURL"
             case .unsupportedCommand: "unsupportedCommand"
+            case .tlsConfiguration: "tlsConfiguration"
+            case .tlsUntrustedCertificate: "tlsUntrustedCertificate"
+            case .tlsHostnameMismatch: "tlsHostnameMismatch"
+            case .tlsHandshakeTimeout: "tlsHandshakeTimeout"
+            case .tlsClientCertificateRejected: "tlsClientCertificateRejected"
+            case .tlsHandshakeFailed: "tlsHandshakeFailed"
+            case .sentinelUnreachable: "sentinelUnreachable"
+            case .sentinelMasterUnknown: "sentinelMasterUnknown"
+            case .notMaster: "notMaster"
             case .invalidArgument: "invalidArgument"
             }
         }
@@ -82,6 +118,18 @@ public struct RedisError: Error, CustomStringConvertible, Sendable {
             text += " (underlying: \(underlying))"
         }
         return text
+    }
+
+    /// True for failures that retrying cannot fix without a change of configuration or
+    /// certificates; they are reported as such instead of a bare "not connected".
+    public var isConfigurationProblem: Bool {
+        switch code.base {
+        case .authenticationFailed, .tlsConfiguration, .tlsUntrustedCertificate, .tlsHostnameMismatch,
+            .tlsClientCertificateRejected, .tlsHandshakeFailed, .sentinelMasterUnknown:
+            true
+        default:
+            false
+        }
     }
 
     /// For a `.server` error, the first word of Redis's message (`WRONGTYPE`, `NOSCRIPT`, `ERR` ...).

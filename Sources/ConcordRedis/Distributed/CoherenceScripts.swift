@@ -20,6 +20,11 @@ enum CoherenceScripts {
     /// A stored version above ARGV 11 (the writer's wall clock plus the allowed drift) was forged
     /// or corrupted; it never wins the comparison, so it cannot block writes to its key.
     ///
+    /// An `expire` outlives the writes it is newer than: it is stored as a marker-only hash
+    /// `{x}` when the entry is missing, and a set or remove older than the marker keeps it. A
+    /// write queued during an outage and flushed after a newer invalidation must not make its
+    /// older value fresh again.
+    ///
     /// KEYS: 1 target (entry, tag marker or clear marker), 2 head, 3 log.
     /// ARGV: 1 kind, 2 version (ordered text), 3 envelope, 4 ttl ms, 5 store (1/0),
     ///       6 publish (1/0), 7 message body, 8 log max length, 9 candidate epoch, 10 channel,
@@ -65,18 +70,24 @@ enum CoherenceScripts {
       message = 'CNCB' .. string.char(2) .. string.char(#epoch) .. epoch .. table.concat(bytes) .. ARGV[7]
     end
     if store then
-      if kind == 1 then
-        redis.call('HSET', target, 'v', ver, 'd', ARGV[3])
-        redis.call('HDEL', target, 'x')
-        redis.call('PEXPIRE', target, ttl)
-      elseif kind == 2 then
-        redis.call('HSET', target, 'v', ver)
-        redis.call('HDEL', target, 'd', 'x')
-        redis.call('PEXPIRE', target, ttl)
+      if kind == 1 or kind == 2 then
+        local expired = redis.call('HGET', target, 'x')
+        local keepsExpire = expired and expired > ver and expired <= ARGV[11]
+        local life = ttl
+        if keepsExpire then life = math.max(ttl, redis.call('PTTL', target)) end
+        if kind == 1 then
+          redis.call('HSET', target, 'v', ver, 'd', ARGV[3])
+        else
+          redis.call('HSET', target, 'v', ver)
+          redis.call('HDEL', target, 'd')
+        end
+        if expired and not keepsExpire then redis.call('HDEL', target, 'x') end
+        redis.call('PEXPIRE', target, life)
       elseif kind == 3 then
-        if redis.call('EXISTS', target) == 1 then
-          local expired = redis.call('HGET', target, 'x')
-          if (not expired) or expired < ver then redis.call('HSET', target, 'x', ver) end
+        local expired = redis.call('HGET', target, 'x')
+        if (not expired) or expired < ver then
+          redis.call('HSET', target, 'x', ver)
+          if redis.call('PTTL', target) < ttl then redis.call('PEXPIRE', target, ttl) end
         end
       elseif kind == 4 then
         local current = redis.call('GET', target)

@@ -1,0 +1,59 @@
+import Concord
+import HTTPTypes
+import NIOCore
+
+/// Answers `GET /v1/cache/{key}` from L1 without the router, for `MemoryHitHandler`: a hit
+/// gets the router's answer (same status, headers and body) and is counted in the same
+/// metrics; anything else (a miss, a stale entry, a query, a bad key, a missing or wrong token,
+/// `Connection: close`) is declined, and the router answers it as before. It never answers with
+/// an error itself, so every error still has the router's one shape.
+struct MemoryHitResponder: Sendable {
+    let cache: HybridCache
+    let tokens: AccessTokens
+    let metrics: NodeMetrics
+    /// The `Server` header the application adds to every answer.
+    let serverName: String
+
+    /// The key a request reads, when the request is one this path may answer; nil otherwise.
+    /// Checked when the head arrives, before the request's end: as `NodeRoutes.get` checks it.
+    func key(of request: HTTPRequest) -> String? {
+        guard request.method == .get, let path = request.path, path.utf8.starts(with: CacheKeyPath.prefix.utf8) else { return nil }
+        // A query (tags, flags) or a fragment is the router's to interpret.
+        guard !path.utf8.contains(UInt8(ascii: "?")), !path.utf8.contains(UInt8(ascii: "#")) else { return nil }
+        // Hummingbird ends the connection after answering `Connection: close`; the router does that.
+        if let connection = request.headerFields[.connection], connection.lowercased() != "keep-alive" { return nil }
+        if tokens.isProtected(.read) {
+            // The same parse as HummingbirdAuth's `bearer`, so this path accepts nothing the router would refuse.
+            guard let authorization = request.headerFields[.authorization], authorization.hasPrefix("Bearer "),
+                  tokens.scopes(of: String(authorization.dropFirst("Bearer ".count))).contains(.read)
+            else { return nil }
+        }
+        guard let key = try? CacheKeyPath.key(fromRawPath: path) else { return nil }
+        let length = key.utf8.count
+        guard length > 0, length <= cache.configuration.maxKeyBytes, HybridCache.isNormalizedKey(key) else { return nil }
+        return key
+    }
+
+    /// The answer to a GET of `key` when L1 holds it fresh (counted as a hit), else nil with
+    /// nothing counted.
+    func answer(_ key: String, date: String, allocator: ByteBufferAllocator) -> (head: HTTPResponse, body: ByteBuffer)? {
+        guard let result = try? cache.servableMemoryHit(key) else { return nil }
+        var body = allocator.buffer(capacity: result.value.count)
+        body.writeBytes(result.value)
+        // The router's header order: the route's own, then Content-Length, Date and Server.
+        var headers = HTTPFields()
+        headers[NodeRoutes.versionHeader] = result.version.description
+        headers[.contentType] = "application/octet-stream"
+        headers[NodeRoutes.sourceHeader] = NodeRoutes.sourceName(result.source)
+        headers[NodeRoutes.staleHeader] = result.isStale ? "true" : "false"
+        headers[.contentLength] = String(result.value.count)
+        headers[.date] = date
+        headers[.server] = serverName
+        return (HTTPResponse(status: .ok, headerFields: headers), body)
+    }
+
+    /// Counts an answered hit as `RequestMetricsMiddleware` counts the router's answers.
+    func recordHit(duration: Duration) {
+        metrics.recordDirectHit(duration: duration)
+    }
+}

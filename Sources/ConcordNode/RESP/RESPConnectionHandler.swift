@@ -1,0 +1,151 @@
+import NIOCore
+
+/// One client connection of the RESP front end, on its event loop.
+///
+/// Commands are taken from the request reader one at a time and answered in order. A command
+/// that L1 answers is answered right there, so a pipelined batch of hits costs one read and
+/// one write. A command that needs L2 or a write is handed to the server's task group; until
+/// its reply is written, no later command is parsed and the socket is not read, so a client
+/// cannot queue more than one read buffer of commands behind a slow one (the pipelining bound),
+/// and replies never overtake each other.
+final class RESPConnectionHandler: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let reader: RESPRequestReader
+    private let executor: RESPCommandExecutor
+    /// Hands awaited work to the server; false when the server is shutting down.
+    private let submit: @Sendable (RESPJob) -> Bool
+    private var state: RESPConnectionState
+    private var isAwaiting = false
+    private var isClosing = false
+    private var isActive = true
+    private var heldRead = false
+    private var hasUnflushedWrites = false
+
+    init(reader: RESPRequestReader, executor: RESPCommandExecutor, state: RESPConnectionState, submit: @escaping @Sendable (RESPJob) -> Bool) {
+        self.reader = reader
+        self.executor = executor
+        self.state = state
+        self.submit = submit
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !isClosing else { return }
+        do {
+            try reader.feed(unwrapInboundIn(data))
+        } catch {
+            failProtocol(context: context, error)
+            return
+        }
+        if !isAwaiting { answerBuffered(context: context) }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        flushIfNeeded(context: context)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        isActive = false
+        context.fireChannelInactive()
+    }
+
+    /// Holds the socket's reads while a command is awaited (see the type's comment).
+    func read(context: ChannelHandlerContext) {
+        if isAwaiting {
+            heldRead = true
+        } else {
+            context.read()
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+
+    /// Answers buffered commands until one must be awaited or none is left.
+    private func answerBuffered(context: ChannelHandlerContext) {
+        var writer = RESPReplyWriter(buffer: context.channel.allocator.buffer(capacity: 256))
+        defer {
+            if writer.buffer.readableBytes > 0 {
+                context.write(wrapOutboundOut(writer.buffer), promise: nil)
+                hasUnflushedWrites = true
+            }
+        }
+        while !isAwaiting, !isClosing {
+            let arguments: [[UInt8]]?
+            do {
+                arguments = try reader.next()
+            } catch {
+                context.write(wrapOutboundOut(writer.buffer), promise: nil)
+                writer.buffer.clear()
+                failProtocol(context: context, error)
+                return
+            }
+            guard let arguments else { return }
+            if arguments.isEmpty { continue }
+            switch executor.execute(arguments, state: &state, into: &writer) {
+            case .replied:
+                continue
+            case .close:
+                isClosing = true
+                context.write(wrapOutboundOut(writer.buffer), promise: nil)
+                writer.buffer.clear()
+                let channel = context.channel
+                context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(capacity: 0))).whenComplete { _ in
+                    channel.close(promise: nil)
+                }
+            case .later(let work):
+                isAwaiting = true
+                startAwaiting(work, context: context)
+            }
+        }
+    }
+
+    private func startAwaiting(_ work: @escaping @Sendable () async -> ByteBuffer, context: ChannelHandlerContext) {
+        let connection = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
+        let accepted = submit(RESPJob {
+            let reply = await work()
+            connection.eventLoop.execute {
+                connection.value.handler.resume(with: reply, context: connection.value.context)
+            }
+        })
+        if !accepted {
+            var writer = RESPReplyWriter(buffer: context.channel.allocator.buffer(capacity: 64))
+            writer.error("ERR the node is shutting down")
+            isClosing = true
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(writer.buffer)).whenComplete { _ in channel.close(promise: nil) }
+        }
+    }
+
+    private func resume(with reply: ByteBuffer, context: ChannelHandlerContext) {
+        isAwaiting = false
+        guard isActive, !isClosing else { return }
+        context.write(wrapOutboundOut(reply), promise: nil)
+        hasUnflushedWrites = true
+        answerBuffered(context: context)
+        flushIfNeeded(context: context)
+        if heldRead, !isAwaiting {
+            heldRead = false
+            context.read()
+        }
+    }
+
+    private func flushIfNeeded(context: ChannelHandlerContext) {
+        if hasUnflushedWrites {
+            hasUnflushedWrites = false
+            context.flush()
+        }
+    }
+
+    /// Redis answers a request it cannot parse with one error and closes the connection.
+    private func failProtocol(context: ChannelHandlerContext, _ error: any Error) {
+        isClosing = true
+        var writer = RESPReplyWriter(buffer: context.channel.allocator.buffer(capacity: 128))
+        writer.error("ERR \(error)")
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(writer.buffer)).whenComplete { _ in channel.close(promise: nil) }
+    }
+}

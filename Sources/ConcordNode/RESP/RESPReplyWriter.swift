@@ -1,0 +1,71 @@
+import NIOCore
+
+/// Writes RESP2 replies into a `ByteBuffer`, the encoding half of the front end.
+struct RESPReplyWriter {
+    var buffer: ByteBuffer
+
+    init(buffer: ByteBuffer) {
+        self.buffer = buffer
+    }
+
+    mutating func simple(_ text: StaticString) {
+        buffer.writeInteger(UInt8(ascii: "+"))
+        buffer.writeStaticString(text)
+        crlf()
+    }
+
+    /// An error reply; line breaks in `message` would end the reply early, so they become spaces.
+    mutating func error(_ message: String) {
+        buffer.writeInteger(UInt8(ascii: "-"))
+        buffer.writeBytes(message.utf8.lazy.map { $0 == 13 || $0 == 10 ? 32 : $0 })
+        crlf()
+    }
+
+    mutating func integer(_ value: Int) {
+        buffer.writeInteger(UInt8(ascii: ":"))
+        decimal(value)
+        crlf()
+    }
+
+    mutating func bulk(_ bytes: [UInt8]?) {
+        guard let bytes else {
+            buffer.writeStaticString("$-1\r\n")
+            return
+        }
+        buffer.writeInteger(UInt8(ascii: "$"))
+        decimal(bytes.count)
+        crlf()
+        buffer.writeBytes(bytes)
+        crlf()
+    }
+
+    mutating func bulk(_ text: String) {
+        bulk(Array(text.utf8))
+    }
+
+    mutating func arrayHeader(_ count: Int) {
+        buffer.writeInteger(UInt8(ascii: "*"))
+        decimal(count)
+        crlf()
+    }
+
+    private mutating func crlf() {
+        buffer.writeInteger(UInt16(0x0D0A))
+    }
+
+    /// Writes the digits without building a `String`.
+    private mutating func decimal(_ value: Int) {
+        if value < 0 { buffer.writeInteger(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        withUnsafeMutableBytes(of: &digits) { digits in
+            var index = digits.count
+            repeat {
+                index -= 1
+                digits[index] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: digits[index...]))
+        }
+    }
+}

@@ -1,0 +1,132 @@
+import Concord
+import ConcordNode
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import NIOCore
+import Testing
+
+/// GETs of keys L1 holds fresh, answered on the event loop without the router
+/// (`concord_http_direct_hits_total` counts them), over real sockets.
+@Suite("Node direct L1 hits")
+struct NodeDirectHitTests {
+    @Test("a direct hit carries the router's status, headers and body, and is counted as a request")
+    func sameAnswerAsTheRouter() async throws {
+        let node = try makeMemoryNode()
+        try await node.makeApplication().test(.live) { client in
+            #expect(try await client.put("/v1/cache/user%2F42", "value-42").status == .ok)
+            let direct = try await client.get("/v1/cache/user%2F42")
+            #expect(try await directHits(client) == 1)
+            // A query is left to the router: the same read, answered the usual way.
+            let routed = try await client.get("/v1/cache/user%2F42?via=router")
+            #expect(try await directHits(client) == 1)
+
+            #expect(direct.status == .ok)
+            #expect(direct.text == "value-42")
+            #expect(routed.text == "value-42")
+            #expect(direct.source == "memory")
+            #expect(direct.stale == "false")
+            #expect(direct.headers[.date] != nil)
+            let names = { (response: TestResponse) in response.headers.filter { $0.name != .date }.map { "\($0.name)=\($0.value)" } }
+            #expect(names(direct) == names(routed))
+
+            let metrics = try await client.get("/metrics").text
+            #expect(metrics.contains(#"concord_http_requests_total{method="GET",route="/v1/cache/**",status="200"} 2"#), "\(metrics)")
+        }
+    }
+
+    @Test("a miss is left to the router and counted once in the statistics")
+    func missCountedOnce() async throws {
+        let node = try makeMemoryNode()
+        try await node.makeApplication().test(.live) { client in
+            let response = try await client.get("/v1/cache/absent")
+            expectError(response, .notFound, code: "notFound")
+            #expect(node.cache.statistics.memory.misses == 1)
+            #expect(node.cache.statistics.memory.hits == 0)
+            #expect(try await directHits(client) == 0)
+        }
+    }
+
+    @Test("with read tokens, only a request carrying one is answered directly; the others get the router's 401")
+    func tokens() async throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let readTokens = directory.appendingPathComponent("read").path
+        let adminTokens = directory.appendingPathComponent("admin").path
+        try "read-one\n".write(toFile: readTokens, atomically: true, encoding: .utf8)
+        try "admin-one\n".write(toFile: adminTokens, atomically: true, encoding: .utf8)
+        let node = try makeMemoryNode {
+            $0.authTokenFile = readTokens
+            $0.adminTokenFile = adminTokens
+        }
+        try await node.makeApplication().test(.live) { client in
+            let admin: HTTPFields = [.authorization: "Bearer admin-one"]
+            #expect(try await client.execute(uri: "/v1/cache/k", method: .put, headers: admin, body: ByteBuffer(string: "v")).status == .ok)
+            for headers: HTTPFields in [[:], [.authorization: "Bearer read-on"], [.authorization: "Bearer read-one-and-more"], [.authorization: "bearer read-one"]] {
+                expectError(try await client.get("/v1/cache/k", headers: headers), .unauthorized, code: "unauthorized")
+            }
+            #expect(try await directHits(client, headers: admin) == 0)
+            #expect(try await client.get("/v1/cache/k", headers: [.authorization: "Bearer read-one"]).text == "v")
+            #expect(try await client.get("/v1/cache/k", headers: admin).text == "v")
+            #expect(try await directHits(client, headers: admin) == 2)
+        }
+    }
+
+    @Test("pipelined requests are answered in order, direct hits and routed requests mixed")
+    func pipelinedInOrder() async throws {
+        let node = try makeMemoryNode()
+        try await node.makeApplication().test(.live) { client in
+            let port = try #require(client.port)
+            #expect(try await client.put("/v1/cache/k1", "value-one").status == .ok)
+            #expect(try await client.put("/v1/cache/k2", "value-two-last").status == .ok)
+            let connection = try RawConnection(port: port)
+            let paths = ["/v1/cache/k1", "/health", "/v1/cache/k1", "/v1/cache/absent", "/v1/cache/k1", "/v1/cache/k2"]
+            try connection.send(paths.map { "GET \($0) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" }.joined())
+            let answer = await connection.read(until: "value-two-last")
+            let statuses = answer.text.components(separatedBy: "HTTP/1.1 ").dropFirst().map { String($0.prefix(3)) }
+            #expect(statuses == ["200", "200", "200", "404", "200", "200"], "\(answer.text)")
+            // Bodies in request order.
+            var rest = Substring(answer.text)
+            for body in ["value-one", #""status":"ok""#, "value-one", "notFound", "value-one", "value-two-last"] {
+                let found = try #require(rest.range(of: body), "\(body) out of order in \(answer.text)")
+                rest = rest[found.upperBound...]
+            }
+            #expect(try await directHits(client) >= 1)
+        }
+    }
+
+    @Test("Connection: close on a hit: answered, then the connection is closed")
+    func connectionClose() async throws {
+        let node = try makeMemoryNode()
+        try await node.makeApplication().test(.live) { client in
+            let port = try #require(client.port)
+            #expect(try await client.put("/v1/cache/k", "value").status == .ok)
+            let connection = try RawConnection(port: port)
+            try connection.send("GET /v1/cache/k HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            let answer = await connection.read()
+            #expect(answer.text.hasPrefix("HTTP/1.1 200"), "\(answer.text)")
+            #expect(answer.text.hasSuffix("value"))
+            #expect(answer.closed)
+        }
+    }
+
+    @Test("a node with an origin leaves every GET to the router (a hit may be due for refresh)")
+    func originLeftToRouter() async throws {
+        try await withSQLiteOrigin { origin, _ async throws in
+            try await origin.store("k", value: Array("from-origin".utf8), version: 1)
+            let node = try makeMemoryNode(origin: origin)
+            try await node.makeApplication().test(.live) { client async throws in
+                #expect(try await client.get("/v1/cache/k").text == "from-origin")
+                #expect(try await client.get("/v1/cache/k").source == "memory")
+                #expect(try await directHits(client) == 0)
+            }
+        }
+    }
+
+    /// `concord_http_direct_hits_total` from `/metrics`.
+    private func directHits(_ client: some TestClientProtocol, headers: HTTPFields = [:]) async throws -> Int {
+        let text = try await client.get("/metrics", headers: headers).text
+        let line = try #require(text.split(separator: "\n").first { $0.hasPrefix("concord_http_direct_hits_total ") }, "\(text)")
+        return try #require(Int(line.split(separator: " ").last ?? ""))
+    }
+}
