@@ -117,6 +117,9 @@ extension HybridCache {
         tags: [String] = [],
         factory: @escaping @Sendable (FactoryContext<Value>) async throws -> Value
     ) async throws -> CacheResult<Value> {
+        if let tracing {
+            return try await tracedGetOrSetResult(key, as: type, options: options, tags: tags, tracing: tracing, factory: factory)
+        }
         switch try readMemory(key, skipsMemory: options?.assignedSkipMemoryRead, eagerRefresh: true) {
         case .hit(let hit):
             return try hit.result(key: key, as: type)
@@ -247,6 +250,7 @@ extension HybridCache {
                 flights[key] = flight
                 return (flight, true)
             }
+            if tracing != nil { CacheTracing.noteFlight(joined: !isLeader) }
             if isLeader {
                 let finish: @Sendable () async -> Void = {
                     let result: Result<Flight.Outcome, any Error>
@@ -455,6 +459,7 @@ extension HybridCache {
         flight: Flight,
         factory: @escaping @Sendable (FactoryContext<Value>) async throws -> Value
     ) async throws -> Flight.Outcome {
+        let factory = tracing.map { $0.traced(factory, key: key) } ?? factory
         // The value is as of just before the load started: a write that another node makes
         // while the factory runs gets a later version and wins in L2 and in L1, even when both
         // fall in the same millisecond (a fill that loses costs a miss; a fill that wrongly won
