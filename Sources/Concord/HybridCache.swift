@@ -82,7 +82,9 @@ public final class HybridCache: Service, Sendable {
         self.distributed = distributed
         self.backplane = backplane
         self.pending = PendingWrites(capacity: configuration.pendingWriteCapacity, maxBytes: configuration.pendingWriteMaxBytes)
-        self.metrics = CacheMetrics(cacheName: configuration.cacheName, node: configuration.nodeID)
+        self.metrics = CacheMetrics(
+            cacheName: configuration.cacheName, node: configuration.nodeID, pendingWriteCapacity: configuration.pendingWriteCapacity
+        )
         self.eventHub = EventHub(bufferSize: configuration.eventBufferSize)
         self.maxDisconnectedNanoseconds = configuration.maxDisconnectedStaleness.nanosecondsClamped
         self.createdAtWallMilliseconds = clock.wallClockMilliseconds()
