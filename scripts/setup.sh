@@ -17,6 +17,8 @@ command -v cc >/dev/null 2>&1 || need+=(gcc)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
 dpkg -s libsqlite3-dev >/dev/null 2>&1 || need+=(libsqlite3-dev)
+# promtool checks deploy/prometheus/alerts.yaml (scripts/check-deploy.sh).
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 # Real Redis clients for the RESP front end's tests (redis-cli and redis-benchmark come with
 # redis-tools): redis-py for the system python.
 dpkg -s python3-redis >/dev/null 2>&1 || need+=(python3-redis)

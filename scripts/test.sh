@@ -9,6 +9,10 @@ bash scripts/setup.sh
 echo "test: building (debug, with tests)"
 swift build --build-tests
 
+# Operations files (promtool) and the DocC catalogs (no DocC warning) are checked like code.
+bash scripts/check-deploy.sh
+bash scripts/docs.sh
+
 # Short chaos runs on the debug build: the contract holds under faults, the checker catches a
 # cluster without invalidation (a negative control, so a checker that passes everything cannot
 # go unnoticed), the contract holds with Memcached as L2 and Redis as the backplane, and

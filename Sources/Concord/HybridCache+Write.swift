@@ -458,9 +458,14 @@ extension HybridCache {
         guard !pending.isEmpty else { return }
         let deadline = clock.now() + timeout
         logger.info("flushing pending L2 writes before shutdown", metadata: ["concord.count": "\(pending.count)"])
-        while !pending.isEmpty, clock.now() < deadline {
-            if await !flushPendingBatch() {
-                try? await clock.sleep(for: .milliseconds(50))
+        struct StillPending: Error {}
+        _ = try? await Retry.run(
+            backoff: .fixed(.milliseconds(50)),
+            sleep: { try? await self.clock.sleep(for: $0) },
+            isRetryable: { _ in self.clock.now() < deadline }
+        ) { _ in
+            while !pending.isEmpty, clock.now() < deadline {
+                guard await flushPendingBatch() else { throw StillPending() }
             }
         }
         if !pending.isEmpty {
@@ -470,12 +475,18 @@ extension HybridCache {
 
     /// Waits until no write is pending or `timeout` passes; true when none is pending.
     public func waitForPendingWrites(timeout: Duration) async -> Bool {
+        struct TimedOut: Error {}
         let deadline = clock.now() + timeout
-        while !pending.isEmpty {
-            if clock.now() >= deadline { return false }
-            try? await clock.sleep(for: .milliseconds(5))
+        // A condition that throws ends the wait with false.
+        return await Retry.until(
+            backoff: .fixed(.milliseconds(5)),
+            limit: .unlimited,
+            sleep: { try await self.clock.sleep(for: $0) }
+        ) {
+            if pending.isEmpty { return true }
+            if clock.now() >= deadline { throw TimedOut() }
+            return false
         }
-        return true
     }
 
     /// Number of L2 writes waiting to be applied.

@@ -82,7 +82,9 @@ public final class HybridCache: Service, Sendable {
         self.distributed = distributed
         self.backplane = backplane
         self.pending = PendingWrites(capacity: configuration.pendingWriteCapacity, maxBytes: configuration.pendingWriteMaxBytes)
-        self.metrics = CacheMetrics(cacheName: configuration.cacheName, node: configuration.nodeID)
+        self.metrics = CacheMetrics(
+            cacheName: configuration.cacheName, node: configuration.nodeID, pendingWriteCapacity: configuration.pendingWriteCapacity
+        )
         self.eventHub = EventHub(bufferSize: configuration.eventBufferSize)
         self.maxDisconnectedNanoseconds = configuration.maxDisconnectedStaleness.nanosecondsClamped
         self.createdAtWallMilliseconds = clock.wallClockMilliseconds()
@@ -251,20 +253,14 @@ public final class HybridCache: Service, Sendable {
     /// Runs a component's own background work; if it fails, logs and restarts it after a
     /// backoff, so one failing component never stops the cache.
     private func superviseComponent(_ name: String, _ body: @Sendable () async throws -> Void) async throws {
-        var backoff = RetryBackoff(base: configuration.retryBackoffBase, cap: configuration.retryBackoffCap)
-        while !Task.isCancelled {
-            do {
-                try await body()
-                return
-            } catch is CancellationError {
-                return
-            } catch where Task.isCancelled || stopping.load(ordering: .relaxed) {
-                return
-            } catch {
-                logger.error("\(name) stopped with an error; restarting", metadata: ["concord.error": "\(error)"])
-                try? await clock.sleep(for: backoff.nextDelay())
+        _ = try? await Retry.run(
+            backoff: RetryBackoff(base: configuration.retryBackoffBase, cap: configuration.retryBackoffCap),
+            sleep: { try? await self.clock.sleep(for: $0) },
+            isRetryable: { _ in !Task.isCancelled && !self.stopping.load(ordering: .relaxed) },
+            onFailure: { error, _, _ in
+                self.logger.error("\(name) stopped with an error; restarting", metadata: ["concord.error": "\(error)"])
             }
-        }
+        ) { _ in try await body() }
     }
 
     /// Exports L1 counters (kept per shard to keep the hit path free of shared atomics) to

@@ -26,6 +26,14 @@ package struct BenchResult: Codable, Sendable, Equatable {
     package var rounds: Int
     /// Anything a reader needs to interpret the figure (the second reference, a cause).
     package var note: String?
+    /// Every round's value and reference, for the distribution plots of `--html`.
+    package var samples: [Double]?
+    package var referenceSamples: [Double]?
+    /// Named figures a plot draws beside value and reference: for hit rate, the cache size as a
+    /// fraction of the keyspace and Bélády's optimum.
+    package var series: [String: Double]?
+    /// The curve of a plot this figure is a point of (hit rate: the trace).
+    package var curve: String?
 
     package init(
         suite: String,
@@ -52,6 +60,8 @@ package struct BenchResult: Codable, Sendable, Equatable {
         self.referenceMax = reference?.max
         self.rounds = value.count
         self.note = note
+        self.samples = value.samples
+        self.referenceSamples = reference?.samples
     }
 
     /// The median of a set of rounds with its range.
@@ -60,6 +70,8 @@ package struct BenchResult: Codable, Sendable, Equatable {
         package var min: Double
         package var max: Double
         package var count: Int
+        /// The samples, sorted.
+        package var samples: [Double]
 
         /// Summarizes `samples`; a single sample is its own median, min and max.
         package init(_ samples: [Double]) {
@@ -70,6 +82,7 @@ package struct BenchResult: Codable, Sendable, Equatable {
             min = sorted.first!
             max = sorted.last!
             count = sorted.count
+            self.samples = sorted
         }
 
         /// A figure that was measured once, or is exact (an ideal).

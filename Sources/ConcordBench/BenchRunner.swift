@@ -39,21 +39,54 @@ package struct BenchRunner: Sendable {
         let begin = BenchClock.nanoseconds()
         var bySuite: [BenchSuite: [BenchResult]] = [:]
         var failures: [(suite: BenchSuite, error: String)] = []
-        for suite in BenchSuite.runOrder where suites.contains(suite) {
-            progress("bench: \(suite.rawValue)\(quick ? " (quick)" : "")...")
+        let planned = BenchSuite.runOrder.filter { suites.contains($0) }
+        for (index, suite) in planned.enumerated() {
+            let position = "[\(index + 1)/\(planned.count)]"
+            progress("bench: \(position) \(suite.rawValue)\(quick ? " (quick)" : "")...")
             let start = BenchClock.nanoseconds()
             do {
-                bySuite[suite] = suite == .l2 && l2 == .memcached
-                    ? try await MemcachedL2Suite(configuration: quick ? .quick : .init()).run()
-                    : try await Self.run(suite, quick: quick, tls: tls)
-                progress("bench: \(suite.rawValue) done in \(BenchFormat.number(Double(BenchClock.nanoseconds() - start) / 1e9, digits: 1)) s")
+                let results = try await withHeartbeat(position: position, suite: suite, start: start) {
+                    suite == .l2 && l2 == .memcached
+                        ? try await MemcachedL2Suite(configuration: quick ? .quick : .init()).run()
+                        : try await Self.run(suite, quick: quick, tls: tls)
+                }
+                bySuite[suite] = results
+                let met = results.filter { $0.met == true }.count
+                let judged = results.filter { $0.met != nil }.count
+                progress("bench: \(position) \(suite.rawValue) done in \(Self.seconds(since: start)) s: \(results.count) figures, \(met) of \(judged) targets met")
             } catch {
                 failures.append((suite, "\(error)"))
-                progress("bench: \(suite.rawValue) could not run: \(error)")
+                progress("bench: \(position) \(suite.rawValue) could not run: \(error)")
             }
         }
         let results = BenchSuite.allCases.flatMap { bySuite[$0] ?? [] }
         return Outcome(results: results, failures: failures, seconds: Double(BenchClock.nanoseconds() - begin) / 1e9)
+    }
+
+    /// How often a running suite says it is still at work: suites run from seconds to minutes.
+    static let heartbeatInterval: Duration = .seconds(15)
+
+    /// Runs `body`, printing a line every `heartbeatInterval` until it returns, so a person
+    /// watching a long suite sees it alive.
+    private func withHeartbeat<T: Sendable>(
+        position: String, suite: BenchSuite, start: UInt64, _ body: @Sendable () async throws -> T
+    ) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { [progress] in
+                while true {
+                    try await Task.sleep(for: Self.heartbeatInterval)
+                    progress("bench: \(position) \(suite.rawValue) still running (\(Self.seconds(since: start)) s)")
+                }
+            }
+            let result = try await body()
+            group.cancelAll()
+            while let next = try? await group.next() { _ = next }
+            return result
+        }
+    }
+
+    private static func seconds(since start: UInt64) -> String {
+        BenchFormat.number(Double(BenchClock.nanoseconds() - start) / 1e9, digits: 1)
     }
 
     /// Runs one suite with its full or quick configuration.

@@ -20,7 +20,7 @@ extension HitRateSuite {
             let value = result.memoryCacheSharded
             let percent = BenchFormat.number(result.cacheFraction * 100, digits: 0)
             let gapClosed = result.optimal == result.lru ? 0 : (value - result.lru) / (result.optimal - result.lru)
-            return BenchResult(
+            var figure = BenchResult(
                 suite: "hitrate",
                 name: "\(result.trace), cache \(percent)% (\(result.cacheSize) entries)",
                 value: .init(exactly: value),
@@ -33,6 +33,9 @@ extension HitRateSuite {
                     + "(closes \(BenchFormat.number(gapClosed * 100, digits: 0))% of LRU→optimal); "
                     + "1 shard \(BenchFormat.number(result.memoryCache, digits: 4)), \(result.shardCount) shards as in HybridCache"
             )
+            figure.series = ["cacheFraction": result.cacheFraction, "optimal": result.optimal, "singleShard": result.memoryCache]
+            figure.curve = result.trace
+            return figure
         }
     }
 }

@@ -82,7 +82,7 @@ public final class CacheNode: Sendable {
             )
             readiness = backplane == nil ? .redis(backend.client) : .backplane(of: cache)
         }
-        let origin = try configuration.origin?.open()
+        let origin = try configuration.origin?.open(http: configuration.httpOriginConfiguration)
         try self.init(configuration: configuration, cache: cache, origin: origin, readiness: readiness, registry: registry, logger: logger)
     }
 

@@ -232,6 +232,7 @@ public final class ClusterTopology: Sendable {
         for primary in primaries where primary !== source && primary !== destination {
             _ = try? await cli(primary, ["CLUSTER", "SETSLOT", "\(slot)", "NODE", destinationID])
         }
+        try await waitUntilWhole()
         return destination
     }
 
@@ -240,9 +241,10 @@ public final class ClusterTopology: Sendable {
     @discardableResult
     public func failover(shardOf slot: Int, timeout: Duration = .seconds(30)) async throws -> RedisServer {
         let primary = try await owner(ofSlot: slot)
-        guard let replica = try await replicas(of: primary).first else { throw RedisServerError("the primary of slot \(slot) has no replica") }
+        let replica = try await firstReplica(of: primary, timeout: timeout)
         try await expectOK(cli(replica, ["CLUSTER", "FAILOVER"]))
         try await waitForOwner(of: slot, toBe: replica, timeout: timeout)
+        try await waitUntilWhole(timeout: timeout)
         return replica
     }
 
@@ -251,7 +253,7 @@ public final class ClusterTopology: Sendable {
     @discardableResult
     public func killPrimary(ofSlot slot: Int, timeout: Duration = .seconds(30)) async throws -> RedisServer {
         let primary = try await owner(ofSlot: slot)
-        guard !(try await replicas(of: primary)).isEmpty else { throw RedisServerError("the primary of slot \(slot) has no replica to promote") }
+        _ = try await firstReplica(of: primary, timeout: timeout)
         primary.kill()
         let deadline = ContinuousClock.now.advanced(by: timeout)
         while ContinuousClock.now < deadline {
@@ -266,6 +268,17 @@ public final class ClusterTopology: Sendable {
     public func rejoin(_ server: RedisServer, timeout: Duration = .seconds(60)) async throws {
         try await server.restart()
         try await waitUntilWhole(timeout: timeout)
+    }
+
+    /// A replica of `primary`, waiting for one while gossip catches up (after a failover the
+    /// new primary learns its replica a moment later).
+    private func firstReplica(of primary: RedisServer, timeout: Duration) async throws -> RedisServer {
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        while ContinuousClock.now < deadline {
+            if let replica = try? await replicas(of: primary).first { return replica }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw RedisServerError("primary \(primary.port) has no running replica")
     }
 
     /// The running primaries that serve slots, in the order of `servers`.

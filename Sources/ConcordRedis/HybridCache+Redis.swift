@@ -6,8 +6,14 @@ extension HybridCache {
     /// the cache's name, clock-drift bound and logger from `configuration` and `logger`, so
     /// nothing is passed twice. Run the cache in a `ServiceGroup` and await `ready(timeout:)`.
     ///
-    /// - Parameter authenticator: signs and checks backplane messages (`HMACMessageAuthenticator`
-    ///   with the backplane keys); every node of a cache needs the same keys.
+    /// - Parameters:
+    ///   - redis: where Redis is and how to reach it (address, credentials, TLS, Sentinel).
+    ///   - configuration: the cache's configuration; its name and clock-drift bound also go to
+    ///     the Redis connections.
+    ///   - authenticator: signs and checks backplane messages (`HMACMessageAuthenticator`
+    ///     with the backplane keys); every node of a cache needs the same keys.
+    ///   - serializer: encodes values for L2 and the backplane.
+    ///   - logger: the cache's logger; the Redis connections log through it too.
     public static func redis(
         _ redis: RedisConfiguration,
         configuration: HybridCacheConfiguration = HybridCacheConfiguration(),

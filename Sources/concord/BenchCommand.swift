@@ -21,6 +21,8 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Also write the results as JSON to this file.")
     var json: String?
 
+    @Option(name: .long, help: "Also write a self-contained HTML report with a plot per suite to this file.")
+    var html: String?
     @Option(name: .long, help: "The backend of the l2 suite: redis (against redis-benchmark) or memcached (against a plain C mg client).")
     var l2: String = "redis"
 
@@ -63,6 +65,13 @@ struct BenchCommand: AsyncParsableCommand {
         }
         if let json {
             try BenchRunner.json(outcome.results, machine: machine).write(to: URL(fileURLWithPath: json))
+        }
+        if let html {
+            let report = BenchHTMLReport(
+                results: outcome.results, machine: machine, failures: outcome.failures.map { ($0.suite.rawValue, $0.error) }
+            )
+            try Data(report.render().utf8).write(to: URL(fileURLWithPath: html))
+            FileHandle.standardError.write(Data("bench: wrote \(html)\n".utf8))
         }
         if !outcome.failures.isEmpty { throw ExitCode(2) }
     }

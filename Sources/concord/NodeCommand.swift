@@ -32,6 +32,8 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(name: .customLong(NodeOption.sentinelPasswordFile.name), help: Self.help(.sentinelPasswordFile)) var sentinelPasswordFile: String?
     @Option(name: .customLong(NodeOption.l2.name), help: Self.help(.l2)) var l2: String?
     @Option(name: .customLong(NodeOption.origin.name), help: Self.help(.origin)) var origin: String?
+    @Flag(name: .customLong(NodeOption.originCacheControl.name), inversion: .prefixedNo, help: Self.help(.originCacheControl)) var originCacheControl: Bool?
+    @Option(name: .customLong(NodeOption.originMaxConnections.name), help: Self.help(.originMaxConnections)) var originMaxConnections: String?
     @Option(name: .customLong(NodeOption.cacheName.name), help: Self.help(.cacheName)) var cacheName: String?
     @Option(name: .customLong(NodeOption.duration.name), help: Self.help(.duration)) var duration: String?
     @Option(name: .customLong(NodeOption.memoryDuration.name), help: Self.help(.memoryDuration)) var memoryDuration: String?
@@ -82,6 +84,7 @@ struct NodeCommand: AsyncParsableCommand {
             (.tlsCAFile, tlsCAFile), (.tlsCertFile, tlsCertFile), (.tlsKeyFile, tlsKeyFile), (.tlsServerName, tlsServerName),
             (.tlsInsecureSkipVerify, tlsInsecureSkipVerify.map { String($0) }), (.sentinelUsername, sentinelUsername),
             (.sentinelPasswordFile, sentinelPasswordFile), (.l2, l2), (.origin, origin), (.cacheName, cacheName),
+            (.originCacheControl, originCacheControl.map { String($0) }), (.originMaxConnections, originMaxConnections),
             (.duration, duration), (.memoryDuration, memoryDuration), (.failSafe, failSafe.map { String($0) }),
             (.failSafeMaxDuration, failSafeMaxDuration), (.failSafeThrottle, failSafeThrottle),
             (.factorySoftTimeout, factorySoftTimeout), (.factoryHardTimeout, factoryHardTimeout),

@@ -124,7 +124,9 @@ import Testing
         #expect(try DurationText.parse("2m") == .seconds(120))
         #expect(try DurationText.parse("1h") == .seconds(3_600))
         #expect(try DurationText.parse("1.5s") == .milliseconds(1_500))
-        #expect(try DurationText.parse("90") == .seconds(90))
+        // One rule for every CLI flag (DurationSyntax): a bare number is refused, since it could
+        // mean seconds or milliseconds.
+        #expect(throws: ChaosError.self) { try DurationText.parse("90") }
         #expect(throws: ChaosError.self) { try DurationText.parse("soon") }
         #expect(throws: ChaosError.self) { try DurationText.parse("-1s") }
         #expect(DurationText.format(.milliseconds(1_500)) == "1500ms")

@@ -1,3 +1,4 @@
+import Concord
 import Testing
 
 @testable import ConcordRedis
@@ -197,7 +198,7 @@ struct RedisClusterProtocolTests {
     }
 
     @Test func aRedirectLoopEndsWithATypedErrorAfterTheCap() {
-        var machine = ClusterRequestStateMachine(maxRedirects: 3, backoff: Backoff(base: .milliseconds(10), cap: .milliseconds(40)))
+        var machine = ClusterRequestStateMachine(maxRedirects: 3, backoff: RetryBackoff(base: .milliseconds(10), cap: .milliseconds(40)))
         var random = SystemRandomNumberGenerator()
         var redirects = 0
         for _ in 0..<10 {
@@ -218,7 +219,7 @@ struct RedisClusterProtocolTests {
     }
 
     @Test func repliesCompleteAndAskTryAgainAndClusterDownAreFollowed() {
-        var machine = ClusterRequestStateMachine(maxRedirects: 5, backoff: Backoff(base: .milliseconds(10), cap: .milliseconds(40)))
+        var machine = ClusterRequestStateMachine(maxRedirects: 5, backoff: RetryBackoff(base: .milliseconds(10), cap: .milliseconds(40)))
         var random = SystemRandomNumberGenerator()
         guard case .ask(let to) = machine.receive(.error("ASK 5 127.0.0.1:7002"), answeredBy: "h", random: &random) else {
             Issue.record("ASK not followed")
@@ -252,7 +253,7 @@ struct RedisClusterProtocolTests {
     }
 
     @Test func onlyCommandsThatWereNeverSentAreRetried() {
-        var machine = ClusterRequestStateMachine(maxRedirects: 2, backoff: Backoff(base: .milliseconds(10), cap: .milliseconds(40)))
+        var machine = ClusterRequestStateMachine(maxRedirects: 2, backoff: RetryBackoff(base: .milliseconds(10), cap: .milliseconds(40)))
         var random = SystemRandomNumberGenerator()
         guard case .retry(_, true) = machine.couldNotSend(RedisError(.notConnected, "down"), random: &random) else {
             Issue.record("a command that could not be sent is retried after a refresh")

@@ -28,7 +28,8 @@ struct CacheMetrics: Sendable {
     let propagationLag: Timer
     let servedValueAge: Timer
 
-    init(cacheName: String, node: String) {
+    /// `pendingWriteCapacity` is exported once, so an alert can compare the queue with its bound.
+    init(cacheName: String, node: String, pendingWriteCapacity: Int = 0) {
         let dimensions = [("cache", cacheName), ("node", node)]
         func counter(_ label: String, _ extra: [(String, String)] = []) -> Counter {
             Counter(label: label, dimensions: dimensions + extra)
@@ -51,6 +52,7 @@ struct CacheMetrics: Sendable {
         pendingOverflow = counter("concord_pending_writes_overflow_total")
         pendingRefused = counter("concord_pending_writes_refused_total")
         pendingDepth = Gauge(label: "concord_pending_writes", dimensions: dimensions)
+        Gauge(label: "concord_pending_writes_capacity", dimensions: dimensions).record(pendingWriteCapacity)
         memoryEntries = Gauge(label: "concord_memory_entries", dimensions: dimensions)
         backplaneConnected = Gauge(label: "concord_backplane_connected", dimensions: dimensions)
         factoryDuration = Timer(label: "concord_factory_duration_seconds", dimensions: dimensions, preferredDisplayUnit: .seconds)

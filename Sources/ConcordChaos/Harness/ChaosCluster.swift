@@ -1,3 +1,4 @@
+import Concord
 import ConcordNode
 import ConcordProcess
 import Foundation
@@ -135,7 +136,7 @@ final class ChaosCluster: Sendable {
             l2Arguments = ["--l2", "memcached://" + endpoints.joined(separator: ",")]
         }
 
-        let ports = try FreePort.distinct(nodeCount)
+        let ports = try await FreePort.distinct(nodeCount)
         for index in 0..<nodeCount {
             let id = "n\(index + 1)"
             var proxy: FaultProxy?
@@ -188,7 +189,7 @@ final class ChaosCluster: Sendable {
         logger.info("Sentinel topology started", metadata: ["concord.url": "\(topology.url)"])
         try startRedisWatchdog()
 
-        let ports = try FreePort.distinct(nodeCount)
+        let ports = try await FreePort.distinct(nodeCount)
         for index in 0..<nodeCount {
             let id = "n\(index + 1)"
             let arguments = [
@@ -255,36 +256,33 @@ final class ChaosCluster: Sendable {
         let (program, arguments) = network?.launch(node: index, executable: executable, arguments: node.arguments + extraArguments) ?? (executable, node.arguments + extraArguments)
         let child = try supervisor.launch(name: node.id, executable: program, arguments: arguments, logFile: logFile)
         state.withLock { $0.processes[node.id] = child }
-        let clock = ContinuousClock()
-        let deadline = clock.now + timeout
-        while clock.now < deadline {
-            try Task.checkCancellation()
-            if let status = child.exitStatus {
-                throw ChaosError(.setupFailed, "node \(node.id) exited with status \(status) during start:\n\(Self.tail(of: logFile))")
+        struct NotAnswering: Error {}
+        do {
+            try await Retry.run(backoff: .fixed(.milliseconds(50)), limit: .duration(timeout), isRetryable: { $0 is NotAnswering }) { _ in
+                if let status = child.exitStatus {
+                    throw ChaosError(.setupFailed, "node \(node.id) exited with status \(status) during start:\n\(Self.tail(of: logFile))")
+                }
+                guard (try? await node.client.health()) == true else { throw NotAnswering() }
             }
-            if (try? await node.client.health()) == true { return }
-            try await Task.sleep(for: .milliseconds(50))
+        } catch is NotAnswering {
+            throw ChaosError(.setupFailed, "node \(node.id) did not answer /health within \(timeout):\n\(Self.tail(of: logFile))")
         }
-        throw ChaosError(.setupFailed, "node \(node.id) did not answer /health within \(timeout):\n\(Self.tail(of: logFile))")
     }
 
     /// Waits until every node answers `/ready`.
     func waitUntilReady(timeout: Duration) async throws {
-        let clock = ContinuousClock()
-        let deadline = clock.now + timeout
         var waiting = nodes.map(\.index)
-        while !waiting.isEmpty {
-            try Task.checkCancellation()
+        let allReady = await Retry.until(backoff: .fixed(.milliseconds(100)), limit: .duration(timeout)) {
             var still: [Int] = []
             for index in waiting where (try? await nodes[index].client.ready()) != true {
                 still.append(index)
             }
             waiting = still
-            if waiting.isEmpty { return }
-            guard clock.now < deadline else {
-                throw ChaosError(.setupFailed, "nodes \(waiting.map { nodes[$0].id }.joined(separator: ", ")) not ready within \(timeout)")
-            }
-            try await Task.sleep(for: .milliseconds(100))
+            return waiting.isEmpty
+        }
+        try Task.checkCancellation()
+        guard allReady else {
+            throw ChaosError(.setupFailed, "nodes \(waiting.map { nodes[$0].id }.joined(separator: ", ")) not ready within \(timeout)")
         }
     }
 

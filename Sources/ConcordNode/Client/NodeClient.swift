@@ -175,9 +175,14 @@ public final class NodeClient: Sendable {
 
         // At most one retry, and only when a reused connection closed before answering anything:
         // then the node most likely dropped it while idle and never saw the request.
-        for attempt in 0..<2 {
+        return try await Retry.run(
+            backoff: .fixed(.zero),
+            limit: .attempts(2),
+            isRetryable: { $0 is ReusedConnectionClosed },
+            onFailure: { _, _, _ in self.logger.trace("keep-alive connection was closed by the node; retrying on a new one") }
+        ) { attempt in
             let remaining = deadline - clock.now
-            guard remaining > .zero else { break }
+            guard remaining > .zero else { throw NodeClientError(.timeout, "\(what) got no answer within \(budget)") }
             let (connection, reused) = try await checkout(timeout: remaining, what: what)
             do {
                 let (response, keepAlive) = try await connection.send(
@@ -188,7 +193,7 @@ public final class NodeClient: Sendable {
             } catch let retry as RetryableClose {
                 connection.close()
                 guard reused, attempt == 0 else { throw retry.error }
-                logger.trace("keep-alive connection was closed by the node; retrying on a new one")
+                throw ReusedConnectionClosed()
             } catch let error as NodeClientError {
                 connection.close()
                 throw error
@@ -197,8 +202,10 @@ public final class NodeClient: Sendable {
                 throw NodeClientError(.connectionClosed, "\(what) failed: \(error)")
             }
         }
-        throw NodeClientError(.timeout, "\(what) got no answer within \(budget)")
     }
+
+    /// A kept-alive connection closed before any answer: the request goes again on a new one.
+    private struct ReusedConnectionClosed: Error {}
 
     /// Closes the idle connections and stops keeping new ones; in-flight requests finish, and
     /// later requests still work, each on a connection of its own.

@@ -52,10 +52,12 @@ extension NodeConfiguration {
         }
         if let text = try resolver.string(.origin) {
             guard let location = OriginLocation(parsing: text) else {
-                throw resolver.error(.origin, .invalidOrigin, "is not an origin; expected sqlite:PATH")
+                throw resolver.error(.origin, .invalidOrigin, "is not an origin; expected sqlite:PATH or an http(s):// URL with {key}")
             }
             origin = location
         }
+        if let value = try resolver.boolean(.originCacheControl) { originRespectsCacheControl = value }
+        if let value = try resolver.integer(.originMaxConnections, in: 1...1024) { originMaxConnections = value }
         if let name = try resolver.string(.cacheName) { cacheName = name }
 
         if let value = try resolver.duration(.duration) { duration = value }

@@ -31,6 +31,10 @@ public struct NodeConfiguration: Sendable, Equatable {
     /// A `memcached://` server list for L2, with Redis as the backplane only; nil keeps L2 on Redis.
     public var memcachedURL: String?
     public var origin: OriginLocation?
+    /// With an HTTP origin: its `Cache-Control` decides the entry's duration.
+    public var originRespectsCacheControl: Bool = false
+    /// With an HTTP origin: the connection pool's bound.
+    public var originMaxConnections: Int = 8
     public var cacheName: String = "default"
 
     public var duration: Duration = .seconds(30)
@@ -148,6 +152,17 @@ public struct NodeConfiguration: Sendable, Equatable {
             configuration.sentinel?.password = try SecretFile.firstLine(of: sentinelPasswordFile, option: .sentinelPasswordFile)
         }
         configuration.clientName = "concord-\(cacheName)-\(nodeID)"
+        return configuration
+    }
+
+    /// How an HTTP origin is reached: the pool bound, the value limit, and a deadline of the
+    /// factory's hard timeout (or 5 s without one), so a slow upstream is a factory error.
+    public var httpOriginConfiguration: HTTPOrigin.Configuration {
+        var configuration = HTTPOrigin.Configuration()
+        configuration.maxConnections = originMaxConnections
+        configuration.maxValueBytes = maxValueBytes
+        configuration.respectsCacheControl = originRespectsCacheControl
+        configuration.timeout = factoryHardTimeout ?? .seconds(5)
         return configuration
     }
 

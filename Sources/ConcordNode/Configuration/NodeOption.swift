@@ -58,7 +58,9 @@ extension NodeOption {
     public static let sentinelUsername = NodeOption("sentinel-username", .value(valueName: "user"), "ACL user for the Sentinels, when it differs from the URL's", default: "the URL's user")
     public static let sentinelPasswordFile = NodeOption("sentinel-password-file", .value(valueName: "path"), "File holding the Sentinels' password (its first line), when it differs from the data servers'", default: "the Redis password")
     public static let l2 = NodeOption("l2", .value(valueName: "url"), "Where L2 lives: redis (the --redis server) or memcached://host[:port],host[:port]; with Memcached, --redis carries only the backplane", default: "redis")
-    public static let origin = NodeOption("origin", .value(valueName: "sqlite:path"), "Origin loaded on a miss: a SQLite file with table items(key, value, version)", default: "none, so GET of an absent key is a 404")
+    public static let origin = NodeOption("origin", .value(valueName: "location"), "Origin loaded on a miss: sqlite:PATH (table items(key, value, version)) or an upstream URL such as http://127.0.0.1:8080/items/{key}", default: "none, so GET of an absent key is a 404")
+    public static let originCacheControl = NodeOption("origin-cache-control", .toggle, "With an HTTP origin, its Cache-Control sets the entry's duration (max-age, s-maxage) or keeps it out of the cache (no-store, no-cache, private)", default: "off")
+    public static let originMaxConnections = NodeOption("origin-max-connections", .value(valueName: "count"), "With an HTTP origin, connections kept to it; more concurrent misses wait", default: "8")
     public static let cacheName = NodeOption("cache-name", .value(valueName: "name"), "Cache name, the namespace in Redis (concord:{name})", default: "\"default\"")
     public static let duration = NodeOption("duration", .value(valueName: "duration"), "How long an entry is fresh", default: "30s")
     public static let memoryDuration = NodeOption("memory-duration", .value(valueName: "duration"), "How long an entry is fresh in L1, when it differs; 'off' for the same as --duration", default: "off")
@@ -99,7 +101,7 @@ extension NodeOption {
     /// Every option, in `--help` order.
     public static let all: [NodeOption] = [
         id, bind, port, redis, redisUser, redisPasswordFile, tlsCAFile, tlsCertFile, tlsKeyFile, tlsServerName,
-        tlsInsecureSkipVerify, sentinelUsername, sentinelPasswordFile, l2, origin, cacheName,
+        tlsInsecureSkipVerify, sentinelUsername, sentinelPasswordFile, l2, origin, originCacheControl, originMaxConnections, cacheName,
         duration, memoryDuration, failSafe, failSafeMaxDuration, failSafeThrottle,
         factorySoftTimeout, factoryHardTimeout, maxDisconnectedStaleness,
         reconnectBackoffBase, reconnectBackoffCap, maxKeyBytes, maxValueBytes, memoryMaxEntries,

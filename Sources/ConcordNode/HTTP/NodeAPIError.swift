@@ -67,7 +67,13 @@ public struct NodeAPIError: Error, Sendable, Equatable, CustomStringConvertible 
         case .keyTooLong: .init(.badRequest, code: "keyTooLong", message: error.message)
         case .valueTooLarge: .init(.contentTooLarge, code: "valueTooLarge", message: error.message)
         case .notFound: .init(.notFound, code: "notFound", message: error.message)
-        case .factoryFailed: .init(.serviceUnavailable, code: "originUnavailable", message: error.message)
+        case .factoryFailed:
+            // An HTTP origin's own failure says more than the cache's wrapper around it.
+            if let origin = error.underlying as? HTTPOriginError {
+                .init(origin.code == .timeout ? .gatewayTimeout : .badGateway, code: "origin\(origin.code.description.prefix(1).uppercased())\(origin.code.description.dropFirst())", message: origin.message)
+            } else {
+                .init(.serviceUnavailable, code: "originUnavailable", message: error.message)
+            }
         case .factoryTimeout: .init(.serviceUnavailable, code: "originTimeout", message: error.message)
         case .distributedFailed, .distributedTimeout: .init(.serviceUnavailable, code: "redisUnavailable", message: error.message)
         case .cancelled: .init(.serviceUnavailable, code: "cancelled", message: error.message)

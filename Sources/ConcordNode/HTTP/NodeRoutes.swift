@@ -5,6 +5,7 @@ import Hummingbird
 import HummingbirdAuth
 import Logging
 import NIOCore
+import Tracing
 
 /// The node's HTTP API over one `HybridCache`: the cache routes, invalidation, stats, health,
 /// readiness and metrics, with JSON errors and 405 for a known path with the wrong method.
@@ -28,8 +29,16 @@ struct NodeRoutes: Sendable {
     static let sourceHeader = HTTPField.Name("Concord-Source")!
     static let staleHeader = HTTPField.Name("Concord-Stale")!
 
+    /// Whether the process bootstrapped a tracer (swift-distributed-tracing's `InstrumentationSystem`).
+    static var isTracingBootstrapped: Bool { !(InstrumentationSystem.tracer is NoOpTracer) }
+
     func makeRouter() -> Router<Context> {
         let router = Router(context: Context.self, options: .autoGenerateHeadEndpoints)
+        // A span per request, its parent taken from a `traceparent` header by the bootstrapped
+        // instrument; only when the process bootstrapped a tracer, so an untraced node pays nothing.
+        if Self.isTracingBootstrapped {
+            router.add(middleware: TracingMiddleware())
+        }
         router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
         router.add(middleware: ErrorBodyMiddleware(logger: logger))
         router.add(middleware: BearerTokenAuthenticator(tokens: tokens))
@@ -79,18 +88,20 @@ struct NodeRoutes: Sendable {
         let key = try checkedKey(request)
         let result: CacheResult<[UInt8]>
         if let origin {
-            result = try await cache.getOrSetResult(key, as: [UInt8].self, tags: try Self.tags(in: request)) { _ in
-                let loaded: OriginRecord?
+            result = try await cache.getOrSetResult(key, as: [UInt8].self, tags: try Self.tags(in: request)) { context in
+                let loaded: [UInt8]?
                 do {
-                    loaded = try await origin.load(key)
+                    loaded = try await origin.load(key, context: context)
+                } catch let error as CacheError {
+                    throw error
                 } catch {
                     // The cache rethrows a loader's error as is; the API answers it as the origin's.
                     throw CacheError(.factoryFailed, "the origin failed to load '\(NodeAPIError.truncated(key))'", underlying: error)
                 }
-                guard let record = loaded else {
+                guard let value = loaded else {
                     throw CacheError(.notFound, "no value for key '\(NodeAPIError.truncated(key))' in the cache or the origin")
                 }
-                return record.value
+                return value
             }
         } else {
             guard let found = try await cache.getResult(key, as: [UInt8].self) else { throw NodeAPIError.keyNotFound(key) }

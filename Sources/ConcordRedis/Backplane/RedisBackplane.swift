@@ -17,8 +17,8 @@ public final class RedisBackplane: Backplane {
     private let runsClient: Bool
     private let logger: Logger
 
-    /// - Parameter runsClient: whether this backplane's `run()` also runs the command client
-    ///   (set it when no `RedisDistributedCache` runs it).
+    /// A backplane on `client` and `subscriber`; with `runsClient`, its `run()` also runs the
+    /// command client (set it when no `RedisDistributedCache` runs it).
     public init(
         client: RedisClient,
         subscriber: RedisSubscriber,
@@ -140,10 +140,9 @@ public struct RedisCacheBackend: Sendable {
     public let distributed: RedisDistributedCache
     public let backplane: RedisBackplane
 
-    /// - Parameters:
-    ///   - authenticator: signs and checks messages and log entries (`HMACMessageAuthenticator`
-    ///     with the backplane keys); every node of a cache needs the same keys.
-    ///   - maxClockDrift: the cache's `HybridCacheConfiguration.maxClockDrift`.
+    /// The parts of one cache on `configuration`. `authenticator` signs and checks messages and
+    /// log entries (`HMACMessageAuthenticator` with the backplane keys; every node of a cache
+    /// needs the same keys); `maxClockDrift` is the cache's `HybridCacheConfiguration.maxClockDrift`.
     public init(
         configuration: RedisConfiguration, cacheName: String, logMaxLength: Int = 100_000,
         authenticator: (any MessageAuthenticator)? = nil,

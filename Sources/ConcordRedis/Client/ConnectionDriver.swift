@@ -1,3 +1,4 @@
+import Concord
 import Logging
 import Metrics
 import NIOCore
@@ -51,7 +52,7 @@ final class ConnectionDriver: Sendable {
         self.attemptsCounter = Counter(label: "concord_redis_connection_attempts_total", dimensions: [("role", role)])
         self.connectedGauge = Gauge(label: "concord_redis_connected", dimensions: [("role", role)])
         self.sentinel = configuration.sentinel.map { SentinelResolver(configuration: configuration, sentinel: $0, logger: logger) }
-        let backoff = Backoff(base: configuration.reconnect.backoffBase, cap: configuration.reconnect.backoffCap)
+        let backoff = RetryBackoff(base: configuration.reconnect.backoffBase, cap: configuration.reconnect.backoffCap)
         self.shared = Mutex(Shared(supervisor: ReconnectSupervisor(backoff: backoff, random: SystemRandomNumberGenerator())))
         if configuration.tls?.insecureSkipVerify == true {
             logger.warning(

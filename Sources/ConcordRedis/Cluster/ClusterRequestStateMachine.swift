@@ -1,3 +1,4 @@
+import Concord
 /// What one command does with each answer in a Redis Cluster: a plain value, fed replies and
 /// failures, that says where to send next. It counts every redirection and retry, so a
 /// redirect loop or a cluster that stays down ends in a typed error after `maxRedirects`.
@@ -15,11 +16,11 @@ struct ClusterRequestStateMachine {
     }
 
     let maxRedirects: Int
-    let backoff: Backoff
+    let backoff: RetryBackoff
     private(set) var redirects = 0
     private var retries = 0
 
-    init(maxRedirects: Int, backoff: Backoff) {
+    init(maxRedirects: Int, backoff: RetryBackoff) {
         self.maxRedirects = max(0, maxRedirects)
         self.backoff = backoff
     }

@@ -1,3 +1,4 @@
+import Concord
 import Logging
 import NIOCore
 import Synchronization
@@ -252,7 +253,7 @@ final class ClusterRouter: Sendable {
     private func refreshLoop() async {
         // The drivers' stream ends with this loop, which ends on cancellation.
         defer { newDriversContinuation.finish() }
-        let backoff = Backoff(base: configuration.reconnect.backoffBase, cap: configuration.reconnect.backoffCap)
+        let backoff = RetryBackoff(base: configuration.reconnect.backoffBase, cap: configuration.reconnect.backoffCap)
         var random = SystemRandomNumberGenerator()
         var failures = 0
         while !Task.isCancelled {

@@ -1,3 +1,4 @@
+import Concord
 extension RedisClient {
     /// Whether backplane messages go by sharded pub/sub (`SPUBLISH`/`SSUBSCRIBE`): in a Redis
     /// Cluster, which Concord requires to be Redis 7+. A plain PUBLISH there would cross the
@@ -10,7 +11,7 @@ extension RedisClient {
         let slot = ClusterCommandKeys.slot(of: arguments)
         var machine = ClusterRequestStateMachine(
             maxRedirects: cluster.cluster.maxRedirects,
-            backoff: Backoff(base: cluster.cluster.retryBackoffBase, cap: cluster.cluster.retryBackoffCap))
+            backoff: RetryBackoff(base: cluster.cluster.retryBackoffBase, cap: cluster.cluster.retryBackoffCap))
         var random = SystemRandomNumberGenerator()
         var (driver, endpoint) = try await cluster.route(slot: slot)
         var asking = false

@@ -19,8 +19,8 @@ public final class RedisDistributedCache: DistributedCache {
     private let logger: Logger
     private let corrupt = Atomic<Int>(0)
 
-    /// - Parameter runsClient: whether this cache's `run()` runs the client (true unless
-    ///   something else runs it).
+    /// An L2 on `client`; with `runsClient` (true unless something else runs the client), its
+    /// `run()` runs the client.
     public init(
         client: RedisClient, cacheName: String, logMaxLength: Int = 100_000,
         authenticator: (any MessageAuthenticator)? = nil,
