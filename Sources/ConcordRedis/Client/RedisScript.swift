@@ -44,6 +44,14 @@ extension RedisClient {
             limit: .attempts(3),
             isRetryable: { ($0 as? RedisError)?.serverErrorPrefix == "NOSCRIPT" }
         ) { attempt in
+            if attempt > 0, cluster != nil {
+                // SCRIPT LOAD has no key, so in a cluster it could load the script on another
+                // shard than the one that runs it; EVAL goes by the key and caches it there.
+                var eval = command
+                eval[0] = "EVAL"
+                eval[1] = RedisArgument(script.source)
+                return try await self.send(eval)
+            }
             if attempt > 0 {
                 _ = try await self.send("SCRIPT", "LOAD", RedisArgument(script.source))
             }
