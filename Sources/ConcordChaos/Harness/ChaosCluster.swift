@@ -32,6 +32,7 @@ final class ChaosCluster: Sendable {
     private struct State {
         var redis: RedisServer?
         var sentinel: SentinelTopology?
+        var redisCluster: ClusterTopology?
         /// The memcached servers of a run with Memcached as L2, and the proxy in front of each,
         /// which every node shares (so all nodes name the servers alike and agree on placement).
         var memcached: [MemcachedServer] = []
@@ -74,6 +75,12 @@ final class ChaosCluster: Sendable {
         return sentinel
     }
 
+    /// The Redis Cluster's processes; only on the cluster topology.
+    var redisCluster: ClusterTopology {
+        guard let cluster = state.withLock({ $0.redisCluster }) else { preconditionFailure("the Redis Cluster was not started") }
+        return cluster
+    }
+
     var nodes: [Node] { state.withLock { $0.nodes } }
 
     var memcachedServers: [MemcachedServer] { state.withLock { $0.memcached } }
@@ -89,6 +96,10 @@ final class ChaosCluster: Sendable {
     ) async throws {
         if topology == .sentinel {
             try await startSentinel(nodeCount: nodeCount, originPath: originPath, settings: settings, clientConfiguration: clientConfiguration)
+            return
+        }
+        if topology == .cluster {
+            try await startRedisCluster(nodeCount: nodeCount, originPath: originPath, settings: settings, clientConfiguration: clientConfiguration)
             return
         }
         let redis: RedisServer
@@ -188,12 +199,38 @@ final class ChaosCluster: Sendable {
         state.withLock { $0.sentinel = topology }
         logger.info("Sentinel topology started", metadata: ["concord.url": "\(topology.url)"])
         try startRedisWatchdog()
+        try await startDirectNodes(
+            nodeCount: nodeCount, redisURL: topology.url, originPath: originPath, settings: settings, clientConfiguration: clientConfiguration)
+    }
 
+    /// The cluster topology: a Redis Cluster of three primaries and three replicas, and nodes
+    /// that reach it through `redis+cluster://` (no proxies: the cluster hands out its nodes' own addresses).
+    private func startRedisCluster(
+        nodeCount: Int, originPath: String, settings: ChaosConfiguration.NodeSettings, clientConfiguration: NodeClient.Configuration
+    ) async throws {
+        let topology: ClusterTopology
+        do {
+            topology = try await ClusterTopology.start()
+        } catch {
+            throw ChaosError(.setupFailed, "cannot start the Redis Cluster (scripts/setup.sh installs redis-server and redis-tools)", underlying: error)
+        }
+        state.withLock { $0.redisCluster = topology }
+        logger.info("Redis Cluster started", metadata: ["concord.url": "\(topology.url)"])
+        try startRedisWatchdog()
+        try await startDirectNodes(
+            nodeCount: nodeCount, redisURL: topology.url, originPath: originPath, settings: settings, clientConfiguration: clientConfiguration)
+    }
+
+    /// Nodes that reach Redis at `redisURL` without proxies.
+    private func startDirectNodes(
+        nodeCount: Int, redisURL: String, originPath: String, settings: ChaosConfiguration.NodeSettings,
+        clientConfiguration: NodeClient.Configuration
+    ) async throws {
         let ports = try await FreePort.distinct(nodeCount)
         for index in 0..<nodeCount {
             let id = "n\(index + 1)"
             let arguments = [
-                "node", "--id", id, "--port", "\(ports[index])", "--redis", topology.url,
+                "node", "--id", id, "--port", "\(ports[index])", "--redis", redisURL,
                 "--origin", "sqlite:\(originPath)", "--cache-name", "chaos", "--parent-pid", "\(getpid())",
             ] + settings.arguments
             let node = Node(
@@ -245,6 +282,7 @@ final class ChaosCluster: Sendable {
     /// Every Redis process of the topology: the one server, or the data servers and Sentinels.
     private func redisServers(_ state: State) -> [RedisServer] {
         if let sentinel = state.sentinel { return sentinel.servers + sentinel.sentinels }
+        if let cluster = state.redisCluster { return cluster.servers }
         return state.redis.map { [$0] } ?? []
     }
 
@@ -328,6 +366,7 @@ final class ChaosCluster: Sendable {
         for proxy in proxies { await proxy.stop() }
         redis?.stop()
         sentinel?.stop()
+        state.withLock { $0.redisCluster }?.stop()
         network?.teardown()
         for server in memcached { server.stop() }
     }
@@ -337,6 +376,7 @@ final class ChaosCluster: Sendable {
         supervisor.killAllNow()
         state.withLock { $0.redis }?.stop()
         state.withLock { $0.sentinel }?.stop()
+        state.withLock { $0.redisCluster }?.stop()
         network?.teardown()
         for server in state.withLock({ $0.memcached }) { server.stop() }
     }
