@@ -193,6 +193,7 @@ let package = Package(
             dependencies: [
                 "ConcordRedis", "ConcordTesting", "ConcordProcess", "Concord",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -202,7 +203,7 @@ let package = Package(
         .testTarget(
             name: "ConcordMemcachedTests",
             dependencies: [
-                "ConcordMemcached", "ConcordProcess", "Concord", "ConcordRedis",
+                "ConcordMemcached", "ConcordProcess", "ConcordTesting", "Concord", "ConcordRedis",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -9,7 +9,10 @@
 #            --debug (build and run the debug binary instead of the release one),
 #            --topology sentinel (a master, a replica and three Sentinels; the demo then also
 #            fails over with SENTINEL FAILOVER, then SIGKILLs the master, and shows an
-#            invalidation crossing each failover)
+#            invalidation crossing each failover),
+#            --topology cluster (a Redis Cluster of three primaries and three replicas; the demo
+#            then migrates the cache's slot to another primary and shows an invalidation
+#            crossing while the slot migrates, and another after it moved)
 #
 # Every process it starts is stopped on every exit path (EXIT/INT/TERM traps).
 set -euo pipefail
@@ -29,13 +32,13 @@ while [ $# -gt 0 ]; do
         --base-port) base_port="$2"; shift ;;
         --topology) topology="$2"; shift ;;
         --debug) configuration=debug ;;
-        -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "cluster.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
     esac
     shift
 done
 if [ "$nodes" -lt 3 ]; then echo "cluster.sh: the demo needs at least 3 nodes" >&2; exit 2; fi
-case "$topology" in standalone|sentinel) ;; *) echo "cluster.sh: --topology must be standalone or sentinel" >&2; exit 2 ;; esac
+case "$topology" in standalone|sentinel|cluster) ;; *) echo "cluster.sh: --topology must be standalone, sentinel or cluster" >&2; exit 2 ;; esac
 
 bash scripts/setup.sh
 
@@ -98,7 +101,7 @@ for _ in $(seq 1 600); do
     sleep 0.1
 done
 grep -q "Ctrl-C stops the cluster" "$log" || { echo "cluster.sh: the cluster did not start within 60s" >&2; exit 1; }
-grep -E "^(redis |redis-|sentinel|NODE |n[0-9]+ )" "$log"
+grep -E "^(redis |redis-|sentinel|cluster |NODE |n[0-9]+ )" "$log"
 
 n1="http://127.0.0.1:$base_port"
 n2="http://127.0.0.1:$((base_port + 1))"
@@ -200,6 +203,51 @@ if [ "$topology" = sentinel ]; then
     echo "the Sentinels promoted port $new"
     step "   change the key through n1; n2 and n3 follow it across the crash"
     "$bin" set "$key" "changed on n1 after the master died" --node "$n1" --watch "$n2" --watch "$n3" --watch-timeout 15s
+    step "   read it through n2"
+    "$bin" get "$key" --node "$n2" 2>&1
+    echo
+fi
+
+if [ "$topology" = cluster ]; then
+    any_port="$(grep -m1 '^redis-primary ' "$log" | awk '{print $2}' | cut -d: -f2)"
+    slot="$(redis-cli -p "$any_port" CLUSTER KEYSLOT 'concord:{default}')"
+    # "id port" of the live primary serving the slot, and of another live primary.
+    owner() {
+        redis-cli -p "$any_port" CLUSTER NODES | awk -v s="$slot" '
+            $3 ~ /master/ && $3 !~ /fail/ {
+                for (i = 9; i <= NF; i++) {
+                    if ($i ~ /^\[/) continue
+                    n = split($i, r, "-"); if (n == 1) r[2] = r[1]
+                    if (s + 0 >= r[1] + 0 && s + 0 <= r[2] + 0) { split($2, a, "[:@]"); print $1, a[2] }
+                }
+            }'
+    }
+    other_primary() {
+        redis-cli -p "$any_port" CLUSTER NODES | awk -v id="$1" '
+            $3 ~ /master/ && $3 !~ /fail/ && $1 != id && NF > 8 { split($2, a, "[:@]"); print $1, a[2]; exit }'
+    }
+    read -r src_id src_port < <(owner)
+    read -r dst_id dst_port < <(other_primary "$src_id")
+    step "5. migrate the cache's slot $slot (concord:{default}) from port $src_port to port $dst_port while an invalidation crosses"
+    redis-cli -p "$dst_port" CLUSTER SETSLOT "$slot" IMPORTING "$src_id"
+    redis-cli -p "$src_port" CLUSTER SETSLOT "$slot" MIGRATING "$dst_id"
+    echo "   the slot is MIGRATING: keys already moved answer ASK, the others still live on port $src_port"
+    "$bin" set "$key" "changed on n3 while the slot migrates" --node "$n3" --watch "$n1" --watch "$n2" --watch-timeout 15s &
+    set_pid=$!
+    moved=0
+    for _ in $(seq 1 1000); do
+        keys="$(redis-cli -p "$src_port" CLUSTER GETKEYSINSLOT "$slot" 100)"
+        [ -n "$keys" ] || break
+        # shellcheck disable=SC2086 # one word per key; the cache's keys have no spaces
+        redis-cli -p "$src_port" MIGRATE 127.0.0.1 "$dst_port" "" 0 5000 REPLACE KEYS $keys >/dev/null
+        moved=$((moved + $(printf '%s\n' "$keys" | wc -l)))
+    done
+    redis-cli -p "$dst_port" CLUSTER SETSLOT "$slot" NODE "$dst_id"
+    redis-cli -p "$src_port" CLUSTER SETSLOT "$slot" NODE "$dst_id"
+    echo "   moved $moved keys; port $dst_port owns slot $slot (the subscribers got sunsubscribe, found the new owner and replayed the log)"
+    wait "$set_pid"
+    step "   change the key through n1 after the migration; n2 and n3 follow it from the new shard"
+    "$bin" set "$key" "changed on n1 after the migration" --node "$n1" --watch "$n2" --watch "$n3" --watch-timeout 15s
     step "   read it through n2"
     "$bin" get "$key" --node "$n2" 2>&1
     echo

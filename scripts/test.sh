@@ -15,8 +15,8 @@ bash scripts/docs.sh
 
 # Short chaos runs on the debug build: the contract holds under faults, the checker catches a
 # cluster without invalidation (a negative control, so a checker that passes everything cannot
-# go unnoticed), the contract holds with Memcached as L2 and Redis as the backplane, and
-# through Sentinel failovers. Reports stay in .build/ for CI artifacts.
+# go unnoticed), the contract holds with Memcached as L2 and Redis as the backplane, through
+# Sentinel failovers, and on a Redis Cluster whose cache slot migrates and fails over. Reports stay in .build/ for CI artifacts.
 concord=.build/debug/concord
 
 # The whole API: PUT (some in the background), DELETE, invalidations, tag removals, clears.
@@ -59,6 +59,18 @@ status=$?
 set -e
 if [ "$status" -ne 0 ]; then
     echo "test: FAILED: concord chaos --quick --topology sentinel exited with $status (expected 0); see .build/chaos-sentinel/report.txt" >&2
+    exit 1
+fi
+
+# Redis Cluster: the cache's slot migrates, its shard fails over, its primary is killed, each once,
+# with the whole API (about 40 s on the debug build).
+echo "test: concord chaos --quick --topology cluster (must pass)"
+set +e
+"$concord" chaos --quick --topology cluster --seed 1 --report .build/chaos-cluster
+status=$?
+set -e
+if [ "$status" -ne 0 ]; then
+    echo "test: FAILED: concord chaos --quick --topology cluster exited with $status (expected 0); see .build/chaos-cluster/report.txt" >&2
     exit 1
 fi
 

@@ -24,9 +24,8 @@ public final class HybridCache: Service, Sendable {
     let flights = Mutex<[String: Flight]>([:])
     let background = BackgroundRunner()
     let pending: PendingWrites
-    let counters = CacheCounters()
-    let metrics: CacheMetrics
-    let eventHub: EventHub
+    /// Where every event is reported: statistics, metrics, `events()` and the log in one call.
+    let instrumentation: CacheInstrumentation
     let coherence = Mutex(CoherenceState())
     /// Touched only by the coherence loop; a Mutex so the class stays Sendable.
     let headChecks = Mutex(HeadCheckState())
@@ -86,10 +85,13 @@ public final class HybridCache: Service, Sendable {
         self.distributed = tracing?.traced(distributed) ?? distributed
         self.backplane = tracing?.traced(backplane) ?? backplane
         self.pending = PendingWrites(capacity: configuration.pendingWriteCapacity, maxBytes: configuration.pendingWriteMaxBytes)
-        self.metrics = CacheMetrics(
-            cacheName: configuration.cacheName, node: configuration.nodeID, pendingWriteCapacity: configuration.pendingWriteCapacity
+        self.instrumentation = CacheInstrumentation(
+            logger: logger,
+            metrics: CacheMetrics(
+                cacheName: configuration.cacheName, node: configuration.nodeID, pendingWriteCapacity: configuration.pendingWriteCapacity
+            ),
+            eventHub: EventHub(bufferSize: configuration.eventBufferSize)
         )
-        self.eventHub = EventHub(bufferSize: configuration.eventBufferSize)
         self.maxDisconnectedNanoseconds = configuration.maxDisconnectedStaleness.nanosecondsClamped
         self.createdAtWallMilliseconds = clock.wallClockMilliseconds()
         // Until the backplane has been synchronized once, the node has not been told of any
@@ -98,7 +100,7 @@ public final class HybridCache: Service, Sendable {
     }
 
     /// A stream of what happens in the cache. Each call returns a new stream.
-    public func events() -> AsyncStream<CacheEvent> { eventHub.stream() }
+    public func events() -> AsyncStream<CacheEvent> { instrumentation.eventHub.stream() }
 
     /// This node's id.
     public var nodeID: String { configuration.nodeID }
@@ -122,31 +124,12 @@ public final class HybridCache: Service, Sendable {
         stats.memory.hits = memoryStats.hits
         stats.memory.misses = memoryStats.misses
         stats.memory.evictions = memoryStats.evictions
-        stats.distributed.hits = counters.distributedHits.load(ordering: .relaxed)
-        stats.distributed.misses = counters.distributedMisses.load(ordering: .relaxed)
-        stats.distributed.errors = counters.distributedErrors.load(ordering: .relaxed)
         stats.distributed.corruptEntries = distributed?.corruptEntries ?? 0
-        stats.distributed.futureVersions = counters.futureEntryVersions.load(ordering: .relaxed)
-        stats.distributed.outOfMemoryErrors = counters.outOfMemoryErrors.load(ordering: .relaxed)
-        stats.distributed.rebasedWrites = counters.rebasedWrites.load(ordering: .relaxed)
-        stats.factory.calls = counters.factoryCalls.load(ordering: .relaxed)
-        stats.factory.errors = counters.factoryErrors.load(ordering: .relaxed)
-        stats.factory.timeouts = counters.factoryTimeouts.load(ordering: .relaxed)
-        stats.staleServed = counters.staleServed.load(ordering: .relaxed)
+        instrumentation.fill(&stats)
         let coherenceState = coherence.withLock { $0 }
         stats.backplane.connected = isBackplaneConnected
         stats.backplane.epoch = coherenceState.epoch
         stats.backplane.lastSeq = coherenceState.lastSequence
-        stats.backplane.published = counters.published.load(ordering: .relaxed)
-        stats.backplane.received = counters.received.load(ordering: .relaxed)
-        stats.backplane.gapsDetected = counters.gapsDetected.load(ordering: .relaxed)
-        stats.backplane.replays = counters.replays.load(ordering: .relaxed)
-        stats.backplane.fullExpiries = counters.fullExpiries.load(ordering: .relaxed)
-        stats.backplane.ignoredMessages = counters.ignoredMessages.load(ordering: .relaxed)
-        stats.backplane.unauthenticatedMessages = counters.unauthenticatedMessages.load(ordering: .relaxed)
-        stats.backplane.futureVersions = counters.futureMessageVersions.load(ordering: .relaxed)
-        stats.backplane.queueOverflows = counters.queueOverflows.load(ordering: .relaxed)
-        stats.backplane.rollbacksDetected = counters.rollbacksDetected.load(ordering: .relaxed)
         stats.backplane.duplicateNodeID = duplicateNodeID.load(ordering: .relaxed)
         let pendingCounters = pending.counters
         stats.autoRecovery.queued = pendingCounters.queued
@@ -215,7 +198,7 @@ public final class HybridCache: Service, Sendable {
             stopping.store(true, ordering: .relaxed)
             readiness.wakeAll()
             background.close()
-            eventHub.finish()
+            instrumentation.eventHub.finish()
         }
         try await withThrowingDiscardingTaskGroup { group in
             if let distributed {
@@ -257,37 +240,27 @@ public final class HybridCache: Service, Sendable {
     /// Runs a component's own background work; if it fails, logs and restarts it after a
     /// backoff, so one failing component never stops the cache.
     private func superviseComponent(_ name: String, _ body: @Sendable () async throws -> Void) async throws {
-        var backoff = RetryBackoff(base: configuration.retryBackoffBase, cap: configuration.retryBackoffCap)
+        _ = try? await Retry.run(
+            backoff: RetryBackoff(base: configuration.retryBackoffBase, cap: configuration.retryBackoffCap),
+            sleep: { try? await self.clock.sleep(for: $0) },
+            isRetryable: { _ in !Task.isCancelled && !self.stopping.load(ordering: .relaxed) },
+            onFailure: { error, _, _ in self.instrumentation.componentFailed(name, error: error) }
+        ) { _ in try await body() }
+    }
+
+    /// Hands the counters kept by their owners (L1's per shard, the pending queue's) and the
+    /// gauges to swift-metrics once a second.
+    private func runMetricsExport() async {
         while !Task.isCancelled {
-            do {
-                try await body()
-                return
-            } catch is CancellationError {
-                return
-            } catch where Task.isCancelled || stopping.load(ordering: .relaxed) {
-                return
-            } catch {
-                logger.error("\(name) stopped with an error; restarting", metadata: ["concord.error": "\(error)"])
-                try? await clock.sleep(for: backoff.nextDelay())
-            }
+            exportMetrics()
+            do { try await clock.sleep(for: .seconds(1)) } catch { return }
         }
     }
 
-    /// Exports L1 counters (kept per shard to keep the hit path free of shared atomics) to
-    /// swift-metrics once a second.
-    private func runMetricsExport() async {
-        var last = MemoryCacheStatistics()
-        while !Task.isCancelled {
-            let current = memory.statistics
-            if current.hits > last.hits { metrics.memoryHits.increment(by: Int64(current.hits - last.hits)) }
-            if current.misses > last.misses { metrics.memoryMisses.increment(by: Int64(current.misses - last.misses)) }
-            if current.evictions > last.evictions { metrics.memoryEvictions.increment(by: Int64(current.evictions - last.evictions)) }
-            metrics.memoryEntries.record(current.entryCount)
-            metrics.pendingDepth.record(pending.count)
-            metrics.backplaneConnected.record(isBackplaneConnected ? 1 : 0)
-            last = current
-            do { try await clock.sleep(for: .seconds(1)) } catch { return }
-        }
+    /// Brings swift-metrics up to `statistics` now: a scrape calls it first, so `/metrics` and
+    /// `/v1/stats` show the same numbers.
+    package func exportMetrics() {
+        instrumentation.export(statistics)
     }
 
     /// Runs `job` in the background task group, or returns false when `run()` is not active.
@@ -362,80 +335,4 @@ public final class HybridCache: Service, Sendable {
             logger.notice("run() is not active: \(what) runs inline or not at all; run the cache as a Service for background work")
         }
     }
-}
-
-/// One in-flight load of a key: callers share its result, and invalidations that arrive while
-/// it runs fence off what it would install.
-final class Flight: Sendable {
-    /// The result every caller of the flight receives.
-    struct Outcome: Sendable {
-        var value: any Sendable
-        var source: CacheValueSource
-        var isStale: Bool
-        var version: CacheVersion
-    }
-
-    let promise = Promise<Outcome>()
-    private let fence = Mutex<CacheVersion?>(nil)
-
-    init() {}
-
-    /// Records an invalidation seen while the flight runs.
-    func invalidate(upTo version: CacheVersion) {
-        fence.withLock { current in
-            if current == nil || current! < version { current = version }
-        }
-    }
-
-    /// Whether a value of `version` may be installed: newer than every invalidation seen
-    /// while the flight ran.
-    func allowsInstall(of version: CacheVersion) -> Bool {
-        fence.withLock { current in
-            guard let current else { return true }
-            return version > current
-        }
-    }
-}
-
-/// The receiving side of the coherence protocol: where this node is in the invalidation log.
-struct CoherenceState: Sendable {
-    /// The Redis dataset the sequence belongs to; nil before the first synchronization.
-    var epoch: String?
-    /// The last sequence number applied.
-    var lastSequence: UInt64 = 0
-    /// The write id of the entry at `lastSequence`, when the node knows it: on every
-    /// synchronization the log's entry there must be this write, or history went back.
-    var lastWriteID: UInt64?
-    /// Write ids of recently applied sequence numbers.
-    var applied = AppliedWrites()
-    /// Subscribed and replayed up to the head.
-    var isSynchronized = false
-    /// The newest version among the messages applied: after a rollback, every entry Redis
-    /// still holds is at most this new (see `expireCopiesOlderThanTheRollback`).
-    var newestApplied: CacheVersion?
-
-    /// Moves to `sequence` without having applied it (a new epoch, a full expiry): the write
-    /// there is unknown until the next synchronization reads it.
-    mutating func jump(to sequence: UInt64, epoch: String? = nil) {
-        if let epoch { self.epoch = epoch }
-        lastSequence = sequence
-        lastWriteID = nil
-        applied.removeAll()
-    }
-
-    /// Records an applied message.
-    mutating func advance(to sequence: UInt64, writeID: UInt64, version: CacheVersion) {
-        if newestApplied.map({ $0 < version }) ?? true { newestApplied = version }
-        lastSequence = sequence
-        lastWriteID = writeID
-        applied.record(writeID, at: sequence)
-    }
-}
-
-/// How the coherence loop spares Redis a round trip per suspicious message: the last head it
-/// read, whether one was read since the last message applied, and a check owed for later.
-struct HeadCheckState: Sendable {
-    var lastHead: BackplaneHead?
-    var checkedSinceApply = false
-    var isCheckOwed = false
 }

@@ -1,3 +1,4 @@
+import Concord
 import ConcordProcess
 
 /// Runs background services (`run()` of clients, subscribers, caches) around a body and cancels
@@ -40,11 +41,14 @@ enum BenchServices {
 
     /// Polls `condition` every `interval` until it holds or `timeout` passes.
     static func waitUntil(timeout: Duration, interval: Duration = .milliseconds(5), _ condition: () async throws -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try await condition() { return true }
-            try await Task.sleep(for: interval)
+        struct NotYet: Error {}
+        do {
+            try await Retry.run(backoff: .fixed(interval), limit: .duration(timeout), isRetryable: { $0 is NotYet }) { _ in
+                guard try await condition() else { throw NotYet() }
+            }
+            return true
+        } catch is NotYet {
+            return false
         }
-        return try await condition()
     }
 }

@@ -1,3 +1,4 @@
+import Concord
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -31,14 +32,21 @@ public enum FreePort {
 
     /// `count` distinct free ports. Each is released before the next is asked for, so the
     /// kernel could hand one out twice; asking again until they differ rules that out.
-    public static func distinct(_ count: Int) throws -> [Int] {
+    public static func distinct(_ count: Int) async throws -> [Int] {
+        struct Taken: Error {}
         var ports: [Int] = []
-        var attempts = 0
-        while ports.count < count {
-            attempts += 1
-            guard attempts < count * 20 + 20 else { throw ProcessLaunchError("could not find \(count) distinct free ports") }
-            let port = try next()
-            if !ports.contains(port) { ports.append(port) }
+        do {
+            for _ in 0..<count {
+                let taken = ports
+                let port = try await Retry.run(backoff: .fixed(.zero), limit: .attempts(20)) { _ in
+                    let port = try next()
+                    guard !taken.contains(port) else { throw Taken() }
+                    return port
+                }
+                ports.append(port)
+            }
+        } catch is Taken {
+            throw ProcessLaunchError("could not find \(count) distinct free ports")
         }
         return ports
     }

@@ -1,3 +1,4 @@
+import Concord
 import Foundation
 import Synchronization
 
@@ -67,17 +68,16 @@ public final class MemcachedServer: Sendable {
     /// Starts a server on a free port and returns once it answers.
     public static func start(_ options: Options = .init()) async throws -> MemcachedServer {
         let executable = try resolveExecutable(options.executable)
-        var lastError: (any Error)?
-        for _ in 0..<8 {
-            do {
+        do {
+            // A start that lost its port to another process is tried again on other ports.
+            return try await Retry.run(backoff: .fixed(.zero), limit: .attempts(8)) { _ in
                 let port = try FreePort.next()
                 let process = try await launch(executable: executable, port: port, options: options)
                 return MemcachedServer(port: port, options: options, process: process)
-            } catch {
-                lastError = error
             }
+        } catch {
+            throw MemcachedServerError("could not start memcached: \(error)")
         }
-        throw MemcachedServerError("could not start memcached: \(lastError.map { "\($0)" } ?? "unknown error")")
     }
 
     /// Starts a server on `port` (for a restart on the same address); throws when it does not answer.
@@ -93,16 +93,23 @@ public final class MemcachedServer: Sendable {
             ] + user + options.extraArguments
         )
         do {
-            let deadline = ContinuousClock.now.advanced(by: options.startTimeout)
-            while ContinuousClock.now < deadline {
-                guard process.isRunning else {
-                    throw MemcachedServerError("memcached exited during start on port \(port) (port taken?)")
+            struct NotAnswering: Error {}
+            do {
+                try await Retry.run(
+                    backoff: .fixed(.milliseconds(10)),
+                    limit: .duration(options.startTimeout),
+                    isRetryable: { $0 is NotAnswering }
+                ) { _ in
+                    guard process.isRunning else {
+                        throw MemcachedServerError("memcached exited during start on port \(port) (port taken?)")
+                    }
+                    // The pid check tells our server from another test's that won the same port.
+                    guard let pid = probe(port: port), pid == process.processIdentifier else { throw NotAnswering() }
                 }
-                // The pid check tells our server from another test's that won the same port.
-                if let pid = probe(port: port), pid == process.processIdentifier { return process }
-                try await Task.sleep(for: .milliseconds(10))
+            } catch is NotAnswering {
+                throw MemcachedServerError("memcached on port \(port) did not answer within \(options.startTimeout)")
             }
-            throw MemcachedServerError("memcached on port \(port) did not answer within \(options.startTimeout)")
+            return process
         } catch {
             terminate(process)
             throw error
@@ -134,9 +141,14 @@ public final class MemcachedServer: Sendable {
     public func restart() async throws {
         kill()
         let executable = try Self.resolveExecutable(options.executable)
-        var lastError: (any Error)?
-        for _ in 0..<20 {
-            do {
+        struct StoppedDuringRestart: Error {}
+        do {
+            // The port may linger for a moment after the kill; retry briefly.
+            try await Retry.run(
+                backoff: .fixed(.milliseconds(50)),
+                limit: .attempts(20),
+                isRetryable: { !($0 is StoppedDuringRestart) }
+            ) { _ in
                 let process = try await Self.launch(executable: executable, port: port, options: options)
                 let stale = state.withLock { state -> ChildProcess? in
                     if state.stopped { return process }
@@ -145,17 +157,16 @@ public final class MemcachedServer: Sendable {
                 }
                 if let stale {
                     Self.terminate(stale)
-                    throw MemcachedServerError("memcached was stopped during restart")
+                    throw StoppedDuringRestart()
                 }
-                return
-            } catch is CancellationError {
-                throw CancellationError()
-            } catch {
-                lastError = error
-                try await Task.sleep(for: .milliseconds(50))
             }
+        } catch is StoppedDuringRestart {
+            throw MemcachedServerError("memcached was stopped during restart")
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            throw MemcachedServerError("could not restart memcached on port \(port): \(error)")
         }
-        throw MemcachedServerError("could not restart memcached on port \(port): \(lastError.map { "\($0)" } ?? "")")
     }
 
     /// Kills the server. Idempotent; the instance cannot be restarted after.

@@ -1,3 +1,4 @@
+import Concord
 import Foundation
 import Synchronization
 
@@ -174,15 +175,18 @@ public final class NodeProcess: Sendable {
 
     /// Waits until it announces its port; throws if it exits first or `timeout` passes.
     public func waitUntilListening(timeout: Duration) async throws -> Int {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if let port { return port }
-            if let status = exitStatus {
-                throw NodeProcessError("\(name) exited with status \(status) before listening:\n" + recentOutput.suffix(20).joined(separator: "\n"))
+        struct NotListening: Error {}
+        do {
+            return try await Retry.run(backoff: .fixed(.milliseconds(20)), limit: .duration(timeout), isRetryable: { $0 is NotListening }) { _ in
+                if let port { return port }
+                if let status = exitStatus {
+                    throw NodeProcessError("\(name) exited with status \(status) before listening:\n" + recentOutput.suffix(20).joined(separator: "\n"))
+                }
+                throw NotListening()
             }
-            try await Task.sleep(for: .milliseconds(20))
+        } catch is NotListening {
+            throw NodeProcessError("\(name) did not start listening within \(timeout):\n" + recentOutput.suffix(20).joined(separator: "\n"))
         }
-        throw NodeProcessError("\(name) did not start listening within \(timeout):\n" + recentOutput.suffix(20).joined(separator: "\n"))
     }
 
     /// Sends `signal` if it is still running.

@@ -1,3 +1,4 @@
+import Concord
 import ConcordRedis
 import Foundation
 import Synchronization
@@ -160,20 +161,19 @@ public final class RedisServer: Sendable {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("concord-redis-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         ExitRegistry.shared.add(directory: directory)
-        var lastError: (any Error)?
-        for _ in 0..<8 {
-            do {
+        do {
+            // A start that lost its port to another process is tried again on other ports.
+            return try await Retry.run(backoff: .fixed(.zero), limit: .attempts(8)) { _ in
                 let port = try FreePort.next()
                 let tlsPort = try options.tls.map { _ in try FreePort.next() }
                 let process = try await launch(executable: executable, port: port, tlsPort: tlsPort, options: options, directory: directory)
                 return RedisServer(port: port, tlsPort: tlsPort, options: options, directory: directory, process: process)
-            } catch {
-                lastError = error
             }
+        } catch {
+            try? FileManager.default.removeItem(at: directory)
+            ExitRegistry.shared.remove(directory: directory)
+            throw RedisServerError("could not start redis-server: \(error)")
         }
-        try? FileManager.default.removeItem(at: directory)
-        ExitRegistry.shared.remove(directory: directory)
-        throw RedisServerError("could not start redis-server: \(lastError.map { "\($0)" } ?? "unknown error")")
     }
 
     private static func launch(executable: String, port: Int, tlsPort: Int?, options: Options, directory: URL) async throws -> ChildProcess {
@@ -189,18 +189,25 @@ public final class RedisServer: Sendable {
         )
 
         do {
-            let deadline = ContinuousClock.now.advanced(by: options.startTimeout)
-            while ContinuousClock.now < deadline {
-                guard process.isRunning else {
-                    throw RedisServerError("redis-server exited during start on port \(port) (port taken?)")
+            struct NotAnswering: Error {}
+            do {
+                try await Retry.run(
+                    backoff: .fixed(.milliseconds(10)),
+                    limit: .duration(options.startTimeout),
+                    isRetryable: { $0 is NotAnswering }
+                ) { _ in
+                    guard process.isRunning else {
+                        throw RedisServerError("redis-server exited during start on port \(port) (port taken?)")
+                    }
+                    // The pid check tells our server from another test's that won the same port.
+                    guard let pid = probe(port: port, password: options.requirePassword), pid == process.processIdentifier else {
+                        throw NotAnswering()
+                    }
                 }
-                // The pid check tells our server from another test's that won the same port.
-                if let pid = probe(port: port, password: options.requirePassword), pid == process.processIdentifier {
-                    return process
-                }
-                try await Task.sleep(for: .milliseconds(10))
+            } catch is NotAnswering {
+                throw RedisServerError("redis-server on port \(port) did not answer within \(options.startTimeout)")
             }
-            throw RedisServerError("redis-server on port \(port) did not answer within \(options.startTimeout)")
+            return process
         } catch {
             terminate(process)
             throw error
@@ -283,10 +290,13 @@ public final class RedisServer: Sendable {
         options.extraConfig += extraConfig
         kill()
         let executable = try Self.resolveExecutable(options.executable)
-        var lastError: (any Error)?
-        // The port may linger for a moment after the kill; retry briefly.
-        for _ in 0..<20 {
-            do {
+        do {
+            // The port may linger for a moment after the kill; retry briefly.
+            try await Retry.run(
+                backoff: .fixed(.milliseconds(50)),
+                limit: .attempts(20),
+                isRetryable: { !($0 is StoppedDuringRestart) }
+            ) { _ in
                 let process = try await Self.launch(
                     executable: executable, port: port, tlsPort: tlsPort, options: options, directory: directory)
                 let stale = state.withLock { state -> ChildProcess? in
@@ -298,17 +308,14 @@ public final class RedisServer: Sendable {
                     Self.terminate(stale)
                     throw StoppedDuringRestart()
                 }
-                return
-            } catch let error as StoppedDuringRestart {
-                throw RedisServerError("server was stopped during restart: \(error)")
-            } catch is CancellationError {
-                throw CancellationError()
-            } catch {
-                lastError = error
-                try await Task.sleep(for: .milliseconds(50))
             }
+        } catch let error as StoppedDuringRestart {
+            throw RedisServerError("server was stopped during restart: \(error)")
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            throw RedisServerError("could not restart redis-server on port \(port): \(error)")
         }
-        throw RedisServerError("could not restart redis-server on port \(port): \(lastError.map { "\($0)" } ?? "")")
     }
 
     private struct StoppedDuringRestart: Error {}

@@ -23,7 +23,9 @@ struct ChaosCommand: AsyncParsableCommand {
         Exit status: 0 every property holds, 1 a property is broken, 2 the harness could not run.
         Faults: \(FaultKind.allCases.map(\.rawValue).joined(separator: ", ")). \
         With --topology sentinel the nodes reach a master, a replica and three Sentinels through \
-        redis+sentinel://, and the faults are \(FaultKind.available(in: .sentinel).map(\.rawValue).joined(separator: ", ")).
+        redis+sentinel://, and the faults are \(FaultKind.available(in: .sentinel).map(\.rawValue).joined(separator: ", ")). \
+        With --topology cluster they reach a Redis Cluster of three primaries and three replicas \
+        through redis+cluster://, and the faults are \(FaultKind.available(in: .cluster).map(\.rawValue).joined(separator: ", ")).
         """
     )
 
@@ -42,13 +44,13 @@ struct ChaosCommand: AsyncParsableCommand {
     @Option(help: "Directory for the report.")
     var report: String = "chaos-report"
 
-    @Flag(help: "A short run for CI: 3 nodes, 45s, five fault kinds (30s and four memcached-centred kinds with --l2 memcached; 30s and the three failover kinds with --topology sentinel).")
+    @Flag(help: "A short run for CI: 3 nodes, 45s, five fault kinds (30s and four memcached-centred kinds with --l2 memcached; 30s and the three failover kinds with --topology sentinel; 30s and the three cluster kinds with --topology cluster).")
     var quick = false
 
     @Option(help: "Where nodes keep L2: redis, or memcached (two memcached servers behind shared fault proxies; Redis then carries only the backplane).")
     var l2: String = "redis"
 
-    @Option(help: "The Redis set-up: standalone (one redis-server behind fault proxies) or sentinel (master, replica, three Sentinels).")
+    @Option(help: "The Redis set-up: standalone (one redis-server behind fault proxies), sentinel (master, replica, three Sentinels) or cluster (Redis Cluster: three primaries, three replicas).")
     var topology: String = "standalone"
 
     @Flag(name: .customLong("no-backplane"), help: "Start the nodes without invalidation; C3 must then fail (a negative control).")
@@ -88,6 +90,7 @@ struct ChaosCommand: AsyncParsableCommand {
         var configuration: ChaosConfiguration
         switch (quick, topology) {
         case (true, .sentinel): configuration = .quickSentinel()
+        case (true, .cluster): configuration = .quickCluster()
         case (true, .standalone): configuration = .quick(l2: backend)
         case (false, _): configuration = ChaosConfiguration()
         }

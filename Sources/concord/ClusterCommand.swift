@@ -18,7 +18,10 @@ struct ClusterCommand: AsyncParsableCommand {
         own, the others are stopped too and the command fails. Arguments after -- are passed to \
         every node, e.g. `concord cluster --nodes 3 -- --duration 10s`. With --topology sentinel \
         it starts a master, a replica and three Sentinels (redis-server --sentinel), and the nodes \
-        find the master through the Sentinels (redis+sentinel://).
+        find the master through the Sentinels (redis+sentinel://). With --topology cluster it \
+        starts a Redis Cluster of three primaries and three replicas (redis-server \
+        --cluster-enabled yes, created with redis-cli --cluster create), and the nodes reach it \
+        through redis+cluster:// with every cluster node as a seed.
         """
     )
 
@@ -31,7 +34,7 @@ struct ClusterCommand: AsyncParsableCommand {
     @Option(help: "Use this Redis instead of starting one (env CONCORD_REDIS; a password belongs in --redis-password-file after --, not here)")
     var redis: String?
 
-    @Option(help: "What to start when no --redis is given: standalone (one redis-server) or sentinel (master, replica, three Sentinels)")
+    @Option(help: "What to start when no --redis is given: standalone (one redis-server), sentinel (master, replica, three Sentinels) or cluster (Redis Cluster: three primaries, three replicas)")
     var topology: String = "standalone"
     @Option(help: "Where L2 lives: redis (default), memcached (starts a local memcached; Redis carries only the backplane), or a memcached:// server list")
     var l2: String = "redis"
@@ -52,8 +55,10 @@ struct ClusterCommand: AsyncParsableCommand {
         guard (1...64).contains(nodes) else { throw ValidationError("--nodes must be between 1 and 64") }
         guard basePort >= 1, basePort + nodes - 1 <= 65_535 else { throw ValidationError("--base-port leaves no room for \(nodes) nodes") }
         guard DurationSyntax.parse(startTimeout) != nil else { throw ValidationError("--start-timeout: '\(startTimeout)' is not a duration") }
-        guard ["standalone", "sentinel"].contains(topology) else { throw ValidationError("--topology must be standalone or sentinel") }
-        if topology == "sentinel", redis != nil { throw ValidationError("--topology sentinel starts its own Redis; leave out --redis") }
+        guard ["standalone", "sentinel", "cluster"].contains(topology) else {
+            throw ValidationError("--topology must be standalone, sentinel or cluster")
+        }
+        if topology != "standalone", redis != nil { throw ValidationError("--topology \(topology) starts its own Redis; leave out --redis") }
         guard ["redis", "memcached"].contains(l2) || l2.hasPrefix("memcached://") else {
             throw ValidationError("--l2 must be redis, memcached or a memcached:// URL, not '\(l2)'")
         }
@@ -67,6 +72,7 @@ struct ClusterCommand: AsyncParsableCommand {
 
         var server: RedisServer?
         var sentinel: SentinelTopology?
+        var redisCluster: ClusterTopology?
         var memcached: MemcachedServer?
         let outcome: Result<String, any Error>
         do {
@@ -94,6 +100,16 @@ struct ClusterCommand: AsyncParsableCommand {
                 for process in started.sentinels {
                     console.line("sentinel-port \(process.port)  (pid \(process.processIdentifier.map(String.init) ?? "?"))")
                 }
+            } else if topology == "cluster" {
+                let started = try await ClusterTopology.start()
+                redisCluster = started
+                redisURL = started.url
+                console.line("cluster   \(redisURL)")
+                let primaries = try await started.livePrimaries()
+                for process in started.servers {
+                    let role = primaries.contains { $0 === process } ? "primary" : "replica"
+                    console.line("redis-\(role) 127.0.0.1:\(process.port)  (pid \(process.processIdentifier.map(String.init) ?? "?"))")
+                }
             } else {
                 let started = try await RedisServer.start()
                 server = started
@@ -112,6 +128,7 @@ struct ClusterCommand: AsyncParsableCommand {
         await children.stopAll(console: console)
         server?.stop()
         sentinel?.stop()
+        redisCluster?.stop()
         memcached?.stop()
         switch outcome {
         case .success(let reason):

@@ -6,6 +6,7 @@ import Testing
 
 #if canImport(Glibc)
 import Glibc
+import ConcordTesting
 #endif
 
 /// The `concord` binary built next to this test bundle, when it and redis-server are there.

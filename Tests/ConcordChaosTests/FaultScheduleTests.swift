@@ -92,6 +92,20 @@ import Testing
         }
     }
 
+    @Test func theQuickClusterScheduleHasEveryClusterKindForAnySeed() throws {
+        var configuration = ChaosConfiguration.quickCluster()
+        try configuration.validate()
+        for seed in 1...50 as ClosedRange<UInt64> {
+            configuration.seed = seed
+            let schedule = FaultSchedule(seed: seed, parameters: configuration.scheduleParameters)
+            #expect(Set(schedule.faults.map(\.kind)) == Set(FaultKind.quickCluster), "seed \(seed): \(schedule.faults)")
+            #expect(schedule.faults.allSatisfy { $0.targets.isEmpty && $0.kind.targetsCluster })
+        }
+        // A slot migration loses nothing, so it gets no failover allowance; the failovers do.
+        #expect(!FaultKind.slotMigrate.isFailover)
+        #expect(FaultKind.shardFailover.isFailover && FaultKind.primaryKill.isFailover)
+    }
+
     @Test func faultsMustSuitTheTopology() {
         var configuration = ChaosConfiguration()
         configuration.topology = .sentinel
@@ -99,6 +113,12 @@ import Testing
         #expect(throws: ChaosError.self) { try configuration.validate() }
         configuration.topology = .standalone
         configuration.faults = [.masterKill]
+        #expect(throws: ChaosError.self) { try configuration.validate() }
+        configuration.faults = [.slotMigrate]
+        #expect(throws: ChaosError.self) { try configuration.validate() }
+        configuration.topology = .cluster
+        #expect(throws: Never.self) { try configuration.validate() }
+        configuration.faults = [.failover]
         #expect(throws: ChaosError.self) { try configuration.validate() }
     }
 
@@ -110,7 +130,8 @@ import Testing
     @Test func faultListsParse() throws {
         #expect(try FaultKind.parseList("all") == FaultKind.all(memcached: true))
         #expect(FaultKind.available(in: .sentinel) == [.failover, .masterKill, .replicaLag, .nodeKill])
-        #expect(FaultKind.all(memcached: true).allSatisfy { !$0.isFailover })
+        #expect(FaultKind.all(memcached: true).allSatisfy { !$0.isFailover && !$0.targetsCluster })
+        #expect(FaultKind.available(in: .cluster) == [.slotMigrate, .shardFailover, .primaryKill, .nodeKill])
         #expect(try FaultKind.parseList("replica-lag,failover") == [.replicaLag, .failover])
         #expect(try FaultKind.parseList("redis-kill, node-kill,redis-kill") == [.redisKill, .nodeKill])
         #expect(try FaultKind.parseList("none") == [])
@@ -124,7 +145,9 @@ import Testing
         #expect(try DurationText.parse("2m") == .seconds(120))
         #expect(try DurationText.parse("1h") == .seconds(3_600))
         #expect(try DurationText.parse("1.5s") == .milliseconds(1_500))
-        #expect(try DurationText.parse("90") == .seconds(90))
+        // One rule for every CLI flag (DurationSyntax): a bare number is refused, since it could
+        // mean seconds or milliseconds.
+        #expect(throws: ChaosError.self) { try DurationText.parse("90") }
         #expect(throws: ChaosError.self) { try DurationText.parse("soon") }
         #expect(throws: ChaosError.self) { try DurationText.parse("-1s") }
         #expect(DurationText.format(.milliseconds(1_500)) == "1500ms")

@@ -4,6 +4,7 @@ import ConcordProcess
 import Testing
 
 @testable import ConcordMemcached
+import ConcordTesting
 
 /// Topology: L1 + Memcached L2 + Redis backplane, on a real memcached and a real redis-server;
 /// several caches in one process, each with its own connections.
@@ -37,7 +38,7 @@ struct MemcachedCoherenceTests {
                 for node in nodes { group.addTask { try await node.cache.run() } }
                 for node in nodes { try await node.backend.client.waitUntilConnected(timeout: .seconds(10)) }
                 if backplane {
-                    #expect(try await eventually { nodes.allSatisfy { $0.cache.isBackplaneConnected } })
+                    #expect(await eventually { nodes.allSatisfy { $0.cache.isBackplaneConnected } })
                 }
                 let result = try await body(memcached, nodes)
                 group.cancelAll()
@@ -58,13 +59,13 @@ struct MemcachedCoherenceTests {
             #expect(await Self.read(b, "k") == "v1")
             #expect(await Self.read(c, "k") == "v1")
             try await b.cache.set("k", "v2")
-            let propagated = try await eventually {
+            let propagated = await eventually {
                 let (fromA, fromC) = (await Self.read(a, "k"), await Self.read(c, "k"))
                 return fromA == "v2" && fromC == "v2"
             }
             #expect(propagated)
             _ = try await c.cache.remove("k")
-            let removed = try await eventually {
+            let removed = await eventually {
                 let (fromA, fromB) = (await Self.read(a, "k"), await Self.read(b, "k"))
                 return fromA == nil && fromB == nil
             }
@@ -78,7 +79,7 @@ struct MemcachedCoherenceTests {
             #expect(await Self.read(nodes[1], "k") == "v1")
             let before = nodes.map { $0.cache.statistics.backplane.fullExpiries }
             for index in memcached.indices { try await nodes[0].backend.client.flushAll(server: index) }
-            #expect(try await eventually {
+            #expect(await eventually {
                 zip(nodes, before).allSatisfy { node, count in node.cache.statistics.backplane.fullExpiries > count }
             })
         }
@@ -99,9 +100,9 @@ struct MemcachedCoherenceTests {
             #expect(!keys.isEmpty)
             for key in keys { try await nodes[0].cache.set(key, "old", tags: ["group"]) }
             try await nodes[1].cache.removeByTag("group")
-            for key in keys { #expect(try await eventually { await Self.read(nodes[2], key) == nil }) }
+            for key in keys { #expect(await eventually { await Self.read(nodes[2], key) == nil }) }
             if loss == "flush" { try await client.flushAll(server: markerServer) } else { memcached[markerServer].kill() }
-            let hidden = try await eventually {
+            let hidden = await eventually {
                 for node in nodes {
                     for key in keys where await Self.read(node, key) != nil { return false }
                 }

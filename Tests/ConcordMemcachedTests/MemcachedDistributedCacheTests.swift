@@ -4,6 +4,7 @@ import Synchronization
 import Testing
 
 @testable import ConcordMemcached
+import ConcordTesting
 
 /// A backplane that records what is published, and can be told to fail.
 final class RecordingBackplane: Backplane {
@@ -248,7 +249,7 @@ struct MemcachedDataLossTests {
             try await withL2(servers) { l2, losses in
                 _ = try await l2.apply(setMutation("k", "v", version(1)), publish: false)
                 try await l2.client.flushAll(server: 0)
-                #expect(try await eventually { losses.count == 1 })
+                #expect(await eventually { losses.count == 1 })
                 #expect(try await l2.read("k") == nil)
                 #expect(l2.stats.dataLosses == 1)
             }
@@ -260,8 +261,8 @@ struct MemcachedDataLossTests {
             try await withL2(servers) { l2, losses in
                 _ = try await l2.apply(setMutation("k", "v", version(1)), publish: false)
                 try await servers[0].restart()
-                #expect(try await eventually { losses.count >= 1 })
-                #expect(try await eventually { l2.client.isConnected(server: 0) })
+                #expect(await eventually { losses.count >= 1 })
+                #expect(await eventually { l2.client.isConnected(server: 0) })
                 #expect(try await l2.read("k") == nil)
             }
         }
@@ -274,14 +275,14 @@ struct MemcachedDataLossTests {
                 let key = try #require((0..<200).map { "k\($0)" }.first { l2.client.server(for: keyspace.stored(keyspace.entry($0))) == 0 })
                 // First outage of the key's home: the write lands on server 1.
                 servers[0].pause()
-                #expect(try await eventually { l2.client.liveServers == [1] })
+                #expect(await eventually { l2.client.liveServers == [1] })
                 _ = try await l2.apply(setMutation(key, "during the first outage", version(1)), publish: false)
                 servers[0].resume()
-                #expect(try await eventually { l2.client.liveServers == [0, 1] })
+                #expect(await eventually { l2.client.liveServers == [0, 1] })
                 _ = try await l2.apply(setMutation(key, "at home", version(2)), publish: false)
                 // Second outage: the key is served from server 1 again, where the first copy is left.
                 servers[0].pause()
-                #expect(try await eventually { l2.client.liveServers == [1] })
+                #expect(await eventually { l2.client.liveServers == [1] })
                 let read = try await l2.read(key)
                 #expect(read == nil, "read \(payload(read) ?? "nil")")
                 servers[0].resume()
@@ -297,12 +298,12 @@ struct MemcachedDataLossTests {
                 let key = try #require((0..<200).map { "k\($0)" }.first { l2.client.server(for: keyspace.stored(keyspace.entry($0))) == 0 })
                 _ = try await l2.apply(setMutation(key, "old", version(1)), publish: false)
                 servers[0].pause()
-                #expect(try await eventually { l2.client.liveServers == [1] })
+                #expect(await eventually { l2.client.liveServers == [1] })
                 // While server 0 is away the key lives on server 1 and moves on.
                 _ = try await l2.apply(setMutation(key, "new", version(2)), publish: false)
                 #expect(payload(try await l2.read(key)) == "new")
                 servers[0].resume()
-                #expect(try await eventually { l2.client.liveServers == [0, 1] })
+                #expect(await eventually { l2.client.liveServers == [0, 1] })
                 #expect(losses.count >= 1)
                 // Server 0 held "old" while it was away: it must not come back.
                 let read = try await l2.read(key)

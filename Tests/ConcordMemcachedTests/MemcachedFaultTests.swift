@@ -2,6 +2,7 @@ import ConcordProcess
 import Testing
 
 @testable import ConcordMemcached
+import ConcordTesting
 
 @Suite("Memcached client faults: hung server, restarts, no server", .timeLimit(.minutes(2)))
 struct MemcachedFaultTests {
@@ -23,7 +24,7 @@ struct MemcachedFaultTests {
                 #expect(errors.allSatisfy { [.timeout, .notConnected, .noServers].contains($0?.code) })
                 #expect(errors.contains { $0?.code == .timeout })
                 servers[0].resume()
-                let back = try await eventually {
+                let back = await eventually {
                     guard client.isConnected(server: 0), client.liveServers == [0] else { return false }
                     return (try? await client.set("k", value: bytes("v"))) != nil
                 }
@@ -39,11 +40,11 @@ struct MemcachedFaultTests {
             try await withRunningClient(fastConfiguration(servers)) { client in
                 _ = try await client.set("k", value: bytes("v"))
                 servers[0].kill()
-                #expect(try await eventually { !client.isConnected(server: 0) })
+                #expect(await eventually { !client.isConnected(server: 0) })
                 let error = await memcachedError { _ = try await client.get("k") }
                 #expect([.noServers, .notConnected, .connectionClosed].contains(error?.code))
                 try await servers[0].restart()
-                #expect(try await eventually { client.isConnected(server: 0) })
+                #expect(await eventually { client.isConnected(server: 0) })
                 #expect(try await client.get("k") == nil)
             }
         }
@@ -54,7 +55,7 @@ struct MemcachedFaultTests {
         var configuration = MemcachedConfiguration(servers: [.init(host: "127.0.0.1", port: port)])
         configuration.reconnect = .init(backoffBase: .milliseconds(50), backoffCap: .milliseconds(200))
         try await withRunningClient(configuration, waitForConnection: false) { client in
-            let retried = try await eventually { client.connectionAttempts(server: 0) >= 3 }
+            let retried = await eventually { client.connectionAttempts(server: 0) >= 3 }
             #expect(retried)
             let error = await memcachedError { _ = try await client.get("k") }
             #expect([.noServers, .notConnected].contains(error?.code))
@@ -71,7 +72,7 @@ struct MemcachedFaultTests {
             try await withRunningClient(configuration) { client in
                 let error = await memcachedError { _ = try await client.get("k") }
                 #expect(error?.code == .protocolError)
-                let reconnected = try await eventually { server.connections >= 2 && client.isConnected(server: 0) }
+                let reconnected = await eventually { server.connections >= 2 && client.isConnected(server: 0) }
                 #expect(reconnected)
             }
         } catch {
@@ -118,7 +119,7 @@ struct MemcachedServersTests {
                 let keys = (0..<60).map { "move-\($0)" }
                 let before = keys.map { client.server(for: $0) }
                 servers[1].kill()
-                #expect(try await eventually { client.liveServers == [0, 2] })
+                #expect(await eventually { client.liveServers == [0, 2] })
                 for (key, owner) in zip(keys, before) {
                     let now = try #require(client.server(for: key))
                     #expect(now != 1)
@@ -128,7 +129,7 @@ struct MemcachedServersTests {
                     #expect(try await client.get(key)?.value == bytes("moved"))
                 }
                 try await servers[1].restart()
-                #expect(try await eventually { client.liveServers == [0, 1, 2] })
+                #expect(await eventually { client.liveServers == [0, 1, 2] })
                 #expect(keys.map { client.server(for: $0) } == before)
             }
         }
@@ -138,7 +139,7 @@ struct MemcachedServersTests {
         try await withMemcachedServers(2) { servers in
             try await withRunningClient(fastConfiguration(servers)) { client in
                 for server in servers { server.kill() }
-                let allDown = try await eventually { client.liveServers.isEmpty }
+                let allDown = await eventually { client.liveServers.isEmpty }
                 #expect(allDown)
                 let error = await memcachedError { _ = try await client.get("k") }
                 #expect(error?.code == .noServers)

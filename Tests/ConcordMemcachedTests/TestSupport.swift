@@ -46,16 +46,6 @@ func withMemcachedServers<T>(_ count: Int, options: MemcachedServer.Options = .i
     return try await body(servers)
 }
 
-/// Polls `condition` every 10 ms until it holds or `timeout` passes.
-func eventually(timeout: Duration = .seconds(10), _ condition: @Sendable () async -> Bool) async throws -> Bool {
-    let deadline = ContinuousClock.now.advanced(by: timeout)
-    while ContinuousClock.now < deadline {
-        if await condition() { return true }
-        try await Task.sleep(for: .milliseconds(10))
-    }
-    return await condition()
-}
-
 /// The `MemcachedError` that `body` throws, nil when it does not throw.
 func memcachedError(_ body: () async throws -> Void) async -> MemcachedError? {
     do {

@@ -72,7 +72,7 @@ struct DeployRulesTests {
             do {
                 let port = try await node.waitUntilListening(timeout: .seconds(30))
                 let client = NodeClient(port: port, configuration: .init(requestTimeout: .seconds(30)))
-                #expect(try await eventually(timeout: .seconds(10)) { (try? await client.ready()) == true }, "never ready:\n\(output.text)")
+                #expect(await eventually(timeout: .seconds(10)) { (try? await client.ready()) == true }, "never ready:\n\(output.text)")
                 // One request of each kind, so the HTTP metrics exist too.
                 _ = try await client.set("deploy", value: [1])
                 _ = try await client.get("deploy")

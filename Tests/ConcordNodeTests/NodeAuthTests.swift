@@ -27,7 +27,7 @@ struct NodeAuthTests {
                 // Probes and metrics carry no token.
                 #expect(try await anonymous.health())
                 #expect(try await anonymous.request(.GET, "/metrics").status == 200)
-                let ready = try await eventually { (try? await anonymous.ready()) == true }
+                let ready = await eventually { (try? await anonymous.ready()) == true }
                 #expect(ready, "\(node.output.text)")
 
                 // A read token reads, and is refused every write with 403; nothing is written.

@@ -96,7 +96,7 @@ struct NodeClientTests {
             _ = try await client.set("k", value: [1])
             server.dropConnections()
             // The pooled connection is now dead or dying, whether or not its FIN has arrived yet.
-            #expect(try await eventually { server.withState { $0.channels.isEmpty } })
+            #expect(await eventually { server.withState { $0.channels.isEmpty } })
             #expect(try await client.get("k").body == [1])
             #expect(server.accepted == 2)
         }
@@ -179,7 +179,7 @@ struct NodeClientTests {
             #expect(try await client.health())
             #expect(server.withState { $0.channels.count } == 1)
         }
-        #expect(try await eventually { server.withState { $0.channels.isEmpty } })
+        #expect(await eventually { server.withState { $0.channels.isEmpty } })
         await server.stop()
     }
 

@@ -29,7 +29,7 @@ struct NodeDeployTests {
             try await withNode(arguments, name: "acl-1") { one async throws in
                 try await withNode(arguments, name: "acl-2") { two async throws in
                     for node in [one, two] {
-                        #expect(try await eventually { (try? await node.client().ready()) == true }, "\(node.output.all)")
+                        #expect(await eventually { (try? await node.client().ready()) == true }, "\(node.output.all)")
                     }
                     #expect(try await one.client().set("acl", value: Array("one".utf8)).status == 200)
                     let read = try await two.client().get("acl")

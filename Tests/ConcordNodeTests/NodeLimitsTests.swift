@@ -74,7 +74,7 @@ struct NodeLimitsTests {
         try await withNode(["--redis", "redis://127.0.0.1:1", "--log-level", "debug"]) { node async throws in
             let key = "evil\nFORGED-LINE level=critical \u{1B}[31m"
             #expect(try await node.client().set(key, value: Array("v".utf8)).status == 200)
-            let logged = try await eventually { node.output.all.contains("evil\\nFORGED-LINE") }
+            let logged = await eventually { node.output.all.contains("evil\\nFORGED-LINE") }
             #expect(logged, "\(node.output.all)")
             let lines = node.output.all.split(separator: "\n")
             #expect(!lines.contains { $0.hasPrefix("FORGED-LINE") }, "\(node.output.all)")

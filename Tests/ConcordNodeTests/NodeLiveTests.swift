@@ -2,6 +2,7 @@ import ConcordNode
 import Foundation
 import HummingbirdTesting
 import Testing
+import ConcordTesting
 
 /// Requests over real sockets: stalled and oversized requests, the node's own HTTP client.
 @Suite("Node over sockets")

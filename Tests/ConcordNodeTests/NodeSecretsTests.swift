@@ -30,7 +30,7 @@ struct NodeSecretsTests {
             let passwordFile = try files.write("redis-password", Self.password + "\n")
             try await withNode(["--redis", server.url, "--redis-user", "concord", "--redis-password-file", passwordFile, "--log-level", "debug"]) { node async throws in
                 let client = node.client()
-                let ready = try await eventually { (try? await client.ready()) == true }
+                let ready = await eventually { (try? await client.ready()) == true }
                 #expect(ready, "\(node.output.all)")
                 #expect(try await client.set("k", value: Array("v".utf8)).status == 200)
                 let stats = try await client.stats()
@@ -40,7 +40,7 @@ struct NodeSecretsTests {
             }
             // A password in the URL works too, and is logged redacted.
             try await withNode(["--redis", "redis://concord:\(Self.password)@127.0.0.1:\(server.port)"]) { node async throws in
-                let ready = try await eventually { (try? await node.client().ready()) == true }
+                let ready = await eventually { (try? await node.client().ready()) == true }
                 #expect(ready, "\(node.output.all)")
                 #expect(node.output.all.contains("redis://concord:***@127.0.0.1"), "\(node.output.all)")
                 #expect(!node.output.all.contains(Self.password))
@@ -48,7 +48,7 @@ struct NodeSecretsTests {
             // A wrong password is reported without the one given.
             let wrong = try files.write("wrong", "not-\(Self.password)\n")
             try await withNode(["--redis", server.url, "--redis-user", "concord", "--redis-password-file", wrong, "--log-level", "debug"]) { node async throws in
-                _ = try await eventually(timeout: .seconds(3)) { node.output.all.contains("auth") }
+                _ = await eventually(timeout: .seconds(3)) { node.output.all.contains("auth") }
                 #expect(!node.output.all.contains("not-\(Self.password)"))
                 #expect(try await node.client().ready() == false)
             }
@@ -69,7 +69,7 @@ struct NodeSecretsTests {
                 environment: environment, output: { output.append($0) }
             )
             do {
-                let listed = try await eventually(timeout: .seconds(60)) { output.all.contains("Ctrl-C stops the cluster") }
+                let listed = await eventually(timeout: .seconds(60)) { output.all.contains("Ctrl-C stops the cluster") }
                 #expect(listed, "\(output.all)")
                 // The table row: "n1    http://127.0.0.1:PORT   PID".
                 let row = output.all.split(separator: "\n").first { $0.hasPrefix("n1 ") && $0.contains("http://") }
@@ -81,7 +81,7 @@ struct NodeSecretsTests {
                 #expect(!arguments.contains("--redis"))
                 #expect(!output.all.contains(Self.password), "\(output.all)")
                 let client = NodeClient(port: basePort, configuration: .init(requestTimeout: .seconds(30)))
-                let ready = try await eventually { (try? await client.ready()) == true }
+                let ready = await eventually { (try? await client.ready()) == true }
                 #expect(ready, "\(output.all)")
             } catch {
                 await cluster.stop(grace: .seconds(10))

@@ -31,9 +31,9 @@ struct NodeWriteQueueTests {
                     "--redis", "redis://127.0.0.1:\(link.port)", "--pending-max-entries", "3", "--reconnect-backoff-cap", "500ms", "--log-level", "info",
                 ]) { node async throws in
                     let client = node.client()
-                    #expect(try await eventually { (try? await client.ready()) == true }, "\(node.output.all)")
+                    #expect(await eventually { (try? await client.ready()) == true }, "\(node.output.all)")
                     link.set(.down)
-                    #expect(try await eventually { (try? await client.ready()) == false }, "\(node.output.all)")
+                    #expect(await eventually { (try? await client.ready()) == false }, "\(node.output.all)")
 
                     for index in 1...3 {
                         let written = try await client.set("q\(index)", value: Array("value \(index)".utf8))

@@ -86,7 +86,7 @@ struct RESPClientTests {
                 group.addTask { try await second.cache.run() }
                 try await withRESPServer(cache: first.cache) { firstPort in
                     try await withRESPServer(cache: second.cache) { secondPort in
-                        #expect(try await eventually(timeout: .seconds(20)) { first.cache.isBackplaneConnected && second.cache.isBackplaneConnected })
+                        #expect(await eventually(timeout: .seconds(20)) { first.cache.isBackplaneConnected && second.cache.isBackplaneConnected })
                         let one = try await RESPTestConnection.connect(port: firstPort)
                         let two = try await RESPTestConnection.connect(port: secondPort)
                         try await one.command("SET", "shared", "v1")

@@ -133,16 +133,6 @@ func expectError(_ response: TestResponse, _ status: HTTPResponse.Status, code: 
     #expect(envelope?.error.message.isEmpty == false, "body: \(response.text)", sourceLocation: sourceLocation)
 }
 
-/// Waits until `condition` holds, checking every 20ms for at most `timeout`.
-func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async throws -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try await condition() { return true }
-        try await Task.sleep(for: .milliseconds(20))
-    }
-    return try await condition()
-}
-
 /// A raw TCP connection to 127.0.0.1, for requests no well-behaved client would send. Its file
 /// descriptor is used by one task at a time.
 final class RawConnection: @unchecked Sendable {

@@ -1,3 +1,4 @@
+import Concord
 import Testing
 
 @testable import ConcordRedis
@@ -23,7 +24,7 @@ struct SeededRandom: RandomNumberGenerator {
 
 @Suite("Backoff and reconnect supervisor")
 struct ReconnectSupervisorTests {
-    let backoff = Backoff(base: .milliseconds(100), cap: .seconds(2))
+    let backoff = RetryBackoff(base: .milliseconds(100), cap: .seconds(2))
     let error = RedisError(.connectionRefused, "refused")
 
     @Test func upperBoundDoublesUntilCap() {
@@ -34,7 +35,7 @@ struct ReconnectSupervisorTests {
                 .seconds(2), .seconds(2),
             ])
         #expect(backoff.upperBound(attempt: 10_000) == .seconds(2))
-        #expect(Backoff(base: .seconds(1), cap: .seconds(Int64.max / 2)).upperBound(attempt: 200) > .zero)
+        #expect(RetryBackoff(base: .seconds(1), cap: .seconds(Int64.max / 2)).upperBound(attempt: 200) > .zero)
     }
 
     @Test func fullJitterStaysWithinBounds() {
@@ -114,7 +115,7 @@ struct ReconnectSupervisorTests {
 
     @Test func zeroBaseNeverWaits() {
         var random = SeededRandom(state: 1)
-        let none = Backoff(base: .zero, cap: .seconds(1))
+        let none = RetryBackoff(base: .zero, cap: .seconds(1))
         #expect(none.delay(attempt: 5, using: &random) == .zero)
     }
 }

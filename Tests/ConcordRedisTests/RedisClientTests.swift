@@ -153,7 +153,7 @@ struct RedisClientTests {
 
                 try await server.restart()
                 // The old connection is dead; wait for the supervisor to reconnect.
-                #expect(try await eventually { (try? await client.send("PING")) == .simpleString("PONG") })
+                #expect(await eventually { (try? await client.send("PING")) == .simpleString("PONG") })
                 let third = try await client.evalScript(script, keys: ["counter"], arguments: ["after restart"])
                 #expect(third.array?.last == .integer(1))
 

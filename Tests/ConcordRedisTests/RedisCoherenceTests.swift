@@ -50,7 +50,7 @@ struct RedisCoherenceTests {
             return try await withRunningClient(server.configuration()) { admin in
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for node in nodes { group.addTask { try await node.cache.run() } }
-                    let ready = try await eventually { nodes.allSatisfy { $0.cache.isBackplaneConnected } }
+                    let ready = await eventually { nodes.allSatisfy { $0.cache.isBackplaneConnected } }
                     #expect(ready, "nodes did not synchronize with the backplane")
                     let result = try await body(server, nodes, admin)
                     group.cancelAll()
@@ -78,15 +78,15 @@ struct RedisCoherenceTests {
             #expect(await Self.allRead([b, c], "k", "v1"))
             #expect(await Self.allRead([b, c], "t1", "x"))
             try await b.cache.set("k", "v2")
-            #expect(try await eventually { await Self.allRead([a, c], "k", "v2") })
+            #expect(await eventually { await Self.allRead([a, c], "k", "v2") })
             try await c.cache.remove("k")
-            #expect(try await eventually { await Self.allRead([a, b], "k", nil) })
+            #expect(await eventually { await Self.allRead([a, b], "k", nil) })
             try await a.cache.removeByTag("group")
-            #expect(try await eventually { await Self.allRead([b, c], "t1", nil) })
+            #expect(await eventually { await Self.allRead([b, c], "t1", nil) })
             try await a.cache.set("c1", "1")
             #expect(await Self.allRead([b, c], "c1", "1"))
             try await b.cache.clear(allowFailSafe: false)
-            #expect(try await eventually { await Self.allRead([a, c], "c1", nil) })
+            #expect(await eventually { await Self.allRead([a, c], "c1", nil) })
             #expect(b.cache.statistics.backplane.published >= 1)
             #expect(a.cache.statistics.backplane.received >= 5)
         }
@@ -103,8 +103,8 @@ struct RedisCoherenceTests {
                 if index % 10 == 0 { _ = try await admin.send("CLIENT", "KILL", "TYPE", "pubsub") }
                 try await a.cache.set(key, "new")
             }
-            #expect(try await eventually { await Self.allRead([b], keys.last!, "new") })
-            #expect(try await eventually {
+            #expect(await eventually { await Self.allRead([b], keys.last!, "new") })
+            #expect(await eventually {
                 for key in keys where await Self.read(b, key) != "new" { return false }
                 return true
             })
@@ -120,12 +120,12 @@ struct RedisCoherenceTests {
             // Cut b off: its user cannot log in again, its connections are killed.
             _ = try await admin.send("ACL", "SETUSER", "b", "off")
             _ = try await admin.send("CLIENT", "KILL", "USER", "b")
-            #expect(try await eventually { !b.cache.isBackplaneConnected })
+            #expect(await eventually { !b.cache.isBackplaneConnected })
             try await a.cache.set("k", "v2")
             try await a.cache.set("filler", "f")
             _ = try await admin.send("XTRIM", "concord:{coherence}:log", "MAXLEN", "0")
             _ = try await admin.send("ACL", "SETUSER", "b", "on")
-            #expect(try await eventually { b.cache.isBackplaneConnected })
+            #expect(await eventually { b.cache.isBackplaneConnected })
             #expect(b.cache.statistics.backplane.fullExpiries >= 1)
             #expect(await Self.read(b, "k") == "v2")
         }
@@ -139,7 +139,7 @@ struct RedisCoherenceTests {
             let epochBefore = b.cache.statistics.backplane.epoch
             _ = try await admin.send("FLUSHALL")
             // The heartbeat notices the new epoch even with no write.
-            #expect(try await eventually { b.cache.statistics.backplane.fullExpiries >= 1 && a.cache.statistics.backplane.fullExpiries >= 1 })
+            #expect(await eventually { b.cache.statistics.backplane.fullExpiries >= 1 && a.cache.statistics.backplane.fullExpiries >= 1 })
             #expect(b.cache.statistics.backplane.epoch != epochBefore)
             #expect(await Self.read(a, "k") == nil)
             #expect(await Self.read(b, "k") == nil)
@@ -152,12 +152,12 @@ struct RedisCoherenceTests {
             try await a.cache.set("k", "pre-restart")
             #expect(await Self.read(b, "k") == "pre-restart")
             try await server.restart()
-            #expect(try await eventually(timeout: .seconds(20)) {
+            #expect(await eventually(timeout: .seconds(20)) {
                 b.cache.statistics.backplane.fullExpiries >= 1 && b.cache.isBackplaneConnected
             })
             #expect(await Self.read(b, "k") == nil)
             try await a.cache.set("k", "post-restart")
-            #expect(try await eventually { await Self.allRead([b], "k", "post-restart") })
+            #expect(await eventually { await Self.allRead([b], "k", "post-restart") })
         }
     }
 
@@ -173,7 +173,7 @@ struct RedisCoherenceTests {
             }
             let stored = try await admin.send("HGET", "concord:{coherence}:e:contended", "v")
             let winner = try #require(stored.string.flatMap(CacheVersion.init(orderedText:)))
-            #expect(try await eventually {
+            #expect(await eventually {
                 for node in nodes {
                     guard let read = try? await node.cache.getResult("contended", as: String.self), read.version == winner else { return false }
                 }
@@ -187,14 +187,14 @@ struct RedisCoherenceTests {
             let (a, b) = (nodes[0], nodes[1])
             _ = try await admin.send("ACL", "SETUSER", "a", "off")
             _ = try await admin.send("CLIENT", "KILL", "USER", "a")
-            #expect(try await eventually { !a.backend.client.isConnected })
+            #expect(await eventually { !a.backend.client.isConnected })
             try await a.cache.set("k", "old-from-a")
             #expect(a.cache.pendingWriteCount == 1)
             try await b.cache.set("k", "new-from-b")
             _ = try await admin.send("ACL", "SETUSER", "a", "on")
-            #expect(try await eventually { a.cache.pendingWriteCount == 0 })
+            #expect(await eventually { a.cache.pendingWriteCount == 0 })
             #expect(a.cache.statistics.autoRecovery.flushed == 1)
-            #expect(try await eventually { await Self.allRead([a, b], "k", "new-from-b") })
+            #expect(await eventually { await Self.allRead([a, b], "k", "new-from-b") })
         }
     }
 
@@ -210,7 +210,7 @@ struct RedisCoherenceTests {
             for payload in [[0x00, 0xFF], Array(valid.dropLast(2)), future, Array("hello".utf8)] as [[UInt8]] {
                 _ = try await admin.send("PUBLISH", channel, RedisArgument(payload))
             }
-            #expect(try await eventually { b.cache.statistics.backplane.ignoredMessages >= 4 })
+            #expect(await eventually { b.cache.statistics.backplane.ignoredMessages >= 4 })
             #expect(await Self.read(b, "k") == "v1")
             #expect(b.cache.statistics.backplane.fullExpiries == 0)
         }
@@ -245,15 +245,15 @@ struct RedisCoherenceTests {
         try await Self.withNodes(["a", "b"]) { server, nodes, _ in
             let (a, b) = (nodes[0], nodes[1])
             server.kill()
-            #expect(try await eventually { !a.backend.client.isConnected })
+            #expect(await eventually { !a.backend.client.isConnected })
             let loaded = try await a.cache.getOrSetResult("fresh", as: String.self) { _ in "from-origin" }
             #expect(loaded.value == "from-origin" && loaded.source == .factory)
             try await a.cache.set("written-during-outage", "kept")
             #expect(a.cache.pendingWriteCount >= 1)
             #expect(a.cache.statistics.distributed.errors >= 1)
             try await server.restart()
-            #expect(try await eventually(timeout: .seconds(20)) { a.cache.pendingWriteCount == 0 })
-            #expect(try await eventually { await Self.read(b, "written-during-outage") == "kept" })
+            #expect(await eventually(timeout: .seconds(20)) { a.cache.pendingWriteCount == 0 })
+            #expect(await eventually { await Self.read(b, "written-during-outage") == "kept" })
         }
     }
 
@@ -272,13 +272,13 @@ struct RedisCoherenceTests {
                 distributed: distributed, clock: clock, logger: testLogger)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await cache.run() }
-                #expect(try await eventually { client.isConnected })
+                #expect(await eventually { client.isConnected })
                 server.kill()
-                #expect(try await eventually { !client.isConnected })
+                #expect(await eventually { !client.isConnected })
                 try await cache.set("k", "written-during-outage")
                 #expect(cache.pendingWriteCount == 1)
                 try await server.restart()
-                #expect(try await eventually(timeout: .seconds(20)) { cache.pendingWriteCount == 0 })
+                #expect(await eventually(timeout: .seconds(20)) { cache.pendingWriteCount == 0 })
                 let stored = try await distributed.read("k")
                 #expect(stored != nil)
                 group.cancelAll()

@@ -17,7 +17,7 @@ struct RedisFaultTests {
                     for _ in 0..<3 {
                         group.addTask { await redisError { _ = try await client.send("HOLD") } }
                     }
-                    #expect(try await eventually { fake.held == 3 })
+                    #expect(await eventually { fake.held == 3 })
                     let garbage = await redisError { _ = try await client.send("GARBAGE") }
                     #expect(garbage?.code == .protocolError)
                     var errors: [RedisError?] = []
@@ -26,7 +26,7 @@ struct RedisFaultTests {
                 }
                 #expect(pending.count == 3)
                 #expect(pending.allSatisfy { $0?.code == .protocolError })
-                #expect(try await eventually { fake.connections >= 2 && client.isConnected })
+                #expect(await eventually { fake.connections >= 2 && client.isConnected })
                 #expect(try await client.send("PING") == .simpleString("PONG"))
             }
         } catch {
@@ -74,7 +74,7 @@ struct RedisFaultTests {
                 #expect(clock.now - again < .seconds(5))
 
                 server.resume()
-                #expect(try await eventually { (try? await client.send("PING")) == .simpleString("PONG") })
+                #expect(await eventually { (try? await client.send("PING")) == .simpleString("PONG") })
             }
             server.resume()
         }
@@ -93,7 +93,7 @@ struct RedisFaultTests {
                     group.addTask { await redisError { _ = try await client.send("BLPOP", "never", 0) } }
                     // A blocking command holds up its whole pipeline, so watch it from another connection.
                     #expect(
-                        try await eventually {
+                        await eventually {
                             let clients = try? await observer.send("CLIENT", "LIST").string
                             return clients?.contains("cmd=blpop") == true
                         })
@@ -114,7 +114,7 @@ struct RedisFaultTests {
                 #expect(error?.code == .notConnected || error?.code == .connectionClosed)
 
                 try await server.restart()
-                #expect(try await eventually { (try? await client.send("PING")) == .simpleString("PONG") })
+                #expect(await eventually { (try? await client.send("PING")) == .simpleString("PONG") })
                 #expect(try await client.send("GET", "before") == .null)  // restart emptied the dataset
             }
         }

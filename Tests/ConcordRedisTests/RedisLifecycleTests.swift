@@ -63,7 +63,7 @@ struct RedisLifecycleTests {
             let group = ServiceGroup(configuration: .init(services: [a, b], logger: testLogger))
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await group.run() }
-                #expect(try await eventually { a.isRunning })
+                #expect(await eventually { a.isRunning })
                 // Before ready: the call waits for the first connection, and counts no error.
                 let loaded = try await a.getOrSet("early") { "from-origin" }
                 #expect(loaded == "from-origin")
@@ -71,9 +71,9 @@ struct RedisLifecycleTests {
                 try await b.ready(timeout: .seconds(10))
                 #expect(a.isReady && b.isReady)
                 try await a.set("k", "v1")
-                #expect(try await eventually { (try? await b.getResult("k", as: String.self))?.value == "v1" })
+                #expect(await eventually { (try? await b.getResult("k", as: String.self))?.value == "v1" })
                 try await b.set("k", "v2")
-                #expect(try await eventually { (try? await a.getResult("k", as: String.self))?.value == "v2" })
+                #expect(await eventually { (try? await a.getResult("k", as: String.self))?.value == "v2" })
                 #expect(a.statistics.distributed.errors == 0)
                 #expect(b.statistics.distributed.errors == 0)
                 await group.triggerGracefulShutdown()

@@ -47,9 +47,9 @@ struct RedisSubscriberTests {
                         try await subscriber.psubscribe(patterns: ["ev.*"])
                         #expect(try await client.send("PUBLISH", "news", "hello") == .integer(1))
                         #expect(try await client.send("PUBLISH", "ev.created", RedisArgument([0, 1, 2])) == .integer(1))
-                        #expect(try await eventually { collector.contains(channel: "news", payload: "hello") })
+                        #expect(await eventually { collector.contains(channel: "news", payload: "hello") })
                         #expect(
-                            try await eventually {
+                            await eventually {
                                 collector.messages.contains { $0.channel == "ev.created" && $0.pattern == "ev.*" && $0.payload == [0, 1, 2] }
                             })
 
@@ -57,7 +57,7 @@ struct RedisSubscriberTests {
                         try await subscriber.punsubscribe(patterns: ["ev.*"])
                         #expect(try await client.send("PUBLISH", "news", "gone") == .integer(0))
                         #expect(try await client.send("PUBLISH", "other", "still") == .integer(1))
-                        #expect(try await eventually { collector.contains(channel: "other", payload: "still") })
+                        #expect(await eventually { collector.contains(channel: "other", payload: "still") })
                         #expect(subscriber.subscribedChannels == ["other"])
                         #expect(subscriber.subscribedPatterns.isEmpty)
                     }
@@ -86,12 +86,12 @@ struct RedisSubscriberTests {
                         // `.connected` is published only after every subscription is restored.
                         let connectedState = try await firstState(in: states) { $0.isConnected }
                         #expect(connectedState != nil)
-                        #expect(try await eventually { (try? await client.send("PING")) != nil })
+                        #expect(await eventually { (try? await client.send("PING")) != nil })
 
                         #expect(try await client.send("PUBLISH", "news", "after restart") == .integer(1))
                         #expect(try await client.send("PUBLISH", "ev.x", "pattern after restart") == .integer(1))
-                        #expect(try await eventually { collector.contains(channel: "news", payload: "after restart") })
-                        #expect(try await eventually { collector.contains(channel: "ev.x", payload: "pattern after restart", pattern: "ev.*") })
+                        #expect(await eventually { collector.contains(channel: "news", payload: "after restart") })
+                        #expect(await eventually { collector.contains(channel: "ev.x", payload: "pattern after restart", pattern: "ev.*") })
                     }
                 }
             }
@@ -113,7 +113,7 @@ struct RedisSubscriberTests {
                         let receivers = try await client.send("PUBLISH", "late", "made it")
                         #expect(receivers == .integer(1))
                     }
-                    #expect(try await eventually { collector.contains(channel: "late", payload: "made it") })
+                    #expect(await eventually { collector.contains(channel: "late", payload: "made it") })
                 }
                 group.cancelAll()
             }
@@ -142,10 +142,10 @@ struct RedisSubscriberTests {
                         let connectedState = try await firstState(in: states) { $0.isConnected }
                         #expect(connectedState != nil)
                         #expect(
-                            try await eventually {
+                            await eventually {
                                 (try? await client.send("PUBLISH", "beat", "alive")) == .integer(1)
                             })
-                        #expect(try await eventually { collector.contains(channel: "beat", payload: "alive") })
+                        #expect(await eventually { collector.contains(channel: "beat", payload: "alive") })
                     }
                 }
             }

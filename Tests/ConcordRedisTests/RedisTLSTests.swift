@@ -139,12 +139,12 @@ struct RedisTLSTests {
                     // The subscriber is back once it published .connected after a disconnect.
                     let lost = try await firstState(in: subscriberStates) { !$0.isConnected }
                     #expect(lost != nil)
-                    #expect(try await eventually { subscriber.isConnected })
-                    #expect(try await eventually { (try? await client.send("PING")) == .simpleString("PONG") })
+                    #expect(await eventually { subscriber.isConnected })
+                    #expect(await eventually { (try? await client.send("PING")) == .simpleString("PONG") })
                     #expect(try await client.send("GET", "before") == .null)  // a new, empty server
                     // Publish until the re-subscribed connection hears it (it may re-subscribe a moment later).
                     #expect(
-                        try await eventually {
+                        await eventually {
                             ((try? await client.send("PUBLISH", "after-restart", "again")) ?? .integer(0)) == .integer(1)
                         })
                 }

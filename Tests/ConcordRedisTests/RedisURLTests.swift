@@ -31,7 +31,7 @@ struct RedisURLTests {
         "redis+sentinel://h1:0/m",
         "redis+sentinel://h1/m/x",  // bad db
         "redis+sentinel://h1/m%20x",  // whitespace in the master name
-        "rediss+cluster://h",
+        "redis+cluster://h/0",
         "http://h",  // other scheme
         "h:6379",  // no scheme
         "redis://",  // no host

@@ -50,19 +50,6 @@ func withRunningSubscriber<T: Sendable>(
     }
 }
 
-/// Polls `condition` every 10 ms until it holds or `timeout` passes.
-func eventually(
-    timeout: Duration = .seconds(10),
-    _ condition: @Sendable () async -> Bool
-) async throws -> Bool {
-    let deadline = ContinuousClock.now.advanced(by: timeout)
-    while ContinuousClock.now < deadline {
-        if await condition() { return true }
-        try await Task.sleep(for: .milliseconds(10))
-    }
-    return await condition()
-}
-
 /// Waits for the first state in `states` matching `predicate`, within `timeout`.
 func firstState(
     in states: AsyncStream<RedisConnectionState>,

@@ -138,7 +138,7 @@ struct CoherenceModelTests {
         local.skipBackplaneNotifications = true
         let options = local
         try await withRunning([cache], clock: clock, sleepersPerCache: 2) {
-            #expect(await eventually { cache.isBackplaneConnected })
+            #expect(await eventually(pollingEvery: .zero) { cache.isBackplaneConnected })
             var random = ModelRandom(seed: seed)
             var delayed: [[UInt8]] = []
             var writerMillis = clock.wallClockMilliseconds()
@@ -193,7 +193,7 @@ struct CoherenceModelTests {
                 // armed again, so the advance does fire a heartbeat.
                 #expect(await clock.waitForSleepers(atLeast: 2))
                 clock.advance(by: cache.configuration.heartbeatInterval)
-                let synchronized = await eventually {
+                let synchronized = await eventually(pollingEvery: .zero) {
                     let stats = cache.statistics.backplane
                     return stats.connected && stats.epoch == head.epoch && stats.lastSeq == head.sequence
                 }

@@ -101,17 +101,6 @@ func withRunning<T: Sendable>(
     }
 }
 
-/// Polls a condition (by yielding, never by sleeping) until it holds or real time runs out.
-func eventually(_ limit: Duration = .seconds(10), _ condition: () async throws -> Bool) async rethrows -> Bool {
-    let realClock = ContinuousClock()
-    let deadline = realClock.now + limit
-    while realClock.now < deadline {
-        if try await condition() { return true }
-        await Task.yield()
-    }
-    return try await condition()
-}
-
 /// Tests log only errors, so a failing test's output stays readable.
 let quietLogger: Logger = {
     var logger = Logger(label: "concord.test")

@@ -21,7 +21,7 @@ struct HostileHistoryTests {
 
     func withNodes<T: Sendable>(_ nodes: [Node], _ body: @Sendable () async throws -> T) async throws -> T {
         try await withRunning(nodes.map(\.cache), clock: clock, sleepersPerCache: 2) {
-            #expect(await eventually { nodes.allSatisfy { $0.cache.isBackplaneConnected } })
+            #expect(await eventually(pollingEvery: .zero) { nodes.allSatisfy { $0.cache.isBackplaneConnected } })
             return try await body()
         }
     }
@@ -40,20 +40,20 @@ struct HostileHistoryTests {
             for key in keys { #expect(await value(b, key) == "old") }
             let snapshot = store.takeSnapshot()
             for index in 0..<3 { try await a.cache.set("x\(index)", "applied then lost") }
-            #expect(await eventually { b.cache.statistics.backplane.lastSeq == store.snapshot.sequence })
+            #expect(await eventually(pollingEvery: .zero) { b.cache.statistics.backplane.lastSeq == store.snapshot.sequence })
             // b is away while Redis goes back to the snapshot and a writes 10 changes: the
             // first 3 reuse sequence numbers b has already applied.
             (b.backplane as! InMemoryBackplane).disconnect()
-            #expect(await eventually { !b.cache.isBackplaneConnected })
+            #expect(await eventually(pollingEvery: .zero) { !b.cache.isBackplaneConnected })
             store.restore(snapshot)
             // Time passes between the lost history and the new writes (on this manual clock all
             // would share one millisecond, where the rollback's expiry marker could tie with them).
             clock.advance(by: .milliseconds(1))
             for key in keys { try await a.cache.set(key, "new") }
             (b.backplane as! InMemoryBackplane).reconnect()
-            #expect(await eventually { b.cache.isBackplaneConnected })
+            #expect(await eventually(pollingEvery: .zero) { b.cache.isBackplaneConnected })
             for key in keys {
-                #expect(await eventually { await value(b, key) == "new" }, "\(key) is still served from the lost history")
+                #expect(await eventually(pollingEvery: .zero) { await value(b, key) == "new" }, "\(key) is still served from the lost history")
             }
             #expect(b.cache.statistics.backplane.rollbacksDetected >= 1)
         }
@@ -68,13 +68,13 @@ struct HostileHistoryTests {
             let snapshot = store.takeSnapshot()
             try await a.cache.set("k", "v2")
             try await a.cache.set("other", "o")
-            #expect(await eventually { await value(b, "k") == "v2" })
+            #expect(await eventually(pollingEvery: .zero) { await value(b, "k") == "v2" })
             store.restore(snapshot)
             clock.advance(by: .milliseconds(1))
             // One write reuses the first lost sequence number; the head is still below b's.
             try await a.cache.set("k", "v3")
             clock.advance(by: .seconds(1))
-            #expect(await eventually { await value(b, "k") == "v3" })
+            #expect(await eventually(pollingEvery: .zero) { await value(b, "k") == "v3" })
             #expect(b.cache.statistics.backplane.rollbacksDetected >= 1)
         }
     }
@@ -90,13 +90,13 @@ struct HostileHistoryTests {
             #expect(await value(b, "k") == "v1")
             let snapshot = store.takeSnapshot()
             try await a.cache.set("k", "v2")
-            #expect(await eventually { await value(b, "k") == "v2" })
+            #expect(await eventually(pollingEvery: .zero) { await value(b, "k") == "v2" })
             store.restore(snapshot)
             try await a.cache.set("other", "reuses a lost sequence number")
             clock.advance(by: .seconds(1))
-            #expect(await eventually { b.cache.statistics.backplane.rollbacksDetected >= 1 })
+            #expect(await eventually(pollingEvery: .zero) { b.cache.statistics.backplane.rollbacksDetected >= 1 })
             let l2 = InMemoryDistributedCache(store: store)
-            #expect(await eventually { (try? await l2.read("k"))??.isExpired == true }, "L2 still holds the lost-over value as fresh")
+            #expect(await eventually(pollingEvery: .zero) { (try? await l2.read("k"))??.isExpired == true }, "L2 still holds the lost-over value as fresh")
             #expect(await value(c, "k") == nil)
             #expect(await value(b, "k") == nil)
             // The marker is written in the detecting node's name, never in the name of the node
@@ -122,13 +122,13 @@ struct HostileHistoryTests {
             try await a.cache.set("k", "v1")
             #expect(await value(b, "k") == "v1")
             forgeNext(store, key: "unrelated")
-            #expect(await eventually { b.cache.statistics.backplane.lastSeq == store.snapshot.sequence + 1 })
+            #expect(await eventually(pollingEvery: .zero) { b.cache.statistics.backplane.lastSeq == store.snapshot.sequence + 1 })
             // The real message with that number arrives: it must not be dropped as a duplicate.
             // (b takes the mismatch for a rollback and expires what is older than the forged
             // version; the real write, a moment later, is newer.)
             clock.advance(by: .milliseconds(5))
             try await a.cache.set("k", "v2")
-            #expect(await eventually { await value(b, "k") == "v2" })
+            #expect(await eventually(pollingEvery: .zero) { await value(b, "k") == "v2" })
         }
     }
 
@@ -138,15 +138,15 @@ struct HostileHistoryTests {
         try await withNodes([a, b]) {
             try await a.cache.set("k", "v1")
             #expect(await value(b, "k") == "v1")
-            #expect(await eventually { b.cache.statistics.backplane.lastSeq == store.snapshot.sequence })
+            #expect(await eventually(pollingEvery: .zero) { b.cache.statistics.backplane.lastSeq == store.snapshot.sequence })
             let position = b.cache.statistics.backplane.lastSeq
             forgeNext(store, key: "k")
             forgeNext(store, key: "k", authenticator: TestAuthenticator(secret: 8))
-            #expect(await eventually { b.cache.statistics.backplane.unauthenticatedMessages == 2 })
+            #expect(await eventually(pollingEvery: .zero) { b.cache.statistics.backplane.unauthenticatedMessages == 2 })
             #expect(b.cache.statistics.backplane.lastSeq == position)
             #expect(await value(b, "k") == "v1")
             try await a.cache.set("k", "v2")
-            #expect(await eventually { await value(b, "k") == "v2" })
+            #expect(await eventually(pollingEvery: .zero) { await value(b, "k") == "v2" })
             #expect(b.cache.statistics.backplane.fullExpiries == 0)
         }
     }
@@ -163,13 +163,13 @@ struct HostileHistoryTests {
             // b's coherence loop waits in a head check while 20 messages arrive.
             blocked.blockHeads()
             clock.advance(by: .seconds(1))
-            #expect(await eventually { blocked.waitingHeads > 0 })
+            #expect(await eventually(pollingEvery: .zero) { blocked.waitingHeads > 0 })
             for index in 0..<8 { try await a.cache.set("k\(index)", "new") }
             for index in 0..<12 { try await a.cache.set("filler\(index)", "f") }
             gate.open()
-            #expect(await eventually { b.cache.statistics.backplane.queueOverflows >= 1 })
-            for index in 0..<8 { #expect(await eventually { await value(b, "k\(index)") == "new" }) }
-            #expect(await eventually { b.cache.statistics.backplane.lastSeq == store.snapshot.sequence })
+            #expect(await eventually(pollingEvery: .zero) { b.cache.statistics.backplane.queueOverflows >= 1 })
+            for index in 0..<8 { #expect(await eventually(pollingEvery: .zero) { await value(b, "k\(index)") == "new" }) }
+            #expect(await eventually(pollingEvery: .zero) { b.cache.statistics.backplane.lastSeq == store.snapshot.sequence })
         }
     }
 
@@ -184,7 +184,7 @@ struct HostileHistoryTests {
             #expect(await value(b, "k") == "v1")
             blocked.blockHeads()
             clock.advance(by: .seconds(1))
-            #expect(await eventually { blocked.waitingHeads > 0 })
+            #expect(await eventually(pollingEvery: .zero) { blocked.waitingHeads > 0 })
             let head = store.snapshot
             for index in 0..<50 {
                 let forged = BackplaneMessage(
@@ -195,7 +195,7 @@ struct HostileHistoryTests {
             }
             let before = blocked.headCalls
             gate.open()
-            #expect(await eventually { b.cache.statistics.backplane.ignoredMessages >= 50 })
+            #expect(await eventually(pollingEvery: .zero) { b.cache.statistics.backplane.ignoredMessages >= 50 })
             #expect(blocked.headCalls - before <= 4, "\(blocked.headCalls - before) head checks for 50 suspicious messages")
             #expect(await value(b, "k") == "v1")
         }
@@ -210,8 +210,8 @@ struct HostileHistoryTests {
             #expect(await value(second, "k") == "v1")
             clock.advance(by: .milliseconds(5))
             try await first.cache.set("k", "v2")
-            #expect(await eventually { await value(second, "k") == "v2" })
-            #expect(await eventually { second.cache.hasDuplicateNodeID })
+            #expect(await eventually(pollingEvery: .zero) { await value(second, "k") == "v2" })
+            #expect(await eventually(pollingEvery: .zero) { second.cache.hasDuplicateNodeID })
             #expect(second.cache.statistics.backplane.duplicateNodeID)
             #expect(!other.cache.hasDuplicateNodeID)
         }
@@ -227,7 +227,7 @@ struct HostileHistoryTests {
         let restarted = try makeNode("n1", store: store), other = try makeNode("other", store: store)
         try await withNodes([restarted, other]) {
             try await other.cache.set("k2", "x")
-            #expect(await eventually { restarted.cache.statistics.backplane.lastSeq == store.snapshot.sequence })
+            #expect(await eventually(pollingEvery: .zero) { restarted.cache.statistics.backplane.lastSeq == store.snapshot.sequence })
             #expect(!restarted.cache.hasDuplicateNodeID)
         }
     }

@@ -22,7 +22,7 @@ struct HybridCacheCoherenceTests {
     /// Runs nodes until `body` ends; waits until each is synchronized with the bus.
     func withNodes<T: Sendable>(_ nodes: [Node], _ body: @Sendable () async throws -> T) async throws -> T {
         try await withRunning(nodes.map(\.cache), clock: clock, sleepersPerCache: 2) {
-            #expect(await eventually { nodes.allSatisfy { $0.cache.isBackplaneConnected } })
+            #expect(await eventually(pollingEvery: .zero) { nodes.allSatisfy { $0.cache.isBackplaneConnected } })
             return try await body()
         }
     }
@@ -49,7 +49,7 @@ struct HybridCacheCoherenceTests {
             #expect(try await value(b, "k") == "v1")
             #expect(try await value(c, "k") == "v1")
             try await b.cache.set("k", "v2")
-            #expect(await eventually { await reads([a, c], "k", "v2") })
+            #expect(await eventually(pollingEvery: .zero) { await reads([a, c], "k", "v2") })
             #expect(a.cache.statistics.backplane.received >= 2)
         }
     }
@@ -62,9 +62,9 @@ struct HybridCacheCoherenceTests {
             try await a.cache.set("tagged2", "t2", tags: ["group", "other"])
             for key in ["plain", "tagged1", "tagged2"] { #expect(try await value(b, key) != nil) }
             try await a.cache.remove("plain")
-            #expect(await eventually { (try? await value(b, "plain")) == nil })
+            #expect(await eventually(pollingEvery: .zero) { (try? await value(b, "plain")) == nil })
             try await a.cache.removeByTag("group")
-            #expect(await eventually { await reads([b], "tagged1", nil) })
+            #expect(await eventually(pollingEvery: .zero) { await reads([b], "tagged1", nil) })
             #expect(await reads([b], "tagged2", nil))
             // L2 honours the tag marker too: a third node does not load the removed entries.
             let c = try makeCache(node: "c", clock: clock, store: store)
@@ -73,7 +73,7 @@ struct HybridCacheCoherenceTests {
             try await a.cache.set("y", "2")
             #expect(try await value(b, "x") == "1")
             try await a.cache.clear(allowFailSafe: false)
-            #expect(await eventually { await reads([b], "x", nil) })
+            #expect(await eventually(pollingEvery: .zero) { await reads([b], "x", nil) })
             #expect(await reads([b], "y", nil))
             #expect(try await value(a, "y") == nil)
         }
@@ -86,7 +86,7 @@ struct HybridCacheCoherenceTests {
             try await a.cache.set("k", "v1", options: options)
             #expect(try await value(b, "k", options: options) == "v1")
             try await a.cache.expire("k", options: options)
-            #expect(await eventually { (try? await value(b, "k", options: options)) == nil })
+            #expect(await eventually(pollingEvery: .zero) { (try? await value(b, "k", options: options)) == nil })
             let served = try await b.cache.getOrSetResult("k", as: String.self, options: options) { _ in throw TestFailure() }
             #expect(served.value == "v1" && served.isStale)
         }
@@ -98,10 +98,10 @@ struct HybridCacheCoherenceTests {
             for index in 0..<5 { try await a.cache.set("k\(index)", "old\(index)") }
             for index in 0..<5 { #expect(try await value(b, "k\(index)") == "old\(index)") }
             b.backplane.disconnect()
-            #expect(await eventually { !b.cache.isBackplaneConnected })
+            #expect(await eventually(pollingEvery: .zero) { !b.cache.isBackplaneConnected })
             for index in 0..<5 { try await a.cache.set("k\(index)", "new\(index)") }
             b.backplane.reconnect()
-            #expect(await eventually { b.cache.isBackplaneConnected })
+            #expect(await eventually(pollingEvery: .zero) { b.cache.isBackplaneConnected })
             for index in 0..<5 { #expect(try await value(b, "k\(index)") == "new\(index)") }
             #expect(b.cache.statistics.backplane.replays >= 1)
             #expect(b.cache.statistics.backplane.fullExpiries == 0)
@@ -116,9 +116,9 @@ struct HybridCacheCoherenceTests {
             b.backplane.dropNextMessages(1)
             try await a.cache.set("lost", "v2")   // never reaches b
             try await a.cache.set("other", "x")   // reveals the gap
-            #expect(await eventually { b.cache.statistics.backplane.gapsDetected == 1 })
+            #expect(await eventually(pollingEvery: .zero) { b.cache.statistics.backplane.gapsDetected == 1 })
             // The gap is counted before its replay is applied: wait for the replay, not the count.
-            #expect(try await eventually { try await value(b, "lost") == "v2" })
+            #expect(try await eventually(pollingEvery: .zero) { try await value(b, "lost") == "v2" })
         }
     }
 
@@ -130,12 +130,12 @@ struct HybridCacheCoherenceTests {
             #expect(try await value(b, "k") == "v1")
             #expect(try await value(b, "unrelated") == "u")
             b.backplane.disconnect()
-            #expect(await eventually { !b.cache.isBackplaneConnected })
+            #expect(await eventually(pollingEvery: .zero) { !b.cache.isBackplaneConnected })
             try await a.cache.set("k", "v2")
             try await a.cache.set("filler", "f")
             store.trimLog(keepingLast: 1)
             b.backplane.reconnect()
-            #expect(await eventually { b.cache.isBackplaneConnected })
+            #expect(await eventually(pollingEvery: .zero) { b.cache.isBackplaneConnected })
             #expect(b.cache.statistics.backplane.fullExpiries == 1)
             #expect(try await value(b, "k") == "v2")
         }
@@ -149,7 +149,7 @@ struct HybridCacheCoherenceTests {
             store.flushAll()
             // The next message carries the new epoch; the heartbeat would find it too.
             try await a.cache.set("other", "post-flush")
-            #expect(await eventually { b.cache.statistics.backplane.fullExpiries >= 1 })
+            #expect(await eventually(pollingEvery: .zero) { b.cache.statistics.backplane.fullExpiries >= 1 })
             #expect(try await value(b, "k") == nil)
         }
     }
@@ -163,7 +163,7 @@ struct HybridCacheCoherenceTests {
             try await a.cache.set("k", "v2") // lost, and nothing follows to reveal a gap
             #expect(try await value(b, "k") == "v1")
             clock.advance(by: .seconds(1)) // one heartbeat
-            #expect(await eventually { (try? await value(b, "k")) == "v2" })
+            #expect(await eventually(pollingEvery: .zero) { (try? await value(b, "k")) == "v2" })
         }
     }
 
@@ -186,7 +186,7 @@ struct HybridCacheCoherenceTests {
             // checked against the head and ignored, never applied.
             store.publishRaw(aheadOfLog)
             store.publishRaw(wrongEpoch)
-            #expect(await eventually { b.cache.statistics.backplane.ignoredMessages == 6 })
+            #expect(await eventually(pollingEvery: .zero) { b.cache.statistics.backplane.ignoredMessages == 6 })
             #expect(try await value(b, "k") == "v1")
             #expect(b.cache.statistics.backplane.fullExpiries == 0)
         }
@@ -203,7 +203,7 @@ struct HybridCacheCoherenceTests {
                 try await group.waitForAll()
             }
             let winner = try #require(store.storedVersion(of: "contended"))
-            #expect(await eventually {
+            #expect(await eventually(pollingEvery: .zero) {
                 let fromA = try? await a.cache.getResult("contended", as: String.self)
                 let fromB = try? await b.cache.getResult("contended", as: String.self)
                 let versionA = fromA?.version
@@ -224,10 +224,10 @@ struct HybridCacheCoherenceTests {
             try await b.cache.set("k", "new-from-b")   // newer version, lands first
             for _ in 0..<20 where a.cache.pendingWriteCount > 0 {
                 clock.advance(by: .seconds(2))
-                _ = await eventually(.milliseconds(200)) { a.cache.pendingWriteCount == 0 }
+                _ = await eventually(timeout: .milliseconds(200), pollingEvery: .zero) { a.cache.pendingWriteCount == 0 }
             }
             #expect(a.cache.pendingWriteCount == 0)
-            #expect(await eventually { (try? await value(a, "k")) == "new-from-b" })
+            #expect(await eventually(pollingEvery: .zero) { (try? await value(a, "k")) == "new-from-b" })
             #expect(try await value(b, "k") == "new-from-b")
         }
     }
@@ -241,12 +241,12 @@ struct HybridCacheCoherenceTests {
         // its own next write must still order after it.
         try await withRunning([fast], clock: fastClock, sleepersPerCache: 2) {
             try await withNodes([slow]) {
-                #expect(await eventually { fast.isBackplaneConnected })
+                #expect(await eventually(pollingEvery: .zero) { fast.isBackplaneConnected })
                 let first = try await fast.set("k", "from-fast")
-                #expect(await eventually { (try? await slow.cache.getResult("k", as: String.self))?.value == "from-fast" })
+                #expect(await eventually(pollingEvery: .zero) { (try? await slow.cache.getResult("k", as: String.self))?.value == "from-fast" })
                 let second = try await slow.cache.set("k", "from-slow")
                 #expect(second > first)
-                #expect(await eventually { (try? await fast.getResult("k", as: String.self))?.value == "from-slow" })
+                #expect(await eventually(pollingEvery: .zero) { (try? await fast.getResult("k", as: String.self))?.value == "from-slow" })
             }
         }
     }
@@ -263,10 +263,10 @@ struct HybridCacheCoherenceTests {
                 await gate.wait()
                 return "old-from-origin"
             }
-            #expect(await eventually { loaded.count == 1 })
+            #expect(await eventually(pollingEvery: .zero) { loaded.count == 1 })
             // Meanwhile a writes v2; b receives the invalidation while its load is in flight.
             try await a.cache.set("k", "v2")
-            #expect(await eventually { b.cache.statistics.backplane.received >= 2 })
+            #expect(await eventually(pollingEvery: .zero) { b.cache.statistics.backplane.received >= 2 })
             gate.open()
             let returned = try await load
             #expect(returned.value == "old-from-origin")
@@ -280,11 +280,11 @@ struct HybridCacheCoherenceTests {
         let b = try makeNode("b")
         try await withNodes([a, b]) {
             try await a.cache.set("k", "v1")
-            #expect(await eventually { (try? await value(b, "k")) == "v1" })
+            #expect(await eventually(pollingEvery: .zero) { (try? await value(b, "k")) == "v1" })
             // a misses a write, then resubscribes while Redis does not answer yet: its first
             // synchronization fails.
             a.backplane.disconnect()
-            #expect(await eventually { !a.cache.isBackplaneConnected })
+            #expect(await eventually(pollingEvery: .zero) { !a.cache.isBackplaneConnected })
             try await b.cache.set("k", "v2")
             let sleepersBefore = clock.sleeperCount
             store.setAvailable(false)
@@ -295,8 +295,8 @@ struct HybridCacheCoherenceTests {
             #expect(!a.cache.isBackplaneConnected)
             store.setAvailable(true)
             clock.advance(by: .milliseconds(100))
-            #expect(await eventually { a.cache.isBackplaneConnected })
-            #expect(await eventually { (try? await value(a, "k")) == "v2" })
+            #expect(await eventually(pollingEvery: .zero) { a.cache.isBackplaneConnected })
+            #expect(await eventually(pollingEvery: .zero) { (try? await value(a, "k")) == "v2" })
         }
     }
 
@@ -307,7 +307,7 @@ struct HybridCacheCoherenceTests {
             _ = try await a.cache.getOrSetResult("k", as: String.self, options: options) { _ in "v1" }
             a.backplane.disconnect()
             store.setAvailable(false)
-            #expect(await eventually { !a.cache.isBackplaneConnected })
+            #expect(await eventually(pollingEvery: .zero) { !a.cache.isBackplaneConnected })
             // Within the bound, L1 still serves.
             clock.advance(by: .seconds(4))
             let within = try await a.cache.getOrSetResult("k", as: String.self, options: options) { _ in "unused" }
@@ -352,7 +352,7 @@ struct HybridCacheCoherenceTests {
             store.setAvailable(true)
             store.flushAll()                      // Redis lost its data: every node expires L1
             clock.advance(by: .seconds(1))        // the heartbeat sees the new epoch
-            #expect(await eventually { a.cache.statistics.backplane.fullExpiries >= 1 })
+            #expect(await eventually(pollingEvery: .zero) { a.cache.statistics.backplane.fullExpiries >= 1 })
             // Read-your-writes: a still serves its own write, not an older or missing L2 value.
             #expect(try await value(a, "k") == "mine")
         }
@@ -370,7 +370,7 @@ struct HybridCacheCoherenceTests {
             store.setAvailable(true)
             store.flushAll()
             clock.advance(by: .seconds(1))
-            #expect(await eventually { a.cache.statistics.backplane.fullExpiries >= 1 })
+            #expect(await eventually(pollingEvery: .zero) { a.cache.statistics.backplane.fullExpiries >= 1 })
             var memoryOnly = CacheEntryOptions()
             memoryOnly.skipDistributedRead = true
             #expect(try await value(a, "k", options: memoryOnly) == "mine")
@@ -405,7 +405,7 @@ struct HybridCacheCoherenceTests {
             store.setAvailable(true)
             // The backplane stays as it was; a read that reaches L2 is what says Redis is back.
             _ = try await a.cache.getResult("other", as: String.self)
-            #expect(await eventually { a.cache.pendingWriteCount == 0 })
+            #expect(await eventually(pollingEvery: .zero) { a.cache.pendingWriteCount == 0 })
             #expect(store.storedVersion(of: "k") != nil)
         }
     }
@@ -421,7 +421,7 @@ struct HybridCacheCoherenceTests {
             a.backplane.disconnect()
             store.setAvailable(true)
             a.backplane.reconnect()
-            #expect(await eventually { a.cache.pendingWriteCount == 0 })
+            #expect(await eventually(pollingEvery: .zero) { a.cache.pendingWriteCount == 0 })
             #expect(store.storedVersion(of: "k") != nil)
         }
     }

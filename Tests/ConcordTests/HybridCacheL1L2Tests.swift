@@ -122,7 +122,7 @@ struct HybridCacheL1L2Tests {
             #expect(await clock.waitForSleepers(atLeast: 2))
             clock.advance(by: .milliseconds(100))
             // L2 abandoned: the factory runs under its hard timeout.
-            #expect(await eventually { calls.count == 1 })
+            #expect(await eventually(pollingEvery: .zero) { calls.count == 1 })
             #expect(await clock.waitForSleepers(atLeast: 1))
             clock.advance(by: .milliseconds(100))
             let value = try await group.next()
@@ -142,7 +142,7 @@ struct HybridCacheL1L2Tests {
             #expect(store.storedVersion(of: "k") == nil)
             #expect(await clock.waitForSleepers(atLeast: 2))
             clock.advance(by: .seconds(5))
-            #expect(await eventually { store.storedVersion(of: "k") != nil })
+            #expect(await eventually(pollingEvery: .zero) { store.storedVersion(of: "k") != nil })
         }
     }
 
@@ -157,7 +157,7 @@ struct HybridCacheL1L2Tests {
             // The flush loop retries on its backoff timer.
             for _ in 0..<20 where a.pendingWriteCount > 0 {
                 clock.advance(by: .seconds(2))
-                _ = await eventually(.milliseconds(200)) { a.pendingWriteCount == 0 }
+                _ = await eventually(timeout: .milliseconds(200), pollingEvery: .zero) { a.pendingWriteCount == 0 }
             }
             #expect(a.pendingWriteCount == 0)
             #expect(try await b.getResult("k", as: String.self)?.value == "during-outage")

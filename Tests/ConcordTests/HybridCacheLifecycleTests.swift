@@ -49,14 +49,14 @@ struct HybridCacheLifecycleTests {
         let a = try makeCache(node: "a", clock: clock, store: store, backplane: backplaneA)
         let b = try makeCache(node: "b", clock: clock, store: store, backplane: backplaneB) { $0.maxReplayLength = 3 }
         try await withRunning([a, b], clock: clock, sleepersPerCache: 2) {
-            #expect(await eventually { a.isBackplaneConnected && b.isBackplaneConnected })
+            #expect(await eventually(pollingEvery: .zero) { a.isBackplaneConnected && b.isBackplaneConnected })
             try await a.set("k", "v1")
             #expect(try await b.getResult("k", as: String.self)?.value == "v1")
             backplaneB.disconnect()
-            #expect(await eventually { !b.isBackplaneConnected })
+            #expect(await eventually(pollingEvery: .zero) { !b.isBackplaneConnected })
             for index in 0..<5 { try await a.set("k", "v\(index + 2)") }
             backplaneB.reconnect()
-            #expect(await eventually { b.isBackplaneConnected })
+            #expect(await eventually(pollingEvery: .zero) { b.isBackplaneConnected })
             #expect(b.statistics.backplane.fullExpiries == 1)
             #expect(b.statistics.backplane.replays == 0)
             #expect(try await b.getResult("k", as: String.self)?.value == "v6")

@@ -95,11 +95,11 @@ struct HybridCacheReadinessTests {
                 returned.increment()
             }
             group.addTask { try await cache.run() }
-            try #require(await eventually(.seconds(60)) { l2.isRunning })
+            try #require(await eventually(timeout: .seconds(60), pollingEvery: .zero) { l2.isRunning })
             #expect(returned.count == 0, "ready returned before L2 connected")
             #expect(!cache.isReady)
             l2.connect()
-            try #require(await eventually(.seconds(60)) { returned.count == 1 })
+            try #require(await eventually(timeout: .seconds(60), pollingEvery: .zero) { returned.count == 1 })
             #expect(cache.isReady)
             try await cache.set("k", "v")
             #expect(store.storedVersion(of: "k") != nil)
@@ -137,7 +137,7 @@ struct HybridCacheReadinessTests {
         let group = ServiceGroup(configuration: .init(services: [cache], logger: quietLogger))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
-            try #require(await eventually(.seconds(60)) { l2.isRunning })
+            try #require(await eventually(timeout: .seconds(60), pollingEvery: .zero) { l2.isRunning })
             l2.connect()
             try await cache.ready(timeout: .seconds(60))
             try await cache.set("k", "v")

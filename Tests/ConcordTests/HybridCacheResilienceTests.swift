@@ -137,7 +137,7 @@ struct HybridCacheResilienceTests {
                 #expect(served?.value == "v1" && served?.isStale == true)
             }
             gate.open()
-            #expect(await eventually { (try? await cache.getResult("k", as: String.self, options: options))?.value == "v2" })
+            #expect(await eventually(pollingEvery: .zero) { (try? await cache.getResult("k", as: String.self, options: options))?.value == "v2" })
         }
     }
 
@@ -153,7 +153,7 @@ struct HybridCacheResilienceTests {
                     try await cache.getOrSetResult("k", as: String.self, options: options) { _ in await gate.wait(); return "v1" }
                 }
                 // No stale value: only the caller's wait on the factory exists, no soft timer.
-                #expect(await eventually { cache.statistics.factory.calls == 1 })
+                #expect(await eventually(pollingEvery: .zero) { cache.statistics.factory.calls == 1 })
                 clock.advance(by: .seconds(5))
                 gate.open()
                 let value = try await group.next()
@@ -209,7 +209,7 @@ struct HybridCacheResilienceTests {
                 #expect(hit.value == 1 && hit.source == .memory)
             }
             gate.open()
-            #expect(await eventually { (try? await cache.getResult("k", as: Int.self))?.value == 2 })
+            #expect(await eventually(pollingEvery: .zero) { (try? await cache.getResult("k", as: Int.self))?.value == 2 })
             #expect(calls.count == 2)
         }
     }
@@ -244,7 +244,7 @@ struct HybridCacheResilienceTests {
                         }.value
                     }
                 }
-                #expect(await eventually { calls.count == 1 })
+                #expect(await eventually(pollingEvery: .zero) { calls.count == 1 })
                 gate.open()
                 for try await value in group { #expect(value == "value") }
             }
@@ -268,7 +268,7 @@ struct HybridCacheResilienceTests {
                         return "v"
                     }
                 }
-                #expect(await eventually { calls.count >= 1 })
+                #expect(await eventually(pollingEvery: .zero) { calls.count >= 1 })
                 async let follower = cache.getOrSetResult(key, as: String.self) { _ in
                     calls.increment()
                     return "v"

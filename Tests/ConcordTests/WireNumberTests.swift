@@ -59,12 +59,12 @@ struct WireNumberTests {
         let (a, _) = try makeNode("a")
         let (b, _) = try makeNode("b")
         try await withRunning([a, b], clock: clock, sleepersPerCache: 2) {
-            #expect(await eventually { a.isBackplaneConnected && b.isBackplaneConnected })
+            #expect(await eventually(pollingEvery: .zero) { a.isBackplaneConnected && b.isBackplaneConnected })
             try await a.set("k", "v1")
             #expect(try await b.getResult("k", as: String.self)?.value == "v1")
             let before = b.statistics.backplane
             store.publishRaw(nextMessage(key: "k", version: CacheVersion(milliseconds: milliseconds, counter: .max, node: "evil")))
-            #expect(await eventually { b.statistics.backplane.received > before.received })
+            #expect(await eventually(pollingEvery: .zero) { b.statistics.backplane.received > before.received })
             #expect(try await b.getResult("k", as: String.self)?.value == "v1")
             if milliseconds > clock.wallClockMilliseconds() + 60_000 {
                 #expect(b.statistics.backplane.futureVersions == 1)
@@ -80,12 +80,12 @@ struct WireNumberTests {
         let (a, _) = try makeNode("a")
         let (b, _) = try makeNode("b")
         try await withRunning([a, b], clock: clock, sleepersPerCache: 2) {
-            #expect(await eventually { a.isBackplaneConnected && b.isBackplaneConnected })
+            #expect(await eventually(pollingEvery: .zero) { a.isBackplaneConnected && b.isBackplaneConnected })
             try await a.set("k", "v1")
             #expect(try await b.getResult("k", as: String.self)?.value == "v1")
             let long = String(repeating: "x", count: 65)
             store.publishRaw(nextMessage(key: long, version: CacheVersion(milliseconds: clock.wallClockMilliseconds(), counter: 0, node: "evil")))
-            #expect(await eventually { b.statistics.backplane.ignoredMessages == 1 })
+            #expect(await eventually(pollingEvery: .zero) { b.statistics.backplane.ignoredMessages == 1 })
             #expect(b.statistics.backplane.lastSeq == store.snapshot.sequence)
         }
     }

@@ -61,6 +61,15 @@ package enum FaultKind: String, Sendable, Hashable, Codable, CaseIterable, Custo
     /// Sentinel topology: replication to the replica stops (the replica is paused and its link
     /// cut), writes go on for a while, then the master is killed: the promoted replica is behind.
     case replicaLag = "replica-lag"
+    /// Cluster topology: the cache's slot moves to another primary (`CLUSTER SETSLOT`
+    /// IMPORTING/MIGRATING, `MIGRATE` of its keys, `SETSLOT … NODE`) while writes run.
+    /// MIGRATE is synchronous, so Redis loses nothing: it is judged with no allowance.
+    case slotMigrate = "slot-migrate"
+    /// Cluster topology: `CLUSTER FAILOVER` on a replica of the shard that owns the cache's slot.
+    case shardFailover = "shard-failover"
+    /// Cluster topology: SIGKILL the primary that owns the cache's slot; the cluster promotes its
+    /// replica, and the heal restarts the old primary, which rejoins as a replica.
+    case primaryKill = "primary-kill"
 
     package var description: String { rawValue }
 
@@ -82,16 +91,25 @@ package enum FaultKind: String, Sendable, Hashable, Codable, CaseIterable, Custo
 
     /// The kinds `all` means for a run on this L2: every kind on Memcached (Redis still carries
     /// the backplane there), all but the memcached kinds on Redis.
-    /// The failovers need the Sentinel topology (`available(in:)`), so `all` leaves them out.
+    /// The failovers need the Sentinel topology and the cluster faults a Redis Cluster
+    /// (`available(in:)`), so `all` leaves them out.
     package static func all(memcached: Bool) -> [FaultKind] {
-        allCases.filter { !$0.isFailover && (memcached || !$0.targetsMemcached) }
+        allCases.filter { !$0.isFailover && !$0.targetsCluster && (memcached || !$0.targetsMemcached) }
     }
 
     /// Failovers, in which Redis itself may lose writes it acknowledged (asynchronous
     /// replication): the checker does not hold Concord to writes acknowledged in their window.
     package var isFailover: Bool {
         switch self {
-        case .failover, .masterKill, .replicaLag: true
+        case .failover, .masterKill, .replicaLag, .shardFailover, .primaryKill: true
+        default: false
+        }
+    }
+
+    /// Faults on a Redis Cluster; they need the cluster topology.
+    package var targetsCluster: Bool {
+        switch self {
+        case .slotMigrate, .shardFailover, .primaryKill: true
         default: false
         }
     }
@@ -102,8 +120,12 @@ package enum FaultKind: String, Sendable, Hashable, Codable, CaseIterable, Custo
         switch topology {
         case .standalone: all(memcached: memcached)
         case .sentinel: [.failover, .masterKill, .replicaLag, .nodeKill]
+        case .cluster: [.slotMigrate, .shardFailover, .primaryKill, .nodeKill]
         }
     }
+
+    /// The kinds `--quick --topology cluster` injects.
+    package static let quickCluster: [FaultKind] = [.slotMigrate, .shardFailover, .primaryKill]
 
     /// The kinds `--quick --topology sentinel` injects.
     package static let quickSentinel: [FaultKind] = [.failover, .masterKill, .replicaLag]
@@ -116,7 +138,7 @@ package enum FaultKind: String, Sendable, Hashable, Codable, CaseIterable, Custo
     package var targetsRedis: Bool {
         switch self {
         case .redisKill, .redisRestartEmpty, .redisPause, .flushall, .redisEvict, .redisRollback, .forge,
-             .failover, .masterKill, .replicaLag: true
+             .failover, .masterKill, .replicaLag, .slotMigrate, .shardFailover, .primaryKill: true
         default: false
         }
     }

@@ -121,7 +121,7 @@ package struct FaultSchedule: Sendable, Hashable {
             return Array(0..<nodeCount)
         case .redisKill, .redisRestartEmpty, .redisPause, .flushall, .redisEvict, .redisRollback, .forge,
              .memcachedKill, .memcachedPause, .memcachedPartition, .memcachedFlush,
-             .failover, .masterKill, .replicaLag:
+             .failover, .masterKill, .replicaLag, .slotMigrate, .shardFailover, .primaryKill:
             return []
         }
     }

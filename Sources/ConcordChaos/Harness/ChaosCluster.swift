@@ -1,3 +1,4 @@
+import Concord
 import ConcordNode
 import ConcordProcess
 import Foundation
@@ -31,6 +32,7 @@ final class ChaosCluster: Sendable {
     private struct State {
         var redis: RedisServer?
         var sentinel: SentinelTopology?
+        var redisCluster: ClusterTopology?
         /// The memcached servers of a run with Memcached as L2, and the proxy in front of each,
         /// which every node shares (so all nodes name the servers alike and agree on placement).
         var memcached: [MemcachedServer] = []
@@ -73,6 +75,12 @@ final class ChaosCluster: Sendable {
         return sentinel
     }
 
+    /// The Redis Cluster's processes; only on the cluster topology.
+    var redisCluster: ClusterTopology {
+        guard let cluster = state.withLock({ $0.redisCluster }) else { preconditionFailure("the Redis Cluster was not started") }
+        return cluster
+    }
+
     var nodes: [Node] { state.withLock { $0.nodes } }
 
     var memcachedServers: [MemcachedServer] { state.withLock { $0.memcached } }
@@ -88,6 +96,10 @@ final class ChaosCluster: Sendable {
     ) async throws {
         if topology == .sentinel {
             try await startSentinel(nodeCount: nodeCount, originPath: originPath, settings: settings, clientConfiguration: clientConfiguration)
+            return
+        }
+        if topology == .cluster {
+            try await startRedisCluster(nodeCount: nodeCount, originPath: originPath, settings: settings, clientConfiguration: clientConfiguration)
             return
         }
         let redis: RedisServer
@@ -135,7 +147,7 @@ final class ChaosCluster: Sendable {
             l2Arguments = ["--l2", "memcached://" + endpoints.joined(separator: ",")]
         }
 
-        let ports = try FreePort.distinct(nodeCount)
+        let ports = try await FreePort.distinct(nodeCount)
         for index in 0..<nodeCount {
             let id = "n\(index + 1)"
             var proxy: FaultProxy?
@@ -187,12 +199,38 @@ final class ChaosCluster: Sendable {
         state.withLock { $0.sentinel = topology }
         logger.info("Sentinel topology started", metadata: ["concord.url": "\(topology.url)"])
         try startRedisWatchdog()
+        try await startDirectNodes(
+            nodeCount: nodeCount, redisURL: topology.url, originPath: originPath, settings: settings, clientConfiguration: clientConfiguration)
+    }
 
-        let ports = try FreePort.distinct(nodeCount)
+    /// The cluster topology: a Redis Cluster of three primaries and three replicas, and nodes
+    /// that reach it through `redis+cluster://` (no proxies: the cluster hands out its nodes' own addresses).
+    private func startRedisCluster(
+        nodeCount: Int, originPath: String, settings: ChaosConfiguration.NodeSettings, clientConfiguration: NodeClient.Configuration
+    ) async throws {
+        let topology: ClusterTopology
+        do {
+            topology = try await ClusterTopology.start()
+        } catch {
+            throw ChaosError(.setupFailed, "cannot start the Redis Cluster (scripts/setup.sh installs redis-server and redis-tools)", underlying: error)
+        }
+        state.withLock { $0.redisCluster = topology }
+        logger.info("Redis Cluster started", metadata: ["concord.url": "\(topology.url)"])
+        try startRedisWatchdog()
+        try await startDirectNodes(
+            nodeCount: nodeCount, redisURL: topology.url, originPath: originPath, settings: settings, clientConfiguration: clientConfiguration)
+    }
+
+    /// Nodes that reach Redis at `redisURL` without proxies.
+    private func startDirectNodes(
+        nodeCount: Int, redisURL: String, originPath: String, settings: ChaosConfiguration.NodeSettings,
+        clientConfiguration: NodeClient.Configuration
+    ) async throws {
+        let ports = try await FreePort.distinct(nodeCount)
         for index in 0..<nodeCount {
             let id = "n\(index + 1)"
             let arguments = [
-                "node", "--id", id, "--port", "\(ports[index])", "--redis", topology.url,
+                "node", "--id", id, "--port", "\(ports[index])", "--redis", redisURL,
                 "--origin", "sqlite:\(originPath)", "--cache-name", "chaos", "--parent-pid", "\(getpid())",
             ] + settings.arguments
             let node = Node(
@@ -244,6 +282,7 @@ final class ChaosCluster: Sendable {
     /// Every Redis process of the topology: the one server, or the data servers and Sentinels.
     private func redisServers(_ state: State) -> [RedisServer] {
         if let sentinel = state.sentinel { return sentinel.servers + sentinel.sentinels }
+        if let cluster = state.redisCluster { return cluster.servers }
         return state.redis.map { [$0] } ?? []
     }
 
@@ -255,36 +294,33 @@ final class ChaosCluster: Sendable {
         let (program, arguments) = network?.launch(node: index, executable: executable, arguments: node.arguments + extraArguments) ?? (executable, node.arguments + extraArguments)
         let child = try supervisor.launch(name: node.id, executable: program, arguments: arguments, logFile: logFile)
         state.withLock { $0.processes[node.id] = child }
-        let clock = ContinuousClock()
-        let deadline = clock.now + timeout
-        while clock.now < deadline {
-            try Task.checkCancellation()
-            if let status = child.exitStatus {
-                throw ChaosError(.setupFailed, "node \(node.id) exited with status \(status) during start:\n\(Self.tail(of: logFile))")
+        struct NotAnswering: Error {}
+        do {
+            try await Retry.run(backoff: .fixed(.milliseconds(50)), limit: .duration(timeout), isRetryable: { $0 is NotAnswering }) { _ in
+                if let status = child.exitStatus {
+                    throw ChaosError(.setupFailed, "node \(node.id) exited with status \(status) during start:\n\(Self.tail(of: logFile))")
+                }
+                guard (try? await node.client.health()) == true else { throw NotAnswering() }
             }
-            if (try? await node.client.health()) == true { return }
-            try await Task.sleep(for: .milliseconds(50))
+        } catch is NotAnswering {
+            throw ChaosError(.setupFailed, "node \(node.id) did not answer /health within \(timeout):\n\(Self.tail(of: logFile))")
         }
-        throw ChaosError(.setupFailed, "node \(node.id) did not answer /health within \(timeout):\n\(Self.tail(of: logFile))")
     }
 
     /// Waits until every node answers `/ready`.
     func waitUntilReady(timeout: Duration) async throws {
-        let clock = ContinuousClock()
-        let deadline = clock.now + timeout
         var waiting = nodes.map(\.index)
-        while !waiting.isEmpty {
-            try Task.checkCancellation()
+        let allReady = await Retry.until(backoff: .fixed(.milliseconds(100)), limit: .duration(timeout)) {
             var still: [Int] = []
             for index in waiting where (try? await nodes[index].client.ready()) != true {
                 still.append(index)
             }
             waiting = still
-            if waiting.isEmpty { return }
-            guard clock.now < deadline else {
-                throw ChaosError(.setupFailed, "nodes \(waiting.map { nodes[$0].id }.joined(separator: ", ")) not ready within \(timeout)")
-            }
-            try await Task.sleep(for: .milliseconds(100))
+            return waiting.isEmpty
+        }
+        try Task.checkCancellation()
+        guard allReady else {
+            throw ChaosError(.setupFailed, "nodes \(waiting.map { nodes[$0].id }.joined(separator: ", ")) not ready within \(timeout)")
         }
     }
 
@@ -330,6 +366,7 @@ final class ChaosCluster: Sendable {
         for proxy in proxies { await proxy.stop() }
         redis?.stop()
         sentinel?.stop()
+        state.withLock { $0.redisCluster }?.stop()
         network?.teardown()
         for server in memcached { server.stop() }
     }
@@ -339,6 +376,7 @@ final class ChaosCluster: Sendable {
         supervisor.killAllNow()
         state.withLock { $0.redis }?.stop()
         state.withLock { $0.sentinel }?.stop()
+        state.withLock { $0.redisCluster }?.stop()
         network?.teardown()
         for server in state.withLock({ $0.memcached }) { server.stop() }
     }

@@ -118,6 +118,15 @@ package struct ChaosConfiguration: Sendable {
         return configuration
     }
 
+    /// `quick()` on the Redis Cluster: the three cluster faults, each once.
+    package static func quickCluster() -> ChaosConfiguration {
+        var configuration = quick()
+        configuration.topology = .cluster
+        configuration.duration = .seconds(30)
+        configuration.faults = FaultKind.quickCluster
+        return configuration
+    }
+
     /// The contract's bounds for nodes started with these settings. Convergence after a heal
     /// needs a reconnect (at most the backoff cap), possibly a heartbeat to notice what the
     /// subscription missed, and then Δ to propagate.
@@ -163,11 +172,11 @@ package struct ChaosConfiguration: Sendable {
         guard l2 == .redis || (1...8).contains(memcachedServerCount) else {
             throw ChaosError(.invalidArgument, "a Memcached run needs 1–8 memcached servers")
         }
-        if topology == .sentinel, l2 == .memcached {
-            throw ChaosError(.invalidArgument, "--topology sentinel runs with Redis as L2 only")
+        if topology != .standalone, l2 == .memcached {
+            throw ChaosError(.invalidArgument, "--topology \(topology) runs with Redis as L2 only")
         }
-        if topology == .sentinel, network == .netns {
-            throw ChaosError(.invalidArgument, "--topology sentinel runs with --network proxy only (its nodes reach the Sentinels on loopback)")
+        if topology != .standalone, network == .netns {
+            throw ChaosError(.invalidArgument, "--topology \(topology) runs with --network proxy only (its nodes reach Redis on loopback)")
         }
         let available = FaultKind.available(in: topology, memcached: l2 == .memcached)
         if let unavailable = faults.first(where: { !available.contains($0) }) {

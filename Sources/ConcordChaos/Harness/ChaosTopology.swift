@@ -4,6 +4,8 @@ package enum ChaosTopology: String, Sendable, Hashable, Codable, CaseIterable, C
     case standalone
     /// A master, a replica and three Sentinels; nodes find the master through the Sentinels.
     case sentinel
+    /// A Redis Cluster of three primaries and three replicas; nodes reach it through `redis+cluster://`.
+    case cluster
 
     package var description: String { rawValue }
 }

@@ -1,3 +1,4 @@
+import Concord
 import ConcordRedis
 import Logging
 import Metrics
@@ -33,7 +34,7 @@ final class MemcachedServerDriver: Sendable {
         self.logger = logger
         self.eventLoop = eventLoop
         self.connectedGauge = Gauge(label: "concord_memcached_connected", dimensions: [("server", "\(server)")])
-        let backoff = Backoff(base: configuration.reconnect.backoffBase, cap: configuration.reconnect.backoffCap)
+        let backoff = RetryBackoff(base: configuration.reconnect.backoffBase, cap: configuration.reconnect.backoffCap)
         self.shared = Mutex(Shared(supervisor: ReconnectSupervisor(
             backoff: backoff, random: SystemRandomNumberGenerator(), publishing: MemcachedServerState.self)))
     }

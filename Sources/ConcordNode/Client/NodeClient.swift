@@ -175,22 +175,25 @@ public final class NodeClient: Sendable {
 
         // At most one retry, and only when the connection closed before any answer: on a reused
         // keep-alive connection the node most likely dropped it while idle and never saw the request.
-        for attempt in 0..<2 {
-            let remaining = deadline - clock.now
-            guard remaining > .zero else { break }
-            do {
+        do {
+            return try await Retry.run(
+                backoff: .fixed(.zero),
+                limit: .attempts(2),
+                isRetryable: { ($0 as? HTTPClientError) == .remoteConnectionClosed },
+                onFailure: { error, _, _ in
+                    self.logger.trace("connection closed before an answer; retrying once", metadata: ["concord.error": "\(error)"])
+                }
+            ) { _ in
+                let remaining = deadline - clock.now
+                guard remaining > .zero else { throw NodeClientError(.timeout, "\(what) got no answer within \(budget)") }
                 let response = try await http.execute(request, deadline: .now() + Self.timeAmount(remaining), logger: logger)
                 let received = try await response.body.collect(upTo: configuration.maxResponseBytes)
                 let fields = response.headers.map { (name: $0.name, value: $0.value) }
                 return NodeResponse(status: Int(response.status.code), headers: fields, body: Array(received.readableBytesView))
-            } catch let error as HTTPClientError where error == .remoteConnectionClosed && attempt == 0 {
-                logger.trace("connection closed before an answer; retrying once", metadata: ["concord.error": "\(error)"])
-                continue
-            } catch {
-                throw Self.typed(error, what: what, budget: budget)
             }
+        } catch {
+            throw Self.typed(error, what: what, budget: budget)
         }
-        throw NodeClientError(.timeout, "\(what) got no answer within \(budget)")
     }
 
     /// Closes the connections to the node; a request after this fails with `.connectionClosed`.

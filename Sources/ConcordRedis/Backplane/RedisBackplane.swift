@@ -2,7 +2,8 @@ import Concord
 import Logging
 
 /// The backplane on Redis: messages on the channel `concord:{cache}:bp` through a dedicated
-/// subscriber connection, the invalidation log in the stream `concord:{cache}:log`, the epoch
+/// subscriber connection (sharded pub/sub in a Redis Cluster, so only the shard that owns the
+/// cache's slot carries them), the invalidation log in the stream `concord:{cache}:log`, the epoch
 /// and the sequence. The subscriber re-subscribes on every reconnect and reports it, so the
 /// cache can replay what it missed.
 public final class RedisBackplane: Backplane {
@@ -115,7 +116,11 @@ public final class RedisBackplane: Backplane {
                     }
                 }
             }
-            try await subscriber.subscribe(channels: [namespace.channel])
+            if client.usesShardedPubSub {
+                try await subscriber.ssubscribe(channels: [namespace.channel])
+            } else {
+                try await subscriber.subscribe(channels: [namespace.channel])
+            }
             // Messages go from the connection's event loop straight to the cache's sink: the
             // propagation delay is one hand-off, not a forwarding task per hop.
             let channel = namespace.channel

@@ -1,3 +1,4 @@
+import Concord
 import Logging
 import Metrics
 import NIOCore
@@ -36,8 +37,14 @@ final class ConnectionDriver: Sendable {
     private let connectedGauge: Gauge
     /// Set for a Sentinel configuration: the master is looked up before every connect.
     let sentinel: SentinelResolver?
+    /// Set for a subscriber in a cluster: the node to connect to is looked up before every connect.
+    let clusterTarget: ClusterSubscriptionTarget?
 
-    init(configuration: RedisConfiguration, logger: Logger, eventLoop: any EventLoop, role: String) {
+    init(
+        configuration: RedisConfiguration, logger: Logger, eventLoop: any EventLoop, role: String,
+        clusterTarget: ClusterSubscriptionTarget? = nil
+    ) {
+        self.clusterTarget = clusterTarget
         self.configuration = configuration
         self.logger = logger
         self.eventLoop = eventLoop
@@ -45,7 +52,7 @@ final class ConnectionDriver: Sendable {
         self.attemptsCounter = Counter(label: "concord_redis_connection_attempts_total", dimensions: [("role", role)])
         self.connectedGauge = Gauge(label: "concord_redis_connected", dimensions: [("role", role)])
         self.sentinel = configuration.sentinel.map { SentinelResolver(configuration: configuration, sentinel: $0, logger: logger) }
-        let backoff = Backoff(base: configuration.reconnect.backoffBase, cap: configuration.reconnect.backoffCap)
+        let backoff = RetryBackoff(base: configuration.reconnect.backoffBase, cap: configuration.reconnect.backoffCap)
         self.shared = Mutex(Shared(supervisor: ReconnectSupervisor(backoff: backoff, random: SystemRandomNumberGenerator())))
         if configuration.tls?.insecureSkipVerify == true {
             logger.warning(
@@ -162,6 +169,8 @@ final class ConnectionDriver: Sendable {
                     let address = try await sentinel.resolveMaster(eventLoop: eventLoop)
                     target = sentinel.configuration(forMaster: address)
                     master = address
+                } else if let clusterTarget {
+                    target = try await clusterTarget.resolve(eventLoop: eventLoop)
                 }
                 let connection = try await RedisConnection.connect(
                     configuration: target, eventLoop: eventLoop, logger: logger, onMessage: onMessage)

@@ -1,3 +1,4 @@
+import Concord
 /// The states a reconnect supervisor publishes; `RedisConnectionState` and the Memcached client's
 /// per-server state conform, so both clients share one supervisor.
 package protocol SupervisedConnectionState {
@@ -29,10 +30,10 @@ package struct ReconnectSupervisor<Random: RandomNumberGenerator, Published: Sup
     package private(set) var lastError: Published.Failure?
     /// Connection attempts made since the machine was created.
     package private(set) var attempts = 0
-    package let backoff: Backoff
+    package let backoff: RetryBackoff
     private var random: Random
 
-    package init(backoff: Backoff, random: Random, publishing: Published.Type) {
+    package init(backoff: RetryBackoff, random: Random, publishing: Published.Type) {
         self.backoff = backoff
         self.random = random
     }
@@ -99,7 +100,7 @@ package struct ReconnectSupervisor<Random: RandomNumberGenerator, Published: Sup
 
 extension ReconnectSupervisor where Published == RedisConnectionState {
     /// The Redis client's supervisor.
-    init(backoff: Backoff, random: Random) {
+    init(backoff: RetryBackoff, random: Random) {
         self.init(backoff: backoff, random: random, publishing: RedisConnectionState.self)
     }
 }

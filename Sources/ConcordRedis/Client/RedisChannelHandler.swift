@@ -96,19 +96,32 @@ final class RedisChannelHandler: ChannelInboundHandler {
 
     @inline(__always)
     private func dispatch(_ reply: RESPValue) throws(RedisError) {
-        if let onMessage, let message = RedisPubSubMessage(push: reply) {
-            onMessage(message)
-            return
+        if let onMessage {
+            if let message = RedisPubSubMessage(push: reply) {
+                onMessage(message)
+                return
+            }
+            // The subscriber never sends SUNSUBSCRIBE (it closes the connection instead), so a
+            // `sunsubscribe` push is Redis dropping a sharded subscription by itself: its slot
+            // migrated or its shard failed over. Closing the connection makes the subscriber
+            // find the new owner, subscribe there and report a reconnect, so the cache replays.
+            if RedisPubSubMessage.isShardUnsubscribe(reply) {
+                throw RedisError(.shardSubscriptionMoved, "Redis ended a sharded subscription: \(reply)")
+            }
         }
         guard !inFlight.isEmpty else {
             throw RedisError(.protocolError, "reply received with no command waiting for it: \(reply)")
+        }
+        let index = inFlight.startIndex
+        if inFlight[index].skippedReplies > 0 {
+            inFlight[index].skippedReplies -= 1
+            return
         }
         if case .error = reply {
             // A failing multi-reply command (SUBSCRIBE with bad arguments) answers with one error only.
             inFlight.removeFirst().continuation.resume(returning: reply)
             return
         }
-        let index = inFlight.startIndex
         inFlight[index].replies -= 1
         if inFlight[index].replies <= 0 {
             inFlight.removeFirst().continuation.resume(returning: reply)

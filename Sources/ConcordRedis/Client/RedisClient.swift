@@ -10,6 +10,8 @@ import ServiceLifecycle
 public final class RedisClient: Service, Sendable {
     public let configuration: RedisConfiguration
     let driver: ConnectionDriver
+    /// Set for a Redis Cluster configuration: commands are routed by slot instead of going to `driver`.
+    let cluster: ClusterRouter?
     private let executor: EventLoopTaskExecutor
 
     public init(
@@ -20,6 +22,9 @@ public final class RedisClient: Service, Sendable {
         let eventLoop = eventLoopGroup.next()
         self.configuration = configuration
         self.driver = ConnectionDriver(configuration: configuration, logger: logger, eventLoop: eventLoop, role: "client")
+        self.cluster = configuration.cluster.map {
+            ClusterRouter(configuration: configuration, cluster: $0, logger: logger, eventLoop: eventLoop)
+        }
         self.executor = EventLoopTaskExecutor(eventLoop: eventLoop)
     }
 
@@ -32,7 +37,11 @@ public final class RedisClient: Service, Sendable {
     /// Connects and reconnects until cancelled or a graceful shutdown; call it once.
     public func run() async throws {
         await cancelWhenGracefulShutdown {
-            await self.driver.run()
+            if let cluster = self.cluster {
+                await cluster.run()
+            } else {
+                await self.driver.run()
+            }
         }
     }
 
@@ -56,6 +65,7 @@ public final class RedisClient: Service, Sendable {
     @usableFromInline
     func _send(_ arguments: [RedisArgument]) async throws -> RESPValue {
         if let command = arguments.first { try Self.checkSupported(command) }
+        if let cluster { return try await sendRouted(arguments, through: cluster) }
         let connection = try await driver.connection()
         return try checked(await connection.send(arguments), on: connection)
     }
@@ -63,6 +73,7 @@ public final class RedisClient: Service, Sendable {
     @usableFromInline
     func _send(_ command: RedisArgument, _ arguments: [RedisArgument]) async throws -> RESPValue {
         try Self.checkSupported(command)
+        if let cluster { return try await sendRouted([command] + arguments, through: cluster) }
         let connection = try await driver.connection()
         return try checked(await connection.send(command, arguments), on: connection)
     }
@@ -103,13 +114,25 @@ public final class RedisClient: Service, Sendable {
         return reply
     }
 
-    /// A new stream of connection states for each call; it starts with the current state.
-    public var states: AsyncStream<RedisConnectionState> { driver.states.makeStream() }
+    /// A new stream of connection states for each call; it starts with the current state. In a
+    /// cluster, `.connected` comes whenever a primary's connection is made, `.disconnected` when none is left.
+    public var states: AsyncStream<RedisConnectionState> { cluster?.states.makeStream() ?? driver.states.makeStream() }
 
-    public var isConnected: Bool { driver.isConnected }
+    public var isConnected: Bool { cluster?.isConnected ?? driver.isConnected }
 
-    /// Returns once connected; throws `.timeout` (or `.authenticationFailed`) if that takes longer than `timeout`.
+    /// Returns once connected (in a cluster: the topology known and a primary connected); throws
+    /// `.timeout` (or `.authenticationFailed`) if that takes longer than `timeout`.
     public func waitUntilConnected(timeout: Duration) async throws {
-        _ = try await driver.waitForConnection(timeout: timeout, code: .timeout)
+        guard let cluster else {
+            _ = try await driver.waitForConnection(timeout: timeout, code: .timeout)
+            return
+        }
+        let start = ContinuousClock.now
+        let (primary, _) = try await cluster.route(slot: nil)
+        let left = timeout - (ContinuousClock.now - start)
+        _ = try await primary.waitForConnection(timeout: max(left, .zero), code: .timeout)
     }
+
+    /// The slot map in use in a cluster; nil before the first discovery and outside a cluster.
+    public var clusterSlotMap: ClusterSlotMap? { cluster?.slotMap }
 }

@@ -6,7 +6,9 @@ extension RedisConfiguration {
     /// - `redis://[user[:password]@]host[:port][/db]` and `rediss://...` (TLS, port 6379 by default);
     /// - `redis+sentinel://[user:password@]host1[:port1],host2[:port2]/masterName[/db]` and
     ///   `rediss+sentinel://...` (Sentinels on port 26379 by default; the credentials are for the
-    ///   master and, unless set apart in `sentinel.password`, for the Sentinels too).
+    ///   master and, unless set apart in `sentinel.password`, for the Sentinels too);
+    /// - `redis+cluster://[user:password@]host1[:port1],host2[:port2]` and `rediss+cluster://...`
+    ///   (seed nodes of a Redis Cluster, port 6379 by default; no database, Cluster has only 0).
     ///
     /// User and password are percent-decoded. Other schemes, query strings, a bad port or a bad
     /// database number throw `RedisError(.invalidURL)`.
@@ -25,6 +27,9 @@ extension RedisConfiguration {
                 endpoints: parsed.sentinels.map { Sentinel.Endpoint(host: $0.host, port: $0.port) },
                 username: parsed.username,
                 password: parsed.password)
+        }
+        if parsed.isCluster {
+            cluster = Cluster(seeds: parsed.seeds.map { Cluster.Endpoint(host: $0.host, port: $0.port) })
         }
     }
 }
@@ -45,6 +50,9 @@ enum RedisURLParser {
         /// Set for a Sentinel URL, with `sentinels`; `host` and `port` are then the first Sentinel's.
         var masterName: String? = nil
         var sentinels: [HostPort] = []
+        /// Set for a cluster URL, with `seeds`; `host` and `port` are then the first seed's.
+        var isCluster = false
+        var seeds: [HostPort] = []
     }
 
     static func parse(_ url: String) throws(RedisError) -> Result {
@@ -58,12 +66,17 @@ enum RedisURLParser {
         let scheme = url[..<schemeEnd.lowerBound].lowercased()
         let tls: Bool
         let isSentinel: Bool
+        var isCluster = false
         switch scheme {
         case "redis": (tls, isSentinel) = (false, false)
         case "rediss": (tls, isSentinel) = (true, false)
         case "redis+sentinel": (tls, isSentinel) = (false, true)
         case "rediss+sentinel": (tls, isSentinel) = (true, true)
-        default: throw invalid("unsupported scheme '\(scheme)', expected redis://, rediss://, redis+sentinel:// or rediss+sentinel://")
+        case "redis+cluster": (tls, isSentinel, isCluster) = (false, false, true)
+        case "rediss+cluster": (tls, isSentinel, isCluster) = (true, false, true)
+        default:
+            throw invalid(
+                "unsupported scheme '\(scheme)', expected redis://, rediss://, redis+sentinel://, rediss+sentinel://, redis+cluster:// or rediss+cluster://")
         }
         var rest = url[schemeEnd.upperBound...]
 
@@ -114,6 +127,14 @@ enum RedisURLParser {
             }
             masterName = decoded
             path = segments.count > 1 ? segments[1] : ""
+        } else if isCluster {
+            hosts = []
+            for part in authority.split(separator: ",", omittingEmptySubsequences: false) {
+                hosts.append(try hostPort(part, defaultPort: 6379, invalid))
+            }
+            guard path.isEmpty else {
+                throw invalid("a cluster URL has no database (Redis Cluster only has database 0): redis+cluster://host1:port1,host2:port2")
+            }
         } else {
             hosts = [try hostPort(authority, defaultPort: 6379, invalid)]
         }
@@ -128,7 +149,7 @@ enum RedisURLParser {
 
         return Result(
             host: hosts[0].host, port: hosts[0].port, username: username, password: password, database: database,
-            tls: tls, masterName: masterName, sentinels: isSentinel ? hosts : [])
+            tls: tls, masterName: masterName, sentinels: isSentinel ? hosts : [], isCluster: isCluster, seeds: isCluster ? hosts : [])
     }
 
     private static func hostPort(

@@ -47,6 +47,8 @@ public struct RedisConfiguration: Sendable {
     public var tls: TLS?
     /// nil connects to `host`:`port`; set (by `redis+sentinel://`) finds the master through Sentinel.
     public var sentinel: Sentinel?
+    /// nil talks to one server; set (by `redis+cluster://`) routes every command by slot through a Redis Cluster.
+    public var cluster: Cluster?
 
     public init(
         host: String = "127.0.0.1",
@@ -61,7 +63,8 @@ public struct RedisConfiguration: Sendable {
         reconnect: Reconnect = .init(),
         subscriber: Subscriber = .init(),
         tls: TLS? = nil,
-        sentinel: Sentinel? = nil
+        sentinel: Sentinel? = nil,
+        cluster: Cluster? = nil
     ) {
         self.host = host
         self.port = port
@@ -76,10 +79,14 @@ public struct RedisConfiguration: Sendable {
         self.subscriber = subscriber
         self.tls = tls
         self.sentinel = sentinel
+        self.cluster = cluster
     }
 
-    /// Where the configuration points, for messages: `host:port`, or the Sentinels and master name.
+    /// Where the configuration points, for messages: `host:port`, the Sentinels and master name, or the cluster's seeds.
     public var endpointDescription: String {
+        if let cluster {
+            return "cluster via \(cluster.seeds.map(\.description).joined(separator: ","))"
+        }
         if let sentinel {
             return "master '\(sentinel.masterName)' via Sentinel \(sentinel.endpoints.map(\.description).joined(separator: ","))"
         }

@@ -53,6 +53,18 @@ final class RedisConnection: Sendable {
         }
     }
 
+    /// Sends `ASKING` and the command back to back, so no other caller's command can come
+    /// between them and take the one-shot ASKING flag; resolves with the command's reply.
+    func sendAsking(_ arguments: [RedisArgument]) async throws -> RESPValue {
+        let deadline = NIODeadline.now() + commandTimeout
+        return try await withUnsafeThrowingContinuation { continuation in
+            submit(continuation, replies: 1, deadline: deadline, skipping: 1) { buffer in
+                RESPEncoder.encode(["ASKING"], into: &buffer)
+                RESPEncoder.encode(arguments, into: &buffer)
+            }
+        }
+    }
+
     /// Sends a command that Redis answers with `replies` separate replies (SUBSCRIBE a b c), resolved with the
     /// last one, or with the first error.
     func send(_ arguments: [RedisArgument], replies: Int, deadline: NIODeadline? = nil) async throws -> RESPValue {
@@ -75,9 +87,10 @@ final class RedisConnection: Sendable {
         _ continuation: UnsafeContinuation<RESPValue, any Error>,
         replies: Int,
         deadline: NIODeadline,
+        skipping skippedReplies: Int = 0,
         encode: (inout ByteBuffer) -> Void
     ) {
-        let command = PendingCommand(continuation: continuation, deadline: deadline, replies: replies)
+        let command = PendingCommand(continuation: continuation, deadline: deadline, replies: replies, skippedReplies: skippedReplies)
         switch queue.enqueue(command, allocator: channel.allocator, encode: encode) {
         case .queued:
             break
@@ -253,6 +266,9 @@ struct PendingCommand: Sendable {
     let continuation: UnsafeContinuation<RESPValue, any Error>
     let deadline: NIODeadline
     var replies: Int
+    /// Replies to discard, whatever they are, before counting `replies` (the answer to a
+    /// preceding ASKING sent in the same submission).
+    var skippedReplies = 0
 }
 
 /// Commands submitted from any thread and not yet taken by the event loop.

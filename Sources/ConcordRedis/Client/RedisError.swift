@@ -22,6 +22,12 @@ public struct RedisError: Error, CustomStringConvertible, Sendable {
             case sentinelMasterUnknown
             case notMaster
             case invalidArgument
+            case clusterTopologyInvalid
+            case clusterTopologyInconsistent
+            case clusterUnreachable
+            case clusterRedirectLimit
+            case crossSlot
+            case shardSubscriptionMoved
         }
 
         fileprivate let base: Base
@@ -66,6 +72,19 @@ public struct RedisError: Error, CustomStringConvertible, Sendable {
         public static var notMaster: Self { .init(.notMaster) }
         /// A value handed to the client is out of range (a backplane key too short, say).
         public static var invalidArgument: Self { .init(.invalidArgument) }
+        /// A node answered CLUSTER SHARDS or CLUSTER SLOTS with something that is not a slot map.
+        public static var clusterTopologyInvalid: Self { .init(.clusterTopologyInvalid) }
+        /// The cluster nodes asked disagree on the slot map and no view has a majority.
+        public static var clusterTopologyInconsistent: Self { .init(.clusterTopologyInconsistent) }
+        /// No cluster node (seed or known node) answered with a topology.
+        public static var clusterUnreachable: Self { .init(.clusterUnreachable) }
+        /// A command was redirected (MOVED, ASK, TRYAGAIN, CLUSTERDOWN) more often than `maxRedirects` allows.
+        public static var clusterRedirectLimit: Self { .init(.clusterRedirectLimit) }
+        /// Keys or sharded channels that must share one slot do not.
+        public static var crossSlot: Self { .init(.crossSlot) }
+        /// Redis ended a sharded subscription by itself (its slot moved or its shard failed over);
+        /// the subscriber reconnects to the new owner.
+        public static var shardSubscriptionMoved: Self { .init(.shardSubscriptionMoved) }
 
         public var description: String {
             switch base {
@@ -88,6 +107,12 @@ public struct RedisError: Error, CustomStringConvertible, Sendable {
             case .sentinelMasterUnknown: "sentinelMasterUnknown"
             case .notMaster: "notMaster"
             case .invalidArgument: "invalidArgument"
+            case .clusterTopologyInvalid: "clusterTopologyInvalid"
+            case .clusterTopologyInconsistent: "clusterTopologyInconsistent"
+            case .clusterUnreachable: "clusterUnreachable"
+            case .clusterRedirectLimit: "clusterRedirectLimit"
+            case .crossSlot: "crossSlot"
+            case .shardSubscriptionMoved: "shardSubscriptionMoved"
             }
         }
     }

@@ -1,3 +1,4 @@
+import Concord
 import Crypto
 
 /// A Lua script identified by its SHA-1, run with `EVALSHA` and loaded on demand.
@@ -38,27 +39,23 @@ extension RedisClient {
         command.reserveCapacity(3 + keys.count + arguments.count)
         command.append(contentsOf: keys)
         command.append(contentsOf: arguments)
-        return try await retrying(maxAttempts: 3, when: { $0.serverErrorPrefix == "NOSCRIPT" }) { attempt in
+        return try await Retry.run(
+            backoff: .fixed(.zero),
+            limit: .attempts(3),
+            isRetryable: { ($0 as? RedisError)?.serverErrorPrefix == "NOSCRIPT" }
+        ) { attempt in
+            if attempt > 0, cluster != nil {
+                // SCRIPT LOAD has no key, so in a cluster it could load the script on another
+                // shard than the one that runs it; EVAL goes by the key and caches it there.
+                var eval = command
+                eval[0] = "EVAL"
+                eval[1] = RedisArgument(script.source)
+                return try await self.send(eval)
+            }
             if attempt > 0 {
                 _ = try await self.send("SCRIPT", "LOAD", RedisArgument(script.source))
             }
             return try await self.send(command)
-        }
-    }
-
-    /// The one retry helper: re-runs `operation` while it fails with a `RedisError` matching `when`.
-    func retrying<Value>(
-        maxAttempts: Int,
-        when shouldRetry: (RedisError) -> Bool,
-        _ operation: (_ attempt: Int) async throws -> Value
-    ) async throws -> Value {
-        var attempt = 0
-        while true {
-            do {
-                return try await operation(attempt)
-            } catch let error as RedisError where shouldRetry(error) && attempt + 1 < maxAttempts {
-                attempt += 1
-            }
         }
     }
 }

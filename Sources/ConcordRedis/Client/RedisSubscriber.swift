@@ -14,6 +14,8 @@ public final class RedisSubscriber: Service, Sendable {
     private struct Subscriptions {
         var channels: Set<String> = []
         var patterns: Set<String> = []
+        /// Sharded channels (`SSUBSCRIBE`); in a cluster they all hash to one slot.
+        var shardChannels: Set<String> = []
         /// The connection the current set was (or is being) subscribed on. Guarded by the same
         /// lock as the sets, so a subscribe racing a reconnect is never lost: either the
         /// re-subscription snapshot contains it, or it sees the new connection and sends itself.
@@ -26,6 +28,8 @@ public final class RedisSubscriber: Service, Sendable {
     private let subscriptions = Mutex(Subscriptions())
     private let dropped = Atomic<Int>(0)
     private let logger: Logger
+    /// Set in a cluster: where the sharded channels' slot lives.
+    private let clusterTarget: ClusterSubscriptionTarget?
 
     public init(
         configuration: RedisConfiguration = .init(),
@@ -34,7 +38,11 @@ public final class RedisSubscriber: Service, Sendable {
     ) {
         self.configuration = configuration
         self.logger = logger
-        self.driver = ConnectionDriver(configuration: configuration, logger: logger, eventLoop: eventLoopGroup.next(), role: "subscriber")
+        let clusterTarget = configuration.cluster.map { ClusterSubscriptionTarget(configuration: configuration, cluster: $0, logger: logger) }
+        self.clusterTarget = clusterTarget
+        self.driver = ConnectionDriver(
+            configuration: configuration, logger: logger, eventLoop: eventLoopGroup.next(), role: "subscriber",
+            clusterTarget: clusterTarget)
         self.broadcaster = Broadcaster(replayLatest: false, bufferSize: configuration.subscriber.messageBufferSize)
     }
 
@@ -80,6 +88,7 @@ public final class RedisSubscriber: Service, Sendable {
     /// The channels and patterns currently wanted.
     public var subscribedChannels: Set<String> { subscriptions.withLock { $0.channels } }
     public var subscribedPatterns: Set<String> { subscriptions.withLock { $0.patterns } }
+    public var subscribedShardChannels: Set<String> { subscriptions.withLock { $0.shardChannels } }
 
     // MARK: Subscribing
 
@@ -92,6 +101,33 @@ public final class RedisSubscriber: Service, Sendable {
     /// Subscribes to glob-style `patterns` (`PSUBSCRIBE`); same contract as `subscribe(channels:)`.
     public func psubscribe(patterns: [String]) async throws {
         try await change(command: "PSUBSCRIBE", names: patterns, adding: true, in: \.patterns)
+    }
+
+    /// Subscribes to sharded `channels` (`SSUBSCRIBE`, Redis 7+); same contract as
+    /// `subscribe(channels:)`. In a cluster the connection goes to the primary that owns their
+    /// slot, so all of them must hash to one slot (`.crossSlot` otherwise). When Redis ends the
+    /// subscription by itself (the slot migrated, the shard failed over), the subscriber finds
+    /// the new owner and subscribes there; `states` shows it as a reconnect.
+    public func ssubscribe(channels: [String]) async throws {
+        if let clusterTarget {
+            let slots = Set((subscribedShardChannels.union(channels)).map { ClusterHashSlot.slot(of: $0) })
+            guard slots.count <= 1 else {
+                throw RedisError(.crossSlot, "the sharded channels of one subscriber must share a slot; these hash to slots \(slots.sorted())")
+            }
+            clusterTarget.slot = slots.first
+        }
+        try await change(command: "SSUBSCRIBE", names: channels, adding: true, in: \.shardChannels)
+    }
+
+    /// Stops receiving sharded `channels`. No SUNSUBSCRIBE goes on the wire, because a
+    /// `sunsubscribe` push is how Redis says a slot moved: the connection is renewed instead.
+    public func sunsubscribe(channels: [String]) async throws {
+        let connection = subscriptions.withLock { state -> RedisConnection? in
+            var removed = false
+            for channel in channels where state.shardChannels.remove(channel) != nil { removed = true }
+            return removed ? state.connection : nil
+        }
+        connection?.close(RedisError(.connectionClosed, "sharded channels unsubscribed; renewing the subscription"))
     }
 
     public func unsubscribe(channels: [String]) async throws {
@@ -128,6 +164,12 @@ public final class RedisSubscriber: Service, Sendable {
                 }
                 if !sent { continuation.resume(returning: .null) }
             }
+            if let moved = Self.moved(reply) {
+                // The slot is elsewhere: subscribe there. The wanted set keeps the channels.
+                clusterTarget?.moved(to: moved)
+                subscriptions.withLock { $0.connection }?.close(RedisError(.shardSubscriptionMoved, "SSUBSCRIBE was redirected to \(moved)"))
+                return
+            }
             _ = try RedisClient.checked(reply)
         } catch let error as RedisError where error.code == .server {
             if adding {
@@ -153,28 +195,45 @@ public final class RedisSubscriber: Service, Sendable {
     // MARK: Connection hooks
 
     private func resubscribe(on connection: RedisConnection) async throws {
-        var counts = (channels: 0, patterns: 0)
-        for patterns in [false, true] {
+        var counts = [0, 0, 0]
+        let kinds: [(command: RedisArgument, set: KeyPath<Subscriptions, Set<String>>)] = [
+            ("SUBSCRIBE", \.channels), ("PSUBSCRIBE", \.patterns), ("SSUBSCRIBE", \.shardChannels),
+        ]
+        for (index, kind) in kinds.enumerated() {
             // Snapshot and submit under the lock (see `change`): from here on, subscribe calls
             // see this connection and send their own commands after ours.
             let reply = try await withUnsafeThrowingContinuation { continuation in
                 let names = subscriptions.withLock { state -> [String] in
                     state.connection = connection
-                    let names = Array(patterns ? state.patterns : state.channels)
+                    let names = Array(state[keyPath: kind.set])
                     if !names.isEmpty {
-                        connection.submit(
-                            Self.command(patterns ? "PSUBSCRIBE" : "SUBSCRIBE", names), replies: names.count, continuation: continuation)
+                        connection.submit(Self.command(kind.command, names), replies: names.count, continuation: continuation)
                     }
                     return names
                 }
                 if names.isEmpty { continuation.resume(returning: .null) }
-                if patterns { counts.patterns = names.count } else { counts.channels = names.count }
+                counts[index] = names.count
+            }
+            if let moved = Self.moved(reply) {
+                clusterTarget?.moved(to: moved)
+                throw RedisError(.shardSubscriptionMoved, "SSUBSCRIBE was redirected to \(moved)")
             }
             _ = try RedisClient.checked(reply)
         }
         logger.debug(
             "subscriptions restored",
-            metadata: ["concord.redis.channels": "\(counts.channels)", "concord.redis.patterns": "\(counts.patterns)"])
+            metadata: [
+                "concord.redis.channels": "\(counts[0])", "concord.redis.patterns": "\(counts[1])",
+                "concord.redis.shardChannels": "\(counts[2])",
+            ])
+    }
+
+    /// Where a MOVED error reply sends a sharded subscription; nil for any other reply.
+    private static func moved(_ reply: RESPValue) -> RedisConfiguration.Cluster.Endpoint? {
+        guard case .error(let message) = reply, message.hasPrefix("MOVED"),
+            case .moved(_, let endpoint)? = try? ClusterRedirection(errorMessage: message, answeredBy: "127.0.0.1")
+        else { return nil }
+        return endpoint
     }
 
     /// PINGs until the connection fails; a late PONG trips the command timeout, which closes it.

@@ -6,7 +6,7 @@ import Concord
 enum CoherenceScripts {
     /// Applies a versioned mutation and, when asked, announces it: compare versions and keep
     /// the newer; store the entry, tombstone or marker; advance the head's sequence; XADD the
-    /// message to the log with id `0-<seq>`; PUBLISH it. No write lands without its notification.
+    /// message to the log with id `0-<seq>`; PUBLISH (or SPUBLISH) it. No write lands without its notification.
     ///
     /// The head is one hash `{epoch, seq}`. When it is missing (evicted, or Redis lost its data)
     /// or the log reaches past its sequence (the head went back while the log did not), the
@@ -28,7 +28,8 @@ enum CoherenceScripts {
     /// KEYS: 1 target (entry, tag marker or clear marker), 2 head, 3 log.
     /// ARGV: 1 kind, 2 version (ordered text), 3 envelope, 4 ttl ms, 5 store (1/0),
     ///       6 publish (1/0), 7 message body, 8 log max length, 9 candidate epoch, 10 channel,
-    ///       11 highest believable version (ordered text).
+    ///       11 highest believable version (ordered text), 12 publish command: PUBLISH, or SPUBLISH
+    ///       in a cluster, where the channel is in the cache's slot and only its shard hears it.
     /// Returns `{1, seq}` when applied (seq 0 when not published) or `{0, newerVersion}`.
     static let write = RedisScript(#"""
     local kind = tonumber(ARGV[1])
@@ -106,7 +107,11 @@ enum CoherenceScripts {
       if newEpoch then redis.call('DEL', KEYS[3]) end
       redis.call('HSET', KEYS[2], 'epoch', epoch, 'seq', seq)
       redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[8], '0-' .. seq, 'm', message)
-      redis.call('PUBLISH', ARGV[10], message)
+      if ARGV[12] == 'SPUBLISH' then
+        redis.call('SPUBLISH', ARGV[10], message)
+      else
+        redis.call('PUBLISH', ARGV[10], message)
+      end
     end
     return {1, seq}
     """#)

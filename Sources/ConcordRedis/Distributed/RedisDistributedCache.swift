@@ -142,6 +142,7 @@ public final class RedisDistributedCache: DistributedCache {
                     RedisArgument(CoherenceScripts.candidateEpoch()),
                     RedisArgument(namespace.channel),
                     RedisArgument(believable),
+                    client.usesShardedPubSub ? "SPUBLISH" : "PUBLISH",
                 ]
             )
         } catch let error as RedisError where error.isOutOfMemory {

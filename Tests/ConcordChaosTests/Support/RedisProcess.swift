@@ -1,6 +1,7 @@
 import ConcordProcess
 import NIOCore
 import NIOPosix
+import ConcordTesting
 
 /// Runs `body` with the port of a throwaway redis-server (`ConcordProcess.RedisServer`, the one
 /// launcher), which is killed on every path out, including a thrown error.

@@ -155,9 +155,8 @@ extension HybridCache {
             if startsFullEpisode { warnQueueFull() }
             return reservation
         case .refused(let startsFullEpisode):
-            metrics.pendingRefused.increment()
             if startsFullEpisode { warnQueueFull() }
-            logger.debug("write refused: the pending L2 write queue is full", metadata: ["concord.key": .string(mutation.key)])
+            instrumentation.pendingWriteRefused(key: mutation.key)
             throw CacheError(
                 .writeQueueFull,
                 "L2 cannot take writes now and \(pending.count) writes are waiting for it (at most \(pending.capacity) writes, \(pending.maxBytes) bytes); nothing was applied, retry later"
@@ -166,16 +165,12 @@ extension HybridCache {
     }
 
     private func noteDropped(_ mutation: CacheMutation) {
-        metrics.pendingOverflow.increment()
-        eventHub.emit(.pendingWriteDropped(key: mutation.key))
-        logger.debug("pending L2 queue full: dropped an origin fill", metadata: ["concord.key": .string(mutation.key)])
+        instrumentation.pendingWriteDropped(key: mutation.key)
     }
 
     /// Once per full episode, not once per key: an invalidation of 10,000 keys logs one line.
     private func warnQueueFull() {
-        logger.warning("pending L2 write queue is full: writes are refused with writeQueueFull, origin fills dropped", metadata: [
-            "concord.capacity": "\(pending.capacity)", "concord.maxBytes": "\(pending.maxBytes)",
-        ])
+        instrumentation.pendingQueueFull(capacity: pending.capacity, maxBytes: pending.maxBytes)
     }
 
     /// Sends a mutation to L2 (or only to the backplane). While `run()` is active a failure never
@@ -214,13 +209,8 @@ extension HybridCache {
             noteDistributedReachable()
             return landed
         } catch {
-            counters.distributedErrors.add(1, ordering: .relaxed)
-            metrics.distributedErrors.increment()
-            eventHub.emit(.distributedError(operation: "write", error: "\(error)"))
+            instrumentation.distributedWriteFailed(key: mutation.key, error: error)
             noteOutOfMemory(error, key: mutation.key)
-            logger.debug("L2 write failed; queued for recovery", metadata: [
-                "concord.key": .string(mutation.key), "concord.error": "\(error)",
-            ])
             guard runActive.load(ordering: .relaxed) else {
                 pending.release(reservation)
                 if isFill { return mutation.version }
@@ -256,11 +246,7 @@ extension HybridCache {
                 return mutation.version
             }
             let rebased = versions.next()
-            counters.rebasedWrites.add(1, ordering: .relaxed)
-            logger.debug("write rebased after a newer stored version", metadata: [
-                "concord.key": .string(mutation.key), "concord.version": "\(mutation.version)",
-                "concord.stored": "\(newer)", "concord.rebased": "\(rebased)",
-            ])
+            instrumentation.writeRebased(key: mutation.key, version: mutation.version, stored: newer, rebased: rebased)
             rebaseInMemory(mutation, to: rebased)
             mutation.version = rebased
             mutation.entry?.version = rebased
@@ -295,7 +281,7 @@ extension HybridCache {
         case .backplaneOnly:
             guard let backplane else { return }
             _ = try await backplane.publish(mutation)
-            counters.published.add(1, ordering: .relaxed)
+            instrumentation.published(key: mutation.key)
         }
     }
 
@@ -304,7 +290,7 @@ extension HybridCache {
     private func handle(_ outcome: MutationOutcome, of mutation: CacheMutation) {
         switch outcome {
         case .applied(let sequence):
-            if sequence != nil { counters.published.add(1, ordering: .relaxed) }
+            if sequence != nil { instrumentation.published(key: mutation.key) }
         case .superseded(let newer):
             // L2 holds a newer version: ours must not stay fresh in L1.
             versions.observe(newer)
@@ -319,26 +305,21 @@ extension HybridCache {
                     return .remove
                 }
             }
-            logger.debug("write superseded by a newer version", metadata: [
-                "concord.key": .string(mutation.key), "concord.version": "\(mutation.version)", "concord.newer": "\(newer)",
-            ])
+            instrumentation.writeSuperseded(key: mutation.key, version: mutation.version, newer: newer)
         }
     }
 
     /// A write Redis refused because it is full stays queued (it lands once memory is freed),
     /// but never silently: each refusal is counted and logged as an error.
-    private func noteOutOfMemory(_ error: any Error, key: String) {
+    func noteOutOfMemory(_ error: any Error, key: String) {
         guard let error = error as? CacheError, error.code == .distributedOutOfMemory else { return }
-        counters.outOfMemoryErrors.add(1, ordering: .relaxed)
-        logger.error("L2 refused a write: Redis is at maxmemory under noeviction; the write stays queued", metadata: [
-            "concord.key": .string(key), "concord.pending": "\(pending.count)", "concord.error": "\(error)",
-        ])
+        instrumentation.distributedOutOfMemory(key: key, pending: pending.count, error: error)
     }
 
     private func enqueuePending(_ mutation: CacheMutation, target: WriteTarget, reservation: PendingWrites.Reservation) {
         switch pending.enqueue(mutation, target: target, reservation: reservation) {
         case .queued:
-            eventHub.emit(.pendingWriteQueued(key: mutation.key))
+            instrumentation.pendingWriteQueued(key: mutation.key)
         case .superseded:
             break
         case .dropped(let startsFullEpisode):
@@ -359,125 +340,4 @@ extension HybridCache {
         return .nanoseconds(Int64.random(in: 0...nanos))
     }
 
-    // MARK: - Applying mutations to L1
-
-    /// Records an invalidation in every flight it concerns, so a racing load cannot install
-    /// an older value afterwards. Must run before `applyToMemory`.
-    func fenceFlights(kind: MutationKind, key: String, version: CacheVersion) {
-        let targets: [Flight] = flights.withLock { flights in
-            if kind.isKeyed { return flights[key].map { [$0] } ?? [] }
-            return Array(flights.values)
-        }
-        for flight in targets { flight.invalidate(upTo: version) }
-    }
-
-    /// Applies a mutation (local, or another node's) to L1: entries older than `version` are
-    /// expired (kept for fail-safe) or removed.
-    func applyToMemory(kind: MutationKind, key: String, version: CacheVersion, now: CacheInstant) {
-        @inline(__always)
-        func expireOrRemove(_ item: inout MemoryCacheItem<MemoryEntry>) -> MemoryCacheUpdateAction {
-            guard item.value.version < version else { return .keep }
-            if item.value.allowsFailSafe {
-                item.value.isExpired = true
-                item.value.isFailSafeValue = false
-                return .keep
-            }
-            return .remove
-        }
-        switch kind {
-        case .set, .expire:
-            memory.update(key, now: now) { expireOrRemove(&$0) }
-        case .remove:
-            memory.update(key, now: now) { $0.value.version < version ? .remove : .keep }
-        case .removeTag:
-            memory.updateAll(now: now) { _, item in
-                item.value.version < version && item.value.tags.contains(key) ? .remove : .keep
-            }
-        case .clearRemove:
-            memory.updateAll(now: now) { _, item in item.value.version < version ? .remove : .keep }
-        case .clearExpire:
-            memory.updateAll(now: now) { _, item in expireOrRemove(&item) }
-        }
-    }
-
-    // MARK: - Pending writes
-
-    /// L2 answered or reconnected: Redis is back, so queued writes need not wait out their
-    /// backoff. The backplane's resynchronization says the same, but its subscriber connection
-    /// may come back later than the command connection.
-    func noteDistributedReachable() {
-        if !pending.isEmpty { pending.retry() }
-    }
-
-    /// Flushes pending writes whenever there are some, retrying with backoff while L2 fails.
-    func runPendingWrites() async {
-        var backoff = RetryBackoff(base: configuration.retryBackoffBase, cap: configuration.retryBackoffCap)
-        for await _ in pending.signals {
-            while !pending.isEmpty, !Task.isCancelled {
-                if await flushPendingBatch() {
-                    backoff.reset()
-                } else {
-                    // Sleep out the backoff, unless the backplane reports Redis is back first.
-                    let deadline = clock.now() + backoff.nextDelay()
-                    do {
-                        _ = try await withDeadline(deadline, clock: clock) { try await self.pending.waitForRetry() }
-                    } catch {
-                        return
-                    }
-                }
-            }
-        }
-    }
-
-    /// Applies one batch; false when L2 failed (the rest stays queued).
-    private func flushPendingBatch() async -> Bool {
-        let batch = pending.batch(limit: 64)
-        var flushed = 0
-        for (mutation, target) in batch {
-            do {
-                try await send(mutation, to: target)
-                pending.markDone(mutation)
-                flushed += 1
-            } catch {
-                counters.distributedErrors.add(1, ordering: .relaxed)
-                noteOutOfMemory(error, key: mutation.key)
-                logger.debug("pending write still failing", metadata: ["concord.key": .string(mutation.key), "concord.error": "\(error)"])
-                if flushed > 0 { eventHub.emit(.pendingWritesFlushed(count: flushed)) }
-                return false
-            }
-        }
-        if flushed > 0 {
-            eventHub.emit(.pendingWritesFlushed(count: flushed))
-            logger.debug("pending writes flushed", metadata: ["concord.count": "\(flushed)"])
-        }
-        return true
-    }
-
-    /// On graceful shutdown: flush what is pending, for at most `timeout`.
-    func drainPendingWrites(timeout: Duration) async {
-        guard !pending.isEmpty else { return }
-        let deadline = clock.now() + timeout
-        logger.info("flushing pending L2 writes before shutdown", metadata: ["concord.count": "\(pending.count)"])
-        while !pending.isEmpty, clock.now() < deadline {
-            if await !flushPendingBatch() {
-                try? await clock.sleep(for: .milliseconds(50))
-            }
-        }
-        if !pending.isEmpty {
-            logger.warning("shutdown left pending L2 writes unflushed", metadata: ["concord.count": "\(pending.count)"])
-        }
-    }
-
-    /// Waits until no write is pending or `timeout` passes; true when none is pending.
-    public func waitForPendingWrites(timeout: Duration) async -> Bool {
-        let deadline = clock.now() + timeout
-        while !pending.isEmpty {
-            if clock.now() >= deadline { return false }
-            try? await clock.sleep(for: .milliseconds(5))
-        }
-        return true
-    }
-
-    /// Number of L2 writes waiting to be applied.
-    public var pendingWriteCount: Int { pending.count }
 }
