@@ -20,7 +20,7 @@ extension HybridCache {
             if queued > configuration.coherenceQueueCapacity {
                 queuedMessages.wrappingSubtract(1, ordering: .relaxed)
                 if !queueOverflowed.exchange(true, ordering: .relaxed) {
-                    counters.queueOverflows.add(1, ordering: .relaxed)
+                    instrumentation.coherenceQueueOverflowed()
                     input.yield(.queueOverflowed)
                 }
                 return
@@ -119,9 +119,7 @@ extension HybridCache {
         }
         if wasSynchronized {
             // The cache's own shutdown closes the subscription: not worth a warning.
-            let level: Logger.Level = stopping.load(ordering: .relaxed) || Task.isCancelled ? .debug : .warning
-            logger.log(level: level, "backplane disconnected", metadata: ["concord.reason": .string(reason)])
-            eventHub.emit(.backplaneDisconnected(reason: reason))
+            instrumentation.backplaneDisconnected(reason: reason, quietly: stopping.load(ordering: .relaxed) || Task.isCancelled)
         }
     }
 
@@ -155,10 +153,7 @@ extension HybridCache {
             case .failed:
                 return .failed
             case .rolledBack(let why):
-                counters.rollbacksDetected.add(1, ordering: .relaxed)
-                logger.error("the invalidation log is not the history this node applied; expiring L1 and continuing from the head", metadata: [
-                    "concord.reason": .string(why), "concord.last": "\(state.lastSequence)", "concord.head": "\(head.sequence)",
-                ])
+                instrumentation.rollbackDetected(reason: why, last: state.lastSequence, head: head.sequence)
                 expireAll(reason: "history went back: \(why)")
                 coherence.withLock { $0.jump(to: head.sequence) }
                 await learnWriteID(backplane)
@@ -180,8 +175,7 @@ extension HybridCache {
         if !wasSynchronized {
             // Redis answered: writes queued during the outage need not wait out their backoff.
             pending.retry()
-            logger.info("backplane synchronized", metadata: ["concord.epoch": .string(head.epoch), "concord.seq": "\(head.sequence)"])
-            eventHub.emit(.backplaneConnected)
+            instrumentation.backplaneSynchronized(epoch: head.epoch, sequence: head.sequence)
             readiness.wakeAll()
         }
         return .synchronized
@@ -325,8 +319,7 @@ extension HybridCache {
             markDisconnected(reason: "log unavailable: \(error)")
             return false
         }
-        counters.replays.add(1, ordering: .relaxed)
-        metrics.replays.increment()
+        instrumentation.logRead()
         switch read {
         case .trimmed:
             expireAll(reason: "the invalidation log was trimmed past sequence \(from)")
@@ -349,8 +342,7 @@ extension HybridCache {
                 expireAll(reason: "the invalidation log ends at \(last), before \(through)")
                 coherence.withLock { $0.jump(to: through) }
             }
-            eventHub.emit(.replayed(count: applied))
-            logger.debug("replayed missed messages", metadata: ["concord.count": "\(applied)", "concord.through": "\(through)"])
+            instrumentation.replayed(count: applied, through: through)
         }
         if coherence.withLock({ $0.lastWriteID == nil }) { await learnWriteID(backplane) }
         return true
@@ -358,8 +350,7 @@ extension HybridCache {
 
     /// Handles one message from the channel.
     private func receive(_ bytes: [UInt8], _ backplane: any Backplane) async {
-        counters.received.add(1, ordering: .relaxed)
-        metrics.messagesReceived.increment()
+        instrumentation.messageReceived()
         guard let message = decodeCounted(bytes) else { return }
         let state = coherence.withLock { $0 }
         // Before the first synchronization the log replay will cover this message.
@@ -377,10 +368,7 @@ extension HybridCache {
                 await synchronize(backplane, reason: "epoch changed")
                 return
             }
-            counters.gapsDetected.add(1, ordering: .relaxed)
-            metrics.gapsDetected.increment()
-            eventHub.emit(.gapDetected(from: state.lastSequence + 1, through: message.sequence - 1))
-            logger.debug("gap in backplane messages", metadata: ["concord.last": "\(state.lastSequence)", "concord.seq": "\(message.sequence)"])
+            instrumentation.gapDetected(last: state.lastSequence, sequence: message.sequence)
             guard await replay(backplane, from: state.lastSequence + 1, through: message.sequence - 1) else { return }
         }
         let current = coherence.withLock { $0 }
@@ -436,26 +424,21 @@ extension HybridCache {
         do {
             message = try BackplaneMessage.decode(bytes, maxKeyBytes: configuration.maxKeyBytes, authenticator: backplane?.messageAuthenticator)
         } catch let error as CacheError where error.code == .unauthenticatedMessage {
-            counters.unauthenticatedMessages.add(1, ordering: .relaxed)
-            ignore(reason: "\(error)")
+            ignore(reason: "\(error)", unauthenticated: true)
             return nil
         } catch {
             ignore(reason: "\(error)")
             return nil
         }
         guard versions.isWithinDrift(message.version) else {
-            counters.futureMessageVersions.add(1, ordering: .relaxed)
-            ignore(reason: "version \(message.version) is more than maxClockDrift ahead of this node's clock")
+            ignore(reason: "version \(message.version) is more than maxClockDrift ahead of this node's clock", futureVersion: true)
             return nil
         }
         return message
     }
 
-    private func ignore(reason: String) {
-        counters.ignoredMessages.add(1, ordering: .relaxed)
-        metrics.messagesIgnored.increment()
-        eventHub.emit(.messageIgnored(reason: reason))
-        logger.debug("backplane message ignored", metadata: ["concord.reason": .string(reason)])
+    private func ignore(reason: String, unauthenticated: Bool = false, futureVersion: Bool = false) {
+        instrumentation.messageIgnored(reason: reason, unauthenticated: unauthenticated, futureVersion: futureVersion)
     }
 
     /// Applies one in-order message and advances the position; a node's own messages only
@@ -469,13 +452,9 @@ extension HybridCache {
             noteSameNodeID(message)
         }
         let lag = Saturating.difference(clock.wallClockMilliseconds(), message.version.milliseconds)
-        if lag >= 0 { metrics.propagationLag.recordMilliseconds(min(lag, Int64.max / 1_000_000)) }
         fenceFlights(kind: message.kind, key: message.key, version: message.version)
         applyToMemory(kind: message.kind, key: message.key, version: message.version, now: clock.now())
-        eventHub.emit(.messageApplied(kind: message.kind, key: message.key, source: message.source))
-        logger.trace("backplane message applied", metadata: [
-            "concord.kind": "\(message.kind)", "concord.key": .string(message.key), "concord.seq": "\(message.sequence)",
-        ])
+        instrumentation.messageApplied(message, lagMilliseconds: lag)
     }
 
     /// Another process wrote with this node's id. Its writes are applied like any other node's
@@ -512,9 +491,6 @@ extension HybridCache {
             }
             return .remove
         }
-        counters.fullExpiries.add(1, ordering: .relaxed)
-        metrics.fullExpiries.increment()
-        eventHub.emit(.fullExpiry(reason: reason))
-        logger.log(level: level, "expired the whole L1", metadata: ["concord.reason": .string(reason)])
+        instrumentation.fullExpiry(reason: reason, level: level)
     }
 }

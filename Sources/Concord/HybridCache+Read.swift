@@ -44,21 +44,19 @@ extension HybridCache {
             guard let read = try await readDistributed(distributed, key: key, options: options, hasFallback: stale != nil),
                   !isOlderThanOwnCopy(read, key: key, stale: stale, readMark: readMark)
             else {
-                counters.distributedMisses.add(1, ordering: .relaxed)
-                eventHub.emit(.miss(key: key))
+                instrumentation.distributedMiss(key: key, announced: true)
                 return nil
             }
-            counters.distributedHits.add(1, ordering: .relaxed)
+            instrumentation.distributedHit(key: key, served: false)
             let now = clock.now()
             let entry = try makeEntry(from: read, as: type, options: options, now: now)
             if read.isExpired || entry.freshUntil <= now {
                 // Stale in L2 too: a miss. Fail-safe serves stale values only when a level fails.
-                counters.distributedMisses.add(1, ordering: .relaxed)
-                eventHub.emit(.miss(key: key))
+                instrumentation.distributedMiss(key: key, announced: true)
                 return nil
             }
             if !options.skipMemoryWrite { install(entry, key: key, options: options, now: now, flight: nil, readMark: readMark) }
-            eventHub.emit(.hit(key: key, source: .distributed, stale: false))
+            instrumentation.distributedServed(key: key)
             return CacheResult(value: entry.value as! Value, source: .distributed, isStale: false, version: entry.version)
         } catch let error as CacheError where error.code == .typeMismatch || error.code == .serializationFailed {
             throw error
@@ -181,10 +179,7 @@ extension HybridCache {
             servedStale = entry.isFailSafeValue
             return .hit(MemoryHit(value: entry.value, isStale: entry.isFailSafeValue, version: entry.version))
         }
-        if let servedStale {
-            if servedStale { counters.staleServed.add(1, ordering: .relaxed) }
-            eventHub.emit(.hit(key: key, source: .memory, stale: servedStale))
-        }
+        if let servedStale { instrumentation.memoryHit(key: key, stale: servedStale) }
         return read ?? .miss
     }
 
@@ -202,32 +197,27 @@ extension HybridCache {
         guard let value = Self.cast(entry.value, to: Value.self) else {
             throw Self.typeMismatch(key: key, found: entry.value, expected: Value.self)
         }
-        if entry.isFailSafeValue { counters.staleServed.add(1, ordering: .relaxed) }
-        eventHub.emit(.hit(key: key, source: .memory, stale: entry.isFailSafeValue))
+        instrumentation.memoryHit(key: key, stale: entry.isFailSafeValue)
         return CacheResult(value: value, source: .memory, isStale: entry.isFailSafeValue, version: entry.version)
     }
 
     /// Serves a stale L1 value when fail-safe allows it, else nil.
     func staleFallback<Value: Sendable>(_ stale: MemoryEntry?, key: String, options: CacheEntryOptions, as type: Value.Type) throws -> CacheResult<Value>? {
         guard let stale, stale.allowsFailSafe, options.isFailSafeEnabled else {
-            eventHub.emit(.miss(key: key))
+            instrumentation.miss(key: key)
             return nil
         }
         guard let value = stale.value as? Value else {
             throw CacheError(.typeMismatch, "the value cached for '\(key)' is a \(Swift.type(of: stale.value)), not a \(Value.self)")
         }
-        counters.staleServed.add(1, ordering: .relaxed)
-        metrics.staleServed.increment()
-        recordAge(of: stale.version)
-        eventHub.emit(.hit(key: key, source: stale.source, stale: true))
+        instrumentation.staleValueServed(key: key, source: stale.source, ageMilliseconds: age(of: stale.version))
         return CacheResult(value: value, source: stale.source, isStale: true, version: stale.version)
     }
 
-    /// Records how old a value is when it is served from L2 or by fail-safe (L1 hits are not
-    /// timed, to keep the hit path free of shared state).
-    func recordAge(of version: CacheVersion) {
-        let age = Saturating.difference(clock.wallClockMilliseconds(), version.milliseconds)
-        if age >= 0 { metrics.servedValueAge.recordMilliseconds(min(age, Int64.max / 1_000_000)) }
+    /// How old a value of `version` is now, in wall milliseconds (negative when it comes from a
+    /// clock that runs ahead).
+    func age(of version: CacheVersion) -> Int64 {
+        Saturating.difference(clock.wallClockMilliseconds(), version.milliseconds)
     }
 
     // MARK: - Flights
@@ -297,17 +287,14 @@ extension HybridCache {
                     let entry = try makeEntry(from: read, as: Value.self, options: options, now: now)
                     let isNewer = stale.map { entry.version > $0.version } ?? true
                     if !read.isExpired, entry.freshUntil > now, !forceFactory || isNewer {
-                        counters.distributedHits.add(1, ordering: .relaxed)
-                        metrics.distributedHits.increment()
-                        recordAge(of: entry.version)
+                        instrumentation.valueServed(ageMilliseconds: age(of: entry.version))
                         if !options.skipMemoryWrite { install(entry, key: key, options: options, now: now, flight: flight, readMark: readMark) }
-                        eventHub.emit(.hit(key: key, source: .distributed, stale: false))
+                        instrumentation.distributedHit(key: key, served: true)
                         return Flight.Outcome(value: entry.value, source: .distributed, isStale: false, version: entry.version)
                     }
                     stale = newer(stale, entry)
                 } else {
-                    counters.distributedMisses.add(1, ordering: .relaxed)
-                    metrics.distributedMisses.increment()
+                    instrumentation.distributedMiss(key: key, announced: false)
                 }
             } catch let error as CacheError where error.code == .typeMismatch {
                 throw error
@@ -315,7 +302,7 @@ extension HybridCache {
                 // Logged and counted by readDistributed; the factory can still serve the call.
             }
         }
-        eventHub.emit(.miss(key: key))
+        instrumentation.miss(key: key)
         return try await callFactory(key: key, options: options, tags: tags, stale: stale, flight: flight, factory: factory)
     }
 
@@ -348,15 +335,12 @@ extension HybridCache {
         }
         do {
             let outcome = try await withDeadline(deadline, clock: clock) { try await distributed.read(key) }
-            metrics.distributedReadDuration.recordNanoseconds(Int64((clock.now() - start).nanosecondsClamped))
+            instrumentation.distributedReadTook(nanoseconds: Int64((clock.now() - start).nanosecondsClamped))
             switch outcome {
             case .value(let read):
                 if let read, !versions.observe(read.entry.version) {
                     // Forged or corrupt: believing it would let one entry outrank every write.
-                    counters.futureEntryVersions.add(1, ordering: .relaxed)
-                    logger.warning("L2 entry version is more than maxClockDrift ahead; reading it as a miss", metadata: [
-                        "concord.key": .string(key), "concord.version": "\(read.entry.version)",
-                    ])
+                    instrumentation.distributedFutureVersion(key: key, version: read.entry.version)
                     noteDistributedReachable()
                     return nil
                 }
@@ -367,10 +351,7 @@ extension HybridCache {
             }
         } catch {
             if Task.isCancelled { throw error }
-            counters.distributedErrors.add(1, ordering: .relaxed)
-            metrics.distributedErrors.increment()
-            logger.debug("L2 read failed", metadata: ["concord.key": .string(key), "concord.error": "\(error)"])
-            eventHub.emit(.distributedError(operation: "read", error: "\(error)"))
+            instrumentation.distributedReadFailed(key: key, error: error)
             throw error
         }
     }
@@ -462,9 +443,7 @@ extension HybridCache {
         let version = fillVersion()
         let staleValue = stale?.value as? Value
         let context = FactoryContext<Value>(key: key, staleValue: staleValue, options: options, tags: tags.isEmpty ? (stale?.tags ?? []) : tags)
-        counters.factoryCalls.add(1, ordering: .relaxed)
-        metrics.factoryCalls.increment()
-        eventHub.emit(.factoryCalled(key: key))
+        instrumentation.factoryCalled(key: key)
         let start = clock.now()
         let run = FactoryRun<Value>()
         let work: @Sendable () async -> Void = {
@@ -523,10 +502,7 @@ extension HybridCache {
     }
 
     private func factoryTimedOut(key: String, soft: Bool, options: CacheEntryOptions, stale: MemoryEntry?) throws -> Flight.Outcome {
-        counters.factoryTimeouts.add(1, ordering: .relaxed)
-        metrics.factoryTimeouts.increment()
-        eventHub.emit(.factoryTimedOut(key: key, soft: soft))
-        logger.debug("factory timed out", metadata: ["concord.key": .string(key), "concord.soft": "\(soft)"])
+        instrumentation.factoryTimedOut(key: key, soft: soft)
         let error = CacheError(.factoryTimeout, "the factory for '\(key)' did not finish within its \(soft ? "soft" : "hard") timeout")
         return try activateFailSafe(key: key, options: options, stale: stale, error: error)
     }
@@ -541,7 +517,7 @@ extension HybridCache {
         flight: Flight?,
         start: CacheInstant
     ) async throws -> Flight.Outcome {
-        metrics.factoryDuration.recordNanoseconds((clock.now() - start).nanosecondsClamped)
+        instrumentation.factoryFinished(nanoseconds: (clock.now() - start).nanosecondsClamped)
         switch result {
         case .success(let value):
             let options = context.options
@@ -559,10 +535,7 @@ extension HybridCache {
             }
             throw error
         case .failure(let error):
-            counters.factoryErrors.add(1, ordering: .relaxed)
-            metrics.factoryErrors.increment()
-            eventHub.emit(.factoryFailed(key: key, error: "\(error)"))
-            logger.debug("factory failed", metadata: ["concord.key": .string(key), "concord.error": "\(error)"])
+            instrumentation.factoryFailed(key: key, error: error)
             // Rethrown as itself, so the caller can match its own error type.
             return try activateFailSafe(key: key, options: context.options, stale: stale, error: error)
         }
@@ -580,10 +553,9 @@ extension HybridCache {
         guard case .success(let value) = result else { return }
         do {
             _ = try await store(value, key: key, version: version, options: context.options, tags: context.tags, source: .factory, flight: nil)
-            eventHub.emit(.backgroundFactoryCompleted(key: key))
-            logger.debug("background factory completed", metadata: ["concord.key": .string(key)])
+            instrumentation.backgroundFactoryCompleted(key: key)
         } catch {
-            logger.warning("background factory result could not be stored", metadata: ["concord.key": .string(key), "concord.error": "\(error)"])
+            instrumentation.backgroundFactoryNotStored(key: key, error: error)
         }
     }
 
@@ -591,7 +563,7 @@ extension HybridCache {
     func activateFailSafe(key: String, options: CacheEntryOptions, stale: MemoryEntry?, error: any Error) throws -> Flight.Outcome {
         guard options.isFailSafeEnabled, var entry = stale, entry.allowsFailSafe else { throw error }
         if let maxCycles = options.failSafeMaxCycles, Int(entry.failSafeCycles) >= maxCycles {
-            logger.debug("fail-safe cycles exhausted", metadata: ["concord.key": .string(key)])
+            instrumentation.failSafeExhausted(key: key)
             throw error
         }
         let now = clock.now()
@@ -604,11 +576,7 @@ extension HybridCache {
         memory.set(key, MemoryCacheItem(value: entry, cost: memoryCost(key: key, entry: entry, options: options), expiresAt: now + options.failSafeMaxDuration, idleTimeout: options.memoryIdleTimeout), now: now) { existing in
             existing == nil || existing!.version <= version
         }
-        counters.staleServed.add(1, ordering: .relaxed)
-        metrics.staleServed.increment()
-        recordAge(of: entry.version)
-        eventHub.emit(.failSafeActivated(key: key))
-        logger.debug("fail-safe activated", metadata: ["concord.key": .string(key), "concord.error": "\(error)"])
+        instrumentation.failSafeActivated(key: key, error: error, ageMilliseconds: age(of: entry.version))
         return Flight.Outcome(value: entry.value, source: entry.source, isStale: true, version: entry.version)
     }
 
@@ -628,7 +596,7 @@ extension HybridCache {
             return flight
         }
         guard let flight else { return }
-        eventHub.emit(.eagerRefreshStarted(key: key))
+        instrumentation.eagerRefreshStarted(key: key)
         let started = runInBackground {
             let result: Result<Flight.Outcome, any Error>
             do {

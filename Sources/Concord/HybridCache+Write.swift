@@ -155,9 +155,8 @@ extension HybridCache {
             if startsFullEpisode { warnQueueFull() }
             return reservation
         case .refused(let startsFullEpisode):
-            metrics.pendingRefused.increment()
             if startsFullEpisode { warnQueueFull() }
-            logger.debug("write refused: the pending L2 write queue is full", metadata: ["concord.key": .string(mutation.key)])
+            instrumentation.pendingWriteRefused(key: mutation.key)
             throw CacheError(
                 .writeQueueFull,
                 "L2 cannot take writes now and \(pending.count) writes are waiting for it (at most \(pending.capacity) writes, \(pending.maxBytes) bytes); nothing was applied, retry later"
@@ -166,16 +165,12 @@ extension HybridCache {
     }
 
     private func noteDropped(_ mutation: CacheMutation) {
-        metrics.pendingOverflow.increment()
-        eventHub.emit(.pendingWriteDropped(key: mutation.key))
-        logger.debug("pending L2 queue full: dropped an origin fill", metadata: ["concord.key": .string(mutation.key)])
+        instrumentation.pendingWriteDropped(key: mutation.key)
     }
 
     /// Once per full episode, not once per key: an invalidation of 10,000 keys logs one line.
     private func warnQueueFull() {
-        logger.warning("pending L2 write queue is full: writes are refused with writeQueueFull, origin fills dropped", metadata: [
-            "concord.capacity": "\(pending.capacity)", "concord.maxBytes": "\(pending.maxBytes)",
-        ])
+        instrumentation.pendingQueueFull(capacity: pending.capacity, maxBytes: pending.maxBytes)
     }
 
     /// Sends a mutation to L2 (or only to the backplane). While `run()` is active a failure never
@@ -214,13 +209,8 @@ extension HybridCache {
             noteDistributedReachable()
             return landed
         } catch {
-            counters.distributedErrors.add(1, ordering: .relaxed)
-            metrics.distributedErrors.increment()
-            eventHub.emit(.distributedError(operation: "write", error: "\(error)"))
+            instrumentation.distributedWriteFailed(key: mutation.key, error: error)
             noteOutOfMemory(error, key: mutation.key)
-            logger.debug("L2 write failed; queued for recovery", metadata: [
-                "concord.key": .string(mutation.key), "concord.error": "\(error)",
-            ])
             guard runActive.load(ordering: .relaxed) else {
                 pending.release(reservation)
                 if isFill { return mutation.version }
@@ -256,11 +246,7 @@ extension HybridCache {
                 return mutation.version
             }
             let rebased = versions.next()
-            counters.rebasedWrites.add(1, ordering: .relaxed)
-            logger.debug("write rebased after a newer stored version", metadata: [
-                "concord.key": .string(mutation.key), "concord.version": "\(mutation.version)",
-                "concord.stored": "\(newer)", "concord.rebased": "\(rebased)",
-            ])
+            instrumentation.writeRebased(key: mutation.key, version: mutation.version, stored: newer, rebased: rebased)
             rebaseInMemory(mutation, to: rebased)
             mutation.version = rebased
             mutation.entry?.version = rebased
@@ -295,7 +281,7 @@ extension HybridCache {
         case .backplaneOnly:
             guard let backplane else { return }
             _ = try await backplane.publish(mutation)
-            counters.published.add(1, ordering: .relaxed)
+            instrumentation.published(key: mutation.key)
         }
     }
 
@@ -304,7 +290,7 @@ extension HybridCache {
     private func handle(_ outcome: MutationOutcome, of mutation: CacheMutation) {
         switch outcome {
         case .applied(let sequence):
-            if sequence != nil { counters.published.add(1, ordering: .relaxed) }
+            if sequence != nil { instrumentation.published(key: mutation.key) }
         case .superseded(let newer):
             // L2 holds a newer version: ours must not stay fresh in L1.
             versions.observe(newer)
@@ -319,9 +305,7 @@ extension HybridCache {
                     return .remove
                 }
             }
-            logger.debug("write superseded by a newer version", metadata: [
-                "concord.key": .string(mutation.key), "concord.version": "\(mutation.version)", "concord.newer": "\(newer)",
-            ])
+            instrumentation.writeSuperseded(key: mutation.key, version: mutation.version, newer: newer)
         }
     }
 
@@ -329,16 +313,13 @@ extension HybridCache {
     /// but never silently: each refusal is counted and logged as an error.
     private func noteOutOfMemory(_ error: any Error, key: String) {
         guard let error = error as? CacheError, error.code == .distributedOutOfMemory else { return }
-        counters.outOfMemoryErrors.add(1, ordering: .relaxed)
-        logger.error("L2 refused a write: Redis is at maxmemory under noeviction; the write stays queued", metadata: [
-            "concord.key": .string(key), "concord.pending": "\(pending.count)", "concord.error": "\(error)",
-        ])
+        instrumentation.distributedOutOfMemory(key: key, pending: pending.count, error: error)
     }
 
     private func enqueuePending(_ mutation: CacheMutation, target: WriteTarget, reservation: PendingWrites.Reservation) {
         switch pending.enqueue(mutation, target: target, reservation: reservation) {
         case .queued:
-            eventHub.emit(.pendingWriteQueued(key: mutation.key))
+            instrumentation.pendingWriteQueued(key: mutation.key)
         case .superseded:
             break
         case .dropped(let startsFullEpisode):
@@ -439,17 +420,13 @@ extension HybridCache {
                 pending.markDone(mutation)
                 flushed += 1
             } catch {
-                counters.distributedErrors.add(1, ordering: .relaxed)
+                instrumentation.pendingWriteFailed(key: mutation.key, error: error)
                 noteOutOfMemory(error, key: mutation.key)
-                logger.debug("pending write still failing", metadata: ["concord.key": .string(mutation.key), "concord.error": "\(error)"])
-                if flushed > 0 { eventHub.emit(.pendingWritesFlushed(count: flushed)) }
+                instrumentation.pendingWritesFlushed(count: flushed)
                 return false
             }
         }
-        if flushed > 0 {
-            eventHub.emit(.pendingWritesFlushed(count: flushed))
-            logger.debug("pending writes flushed", metadata: ["concord.count": "\(flushed)"])
-        }
+        instrumentation.pendingWritesFlushed(count: flushed)
         return true
     }
 
@@ -457,7 +434,7 @@ extension HybridCache {
     func drainPendingWrites(timeout: Duration) async {
         guard !pending.isEmpty else { return }
         let deadline = clock.now() + timeout
-        logger.info("flushing pending L2 writes before shutdown", metadata: ["concord.count": "\(pending.count)"])
+        instrumentation.shutdownDrainStarted(pending: pending.count)
         struct StillPending: Error {}
         _ = try? await Retry.run(
             backoff: .fixed(.milliseconds(50)),
@@ -469,7 +446,7 @@ extension HybridCache {
             }
         }
         if !pending.isEmpty {
-            logger.warning("shutdown left pending L2 writes unflushed", metadata: ["concord.count": "\(pending.count)"])
+            instrumentation.shutdownDrainIncomplete(pending: pending.count)
         }
     }
 

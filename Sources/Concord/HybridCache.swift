@@ -22,9 +22,8 @@ public final class HybridCache: Service, Sendable {
     let flights = Mutex<[String: Flight]>([:])
     let background = BackgroundRunner()
     let pending: PendingWrites
-    let counters = CacheCounters()
-    let metrics: CacheMetrics
-    let eventHub: EventHub
+    /// Where every event is reported: statistics, metrics, `events()` and the log in one call.
+    let instrumentation: CacheInstrumentation
     let coherence = Mutex(CoherenceState())
     /// Touched only by the coherence loop; a Mutex so the class stays Sendable.
     let headChecks = Mutex(HeadCheckState())
@@ -82,10 +81,13 @@ public final class HybridCache: Service, Sendable {
         self.distributed = distributed
         self.backplane = backplane
         self.pending = PendingWrites(capacity: configuration.pendingWriteCapacity, maxBytes: configuration.pendingWriteMaxBytes)
-        self.metrics = CacheMetrics(
-            cacheName: configuration.cacheName, node: configuration.nodeID, pendingWriteCapacity: configuration.pendingWriteCapacity
+        self.instrumentation = CacheInstrumentation(
+            logger: logger,
+            metrics: CacheMetrics(
+                cacheName: configuration.cacheName, node: configuration.nodeID, pendingWriteCapacity: configuration.pendingWriteCapacity
+            ),
+            eventHub: EventHub(bufferSize: configuration.eventBufferSize)
         )
-        self.eventHub = EventHub(bufferSize: configuration.eventBufferSize)
         self.maxDisconnectedNanoseconds = configuration.maxDisconnectedStaleness.nanosecondsClamped
         self.createdAtWallMilliseconds = clock.wallClockMilliseconds()
         // Until the backplane has been synchronized once, the node has not been told of any
@@ -94,7 +96,7 @@ public final class HybridCache: Service, Sendable {
     }
 
     /// A stream of what happens in the cache. Each call returns a new stream.
-    public func events() -> AsyncStream<CacheEvent> { eventHub.stream() }
+    public func events() -> AsyncStream<CacheEvent> { instrumentation.eventHub.stream() }
 
     /// This node's id.
     public var nodeID: String { configuration.nodeID }
@@ -118,31 +120,12 @@ public final class HybridCache: Service, Sendable {
         stats.memory.hits = memoryStats.hits
         stats.memory.misses = memoryStats.misses
         stats.memory.evictions = memoryStats.evictions
-        stats.distributed.hits = counters.distributedHits.load(ordering: .relaxed)
-        stats.distributed.misses = counters.distributedMisses.load(ordering: .relaxed)
-        stats.distributed.errors = counters.distributedErrors.load(ordering: .relaxed)
         stats.distributed.corruptEntries = distributed?.corruptEntries ?? 0
-        stats.distributed.futureVersions = counters.futureEntryVersions.load(ordering: .relaxed)
-        stats.distributed.outOfMemoryErrors = counters.outOfMemoryErrors.load(ordering: .relaxed)
-        stats.distributed.rebasedWrites = counters.rebasedWrites.load(ordering: .relaxed)
-        stats.factory.calls = counters.factoryCalls.load(ordering: .relaxed)
-        stats.factory.errors = counters.factoryErrors.load(ordering: .relaxed)
-        stats.factory.timeouts = counters.factoryTimeouts.load(ordering: .relaxed)
-        stats.staleServed = counters.staleServed.load(ordering: .relaxed)
+        instrumentation.fill(&stats)
         let coherenceState = coherence.withLock { $0 }
         stats.backplane.connected = isBackplaneConnected
         stats.backplane.epoch = coherenceState.epoch
         stats.backplane.lastSeq = coherenceState.lastSequence
-        stats.backplane.published = counters.published.load(ordering: .relaxed)
-        stats.backplane.received = counters.received.load(ordering: .relaxed)
-        stats.backplane.gapsDetected = counters.gapsDetected.load(ordering: .relaxed)
-        stats.backplane.replays = counters.replays.load(ordering: .relaxed)
-        stats.backplane.fullExpiries = counters.fullExpiries.load(ordering: .relaxed)
-        stats.backplane.ignoredMessages = counters.ignoredMessages.load(ordering: .relaxed)
-        stats.backplane.unauthenticatedMessages = counters.unauthenticatedMessages.load(ordering: .relaxed)
-        stats.backplane.futureVersions = counters.futureMessageVersions.load(ordering: .relaxed)
-        stats.backplane.queueOverflows = counters.queueOverflows.load(ordering: .relaxed)
-        stats.backplane.rollbacksDetected = counters.rollbacksDetected.load(ordering: .relaxed)
         stats.backplane.duplicateNodeID = duplicateNodeID.load(ordering: .relaxed)
         let pendingCounters = pending.counters
         stats.autoRecovery.queued = pendingCounters.queued
@@ -211,7 +194,7 @@ public final class HybridCache: Service, Sendable {
             stopping.store(true, ordering: .relaxed)
             readiness.wakeAll()
             background.close()
-            eventHub.finish()
+            instrumentation.eventHub.finish()
         }
         try await withThrowingDiscardingTaskGroup { group in
             if let distributed {
@@ -257,27 +240,23 @@ public final class HybridCache: Service, Sendable {
             backoff: RetryBackoff(base: configuration.retryBackoffBase, cap: configuration.retryBackoffCap),
             sleep: { try? await self.clock.sleep(for: $0) },
             isRetryable: { _ in !Task.isCancelled && !self.stopping.load(ordering: .relaxed) },
-            onFailure: { error, _, _ in
-                self.logger.error("\(name) stopped with an error; restarting", metadata: ["concord.error": "\(error)"])
-            }
+            onFailure: { error, _, _ in self.instrumentation.componentFailed(name, error: error) }
         ) { _ in try await body() }
     }
 
-    /// Exports L1 counters (kept per shard to keep the hit path free of shared atomics) to
-    /// swift-metrics once a second.
+    /// Hands the counters kept by their owners (L1's per shard, the pending queue's) and the
+    /// gauges to swift-metrics once a second.
     private func runMetricsExport() async {
-        var last = MemoryCacheStatistics()
         while !Task.isCancelled {
-            let current = memory.statistics
-            if current.hits > last.hits { metrics.memoryHits.increment(by: Int64(current.hits - last.hits)) }
-            if current.misses > last.misses { metrics.memoryMisses.increment(by: Int64(current.misses - last.misses)) }
-            if current.evictions > last.evictions { metrics.memoryEvictions.increment(by: Int64(current.evictions - last.evictions)) }
-            metrics.memoryEntries.record(current.entryCount)
-            metrics.pendingDepth.record(pending.count)
-            metrics.backplaneConnected.record(isBackplaneConnected ? 1 : 0)
-            last = current
+            exportMetrics()
             do { try await clock.sleep(for: .seconds(1)) } catch { return }
         }
+    }
+
+    /// Brings swift-metrics up to `statistics` now: a scrape calls it first, so `/metrics` and
+    /// `/v1/stats` show the same numbers.
+    package func exportMetrics() {
+        instrumentation.export(statistics)
     }
 
     /// Runs `job` in the background task group, or returns false when `run()` is not active.

@@ -1,5 +1,3 @@
-import Synchronization
-
 /// A snapshot of a cache's counters, the shape of the node's `GET /v1/stats`.
 public struct HybridCacheStatistics: Sendable, Equatable, Codable {
     /// L1 counters.
@@ -109,35 +107,4 @@ public struct HybridCacheStatistics: Sendable, Equatable, Codable {
     public var autoRecovery = AutoRecovery()
 
     public init() {}
-}
-
-/// Slow-path counters as relaxed atomics (L1 hits and misses are counted per shard in L1).
-final class CacheCounters: Sendable {
-    let distributedHits = Atomic<Int>(0)
-    let distributedMisses = Atomic<Int>(0)
-    let distributedErrors = Atomic<Int>(0)
-    let factoryCalls = Atomic<Int>(0)
-    let factoryErrors = Atomic<Int>(0)
-    let factoryTimeouts = Atomic<Int>(0)
-    let staleServed = Atomic<Int>(0)
-    let published = Atomic<Int>(0)
-    let received = Atomic<Int>(0)
-    let gapsDetected = Atomic<Int>(0)
-    let replays = Atomic<Int>(0)
-    let fullExpiries = Atomic<Int>(0)
-    let ignoredMessages = Atomic<Int>(0)
-    let unauthenticatedMessages = Atomic<Int>(0)
-    let futureMessageVersions = Atomic<Int>(0)
-    let futureEntryVersions = Atomic<Int>(0)
-    let queueOverflows = Atomic<Int>(0)
-    let rollbacksDetected = Atomic<Int>(0)
-    let outOfMemoryErrors = Atomic<Int>(0)
-    let rebasedWrites = Atomic<Int>(0)
-
-    init() {}
-
-    @inline(__always)
-    static func bump(_ counter: borrowing Atomic<Int>) {
-        counter.add(1, ordering: .relaxed)
-    }
 }

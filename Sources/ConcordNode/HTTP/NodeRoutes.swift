@@ -217,6 +217,9 @@ struct NodeRoutes: Sendable {
 
     @Sendable func metricsText(_ request: Request, _ context: Context) async throws -> Response {
         metrics.recordReadiness(readiness.check().ready)
+        // The counters kept by their owners (L1's, the pending queue's) are handed to the
+        // metrics system now, so this scrape shows what `/v1/stats` shows.
+        cache.exportMetrics()
         return Response(
             status: .ok,
             headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
