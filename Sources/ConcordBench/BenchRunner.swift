@@ -19,6 +19,8 @@ package struct BenchRunner: Sendable {
     package var l2: L2Backend = .redis
     /// The l2 suite (on Redis) also measures the client over TLS, against itself without TLS on the same server.
     package var tls: Bool = false
+    /// The l2 and propagation suites also measure on a Redis Cluster (three primaries), against standalone, in the same run.
+    package var cluster: Bool = false
     /// Progress lines (suite started, finished, failed) for a person watching.
     package var progress: @Sendable (String) -> Void
 
@@ -48,7 +50,7 @@ package struct BenchRunner: Sendable {
                 let results = try await withHeartbeat(position: position, suite: suite, start: start) {
                     suite == .l2 && l2 == .memcached
                         ? try await MemcachedL2Suite(configuration: quick ? .quick : .init()).run()
-                        : try await Self.run(suite, quick: quick, tls: tls)
+                        : try await Self.run(suite, quick: quick, tls: tls, cluster: cluster)
                 }
                 bySuite[suite] = results
                 let met = results.filter { $0.met == true }.count
@@ -90,16 +92,19 @@ package struct BenchRunner: Sendable {
     }
 
     /// Runs one suite with its full or quick configuration.
-    package static func run(_ suite: BenchSuite, quick: Bool, tls: Bool = false) async throws -> [BenchResult] {
+    package static func run(_ suite: BenchSuite, quick: Bool, tls: Bool = false, cluster: Bool = false) async throws -> [BenchResult] {
         switch suite {
         case .l1:
             return try await L1Suite(configuration: quick ? .quick : .init()).run()
         case .l2:
             var configuration: L2Suite.Configuration = quick ? .quick : .init()
             configuration.tls = tls
+            configuration.cluster = cluster
             return try await L2Suite(configuration: configuration).run()
         case .propagation:
-            return try await PropagationSuite(configuration: quick ? .quick : .init()).run()
+            var configuration: PropagationSuite.Configuration = quick ? .quick : .init()
+            configuration.cluster = cluster
+            return try await PropagationSuite(configuration: configuration).run()
         case .stampede:
             return try await StampedeSuite(configuration: quick ? .quick : .init()).run()
         case .recovery:

@@ -24,6 +24,10 @@ struct L2Suite: Sendable {
         /// Also measures GETs over TLS against the same client without TLS, on one server (which
         /// listens both ways), rounds alternating: the cost of TLS, with certificates made for the run.
         var tls = false
+        /// Also measures GETs through the Redis Cluster client, on a cluster of three primaries,
+        /// after the standalone server, in the same run; redis-benchmark then reads the same key
+        /// from the primary that owns its slot.
+        var cluster = false
 
         init() {}
 
@@ -47,6 +51,32 @@ struct L2Suite: Sendable {
     }
 
     func run() async throws -> [BenchResult] {
+        let standalone = try await runStandalone()
+        guard configuration.cluster, let tool = ExecutableSearch.locate("redis-benchmark") else { return standalone }
+        let topology: ClusterTopology
+        do {
+            topology = try await ClusterTopology.start(.init(primaries: 3, replicasPerPrimary: 0))
+        } catch {
+            throw BenchError("cannot start a Redis Cluster (run scripts/setup.sh): \(error)")
+        }
+        defer { topology.stop() }
+        let client = RedisClient(configuration: try topology.configuration(), logger: logger)
+        let clustered = try await BenchServices.withRunning([{ try await client.run() }]) {
+            try await client.waitUntilConnected(timeout: .seconds(5))
+            let value = [UInt8](repeating: UInt8(ascii: "x"), count: configuration.valueSize)
+            _ = try await client.send("SET", RedisArgument(Self.key), RedisArgument(value))
+            let owner = try await topology.owner(ofSlot: ClusterHashSlot.slot(of: Self.key))
+            var results: [BenchResult] = []
+            for concurrency in configuration.concurrencies {
+                results += try await measure(concurrency: concurrency, client: client, tool: tool, port: owner.port, label: " on Redis Cluster")
+            }
+            return results
+        }
+        return standalone + clustered
+            + BenchResult.versus(clustered, standalone, suffix: " on Redis Cluster", suite: "l2", what: "Redis Cluster client against the standalone client")
+    }
+
+    private func runStandalone() async throws -> [BenchResult] {
         guard let tool = ExecutableSearch.locate("redis-benchmark") else {
             throw BenchError("redis-benchmark is not installed (it comes with redis-tools; run scripts/setup.sh)")
         }
@@ -110,7 +140,8 @@ struct L2Suite: Sendable {
         concurrency: Int,
         client: RedisClient,
         tool: String,
-        port: Int
+        port: Int,
+        label: String = ""
     ) async throws -> [BenchResult] {
         // A short calibration run sizes redis-benchmark's request count to the round duration,
         // since it can only be bounded by count.
@@ -151,7 +182,7 @@ struct L2Suite: Sendable {
         return [
             BenchResult(
                 suite: "l2",
-                name: "GET, \(concurrency) concurrent caller\(plural)",
+                name: "GET, \(concurrency) concurrent caller\(plural)\(label)",
                 value: BenchResult.Summary(concord),
                 unit: "ops/s",
                 reference: BenchResult.Summary(reference),
@@ -162,7 +193,7 @@ struct L2Suite: Sendable {
             ),
             BenchResult(
                 suite: "l2",
-                name: "GET, \(concurrency) caller\(plural) on the connection's event loop",
+                name: "GET, \(concurrency) caller\(plural) on the connection's event loop\(label)",
                 value: BenchResult.Summary(onLoopRates),
                 unit: "ops/s",
                 reference: BenchResult.Summary(reference),

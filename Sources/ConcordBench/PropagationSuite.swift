@@ -40,6 +40,9 @@ struct PropagationSuite: Sendable {
         var p50Allowance: Duration = .microseconds(50)
         /// The p99 may be this many times the raw p99.
         var p99Factor = 2.0
+        /// Also measures on a Redis Cluster of three primaries (sharded pub/sub: SPUBLISH and
+        /// SSUBSCRIBE, for Concord and for the raw reference), after the standalone server, in the same run.
+        var cluster = false
 
         init() {}
 
@@ -68,20 +71,52 @@ struct PropagationSuite: Sendable {
         var missing: Int
     }
 
+    /// Where a measurement runs: one redis-server, or a Redis Cluster.
+    struct Target: Sendable {
+        var redis: RedisConfiguration
+        /// Sharded pub/sub (a cluster): the raw reference uses SPUBLISH/SSUBSCRIBE like Concord does.
+        var sharded: Bool
+        /// Appended to every result's name.
+        var label: String
+    }
+
     func run() async throws -> [BenchResult] {
-        try await BenchServices.withServer { server in
+        var results = try await BenchServices.withServer { server in
             var results: [BenchResult] = []
+            let target = Target(redis: server.configuration(), sharded: false, label: "")
             for receivers in configuration.receiverCounts {
-                results += try await measure(receivers: receivers, server: server)
+                results += try await measure(receivers: receivers, target: target)
             }
             return results
         }
+        guard configuration.cluster else { return results }
+        let standalone = results
+        let topology: ClusterTopology
+        do {
+            topology = try await ClusterTopology.start(.init(primaries: 3, replicasPerPrimary: 0))
+        } catch {
+            throw BenchError("cannot start a Redis Cluster (run scripts/setup.sh): \(error)")
+        }
+        defer { topology.stop() }
+        let target = Target(redis: try topology.configuration(), sharded: true, label: " on Redis Cluster")
+        var clustered: [BenchResult] = []
+        for receivers in configuration.receiverCounts {
+            clustered += try await measure(receivers: receivers, target: target)
+        }
+        results += clustered
+        results += try await ShardSpreadBench(
+            rounds: configuration.rounds,
+            budget: BenchBudget(maxCount: 60_000, maxDuration: configuration.rounds == 1 ? .milliseconds(300) : .seconds(2)),
+            logger: logger
+        ).run(topology: topology)
+        results += BenchResult.versus(clustered, standalone, suffix: " on Redis Cluster", suite: "propagation", what: "Redis Cluster against standalone")
+        return results
     }
 
-    private func measure(receivers receiverCount: Int, server: RedisServer) async throws -> [BenchResult] {
+    private func measure(receivers receiverCount: Int, target: Target) async throws -> [BenchResult] {
         let cacheName = "bench-propagation-\(receiverCount)"
         let nodes = try (0...receiverCount).map { index in
-            try BenchNode(id: index == 0 ? "writer" : "receiver-\(index)", cacheName: cacheName, server: server, logger: logger)
+            try BenchNode(id: index == 0 ? "writer" : "receiver-\(index)", cacheName: cacheName, redis: target.redis, logger: logger)
         }
         let writer = nodes[0]
         let receivers = Array(nodes.dropFirst())
@@ -89,12 +124,12 @@ struct PropagationSuite: Sendable {
 
         // The raw reference: one publishing client, one subscriber per receiving node.
         let rawChannel = "bench:raw:\(receiverCount)"
-        let publisher = RedisClient(configuration: server.configuration(), logger: logger)
-        let subscribers = (0..<receiverCount).map { _ in RedisSubscriber(configuration: server.configuration(), logger: logger) }
+        let publisher = RedisClient(configuration: target.redis, logger: logger)
+        let subscribers = (0..<receiverCount).map { _ in RedisSubscriber(configuration: target.redis, logger: logger) }
         let rawBoard = LatencyBoard()
         // A tap: a plain subscriber on the Concord channel, to split each delivery into the
         // writer's part (set → message on the channel) and the receiver's (channel → applied).
-        let tap = RedisSubscriber(configuration: server.configuration(), logger: logger)
+        let tap = RedisSubscriber(configuration: target.redis, logger: logger)
         let tapBoard = LatencyBoard()
         let tapMessages = tap.messages
 
@@ -130,14 +165,23 @@ struct PropagationSuite: Sendable {
         }
 
         return try await BenchServices.withRunning(services) {
-            for subscriber in subscribers { try await subscriber.subscribe(channels: [rawChannel]) }
-            try await tap.subscribe(channels: [RedisNamespace(cacheName: cacheName).channel])
+            let concordChannel = RedisNamespace(cacheName: cacheName).channel
+            if target.sharded {
+                for subscriber in subscribers { try await subscriber.ssubscribe(channels: [rawChannel]) }
+                try await tap.ssubscribe(channels: [concordChannel])
+            } else {
+                for subscriber in subscribers { try await subscriber.subscribe(channels: [rawChannel]) }
+                try await tap.subscribe(channels: [concordChannel])
+            }
             try await tap.waitUntilConnected(timeout: .seconds(10))
             try await publisher.waitUntilConnected(timeout: .seconds(10))
             // The slow log with a zero threshold records every command's time inside the server,
-            // which tells the write script's own cost from the rest of the path.
-            _ = try await publisher.send("CONFIG", "SET", "slowlog-log-slower-than", "0")
-            _ = try await publisher.send("CONFIG", "SET", "slowlog-max-len", "1000000")
+            // which tells the write script's own cost from the rest of the path. (Not in a
+            // cluster: CONFIG and SLOWLOG would reach whichever primary, not the cache's.)
+            if !target.sharded {
+                _ = try await publisher.send("CONFIG", "SET", "slowlog-log-slower-than", "0")
+                _ = try await publisher.send("CONFIG", "SET", "slowlog-max-len", "1000000")
+            }
             for subscriber in subscribers { try await subscriber.waitUntilConnected(timeout: .seconds(10)) }
             guard try await BenchServices.waitUntil(timeout: .seconds(15), { nodes.allSatisfy { $0.cache.isBackplaneConnected } }) else {
                 throw BenchError("the propagation nodes did not connect to the backplane within 15 s")
@@ -149,7 +193,7 @@ struct PropagationSuite: Sendable {
                 var concordRounds: [RoundPercentiles] = []
                 var rawRounds: [RoundPercentiles] = []
                 var tapRounds: [RoundPercentiles] = []
-                _ = try await publisher.send("SLOWLOG", "RESET")
+                if !target.sharded { _ = try await publisher.send("SLOWLOG", "RESET") }
                 for round in 0..<configuration.rounds {
                     let keys = (0..<writes).map { "p\(receiverCount)-\(mode == .backToBack ? "b" : "s")\(round)-\($0)" }
                     for side in 0..<2 {
@@ -165,14 +209,16 @@ struct PropagationSuite: Sendable {
                         } else {
                             rawBoard.begin(writes: writes, receivers: receiverCount)
                             try await drive(keys: keys, mode: mode, boards: [rawBoard]) { key in
-                                _ = try await publisher.send("PUBLISH", RedisArgument(rawChannel), RedisArgument(key))
+                                _ = try await publisher.send(target.sharded ? "SPUBLISH" : "PUBLISH", RedisArgument(rawChannel), RedisArgument(key))
                             }
                             rawRounds.append(try await settle(rawBoard, expected: writes * receiverCount))
                         }
                     }
                 }
-                let serverTimes = try await Self.serverTimes(publisher)
-                results += summarize(concordRounds, raw: rawRounds, tap: tapRounds, serverTimes: serverTimes, receivers: receiverCount, mode: mode)
+                let serverTimes = target.sharded ? (nil, nil) : try await Self.serverTimes(publisher)
+                results += summarize(
+                    concordRounds, raw: rawRounds, tap: tapRounds, serverTimes: serverTimes, receivers: receiverCount, mode: mode,
+                    label: target.label)
             }
             return results
         }
@@ -262,7 +308,8 @@ struct PropagationSuite: Sendable {
         tap: [RoundPercentiles],
         serverTimes: (writeScript: Double?, publish: Double?),
         receivers: Int,
-        mode: Mode
+        mode: Mode,
+        label suffix: String = ""
     ) -> [BenchResult] {
         func micros(_ rounds: [RoundPercentiles], _ value: KeyPath<RoundPercentiles, Double>) -> BenchResult.Summary {
             let values = rounds.map { $0[keyPath: value] / 1000 }.filter { !$0.isNaN }
@@ -273,7 +320,7 @@ struct PropagationSuite: Sendable {
         let samples = concord.map(\.samples).reduce(0, +)
         var note = "\(samples) deliveries over \(concord.count) round\(concord.count == 1 ? "" : "s")"
         if missing > 0 || rawMissing > 0 { note += "; \(missing) Concord and \(rawMissing) raw deliveries never arrived" }
-        let label = "\(receivers) receiver\(receivers == 1 ? "" : "s"), \(mode)"
+        let label = "\(receivers) receiver\(receivers == 1 ? "" : "s"), \(mode)\(suffix)"
         let tapP50 = micros(tap, \.p50).median
         let tapP99 = micros(tap, \.p99).median
         note += "; of it, set → message on the channel: p50 \(BenchFormat.adaptive(tapP50)) µs, p99 \(BenchFormat.adaptive(tapP99)) µs"
@@ -314,7 +361,19 @@ struct BenchNode: Sendable {
         configureRedis: (inout RedisConfiguration) -> Void = { _ in },
         configure: (inout HybridCacheConfiguration) -> Void = { _ in }
     ) throws {
-        var redis = server.configuration()
+        try self.init(id: id, cacheName: cacheName, redis: server.configuration(), logger: logger, configureRedis: configureRedis, configure: configure)
+    }
+
+    /// A node on the Redis (standalone, Sentinel or Cluster) that `redis` describes.
+    init(
+        id: String,
+        cacheName: String,
+        redis: RedisConfiguration,
+        logger: Logger,
+        configureRedis: (inout RedisConfiguration) -> Void = { _ in },
+        configure: (inout HybridCacheConfiguration) -> Void = { _ in }
+    ) throws {
+        var redis = redis
         redis.clientName = "bench-\(id)"
         configureRedis(&redis)
         backend = RedisCacheBackend(configuration: redis, cacheName: cacheName, logger: logger)

@@ -32,6 +32,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "In the l2 suite, also measure the Redis client over TLS (rediss://) against itself without TLS, on one server, in the same run.")
     var tls = false
 
+    @Flag(name: .long, help: "In the l2 and propagation suites, also measure on a Redis Cluster of three primaries (cluster client, sharded pub/sub), against the standalone figures of the same run.")
+    var cluster = false
+
     func validate() throws {
         _ = try suites()
         guard L2Backend(rawValue: l2.lowercased()) != nil else { throw ValidationError("--l2 must be redis or memcached, not '\(l2)'") }
@@ -52,6 +55,7 @@ struct BenchCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data((line + "\n").utf8))
         }
         runner.l2 = L2Backend(rawValue: l2.lowercased()) ?? .redis
+        runner.cluster = cluster
         runner.tls = tls
         let machine = BenchRunner.machine(quick: quick)
         if machine["build"] != "release" {
