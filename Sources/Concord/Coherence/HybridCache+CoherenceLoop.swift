@@ -45,69 +45,59 @@ extension HybridCache {
                     input.yield(.heartbeat)
                 }
             }
-            var transportSubscribed = false
-            // After a failed synchronization: retried with backoff, sooner than the next
-            // heartbeat, because the subscriber often reconnects before the command connection
-            // and the head is then unavailable only for a moment.
-            var retry = SynchronizationRetry(
-                backoff: RetryBackoff(base: configuration.retryBackoffBase, cap: max(configuration.retryBackoffBase, configuration.heartbeatInterval))
+            // The decisions are the state machine's; this loop performs them.
+            var machine = CoherenceStateMachine(
+                retryBackoff: RetryBackoff(base: configuration.retryBackoffBase, cap: max(configuration.retryBackoffBase, configuration.heartbeatInterval))
             )
+            var random = SystemRandomNumberGenerator()
             for await next in inputs {
-                let outcome: SynchronizationOutcome
+                var message: [UInt8] = []
+                let happened: CoherenceStateMachine.Input
                 switch next {
                 case .event(.subscribed):
-                    transportSubscribed = true
-                    outcome = await synchronize(backplane, reason: "subscribed")
+                    happened = .subscribed
                 case .event(.disconnected(let reason)):
-                    transportSubscribed = false
-                    markDisconnected(reason: reason)
-                    outcome = .notAttempted
+                    happened = .disconnected(reason: reason)
                 case .event(.message(let bytes)):
                     queuedMessages.wrappingSubtract(1, ordering: .relaxed)
-                    await receive(bytes, backplane)
-                    outcome = await owedHeadCheck(backplane, transportSubscribed: transportSubscribed)
+                    message = bytes
+                    happened = .message
                 case .queueOverflowed:
                     queueOverflowed.store(false, ordering: .relaxed)
                     logger.warning("backplane messages arrived faster than they were applied; resynchronizing from the head", metadata: [
                         "concord.capacity": "\(configuration.coherenceQueueCapacity)",
                     ])
-                    outcome = transportSubscribed ? await synchronize(backplane, reason: "queue overflow") : .notAttempted
+                    happened = .queueOverflowed
                 case .heartbeat:
-                    outcome = transportSubscribed ? await synchronize(backplane, reason: "heartbeat") : .notAttempted
+                    happened = .heartbeat
                 case .retrySynchronize:
-                    retry.isScheduled = false
-                    outcome = transportSubscribed ? await synchronize(backplane, reason: "retry") : .notAttempted
+                    happened = .retryDue
                 }
-                switch outcome {
-                case .synchronized:
-                    retry.backoff.reset()
-                case .failed where transportSubscribed && !retry.isScheduled:
-                    retry.isScheduled = true
-                    let delay = retry.backoff.nextDelay()
+                let outcome: SynchronizationOutcome
+                switch machine.handle(happened) {
+                case .synchronize(let reason):
+                    outcome = await synchronize(backplane, reason: reason)
+                case .markDisconnected(let reason):
+                    markDisconnected(reason: reason)
+                    outcome = .notAttempted
+                case .receive:
+                    await receive(message, backplane)
+                    outcome = await owedHeadCheck(backplane, transportSubscribed: machine.isSubscribed)
+                case .wait:
+                    outcome = .notAttempted
+                }
+                if let delay = machine.finished(outcome, using: &random) {
                     group.addTask {
                         do { try await self.clock.sleep(for: delay) } catch { return }
                         input.yield(.retrySynchronize)
                     }
-                case .failed, .notAttempted:
-                    break
                 }
             }
             group.cancelAll()
         }
     }
 
-    /// Whether a synchronization brought the node up to the head.
-    enum SynchronizationOutcome {
-        case synchronized
-        case failed
-        case notAttempted
-    }
-
-    /// The pending early retry of a failed synchronization; at most one is scheduled at a time.
-    private struct SynchronizationRetry {
-        var backoff: RetryBackoff
-        var isScheduled = false
-    }
+    typealias SynchronizationOutcome = CoherenceStateMachine.SynchronizationOutcome
 
     func markDisconnected(reason: String) {
         let wasSynchronized = coherence.withLock { state in
@@ -122,5 +112,4 @@ extension HybridCache {
             instrumentation.backplaneDisconnected(reason: reason, quietly: stopping.load(ordering: .relaxed) || Task.isCancelled)
         }
     }
-
 }

@@ -52,42 +52,44 @@ extension HybridCache {
         instrumentation.messageReceived()
         guard let message = decodeCounted(bytes) else { return }
         let state = coherence.withLock { $0 }
-        // Before the first synchronization the log replay will cover this message.
-        guard state.isSynchronized, let epoch = state.epoch else { return }
-        if message.epoch != epoch || message.sequence > state.lastSequence + 1 {
+        var decision = CoherenceStateMachine.classify(message, state: state)
+        if decision == .checkHead {
             // An epoch change or a gap: check against the head before acting, so a forged or
             // corrupt message cannot make the node expire its L1 or replay a bogus range.
             guard let head = await headCovering(message, backplane) else { return }
-            if message.epoch != head.epoch || message.sequence > head.sequence {
-                ignore(reason: "message epoch \(message.epoch) seq \(message.sequence) does not match head \(head.epoch) seq \(head.sequence)")
-                if head.epoch != epoch { await synchronize(backplane, reason: "epoch check") }
+            switch CoherenceStateMachine.judgeAgainstHead(message, head: head, state: state) {
+            case .ignore(let reason, let resynchronize):
+                ignore(reason: reason)
+                if resynchronize { await synchronize(backplane, reason: "epoch check") }
                 return
-            }
-            if message.epoch != epoch {
+            case .epochChanged:
                 await synchronize(backplane, reason: "epoch changed")
                 return
+            case .replayGap(let gap):
+                instrumentation.gapDetected(last: state.lastSequence, sequence: message.sequence)
+                guard await replay(backplane, from: gap.lowerBound, through: gap.upperBound) else { return }
             }
-            instrumentation.gapDetected(last: state.lastSequence, sequence: message.sequence)
-            guard await replay(backplane, from: state.lastSequence + 1, through: message.sequence - 1) else { return }
+            decision = CoherenceStateMachine.classifyInOrder(message, state: coherence.withLock { $0 })
         }
-        let current = coherence.withLock { $0 }
-        if message.sequence <= current.lastSequence {
-            // A duplicate, already applied by a replay, unless the number was applied for
-            // another write: history went back, or a forgery got in first. The log decides.
-            if let applied = current.applied.writeID(at: message.sequence), applied != message.writeID {
-                logger.warning("a sequence number arrived again for another write; checking the log", metadata: [
-                    "concord.seq": "\(message.sequence)",
-                ])
-                if headChecks.withLock({ $0.checkedSinceApply }) && queuedMessages.load(ordering: .relaxed) > 0 {
-                    headChecks.withLock { $0.isCheckOwed = true }
-                } else {
-                    await synchronize(backplane, reason: "sequence \(message.sequence) reused")
-                }
+        switch decision {
+        case .apply:
+            apply(message)
+        case .reusedSequence:
+            // Already applied for another write: history went back, or a forgery got in first.
+            // The log decides.
+            logger.warning("a sequence number arrived again for another write; checking the log", metadata: [
+                "concord.seq": "\(message.sequence)",
+            ])
+            if headChecks.withLock({ $0.checkedSinceApply }) && queuedMessages.load(ordering: .relaxed) > 0 {
+                headChecks.withLock { $0.isCheckOwed = true }
+            } else {
+                await synchronize(backplane, reason: "sequence \(message.sequence) reused")
             }
+        case .waitForSynchronization, .duplicate, .outOfOrder, .checkHead:
+            // Before the first synchronization the log replay covers it; a duplicate was
+            // applied by a replay; past a replayed gap the next synchronization takes over.
             return
         }
-        guard message.sequence == current.lastSequence + 1 else { return }
-        apply(message)
     }
 
     /// A head that shows whether a suspicious message's number was ever assigned: the last one

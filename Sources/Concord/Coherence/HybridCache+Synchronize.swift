@@ -15,33 +15,34 @@ extension HybridCache {
         }
         headChecks.withLock { $0.lastHead = head; $0.checkedSinceApply = true; $0.isCheckOwed = false }
         let state = coherence.withLock { $0 }
-        if state.epoch == nil {
+        switch CoherenceStateMachine.plan(state: state, head: head) {
+        case .adoptFirstEpoch:
             // Nothing was ever applied: what L1 holds may have missed any write before now.
             // Expected at start when calls filled L1 before the subscription was up: expired
             // all the same (they may have missed invalidations), but no cause for a warning.
             if memory.count > 0 { expireAll(reason: "first synchronization with a non-empty L1", level: .info) }
             coherence.withLock { $0.jump(to: head.sequence, epoch: head.epoch) }
             await learnWriteID(backplane)
-        } else if state.epoch != head.epoch {
-            expireAll(reason: "epoch changed from \(state.epoch ?? "-") to \(head.epoch): Redis lost its data")
+        case .epochChanged(let old):
+            expireAll(reason: "epoch changed from \(old) to \(head.epoch): Redis lost its data")
             coherence.withLock { $0.jump(to: head.sequence, epoch: head.epoch) }
             await learnWriteID(backplane)
-        } else {
+        case .verifyPosition:
             switch await verifyPosition(backplane, state: state, head: head) {
-            case .failed:
+            case nil:
                 return .failed
-            case .rolledBack(let why):
+            case .rolledBack(let why)?:
                 instrumentation.rollbackDetected(reason: why, last: state.lastSequence, head: head.sequence)
                 expireAll(reason: "history went back: \(why)")
                 coherence.withLock { $0.jump(to: head.sequence) }
                 await learnWriteID(backplane)
                 await expireCopiesOlderThanTheRollback(newestApplied: state.newestApplied)
-            case .matches:
-                if head.sequence > state.lastSequence {
+            case .matches?, .learn?:
+                if let range = CoherenceStateMachine.replayRange(state: state, head: head) {
                     if reason == "heartbeat" {
                         logger.debug("heartbeat found missed messages", metadata: ["concord.last": "\(state.lastSequence)", "concord.head": "\(head.sequence)"])
                     }
-                    guard await replay(backplane, from: state.lastSequence + 1, through: head.sequence) else { return .failed }
+                    guard await replay(backplane, from: range.lowerBound, through: range.upperBound) else { return .failed }
                 }
             }
         }
@@ -109,50 +110,33 @@ extension HybridCache {
         if !started { noteNotRunning("expiring L2 after it lost data") }
     }
 
-    /// Whether the log at this node's position is the history it applied.
-    enum PositionCheck {
-        /// The entry there is the write applied (or the node did not know and now does), or it
-        /// cannot be read (trimmed: the replay that follows handles that).
-        case matches
-        /// The head is below the position, or the entry there is another write.
-        case rolledBack(String)
-        /// Redis did not answer.
-        case failed
-    }
-
     /// Checks, within one epoch, that the head has not gone below this node's position and that
     /// the log entry at the position carries the write id the node applied there. A snapshot
     /// restore, a replica promoted while behind, or reused numbers fail one of the two, even when
-    /// other writers have since pushed the head past the position.
-    func verifyPosition(_ backplane: any Backplane, state: CoherenceState, head: BackplaneHead) async -> PositionCheck {
+    /// other writers have since pushed the head past the position. A write the node reached
+    /// without applying it is learnt here. Nil when Redis did not answer.
+    func verifyPosition(_ backplane: any Backplane, state: CoherenceState, head: BackplaneHead) async -> CoherenceStateMachine.PositionVerdict? {
+        if let verdict = CoherenceStateMachine.checkPositionAgainstHead(state: state, head: head) { return verdict }
         let position = state.lastSequence
-        if head.sequence < position {
-            return .rolledBack("the log's head went back from \(position) to \(head.sequence)")
-        }
-        guard position > 0 else { return .matches }
         let read: BackplaneLogRead
         do {
             read = try await backplane.readLog(from: position, through: position)
         } catch {
             logger.debug("invalidation log unavailable", metadata: ["concord.error": "\(error)"])
             markDisconnected(reason: "log unavailable: \(error)")
-            return .failed
+            return nil
         }
-        guard case .messages(let raws) = read, let raw = raws.first,
-              let entry = try? BackplaneMessage.decode(raw, maxKeyBytes: configuration.maxKeyBytes, authenticator: backplane.messageAuthenticator),
-              entry.sequence == position
-        else { return .matches }
-        guard let expected = state.lastWriteID else {
-            // The node reached this position without applying it: learn the write there now.
+        var entry: BackplaneMessage?
+        if case .messages(let raws) = read, let raw = raws.first {
+            entry = try? BackplaneMessage.decode(raw, maxKeyBytes: configuration.maxKeyBytes, authenticator: backplane.messageAuthenticator)
+        }
+        let verdict = CoherenceStateMachine.judgePosition(state: state, entry: entry)
+        if case .learn(let writeID) = verdict {
             coherence.withLock { current in
-                if current.lastSequence == position, current.lastWriteID == nil { current.lastWriteID = entry.writeID }
+                if current.lastSequence == position, current.lastWriteID == nil { current.lastWriteID = writeID }
             }
-            return .matches
         }
-        if entry.writeID != expected {
-            return .rolledBack("the log entry at \(position) is another write than the one applied")
-        }
-        return .matches
+        return verdict
     }
 
     /// After a jump to a position the node did not apply: reads the write there, so the next
