@@ -179,7 +179,7 @@ public final class NodeClient: Sendable {
             return try await Retry.run(
                 backoff: .fixed(.zero),
                 limit: .attempts(2),
-                isRetryable: { ($0 as? HTTPClientError) == .remoteConnectionClosed },
+                isRetryable: Self.isClosedBeforeAnswer,
                 onFailure: { error, _, _ in
                     self.logger.trace("connection closed before an answer; retrying once", metadata: ["concord.error": "\(error)"])
                 }
@@ -199,6 +199,14 @@ public final class NodeClient: Sendable {
     /// Closes the connections to the node; a request after this fails with `.connectionClosed`.
     public func shutdown() {
         http.shutdown { _ in }
+    }
+
+    /// Whether the node closed or reset the connection before any answer: what a keep-alive
+    /// connection the node dropped while idle looks like, whether its FIN or its RST came first.
+    private static func isClosedBeforeAnswer(_ error: any Error) -> Bool {
+        if let error = error as? HTTPClientError { return error == .remoteConnectionClosed }
+        if let error = error as? IOError { return error.errnoCode == ECONNRESET || error.errnoCode == EPIPE }
+        return false
     }
 
     /// The transport's failure as the client's typed error.
@@ -224,6 +232,9 @@ public final class NodeClient: Sendable {
         }
         if error is NIOSSLError || error is BoringSSLError {
             return NodeClientError(.connectionFailed, "\(what): TLS failed: \(error)")
+        }
+        if isClosedBeforeAnswer(error) {
+            return NodeClientError(.connectionClosed, "\(what): the node closed the connection without a complete answer (\(error))")
         }
         if error is NIOConnectionError || error is IOError || error is ChannelError {
             if case ChannelError.connectTimeout = error {
