@@ -16,6 +16,8 @@ import ServiceLifecycle
 public final class CacheNode: Sendable {
     public let configuration: NodeConfiguration
     public let cache: HybridCache
+    /// The caches besides the default one, by name (`--cache-name` repeated), each served under `/v1/caches/NAME/…`.
+    public let otherCaches: [String: HybridCache]
     public let origin: (any Origin)?
     /// Where `/metrics` reads from. The `concord` executable bootstraps swift-metrics onto this
     /// same registry, so cache metrics and the node's HTTP metrics come out together.
@@ -47,51 +49,77 @@ public final class CacheNode: Sendable {
         if configuration.testClockOffset != .zero {
             logger.warning("testing only: this node's wall clock is offset", metadata: ["concord.offset": "\(configuration.testClockOffset)"])
         }
-        let cache: HybridCache
-        let readiness: NodeReadiness
+        var caches: [(HybridCache, NodeReadiness)] = []
+        for name in configuration.cacheNames {
+            caches.append(try Self.makeCache(named: name, configuration: configuration, authenticator: authenticator, clock: clock, logger: logger))
+        }
+        let (cache, defaultReadiness) = caches[0]
+        let others = Array(caches.dropFirst())
+        // Ready when every cache the node holds can keep its L1 coherent.
+        let readiness = others.isEmpty ? defaultReadiness : NodeReadiness {
+            for (other, readiness) in [(cache, defaultReadiness)] + others {
+                let report = readiness.check()
+                guard report.ready else {
+                    return NodeReadiness.Report(ready: false, backplane: report.backplane, reason: "cache '\(other.configuration.cacheName)': \(report.reason ?? "not ready")")
+                }
+            }
+            return defaultReadiness.check()
+        }
+        let origin = try configuration.origin?.open(http: configuration.httpOriginConfiguration)
+        try self.init(
+            configuration: configuration, cache: cache, otherCaches: Dictionary(uniqueKeysWithValues: others.map { ($0.0.configuration.cacheName, $0.0) }),
+            origin: origin, readiness: readiness, registry: registry, logger: logger)
+    }
+
+    /// One of the node's caches on the backends the configuration names, with its readiness.
+    private static func makeCache(
+        named name: String,
+        configuration: NodeConfiguration,
+        authenticator: (any MessageAuthenticator)?,
+        clock: any CacheClock,
+        logger: Logger
+    ) throws -> (HybridCache, NodeReadiness) {
         if let memcached = try configuration.memcachedConfiguration() {
             // Memcached holds L2; Redis, when the backplane is on, only carries invalidations.
             let backend = MemcachedCacheBackend(
                 configuration: memcached,
-                backplane: configuration.isBackplaneEnabled ? try configuration.redisConfiguration() : nil,
-                cacheName: configuration.cacheName,
+                backplane: configuration.isBackplaneEnabled ? try configuration.redisConfiguration(cacheName: name) : nil,
+                cacheName: name,
                 authenticator: authenticator,
                 maxClockDrift: configuration.maxClockDrift,
                 logger: logger
             )
-            cache = try HybridCache(
-                configuration: configuration.cacheConfiguration,
+            let cache = try HybridCache(
+                configuration: configuration.cacheConfiguration(named: name),
                 distributed: backend.distributed,
                 backplane: backend.backplane,
                 clock: clock,
                 logger: logger
             )
-            readiness = backend.backplane == nil ? .memcached(backend.client) : .backplane(of: cache)
-        } else {
-            let backend = RedisCacheBackend(
-                configuration: try configuration.redisConfiguration(), cacheName: configuration.cacheName,
-                authenticator: authenticator, maxClockDrift: configuration.maxClockDrift, logger: logger
-            )
-            let backplane: RedisBackplane? = configuration.isBackplaneEnabled ? backend.backplane : nil
-            cache = try HybridCache(
-                configuration: configuration.cacheConfiguration,
-                distributed: backend.distributed,
-                backplane: backplane,
-                clock: clock,
-                logger: logger
-            )
-            readiness = backplane == nil ? .redis(backend.client) : .backplane(of: cache)
+            return (cache, backend.backplane == nil ? .memcached(backend.client) : .backplane(of: cache))
         }
-        let origin = try configuration.origin?.open(http: configuration.httpOriginConfiguration)
-        try self.init(configuration: configuration, cache: cache, origin: origin, readiness: readiness, registry: registry, logger: logger)
+        let backend = RedisCacheBackend(
+            configuration: try configuration.redisConfiguration(cacheName: name), cacheName: name,
+            authenticator: authenticator, maxClockDrift: configuration.maxClockDrift, logger: logger
+        )
+        let backplane: RedisBackplane? = configuration.isBackplaneEnabled ? backend.backplane : nil
+        let cache = try HybridCache(
+            configuration: configuration.cacheConfiguration(named: name),
+            distributed: backend.distributed,
+            backplane: backplane,
+            clock: clock,
+            logger: logger
+        )
+        return (cache, backplane == nil ? .redis(backend.client) : .backplane(of: cache))
     }
 
-    /// A node around a cache built elsewhere: in-memory backends in tests, or an app that
-    /// embeds the API. The cache's own configuration decides key and value limits; token and
+    /// A node around a cache (and `otherCaches`, served under `/v1/caches/NAME/…`) built
+    /// elsewhere: in-memory backends in tests, or an app that embeds the API. The cache's own configuration decides key and value limits; token and
     /// TLS files come from `configuration` and are read here.
     public init(
         configuration: NodeConfiguration,
         cache: HybridCache,
+        otherCaches: [String: HybridCache] = [:],
         origin: (any Origin)?,
         readiness: NodeReadiness,
         registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
@@ -99,6 +127,7 @@ public final class CacheNode: Sendable {
     ) throws {
         self.configuration = configuration
         self.cache = cache
+        self.otherCaches = otherCaches
         self.origin = origin
         self.readiness = readiness
         self.tokens = try AccessTokens(configuration: configuration)
@@ -115,7 +144,9 @@ public final class CacheNode: Sendable {
     /// service of the application, so HummingbirdTesting runs it too. `onServerRunning` gets
     /// the bound port (useful with port 0).
     public func makeApplication(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
-        let routes = NodeRoutes(cache: cache, origin: origin, readiness: readiness, metrics: metrics, tokens: tokens, logger: logger)
+        var routes = NodeRoutes(cache: cache, origin: origin, readiness: readiness, metrics: metrics, tokens: tokens, logger: logger)
+        routes.namedCaches = otherCaches
+        routes.namedCaches[cache.configuration.cacheName] = cache
         let idleTimeout = TimeAmount.nanoseconds(configuration.idleTimeout.nanosecondsClamped)
         let requestTimeout = TimeAmount.nanoseconds(configuration.requestTimeout.nanosecondsClamped)
         let logger = self.logger
@@ -146,7 +177,7 @@ public final class CacheNode: Sendable {
                 serverName: Self.serverName,
                 availableConnectionsDelegate: .maximum(configuration.maxConnections, logger: logger)
             ),
-            services: [cache],
+            services: [cache] + otherCaches.keys.sorted().compactMap { otherCaches[$0] },
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
                 logger.info("listening on \(scheme)://\(baseURL.contains(":") ? "[\(baseURL)]" : baseURL):\(port)")
@@ -194,7 +225,7 @@ public final class CacheNode: Sendable {
         // keep a node that was told to stop alive forever.
         groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdownTimeout + .seconds(5)
         logger.info("node starting", metadata: [
-            "concord.cache": .string(configuration.cacheName),
+            "concord.cache": .string(configuration.cacheNames.joined(separator: ",")),
             "concord.l2": .string(configuration.memcachedURL ?? "redis"),
             "concord.redis": .string(configuration.redactedRedisURL),
             "concord.redis.role": .string(configuration.isBackplaneEnabled ? (configuration.memcachedURL == nil ? "L2 + backplane" : "backplane") : "L2 only (no backplane)"),

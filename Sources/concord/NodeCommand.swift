@@ -34,7 +34,7 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(name: .customLong(NodeOption.origin.name), help: Self.help(.origin)) var origin: String?
     @Flag(name: .customLong(NodeOption.originCacheControl.name), inversion: .prefixedNo, help: Self.help(.originCacheControl)) var originCacheControl: Bool?
     @Option(name: .customLong(NodeOption.originMaxConnections.name), help: Self.help(.originMaxConnections)) var originMaxConnections: String?
-    @Option(name: .customLong(NodeOption.cacheName.name), help: Self.help(.cacheName)) var cacheName: String?
+    @Option(name: .customLong(NodeOption.cacheName.name), help: Self.help(.cacheName)) var cacheName: [String] = []
     @Option(name: .customLong(NodeOption.duration.name), help: Self.help(.duration)) var duration: String?
     @Option(name: .customLong(NodeOption.memoryDuration.name), help: Self.help(.memoryDuration)) var memoryDuration: String?
     @Flag(name: .customLong(NodeOption.failSafe.name), inversion: .prefixedNo, help: Self.help(.failSafe)) var failSafe: Bool?
@@ -83,7 +83,7 @@ struct NodeCommand: AsyncParsableCommand {
             (.id, id), (.bind, bind), (.port, port), (.redis, redis), (.redisUser, redisUser), (.redisPasswordFile, redisPasswordFile),
             (.tlsCAFile, tlsCAFile), (.tlsCertFile, tlsCertFile), (.tlsKeyFile, tlsKeyFile), (.tlsServerName, tlsServerName),
             (.tlsInsecureSkipVerify, tlsInsecureSkipVerify.map { String($0) }), (.sentinelUsername, sentinelUsername),
-            (.sentinelPasswordFile, sentinelPasswordFile), (.l2, l2), (.origin, origin), (.cacheName, cacheName),
+            (.sentinelPasswordFile, sentinelPasswordFile), (.l2, l2), (.origin, origin), (.cacheName, cacheName.isEmpty ? nil : cacheName.joined(separator: ",")),
             (.originCacheControl, originCacheControl.map { String($0) }), (.originMaxConnections, originMaxConnections),
             (.duration, duration), (.memoryDuration, memoryDuration), (.failSafe, failSafe.map { String($0) }),
             (.failSafeMaxDuration, failSafeMaxDuration), (.failSafeThrottle, failSafeThrottle),

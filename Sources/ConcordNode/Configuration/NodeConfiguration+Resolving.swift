@@ -58,7 +58,12 @@ extension NodeConfiguration {
         }
         if let value = try resolver.boolean(.originCacheControl) { originRespectsCacheControl = value }
         if let value = try resolver.integer(.originMaxConnections, in: 1...1024) { originMaxConnections = value }
-        if let name = try resolver.string(.cacheName) { cacheName = name }
+        if let names = try resolver.string(.cacheName) {
+            // Several caches: `--cache-name a --cache-name b` or `a,b`; the first is the default.
+            let list = names.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            cacheName = list[0]
+            additionalCacheNames = Array(list.dropFirst())
+        }
 
         if let value = try resolver.duration(.duration) { duration = value }
         if let value = try resolver.optionalDuration(.memoryDuration) { memoryDuration = value }
@@ -179,6 +184,17 @@ extension NodeConfiguration {
         }
         if respPort != nil, respToken == nil, !bindsLoopbackOnly {
             throw combination(.respTokenFile, "is required when --bind is not a loopback address ('\(bindHost)') and --resp-port is set: anyone who reaches the port could read and overwrite the cache")
+        }
+        if !additionalCacheNames.isEmpty {
+            let names = [cacheName] + additionalCacheNames
+            guard names.count <= Self.maxCaches else {
+                throw combination(.cacheName, "names \(names.count) caches; a node holds at most \(Self.maxCaches)")
+            }
+            // Each name is a path segment of the API (`/v1/caches/NAME/…`), so it stays URL-safe.
+            if let bad = names.first(where: { !Self.isPathSafeCacheName($0) }) {
+                throw combination(.cacheName, "'\(bad)' is not a cache name a node can serve beside others: 1–64 of [A-Za-z0-9._-]")
+            }
+            guard Set(names).count == names.count else { throw combination(.cacheName, "names a cache twice") }
         }
         do {
             try cacheConfiguration.validate()

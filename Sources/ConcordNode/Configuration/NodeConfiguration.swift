@@ -36,6 +36,32 @@ public struct NodeConfiguration: Sendable, Equatable {
     /// With an HTTP origin: the connection pool's bound.
     public var originMaxConnections: Int = 8
     public var cacheName: String = "default"
+    /// More caches the node holds beside `cacheName` (its default cache), each served under
+    /// `/v1/caches/NAME/…` and living in its own slot `concord:{NAME}`.
+    public var additionalCacheNames: [String] = []
+
+    /// The most caches one node holds.
+    public static let maxCaches = 16
+
+    /// Whether `name` can be a path segment of `/v1/caches/NAME` as it is.
+    static func isPathSafeCacheName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.count <= 64
+            && name.utf8.allSatisfy { byte in
+                (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+                    || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_")
+                    || byte == UInt8(ascii: "-")
+            }
+    }
+
+    /// Every cache the node holds, the default first.
+    public var cacheNames: [String] { [cacheName] + additionalCacheNames }
+
+    /// `cacheConfiguration` for the cache named `name`.
+    public func cacheConfiguration(named name: String) -> HybridCacheConfiguration {
+        var configuration = cacheConfiguration
+        configuration.cacheName = name
+        return configuration
+    }
 
     public var duration: Duration = .seconds(30)
     public var memoryDuration: Duration?
@@ -133,6 +159,11 @@ public struct NodeConfiguration: Sendable, Equatable {
     /// The Redis client configuration: the URL's server and credentials with the node's backoff,
     /// named after the node so `CLIENT LIST` shows who is who.
     public func redisConfiguration() throws(NodeConfigurationError) -> RedisConfiguration {
+        try redisConfiguration(cacheName: cacheName)
+    }
+
+    /// `redisConfiguration()` for the node's cache named `cacheName`.
+    public func redisConfiguration(cacheName: String) throws(NodeConfigurationError) -> RedisConfiguration {
         var configuration: RedisConfiguration
         do {
             configuration = try RedisConfiguration(url: redisURL)

@@ -61,7 +61,10 @@ extension NodeOption {
     public static let origin = NodeOption("origin", .value(valueName: "location"), "Origin loaded on a miss: sqlite:PATH (table items(key, value, version)) or an upstream URL such as http://127.0.0.1:8080/items/{key}", default: "none, so GET of an absent key is a 404")
     public static let originCacheControl = NodeOption("origin-cache-control", .toggle, "With an HTTP origin, its Cache-Control sets the entry's duration (max-age, s-maxage) or keeps it out of the cache (no-store, no-cache, private)", default: "off")
     public static let originMaxConnections = NodeOption("origin-max-connections", .value(valueName: "count"), "With an HTTP origin, connections kept to it; more concurrent misses wait", default: "8")
-    public static let cacheName = NodeOption("cache-name", .value(valueName: "name"), "Cache name, the namespace in Redis (concord:{name})", default: "\"default\"")
+    public static let cacheName = NodeOption(
+        "cache-name", .value(valueName: "name"),
+        "Cache name, the namespace in Redis (concord:{name}); repeat it (or give a,b,c) to hold several caches: the first is served at /v1/cache/KEY, each at /v1/caches/NAME/cache/KEY",
+        default: "\"default\"")
     public static let duration = NodeOption("duration", .value(valueName: "duration"), "How long an entry is fresh", default: "30s")
     public static let memoryDuration = NodeOption("memory-duration", .value(valueName: "duration"), "How long an entry is fresh in L1, when it differs; 'off' for the same as --duration", default: "off")
     public static let failSafe = NodeOption("fail-safe", .toggle, "Serve the last value, flagged Concord-Stale: true, when Redis or the origin fails", default: "on")

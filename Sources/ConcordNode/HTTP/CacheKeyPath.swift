@@ -11,6 +11,11 @@ public enum CacheKeyPath {
     /// The key a raw (still percent-encoded) request path names. Throws a 400 for a path
     /// without the prefix, an empty key, a malformed `%` escape or bytes that are not UTF-8.
     public static func key(fromRawPath path: String) throws(NodeAPIError) -> String {
+        try key(fromRawPath: path, prefix: prefix)
+    }
+
+    /// The key a raw path names under another cache's `prefix` (`/v1/caches/NAME/cache/`).
+    public static func key(fromRawPath path: String, prefix: String) throws(NodeAPIError) -> String {
         guard path.hasPrefix(prefix) else {
             throw NodeAPIError.invalidKey("the key is empty; use \(prefix)KEY")
         }

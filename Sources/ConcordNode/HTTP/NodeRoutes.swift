@@ -13,12 +13,17 @@ struct NodeRoutes: Sendable {
     typealias Context = BasicAuthRequestContext<APIScope>
     typealias Handler = @Sendable (Request, Context) async throws -> Response
 
-    let cache: HybridCache
+    var cache: HybridCache
     let origin: (any Origin)?
     let readiness: NodeReadiness
     let metrics: NodeMetrics
     let tokens: AccessTokens
     let logger: Logger
+    /// Where this cache's routes live: `/v1` for the node's default cache, `/v1/caches/NAME`
+    /// for every cache the node holds (the default one included).
+    var basePath = "/v1"
+    /// The node's other caches, each served under `/v1/caches/NAME/…` by a router of its own routes.
+    var namedCaches: [String: HybridCache] = [:]
 
     /// Bodies of `POST /v1/invalidate` are small JSON documents; this bounds what is buffered.
     static let invalidateBodyLimit = 1 << 20
@@ -42,19 +47,31 @@ struct NodeRoutes: Sendable {
         router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
         router.add(middleware: ErrorBodyMiddleware(logger: logger))
         router.add(middleware: BearerTokenAuthenticator(tokens: tokens))
-        let cacheHandlers: [HTTPRequest.Method: (APIScope?, Handler)] = [.get: (.read, get), .put: (.admin, put), .delete: (.admin, delete)]
-        add(router, "/v1/cache/**", cacheHandlers)
-        // `/v1/cache` and `/v1/cache/` name no key; the same handlers answer 400 for them.
-        add(router, "/v1/cache", cacheHandlers)
-        add(router, "/v1/invalidate", [.post: (.admin, invalidate)])
-        add(router, "/v1/tags/**", [.delete: (.admin, removeTag)])
-        add(router, "/v1/clear", [.post: (.admin, clear)])
-        add(router, "/v1/stats", [.get: (.read, stats)])
+        addCacheRoutes(to: router)
+        for (name, cache) in namedCaches.sorted(by: { $0.key < $1.key }) {
+            var routes = self
+            routes.cache = cache
+            routes.basePath = "/v1/caches/" + name
+            routes.namedCaches = [:]
+            routes.addCacheRoutes(to: router)
+        }
         // Probes of orchestrators carry no token: liveness and readiness stay open.
         add(router, "/health", [.get: (nil, health)])
         add(router, "/ready", [.get: (nil, ready)])
         add(router, "/metrics", [.get: (.metrics, metricsText)])
         return router
+    }
+
+    /// The routes of one cache under `basePath`: entries, invalidation, tags, clear and stats.
+    private func addCacheRoutes(to router: Router<Context>) {
+        let cacheHandlers: [HTTPRequest.Method: (APIScope?, Handler)] = [.get: (.read, get), .put: (.admin, put), .delete: (.admin, delete)]
+        add(router, RouterPath(basePath + "/cache/**"), cacheHandlers)
+        // `…/cache` and `…/cache/` name no key; the same handlers answer 400 for them.
+        add(router, RouterPath(basePath + "/cache"), cacheHandlers)
+        add(router, RouterPath(basePath + "/invalidate"), [.post: (.admin, invalidate)])
+        add(router, RouterPath(basePath + "/tags/**"), [.delete: (.admin, removeTag)])
+        add(router, RouterPath(basePath + "/clear"), [.post: (.admin, clear)])
+        add(router, RouterPath(basePath + "/stats"), [.get: (.read, stats)])
     }
 
     /// Registers the handlers of a path, each behind the scope it needs (nil: open to all), and
@@ -179,8 +196,9 @@ struct NodeRoutes: Sendable {
     /// percent-encoded like a key).
     @Sendable func removeTag(_ request: Request, _ context: Context) async throws -> Response {
         let path = request.uri.path
-        guard path.hasPrefix(Self.tagPrefix), let tag = PercentDecoding.decode(path.utf8.dropFirst(Self.tagPrefix.utf8.count)), !tag.isEmpty else {
-            throw NodeAPIError.invalidKey("the tag is empty or not valid percent-encoded UTF-8; use \(Self.tagPrefix)TAG")
+        let tagPrefix = basePath + "/tags/"
+        guard path.hasPrefix(tagPrefix), let tag = PercentDecoding.decode(path.utf8.dropFirst(tagPrefix.utf8.count)), !tag.isEmpty else {
+            throw NodeAPIError.invalidKey("the tag is empty or not valid percent-encoded UTF-8; use \(tagPrefix)TAG")
         }
         try checkKey(tag)
         let version = try await cache.removeByTag(tag)
@@ -249,7 +267,7 @@ struct NodeRoutes: Sendable {
     /// The key from the path, checked like the cache checks it, so a bad key is refused before
     /// a PUT body is read.
     private func checkedKey(_ request: Request) throws -> String {
-        let key = try CacheKeyPath.key(fromRawPath: request.uri.path)
+        let key = try CacheKeyPath.key(fromRawPath: request.uri.path, prefix: basePath + "/cache/")
         try checkKey(key)
         return key
     }
@@ -268,8 +286,6 @@ struct NodeRoutes: Sendable {
         }
     }
 
-    /// The path prefix of `DELETE /v1/tags/{tag}`.
-    static let tagPrefix = "/v1/tags/"
     /// A bound on tags per entry, so one request cannot make an entry arbitrarily large.
     static let tagLimit = 64
 
