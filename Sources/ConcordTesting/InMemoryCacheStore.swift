@@ -174,7 +174,8 @@ public final class InMemoryCacheStore: Sendable {
                 sequence: state.sequence,
                 body: BackplaneMessage.encodeBody(
                     kind: mutation.kind, key: mutation.key, version: mutation.version,
-                    writeID: mutation.writeID, instance: mutation.instance, authenticator: authenticator
+                    writeID: mutation.writeID, instance: mutation.instance, authenticator: authenticator,
+                    traceContext: mutation.traceContext
                 )
             )
             state.log.append((state.sequence, bytes))

@@ -14,6 +14,9 @@ public struct CacheMutation: Sendable, Equatable {
     public var writeID: UInt64
     /// The random id of the writing process (`HybridCache.instanceID`).
     public var instance: UInt64
+    /// The trace context of the span that made the change, carried by its message; nil when
+    /// the writer does not trace.
+    public var traceContext: BackplaneTraceContext?
 
     public init(
         kind: MutationKind, key: String, version: CacheVersion, entry: DistributedEntry? = nil, timeToLive: Duration,
