@@ -8,11 +8,20 @@ import Tracing
 /// `concord.stale`, `concord.coalesced`), `concord.factory`, `concord.l2.read`,
 /// `concord.l2.write`, `concord.backplane.publish` and `concord.backplane.apply`, which links
 /// to the writer's span through the trace context its message carried.
+///
+/// A class, not a struct: the cache's hit path checks a stored reference for nil, one pointer
+/// compare, where an optional struct holding an existential and two strings costs a copy.
 @usableFromInline
-struct CacheTracing: Sendable {
+final class CacheTracing: Sendable {
     let tracer: any Tracer
     let cacheName: String
     let nodeID: String
+
+    init(tracer: any Tracer, cacheName: String, nodeID: String) {
+        self.tracer = tracer
+        self.cacheName = cacheName
+        self.nodeID = nodeID
+    }
 
     /// The configured tracer, else the bootstrapped one; nil when that is the no-op tracer.
     static func resolve(_ configuration: HybridCacheConfiguration) -> CacheTracing? {
@@ -72,7 +81,7 @@ struct CacheTracing: Sendable {
         _ factory: @escaping @Sendable (FactoryContext<Value>) async throws -> Value, key: String
     ) -> @Sendable (FactoryContext<Value>) async throws -> Value {
         { context in
-            try await withSpan("concord.factory") { span in
+            try await self.withSpan("concord.factory") { span in
                 span.attributes["concord.key"] = key
                 span.attributes["concord.has_stale"] = context.staleValue != nil
                 let value = try await factory(context)
