@@ -20,6 +20,7 @@ if [ ${#targets[@]} -eq 0 ]; then targets=(backplane-message entry-envelope resp
 
 concord_sources=(
     Sources/Concord/Coherence/BackplaneMessage.swift
+    Sources/Concord/Coherence/BackplaneTraceContext.swift
     Sources/Concord/Coherence/CacheMutation.swift
     Sources/Concord/Distributed/DistributedEntry.swift
     Sources/Concord/Versioning/CacheVersion.swift

@@ -19,6 +19,8 @@ public final class HybridCache: Service, Sendable {
     let memory: MemoryCache<String, MemoryEntry>
     let distributed: (any DistributedCache)?
     let backplane: (any Backplane)?
+    /// Nil unless a tracer was configured or bootstrapped (`CacheTracing`).
+    @usableFromInline let tracing: CacheTracing?
     let flights = Mutex<[String: Flight]>([:])
     let background = BackgroundRunner()
     let pending: PendingWrites
@@ -78,8 +80,10 @@ public final class HybridCache: Service, Sendable {
         var memoryBounds = configuration.memory
         if let bytes = configuration.memoryMaxBytes { memoryBounds.maxCost = bytes }
         self.memory = MemoryCache(configuration: memoryBounds)
-        self.distributed = distributed
-        self.backplane = backplane
+        let tracing = CacheTracing.resolve(configuration)
+        self.tracing = tracing
+        self.distributed = tracing?.traced(distributed) ?? distributed
+        self.backplane = tracing?.traced(backplane) ?? backplane
         self.pending = PendingWrites(capacity: configuration.pendingWriteCapacity, maxBytes: configuration.pendingWriteMaxBytes)
         self.instrumentation = CacheInstrumentation(
             logger: logger,
@@ -261,7 +265,7 @@ public final class HybridCache: Service, Sendable {
 
     /// Runs `job` in the background task group, or returns false when `run()` is not active.
     func runInBackground(_ job: @escaping @Sendable () async -> Void) -> Bool {
-        background.submit(job)
+        background.submit(tracing.map { $0.carryingContext(job) } ?? job)
     }
 
     // MARK: - Readiness

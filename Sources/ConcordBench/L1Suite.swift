@@ -7,6 +7,9 @@ import Synchronization
 ///
 /// Rounds alternate Concord and the reference (and which goes first), so slow drift of a noisy
 /// machine hits both; the ratio is the median of the per-round ratios.
+///
+/// One more pair shows what tracing costs an untraced cache: `getOrSet` as shipped (which checks
+/// whether the cache traces) against the same call without that check, rounds alternating alike.
 struct L1Suite: Sendable {
     /// What to measure and for how long.
     struct Configuration: Sendable {
@@ -108,6 +111,46 @@ struct L1Suite: Sendable {
                 ))
             }
         }
+        results += try await tracingCheckCost(cache: cache, keys: keys)
+        return results
+    }
+
+    /// `getOrSet` hits with the tracing check (no tracer bootstrapped) against the same hits
+    /// without it: the cost of the instrumentation on the hit path.
+    private func tracingCheckCost(cache: HybridCache, keys: [String]) async throws -> [BenchResult] {
+        let withCheck = HybridGetOrSet(cache: cache)
+        let withoutCheck = HybridGetOrSetWithoutTracingCheck(cache: cache)
+        var results: [BenchResult] = []
+        for tasks in configuration.taskCounts {
+            var instrumented: [Double] = []
+            var plain: [Double] = []
+            var ratios: [Double] = []
+            for round in 0..<configuration.rounds {
+                var pair = (instrumented: 0.0, plain: 0.0)
+                for side in 0..<2 {
+                    if (side == 0) == (round % 2 == 0) {
+                        pair.instrumented = try await Self.measure(withCheck, keys: keys, tasks: tasks, budget: configuration.budget)
+                    } else {
+                        pair.plain = try await Self.measure(withoutCheck, keys: keys, tasks: tasks, budget: configuration.budget)
+                    }
+                }
+                instrumented.append(pair.instrumented)
+                plain.append(pair.plain)
+                ratios.append(pair.instrumented / pair.plain)
+            }
+            let ratio = BenchResult.Summary(ratios)
+            results.append(BenchResult(
+                suite: "l1",
+                name: "getOrSet hit with tracing check, no tracer, \(tasks) task\(tasks == 1 ? "" : "s")",
+                value: BenchResult.Summary(instrumented),
+                unit: "ns/op",
+                reference: BenchResult.Summary(plain),
+                ratio: ratio.median,
+                target: "ratio <= 1.05",
+                met: ratio.median <= 1.05,
+                note: "reference: the same getOrSet without the tracing check; ratio per round \(BenchFormat.number(ratio.min, digits: 2))–\(BenchFormat.number(ratio.max, digits: 2))"
+            ))
+        }
         return results
     }
 
@@ -175,6 +218,15 @@ struct HybridGetOrSet: L1Operation {
     @inline(__always)
     func read(_ key: String) async throws -> Int {
         try await cache.getOrSetResult(key, as: Int.self) { _ in -1 }.value
+    }
+}
+
+struct HybridGetOrSetWithoutTracingCheck: L1Operation {
+    let cache: HybridCache
+
+    @inline(__always)
+    func read(_ key: String) async throws -> Int {
+        try await cache.getOrSetResultWithoutTracingCheck(key, as: Int.self) { _ in -1 }.value
     }
 }
 

@@ -160,7 +160,9 @@ public final class CacheNode: Sendable {
         )
         // L1 hits are answered on the event loop, without the router. Not with an origin: there
         // a GET is `getOrSet`, whose hit may be due for an eager refresh that only it starts.
-        let directHits = origin == nil
+        // Not when the process traces either: every request then goes through the router's
+        // tracing middleware, so each one gets its span.
+        let directHits = origin == nil && !NodeRoutes.isTracingBootstrapped
             ? MemoryHitResponder(cache: cache, tokens: tokens, metrics: metrics, serverName: Self.serverName)
             : nil
         var server = HTTPServerBuilder { responder -> any ServerChildChannel in

@@ -1,33 +1,3 @@
-/// The epoch and the last sequence number of the invalidation log.
-public struct BackplaneHead: Sendable, Equatable {
-    public var epoch: String
-    public var sequence: UInt64
-
-    public init(epoch: String, sequence: UInt64) {
-        self.epoch = epoch
-        self.sequence = sequence
-    }
-}
-
-/// The result of reading the invalidation log.
-public enum BackplaneLogRead: Sendable, Equatable {
-    /// Raw messages in sequence order.
-    case messages([[UInt8]])
-    /// The log no longer holds the first sequence asked for.
-    case trimmed
-}
-
-/// What the backplane transport reports to the cache.
-public enum BackplaneEvent: Sendable {
-    /// The subscription is live again; messages from now on will be delivered. The cache
-    /// replays what it missed from the log.
-    case subscribed
-    /// The subscription is lost.
-    case disconnected(reason: String)
-    /// A raw message from the channel, undecoded: the cache decodes and validates it.
-    case message([UInt8])
-}
-
 /// Carries invalidations between nodes: Redis pub/sub plus the invalidation log in
 /// `RedisBackplane`, a shared in-process bus in `ConcordTesting`.
 public protocol Backplane: Sendable {
@@ -60,18 +30,4 @@ public protocol Backplane: Sendable {
 extension Backplane {
     public var messageAuthenticator: (any MessageAuthenticator)? { nil }
     public var isUsableWithoutRun: Bool { false }
-}
-
-/// Where a backplane reports its events: a non-blocking callback into the cache's coherence loop.
-public struct BackplaneEventSink: Sendable {
-    private let deliver: @Sendable (BackplaneEvent) -> Void
-
-    public init(_ deliver: @escaping @Sendable (BackplaneEvent) -> Void) {
-        self.deliver = deliver
-    }
-
-    /// Hands `event` to the cache; returns at once.
-    public func callAsFunction(_ event: BackplaneEvent) {
-        deliver(event)
-    }
 }

@@ -1,5 +1,6 @@
 /// A notification on the backplane: `{epoch, seq, op, key, version, write id, instance}` in a
-/// versioned binary layout, optionally signed. The source is the version's node.
+/// versioned binary layout, optionally signed, optionally with the writer's trace context. The
+/// source is the version's node.
 @_spi(ConcordBackend)
 public struct BackplaneMessage: Sendable, Equatable {
     /// The id of the Redis dataset the sequence belongs to.
@@ -17,10 +18,13 @@ public struct BackplaneMessage: Sendable, Equatable {
     public var instance: UInt64
     /// Whether the message carried a tag the authenticator accepted (false when none is set).
     public var isAuthenticated: Bool
+    /// The writer's trace context, when it wrote under a traced span.
+    public var traceContext: BackplaneTraceContext?
 
     public init(
         epoch: String, sequence: UInt64, kind: MutationKind, key: String, version: CacheVersion,
-        writeID: UInt64 = 0, instance: UInt64 = 0, isAuthenticated: Bool = false
+        writeID: UInt64 = 0, instance: UInt64 = 0, isAuthenticated: Bool = false,
+        traceContext: BackplaneTraceContext? = nil
     ) {
         self.epoch = epoch
         self.sequence = sequence
@@ -30,6 +34,7 @@ public struct BackplaneMessage: Sendable, Equatable {
         self.writeID = writeID
         self.instance = instance
         self.isAuthenticated = isAuthenticated
+        self.traceContext = traceContext
     }
 
     /// The node that made the change.
@@ -45,11 +50,18 @@ public struct BackplaneMessage: Sendable, Equatable {
     /// The part of a message a node knows before Redis assigns the sequence: op, version, key,
     /// write id, instance, then the tag (u8 length + bytes, length 0 when unsigned) over all of
     /// these. A Redis script prefixes it with `magic, format, epoch, seq` (see `assemble`).
+    ///
+    /// With a trace context the body starts with it (`BackplaneTraceContext.marker`, then its
+    /// fields), inside the signed part. The format number stays 2: a message without a trace
+    /// context is byte for byte what earlier builds write, so a cluster that does not trace
+    /// mixes builds freely; an earlier build rejects a traced message as an unknown operation,
+    /// so turn tracing on once every node runs a build that reads it.
     public static func encodeBody(
         kind: MutationKind, key: String, version: CacheVersion, writeID: UInt64, instance: UInt64,
-        authenticator: (any MessageAuthenticator)? = nil
+        authenticator: (any MessageAuthenticator)? = nil, traceContext: BackplaneTraceContext? = nil
     ) -> [UInt8] {
         var writer = BinaryWriter(capacity: key.utf8.count + 96)
+        traceContext?.encode(into: &writer)
         writer.write(kind.rawValue)
         writer.write(version)
         writer.writeString(key, lengthType: UInt32.self)
@@ -76,7 +88,10 @@ public struct BackplaneMessage: Sendable, Equatable {
     public func encoded(authenticator: (any MessageAuthenticator)? = nil) -> [UInt8] {
         Self.assemble(
             epoch: epoch, sequence: sequence,
-            body: Self.encodeBody(kind: kind, key: key, version: version, writeID: writeID, instance: instance, authenticator: authenticator)
+            body: Self.encodeBody(
+                kind: kind, key: key, version: version, writeID: writeID, instance: instance, authenticator: authenticator,
+                traceContext: traceContext
+            )
         )
     }
 
@@ -98,7 +113,13 @@ public struct BackplaneMessage: Sendable, Equatable {
               let sequence = reader.read(UInt64.self)
         else { throw CacheError(.invalidMessage, "backplane message header is truncated") }
         let bodyStart = reader.offset
-        guard let rawKind = reader.readByte() else { throw CacheError(.invalidMessage, "backplane message header is truncated") }
+        guard var rawKind = reader.readByte() else { throw CacheError(.invalidMessage, "backplane message header is truncated") }
+        var traceContext: BackplaneTraceContext?
+        if rawKind == BackplaneTraceContext.marker {
+            traceContext = try BackplaneTraceContext.decode(from: &reader)
+            guard let kindAfterContext = reader.readByte() else { throw CacheError(.invalidMessage, "backplane message body is truncated") }
+            rawKind = kindAfterContext
+        }
         guard let kind = MutationKind(rawValue: rawKind) else {
             throw CacheError(.invalidMessage, "backplane message has unknown operation \(rawKind)")
         }
@@ -134,7 +155,7 @@ public struct BackplaneMessage: Sendable, Equatable {
         }
         return BackplaneMessage(
             epoch: epoch, sequence: sequence, kind: kind, key: key, version: version,
-            writeID: writeID, instance: instance, isAuthenticated: isAuthenticated
+            writeID: writeID, instance: instance, isAuthenticated: isAuthenticated, traceContext: traceContext
         )
     }
 }

@@ -145,6 +145,8 @@ extension HybridCache {
     /// Applies one in-order message and advances the position; a node's own messages only
     /// advance it.
     func apply(_ message: BackplaneMessage) {
+        let span = tracing?.startApply(message)
+        defer { span?.end() }
         versions.observe(message.version)
         coherence.withLock { $0.advance(to: message.sequence, writeID: message.writeID, version: message.version) }
         headChecks.withLock { $0.checkedSinceApply = false }

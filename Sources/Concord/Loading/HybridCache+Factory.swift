@@ -13,6 +13,7 @@ extension HybridCache {
         flight: Flight,
         factory: @escaping @Sendable (FactoryContext<Value>) async throws -> Value
     ) async throws -> Flight.Outcome {
+        let factory = tracing.map { $0.traced(factory, key: key) } ?? factory
         // The value is as of just before the load started: a write that another node makes
         // while the factory runs gets a later version and wins in L2 and in L1, even when both
         // fall in the same millisecond (a fill that loses costs a miss; a fill that wrongly won

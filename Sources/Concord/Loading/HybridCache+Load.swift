@@ -18,6 +18,7 @@ extension HybridCache {
                 flights[key] = flight
                 return (flight, true)
             }
+            if tracing != nil { CacheTracing.noteFlight(joined: !isLeader) }
             if isLeader {
                 let finish: @Sendable () async -> Void = {
                     let result: Result<Flight.Outcome, any Error>

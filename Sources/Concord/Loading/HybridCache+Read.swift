@@ -115,6 +115,9 @@ extension HybridCache {
         tags: [String] = [],
         factory: @escaping @Sendable (FactoryContext<Value>) async throws -> Value
     ) async throws -> CacheResult<Value> {
+        if let tracing {
+            return try await tracedGetOrSetResult(key, as: type, options: options, tags: tags, tracing: tracing, factory: factory)
+        }
         switch try readMemory(key, skipsMemory: options?.assignedSkipMemoryRead, eagerRefresh: true) {
         case .hit(let hit):
             return try hit.result(key: key, as: type)

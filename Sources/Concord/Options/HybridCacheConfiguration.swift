@@ -1,5 +1,11 @@
+import Tracing
+
 /// Cache-wide configuration. Every field has a default so `HybridCacheConfiguration()` works.
 public struct HybridCacheConfiguration: Sendable {
+    /// Where the cache's spans go: nil for the tracer bootstrapped with `InstrumentationSystem`
+    /// when the cache is created; with neither (or the no-op tracer) the cache does no tracing
+    /// work at all. Read once, when the cache is created.
+    public var tracer: (any Tracer)?
     /// Names the cache; the Redis namespace is `concord:{cacheName}`.
     public var cacheName: String = "default"
     /// This node's id, used in versions and to recognise its own backplane messages.

@@ -207,7 +207,7 @@ package final class HistoryRecorder: Sendable {
     }
 
     /// Records until when a failover may have lost acknowledged writes, `ago` before now.
-    public func faultLossWindowEnded(_ id: Int, ago: Duration = .zero) {
+    package func faultLossWindowEnded(_ id: Int, ago: Duration = .zero) {
         let end = clock.now() - ago
         state.withLock { state in
             guard let index = state.faults.firstIndex(where: { $0.id == id }) else { return }

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Concord
 import Foundation
 import Logging
@@ -5,13 +6,12 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
-import Synchronization
 
 /// An HTTP/1.1 client for a node's API (DESIGN.md, "Node HTTP API"), for the CLI, the chaos
-/// harness and tests: keep-alive connections reused from a small pool, and a deadline on every
-/// request, connecting included, so no caller waits on a wedged node forever. Keys are
-/// percent-encoded with `CacheKeyPath`, so any key round-trips. Idle connections are closed by
-/// `shutdown()` or when the client is released.
+/// harness and tests, on AsyncHTTPClient: a bounded pool of keep-alive connections, and a
+/// deadline on every request, connecting included, so no caller waits on a wedged node forever.
+/// Keys are percent-encoded with `CacheKeyPath`, so any key round-trips. The connections are
+/// closed by `shutdown()` or when the client is released.
 public final class NodeClient: Sendable {
     /// Timeouts, pool size and response limit; the defaults suit a local cluster.
     public struct Configuration: Sendable {
@@ -20,7 +20,7 @@ public final class NodeClient: Sendable {
         /// Connecting alone may take at most this, and never more than what is left of the
         /// request's time; nil: only the request's time bounds it.
         public var connectTimeout: Duration?
-        /// Idle keep-alive connections kept for reuse; more concurrent requests open more, closed after.
+        /// Keep-alive connections kept to the node; more concurrent requests open more, closed after.
         public var maxIdleConnections: Int = 4
         /// Answers with a larger body are refused (`.protocolError`) rather than buffered.
         public var maxResponseBytes: Int = 64 << 20
@@ -39,16 +39,8 @@ public final class NodeClient: Sendable {
     public let host: String
     public let port: Int
     public let configuration: Configuration
-    private let group: any EventLoopGroup
-    /// The TLS context, or why it could not be made (then every request fails with that).
-    private let tlsContext: Result<NIOSSLContext, NodeClientError>?
+    private let http: HTTPClient
     private let logger: Logger
-    private let pool = Mutex(Pool())
-
-    private struct Pool {
-        var idle: [HTTPConnection] = []
-        var closed = false
-    }
 
     public init(
         host: String = "127.0.0.1",
@@ -60,14 +52,22 @@ public final class NodeClient: Sendable {
         self.host = host
         self.port = port
         self.configuration = configuration
-        self.group = eventLoopGroup
-        self.tlsContext = configuration.tls.map { tls in
-            Result { try NIOSSLContext(configuration: tls) }
-                .mapError { NodeClientError(.connectionFailed, "cannot set up TLS: \($0)") }
-        }
         var logger = logger
         logger[metadataKey: "concord.node.address"] = "\(host):\(port)"
         self.logger = logger
+        var transport = HTTPClient.Configuration(tlsConfiguration: configuration.tls)
+        transport.httpVersion = .http1Only
+        transport.redirectConfiguration = .disallow
+        transport.decompression = .disabled
+        transport.connectionPool = .init(
+            idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: max(1, configuration.maxIdleConnections)
+        )
+        // A refused connection is an answer (the node is down): fail at once rather than retry
+        // connecting until the request's deadline.
+        transport.connectionPool.retryConnectionEstablishment = false
+        let connectTimeout = configuration.connectTimeout.map { min($0, configuration.requestTimeout) } ?? configuration.requestTimeout
+        transport.timeout = .init(connect: Self.timeAmount(connectTimeout))
+        self.http = HTTPClient(eventLoopGroupProvider: .shared(eventLoopGroup), configuration: transport, backgroundActivityLogger: logger)
     }
 
     /// Parses `http://host:port` or `https://host:port` (a trailing `/` is fine; the scheme may
@@ -82,11 +82,12 @@ public final class NodeClient: Sendable {
 
     deinit {
         // A one-shot caller (the CLI) need not remember `shutdown()`: nothing outlives the client.
-        shutdown()
+        // The transport keeps itself alive until its connections are closed.
+        http.shutdown { _ in }
     }
 
     /// `http://host:port`, or `https://` with TLS.
-    public var baseURL: String { "\(tlsContext == nil ? "http" : "https")://\(hostAndPort)" }
+    public var baseURL: String { "\(configuration.tls == nil ? "http" : "https")://\(hostAndPort)" }
 
     private var hostAndPort: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
@@ -165,96 +166,86 @@ public final class NodeClient: Sendable {
         let budget = timeout ?? configuration.requestTimeout
         let deadline = clock.now + budget
         let what = "\(method.rawValue) \(baseURL)\(path)"
-        var head = HTTPRequestHead(version: .http1_1, method: method, uri: path)
-        head.headers.add(name: "Host", value: hostAndPort)
-        head.headers.add(name: "User-Agent", value: "concord")
-        if let body { head.headers.add(name: "Content-Length", value: String(body.count)) }
-        if let token = configuration.bearerToken { head.headers.add(name: "Authorization", value: "Bearer \(token)") }
-        for header in headers { head.headers.add(name: header.name, value: header.value) }
-        let buffer = body.map { ByteBuffer(bytes: $0) }
+        var request = HTTPClientRequest(url: baseURL + path)
+        request.method = method
+        request.headers.add(name: "User-Agent", value: "concord")
+        if let token = configuration.bearerToken { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        for header in headers { request.headers.add(name: header.name, value: header.value) }
+        if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
 
-        // At most one retry, and only when a reused connection closed before answering anything:
-        // then the node most likely dropped it while idle and never saw the request.
-        return try await Retry.run(
-            backoff: .fixed(.zero),
-            limit: .attempts(2),
-            isRetryable: { $0 is ReusedConnectionClosed },
-            onFailure: { _, _, _ in self.logger.trace("keep-alive connection was closed by the node; retrying on a new one") }
-        ) { attempt in
-            let remaining = deadline - clock.now
-            guard remaining > .zero else { throw NodeClientError(.timeout, "\(what) got no answer within \(budget)") }
-            let (connection, reused) = try await checkout(timeout: remaining, what: what)
-            do {
-                let (response, keepAlive) = try await connection.send(
-                    head, body: buffer, timeout: Self.timeAmount(deadline - clock.now), what: what
-                ).get()
-                if keepAlive { checkin(connection) } else { connection.close() }
-                return response
-            } catch let retry as RetryableClose {
-                connection.close()
-                guard reused, attempt == 0 else { throw retry.error }
-                throw ReusedConnectionClosed()
-            } catch let error as NodeClientError {
-                connection.close()
-                throw error
-            } catch {
-                connection.close()
-                throw NodeClientError(.connectionClosed, "\(what) failed: \(error)")
+        // At most one retry, and only when the connection closed before any answer: on a reused
+        // keep-alive connection the node most likely dropped it while idle and never saw the request.
+        do {
+            return try await Retry.run(
+                backoff: .fixed(.zero),
+                limit: .attempts(2),
+                isRetryable: Self.isClosedBeforeAnswer,
+                onFailure: { error, _, _ in
+                    self.logger.trace("connection closed before an answer; retrying once", metadata: ["concord.error": "\(error)"])
+                }
+            ) { _ in
+                let remaining = deadline - clock.now
+                guard remaining > .zero else { throw NodeClientError(.timeout, "\(what) got no answer within \(budget)") }
+                let response = try await http.execute(request, deadline: .now() + Self.timeAmount(remaining), logger: logger)
+                let received = try await response.body.collect(upTo: configuration.maxResponseBytes)
+                let fields = response.headers.map { (name: $0.name, value: $0.value) }
+                return NodeResponse(status: Int(response.status.code), headers: fields, body: Array(received.readableBytesView))
+            }
+        } catch {
+            throw Self.typed(error, what: what, budget: budget)
+        }
+    }
+
+    /// Closes the connections to the node; a request after this fails with `.connectionClosed`.
+    public func shutdown() {
+        http.shutdown { _ in }
+    }
+
+    /// Whether the node closed or reset the connection before any answer: what a keep-alive
+    /// connection the node dropped while idle looks like, whether its FIN or its RST came first.
+    private static func isClosedBeforeAnswer(_ error: any Error) -> Bool {
+        if let error = error as? HTTPClientError { return error == .remoteConnectionClosed }
+        if let error = error as? IOError { return error.errnoCode == ECONNRESET || error.errnoCode == EPIPE }
+        return false
+    }
+
+    /// The transport's failure as the client's typed error.
+    private static func typed(_ error: any Error, what: String, budget: Duration) -> NodeClientError {
+        if let error = error as? NodeClientError { return error }
+        if error is NIOTooManyBytesError {
+            return NodeClientError(.protocolError, "\(what): the answer is too large")
+        }
+        if let error = error as? HTTPClientError {
+            switch error {
+            case .deadlineExceeded, .readTimeout, .writeTimeout, .connectTimeout, .getConnectionFromPoolTimeout:
+                return NodeClientError(.timeout, "\(what) got no answer within \(budget)")
+            case .remoteConnectionClosed, .cancelled, .alreadyShutdown:
+                return NodeClientError(.connectionClosed, "\(what): the node closed the connection without a complete answer (\(error))")
+            case .invalidProxyResponse, .bodyLengthMismatch, .contentLengthMissing:
+                return NodeClientError(.protocolError, "\(what): not a valid HTTP answer (\(error))")
+            default:
+                return NodeClientError(.connectionClosed, "\(what): \(error)")
             }
         }
-    }
-
-    /// A kept-alive connection closed before any answer: the request goes again on a new one.
-    private struct ReusedConnectionClosed: Error {}
-
-    /// Closes the idle connections and stops keeping new ones; in-flight requests finish, and
-    /// later requests still work, each on a connection of its own.
-    public func shutdown() {
-        let idle = pool.withLock { pool in
-            pool.closed = true
-            defer { pool.idle.removeAll() }
-            return pool.idle
+        if error is HTTPParserError {
+            return NodeClientError(.protocolError, "\(what): not a valid HTTP answer (\(error))")
         }
-        for connection in idle { connection.close() }
-    }
-
-    private func checkout(timeout: Duration, what: String) async throws(NodeClientError) -> (HTTPConnection, reused: Bool) {
-        while let connection = pool.withLock({ $0.idle.popLast() }) {
-            if connection.isUsable { return (connection, true) }
-            connection.close()
+        if error is NIOSSLError || error is BoringSSLError {
+            return NodeClientError(.connectionFailed, "\(what): TLS failed: \(error)")
         }
-        let connectTimeout = Self.timeAmount(configuration.connectTimeout.map { min(timeout, $0) } ?? timeout)
-        let sslContext: NIOSSLContext?
-        switch tlsContext {
-        case .success(let context)?: sslContext = context
-        case .failure(let error)?: throw error
-        case nil: sslContext = nil
+        if isClosedBeforeAnswer(error) {
+            return NodeClientError(.connectionClosed, "\(what): the node closed the connection without a complete answer (\(error))")
         }
-        do {
-            let connection = try await HTTPConnection.connect(
-                host: host, port: port, group: group, timeout: connectTimeout, maxResponseBytes: configuration.maxResponseBytes,
-                sslContext: sslContext
-            )
-            // Bounds a connect the bootstrap's own timeout does not catch, such as a slow name lookup.
-            .deadline(connectTimeout + .milliseconds(50), NodeClientError(.timeout, "\(what): connecting timed out"))
-            .get()
-            return (connection, false)
-        } catch let error as NodeClientError {
-            throw error
-        } catch ChannelError.connectTimeout {
-            throw NodeClientError(.timeout, "\(what): connecting timed out")
-        } catch {
-            throw NodeClientError(.connectionFailed, "\(what): cannot connect: \(error)")
+        if error is NIOConnectionError || error is IOError || error is ChannelError {
+            if case ChannelError.connectTimeout = error {
+                return NodeClientError(.timeout, "\(what): connecting timed out")
+            }
+            return NodeClientError(.connectionFailed, "\(what): cannot connect: \(error)")
         }
-    }
-
-    private func checkin(_ connection: HTTPConnection) {
-        let keep = pool.withLock { pool -> Bool in
-            guard !pool.closed, pool.idle.count < configuration.maxIdleConnections, connection.isUsable else { return false }
-            pool.idle.append(connection)
-            return true
+        if error is CancellationError {
+            return NodeClientError(.connectionClosed, "\(what): cancelled")
         }
-        if !keep { connection.close() }
+        return NodeClientError(.connectionClosed, "\(what) failed: \(error)")
     }
 
     private static func timeAmount(_ duration: Duration) -> TimeAmount {

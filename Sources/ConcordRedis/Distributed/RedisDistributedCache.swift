@@ -116,7 +116,8 @@ public final class RedisDistributedCache: DistributedCache {
         }
         let body = BackplaneMessage.encodeBody(
             kind: mutation.kind, key: mutation.key, version: mutation.version,
-            writeID: mutation.writeID, instance: mutation.instance, authenticator: authenticator
+            writeID: mutation.writeID, instance: mutation.instance, authenticator: authenticator,
+            traceContext: mutation.traceContext
         )
         let ttl = max(1, mutation.timeToLive.millisecondsClamped)
         let believable = CacheVersion(

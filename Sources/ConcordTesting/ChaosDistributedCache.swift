@@ -1,19 +1,6 @@
 import Concord
 import Synchronization
 
-/// How a chaos decorator misbehaves: fail with a probability, delay every call.
-public struct ChaosSettings: Sendable {
-    /// Probability in 0...1 that a call throws.
-    public var failureProbability: Double = 0
-    /// Added to every call, on the decorator's clock.
-    public var delay: Duration = .zero
-
-    public init(failureProbability: Double = 0, delay: Duration = .zero) {
-        self.failureProbability = failureProbability
-        self.delay = delay
-    }
-}
-
 /// Wraps a real L2 and makes it throw or stall, as FusionCache's chaos components do.
 public final class ChaosDistributedCache: DistributedCache {
     private let inner: any DistributedCache
@@ -56,25 +43,4 @@ public final class ChaosDistributedCache: DistributedCache {
     }
 
     public var isUsableWithoutRun: Bool { inner.isUsableWithoutRun }
-}
-
-/// Wraps a factory and makes it throw or stall.
-public struct ChaosFactory<Value: Sendable>: Sendable {
-    private let settings: ChaosSettings
-    private let clock: any CacheClock
-    private let body: @Sendable () async throws -> Value
-
-    public init(settings: ChaosSettings, clock: any CacheClock = SystemCacheClock(), _ body: @escaping @Sendable () async throws -> Value) {
-        self.settings = settings
-        self.clock = clock
-        self.body = body
-    }
-
-    public func callAsFunction() async throws -> Value {
-        if settings.delay > .zero { try await clock.sleep(for: settings.delay) }
-        if settings.failureProbability > 0, Double.random(in: 0..<1) < settings.failureProbability {
-            throw CacheError(.factoryFailed, "chaos: injected factory failure")
-        }
-        return try await body()
-    }
 }
