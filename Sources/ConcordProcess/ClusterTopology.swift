@@ -76,21 +76,33 @@ public final class ClusterTopology: Sendable {
         var started: [RedisServer] = []
         do {
             for _ in 0..<(options.primaries * (1 + options.replicasPerPrimary)) {
-                var serverOptions = RedisServer.Options(requirePassword: options.password)
-                serverOptions.extraConfig = [
-                    "cluster-enabled yes",
-                    "cluster-config-file nodes.conf",
-                    "cluster-node-timeout \(options.nodeTimeout.wholeMilliseconds)",
-                    // Redis's default bus port (port + 10000) may be taken or past 65535.
-                    "cluster-port \(try FreePort.next())",
-                    // A cache is one slot: one shard failing must not stop the other shards' caches.
-                    "cluster-require-full-coverage no",
-                    "repl-diskless-sync-delay 0",
-                ]
-                if let password = options.password {
-                    serverOptions.extraConfig.append("masterauth \"\(password)\"")
+                // The bus port is picked before the server starts, so another process may take it
+                // in between; a start that fails is tried again with a new one, a bounded number of times.
+                var lastError: (any Error)?
+                for _ in 0..<5 {
+                    var serverOptions = RedisServer.Options(requirePassword: options.password)
+                    serverOptions.extraConfig = [
+                        "cluster-enabled yes",
+                        "cluster-config-file nodes.conf",
+                        "cluster-node-timeout \(options.nodeTimeout.wholeMilliseconds)",
+                        // Redis's default bus port (port + 10000) may be taken or past 65535.
+                        "cluster-port \(try FreePort.next())",
+                        // A cache is one slot: one shard failing must not stop the other shards' caches.
+                        "cluster-require-full-coverage no",
+                        "repl-diskless-sync-delay 0",
+                    ]
+                    if let password = options.password {
+                        serverOptions.extraConfig.append("masterauth \"\(password)\"")
+                    }
+                    do {
+                        started.append(try await RedisServer.start(serverOptions))
+                        lastError = nil
+                        break
+                    } catch {
+                        lastError = error
+                    }
                 }
-                started.append(try await RedisServer.start(serverOptions))
+                if let lastError { throw lastError }
             }
             let topology = ClusterTopology(options: options, servers: started)
             var arguments = ["--cluster", "create"] + started.map { "127.0.0.1:\($0.port)" }

@@ -164,10 +164,11 @@ public final class RedisSubscriber: Service, Sendable {
                 }
                 if !sent { continuation.resume(returning: .null) }
             }
-            if let moved = Self.moved(reply) {
+            let current = subscriptions.withLock { $0.connection }
+            if let moved = Self.moved(reply, on: current) {
                 // The slot is elsewhere: subscribe there. The wanted set keeps the channels.
                 clusterTarget?.moved(to: moved)
-                subscriptions.withLock { $0.connection }?.close(RedisError(.shardSubscriptionMoved, "SSUBSCRIBE was redirected to \(moved)"))
+                current?.close(RedisError(.shardSubscriptionMoved, "SSUBSCRIBE was redirected to \(moved)"))
                 return
             }
             _ = try RedisClient.checked(reply)
@@ -214,7 +215,7 @@ public final class RedisSubscriber: Service, Sendable {
                 if names.isEmpty { continuation.resume(returning: .null) }
                 counts[index] = names.count
             }
-            if let moved = Self.moved(reply) {
+            if let moved = Self.moved(reply, on: connection) {
                 clusterTarget?.moved(to: moved)
                 throw RedisError(.shardSubscriptionMoved, "SSUBSCRIBE was redirected to \(moved)")
             }
@@ -228,11 +229,12 @@ public final class RedisSubscriber: Service, Sendable {
             ])
     }
 
-    /// Where a MOVED error reply sends a sharded subscription; nil for any other reply.
-    private static func moved(_ reply: RESPValue) -> RedisConfiguration.Cluster.Endpoint? {
-        guard case .error(let message) = reply, message.hasPrefix("MOVED"),
-            case .moved(_, let endpoint)? = try? ClusterRedirection(errorMessage: message, answeredBy: "127.0.0.1")
-        else { return nil }
+    /// Where a MOVED error reply sends a sharded subscription; nil for any other reply. A MOVED
+    /// without a host names the host of the node that answered, the one `connection` reaches.
+    private static func moved(_ reply: RESPValue, on connection: RedisConnection?) -> RedisConfiguration.Cluster.Endpoint? {
+        guard case .error(let message) = reply, message.hasPrefix("MOVED") else { return nil }
+        let answeredBy = connection?.channel.remoteAddress?.ipAddress ?? "127.0.0.1"
+        guard case .moved(_, let endpoint)? = try? ClusterRedirection(errorMessage: message, answeredBy: answeredBy) else { return nil }
         return endpoint
     }
 
