@@ -239,9 +239,12 @@ extension HybridCache {
             return mutation.version
         }
         var mutation = mutation
+        let mark = pending.readMark()
         for attempt in 0..<3 {
             let outcome = try await distributed.apply(mutation, publish: publish)
-            guard case .superseded(let newer) = outcome, attempt < 2, versions.observe(newer) else {
+            guard case .superseded(let newer) = outcome, attempt < 2, versions.observe(newer),
+                  !isSupersededByOwnLaterMutation(mutation, stored: newer, since: mark)
+            else {
                 handle(outcome, of: mutation)
                 return mutation.version
             }
@@ -252,6 +255,15 @@ extension HybridCache {
             mutation.entry?.version = rebased
         }
         return mutation.version
+    }
+
+    /// Whether what superseded `mutation` in L2, or what will, is this node's own later
+    /// mutation of the key: its own stored version, or one it made since `mark` that is still
+    /// queued, in flight or just landed. A rebase would then put the older mutation after the
+    /// later one and undo it, so the mutation is left superseded.
+    private func isSupersededByOwnLaterMutation(_ mutation: CacheMutation, stored: CacheVersion, since mark: UInt64) -> Bool {
+        if stored.node == nodeID { return true }
+        return pending.hasOwnMutation(newerThan: mutation.version, key: mutation.key, tags: mutation.entry?.tags ?? [], since: mark)
     }
 
     /// Moves a live mutation's effect in L1 to its rebased version: this node's written entry
