@@ -22,6 +22,7 @@ concord_sources=(
     Sources/Concord/Coherence/BackplaneMessage.swift
     Sources/Concord/Coherence/BackplaneTraceContext.swift
     Sources/Concord/Coherence/CacheMutation.swift
+    Sources/Concord/Coherence/MutationKind.swift
     Sources/Concord/Distributed/DistributedEntry.swift
     Sources/Concord/Versioning/CacheVersion.swift
     Sources/Concord/Versioning/Duration+Clamped.swift
