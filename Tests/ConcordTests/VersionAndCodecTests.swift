@@ -166,6 +166,7 @@ struct VersionAndCodecTests {
         #expect(DistributedStateRules.evaluate(entry, markers: Markers(clearRemove: newer)) == nil)
         #expect(DistributedStateRules.evaluate(entry, markers: Markers(clearRemove: older)) != nil)
         #expect(DistributedStateRules.evaluate(entry, markers: Markers(tagRemovals: [newer])) == nil)
+        #expect(DistributedStateRules.evaluate(entry, markers: Markers(isFromAnotherEpoch: true))?.isExpired == true)
         #expect(DistributedStateRules.evaluate(entry, markers: Markers(tagRemovals: [older])) != nil)
     }
 
