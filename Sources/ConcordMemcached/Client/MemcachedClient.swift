@@ -157,6 +157,28 @@ public final class MemcachedClient: Service, Sendable {
         return try await connection.send(command).checked()
     }
 
+    /// Sends `commands` to server `index` in one round trip; the server runs them in order, and
+    /// their responses come back in order. Every command answers (quiet mode is refused).
+    public func sendInOrder(_ commands: [MetaCommand], toServer index: Int) async throws -> [MetaResponse] {
+        guard drivers.indices.contains(index) else {
+            throw MemcachedError(.client, "no server \(index); \(drivers.count) are configured")
+        }
+        for command in commands {
+            if command.hasKey { try MetaCommand.validate(key: command.key) }
+            for flag in command.flags { try MetaCommand.validate(flag: flag) }
+            if command.flags.contains("q") {
+                throw MemcachedError(.client, "quiet mode (q) is only for batches ended by mn; use getMany")
+            }
+            if command.verb == .set { try checkSize(key: command.key, valueCount: command.data.count) }
+        }
+        let connection = try drivers[index].connection()
+        let responses = try await connection.sendBatch(commands)
+        guard responses.count == commands.count else {
+            throw MemcachedError(.protocolError, "\(commands.count) commands answered \(responses.count) responses")
+        }
+        return try responses.map { try $0.checked() }
+    }
+
     private func checkSize(key: String, valueCount: Int) throws(MemcachedError) {
         let size = key.utf8.count + valueCount + MemcachedConfiguration.itemOverhead
         guard size <= configuration.itemSizeLimit else {
