@@ -194,7 +194,8 @@ public final class CacheNode: Sendable {
     public func makeRESPServer(onBound: @escaping @Sendable (Int) async -> Void = { _ in }) -> RESPServer? {
         guard let port = configuration.respPort else { return nil }
         return RESPServer(
-            configuration: .init(host: configuration.bindHost, port: port, maxConnections: configuration.respMaxConnections, token: configuration.respToken),
+            configuration: .init(host: configuration.bindHost, port: port, maxConnections: configuration.respMaxConnections,
+                          token: configuration.respToken, accessTokens: tokens),
             cache: cache, logger: logger, onBound: onBound)
     }
 

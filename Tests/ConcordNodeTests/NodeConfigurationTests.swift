@@ -353,9 +353,10 @@ struct NodeConfigurationTests {
         #expect(throws: NodeConfigurationError.self) {
             try NodeConfiguration(flags: ["resp-port": "6380", "bind": "0.0.0.0"], environment: [:])
         }
-        #expect(throws: NodeConfigurationError.self) {
-            try NodeConfiguration(flags: ["resp-port": "6380", "bind": "0.0.0.0", "admin-token-file": file.path], environment: [:])
-        }
+        // The node's bearer tokens protect the RESP port too (AUTH accepts them).
+        #expect(try NodeConfiguration(
+            flags: ["resp-port": "6380", "bind": "0.0.0.0", "admin-token-file": file.path],
+            environment: [:]).respToken == nil)
         #expect(try NodeConfiguration(
             flags: ["resp-port": "6380", "bind": "0.0.0.0", "resp-token-file": file.path, "admin-token-file": file.path],
             environment: [:]).respToken == "s3cret")

@@ -210,8 +210,9 @@ extension NodeConfiguration {
                 message: "is required (or --admin-token-file) when --bind is not a loopback address ('\(bindHost)'): anyone who reaches the port could read and overwrite the cache. Give token files, or --allow-unauthenticated to accept that"
             )
         }
-        if respPort != nil, respToken == nil, !bindsLoopbackOnly {
-            throw combination(.respTokenFile, "is required when --bind is not a loopback address ('\(bindHost)') and --resp-port is set: anyone who reaches the port could read and overwrite the cache")
+        // RESP's AUTH accepts the node's bearer tokens too, so token files protect that port as well.
+        if respPort != nil, respToken == nil, !requiresTokens, !bindsLoopbackOnly {
+            throw combination(.respTokenFile, "(or --auth-token-file / --admin-token-file) is required when --bind is not a loopback address ('\(bindHost)') and --resp-port is set: anyone who reaches the port could read and overwrite the cache")
         }
         if !additionalCacheNames.isEmpty {
             let names = [cacheName] + additionalCacheNames
