@@ -36,7 +36,7 @@ struct MemcachedCoherenceTests {
             let nodes = try ["a", "b", "c"].map { try makeNode($0, memcached: memcached, redis: redis) }
             return try await withThrowingTaskGroup(of: Void.self) { group in
                 for node in nodes { group.addTask { try await node.cache.run() } }
-                for node in nodes { try await node.backend.client.waitUntilConnected(timeout: .seconds(10)) }
+                for node in nodes { try await node.backend.client.waitUntilConnected(timeout: TestBounds.connect) }
                 if backplane {
                     #expect(await eventually { nodes.allSatisfy { $0.cache.isBackplaneConnected } })
                 }

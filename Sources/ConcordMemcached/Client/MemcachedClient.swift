@@ -1,3 +1,4 @@
+import Concord
 import ConcordRedis
 import Logging
 import NIOCore
@@ -117,14 +118,14 @@ public final class MemcachedClient: Service, Sendable {
 
     /// Returns once every server is connected; throws `.timeout` otherwise.
     public func waitUntilConnected(timeout: Duration) async throws {
-        let deadline = ContinuousClock.now.advanced(by: timeout)
         // A bounded poll: the condition is several servers at once, and each may never change state.
-        while drivers.contains(where: { !$0.isConnected }) {
-            guard ContinuousClock.now < deadline else {
-                let down = drivers.filter { !$0.isConnected }.map { "\($0.server)" }
-                throw MemcachedError(.timeout, "memcached servers \(down) not connected within \(timeout)")
-            }
-            try await Task.sleep(for: .milliseconds(10))
+        let connected = await Retry.until(backoff: .fixed(.milliseconds(10)), limit: .duration(timeout)) {
+            !drivers.contains(where: { !$0.isConnected })
+        }
+        try Task.checkCancellation()
+        if !connected {
+            let down = drivers.filter { !$0.isConnected }.map { "\($0.server)" }
+            throw MemcachedError(.timeout, "memcached servers \(down) not connected within \(timeout)")
         }
     }
 
