@@ -5,8 +5,8 @@ import Histogram
 import Logging
 
 /// The `propagation` suite: how long after `set` on node A the entry is expired on node B,
-/// timed by B's `.messageApplied` event, with 1, 4 and 16 receiving nodes, writes back-to-back
-/// and spaced apart. The reference is a raw PUBLISH to a message on as many `RedisSubscriber`s,
+/// timed by B's `.messageApplied` event, with 1, 4, 16 and 64 receiving nodes, writes
+/// back-to-back and spaced apart. The reference is a raw PUBLISH to a message on as many `RedisSubscriber`s,
 /// through the same client code and server, in the same modes.
 ///
 /// Every node is a full `HybridCache` with its own command and subscriber connections, as
@@ -29,7 +29,10 @@ struct PropagationSuite: Sendable {
 
     /// What to measure and for how long.
     struct Configuration: Sendable {
-        var receiverCounts = [1, 4, 16]
+        var receiverCounts = [1, 4, 16, 64]
+        /// Receiver counts above this are measured to show how delivery grows with fan-out,
+        /// without a target (the targets stop at 16 receivers).
+        var maxTargetedReceivers = 16
         var modes: [Mode] = [.backToBack, .spaced(.milliseconds(20))]
         var rounds = 3
         var backToBackWrites = 400
@@ -49,6 +52,7 @@ struct PropagationSuite: Sendable {
         static var quick: Configuration {
             var configuration = Configuration()
             configuration.rounds = 1
+            configuration.receiverCounts = [1, 4, 16]
             configuration.backToBackWrites = 60
             configuration.spacedWrites = 15
             return configuration
@@ -100,7 +104,9 @@ struct PropagationSuite: Sendable {
         defer { topology.stop() }
         let target = Target(redis: try topology.configuration(), sharded: true, label: " on Redis Cluster")
         var clustered: [BenchResult] = []
-        for receivers in configuration.receiverCounts {
+        // The cluster comparison stays at the targeted counts; fan-out growth is the
+        // standalone server's figure.
+        for receivers in configuration.receiverCounts where receivers <= configuration.maxTargetedReceivers {
             clustered += try await measure(receivers: receivers, target: target)
         }
         results += clustered
@@ -331,18 +337,19 @@ struct PropagationSuite: Sendable {
         let allowance = Double(BenchClock.nanoseconds(configuration.p50Allowance)) / 1000
         let p99 = micros(concord, \.p99)
         let rawP99 = micros(raw, \.p99)
+        let isTargeted = receivers <= configuration.maxTargetedReceivers
         return [
             BenchResult(
                 suite: "propagation", name: "p50, \(label)", value: p50, unit: "µs", reference: rawP50,
                 ratio: p50.median / rawP50.median,
-                target: "<= raw + \(BenchFormat.adaptive(allowance)) µs",
-                met: missing == 0 && p50.median <= rawP50.median + allowance,
+                target: isTargeted ? "<= raw + \(BenchFormat.adaptive(allowance)) µs" : "growth with fan-out (no target)",
+                met: isTargeted ? missing == 0 && p50.median <= rawP50.median + allowance : nil,
                 note: note + "; over by \(BenchFormat.adaptive(p50.median - rawP50.median)) µs"),
             BenchResult(
                 suite: "propagation", name: "p99, \(label)", value: p99, unit: "µs", reference: rawP99,
                 ratio: p99.median / rawP99.median,
-                target: "ratio <= \(BenchFormat.adaptive(configuration.p99Factor))",
-                met: missing == 0 && p99.median <= rawP99.median * configuration.p99Factor,
+                target: isTargeted ? "ratio <= \(BenchFormat.adaptive(configuration.p99Factor))" : "growth with fan-out (no target)",
+                met: isTargeted ? missing == 0 && p99.median <= rawP99.median * configuration.p99Factor : nil,
                 note: note),
         ]
     }

@@ -194,19 +194,25 @@ public final class CacheNode: Sendable {
     public func makeRESPServer(onBound: @escaping @Sendable (Int) async -> Void = { _ in }) -> RESPServer? {
         guard let port = configuration.respPort else { return nil }
         return RESPServer(
-            configuration: .init(host: configuration.bindHost, port: port, maxConnections: configuration.respMaxConnections, token: configuration.respToken),
+            configuration: .init(host: configuration.bindHost, port: port, maxConnections: configuration.respMaxConnections,
+                          token: configuration.respToken, accessTokens: tokens),
             cache: cache, logger: logger, onBound: onBound)
     }
 
     /// Runs the node until SIGTERM or SIGINT (or, with `parentProcessID`, until that parent is
     /// gone), then shuts down gracefully within `shutdownTimeout` plus a margin for the server.
+    /// `exporters` (a trace exporter, say) start before the server and stop after it, so the
+    /// spans of the last requests still go out; one that ends or fails does not stop the node.
     public func run(
+        exporters: [any Service] = [],
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in },
         onRESPBound: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws {
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: try makeApplication(onServerRunning: onServerRunning)),
-        ]
+        // A group shuts its services down in the reverse order of this list.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = exporters.map {
+            .init(service: $0, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore)
+        }
+        services.append(.init(service: try makeApplication(onServerRunning: onServerRunning)))
         if let resp = makeRESPServer(onBound: onRESPBound) {
             services.append(.init(service: resp))
         }

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import Metrics
 import Prometheus
+import ServiceLifecycle
 
 /// `concord node`: runs one node server until SIGTERM or SIGINT.
 struct NodeCommand: AsyncParsableCommand {
@@ -69,6 +70,9 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(name: .customLong(NodeOption.respPort.name), help: Self.help(.respPort)) var respPort: String?
     @Option(name: .customLong(NodeOption.respMaxConnections.name), help: Self.help(.respMaxConnections)) var respMaxConnections: String?
     @Option(name: .customLong(NodeOption.respTokenFile.name), help: Self.help(.respTokenFile)) var respTokenFile: String?
+    @Option(name: .customLong(NodeOption.otelEndpoint.name), help: Self.help(.otelEndpoint)) var otelEndpoint: String?
+    @Option(name: .customLong(NodeOption.otelServiceName.name), help: Self.help(.otelServiceName)) var otelServiceName: String?
+    @Option(name: .customLong(NodeOption.otelSampleRatio.name), help: Self.help(.otelSampleRatio)) var otelSampleRatio: String?
     @Option(name: .customLong(NodeOption.parentPID.name), help: Self.help(.parentPID)) var parentPID: String?
 
     static func help(_ option: NodeOption) -> ArgumentHelp {
@@ -97,7 +101,8 @@ struct NodeCommand: AsyncParsableCommand {
             (.backplane, backplane.map { String($0) }), (.backplaneKeyFile, backplaneKeyFile), (.maxClockDrift, maxClockDrift),
             (.testClockOffset, testClockOffset), (.idleTimeout, idleTimeout),
             (.shutdownTimeout, shutdownTimeout), (.logLevel, logLevel), (.respPort, respPort),
-            (.respMaxConnections, respMaxConnections), (.respTokenFile, respTokenFile), (.parentPID, parentPID),
+            (.respMaxConnections, respMaxConnections), (.respTokenFile, respTokenFile),
+            (.otelEndpoint, otelEndpoint), (.otelServiceName, otelServiceName), (.otelSampleRatio, otelSampleRatio), (.parentPID, parentPID),
         ]
         for (option, value) in values {
             if let value { flags[option.name] = value }
@@ -125,13 +130,23 @@ struct NodeCommand: AsyncParsableCommand {
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 
+        // Before the caches exist: each resolves its tracer once, when it is created.
+        let traceExport: (any Service)?
+        do {
+            var logger = Logger(label: "concord.otel")
+            logger.logLevel = level
+            traceExport = try NodeTraceExport.bootstrap(configuration, environment: ProcessInfo.processInfo.environment, logger: logger)
+        } catch {
+            throw CommandFailure("cannot export traces to \(configuration.otelTracesURL ?? "?"): \(error)")
+        }
+
         let node: CacheNode
         do {
             node = try CacheNode(configuration: configuration, registry: registry, logger: Logger(label: "concord.node"))
         } catch {
             throw CommandFailure("cannot start node \(configuration.nodeID): \(error)")
         }
-        try await node.run()
+        try await node.run(exporters: traceExport.map { [$0] } ?? [])
     }
 }
 

@@ -15,12 +15,12 @@ struct MemcachedCoherenceTests {
         let backend: MemcachedCacheBackend
     }
 
-    static func makeNode(_ id: String, memcached: [MemcachedServer], redis: RedisServer?) throws -> Node {
+    static func makeNode(_ id: String, memcached: [MemcachedServer], redis: RedisServer?, generationCheckInterval: Duration = .milliseconds(50)) throws -> Node {
         var redisConfiguration = redis?.configuration()
         redisConfiguration?.reconnect = .init(backoffBase: .milliseconds(20), backoffCap: .milliseconds(200))
         let backend = MemcachedCacheBackend(
             configuration: fastConfiguration(memcached), backplane: redisConfiguration, cacheName: "coherence",
-            l2: .init(generationCheckInterval: .milliseconds(50)), logger: testLogger)
+            l2: .init(generationCheckInterval: generationCheckInterval), logger: testLogger)
         var configuration = HybridCacheConfiguration(cacheName: "coherence", nodeID: id)
         configuration.heartbeatInterval = .milliseconds(200)
         configuration.retryBackoffBase = .milliseconds(20)
@@ -29,11 +29,16 @@ struct MemcachedCoherenceTests {
         return Node(cache: cache, backend: backend)
     }
 
-    static func withNodes<T: Sendable>(backplane: Bool = true, _ body: @Sendable ([MemcachedServer], [Node]) async throws -> T) async throws -> T {
+    static func withNodes<T: Sendable>(
+        backplane: Bool = true, generationCheckInterval: Duration = .milliseconds(50),
+        _ body: @Sendable ([MemcachedServer], [Node]) async throws -> T
+    ) async throws -> T {
         try await withMemcachedServers(2) { memcached in
             let redis = backplane ? try await RedisServer.start() : nil
             defer { redis?.stop() }
-            let nodes = try ["a", "b", "c"].map { try makeNode($0, memcached: memcached, redis: redis) }
+            let nodes = try ["a", "b", "c"].map {
+                try makeNode($0, memcached: memcached, redis: redis, generationCheckInterval: generationCheckInterval)
+            }
             return try await withThrowingTaskGroup(of: Void.self) { group in
                 for node in nodes { group.addTask { try await node.cache.run() } }
                 for node in nodes { try await node.backend.client.waitUntilConnected(timeout: TestBounds.connect) }
@@ -45,6 +50,26 @@ struct MemcachedCoherenceTests {
                 return result
             }
         }
+    }
+
+    /// Writes entries tagged `group` that live on another server than the tag's marker, then
+    /// removes the tag: the marker's server, and the keys it hides.
+    struct HiddenEntries: Sendable {
+        let markerServer: Int
+        let keys: [String]
+    }
+
+    static func hideEntriesBehindATagMarker(_ nodes: [Node]) async throws -> HiddenEntries {
+        let client = nodes[0].backend.client
+        let keyspace = MemcachedKeyspace(cacheName: "coherence")
+        let markerServer = try #require(client.server(for: keyspace.stored(keyspace.tag("group"))))
+        let keys = Array((0..<200).map { "k\($0)" }
+            .filter { client.server(for: keyspace.stored(keyspace.entry($0))) != markerServer }
+            .prefix(5))
+        #expect(!keys.isEmpty)
+        for key in keys { try await nodes[0].cache.set(key, "old", tags: ["group"]) }
+        try await nodes[1].cache.removeByTag("group")
+        return HiddenEntries(markerServer: markerServer, keys: keys)
     }
 
     static func read(_ node: Node, _ key: String) async -> String? {
@@ -109,6 +134,25 @@ struct MemcachedCoherenceTests {
                 return true
             }
             #expect(hidden, "an entry the flushed tag marker hid came back")
+        }
+    }
+
+    /// A read made right after the tag marker's server was flushed, before any generation poll
+    /// (here they are an hour apart), already sees the loss: it reads the server's generation
+    /// after the marker, in the same round trip, and the entry the marker hid reads as expired.
+    @Test func aReadRightAfterAFlushSeesTheLossBeforeAnyGenerationPoll() async throws {
+        try await Self.withNodes(generationCheckInterval: .seconds(3600)) { _, nodes in
+            let client = nodes[0].backend.client
+            let setUp = try await Self.hideEntriesBehindATagMarker(nodes)
+            let markerServer = setUp.markerServer, keys = setUp.keys
+            for key in keys { #expect(try await nodes[2].backend.distributed.read(key) == nil) }
+            let losses = nodes[2].backend.distributed.stats.dataLosses
+            try await client.flushAll(server: markerServer)
+            for key in keys {
+                let read = try await nodes[2].backend.distributed.read(key)
+                #expect(read == nil || read?.isExpired == true, "\(key) read as fresh after its tag marker was flushed")
+            }
+            #expect(nodes[2].backend.distributed.stats.dataLosses > losses)
         }
     }
 

@@ -353,11 +353,60 @@ struct NodeConfigurationTests {
         #expect(throws: NodeConfigurationError.self) {
             try NodeConfiguration(flags: ["resp-port": "6380", "bind": "0.0.0.0"], environment: [:])
         }
-        #expect(throws: NodeConfigurationError.self) {
-            try NodeConfiguration(flags: ["resp-port": "6380", "bind": "0.0.0.0", "admin-token-file": file.path], environment: [:])
-        }
+        // The node's bearer tokens protect the RESP port too (AUTH accepts them).
+        #expect(try NodeConfiguration(
+            flags: ["resp-port": "6380", "bind": "0.0.0.0", "admin-token-file": file.path],
+            environment: [:]).respToken == nil)
         #expect(try NodeConfiguration(
             flags: ["resp-port": "6380", "bind": "0.0.0.0", "resp-token-file": file.path, "admin-token-file": file.path],
             environment: [:]).respToken == "s3cret")
+    }
+
+    @Test("trace export: off by default; the collector's base URL gets /v1/traces; service name and sample ratio")
+    func traceExportOptions() throws {
+        let plain = try NodeConfiguration(flags: [:], environment: [:])
+        #expect(plain.otelEndpoint == nil)
+        #expect(plain.otelTracesURL == nil)
+        #expect(plain.otelServiceName == "concord-node")
+        #expect(plain.otelSampleRatio == 1)
+
+        for (endpoint, url) in [
+            ("http://127.0.0.1:4318", "http://127.0.0.1:4318/v1/traces"),
+            ("http://collector:4318/", "http://collector:4318/v1/traces"),
+            ("https://collector.example/otlp", "https://collector.example/otlp/v1/traces"),
+            ("http://collector:4318/v1/traces", "http://collector:4318/v1/traces"),
+            ("http://[::1]:4318", "http://[::1]:4318/v1/traces"),
+        ] {
+            #expect(try NodeConfiguration(flags: ["otel-endpoint": endpoint], environment: [:]).otelTracesURL == url)
+        }
+        let fromEnvironment = try NodeConfiguration(
+            flags: ["otel-sample-ratio": "0.25"],
+            environment: ["CONCORD_OTEL_ENDPOINT": "http://c:4318", "CONCORD_OTEL_SERVICE_NAME": "edge-cache"])
+        #expect(fromEnvironment.otelTracesURL == "http://c:4318/v1/traces")
+        #expect(fromEnvironment.otelServiceName == "edge-cache")
+        #expect(fromEnvironment.otelSampleRatio == 0.25)
+
+        for endpoint in ["grpc://c:4317", "c:4318", "http://", "http://u:p@c:4318", "http://c:4318/?q=1", "http://c:4318/#f", "http://c:99999"] {
+            do {
+                _ = try NodeConfiguration(flags: ["otel-endpoint": endpoint], environment: [:])
+                Issue.record("\(endpoint) was accepted")
+            } catch {
+                #expect(error.code == .invalidURL, "\(endpoint): \(error)")
+                #expect(error.option == "otel-endpoint")
+                #expect(error.description.hasPrefix("--otel-endpoint: "), "\(error)")
+                #expect(!error.description.contains("u:p@"), "\(error)")
+            }
+        }
+        for ratio in ["-0.1", "1.5", "half", "nan", "inf"] {
+            #expect(throws: NodeConfigurationError.self, "\(ratio)") {
+                try NodeConfiguration(flags: ["otel-sample-ratio": ratio], environment: [:])
+            }
+        }
+        #expect(throws: NodeConfigurationError.self) {
+            try NodeConfiguration(flags: ["otel-service-name": "bad\u{7}name"], environment: [:])
+        }
+        var invalid = NodeConfiguration()
+        invalid.otelEndpoint = "ftp://c"
+        #expect(throws: NodeConfigurationError.self) { try invalid.validate() }
     }
 }

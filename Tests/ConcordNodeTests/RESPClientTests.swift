@@ -22,6 +22,34 @@ struct RESPClientTests {
         }
     }
 
+    @Test("redis-cli authenticates with the node's admin token from its token file", .enabled(if: installed("/usr/bin/redis-cli")))
+    func redisCLIWithNodeToken() async throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("admin-tokens")
+        try Data("node-admin-token\n".utf8).write(to: file)
+        let node = try makeMemoryNode { configuration in
+            configuration.adminTokenFile = file.path
+            configuration.respPort = 0
+        }
+        let (ports, announce) = AsyncStream<Int>.makeStream()
+        let made = node.makeRESPServer(onBound: { announce.yield($0) })
+        let server = try #require(made)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await server.run() }
+            var iterator = ports.makeAsyncIterator()
+            let port = try #require(await iterator.next())
+            let cli = ["--no-auth-warning", "-h", "127.0.0.1", "-p", String(port)]
+            let refused = try await runClient("/usr/bin/redis-cli", cli + ["SET", "greeting", "hello"])
+            #expect(refused.output.contains("NOAUTH"), "\(refused.output)")
+            let wrong = try await runClient("/usr/bin/redis-cli", cli + ["-a", "guess", "SET", "greeting", "hello"])
+            #expect(wrong.output.contains("WRONGPASS"), "\(wrong.output)")
+            #expect(try await runClient("/usr/bin/redis-cli", cli + ["-a", "node-admin-token", "SET", "greeting", "hello"]).output == "OK\n")
+            #expect(try await runClient("/usr/bin/redis-cli", cli + ["-a", "node-admin-token", "GET", "greeting"]).output == "hello\n")
+            group.cancelAll()
+        }
+    }
+
     @Test("redis-py: commands, pipelines and errors", .enabled(if: hasRedisPy))
     func redisPy() async throws {
         let node = try makeMemoryNode()

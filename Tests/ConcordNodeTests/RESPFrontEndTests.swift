@@ -265,6 +265,73 @@ struct RESPFrontEndTests {
         }
     }
 
+    @Test("AUTH accepts the node's bearer tokens: a read token reads, an admin token writes too")
+    func authenticationWithNodeTokens() async throws {
+        let node = try makeMemoryNode()
+        var tokens = AccessTokens()
+        tokens.add(["reader-token"], scopes: .read, protecting: [.read, .admin])
+        tokens.add(["admin-token"], scopes: [.read, .admin, .metrics], protecting: [.read, .admin])
+        tokens.add(["metrics-token"], scopes: .metrics, protecting: .metrics)
+        try await withRESPServer(cache: node.cache, accessTokens: tokens) { port in
+            let anonymous = try await RESPTestConnection.connect(port: port)
+            try await anonymous.command("GET", "k")
+            try await anonymous.expectReply("-NOAUTH Authentication required.\r\n")
+            try await anonymous.command("PING")
+            try await anonymous.expectReply("-NOAUTH Authentication required.\r\n")
+            // A token that only reads the metrics does not open the cache.
+            try await anonymous.command("AUTH", "metrics-token")
+            try await anonymous.expectReply("-WRONGPASS invalid username-password pair or user is disabled.\r\n")
+            try await anonymous.command("AUTH", "reader-token-but-longer")
+            try await anonymous.expectReply("-WRONGPASS invalid username-password pair or user is disabled.\r\n")
+            await anonymous.close()
+
+            let admin = try await RESPTestConnection.connect(port: port)
+            try await admin.command("AUTH", "default", "admin-token")
+            try await admin.expectReply("+OK\r\n")
+            try await admin.command("SET", "k", "v")
+            try await admin.expectReply("+OK\r\n")
+            try await admin.command("GET", "k")
+            try await admin.expectReply("$1\r\nv\r\n")
+            await admin.close()
+
+            let reader = try await RESPTestConnection.connect(port: port)
+            try await reader.command("HELLO", "2", "AUTH", "default", "reader-token")
+            try await reader.expectReply("*14\r\n")
+            try await reader.command("QUIT")
+            await reader.close()
+
+            let readOnly = try await RESPTestConnection.connect(port: port)
+            try await readOnly.command("AUTH", "reader-token")
+            try await readOnly.expectReply("+OK\r\n")
+            try await readOnly.command("GET", "k")
+            try await readOnly.expectReply("$1\r\nv\r\n")
+            try await readOnly.command("MGET", "k", "absent")
+            try await readOnly.expectReply("*2\r\n$1\r\nv\r\n$-1\r\n")
+            for write in [["SET", "k", "w"], ["DEL", "k"], ["UNLINK", "k"], ["MSET", "k", "w"], ["EXPIRE", "k", "0"]] {
+                try await readOnly.send(RESPTestConnection.encode(write.map { Array($0.utf8) }))
+                try await readOnly.expectReply("-NOPERM this token has no permissions to run the '\(write[0].lowercased())' command\r\n")
+            }
+            // Nothing was written by the refused commands.
+            try await readOnly.command("GET", "k")
+            try await readOnly.expectReply("$1\r\nv\r\n")
+            // A later AUTH with an admin token lets the same connection write.
+            try await readOnly.command("AUTH", "admin-token")
+            try await readOnly.expectReply("+OK\r\n")
+            try await readOnly.command("DEL", "k")
+            try await readOnly.expectReply(":1\r\n")
+            await readOnly.close()
+        }
+        // Tokens that protect only the metrics leave the cache open over RESP, as over HTTP.
+        var metricsOnly = AccessTokens()
+        metricsOnly.add(["metrics-token"], scopes: .metrics, protecting: .metrics)
+        try await withRESPServer(cache: node.cache, accessTokens: metricsOnly) { port in
+            let open = try await RESPTestConnection.connect(port: port)
+            try await open.command("SET", "k", "v")
+            try await open.expectReply("+OK\r\n")
+            await open.close()
+        }
+    }
+
     @Test("connections past the limit are refused with an error")
     func connectionLimit() async throws {
         let node = try makeMemoryNode()

@@ -10,12 +10,13 @@ import Testing
 func withRESPServer<T: Sendable>(
     cache: HybridCache,
     token: String? = nil,
+    accessTokens: AccessTokens = AccessTokens(),
     maxConnections: Int = 1024,
     _ body: @Sendable (Int) async throws -> T
 ) async throws -> T {
     let (ports, announce) = AsyncStream<Int>.makeStream()
     let server = RESPServer(
-        configuration: .init(port: 0, maxConnections: maxConnections, token: token),
+        configuration: .init(port: 0, maxConnections: maxConnections, token: token, accessTokens: accessTokens),
         cache: cache, logger: quietLogger, onBound: { announce.yield($0) })
     return try await withThrowingTaskGroup(of: T?.self) { group in
         group.addTask {

@@ -72,6 +72,46 @@ struct RedisProtocolStateTests {
         }
     }
 
+    /// What a volatile-* policy may evict is every key with a TTL: entries, tombstones, tag and
+    /// expire markers. A clear lives in the head (no TTL), so it survives all of them: an entry
+    /// that outlived the eviction is still hidden by the clear made after it.
+    @Test func aClearSurvivesTheEvictionOfEveryKeyWithATimeToLive() async throws {
+        try await Self.withNodes { _, nodes, admin in
+            let a = nodes[0]
+            try await a.cache.set("kept", "before the clear")
+            try await a.cache.clear(allowFailSafe: false)
+            let keys = try await admin.send("KEYS", "concord:{coherence}:*").array?.compactMap(\.string) ?? []
+            var evicted = 0
+            for key in keys where key != "concord:{coherence}:e:kept" {
+                if case .integer(let ttl) = try await admin.send("PTTL", RedisArgument(key)), ttl > 0 {
+                    _ = try await admin.send("DEL", RedisArgument(key))
+                    evicted += 1
+                }
+            }
+            #expect(keys.contains("concord:{coherence}:e:kept"))
+            let fresh = nodes[1].cache
+            #expect(try await fresh.getResult("kept", as: String.self) == nil, "\(evicted) keys with a TTL evicted")
+        }
+    }
+
+    /// Under an allkeys-* policy the head itself can go, and the clears it held with it. Entries
+    /// written before that are from a history Redis lost: they read as expired, never as fresh.
+    @Test func entriesFromBeforeALostHeadReadAsExpired() async throws {
+        try await Self.withNodes { _, nodes, admin in
+            let a = nodes[0]
+            try await a.cache.set("old", "written before the head was lost")
+            try await a.cache.clear(allowFailSafe: false)
+            _ = try await admin.send("DEL", RedisArgument(Self.head))
+            let read = try await a.backend.distributed.read("old")
+            #expect(read?.isExpired == true)
+            let fresh = nodes[1].cache
+            #expect(try await fresh.getResult("old", as: String.self) == nil)
+            // Writes after the loss start a new epoch and read as fresh again.
+            try await a.cache.set("new", "after")
+            #expect(try await a.backend.distributed.read("new")?.isExpired == false)
+        }
+    }
+
     @Test func aLogThatReachesPastTheSequenceIsRecoveredByTheWriteScript() async throws {
         try await Self.withNodes { _, nodes, admin in
             let (a, b) = (nodes[0], nodes[1])

@@ -243,6 +243,41 @@ struct HybridCacheL1L2Tests {
         #expect(a.statistics.distributed.rebasedWrites == 1)
     }
 
+    /// A clock that ran 20 s ahead left its lead on every node that read its write. Node c is
+    /// then cut off from L2 while a writes many keys and then `k`; c clears afterwards, and the
+    /// clear is queued. When it lands, it must remove `k`: it was made after `k`'s write. With
+    /// milliseconds standing still during the lead, c's clear would carry a smaller counter than
+    /// a's writes and lose to them.
+    @Test func aClearQueuedDuringAClockLeadRemovesWritesMadeBeforeIt() async throws {
+        let ahead = ManualClock(wallMilliseconds: clock.wallClockMilliseconds() + 20_000)
+        let skewed = try makeCache(node: "skewed", clock: ahead, store: store)
+        let writes = WriteFailingDistributedCache(InMemoryDistributedCache(store: store))
+        let a = try makeCache(node: "a", clock: clock, store: store)
+        let c = try makeCache(node: "c", clock: clock, distributed: writes)
+        try await skewed.set("lead", "from a clock ahead")
+        #expect(try await a.getResult("lead", as: String.self)?.value == "from a clock ahead")
+        #expect(try await c.getResult("lead", as: String.self)?.value == "from a clock ahead")
+        try await withRunning([c], clock: clock) {
+            writes.failing = true
+            clock.advance(by: .milliseconds(10))
+            for index in 0..<200 { try await a.set("other-\(index)", "v") }
+            let before = try await a.set("k", "before")
+            clock.advance(by: .milliseconds(100))
+            let clear = try await c.clear(allowFailSafe: false)
+            #expect(clear > before)
+            #expect(c.pendingWriteCount == 1)
+            writes.failing = false
+            for _ in 0..<20 where c.pendingWriteCount > 0 {
+                clock.advance(by: .seconds(1))
+                _ = await eventually(timeout: .milliseconds(200), pollingEvery: .zero) { c.pendingWriteCount == 0 }
+            }
+            #expect(c.pendingWriteCount == 0)
+        }
+        let fresh = try makeCache(node: "b", clock: clock, store: store)
+        #expect(try await fresh.getResult("k", as: String.self) == nil)
+        #expect(try await fresh.getResult("other-0", as: String.self) == nil)
+    }
+
     @Test func aFullPendingQueueRefusesNewWritesAndKeepsTheQueuedOnes() async throws {
         let cache = try makeCache(clock: clock, store: store) { $0.pendingWriteCapacity = 3 }
         try await withRunning([cache], clock: clock) {

@@ -55,6 +55,53 @@ struct VersionAndCodecTests {
         #expect(fourth > third && fourth.counter == 0 && fourth.milliseconds == 11_000)
     }
 
+    /// Two nodes took the same lead from a clock that ran ahead; one then made many writes, the
+    /// other heard none of them. The quiet node's later write still orders after them, because
+    /// while the lead lasts the milliseconds advance with time instead of only the counters.
+    @Test func whileAheadOfTheWallClockVersionsKeepRealTimeOrderAcrossNodes() {
+        let clock = ManualClock(wallMilliseconds: 100_000)
+        let busy = HybridLogicalClock(node: "busy", clock: clock)
+        let quiet = HybridLogicalClock(node: "quiet", clock: clock)
+        let lead = CacheVersion(milliseconds: 120_000, counter: 3, node: "ahead")
+        busy.observe(lead)
+        quiet.observe(lead)
+        clock.advance(by: .milliseconds(10))
+        var busiest = busy.next()
+        for _ in 0..<1_000 { busiest = busy.next() }
+        clock.advance(by: .milliseconds(100))
+        let later = quiet.next()
+        #expect(later > busiest, "\(later) must order after \(busiest)")
+        #expect(later.milliseconds == 120_055 && later.counter == 0)
+    }
+
+    /// The lead runs out: at half rate, a 20 s lead is gone after 40 s, and the wall clock
+    /// drives versions again.
+    @Test func aLeadOverTheWallClockRunsOutInTwiceItsLength() {
+        let clock = ManualClock(wallMilliseconds: 100_000)
+        let hlc = HybridLogicalClock(node: "n", clock: clock)
+        hlc.observe(CacheVersion(milliseconds: 120_000, counter: 0, node: "ahead"))
+        clock.advance(by: .seconds(30))
+        #expect(hlc.next().milliseconds == 135_000)
+        clock.advance(by: .seconds(11))
+        let caughtUp = hlc.next()
+        #expect(caughtUp.milliseconds == 141_000 && caughtUp.counter == 0)
+    }
+
+    /// A node whose wall clock steps back under its versions (its own clock ran ahead, then was
+    /// corrected) keeps growing from where it was, at half rate, instead of only by counters.
+    @Test func aWallClockSteppingBackPacesFromWhereTheClockWas() {
+        let clock = ManualClock(wallMilliseconds: 100_000)
+        let hlc = HybridLogicalClock(node: "n", clock: clock)
+        clock.skewWallClock(by: 20_000)
+        let ahead = hlc.next()
+        clock.skewWallClock(by: -20_000)
+        let first = hlc.next()
+        clock.advance(by: .milliseconds(200))
+        let second = hlc.next()
+        #expect(first > ahead && first.milliseconds == 120_000)
+        #expect(second.milliseconds == 120_100 && second.counter == 0)
+    }
+
     @Test func theClockNeverGoesBackwardsWhenTheWallClockDoes() {
         let clock = ManualClock(wallMilliseconds: 10_000)
         let hlc = HybridLogicalClock(node: "n", clock: clock)
@@ -119,6 +166,7 @@ struct VersionAndCodecTests {
         #expect(DistributedStateRules.evaluate(entry, markers: Markers(clearRemove: newer)) == nil)
         #expect(DistributedStateRules.evaluate(entry, markers: Markers(clearRemove: older)) != nil)
         #expect(DistributedStateRules.evaluate(entry, markers: Markers(tagRemovals: [newer])) == nil)
+        #expect(DistributedStateRules.evaluate(entry, markers: Markers(isFromAnotherEpoch: true))?.isExpired == true)
         #expect(DistributedStateRules.evaluate(entry, markers: Markers(tagRemovals: [older])) != nil)
     }
 

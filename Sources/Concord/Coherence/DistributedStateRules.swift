@@ -12,12 +12,19 @@ public enum DistributedStateRules {
         public var clearExpire: CacheVersion?
         /// The newest `removeTag` of each of the entry's tags.
         public var tagRemovals: [CacheVersion]
+        /// Whether the entry was written in an earlier history of the store (one it has lost
+        /// since, with whatever clears and tag removals it held): it then reads as expired.
+        public var isFromAnotherEpoch: Bool
 
-        public init(expire: CacheVersion? = nil, clearRemove: CacheVersion? = nil, clearExpire: CacheVersion? = nil, tagRemovals: [CacheVersion] = []) {
+        public init(
+            expire: CacheVersion? = nil, clearRemove: CacheVersion? = nil, clearExpire: CacheVersion? = nil,
+            tagRemovals: [CacheVersion] = [], isFromAnotherEpoch: Bool = false
+        ) {
             self.expire = expire
             self.clearRemove = clearRemove
             self.clearExpire = clearExpire
             self.tagRemovals = tagRemovals
+            self.isFromAnotherEpoch = isFromAnotherEpoch
         }
     }
 
@@ -26,7 +33,7 @@ public enum DistributedStateRules {
         let version = entry.version
         if let removal = markers.clearRemove, removal > version { return nil }
         if markers.tagRemovals.contains(where: { $0 > version }) { return nil }
-        var expired = false
+        var expired = markers.isFromAnotherEpoch
         if let expire = markers.expire, expire > version { expired = true }
         if let clear = markers.clearExpire, clear > version { expired = true }
         return DistributedRead(entry: entry, isExpired: expired)

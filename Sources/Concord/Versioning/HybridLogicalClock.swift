@@ -4,6 +4,15 @@ import Synchronization
 /// so a write made after receiving a message is ordered after that message's write, whatever
 /// the wall clocks say.
 ///
+/// While the clock is ahead of the wall clock (it observed a node whose clock ran ahead), its
+/// milliseconds do not stand still until the wall clock catches up, as a textbook hybrid clock's
+/// would: they advance at half the rate of monotonic time since the lead was taken. A standing
+/// clock orders writes only by counters, which grow with every message heard, so a node cut off
+/// from the backplane for a moment falls behind in counters and its writes of that moment (a
+/// queued clear, say) lose to writes other nodes made before them. Advancing at half rate keeps
+/// versions in real-time order on every node that took the same lead, and the lead still runs
+/// out (in twice its length).
+///
 /// Versions from the wire are untrusted: a version more than `maxDrift` ahead of this node's wall
 /// clock is refused, so one forged or corrupt stamp cannot drag every later write of the node
 /// into the far future (or to the end of the range, where the arithmetic would overflow).
@@ -11,6 +20,10 @@ package final class HybridLogicalClock: Sendable {
     private struct State {
         var milliseconds: Int64 = 0
         var counter: UInt32 = 0
+        /// When the clock last took a lead over the wall clock, and the milliseconds it took:
+        /// the base its milliseconds advance from while the lead lasts. Nil while the wall
+        /// clock leads.
+        var lead: (milliseconds: Int64, since: CacheInstant)?
     }
 
     package let node: String
@@ -30,8 +43,12 @@ package final class HybridLogicalClock: Sendable {
     package func next() -> CacheVersion {
         let wall = clock.wallClockMilliseconds()
         return state.withLock { state in
-            if wall > state.milliseconds {
-                state.milliseconds = wall
+            var candidate = wall
+            if state.lead != nil || wall <= state.milliseconds, let paced = pacedMilliseconds(&state) {
+                if paced > wall { candidate = paced } else { state.lead = nil }
+            }
+            if candidate > state.milliseconds {
+                state.milliseconds = candidate
                 state.counter = 0
             } else if state.counter < .max {
                 state.counter += 1
@@ -58,11 +75,25 @@ package final class HybridLogicalClock: Sendable {
             if version.milliseconds > state.milliseconds {
                 state.milliseconds = version.milliseconds
                 state.counter = version.counter
+                state.lead = (version.milliseconds, clock.now())
             } else if version.milliseconds == state.milliseconds, version.counter > state.counter {
                 state.counter = version.counter
             }
         }
         return true
+    }
+
+    /// Where the milliseconds have got to while the clock leads the wall clock: the lead's base
+    /// plus half the monotonic time since. A lead not yet based (the wall clock stepped back
+    /// under the clock) is based now.
+    private func pacedMilliseconds(_ state: inout State) -> Int64? {
+        let now = clock.now()
+        guard let lead = state.lead else {
+            state.lead = (state.milliseconds, now)
+            return nil
+        }
+        let elapsed = max(Duration.zero, now - lead.since)
+        return Saturating.sum(lead.milliseconds, elapsed.millisecondsClamped / 2)
     }
 
     /// The latest version made or observed, without making a new one.

@@ -58,6 +58,9 @@ public final class MemcachedDistributedCache: DistributedCache {
     private let runsClient: Bool
     private let logger: Logger
     private let generations: Mutex<[Int: String]>
+    /// Servers that lost data since the last clear this node stored: the markers they held are
+    /// gone, so until a clear newer than every entry lands, each entry reads as expired.
+    private let unsettledLosses = Mutex<Set<Int>>([])
     private let statistics = Mutex(Statistics())
     private let corrupt = Atomic<Int>(0)
     private let dataLostSink = Mutex<(@Sendable (String) -> Void)?>(nil)
@@ -165,6 +168,7 @@ public final class MemcachedDistributedCache: DistributedCache {
             return generations[index]
         }
         guard let previous, previous != generation else { return }
+        unsettledLosses.withLock { _ = $0.insert(index) }
         statistics.withLock { $0.dataLosses += 1 }
         let server = client.configuration.servers[index]
         logger.warning("memcached server lost its Concord data", metadata: [
@@ -229,11 +233,36 @@ public final class MemcachedDistributedCache: DistributedCache {
 
     // MARK: Reading
 
+    /// A marker record, and whether its server lost data since this node last learned its
+    /// generation. The generation is read after the marker in the same round trip, so a flush
+    /// that emptied the marker is always seen: the entries the marker hid, on other servers, must
+    /// not read as fresh before the generation poll notices the loss.
+    private func readMarker(_ name: String, owner: String) async throws -> (record: MemcachedRecord?, isLost: Bool) {
+        let (server, key, homeGeneration) = try locate(name)
+        let responses = try await client.sendInOrder([.get(key), .get(keyspace.generation)], toServer: server)
+        var record: MemcachedRecord?
+        if let item = try MemcachedClient.item(responses[0]) {
+            if let decoded = MemcachedRecord.decode(item.value), decoded.owner == owner {
+                record = current(decoded, owner: owner, homeGeneration: homeGeneration)
+            } else {
+                corrupt.add(1, ordering: .relaxed)
+                logger.warning("memcached item is not a Concord record of this marker; reading it as absent", metadata: ["concord.key": .string(owner)])
+            }
+        }
+        let unsettled = unsettledLosses.withLock { $0.contains(server) }
+        guard let known = generations.withLock({ $0[server] }) else { return (record, unsettled) }
+        let found = try MemcachedClient.item(responses[1]).map { String(decoding: $0.value, as: UTF8.self) }
+        guard found != known else { return (record, unsettled) }
+        let generation = try await currentGeneration { try await client.send($0, toServer: server) }
+        adopt(generation, server: server, reason: "it restarted or was flushed (seen by a read)")
+        return (record, true)
+    }
+
     public func read(_ key: String) async throws -> DistributedRead? {
         async let entryRead = readRecord(keyspace.entry(key), owner: key)
-        async let clearRead = readRecord(keyspace.clear, owner: "")
+        async let clearRead = readMarker(keyspace.clear, owner: "")
         let (entryRecord, _) = try await entryRead
-        let (clear, _) = try await clearRead
+        let (clear, clearLost) = try await clearRead
         guard let record = entryRecord, record.kind == .entry else { return nil }
         let entry: DistributedEntry
         do {
@@ -248,10 +277,13 @@ public final class MemcachedDistributedCache: DistributedCache {
         var markers = DistributedStateRules.Markers(
             expire: record.secondVersion,
             clearRemove: clear?.kind == .marker ? clear?.version : nil,
-            clearExpire: clear?.kind == .marker ? clear?.secondVersion : nil
+            clearExpire: clear?.kind == .marker ? clear?.secondVersion : nil,
+            isFromAnotherEpoch: clearLost
         )
         for tag in entry.tags {
-            if let marker = try await readRecord(keyspace.tag(tag), owner: tag).record, marker.kind == .marker, let version = marker.version {
+            let (marker, lost) = try await readMarker(keyspace.tag(tag), owner: tag)
+            if lost { markers.isFromAnotherEpoch = true }
+            if let marker, marker.kind == .marker, let version = marker.version {
                 markers.tagRemovals.append(version)
             }
         }
@@ -269,8 +301,12 @@ public final class MemcachedDistributedCache: DistributedCache {
 
     public func apply(_ mutation: CacheMutation, publish: Bool) async throws -> MutationOutcome {
         var outcome: MutationOutcome
+        // A clear stored after a loss was seen is newer than every entry the lost markers hid.
+        let settles = mutation.kind == .clearExpire || mutation.kind == .clearRemove
+            ? unsettledLosses.withLock { $0 } : []
         do {
             outcome = try await store(mutation)
+            if !settles.isEmpty { unsettledLosses.withLock { $0.subtract(settles) } }
         } catch {
             // Memcached is down while the backplane may be up: announce the mutation anyway, so
             // other nodes stop serving their older copies now rather than when memcached is back.

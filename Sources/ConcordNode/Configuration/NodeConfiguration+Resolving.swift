@@ -125,6 +125,26 @@ extension NodeConfiguration {
             respToken = token
         }
         if let pid = try resolver.integer(.parentPID, in: 1...Int(Int32.max)) { parentProcessID = Int32(pid) }
+        if let text = try resolver.string(.otelEndpoint) {
+            do {
+                _ = try Self.otlpTracesURL(collector: text)
+            } catch {
+                throw resolver.error(.otelEndpoint, .invalidURL, "is not an OTLP/HTTP collector URL: \(error.message)", showValue: !text.contains("@"))
+            }
+            otelEndpoint = text
+        }
+        if let name = try resolver.string(.otelServiceName) {
+            guard name.utf8.count <= 255, name.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else {
+                throw resolver.error(.otelServiceName, .outOfRange, "must be 1–255 bytes with no control character")
+            }
+            otelServiceName = name
+        }
+        if let raw = try resolver.string(.otelSampleRatio) {
+            guard let ratio = Double(raw), ratio.isFinite, (0...1).contains(ratio) else {
+                throw resolver.error(.otelSampleRatio, .outOfRange, "is not a ratio from 0 to 1, such as 0.1")
+            }
+            otelSampleRatio = ratio
+        }
 
         try validate()
         // The files are read now too, so a missing or empty one stops the node at start with
@@ -166,6 +186,14 @@ extension NodeConfiguration {
             throw combination(.sentinelPasswordFile, "Sentinel options apply to redis+sentinel:// URLs only")
         }
         guard maxClockDrift > .zero else { throw combination(.maxClockDrift, "must be longer than 0s") }
+        if let otelEndpoint {
+            do {
+                _ = try Self.otlpTracesURL(collector: otelEndpoint)
+            } catch {
+                throw NodeConfigurationError(.invalidURL, option: NodeOption.otelEndpoint.name, source: .combination, value: error.value, message: "is not an OTLP/HTTP collector URL: \(error.message)")
+            }
+        }
+        guard otelSampleRatio.isFinite, (0...1).contains(otelSampleRatio) else { throw combination(.otelSampleRatio, "must be from 0 to 1") }
         guard requestTimeout > .zero else { throw combination(.requestTimeout, "must be longer than 0s") }
         guard maxConnections > 0 else { throw combination(.maxConnections, "must be at least 1") }
         guard memoryMaxBytes > 0 else { throw combination(.memoryMaxBytes, "must be positive") }
@@ -182,8 +210,9 @@ extension NodeConfiguration {
                 message: "is required (or --admin-token-file) when --bind is not a loopback address ('\(bindHost)'): anyone who reaches the port could read and overwrite the cache. Give token files, or --allow-unauthenticated to accept that"
             )
         }
-        if respPort != nil, respToken == nil, !bindsLoopbackOnly {
-            throw combination(.respTokenFile, "is required when --bind is not a loopback address ('\(bindHost)') and --resp-port is set: anyone who reaches the port could read and overwrite the cache")
+        // RESP's AUTH accepts the node's bearer tokens too, so token files protect that port as well.
+        if respPort != nil, respToken == nil, !requiresTokens, !bindsLoopbackOnly {
+            throw combination(.respTokenFile, "(or --auth-token-file / --admin-token-file) is required when --bind is not a loopback address ('\(bindHost)') and --resp-port is set: anyone who reaches the port could read and overwrite the cache")
         }
         if !additionalCacheNames.isEmpty {
             let names = [cacheName] + additionalCacheNames

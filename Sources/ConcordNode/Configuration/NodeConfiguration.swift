@@ -116,6 +116,14 @@ public struct NodeConfiguration: Sendable, Equatable {
     /// When set, the node shuts down once this process is no longer its parent, so children of
     /// a killed `concord cluster` do not linger.
     public var parentProcessID: Int32?
+    /// The OTLP/HTTP collector spans are exported to (`--otel-endpoint`, a base URL such as
+    /// `http://127.0.0.1:4318`); nil bootstraps no tracer, so nothing is traced.
+    public var otelEndpoint: String?
+    /// The `service.name` resource attribute of the node's spans.
+    public var otelServiceName: String = "concord-node"
+    /// The share of root traces (requests without a `traceparent`) that are recorded; a
+    /// request with one follows its caller's sampling decision.
+    public var otelSampleRatio: Double = 1
 
     public init() {}
 

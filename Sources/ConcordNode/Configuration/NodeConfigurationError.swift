@@ -29,7 +29,7 @@ public struct NodeConfigurationError: Error, CustomStringConvertible, Sendable, 
         public static var invalidBoolean: Self { .init(base: .invalidBoolean) }
         /// Not one of the accepted words (a log level, for instance).
         public static var invalidChoice: Self { .init(base: .invalidChoice) }
-        /// Not a usable Redis URL.
+        /// Not a usable Redis, Memcached or OTLP collector URL.
         public static var invalidURL: Self { .init(base: .invalidURL) }
         /// Not an origin such as `sqlite:/var/lib/concord/items.db`.
         public static var invalidOrigin: Self { .init(base: .invalidOrigin) }

@@ -95,9 +95,12 @@ extension NodeOption {
     public static let logLevel = NodeOption("log-level", .value(valueName: "level"), "trace, debug, info, notice, warning, error or critical", default: "info")
     public static let respPort = NodeOption("resp-port", .value(valueName: "port"), "Also serve the RESP front end (GET, SET, DEL, MGET, ... for any Redis client) on this port; 0 picks a free one", default: "off")
     public static let respMaxConnections = NodeOption("resp-max-connections", .value(valueName: "count"), "Most RESP client connections at once; more are refused with an error", default: "1024")
-    public static let respTokenFile = NodeOption("resp-token-file", .value(valueName: "path"), "File holding the password RESP clients must send with AUTH (required for a RESP port beyond loopback)", default: "none")
+    public static let respTokenFile = NodeOption("resp-token-file", .value(valueName: "path"), "File holding a password RESP clients may send with AUTH to read and write; AUTH also accepts the node's bearer tokens (one of the two is required for a RESP port beyond loopback)", default: "none")
     public static let backplaneKeyFile = NodeOption("backplane-key-file", .value(valueName: "path"), "Sign and check every invalidation with HMAC-SHA256: a file of one key per line (at least 16 bytes; the first signs, a second is accepted during rotation); every node needs the same file", default: "none (messages unsigned)")
     public static let maxClockDrift = NodeOption("max-clock-drift", .value(valueName: "duration"), "Ignore (and count) messages and entries versioned further than this ahead of this node's clock", default: "1m")
+    public static let otelEndpoint = NodeOption("otel-endpoint", .value(valueName: "url"), "Trace HTTP requests and cache work and export the spans over OTLP/HTTP (protobuf) to this collector, e.g. http://127.0.0.1:4318 (spans go to URL/v1/traces; a URL already ending in /v1/traces is used as is). OTEL_EXPORTER_OTLP_HEADERS, OTEL_BSP_* and the other OTEL_* exporter variables apply", default: "off: no tracer, no spans")
+    public static let otelServiceName = NodeOption("otel-service-name", .value(valueName: "name"), "With --otel-endpoint, the service.name of this node's spans", default: "concord-node")
+    public static let otelSampleRatio = NodeOption("otel-sample-ratio", .value(valueName: "ratio"), "With --otel-endpoint, the share (0–1) of traces started here that are recorded; a request with a traceparent follows its caller's sampling decision", default: "1")
     public static let testClockOffset = NodeOption("test-clock-offset", .value(valueName: "duration"), "Testing only: run this node's wall clock offset by this much ('-30s' behind), to check coherence under clock skew", default: "0s", hidden: true)
     public static let parentPID = NodeOption("parent-pid", .value(valueName: "pid"), "Shut down when this process is no longer the parent (set by concord cluster)", default: "none", hidden: true)
 
@@ -110,7 +113,8 @@ extension NodeOption {
         reconnectBackoffBase, reconnectBackoffCap, maxKeyBytes, maxValueBytes, memoryMaxEntries,
         memoryMaxBytes, pendingMaxEntries, pendingMaxBytes,
         authTokenFile, adminTokenFile, metricsTokenFile, allowUnauthenticated, tlsCert, tlsKey,
-        maxConnections, requestTimeout, backplane, backplaneKeyFile, maxClockDrift, idleTimeout, shutdownTimeout, logLevel, respPort, respMaxConnections, respTokenFile, testClockOffset, parentPID,
+        maxConnections, requestTimeout, backplane, backplaneKeyFile, maxClockDrift, idleTimeout, shutdownTimeout, logLevel, respPort, respMaxConnections, respTokenFile,
+        otelEndpoint, otelServiceName, otelSampleRatio, testClockOffset, parentPID,
     ]
 
     /// The option with this flag name, if any.

@@ -37,7 +37,12 @@ public struct AccessTokens: Sendable {
 
     /// The scopes `token` grants; empty for an unknown token.
     public func scopes(of token: String) -> APIScope {
-        let presented = Array(token.utf8)
+        scopes(of: Array(token.utf8))
+    }
+
+    /// The scopes the token with these bytes grants (a RESP AUTH password); empty for an
+    /// unknown one. Bytes are compared as they are, so no decoding can make two tokens equal.
+    public func scopes(of presented: [UInt8]) -> APIScope {
         var granted: APIScope = []
         for entry in entries where Self.constantTimeEquals(presented, entry.token) {
             granted.formUnion(entry.scopes)

@@ -42,7 +42,7 @@ struct NodeRoutes: Sendable {
         // A span per request, its parent taken from a `traceparent` header by the bootstrapped
         // instrument; only when the process bootstrapped a tracer, so an untraced node pays nothing.
         if Self.isTracingBootstrapped {
-            router.add(middleware: TracingMiddleware())
+            router.add(middleware: NodeTracingMiddleware())
         }
         router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
         router.add(middleware: ErrorBodyMiddleware(logger: logger))

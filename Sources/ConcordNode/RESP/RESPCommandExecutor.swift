@@ -21,25 +21,57 @@ struct RESPCommandExecutor: Sendable {
     }
 
     let cache: HybridCache
-    /// What AUTH must present; nil leaves the front end open (loopback only).
+    /// A password AUTH accepts for reading and writing (`--resp-token-file`); nil for none.
     let token: [UInt8]?
+    /// The node's bearer tokens, which AUTH accepts with the scopes they grant over HTTP.
+    let accessTokens: AccessTokens
+    /// The scopes a connection must have authenticated for: reading and writing with a RESP
+    /// password, otherwise what the node's token files protect for HTTP. Empty: an open port.
+    let protectedScopes: APIScope
+
+    init(cache: HybridCache, token: [UInt8]?, accessTokens: AccessTokens = AccessTokens()) {
+        self.cache = cache
+        self.token = token
+        self.accessTokens = accessTokens
+        let cacheScopes: APIScope = [.read, .admin]
+        self.protectedScopes = token != nil ? cacheScopes : accessTokens.protectedScopes.intersection(cacheScopes)
+    }
+
+    /// Whether AUTH means anything here.
+    var requiresAuthentication: Bool { !protectedScopes.isEmpty }
 
     /// Runs one command. `arguments` is never empty.
     func execute(_ arguments: [[UInt8]], state: inout RESPConnectionState, into writer: inout RESPReplyWriter) -> Outcome {
         let name = Self.commandName(arguments[0])
         do {
-            if token != nil, !state.isAuthenticated, name != "AUTH", name != "HELLO", name != "QUIT" {
+            if requiresAuthentication, state.scopes.isEmpty, name != "AUTH", name != "HELLO", name != "QUIT" {
                 throw RESPCommandError("NOAUTH Authentication required.")
             }
             switch name {
-            case "GET": return try get(arguments, into: &writer)
-            case "MGET": return try mget(arguments, into: &writer)
-            case "EXISTS": return try exists(arguments, into: &writer)
-            case "TTL": return try ttl(arguments, into: &writer)
-            case "SET": return try set(arguments)
-            case "MSET": return try mset(arguments)
-            case "DEL", "UNLINK": return try delete(arguments, name: name)
-            case "EXPIRE": return try expire(arguments)
+            case "GET":
+                try require(.read, for: name, state: state)
+                return try get(arguments, into: &writer)
+            case "MGET":
+                try require(.read, for: name, state: state)
+                return try mget(arguments, into: &writer)
+            case "EXISTS":
+                try require(.read, for: name, state: state)
+                return try exists(arguments, into: &writer)
+            case "TTL":
+                try require(.read, for: name, state: state)
+                return try ttl(arguments, into: &writer)
+            case "SET":
+                try require(.admin, for: name, state: state)
+                return try set(arguments)
+            case "MSET":
+                try require(.admin, for: name, state: state)
+                return try mset(arguments)
+            case "DEL", "UNLINK":
+                try require(.admin, for: name, state: state)
+                return try delete(arguments, name: name)
+            case "EXPIRE":
+                try require(.admin, for: name, state: state)
+                return try expire(arguments)
             case "PING":
                 guard arguments.count <= 2 else { throw RESPCommandError.arity(name) }
                 if arguments.count == 2 { writer.bulk(arguments[1]) } else { writer.simple("PONG") }
@@ -286,20 +318,33 @@ struct RESPCommandExecutor: Sendable {
 
     // MARK: Connection
 
+    /// A command that reads needs `.read`, one that writes `.admin`, as over HTTP; when the
+    /// scope is not protected, anyone may.
+    private func require(_ scope: APIScope, for name: String, state: RESPConnectionState) throws {
+        guard protectedScopes.isDisjoint(with: scope) || state.scopes.isSuperset(of: scope) else {
+            throw RESPCommandError("NOPERM this token has no permissions to run the '\(name.lowercased())' command")
+        }
+    }
+
     private func auth(_ arguments: [[UInt8]], state: inout RESPConnectionState, into writer: inout RESPReplyWriter) throws {
         guard arguments.count == 2 || arguments.count == 3 else { throw RESPCommandError.arity("auth") }
-        guard token != nil else {
+        guard requiresAuthentication else {
             throw RESPCommandError("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
         }
         try authenticate(password: arguments[arguments.count - 1], state: &state)
         writer.simple("OK")
     }
 
+    /// Accepts the RESP password or any node token that reads or writes the cache; the
+    /// connection then has that token's scopes. Both are compared in full, whichever matches.
     private func authenticate(password: [UInt8], state: inout RESPConnectionState) throws {
-        guard let token, Self.constantTimeEqual(password, token) else {
+        let matchesPassword = token.map { Self.constantTimeEqual(password, $0) } ?? false
+        var granted = accessTokens.scopes(of: password).intersection([.read, .admin])
+        if matchesPassword { granted.formUnion([.read, .admin]) }
+        guard !granted.isEmpty else {
             throw RESPCommandError("WRONGPASS invalid username-password pair or user is disabled.")
         }
-        state.isAuthenticated = true
+        state.scopes = granted
     }
 
     /// `HELLO [2 [AUTH user password] [SETNAME name]]`: RESP2 only, as the node speaks no RESP3.
@@ -315,7 +360,7 @@ struct RESPCommandExecutor: Sendable {
         while index < arguments.count {
             switch Self.commandName(arguments[index]) {
             case "AUTH" where index + 2 < arguments.count:
-                if token != nil { try authenticate(password: arguments[index + 2], state: &state) }
+                if requiresAuthentication { try authenticate(password: arguments[index + 2], state: &state) }
                 index += 3
             case "SETNAME" where index + 1 < arguments.count:
                 name = arguments[index + 1]
@@ -324,7 +369,7 @@ struct RESPCommandExecutor: Sendable {
                 throw RESPCommandError("ERR Syntax error in HELLO option '\(Self.clipped(String(decoding: arguments[index], as: UTF8.self)))'")
             }
         }
-        if token != nil, !state.isAuthenticated {
+        if requiresAuthentication, state.scopes.isEmpty {
             throw RESPCommandError("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
         }
         if let name { state.name = name }

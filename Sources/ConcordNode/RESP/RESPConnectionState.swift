@@ -1,11 +1,11 @@
 /// What the front end knows about one client connection.
 struct RESPConnectionState: Sendable {
     let id: Int
-    var isAuthenticated: Bool
+    /// What the password this connection authenticated with grants; empty before AUTH.
+    var scopes: APIScope = []
     var name: [UInt8]?
 
-    init(id: Int, isAuthenticated: Bool) {
+    init(id: Int) {
         self.id = id
-        self.isAuthenticated = isAuthenticated
     }
 }

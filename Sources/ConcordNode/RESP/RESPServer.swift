@@ -8,7 +8,8 @@ import Synchronization
 /// The node's RESP front end (`concord node --resp-port`): any Redis client can point at the
 /// node and get its coherent L1 for GET, SET, DEL, MGET and the other commands of
 /// `RESPCommandExecutor`, with the same key and value limits as the HTTP API, a bound on
-/// connections and on pipelined requests, and AUTH when a token is configured.
+/// connections and on pipelined requests, and AUTH against the RESP password and the node's
+/// bearer tokens when either is configured.
 ///
 /// A service: `run()` binds the port and runs every awaited command (L2 reads, writes) in its
 /// own task group, so no work outlives it. On graceful shutdown it stops accepting, closes the
@@ -22,15 +23,22 @@ public final class RESPServer: Service, Sendable {
         public var maxConnections: Int
         /// The most arguments one command may have (an MSET of this many keys and values).
         public var maxArguments: Int
-        /// What AUTH must present; nil leaves the port open.
+        /// A password AUTH accepts for reading and writing (`--resp-token-file`).
         public var token: String?
+        /// The node's bearer tokens, which AUTH accepts too, each with its scopes: a read
+        /// token reads, an admin token reads and writes.
+        public var accessTokens: AccessTokens
 
-        public init(host: String = "127.0.0.1", port: Int = 0, maxConnections: Int = 1024, maxArguments: Int = 1 << 16, token: String? = nil) {
+        public init(
+            host: String = "127.0.0.1", port: Int = 0, maxConnections: Int = 1024, maxArguments: Int = 1 << 16,
+            token: String? = nil, accessTokens: AccessTokens = AccessTokens()
+        ) {
             self.host = host
             self.port = port
             self.maxConnections = maxConnections
             self.maxArguments = maxArguments
             self.token = token
+            self.accessTokens = accessTokens
         }
     }
 
@@ -50,12 +58,11 @@ public final class RESPServer: Service, Sendable {
 
     public func run() async throws {
         let (jobs, submitter) = AsyncStream<RESPJob>.makeStream()
-        let executor = RESPCommandExecutor(cache: cache, token: configuration.token.map { Array($0.utf8) })
+        let executor = RESPCommandExecutor(cache: cache, token: configuration.token.map { Array($0.utf8) }, accessTokens: configuration.accessTokens)
         // A request holds at most one value at the limit plus its key and framing.
         let maxRequestBytes = cache.configuration.maxValueBytes + cache.configuration.maxKeyBytes + 64 * 1024
         let maxArguments = configuration.maxArguments
         let maxConnections = configuration.maxConnections
-        let isOpen = configuration.token == nil
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -78,7 +85,7 @@ public final class RESPServer: Service, Sendable {
                         _ = openConnections.withLock { $0.removeValue(forKey: key) }
                     }
                     let reader = try RESPRequestReader(maxArguments: maxArguments, maxBufferedBytes: maxRequestBytes)
-                    let state = RESPConnectionState(id: nextConnectionID.wrappingAdd(1, ordering: .relaxed).oldValue, isAuthenticated: isOpen)
+                    let state = RESPConnectionState(id: nextConnectionID.wrappingAdd(1, ordering: .relaxed).oldValue)
                     try channel.pipeline.syncOperations.addHandler(RESPConnectionHandler(
                         reader: reader, executor: executor, state: state,
                         submit: { job in

@@ -25,7 +25,12 @@ enum CoherenceScripts {
     /// write queued during an outage and flushed after a newer invalidation must not make its
     /// older value fresh again.
     ///
-    /// KEYS: 1 target (entry, tag marker or clear marker), 2 head, 3 log.
+    /// A clear is two fields of the head, `r` (remove) and `x` (expire), not a key of its own:
+    /// Redis can then lose it only with the epoch. Every entry and tombstone records the epoch it
+    /// was written in (`e`); one from another epoch may have been hidden by a clear (or a tag
+    /// removal) that Redis has since lost, so the read script reports it and it reads as expired.
+    ///
+    /// KEYS: 1 target (entry, tag marker, or the head for a clear), 2 head, 3 log.
     /// ARGV: 1 kind, 2 version (ordered text), 3 envelope, 4 ttl ms, 5 store (1/0),
     ///       6 publish (1/0), 7 message body, 8 log max length, 9 candidate epoch, 10 channel,
     ///       11 highest believable version (ordered text), 12 publish command: PUBLISH, or SPUBLISH
@@ -45,7 +50,8 @@ enum CoherenceScripts {
     local message = nil
     local epoch = nil
     local newEpoch = false
-    if ARGV[6] == '1' then
+    local stamped = store and (kind == 1 or kind == 2)
+    if ARGV[6] == '1' or stamped then
       local head = redis.call('HMGET', KEYS[2], 'epoch', 'seq')
       epoch = head[1]
       seq = tonumber(head[2] or '')
@@ -61,6 +67,8 @@ enum CoherenceScripts {
         seq = 0
         newEpoch = true
       end
+    end
+    if ARGV[6] == '1' then
       seq = seq + 1
       local n = seq
       local bytes = {}
@@ -77,9 +85,9 @@ enum CoherenceScripts {
         local life = ttl
         if keepsExpire then life = math.max(ttl, redis.call('PTTL', target)) end
         if kind == 1 then
-          redis.call('HSET', target, 'v', ver, 'd', ARGV[3])
+          redis.call('HSET', target, 'v', ver, 'd', ARGV[3], 'e', epoch)
         else
-          redis.call('HSET', target, 'v', ver)
+          redis.call('HSET', target, 'v', ver, 'e', epoch)
           redis.call('HDEL', target, 'd')
         end
         if expired and not keepsExpire then redis.call('HDEL', target, 'x') end
@@ -99,9 +107,12 @@ enum CoherenceScripts {
         local current = redis.call('HGET', target, field)
         if (not current) or current < ver then
           redis.call('HSET', target, field, ver)
-          redis.call('PEXPIRE', target, ttl)
         end
       end
+    end
+    if newEpoch and not message then
+      redis.call('DEL', KEYS[3])
+      redis.call('HSET', KEYS[2], 'epoch', epoch, 'seq', 0)
     end
     if message then
       if newEpoch then redis.call('DEL', KEYS[3]) end
@@ -117,12 +128,17 @@ enum CoherenceScripts {
     """#)
 
     /// Reads an entry with its markers in one step.
-    /// KEYS: 1 entry, 2 clear marker. Returns nil, or `{version, envelope, expire, clearRemove, clearExpire}`.
+    /// KEYS: 1 entry, 2 head. Returns nil, or `{version, envelope, expire, clearRemove,
+    /// clearExpire, sameEpoch}`, where sameEpoch is 1 when the entry was written in the head's
+    /// epoch and 0 when not (written in a history Redis has lost since, or before entries
+    /// recorded their epoch).
     static let read = RedisScript(#"""
-    local e = redis.call('HMGET', KEYS[1], 'v', 'd', 'x')
+    local e = redis.call('HMGET', KEYS[1], 'v', 'd', 'x', 'e')
     if (not e[1]) or (not e[2]) then return false end
-    local c = redis.call('HMGET', KEYS[2], 'r', 'x')
-    return {e[1], e[2], e[3] or '', c[1] or '', c[2] or ''}
+    local h = redis.call('HMGET', KEYS[2], 'r', 'x', 'epoch')
+    local same = 0
+    if e[4] and h[3] and e[4] == h[3] then same = 1 end
+    return {e[1], e[2], e[3] or '', h[1] or '', h[2] or '', same}
     """#)
 
     /// The head `{epoch, seq}`. A missing head (first use, eviction, lost data) becomes a new

@@ -57,14 +57,14 @@ public final class RedisDistributedCache: DistributedCache {
     public func read(_ key: String) async throws -> DistributedRead? {
         let reply = try await client.evalScript(
             CoherenceScripts.read,
-            keys: [RedisArgument(namespace.entry(key)), RedisArgument(namespace.clear)]
+            keys: [RedisArgument(namespace.entry(key)), RedisArgument(namespace.head)]
         )
         guard let fields = reply.array else {
             if reply.isNull { return nil }
             throw RedisError(.protocolError, "the read script answered \(reply) instead of an array or nil")
         }
-        guard fields.count == 5, let envelope = fields[1].bytes else {
-            throw RedisError(.protocolError, "the read script answered \(fields.count) fields instead of 5")
+        guard fields.count == 6, let envelope = fields[1].bytes, case .integer(let sameEpoch) = fields[5] else {
+            throw RedisError(.protocolError, "the read script answered \(fields.count) fields instead of 5 and a flag")
         }
         let entry: DistributedEntry
         do {
@@ -79,7 +79,8 @@ public final class RedisDistributedCache: DistributedCache {
         var markers = DistributedStateRules.Markers(
             expire: Self.version(fields[2]),
             clearRemove: Self.version(fields[3]),
-            clearExpire: Self.version(fields[4])
+            clearExpire: Self.version(fields[4]),
+            isFromAnotherEpoch: sameEpoch == 0
         )
         if !entry.tags.isEmpty {
             var command: [RedisArgument] = ["MGET"]
@@ -112,7 +113,7 @@ public final class RedisDistributedCache: DistributedCache {
         switch mutation.kind {
         case .set, .remove, .expire: target = namespace.entry(mutation.key)
         case .removeTag: target = namespace.tag(mutation.key)
-        case .clearRemove, .clearExpire: target = namespace.clear
+        case .clearRemove, .clearExpire: target = namespace.head
         }
         let body = BackplaneMessage.encodeBody(
             kind: mutation.kind, key: mutation.key, version: mutation.version,

@@ -13,9 +13,8 @@ public struct RedisNamespace: Sendable, Hashable {
     func entry(_ key: String) -> String { prefix + ":e:" + key }
     func tag(_ tag: String) -> String { prefix + ":t:" + tag }
     var tagPrefix: String { prefix + ":t:" }
-    var clear: String { prefix + ":clear" }
-    /// The head: one hash `{epoch, seq}`, so Redis can only lose (or evict) both together, and a
-    /// lost head always shows up as a new epoch.
+    /// The head: one hash `{epoch, seq}` and the newest clears `{r, x}`, so Redis can only lose
+    /// (or evict) them together, and a lost head always shows up as a new epoch.
     var head: String { prefix + ":head" }
     var log: String { prefix + ":log" }
     /// The pub/sub channel.
