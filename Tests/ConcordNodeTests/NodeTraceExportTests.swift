@@ -94,6 +94,41 @@ struct NodeTraceExportTests {
         }
     }
 
+    @Test("sampling is parent-based: with --otel-sample-ratio 0, a request without a traceparent is not recorded, one whose caller sampled it is")
+    func parentBasedSampling() async throws {
+        try await withRedisServer { redis in
+            let receiver = OTLPTraceReceiver()
+            try await receiver.run { collectorPort in
+                let arguments = ["--redis", redis.url, "--otel-endpoint", "http://127.0.0.1:\(collectorPort)", "--otel-sample-ratio", "0"]
+                try await withNode(arguments, environment: Self.environment, name: "sampled") { (node: SpawnedNode) async throws in
+                    let client = node.client()
+                    let ready = await eventually(timeout: .seconds(30)) { (try? await client.ready()) == true }
+                    #expect(ready, "the node never became ready:\n\(node.output.text)")
+
+                    // First a request that starts its own trace: not sampled at ratio 0.
+                    let root = try await client.set("k", value: Array("v".utf8))
+                    #expect(root.status == 200)
+                    let rootContext = try #require(root.header("traceresponse"), "\(root.headers)")
+                    #expect(rootContext.hasSuffix("-00"), "\(rootContext)")
+
+                    // Then one whose caller sampled it: recorded, whatever the ratio.
+                    let traceID = Self.randomHex(bytes: 16)
+                    let sampled = try await client.request(.GET, "/v1/cache/k", headers: [("traceparent", "00-\(traceID)-\(Self.randomHex(bytes: 8))-01")])
+                    #expect(sampled.text == "v")
+                    #expect(sampled.header("traceresponse")?.hasSuffix("-01") == true)
+                    let exported = await eventually(timeout: .seconds(30), pollingEvery: .milliseconds(20)) {
+                        receiver.spans.contains { $0.traceID == traceID && $0.kind == 2 }
+                    }
+                    #expect(exported, "the sampled request's server span was not exported:\n\(node.output.text)")
+                    // Spans go out in the order they end, so the first request's would have come
+                    // before: none of another trace may be there.
+                    let others = receiver.spans.filter { $0.traceID != traceID }
+                    #expect(others.isEmpty, "\(others)")
+                }
+            }
+        }
+    }
+
     @Test("a collector that cannot be reached: the node keeps serving and logs the failed exports")
     func unreachableCollector() async throws {
         try await withRedisServer { redis in
