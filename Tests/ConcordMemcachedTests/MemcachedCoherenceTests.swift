@@ -146,6 +146,10 @@ struct MemcachedCoherenceTests {
             let setUp = try await Self.hideEntriesBehindATagMarker(nodes)
             let markerServer = setUp.markerServer, keys = setUp.keys
             for key in keys { #expect(try await nodes[2].backend.distributed.read(key) == nil) }
+            // The clear node c stores once it sees the loss must be newer than the tag removal
+            // (so than the entries it hid): c's clock passes it when c hears of it.
+            let removal = try #require(await nodes[1].backend.backplane?.head().sequence)
+            #expect(await eventually { nodes[2].cache.statistics.backplane.lastSeq >= removal })
             let losses = nodes[2].backend.distributed.stats.dataLosses
             try await client.flushAll(server: markerServer)
             for key in keys {
