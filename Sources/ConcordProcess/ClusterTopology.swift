@@ -168,14 +168,7 @@ public final class ClusterTopology: Sendable {
     /// Waits until every running node says `cluster_state:ok`, all see the same live primaries
     /// serving all 16384 slots with no migration open, and every running replica's link is up.
     public func waitUntilWhole(timeout: Duration = .seconds(60)) async throws {
-        let deadline = ContinuousClock.now.advanced(by: timeout)
-        var problem = "not checked"
-        while ContinuousClock.now < deadline {
-            problem = await wholeness() ?? ""
-            if problem.isEmpty { return }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        throw RedisServerError("the Redis Cluster was not whole within \(timeout): \(problem)")
+        try await TopologyWait.untilNoProblem("the Redis Cluster was not whole", timeout: timeout) { await wholeness() }
     }
 
     private func wholeness() async -> String? {
@@ -267,12 +260,12 @@ public final class ClusterTopology: Sendable {
         let primary = try await owner(ofSlot: slot)
         _ = try await firstReplica(of: primary, timeout: timeout)
         primary.kill()
-        let deadline = ContinuousClock.now.advanced(by: timeout)
-        while ContinuousClock.now < deadline {
-            if let owner = try? await owner(ofSlot: slot), owner !== primary { return primary }
-            try await Task.sleep(for: .milliseconds(50))
+        _ = try await TopologyWait.value(timeout: timeout, orFail: "no replica took over slot \(slot) within \(timeout)") {
+            () async -> RedisServer? in
+            guard let owner = try? await owner(ofSlot: slot), owner !== primary else { return nil }
+            return owner
         }
-        throw RedisServerError("no replica took over slot \(slot) within \(timeout)")
+        return primary
     }
 
     /// Restarts a killed node on its ports with its `nodes.conf`: it rejoins as a replica of the
@@ -285,12 +278,9 @@ public final class ClusterTopology: Sendable {
     /// A replica of `primary`, waiting for one while gossip catches up (after a failover the
     /// new primary learns its replica a moment later).
     private func firstReplica(of primary: RedisServer, timeout: Duration) async throws -> RedisServer {
-        let deadline = ContinuousClock.now.advanced(by: timeout)
-        while ContinuousClock.now < deadline {
-            if let replica = try? await replicas(of: primary).first { return replica }
-            try await Task.sleep(for: .milliseconds(50))
+        try await TopologyWait.value(timeout: timeout, orFail: "primary \(primary.port) has no running replica") {
+            try? await replicas(of: primary).first
         }
-        throw RedisServerError("primary \(primary.port) has no running replica")
     }
 
     /// The running primaries that serve slots, in the order of `servers`.
@@ -302,12 +292,11 @@ public final class ClusterTopology: Sendable {
     }
 
     private func waitForOwner(of slot: Int, toBe server: RedisServer, timeout: Duration) async throws {
-        let deadline = ContinuousClock.now.advanced(by: timeout)
-        while ContinuousClock.now < deadline {
-            if let owner = try? await owner(ofSlot: slot), owner === server { return }
-            try await Task.sleep(for: .milliseconds(50))
+        _ = try await TopologyWait.value(timeout: timeout, orFail: "node \(server.port) did not take over slot \(slot) within \(timeout)") {
+            () async -> RedisServer? in
+            guard let owner = try? await owner(ofSlot: slot), owner === server else { return nil }
+            return owner
         }
-        throw RedisServerError("node \(server.port) did not take over slot \(slot) within \(timeout)")
     }
 
     private func myID(_ server: RedisServer) async throws -> String {

@@ -1,3 +1,4 @@
+import Concord
 import ConcordRedis
 import Foundation
 
@@ -138,8 +139,7 @@ public final class SentinelTopology: Sendable {
 
     /// Waits until every Sentinel sees the master, every replica and every other Sentinel.
     public func waitUntilReady(timeout: Duration = .seconds(30)) async throws {
-        let deadline = ContinuousClock.now.advanced(by: timeout)
-        while ContinuousClock.now < deadline {
+        let ready = await Retry.until(backoff: .fixed(.milliseconds(100)), limit: .duration(timeout)) {
             var ready = true
             for sentinel in sentinels {
                 let fields = try? await masterState(from: sentinel)
@@ -158,9 +158,10 @@ public final class SentinelTopology: Sendable {
                     break
                 }
             }
-            if ready { return }
-            try await Task.sleep(for: .milliseconds(100))
+            return ready
         }
+        try Task.checkCancellation()
+        if ready { return }
         throw RedisServerError("the Sentinels did not all see the master, \(options.replicas) replica(s) and each other within \(timeout)")
     }
 
@@ -230,27 +231,16 @@ public final class SentinelTopology: Sendable {
     /// Waits until the Sentinels name a master other than `previous`, and that server says ROLE master.
     @discardableResult
     public func waitForNewMaster(replacing previous: RedisServer, timeout: Duration = .seconds(30)) async throws -> RedisServer {
-        let deadline = ContinuousClock.now.advanced(by: timeout)
-        while ContinuousClock.now < deadline {
-            if let current = try? await master(), current !== previous, await role(of: current) == "master" {
-                return current
-            }
-            try await Task.sleep(for: .milliseconds(50))
+        try await TopologyWait.value(timeout: timeout, orFail: "no new master replaced port \(clientPort(of: previous)) within \(timeout)") {
+            guard let current = try? await master(), current !== previous, await role(of: current) == "master" else { return nil }
+            return current
         }
-        throw RedisServerError("no new master replaced port \(clientPort(of: previous)) within \(timeout)")
     }
 
     /// Waits until the topology is whole again: every running Sentinel names the same master,
     /// which says ROLE master, and every other server replicates from it with its link up.
     public func waitUntilWhole(timeout: Duration = .seconds(60)) async throws {
-        let deadline = ContinuousClock.now.advanced(by: timeout)
-        var problem = "not checked"
-        while ContinuousClock.now < deadline {
-            problem = await wholeness() ?? ""
-            if problem.isEmpty { return }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        throw RedisServerError("the Sentinel topology was not whole within \(timeout): \(problem)")
+        try await TopologyWait.untilNoProblem("the Sentinel topology was not whole", timeout: timeout) { await wholeness() }
     }
 
     /// nil when whole; otherwise what is still missing.
@@ -287,29 +277,32 @@ public final class SentinelTopology: Sendable {
     @discardableResult
     public func failover(timeout: Duration = .seconds(30)) async throws -> RedisServer {
         let previous = try await master()
-        let deadline = ContinuousClock.now.advanced(by: timeout)
-        var lastError: (any Error)?
-        while true {
-            // NOGOODSLAVE (no replica linked and reported yet, e.g. one just restarted) and
-            // INPROG (an earlier failover still running) pass; ask again until the deadline.
-            var passing = false
-            for sentinel in sentinels where sentinel.processIdentifier != nil {
-                do {
-                    let reply = try await cli(sentinel, ["SENTINEL", "FAILOVER", options.masterName])
-                    guard reply.first == "OK" else {
-                        let text = reply.joined(separator: " ")
-                        if text.hasPrefix("NOGOODSLAVE") || text.hasPrefix("INPROG") { passing = true }
-                        throw RedisServerError("SENTINEL FAILOVER: \(text)")
+        // NOGOODSLAVE (no replica linked and reported yet, e.g. one just restarted) or INPROG
+        // (an earlier failover still running): the failover can be asked for again.
+        struct Passing: Error { let error: any Error }
+        do {
+            return try await Retry.run(backoff: .fixed(.milliseconds(100)), limit: .duration(timeout), isRetryable: { $0 is Passing }) { _ in
+                var lastError: (any Error)?
+                var passing = false
+                for sentinel in sentinels where sentinel.processIdentifier != nil {
+                    do {
+                        let reply = try await cli(sentinel, ["SENTINEL", "FAILOVER", options.masterName])
+                        guard reply.first == "OK" else {
+                            let text = reply.joined(separator: " ")
+                            if text.hasPrefix("NOGOODSLAVE") || text.hasPrefix("INPROG") { passing = true }
+                            throw RedisServerError("SENTINEL FAILOVER: \(text)")
+                        }
+                        return try await waitForNewMaster(replacing: previous, timeout: timeout)
+                    } catch {
+                        lastError = error
                     }
-                    return try await waitForNewMaster(replacing: previous, timeout: timeout)
-                } catch {
-                    lastError = error
                 }
+                let error = lastError ?? RedisServerError("no Sentinel running")
+                throw passing ? Passing(error: error) : error
             }
-            guard passing, ContinuousClock.now < deadline else { break }
-            try await Task.sleep(for: .milliseconds(100))
+        } catch let passing as Passing {
+            throw passing.error
         }
-        throw lastError ?? RedisServerError("no Sentinel running")
     }
 
     /// Brings a killed server back as a replica of the current master, as an operator (or a

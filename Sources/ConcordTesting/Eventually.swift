@@ -4,7 +4,7 @@
 /// tasks on a manual clock rather than from time passing. The condition is checked once more
 /// at the deadline, so a slow machine that makes it just in time still passes.
 public func eventually(
-    timeout: Duration = .seconds(10),
+    timeout: Duration = TestBounds.condition,
     pollingEvery interval: Duration = .milliseconds(10),
     _ condition: () async throws -> Bool
 ) async rethrows -> Bool {

@@ -70,17 +70,16 @@ struct SetCommand: AsyncParsableCommand {
     /// Returns the node's URL when it did not within `timeout`.
     static func watch(_ node: NodeClient, key: String, for version: CacheVersion, since start: ContinuousClock.Instant, timeout: Duration) async -> String? {
         var lastSeen = "nothing"
-        while ContinuousClock.now - start < timeout {
-            if let response = try? await node.get(key), response.isSuccess, let text = response.version {
-                lastSeen = "\(text) from \(response.source ?? "?")"
-                if let served = CacheVersion(headerValue: text), served >= version {
-                    let elapsed = ContinuousClock.now - start
-                    print("\(node.baseURL) serves \(text) (source \(response.source ?? "?")) after \(Self.milliseconds(elapsed)) ms")
-                    return nil
-                }
-            }
-            try? await Task.sleep(for: .milliseconds(1))
+        let left = max(timeout - (ContinuousClock.now - start), .zero)
+        let served = await Retry.until(backoff: .fixed(.milliseconds(1)), limit: .duration(left)) {
+            guard let response = try? await node.get(key), response.isSuccess, let text = response.version else { return false }
+            lastSeen = "\(text) from \(response.source ?? "?")"
+            guard let served = CacheVersion(headerValue: text), served >= version else { return false }
+            let elapsed = ContinuousClock.now - start
+            print("\(node.baseURL) serves \(text) (source \(response.source ?? "?")) after \(Self.milliseconds(elapsed)) ms")
+            return true
         }
+        if served { return nil }
         print("\(node.baseURL) still serves \(lastSeen) after \(DurationSyntax.format(timeout))")
         return node.baseURL
     }

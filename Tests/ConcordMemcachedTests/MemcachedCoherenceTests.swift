@@ -41,7 +41,7 @@ struct MemcachedCoherenceTests {
             }
             return try await withThrowingTaskGroup(of: Void.self) { group in
                 for node in nodes { group.addTask { try await node.cache.run() } }
-                for node in nodes { try await node.backend.client.waitUntilConnected(timeout: .seconds(10)) }
+                for node in nodes { try await node.backend.client.waitUntilConnected(timeout: TestBounds.connect) }
                 if backplane {
                     #expect(await eventually { nodes.allSatisfy { $0.cache.isBackplaneConnected } })
                 }
@@ -50,6 +50,26 @@ struct MemcachedCoherenceTests {
                 return result
             }
         }
+    }
+
+    /// Writes entries tagged `group` that live on another server than the tag's marker, then
+    /// removes the tag: the marker's server, and the keys it hides.
+    struct HiddenEntries: Sendable {
+        let markerServer: Int
+        let keys: [String]
+    }
+
+    static func hideEntriesBehindATagMarker(_ nodes: [Node]) async throws -> HiddenEntries {
+        let client = nodes[0].backend.client
+        let keyspace = MemcachedKeyspace(cacheName: "coherence")
+        let markerServer = try #require(client.server(for: keyspace.stored(keyspace.tag("group"))))
+        let keys = Array((0..<200).map { "k\($0)" }
+            .filter { client.server(for: keyspace.stored(keyspace.entry($0))) != markerServer }
+            .prefix(5))
+        #expect(!keys.isEmpty)
+        for key in keys { try await nodes[0].cache.set(key, "old", tags: ["group"]) }
+        try await nodes[1].cache.removeByTag("group")
+        return HiddenEntries(markerServer: markerServer, keys: keys)
     }
 
     static func read(_ node: Node, _ key: String) async -> String? {
@@ -123,15 +143,13 @@ struct MemcachedCoherenceTests {
     @Test func aReadRightAfterAFlushSeesTheLossBeforeAnyGenerationPoll() async throws {
         try await Self.withNodes(generationCheckInterval: .seconds(3600)) { _, nodes in
             let client = nodes[0].backend.client
-            let keyspace = MemcachedKeyspace(cacheName: "coherence")
-            let markerServer = try #require(client.server(for: keyspace.stored(keyspace.tag("group"))))
-            let keys = (0..<200).map { "k\($0)" }
-                .filter { client.server(for: keyspace.stored(keyspace.entry($0))) != markerServer }
-                .prefix(5)
-            #expect(!keys.isEmpty)
-            for key in keys { try await nodes[0].cache.set(key, "old", tags: ["group"]) }
-            try await nodes[1].cache.removeByTag("group")
+            let setUp = try await Self.hideEntriesBehindATagMarker(nodes)
+            let markerServer = setUp.markerServer, keys = setUp.keys
             for key in keys { #expect(try await nodes[2].backend.distributed.read(key) == nil) }
+            // The clear node c stores once it sees the loss must be newer than the tag removal
+            // (so than the entries it hid): c's clock passes it when c hears of it.
+            let removal = try #require(await nodes[1].backend.backplane?.head().sequence)
+            #expect(await eventually { nodes[2].cache.statistics.backplane.lastSeq >= removal })
             let losses = nodes[2].backend.distributed.stats.dataLosses
             try await client.flushAll(server: markerServer)
             for key in keys {

@@ -1,4 +1,5 @@
 import ConcordProcess
+import ConcordTesting
 import Logging
 
 @testable import ConcordMemcached
@@ -30,7 +31,7 @@ func withRunningClient<T: Sendable>(
     return try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await client.run() }
         if waitForConnection {
-            try await client.waitUntilConnected(timeout: .seconds(10))
+            try await client.waitUntilConnected(timeout: TestBounds.connect)
         }
         let result = try await body(client)
         group.cancelAll()

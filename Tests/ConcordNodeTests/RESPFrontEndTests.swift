@@ -152,6 +152,16 @@ struct RESPFrontEndTests {
             try await client.expectReply("-ERR wrong number of arguments for 'get' command\r\n")
             try await client.command("GET", "k")
             try await client.expectReply("$1\r\nv\r\n")
+            // Names are matched in any case; a name that is not UTF-8 is refused, never matched.
+            try await client.command("gEt", "k")
+            try await client.expectReply("$1\r\nv\r\n")
+            try await client.command("set", "k", "w", "ex", "60")
+            try await client.expectReply("+OK\r\n")
+            try await client.send(RESPTestConnection.encode([[0x47, 0xC3, 0x45, 0x54], Array("k".utf8)]))
+            let garbled = try await client.line()
+            #expect(garbled.hasPrefix("-ERR unknown command '"), "\(garbled.debugDescription)")
+            try await client.command("Get", "k")
+            try await client.expectReply("$1\r\nw\r\n")
             await client.close()
         }
     }

@@ -96,12 +96,12 @@ extension TestClientProtocol {
 
     /// Polls `path` until it answers `status`, for at most `timeout`; returns the last answer.
     @discardableResult
-    func poll(_ path: String, until status: HTTPResponse.Status, timeout: Duration = .seconds(10)) async throws -> TestResponse {
-        let deadline = ContinuousClock.now + timeout
+    func poll(_ path: String, until status: HTTPResponse.Status, timeout: Duration = TestBounds.connect) async throws -> TestResponse {
         var last = try await get(path)
-        while last.status != status, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(20))
+        _ = try await eventually(timeout: timeout, pollingEvery: .milliseconds(20)) {
+            if last.status == status { return true }
             last = try await get(path)
+            return last.status == status
         }
         return last
     }

@@ -9,7 +9,7 @@ import Testing
 struct RedisClientTests {
     @Test func basicCommandsAndReplyTypes() async throws {
         try await withRedisServer { server in
-            var configuration = server.configuration()
+            var configuration = testConfiguration(server)
             configuration.commandTimeout = .seconds(10)  // a 16 MiB round trip on a busy machine
             try await withRunningClient(configuration) { client in
                 #expect(client.isConnected)
@@ -42,7 +42,7 @@ struct RedisClientTests {
 
     @Test func serverErrorsAreThrownAndTheConnectionStaysUsable() async throws {
         try await withRedisServer { server in
-            try await withRunningClient(server.configuration()) { client in
+            try await withRunningClient(testConfiguration(server)) { client in
                 _ = try await client.send("SET", "str", "x")
                 let error = await redisError { _ = try await client.send("LPUSH", "str", "y") }
                 #expect(error?.code == .server)
@@ -69,7 +69,7 @@ struct RedisClientTests {
 
     @Test func tenThousandConcurrentCommandsEachGetTheirOwnReply() async throws {
         try await withRedisServer { server in
-            var configuration = server.configuration()
+            var configuration = testConfiguration(server)
             // 10k commands queue at once on a shared 2-core machine; this is not a latency test.
             configuration.commandTimeout = .seconds(30)
             try await withRunningClient(configuration) { client in
@@ -95,7 +95,7 @@ struct RedisClientTests {
     @Test func aclUserAndPassword() async throws {
         let options = RedisServer.Options(requirePassword: "defaultpw", users: [.init(name: "alice", password: "wonder land")])
         try await withRedisServer(options) { server in
-            var configuration = server.configuration()
+            var configuration = testConfiguration(server)
             configuration.username = "alice"
             configuration.password = "wonder land"
             try await withRunningClient(configuration) { client in
@@ -103,7 +103,7 @@ struct RedisClientTests {
                 #expect(user == "alice")
             }
             // The default user with requirepass.
-            try await withRunningClient(server.configuration()) { client in
+            try await withRunningClient(testConfiguration(server)) { client in
                 let user = try await client.send("ACL", "WHOAMI").string
                 #expect(user == "default")
             }
@@ -112,13 +112,13 @@ struct RedisClientTests {
 
     @Test func selectedDatabaseIsolatesKeys() async throws {
         try await withRedisServer { server in
-            var db3 = server.configuration()
+            var db3 = testConfiguration(server)
             db3.database = 3
             try await withRunningClient(db3) { client in
                 _ = try await client.send("SET", "only-in-3", "yes")
                 #expect(try await client.send("GET", "only-in-3").string == "yes")
             }
-            try await withRunningClient(server.configuration()) { client in
+            try await withRunningClient(testConfiguration(server)) { client in
                 #expect(try await client.send("GET", "only-in-3") == .null)
                 _ = try await client.send("SELECT", 3)
                 #expect(try await client.send("GET", "only-in-3").string == "yes")
@@ -128,7 +128,7 @@ struct RedisClientTests {
 
     @Test func clientNameIsVisibleInClientList() async throws {
         try await withRedisServer { server in
-            var configuration = server.configuration()
+            var configuration = testConfiguration(server)
             configuration.clientName = "concord-test-client"
             try await withRunningClient(configuration) { client in
                 #expect(try await client.send("CLIENT", "GETNAME").string == "concord-test-client")
@@ -165,7 +165,7 @@ struct RedisClientTests {
 
     @Test func multipleStateConsumersSeeTheSameStates() async throws {
         try await withRedisServer { server in
-            try await withRunningClient(server.configuration()) { client in
+            try await withRunningClient(testConfiguration(server)) { client in
                 let first = client.states
                 let second = client.states
                 let connectedState = try await firstState(in: first) { $0.isConnected }
@@ -178,7 +178,7 @@ struct RedisClientTests {
 
     @Test func callersOnTheEventLoopExecutorShareTheConnection() async throws {
         try await withRedisServer { server in
-            try await withRunningClient(server.configuration()) { client in
+            try await withRunningClient(testConfiguration(server)) { client in
                 let allMatched = try await withThrowingTaskGroup(of: Bool.self) { group in
                     for index in 0..<500 {
                         group.addTask(executorPreference: client.taskExecutor) {
@@ -194,11 +194,11 @@ struct RedisClientTests {
 
     @Test func runReturnsOnCancellationAndTheStateStreamFinishes() async throws {
         try await withRedisServer { server in
-            let client = RedisClient(configuration: server.configuration(), logger: testLogger)
+            let client = RedisClient(configuration: testConfiguration(server), logger: testLogger)
             let states = client.states
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await client.run() }
-                try await client.waitUntilConnected(timeout: .seconds(10))
+                try await client.waitUntilConnected(timeout: TestBounds.connect)
                 group.cancelAll()
                 try await group.waitForAll()
             }

@@ -47,7 +47,7 @@ struct RedisCoherenceTests {
     ) async throws -> T {
         try await withRedisServer(.init(users: users)) { server in
             let nodes = try ids.map { try makeNode($0, server: server, configure: configure) }
-            return try await withRunningClient(server.configuration()) { admin in
+            return try await withRunningClient(testConfiguration(server)) { admin in
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for node in nodes { group.addTask { try await node.cache.run() } }
                     let ready = await eventually { nodes.allSatisfy { $0.cache.isBackplaneConnected } }
@@ -262,7 +262,7 @@ struct RedisCoherenceTests {
     /// reconnect says Redis is back, never by its own backoff running out.
     @Test func queuedWritesFlushWhenTheL2ConnectionComesBack() async throws {
         try await withRedisServer { server in
-            var redis = server.configuration()
+            var redis = testConfiguration(server)
             redis.reconnect = .init(backoffBase: .milliseconds(20), backoffCap: .milliseconds(200))
             let client = RedisClient(configuration: redis, logger: testLogger)
             let distributed = RedisDistributedCache(client: client, cacheName: "reachable", runsClient: true, logger: testLogger)
@@ -282,48 +282,6 @@ struct RedisCoherenceTests {
                 let stored = try await distributed.read("k")
                 #expect(stored != nil)
                 group.cancelAll()
-            }
-        }
-    }
-
-    /// The write script keeps an `expire` over every older write that lands after it: a write
-    /// queued on a cut-off node and flushed after another node's invalidation stays stale.
-    @Test func anExpireOutlivesOlderWritesThatLandAfterIt() async throws {
-        try await withRedisServer { server in
-            try await withRunningClient(server.configuration()) { client in
-                let l2 = RedisDistributedCache(client: client, cacheName: "markers", runsClient: false, logger: testLogger)
-                func version(_ milliseconds: Int64, _ node: String = "n1") -> CacheVersion {
-                    CacheVersion(milliseconds: milliseconds, counter: 0, node: node)
-                }
-                func set(_ key: String, _ milliseconds: Int64, _ node: String = "n1") async throws -> MutationOutcome {
-                    let stamp = version(milliseconds, node)
-                    let entry = DistributedEntry(version: stamp, logicalExpiryMilliseconds: 4_000_000_000_000, tags: [], payload: Array("v\(milliseconds)".utf8))
-                    return try await l2.apply(CacheMutation(kind: .set, key: key, version: stamp, entry: entry, timeToLive: .seconds(60)), publish: false)
-                }
-                func mark(_ kind: MutationKind, _ key: String, _ milliseconds: Int64) async throws {
-                    _ = try await l2.apply(CacheMutation(kind: kind, key: key, version: version(milliseconds), timeToLive: .seconds(60)), publish: false)
-                }
-                // An expire of a key with no entry is kept; an older write then lands stale.
-                try await mark(.expire, "missing", 5)
-                #expect(try await l2.read("missing") == nil)
-                #expect(try await set("missing", 3) == .applied(sequence: nil))
-                #expect(try await l2.read("missing")?.isExpired == true)
-                _ = try await set("missing", 6)
-                #expect(try await l2.read("missing")?.isExpired == false)
-
-                // A write older than the expire, flushed after it, does not make the key fresh.
-                _ = try await set("k", 1)
-                try await mark(.expire, "k", 5)
-                _ = try await set("k", 3)
-                let read = try #require(try await l2.read("k"))
-                #expect(read.entry.version == version(3) && read.isExpired)
-                // Nor does a remove and a write between them.
-                try await mark(.remove, "k", 4)
-                _ = try await set("k", 4, "n2")
-                #expect(try await l2.read("k")?.isExpired == true)
-                // The marker keeps its own lifetime even under a shorter-lived write.
-                let life = try await client.send(["PTTL", RedisArgument(l2.namespace.prefix + ":e:k")]).int ?? -1
-                #expect(life > 50_000)
             }
         }
     }

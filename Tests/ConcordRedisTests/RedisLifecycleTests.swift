@@ -14,7 +14,7 @@ struct RedisLifecycleTests {
     static func makeCache(_ node: String, server: RedisServer, logger: Logger) throws -> HybridCache {
         var configuration = HybridCacheConfiguration(cacheName: "lifecycle", nodeID: node)
         configuration.heartbeatInterval = .milliseconds(200)
-        var redis = server.configuration()
+        var redis = testConfiguration(server)
         // A call before the first connection waits up to this; generous, so a loaded machine
         // that is slow to start run() does not fail the test.
         redis.connectTimeout = .seconds(30)
@@ -32,7 +32,7 @@ struct RedisLifecycleTests {
             await #expect { try await cache.getResult("k", as: String.self) } throws: { ($0 as? CacheError)?.code == .notRunning }
             #expect(cache.pendingWriteCount == 0)
             #expect(cache.statistics.distributed.errors == 0)
-            try await withRunningClient(server.configuration()) { admin in
+            try await withRunningClient(testConfiguration(server)) { admin in
                 let size = try await admin.send("DBSIZE")
                 #expect(size.int == 0)
             }
@@ -41,7 +41,7 @@ struct RedisLifecycleTests {
 
     @Test func aCommandIssuedAsRunStartsWaitsForTheFirstConnection() async throws {
         try await withRedisServer { server in
-            var configuration = server.configuration()
+            var configuration = testConfiguration(server)
             configuration.connectTimeout = .seconds(30)
             let client = RedisClient(configuration: configuration, logger: testLogger)
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -67,8 +67,8 @@ struct RedisLifecycleTests {
                 // Before ready: the call waits for the first connection, and counts no error.
                 let loaded = try await a.getOrSet("early") { "from-origin" }
                 #expect(loaded == "from-origin")
-                try await a.ready(timeout: .seconds(10))
-                try await b.ready(timeout: .seconds(10))
+                try await a.ready(timeout: TestBounds.connect)
+                try await b.ready(timeout: TestBounds.connect)
                 #expect(a.isReady && b.isReady)
                 try await a.set("k", "v1")
                 #expect(await eventually { (try? await b.getResult("k", as: String.self))?.value == "v1" })

@@ -20,7 +20,7 @@ struct RedisProtocolStateTests {
     ) async throws -> T {
         try await withRedisServer { server in
             let nodes = try ids.map { id in
-                var redis = server.configuration()
+                var redis = testConfiguration(server)
                 redis.reconnect = .init(backoffBase: .milliseconds(20), backoffCap: .milliseconds(200))
                 redis.commandTimeout = .seconds(2)
                 let backend = RedisCacheBackend(configuration: redis, cacheName: "coherence", authenticator: authenticators[id], logger: testLogger)
@@ -31,7 +31,7 @@ struct RedisProtocolStateTests {
                 let cache = try HybridCache(configuration: configuration, distributed: backend.distributed, backplane: backend.backplane, logger: testLogger)
                 return RedisCoherenceTests.Node(id: id, cache: cache, backend: backend)
             }
-            return try await withRunningClient(server.configuration()) { admin in
+            return try await withRunningClient(testConfiguration(server)) { admin in
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for node in nodes { group.addTask { try await node.cache.run() } }
                     let ready = await eventually { nodes.allSatisfy { $0.cache.isBackplaneConnected } }

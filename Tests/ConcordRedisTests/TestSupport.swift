@@ -27,7 +27,7 @@ func withRunningClient<T: Sendable>(
     return try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await client.run() }
         if waitForConnection {
-            try await client.waitUntilConnected(timeout: .seconds(10))
+            try await client.waitUntilConnected(timeout: TestBounds.connect)
         }
         let result = try await body(client)
         group.cancelAll()
@@ -43,7 +43,7 @@ func withRunningSubscriber<T: Sendable>(
     let subscriber = RedisSubscriber(configuration: configuration, logger: testLogger)
     return try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await subscriber.run() }
-        try await subscriber.waitUntilConnected(timeout: .seconds(10))
+        try await subscriber.waitUntilConnected(timeout: TestBounds.connect)
         let result = try await body(subscriber)
         group.cancelAll()
         return result
@@ -53,7 +53,7 @@ func withRunningSubscriber<T: Sendable>(
 /// Waits for the first state in `states` matching `predicate`, within `timeout`.
 func firstState(
     in states: AsyncStream<RedisConnectionState>,
-    timeout: Duration = .seconds(10),
+    timeout: Duration = TestBounds.condition,
     where predicate: @escaping @Sendable (RedisConnectionState) -> Bool
 ) async throws -> RedisConnectionState? {
     try await withThrowingTaskGroup(of: RedisConnectionState?.self) { group in
@@ -84,8 +84,18 @@ func redisError(_ body: () async throws -> Void) async -> RedisError? {
     }
 }
 
-func fastConfiguration(_ server: RedisServer) -> RedisConfiguration {
+/// `server.configuration()` with connect and command timeouts a loaded CI machine meets (tests
+/// about timeouts set their own).
+func testConfiguration(_ server: RedisServer) -> RedisConfiguration {
     var configuration = server.configuration()
+    configuration.connectTimeout = TestBounds.reply
+    configuration.commandTimeout = TestBounds.reply
+    return configuration
+}
+
+/// `testConfiguration` with a short reconnect backoff, so fault tests finish quickly.
+func fastConfiguration(_ server: RedisServer) -> RedisConfiguration {
+    var configuration = testConfiguration(server)
     configuration.reconnect = .init(backoffBase: .milliseconds(20), backoffCap: .milliseconds(200))
     return configuration
 }

@@ -82,10 +82,22 @@ struct HostileHistoryTests {
     /// After a rollback Redis holds entries older than writes it acknowledged and lost. The node
     /// that detects it expires the whole L2 for everyone, so no node, not even one that never
     /// held the key, serves the lost-over value as fresh.
-    @Test func aDetectedRollbackExpiresTheL2CopiesThatPredateIt() async throws {
+    ///
+    /// With `clockLead`, a node whose clock ran 20 s ahead wrote first, so every node took its
+    /// lead and versions run past the wall clock: the expiry must still cover them.
+    @Test(arguments: [false, true])
+    func aDetectedRollbackExpiresTheL2CopiesThatPredateIt(clockLead: Bool) async throws {
         let store = InMemoryCacheStore()
         let a = try makeNode("a", store: store), b = try makeNode("b", store: store), c = try makeNode("c", store: store)
         try await withNodes([a, b, c]) {
+            if clockLead {
+                let ahead = ManualClock(wallMilliseconds: clock.wallClockMilliseconds() + 20_000)
+                let skewed = try makeCache(node: "skewed", clock: ahead, store: store, backplane: InMemoryBackplane(store: store))
+                try await skewed.set("lead", "from a clock ahead")
+                #expect(await eventually(pollingEvery: .zero) {
+                    [a, b, c].allSatisfy { $0.cache.statistics.backplane.lastSeq == store.snapshot.sequence }
+                })
+            }
             try await a.cache.set("k", "v1")
             #expect(await value(b, "k") == "v1")
             let snapshot = store.takeSnapshot()

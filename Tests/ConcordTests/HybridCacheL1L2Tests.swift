@@ -278,37 +278,6 @@ struct HybridCacheL1L2Tests {
         #expect(try await fresh.getResult("other-0", as: String.self) == nil)
     }
 
-    /// The in-memory store follows the Redis write script: an expire outlives every older write
-    /// that lands after it.
-    @Test func anExpireOutlivesOlderWritesThatLandAfterIt() async throws {
-        let l2 = InMemoryDistributedCache(store: store)
-        func version(_ milliseconds: Int64, _ node: String = "n1") -> CacheVersion {
-            CacheVersion(milliseconds: milliseconds, counter: 0, node: node)
-        }
-        func set(_ key: String, _ milliseconds: Int64, _ node: String = "n1") async throws -> MutationOutcome {
-            let stamp = version(milliseconds, node)
-            let entry = DistributedEntry(version: stamp, logicalExpiryMilliseconds: .max, payload: Array("v".utf8))
-            return try await l2.apply(CacheMutation(kind: .set, key: key, version: stamp, entry: entry, timeToLive: .seconds(60)), publish: false)
-        }
-        func mark(_ kind: MutationKind, _ key: String, _ milliseconds: Int64) async throws {
-            _ = try await l2.apply(CacheMutation(kind: kind, key: key, version: version(milliseconds), timeToLive: .seconds(60)), publish: false)
-        }
-        try await mark(.expire, "missing", 5)
-        #expect(try await l2.read("missing") == nil)
-        #expect(try await set("missing", 3) == .applied(sequence: nil))
-        #expect(try await l2.read("missing")?.isExpired == true)
-        _ = try await set("missing", 6)
-        #expect(try await l2.read("missing")?.isExpired == false)
-
-        _ = try await set("k", 1)
-        try await mark(.expire, "k", 5)
-        _ = try await set("k", 3)
-        #expect(try await l2.read("k")?.isExpired == true)
-        try await mark(.remove, "k", 4)
-        _ = try await set("k", 4, "n2")
-        #expect(try await l2.read("k")?.isExpired == true)
-    }
-
     @Test func aFullPendingQueueRefusesNewWritesAndKeepsTheQueuedOnes() async throws {
         let cache = try makeCache(clock: clock, store: store) { $0.pendingWriteCapacity = 3 }
         try await withRunning([cache], clock: clock) {

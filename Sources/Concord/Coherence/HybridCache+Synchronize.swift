@@ -69,9 +69,12 @@ extension HybridCache {
     /// while writes made since the rollback are newer and stay fresh. Several nodes detecting
     /// the same rollback each write one; the newest marker wins.
     func expireCopiesOlderThanTheRollback(newestApplied: CacheVersion?) async {
-        // Never past this node's wall clock: a forged message with a version in the future
-        // must not make every write of the next minute read as expired.
-        let now = CacheVersion(milliseconds: clock.wallClockMilliseconds(), counter: .max, node: "")
+        // Never past what this node's clock has reached: its wall clock, or a lead it took from
+        // a version within maxClockDrift (while the lead lasts, the copies to expire carry
+        // versions past the wall clock). A version further ahead, forged or corrupt, was never
+        // taken, so it cannot make every later write read as expired.
+        let reached = max(clock.wallClockMilliseconds(), versions.current().milliseconds)
+        let now = CacheVersion(milliseconds: reached, counter: .max, node: "")
         let newest = min(newestApplied ?? now, now)
         // Just after it, in this node's name (a version names its writer: another node's id
         // would read as a copied configuration there).

@@ -118,12 +118,7 @@ extension HybridCache {
         if let tracing {
             return try await tracedGetOrSetResult(key, as: type, options: options, tags: tags, tracing: tracing, factory: factory)
         }
-        switch try readMemory(key, skipsMemory: options?.assignedSkipMemoryRead, eagerRefresh: true) {
-        case .hit(let hit):
-            return try hit.result(key: key, as: type)
-        case let read:
-            return try await getOrSetBeyondMemory(key, as: type, options: options, tags: tags, factory: factory, read: read)
-        }
+        return try await getOrSetResultWithoutTracingCheck(key, as: type, options: options, tags: tags, factory: factory)
     }
 
     /// `getOrSet` after an L1 read that found no fresh value, or one whose eager refresh is due.

@@ -17,12 +17,7 @@ extension HybridCache {
             span.attributes["concord.key"] = key
             span.attributes["concord.coalesced"] = false
             let result = try await CacheTracing.$operation.withValue(span) {
-                switch try readMemory(key, skipsMemory: options?.assignedSkipMemoryRead, eagerRefresh: true) {
-                case .hit(let hit):
-                    return try hit.result(key: key, as: type)
-                case let read:
-                    return try await getOrSetBeyondMemory(key, as: type, options: options, tags: tags, factory: factory, read: read)
-                }
+                try await getOrSetResultWithoutTracingCheck(key, as: type, options: options, tags: tags, factory: factory)
             }
             span.attributes["concord.hit_level"] = result.source.rawValue
             span.attributes["concord.stale"] = result.isStale
@@ -30,8 +25,9 @@ extension HybridCache {
         }
     }
 
-    /// `getOrSetResult` as it reads without the tracing check, kept only so `concord bench
-    /// --suite l1` can measure what the check costs an L1 hit, in the same run.
+    /// `getOrSetResult`'s body after the tracing check: `getOrSetResult` calls it when the cache
+    /// does not trace, and `tracedGetOrSetResult` inside its span. `concord bench --suite l1`
+    /// calls it directly to measure what the check costs an L1 hit, in the same run.
     @inlinable
     package func getOrSetResultWithoutTracingCheck<Value: Codable & Sendable>(
         _ key: String,

@@ -273,177 +273,21 @@ struct FaultInjector: Sendable {
         }
     }
 
-    // MARK: Sentinel faults
-
-    /// The old master takes writes until the Sentinels demote it, so the loss window lasts
-    /// until every node has moved to the new master (and answers ready there).
-    private func gracefulFailover() async throws -> Injected {
-        let topology = cluster.sentinel
-        let clock = ContinuousClock()
-        let start = clock.now
-        do {
-            let master = try await topology.failover()
-            let promoted = clock.now - start
-            let ready = try await waitForEveryNodeReady(since: start)
-            return Injected(
-                note: "port \(topology.clientPort(of: master)) promoted after \(promoted.shortDescription); every node ready after \(ready.shortDescription)",
-                lossWindowEnd: clock.now)
-        } catch let error as ChaosError {
-            throw error
-        } catch {
-            throw ChaosError(.setupFailed, "SENTINEL FAILOVER did not complete", underlying: error)
-        }
-    }
-
-    /// SIGKILLs the master. With `afterCuttingReplication`, first pauses the replica and cuts
-    /// its link, and lets writes land on the master alone for a while, so the replica that the
-    /// Sentinels promote lacks them.
-    /// The loss window ends with the master's death: later writes cannot reach it, and are
-    /// queued by the nodes until the new master answers.
-    private func killMaster(afterCuttingReplication: Bool) async throws -> Injected {
-        let topology = cluster.sentinel
-        let clock = ContinuousClock()
-        do {
-            let master = try await topology.master()
-            var lagged: [RedisServer] = []
-            if afterCuttingReplication {
-                lagged = topology.servers.filter { $0 !== master && $0.processIdentifier != nil }
-                for replica in lagged { replica.pause() }
-                _ = try await topology.cli(master, ["CLIENT", "KILL", "TYPE", "replica"])
-                // Shorter than the Sentinels' down-after time, so the paused replica is still
-                // a candidate when the master is found down.
-                try await Task.sleep(for: .milliseconds(600))
-            }
-            let killedAt = clock.now
-            master.kill()
-            for replica in lagged { replica.resume() }
-            cluster.recordRedisPID()
-            let newMaster = try await topology.waitForNewMaster(replacing: master)
-            let promoted = clock.now - killedAt
-            let ready = try await waitForEveryNodeReady(since: killedAt)
-            return Injected(
-                note: "master killed; port \(topology.clientPort(of: newMaster)) promoted after \(promoted.shortDescription); every node ready (connected to it and caught up) \(ready.shortDescription) after the kill",
-                lossWindowEnd: killedAt)
-        } catch let error as ChaosError {
-            throw error
-        } catch {
-            throw ChaosError(.setupFailed, "the master kill did not lead to a failover", underlying: error)
-        }
-    }
-
-    /// Brings a killed server back as a replica of the current master, then waits until the
-    /// topology is whole: one master, every other server its replica with the link up.
-    private func healSentinelTopology() async throws {
-        let topology = cluster.sentinel
-        do {
-            for server in topology.servers where server.processIdentifier == nil {
-                try await topology.restartAsReplica(server)
-            }
-            cluster.recordRedisPID()
-            try await topology.waitUntilWhole()
-        } catch {
-            throw ChaosError(.setupFailed, "the Sentinel topology did not heal", underlying: error)
-        }
-    }
-
-    // MARK: Cluster faults
-
-    /// The slot of the chaos cache's keys (`--cache-name chaos`).
-    private var cacheSlot: Int { ClusterTopology.slot(ofCache: "chaos") }
-
-    /// Moves the cache's slot to the next primary while the workload writes. Redis answers ASK
-    /// for moved keys during the move and MOVED after it, and ends the nodes' sharded
-    /// subscriptions; nothing is lost (MIGRATE is synchronous), so there is no loss window.
-    private func migrateCacheSlot() async throws -> Injected {
-        let topology = cluster.redisCluster
-        let clock = ContinuousClock()
-        let start = clock.now
-        do {
-            let source = try await topology.owner(ofSlot: cacheSlot)
-            let destination = try await topology.migrateSlot(cacheSlot)
-            let moved = clock.now - start
-            let ready = try await waitForEveryNodeReady(since: start)
-            return Injected(
-                note: "slot \(cacheSlot) moved from port \(source.port) to port \(destination.port) in \(moved.shortDescription); every node ready after \(ready.shortDescription)")
-        } catch let error as ChaosError {
-            throw error
-        } catch {
-            throw ChaosError(.setupFailed, "the slot migration did not complete", underlying: error)
-        }
-    }
-
-    /// `CLUSTER FAILOVER` on the owning shard's replica. As with `SENTINEL FAILOVER`, the old
-    /// primary may take writes until it learns it was demoted, so the loss window lasts until
-    /// every node is ready on the new primary.
-    private func failOverCacheShard() async throws -> Injected {
-        let topology = cluster.redisCluster
-        let clock = ContinuousClock()
-        let start = clock.now
-        do {
-            let promoted = try await topology.failover(shardOf: cacheSlot)
-            let took = clock.now - start
-            let ready = try await waitForEveryNodeReady(since: start)
-            return Injected(
-                note: "port \(promoted.port) took over slot \(cacheSlot) after \(took.shortDescription); every node ready after \(ready.shortDescription)",
-                lossWindowEnd: clock.now)
-        } catch let error as ChaosError {
-            throw error
-        } catch {
-            throw ChaosError(.setupFailed, "CLUSTER FAILOVER did not complete", underlying: error)
-        }
-    }
-
-    /// SIGKILLs the primary that owns the cache's slot; the cluster promotes its replica after
-    /// `cluster-node-timeout`. The loss window ends with the primary's death.
-    private func killCachePrimary() async throws -> Injected {
-        let topology = cluster.redisCluster
-        let clock = ContinuousClock()
-        let killedAt = clock.now
-        do {
-            let killed = try await topology.killPrimary(ofSlot: cacheSlot)
-            cluster.recordRedisPID()
-            let promoted = clock.now - killedAt
-            let owner = try await topology.owner(ofSlot: cacheSlot)
-            let ready = try await waitForEveryNodeReady(since: killedAt)
-            return Injected(
-                note: "primary on port \(killed.port) killed; port \(owner.port) took over after \(promoted.shortDescription); every node ready \(ready.shortDescription) after the kill",
-                lossWindowEnd: killedAt)
-        } catch let error as ChaosError {
-            throw error
-        } catch {
-            throw ChaosError(.setupFailed, "the primary kill did not lead to a failover", underlying: error)
-        }
-    }
-
-    /// Restarts a killed node (it rejoins as a replica) and waits until the cluster is whole.
-    private func healRedisCluster() async throws {
-        let topology = cluster.redisCluster
-        do {
-            for server in topology.servers where server.processIdentifier == nil {
-                try await server.restart()
-            }
-            cluster.recordRedisPID()
-            try await topology.waitUntilWhole()
-        } catch {
-            throw ChaosError(.setupFailed, "the Redis Cluster did not heal", underlying: error)
-        }
-    }
-
     /// How long after `start` every node answered `/ready` (backplane connected and caught up).
-    private func waitForEveryNodeReady(since start: ContinuousClock.Instant, timeout: Duration = .seconds(30)) async throws -> Duration {
+    func waitForEveryNodeReady(since start: ContinuousClock.Instant, timeout: Duration = .seconds(30)) async throws -> Duration {
         let clock = ContinuousClock()
         var waiting = Set(cluster.nodes.map(\.index))
         // A node may still answer ready from its old connection for a moment after the switch.
         try await Task.sleep(for: .milliseconds(100))
-        while !waiting.isEmpty {
+        let allReady = await Retry.until(backoff: .fixed(.milliseconds(20)), limit: .duration(max(timeout - (clock.now - start), .zero))) {
             for index in waiting where (try? await cluster.nodes[index].client.ready()) == true {
                 waiting.remove(index)
             }
-            if waiting.isEmpty { break }
-            guard clock.now - start < timeout else {
-                throw ChaosError(.setupFailed, "nodes \(waiting.sorted().map { "n\($0 + 1)" }) not ready \(timeout.shortDescription) after the failover")
-            }
-            try await Task.sleep(for: .milliseconds(20))
+            return waiting.isEmpty
+        }
+        try Task.checkCancellation()
+        guard allReady else {
+            throw ChaosError(.setupFailed, "nodes \(waiting.sorted().map { "n\($0 + 1)" }) not ready \(timeout.shortDescription) after the failover")
         }
         return clock.now - start
     }

@@ -16,20 +16,8 @@ import Darwin
 /// Sentinel topology, a master, a replica and three Sentinels that the nodes reach directly.
 /// Everything it starts is released by `shutdown()`, which is safe to call after a partial start.
 final class ChaosCluster: Sendable {
-    /// One node: fixed id and port (a killed node comes back on the same ones), its proxy, and
-    /// the client the workload and probes use.
-    struct Node: Sendable {
-        let index: Int
-        let id: String
-        let port: Int
-        /// Its fault proxy; nil with `--network netns`, where the kernel cuts links instead, and on
-        /// the Sentinel topology, where nodes find the master through the Sentinels.
-        let proxy: FaultProxy?
-        let client: NodeClient
-        let arguments: [String]
-    }
-
-    private struct State {
+    /// Everything started so far (internal so the extensions in the other ChaosCluster files reach it).
+    struct State {
         var redis: RedisServer?
         var sentinel: SentinelTopology?
         var redisCluster: ClusterTopology?
@@ -50,7 +38,7 @@ final class ChaosCluster: Sendable {
     let logger: Logger
     /// With `--network netns`: the namespaces the nodes run in.
     let network: NetnsNetwork?
-    private let state = Mutex(State())
+    let state = Mutex(State())
 
     init(
         supervisor: ProcessSupervisor, executable: String, logDirectory: URL, workDirectory: URL, logger: Logger,
@@ -173,16 +161,10 @@ final class ChaosCluster: Sendable {
             let node = Node(
                 index: index, id: id, port: ports[index], proxy: proxy,
                 client: NodeClient(host: host, port: ports[index], configuration: clientConfiguration, logger: logger),
-                arguments: arguments)
+                arguments: arguments, host: host)
             state.withLock { $0.nodes.append(node) }
         }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for node in nodes {
-                group.addTask { try await self.startNode(node.index) }
-            }
-            try await group.waitForAll()
-        }
-        try await waitUntilReady(timeout: .seconds(30))
+        try await startNodesFirstTime(clientConfiguration: clientConfiguration)
     }
 
     /// The Sentinel topology: a master, a replica and three Sentinels, and nodes that find the
@@ -236,74 +218,66 @@ final class ChaosCluster: Sendable {
             let node = Node(
                 index: index, id: id, port: ports[index], proxy: nil,
                 client: NodeClient(port: ports[index], configuration: clientConfiguration, logger: logger),
-                arguments: arguments)
+                arguments: arguments, host: "127.0.0.1")
             state.withLock { $0.nodes.append(node) }
         }
+        try await startNodesFirstTime(clientConfiguration: clientConfiguration)
+    }
+
+    /// Starts every node for the first time, all at once, and waits until all are ready. A node
+    /// whose port was taken before it could bind it is moved to another free port and started
+    /// again (no one uses its port yet); restarts later keep the port.
+    private func startNodesFirstTime(clientConfiguration: NodeClient.Configuration) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for node in nodes {
-                group.addTask { try await self.startNode(node.index) }
+                group.addTask {
+                    try await Retry.run(backoff: .fixed(.zero), limit: .attempts(8), isRetryable: { $0 is PortTaken }) { attempt in
+                        if attempt > 0 { try self.moveToFreePort(node.index, clientConfiguration: clientConfiguration) }
+                        try await self.startNode(node.index, firstStart: true)
+                    }
+                }
             }
             try await group.waitForAll()
         }
         try await waitUntilReady(timeout: .seconds(30))
     }
 
-    /// Nodes end themselves when the harness dies (`--parent-pid`); redis-server cannot, so a
-    /// small shell child waits for the harness to disappear, even by SIGKILL, and then kills
-    /// the server whose pid the harness last wrote down. The pid is checked to still be a
-    /// redis-server, so a recycled pid is never killed.
-    private func startRedisWatchdog() throws {
-        recordRedisPID()
-        // Temp dirs too: the harness's own (origin, pid file) and the servers'.
-        let leftovers = ([redisPIDFile.deletingLastPathComponent().path] + state.withLock { redisServers($0) }.map(\.directory.path))
-            .map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }
-            .joined(separator: " ")
-        let script = """
-            while kill -0 \(getpid()) 2>/dev/null; do sleep 0.5; done
-            for pid in $(cat '\(redisPIDFile.path)' 2>/dev/null); do
-              if grep -q -e redis-server -e redis-sentinel -e memcached "/proc/$pid/cmdline" 2>/dev/null; then kill -9 "$pid"; fi
-            done
-            rm -rf \(leftovers)
-            \(network?.cleanupScript() ?? "")
-            """
-        _ = try supervisor.launch(name: "redis-watchdog", executable: "/bin/sh", arguments: ["-c", script])
-    }
-
-    /// Writes down the current redis-server (Sentinels included) and memcached pids for the
-    /// watchdog (after every restart).
-    func recordRedisPID() {
-        let pids = state.withLock { state in
-            (redisServers(state).map(\.processIdentifier) + state.memcached.map(\.processIdentifier)).compactMap { $0 }
+    /// Gives node `index` a new free port (before it has ever run).
+    private func moveToFreePort(_ index: Int, clientConfiguration: NodeClient.Configuration) throws {
+        let port = try FreePort.next()
+        let old = state.withLock { state -> Node in
+            let old = state.nodes[index]
+            state.nodes[index] = old.moved(to: port, clientConfiguration: clientConfiguration, logger: logger)
+            return old
         }
-        let pid = pids.map { "\($0)" }.joined(separator: " ")
-        try? Data(pid.utf8).write(to: redisPIDFile, options: .atomic)
-    }
-
-    /// Every Redis process of the topology: the one server, or the data servers and Sentinels.
-    private func redisServers(_ state: State) -> [RedisServer] {
-        if let sentinel = state.sentinel { return sentinel.servers + sentinel.sentinels }
-        if let cluster = state.redisCluster { return cluster.servers }
-        return state.redis.map { [$0] } ?? []
+        old.client.shutdown()
+        logger.info("node port taken before it bound it; moved", metadata: ["concord.node": "\(old.id)", "concord.port": "\(port)"])
     }
 
     /// Launches node `index` (again), with `extraArguments` after its own, and waits for its
-    /// `/health`.
-    func startNode(_ index: Int, extraArguments: [String] = [], timeout: Duration = .seconds(60)) async throws {
+    /// `/health`. On its `firstStart` it throws `PortTaken` when its port was taken before it
+    /// bound it (the caller moves it); a restart keeps its port, so there that is a setup failure.
+    func startNode(_ index: Int, extraArguments: [String] = [], timeout: Duration = .seconds(60), firstStart: Bool = false) async throws {
         let node = nodes[index]
         let logFile = logDirectory.appendingPathComponent("\(node.id).log")
+        let logOffset = (try? FileManager.default.attributesOfItem(atPath: logFile.path)[.size] as? Int) ?? 0
         let (program, arguments) = network?.launch(node: index, executable: executable, arguments: node.arguments + extraArguments) ?? (executable, node.arguments + extraArguments)
         let child = try supervisor.launch(name: node.id, executable: program, arguments: arguments, logFile: logFile)
         state.withLock { $0.processes[node.id] = child }
+        recordNodePIDs()
         struct NotAnswering: Error {}
         do {
             try await Retry.run(backoff: .fixed(.milliseconds(50)), limit: .duration(timeout), isRetryable: { $0 is NotAnswering }) { _ in
                 if let status = child.exitStatus {
+                    if Self.text(of: logFile, from: logOffset).contains("Address already in use") { throw PortTaken() }
                     throw ChaosError(.setupFailed, "node \(node.id) exited with status \(status) during start:\n\(Self.tail(of: logFile))")
                 }
                 guard (try? await node.client.health()) == true else { throw NotAnswering() }
             }
         } catch is NotAnswering {
             throw ChaosError(.setupFailed, "node \(node.id) did not answer /health within \(timeout):\n\(Self.tail(of: logFile))")
+        } catch is PortTaken where !firstStart {
+            throw ChaosError(.setupFailed, "node \(node.id) could not bind its port \(node.port) again:\n\(Self.tail(of: logFile))")
         }
     }
 
@@ -379,12 +353,5 @@ final class ChaosCluster: Sendable {
         state.withLock { $0.redisCluster }?.stop()
         network?.teardown()
         for server in state.withLock({ $0.memcached }) { server.stop() }
-    }
-
-    /// The last lines of a log file, for error messages.
-    static func tail(of file: URL, lines: Int = 20) -> String {
-        guard let data = FileManager.default.contents(atPath: file.path) else { return "(no output)" }
-        let text = String(decoding: data, as: UTF8.self)
-        return text.split(separator: "\n", omittingEmptySubsequences: false).suffix(lines).joined(separator: "\n")
     }
 }

@@ -1,3 +1,4 @@
+import Concord
 import ConcordRedis
 import Logging
 import NIOCore
@@ -117,14 +118,14 @@ public final class MemcachedClient: Service, Sendable {
 
     /// Returns once every server is connected; throws `.timeout` otherwise.
     public func waitUntilConnected(timeout: Duration) async throws {
-        let deadline = ContinuousClock.now.advanced(by: timeout)
         // A bounded poll: the condition is several servers at once, and each may never change state.
-        while drivers.contains(where: { !$0.isConnected }) {
-            guard ContinuousClock.now < deadline else {
-                let down = drivers.filter { !$0.isConnected }.map { "\($0.server)" }
-                throw MemcachedError(.timeout, "memcached servers \(down) not connected within \(timeout)")
-            }
-            try await Task.sleep(for: .milliseconds(10))
+        let connected = await Retry.until(backoff: .fixed(.milliseconds(10)), limit: .duration(timeout)) {
+            !drivers.contains(where: { !$0.isConnected })
+        }
+        try Task.checkCancellation()
+        if !connected {
+            let down = drivers.filter { !$0.isConnected }.map { "\($0.server)" }
+            throw MemcachedError(.timeout, "memcached servers \(down) not connected within \(timeout)")
         }
     }
 
@@ -142,17 +143,8 @@ public final class MemcachedClient: Service, Sendable {
 
     /// Sends a command to server `index`, whatever the ring says.
     public func send(_ command: MetaCommand, toServer index: Int) async throws -> MetaResponse {
-        guard drivers.indices.contains(index) else {
-            throw MemcachedError(.client, "no server \(index); \(drivers.count) are configured")
-        }
-        if command.hasKey { try MetaCommand.validate(key: command.key) }
-        for flag in command.flags { try MetaCommand.validate(flag: flag) }
-        // A quiet command may answer nothing, and the next caller's response would be taken for
-        // its own: quiet mode is only for batches ended by `mn` (`getMany`).
-        if command.flags.contains("q") {
-            throw MemcachedError(.client, "quiet mode (q) is only for batches ended by mn; use getMany")
-        }
-        if command.verb == .set { try checkSize(key: command.key, valueCount: command.data.count) }
+        try checkServer(index)
+        try check(command)
         let connection = try drivers[index].connection()
         return try await connection.send(command).checked()
     }
@@ -160,23 +152,32 @@ public final class MemcachedClient: Service, Sendable {
     /// Sends `commands` to server `index` in one round trip; the server runs them in order, and
     /// their responses come back in order. Every command answers (quiet mode is refused).
     public func sendInOrder(_ commands: [MetaCommand], toServer index: Int) async throws -> [MetaResponse] {
-        guard drivers.indices.contains(index) else {
-            throw MemcachedError(.client, "no server \(index); \(drivers.count) are configured")
-        }
-        for command in commands {
-            if command.hasKey { try MetaCommand.validate(key: command.key) }
-            for flag in command.flags { try MetaCommand.validate(flag: flag) }
-            if command.flags.contains("q") {
-                throw MemcachedError(.client, "quiet mode (q) is only for batches ended by mn; use getMany")
-            }
-            if command.verb == .set { try checkSize(key: command.key, valueCount: command.data.count) }
-        }
+        try checkServer(index)
+        for command in commands { try check(command) }
         let connection = try drivers[index].connection()
         let responses = try await connection.sendBatch(commands)
         guard responses.count == commands.count else {
             throw MemcachedError(.protocolError, "\(commands.count) commands answered \(responses.count) responses")
         }
         return try responses.map { try $0.checked() }
+    }
+
+    private func checkServer(_ index: Int) throws(MemcachedError) {
+        guard drivers.indices.contains(index) else {
+            throw MemcachedError(.client, "no server \(index); \(drivers.count) are configured")
+        }
+    }
+
+    /// Refuses a command memcached would misread: a bad key or flag, an oversized value, or quiet
+    /// mode, which may answer nothing, so the next caller's response would be taken for its own
+    /// (quiet mode is only for batches ended by `mn`, `getMany`).
+    private func check(_ command: MetaCommand) throws {
+        if command.hasKey { try MetaCommand.validate(key: command.key) }
+        for flag in command.flags { try MetaCommand.validate(flag: flag) }
+        if command.flags.contains("q") {
+            throw MemcachedError(.client, "quiet mode (q) is only for batches ended by mn; use getMany")
+        }
+        if command.verb == .set { try checkSize(key: command.key, valueCount: command.data.count) }
     }
 
     private func checkSize(key: String, valueCount: Int) throws(MemcachedError) {

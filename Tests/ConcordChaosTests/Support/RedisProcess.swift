@@ -10,7 +10,7 @@ func withRedisPort<T>(_ body: (Int) async throws -> T) async throws -> T {
 }
 
 /// Sends PING over a fresh connection and reports whether +PONG came back.
-func redisPing(port: Int, timeout: Duration = .seconds(2)) async throws -> Bool {
+func redisPing(port: Int, timeout: Duration = TestBounds.condition) async throws -> Bool {
     let client = try await TestTCPClient.connect(port: port)
     do {
         try await client.send("*1\r\n$4\r\nPING\r\n")

@@ -1,3 +1,4 @@
+import ConcordTesting
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -30,7 +31,7 @@ final class TestTCPClient: Sendable {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelOption(.allowRemoteHalfClosure, value: true)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .connectTimeout(.seconds(2))
+            .connectTimeout(TimeAmount(TestBounds.reply))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(RecordingHandler(box: box))

@@ -1,0 +1,85 @@
+@_spi(ConcordBackend) import Concord
+import ConcordProcess
+import ConcordRedis
+import ConcordTesting
+import Testing
+
+@testable import ConcordMemcached
+
+/// The L2 a scenario runs on. The scenarios live in this target because it is the one that
+/// links all three (the in-memory double, Redis and Memcached).
+enum L2Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case inMemory
+    case redis
+    case memcached
+
+    var testDescription: String { rawValue }
+}
+
+/// An L2 of `backend` on a fresh server (none for the in-memory one), for the length of `body`;
+/// `body` also gets the Redis client on Redis, for checks only Redis can make.
+func withL2<T: Sendable>(
+    _ backend: L2Backend,
+    _ body: @Sendable (any DistributedCache, RedisClient?) async throws -> T
+) async throws -> T {
+    switch backend {
+    case .inMemory:
+        return try await body(InMemoryDistributedCache(store: InMemoryCacheStore()), nil)
+    case .memcached:
+        return try await withMemcachedServers(1) { servers in
+            try await withL2(servers) { l2, _ in try await body(l2, nil) }
+        }
+    case .redis:
+        return try await withRedisServer { server in
+            var configuration = server.configuration()
+            configuration.connectTimeout = TestBounds.reply
+            configuration.commandTimeout = TestBounds.reply
+            let client = RedisClient(configuration: configuration, logger: testLogger)
+            return try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await client.run() }
+                try await client.waitUntilConnected(timeout: TestBounds.connect)
+                let l2 = RedisDistributedCache(client: client, cacheName: "markers", runsClient: false, logger: testLogger)
+                let result = try await body(l2, client)
+                group.cancelAll()
+                return result
+            }
+        }
+    }
+}
+
+/// Scenarios every L2 must pass alike, written once and run on each backend.
+@Suite("L2 scenarios on every backend: in-memory, Redis, Memcached", .timeLimit(.minutes(2)))
+struct DistributedCacheScenarioTests {
+    /// The write script (and its Memcached and in-memory counterparts) keeps an `expire` over
+    /// every older write that lands after it: a write queued on a cut-off node and flushed
+    /// after another node's invalidation stays stale.
+    @Test(arguments: L2Backend.allCases)
+    func anExpireOutlivesOlderWritesThatLandAfterIt(backend: L2Backend) async throws {
+        try await withL2(backend) { l2, redis in
+            // An expire of a key with no entry is kept, and a write older than it lands stale.
+            _ = try await l2.apply(marker(.expire, "missing", version(5)), publish: false)
+            #expect(try await l2.read("missing") == nil)
+            #expect(try await l2.apply(setMutation("missing", "late", version(3)), publish: false) == .applied(sequence: nil))
+            #expect(try await l2.read("missing")?.isExpired == true)
+            _ = try await l2.apply(setMutation("missing", "new", version(6)), publish: false)
+            #expect(try await l2.read("missing")?.isExpired == false)
+
+            // A write queued before the expire and flushed after it does not make it fresh.
+            _ = try await l2.apply(setMutation("k", "v1", version(1)), publish: false)
+            _ = try await l2.apply(marker(.expire, "k", version(5)), publish: false)
+            _ = try await l2.apply(setMutation("k", "late", version(3)), publish: false)
+            let read = try #require(try await l2.read("k"))
+            #expect(payload(read) == "late" && read.entry.version == version(3) && read.isExpired)
+            // Nor does a remove and a write between them.
+            _ = try await l2.apply(marker(.remove, "k", version(4)), publish: false)
+            _ = try await l2.apply(setMutation("k", "later", version(4, "n2")), publish: false)
+            #expect(try await l2.read("k")?.isExpired == true)
+
+            // On Redis the marker keeps its own lifetime even under a shorter-lived write.
+            if let redis, let namespace = (l2 as? RedisDistributedCache)?.namespace {
+                let life = try await redis.send(["PTTL", RedisArgument(namespace.prefix + ":e:k")]).int ?? -1
+                #expect(life > 50_000)
+            }
+        }
+    }
+}
