@@ -34,7 +34,7 @@ struct NodeTraceExportTests {
                     ]
                     try await withNode(arguments, environment: Self.environment, name: "traced") { node in
                         let client = node.client()
-                        let ready = await eventually(timeout: .seconds(30)) { (try? await client.ready()) == true }
+                        let ready = await eventually(timeout: TestBounds.condition) { (try? await client.ready()) == true }
                         #expect(ready, "the node never became ready:\n\(node.output.text)")
 
                         let traceID = Self.randomHex(bytes: 16)
@@ -45,7 +45,7 @@ struct NodeTraceExportTests {
                         #expect(response.text == "seven")
                         #expect(response.source == "origin")
 
-                        let exported = await eventually(timeout: .seconds(30), pollingEvery: .milliseconds(20)) {
+                        let exported = await eventually(timeout: TestBounds.condition, pollingEvery: .milliseconds(20)) {
                             let names = Set(receiver.spans.filter { $0.traceID == traceID }.map(\.name))
                             return names.contains("concord.getOrSet") && names.contains("concord.l2.read")
                                 && receiver.spans.contains { $0.traceID == traceID && $0.kind == 2 }
@@ -102,7 +102,7 @@ struct NodeTraceExportTests {
                 let arguments = ["--redis", redis.url, "--otel-endpoint", "http://127.0.0.1:\(collectorPort)", "--otel-sample-ratio", "0"]
                 try await withNode(arguments, environment: Self.environment, name: "sampled") { (node: SpawnedNode) async throws in
                     let client = node.client()
-                    let ready = await eventually(timeout: .seconds(30)) { (try? await client.ready()) == true }
+                    let ready = await eventually(timeout: TestBounds.condition) { (try? await client.ready()) == true }
                     #expect(ready, "the node never became ready:\n\(node.output.text)")
 
                     // First a request that starts its own trace: not sampled at ratio 0.
@@ -116,7 +116,7 @@ struct NodeTraceExportTests {
                     let sampled = try await client.request(.GET, "/v1/cache/k", headers: [("traceparent", "00-\(traceID)-\(Self.randomHex(bytes: 8))-01")])
                     #expect(sampled.text == "v")
                     #expect(sampled.header("traceresponse")?.hasSuffix("-01") == true)
-                    let exported = await eventually(timeout: .seconds(30), pollingEvery: .milliseconds(20)) {
+                    let exported = await eventually(timeout: TestBounds.condition, pollingEvery: .milliseconds(20)) {
                         receiver.spans.contains { $0.traceID == traceID && $0.kind == 2 }
                     }
                     #expect(exported, "the sampled request's server span was not exported:\n\(node.output.text)")
@@ -141,13 +141,13 @@ struct NodeTraceExportTests {
             environment["OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"] = "1000"
             try await withNode(arguments, environment: environment, name: "unexported") { (node: SpawnedNode) async throws in
                 let client = node.client()
-                let ready = await eventually(timeout: .seconds(30)) { (try? await client.ready()) == true }
+                let ready = await eventually(timeout: TestBounds.condition) { (try? await client.ready()) == true }
                 #expect(ready, "the node never became ready:\n\(node.output.text)")
                 #expect(node.output.text.contains("tracing: exporting spans over OTLP/HTTP"), "\(node.output.text)")
 
                 #expect(try await client.set("k", value: Array("v".utf8)).status == 200)
                 #expect(try await client.get("k").text == "v")
-                let logged = await eventually(timeout: .seconds(30), pollingEvery: .milliseconds(20)) {
+                let logged = await eventually(timeout: TestBounds.condition, pollingEvery: .milliseconds(20)) {
                     node.output.text.contains("Failed to export batch")
                 }
                 #expect(logged, "no failed export logged:\n\(node.output.text)")
