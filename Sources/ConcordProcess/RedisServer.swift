@@ -109,10 +109,7 @@ public final class RedisServer: Sendable {
         }
     }
 
-    private struct State {
-        var process: ChildProcess?
-        var stopped = false
-    }
+    private static let kind = ServerProcess.Kind(name: "redis-server", error: { RedisServerError($0) })
 
     public let port: Int
     /// The TLS listener's port when `options.tls` is set.
@@ -120,13 +117,13 @@ public final class RedisServer: Sendable {
     public let options: Options
     /// The temp dir holding the config file and the server log.
     public let directory: URL
-    private let state: Mutex<State>
+    private let process: ServerProcess
 
     public var host: String { "127.0.0.1" }
     /// `redis://127.0.0.1:PORT` (no credentials).
     public var url: String { "redis://127.0.0.1:\(port)" }
     /// The server process id, nil while killed.
-    public var processIdentifier: Int32? { state.withLock { $0.process?.processIdentifier } }
+    public var processIdentifier: Int32? { process.processIdentifier }
 
     /// A client configuration for this server, authenticated as the default user when it has a password.
     public func configuration() -> RedisConfiguration {
@@ -146,7 +143,7 @@ public final class RedisServer: Sendable {
         self.tlsPort = tlsPort
         self.options = options
         self.directory = directory
-        self.state = Mutex(State(process: process))
+        self.process = ServerProcess(kind: Self.kind, process: process)
     }
 
     deinit {
@@ -162,9 +159,7 @@ public final class RedisServer: Sendable {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         ExitRegistry.shared.add(directory: directory)
         do {
-            // A start that lost its port to another process is tried again on other ports.
-            return try await Retry.run(backoff: .fixed(.zero), limit: .attempts(8)) { _ in
-                let port = try FreePort.next()
+            return try await ServerProcess.onFreePort(kind) { port in
                 let tlsPort = try options.tls.map { _ in try FreePort.next() }
                 let process = try await launch(executable: executable, port: port, tlsPort: tlsPort, options: options, directory: directory)
                 return RedisServer(port: port, tlsPort: tlsPort, options: options, directory: directory, process: process)
@@ -172,7 +167,7 @@ public final class RedisServer: Sendable {
         } catch {
             try? FileManager.default.removeItem(at: directory)
             ExitRegistry.shared.remove(directory: directory)
-            throw RedisServerError("could not start redis-server: \(error)")
+            throw error
         }
     }
 
@@ -180,37 +175,15 @@ public final class RedisServer: Sendable {
         let configPath = directory.appendingPathComponent("redis-\(port).conf")
         try config(port: port, tlsPort: tlsPort, options: options, directory: directory)
             .write(to: configPath, atomically: true, encoding: .utf8)
-
-        // Persistence off on the command line too, whatever the config file says.
-        let process = try ChildProcess.launch(
-            name: options.sentinel == nil ? "redis-\(port)" : "sentinel-\(port)",
-            executable: executable,
-            arguments: [configPath.path] + (options.sentinel == nil ? [] : ["--sentinel"]) + ["--save", "", "--appendonly", "no"]
-        )
-
-        do {
-            struct NotAnswering: Error {}
-            do {
-                try await Retry.run(
-                    backoff: .fixed(.milliseconds(10)),
-                    limit: .duration(options.startTimeout),
-                    isRetryable: { $0 is NotAnswering }
-                ) { _ in
-                    guard process.isRunning else {
-                        throw RedisServerError("redis-server exited during start on port \(port) (port taken?)")
-                    }
-                    // The pid check tells our server from another test's that won the same port.
-                    guard let pid = probe(port: port, password: options.requirePassword), pid == process.processIdentifier else {
-                        throw NotAnswering()
-                    }
-                }
-            } catch is NotAnswering {
-                throw RedisServerError("redis-server on port \(port) did not answer within \(options.startTimeout)")
-            }
-            return process
-        } catch {
-            terminate(process)
-            throw error
+        return try await ServerProcess.launch(
+            kind, port: port, timeout: options.startTimeout, probe: { probe(port: port, password: options.requirePassword) }
+        ) {
+            // Persistence off on the command line too, whatever the config file says.
+            try ChildProcess.launch(
+                name: options.sentinel == nil ? "redis-\(port)" : "sentinel-\(port)",
+                executable: executable,
+                arguments: [configPath.path] + (options.sentinel == nil ? [] : ["--sentinel"]) + ["--save", "", "--appendonly", "no"]
+            )
         }
     }
 
@@ -264,23 +237,13 @@ public final class RedisServer: Sendable {
     // MARK: Faults
 
     /// SIGKILL: the server dies at once, the port closes, the dataset is gone.
-    public func kill() {
-        let process = state.withLock { state -> ChildProcess? in
-            defer { state.process = nil }
-            return state.process
-        }
-        if let process { Self.terminate(process) }
-    }
+    public func kill() { process.kill() }
 
     /// SIGSTOP: the server keeps its sockets but answers nothing (a hung server).
-    public func pause() {
-        if let pid = processIdentifier { _ = Glibc.kill(pid, SIGSTOP) }
-    }
+    public func pause() { process.pause() }
 
     /// SIGCONT after `pause()`.
-    public func resume() {
-        if let pid = processIdentifier { _ = Glibc.kill(pid, SIGCONT) }
-    }
+    public func resume() { process.resume() }
 
     /// Kills the server if running and starts a new process on the same port with an empty dataset.
     /// With `extraConfig`, those lines are added to the options' own (e.g. `replicaof HOST PORT`,
@@ -288,64 +251,23 @@ public final class RedisServer: Sendable {
     public func restart(extraConfig: [String] = []) async throws {
         var options = options
         options.extraConfig += extraConfig
-        kill()
         let executable = try Self.resolveExecutable(options.executable)
-        do {
-            // The port may linger for a moment after the kill; retry briefly.
-            try await Retry.run(
-                backoff: .fixed(.milliseconds(50)),
-                limit: .attempts(20),
-                isRetryable: { !($0 is StoppedDuringRestart) }
-            ) { _ in
-                let process = try await Self.launch(
-                    executable: executable, port: port, tlsPort: tlsPort, options: options, directory: directory)
-                let stale = state.withLock { state -> ChildProcess? in
-                    if state.stopped { return process }
-                    state.process = process
-                    return nil
-                }
-                if let stale {
-                    Self.terminate(stale)
-                    throw StoppedDuringRestart()
-                }
-            }
-        } catch let error as StoppedDuringRestart {
-            throw RedisServerError("server was stopped during restart: \(error)")
-        } catch is CancellationError {
-            throw CancellationError()
-        } catch {
-            throw RedisServerError("could not restart redis-server on port \(port): \(error)")
+        try await process.restart(port: port) {
+            try await Self.launch(executable: executable, port: port, tlsPort: tlsPort, options: options, directory: directory)
         }
     }
-
-    private struct StoppedDuringRestart: Error {}
 
     /// Kills the server and removes its temp dir. Idempotent; the instance cannot be restarted after.
     public func stop() {
-        let process = state.withLock { state -> ChildProcess? in
-            state.stopped = true
-            defer { state.process = nil }
-            return state.process
-        }
-        if let process { Self.terminate(process) }
+        process.stop()
         try? FileManager.default.removeItem(at: directory)
         ExitRegistry.shared.remove(directory: directory)
-    }
-
-    /// SIGKILL (which also ends a SIGSTOPped process) and wait for the reaper, so the port is
-    /// closed when this returns. Synchronous, because `stop()` runs from `deinit` too.
-    private static func terminate(_ process: ChildProcess) {
-        process.signal(SIGKILL)
-        _ = process.waitForExitBlocking(timeout: .seconds(10))
     }
 
     // MARK: Helpers
 
     private static func resolveExecutable(_ name: String) throws -> String {
-        guard let path = ExecutableSearch.locate(name) else {
-            throw RedisServerError("\(name) not found in PATH (install redis-server)")
-        }
-        return path
+        try ServerProcess.locate(kind, name, hint: "install redis-server")
     }
 }
 
