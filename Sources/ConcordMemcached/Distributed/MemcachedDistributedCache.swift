@@ -250,8 +250,13 @@ public final class MemcachedDistributedCache: DistributedCache {
             }
         }
         let unsettled = unsettledLosses.withLock { $0.contains(server) }
-        guard let known = generations.withLock({ $0[server] }) else { return (record, unsettled) }
         let found = try MemcachedClient.item(responses[1]).map { String(decoding: $0.value, as: UTF8.self) }
+        guard let known = generations.withLock({ $0[server] }) else {
+            // Not learnt yet (the first poll ran before the connection was up, and another
+            // component prepares the connections): what this read found is the generation.
+            if let found, !found.isEmpty { adopt(found, server: server, reason: "first seen by a read") }
+            return (record, unsettled)
+        }
         guard found != known else { return (record, unsettled) }
         let generation = try await currentGeneration { try await client.send($0, toServer: server) }
         adopt(generation, server: server, reason: "it restarted or was flushed (seen by a read)")
@@ -259,6 +264,9 @@ public final class MemcachedDistributedCache: DistributedCache {
     }
 
     public func read(_ key: String) async throws -> DistributedRead? {
+        // Taken before any marker is read: the clear that settles a loss may land while this
+        // read runs, after its clear marker was read and before its tag markers are.
+        let unsettledBefore = unsettledLosses.withLock { !$0.isEmpty }
         async let entryRead = readRecord(keyspace.entry(key), owner: key)
         async let clearRead = readMarker(keyspace.clear, owner: "")
         let (entryRecord, _) = try await entryRead
@@ -278,7 +286,7 @@ public final class MemcachedDistributedCache: DistributedCache {
             expire: record.secondVersion,
             clearRemove: clear?.kind == .marker ? clear?.version : nil,
             clearExpire: clear?.kind == .marker ? clear?.secondVersion : nil,
-            isFromAnotherEpoch: clearLost
+            isFromAnotherEpoch: unsettledBefore || clearLost
         )
         for tag in entry.tags {
             let (marker, lost) = try await readMarker(keyspace.tag(tag), owner: tag)
