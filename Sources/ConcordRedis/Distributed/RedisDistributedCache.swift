@@ -59,13 +59,7 @@ public final class RedisDistributedCache: DistributedCache {
             CoherenceScripts.read,
             keys: [RedisArgument(namespace.entry(key)), RedisArgument(namespace.head)]
         )
-        guard let fields = reply.array else {
-            if reply.isNull { return nil }
-            throw RedisError(.protocolError, "the read script answered \(reply) instead of an array or nil")
-        }
-        guard fields.count == 6, let envelope = fields[1].bytes, case .integer(let sameEpoch) = fields[5] else {
-            throw RedisError(.protocolError, "the read script answered \(fields.count) fields instead of 5 and a flag")
-        }
+        guard let (envelope, readMarkers) = try Self.readReply(reply) else { return nil }
         let entry: DistributedEntry
         do {
             entry = try DistributedEntry.decode(envelope)
@@ -76,12 +70,7 @@ public final class RedisDistributedCache: DistributedCache {
             ])
             return nil
         }
-        var markers = DistributedStateRules.Markers(
-            expire: Self.version(fields[2]),
-            clearRemove: Self.version(fields[3]),
-            clearExpire: Self.version(fields[4]),
-            isFromAnotherEpoch: sameEpoch == 0
-        )
+        var markers = readMarkers
         if !entry.tags.isEmpty {
             var command: [RedisArgument] = ["MGET"]
             for tag in entry.tags { command.append(RedisArgument(namespace.tag(tag))) }
@@ -164,6 +153,25 @@ public final class RedisDistributedCache: DistributedCache {
             throw RedisError(.protocolError, "the write script answered an unreadable newer version: \(fields[1])")
         }
         return .superseded(by: newer)
+    }
+
+    /// What the read script answered: nil for a miss, else the envelope and the markers read
+    /// with it. Any other shape is a `protocolError`: the reply comes from the wire.
+    static func readReply(_ reply: RESPValue) throws -> (envelope: [UInt8], markers: DistributedStateRules.Markers)? {
+        guard let fields = reply.array else {
+            if reply.isNull { return nil }
+            throw RedisError(.protocolError, "the read script answered \(reply) instead of an array or nil")
+        }
+        guard fields.count == 6, let envelope = fields[1].bytes, case .integer(let sameEpoch) = fields[5] else {
+            throw RedisError(.protocolError, "the read script answered \(fields.count) fields instead of 5 and an epoch flag")
+        }
+        let markers = DistributedStateRules.Markers(
+            expire: version(fields[2]),
+            clearRemove: version(fields[3]),
+            clearExpire: version(fields[4]),
+            isFromAnotherEpoch: sameEpoch == 0
+        )
+        return (envelope, markers)
     }
 
     static func version(_ value: RESPValue) -> CacheVersion? {
