@@ -12,6 +12,36 @@ struct RESPReaderTests {
         return values
     }
 
+    /// A reply that declares a huge array (found by the fuzz target: hiredis 0.14 would calloc
+    /// 15 GB for it) is a protocol error, whether the array is the reply or nested in it, and
+    /// whether one array or their sum is too large. Arrays within the bounds still read.
+    @Test(arguments: [
+        "*1888888888\r\n",
+        "*1\r\n*1888888888\r\n",
+        "*2\r\n*1048577\r\n",
+        "*5\r\n*1048576\r\n",
+    ])
+    func aReplyDeclaringAHugeArrayIsAProtocolError(reply: String) throws {
+        let reader = try RESPReader()
+        let error = #expect(throws: RedisError.self) {
+            try reader.feed(bytes(reply))
+            _ = try readAll(reader)
+            // Arrays within one bound but over the other only fail once their elements arrive.
+            for _ in 0..<5 {
+                try reader.feed(bytes("*1048576\r\n"))
+                _ = try readAll(reader)
+            }
+        }
+        #expect(error?.code == .protocolError)
+    }
+
+    @Test func anArrayWithinTheBoundsReads() throws {
+        let reader = try RESPReader()
+        let count = 1_000
+        try reader.feed(bytes("*\(count)\r\n" + String(repeating: ":1\r\n", count: count)))
+        #expect(try reader.next()?.array?.count == count)
+    }
+
     @Test func replySplitAcrossFeeds() throws {
         let reader = try RESPReader()
         try reader.feed(bytes("$5\r\nhel"))

@@ -10,7 +10,14 @@ import NIOCore
 /// to `RESPValue` with the C reply tree freed. Not thread-safe: one reader belongs to one
 /// connection and is only touched from its event loop.
 final class RESPReader {
+    /// The most elements one reply array may declare, and all arrays of one reply together: far
+    /// above any reply Concord asks for (an `MGET` or log read of thousands), far below what
+    /// would exhaust memory (their tables are 8 bytes an element).
+    static let maxArrayElements: Int64 = 1 << 20
+    static let maxReplyElements: Int64 = 1 << 22
+
     private let reader: UnsafeMutablePointer<redisReader>
+    private let limits: UnsafeMutablePointer<concord_reply_limits>
 
     init() throws(RedisError) {
         guard let reader = redisReaderCreate() else {
@@ -22,11 +29,14 @@ final class RESPReader {
         // socket read under pipelined load. 1 MiB keeps batches allocation-free and still gives
         // back the memory of large values.
         reader.pointee.maxbuf = 1 << 20
+        limits = .allocate(capacity: 1)
+        concord_limit_reply_reader(reader, limits, Self.maxArrayElements, Self.maxReplyElements)
         self.reader = reader
     }
 
     deinit {
         redisReaderFree(reader)
+        limits.deallocate()
     }
 
     /// Appends bytes received from the server.
@@ -66,6 +76,12 @@ final class RESPReader {
     /// unusable; the connection that owns it must be closed.
     private func check(_ status: Int32) throws(RedisError) {
         guard status == REDIS_OK else {
+            if limits.pointee.refused != 0 {
+                throw RedisError(
+                    .protocolError,
+                    "a reply declared an array beyond \(Self.maxArrayElements) elements, or \(Self.maxReplyElements) in all"
+                )
+            }
             let message = withUnsafeBytes(of: &reader.pointee.errstr) { bytes in
                 let text = bytes.prefix { $0 != 0 }
                 return String(decoding: text, as: UTF8.self)
