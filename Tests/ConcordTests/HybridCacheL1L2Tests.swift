@@ -243,6 +243,23 @@ struct HybridCacheL1L2Tests {
         #expect(a.statistics.distributed.rebasedWrites == 1)
     }
 
+    /// A node whose wall clock ran 20 s ahead wrote `k`, then restarted with its clock set right
+    /// (a new cache with the same node id). Its next write of `k` was made later, so it must win
+    /// over what its earlier run stored: that version is in its own name, but it is no later
+    /// mutation of this run, and a write left superseded by it would be lost.
+    @Test func aNodeRestartedWithItsClockSetBackOverwritesWhatItsEarlierRunStored() async throws {
+        let ahead = ManualClock(wallMilliseconds: clock.wallClockMilliseconds() + 20_000)
+        let earlierRun = try makeCache(node: "n", clock: ahead, store: store)
+        let stored = try await earlierRun.set("k", "before the restart")
+        let restarted = try makeCache(node: "n", clock: clock, store: store)
+        let version = try await restarted.set("k", "after the restart")
+        #expect(version > stored)
+        #expect(store.storedVersion(of: "k") == version)
+        let other = try makeCache(node: "b", clock: clock, store: store)
+        #expect(try await other.getResult("k", as: String.self)?.value == "after the restart")
+        #expect(try await restarted.getResult("k", as: String.self)?.value == "after the restart")
+    }
+
     /// A clock that ran 20 s ahead left its lead on every node that read its write. Node c is
     /// then cut off from L2 while a writes many keys and then `k`; c clears afterwards, and the
     /// clear is queued. When it lands, it must remove `k`: it was made after `k`'s write. With
