@@ -30,11 +30,17 @@ enum CoherenceScripts {
     /// was written in (`e`); one from another epoch may have been hidden by a clear (or a tag
     /// removal) that Redis has since lost, so the read script reports it and it reads as expired.
     ///
-    /// KEYS: 1 target (entry, tag marker, or the head for a clear), 2 head, 3 log.
+    /// A tag removal is a field of the head too (`t:<tag>`), for the same reason: as a key with a
+    /// TTL of its own, eviction could drop it while the entries it hides stayed. A sorted set
+    /// (the target) holds when each such field may go, by Redis's own clock (a writer's clock may
+    /// run ahead); every tag removal drops up to 16 fields whose time has come.
+    ///
+    /// KEYS: 1 target (entry, the tag-removal expiry set, or the head for a clear), 2 head, 3 log.
     /// ARGV: 1 kind, 2 version (ordered text), 3 envelope, 4 ttl ms, 5 store (1/0),
     ///       6 publish (1/0), 7 message body, 8 log max length, 9 candidate epoch, 10 channel,
     ///       11 highest believable version (ordered text), 12 publish command: PUBLISH, or SPUBLISH
-    ///       in a cluster, where the channel is in the cache's slot and only its shard hears it.
+    ///       in a cluster, where the channel is in the cache's slot and only its shard hears it,
+    ///       13 the tag removal's head field (`t:<tag>`; empty for other kinds).
     /// Returns `{1, seq}` when applied (seq 0 when not published) or `{0, newerVersion}`.
     static let write = RedisScript(#"""
     local kind = tonumber(ARGV[1])
@@ -99,8 +105,18 @@ enum CoherenceScripts {
           if redis.call('PTTL', target) < ttl then redis.call('PEXPIRE', target, ttl) end
         end
       elseif kind == 4 then
-        local current = redis.call('GET', target)
-        if (not current) or current < ver then redis.call('SET', target, ver, 'PX', ttl) end
+        local field = ARGV[13]
+        local current = redis.call('HGET', KEYS[2], field)
+        if (not current) or current < ver then redis.call('HSET', KEYS[2], field, ver) end
+        local time = redis.call('TIME')
+        local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+        local keepUntil = redis.call('ZSCORE', target, field)
+        if (not keepUntil) or tonumber(keepUntil) < now + ttl then redis.call('ZADD', target, now + ttl, field) end
+        local due = redis.call('ZRANGEBYSCORE', target, '-inf', now, 'LIMIT', 0, 16)
+        for _, old in ipairs(due) do
+          redis.call('HDEL', KEYS[2], old)
+          redis.call('ZREM', target, old)
+        end
       elseif kind == 5 or kind == 6 then
         local field = 'x'
         if kind == 5 then field = 'r' end

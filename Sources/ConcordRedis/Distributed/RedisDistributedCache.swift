@@ -72,8 +72,8 @@ public final class RedisDistributedCache: DistributedCache {
         }
         var markers = readMarkers
         if !entry.tags.isEmpty {
-            var command: [RedisArgument] = ["MGET"]
-            for tag in entry.tags { command.append(RedisArgument(namespace.tag(tag))) }
+            var command: [RedisArgument] = ["HMGET", RedisArgument(namespace.head)]
+            for tag in entry.tags { command.append(RedisArgument(RedisNamespace.tagField(tag))) }
             let tagReply = try await client.send(command)
             markers.tagRemovals = (tagReply.array ?? []).compactMap(Self.version)
         }
@@ -101,7 +101,7 @@ public final class RedisDistributedCache: DistributedCache {
         let target: String
         switch mutation.kind {
         case .set, .remove, .expire: target = namespace.entry(mutation.key)
-        case .removeTag: target = namespace.tag(mutation.key)
+        case .removeTag: target = namespace.tagExpiries
         case .clearRemove, .clearExpire: target = namespace.head
         }
         let body = BackplaneMessage.encodeBody(
@@ -133,6 +133,7 @@ public final class RedisDistributedCache: DistributedCache {
                     RedisArgument(namespace.channel),
                     RedisArgument(believable),
                     client.usesShardedPubSub ? "SPUBLISH" : "PUBLISH",
+                    RedisArgument(mutation.kind == .removeTag ? RedisNamespace.tagField(mutation.key) : ""),
                 ]
             )
         } catch let error as RedisError where error.isOutOfMemory {
