@@ -295,6 +295,33 @@ struct HybridCacheL1L2Tests {
         #expect(try await fresh.getResult("other-0", as: String.self) == nil)
     }
 
+    /// A write queued while L2 was unreachable lands after another node's clear or removal of
+    /// its tag, which is newer: it is superseded, and its writer stops serving it from L1.
+    /// (Stored and only hidden when read, it stayed fresh in its writer's L1 until it expired
+    /// there, when the writer had not heard the clear: after an epoch change, say.)
+    @Test(arguments: ["clear", "removeTag"])
+    func aQueuedWriteFlushedAfterANewerClearIsNotServedByItsWriter(hiding: String) async throws {
+        let writes = WriteFailingDistributedCache(InMemoryDistributedCache(store: store))
+        let a = try makeCache(node: "a", clock: clock, distributed: writes)
+        let b = try makeCache(node: "b", clock: clock, store: store)
+        try await withRunning([a], clock: clock) {
+            writes.failing = true
+            let queued = try await a.set("k", "queued", tags: ["group"])
+            #expect(a.pendingWriteCount == 1)
+            clock.advance(by: .milliseconds(10))
+            let hider = hiding == "clear" ? try await b.clear(allowFailSafe: false) : try await b.removeByTag("group")
+            #expect(hider > queued)
+            writes.failing = false
+            for _ in 0..<20 where a.pendingWriteCount > 0 {
+                clock.advance(by: .seconds(1))
+                _ = await eventually(timeout: .milliseconds(200), pollingEvery: .zero) { a.pendingWriteCount == 0 }
+            }
+            #expect(a.pendingWriteCount == 0)
+        }
+        #expect(try await a.getResult("k", as: String.self) == nil)
+        #expect(try await b.getResult("k", as: String.self) == nil)
+    }
+
     @Test func aFullPendingQueueRefusesNewWritesAndKeepsTheQueuedOnes() async throws {
         let cache = try makeCache(clock: clock, store: store) { $0.pendingWriteCapacity = 3 }
         try await withRunning([cache], clock: clock) {

@@ -30,6 +30,11 @@ enum CoherenceScripts {
     /// was written in (`e`); one from another epoch may have been hidden by a clear (or a tag
     /// removal) that Redis has since lost, so the read script reports it and it reads as expired.
     ///
+    /// A set older than a clear or a removal of one of its tags (ARGV 14…, its head fields) is
+    /// superseded by it, like a set older than the stored entry: stored, it would only be
+    /// hidden when read, and its writer (a queued write flushed after the clear) would keep it
+    /// fresh in its own L1.
+    ///
     /// A tag removal is a field of the head too (`t:<tag>`), for the same reason: as a key with a
     /// TTL of its own, eviction could drop it while the entries it hides stayed. A sorted set
     /// (the target) holds when each such field may go, by Redis's own clock (a writer's clock may
@@ -40,7 +45,8 @@ enum CoherenceScripts {
     ///       6 publish (1/0), 7 message body, 8 log max length, 9 candidate epoch, 10 channel,
     ///       11 highest believable version (ordered text), 12 publish command: PUBLISH, or SPUBLISH
     ///       in a cluster, where the channel is in the cache's slot and only its shard hears it,
-    ///       13 the tag removal's head field (`t:<tag>`; empty for other kinds).
+    ///       13 the tag removal's head field (`t:<tag>`; empty for other kinds),
+    ///       14… for a set, the head fields of its entry's tags.
     /// Returns `{1, seq}` when applied (seq 0 when not published) or `{0, newerVersion}`.
     static let write = RedisScript(#"""
     local kind = tonumber(ARGV[1])
@@ -51,6 +57,13 @@ enum CoherenceScripts {
     if store and (kind == 1 or kind == 2 or kind == 3) then
       local current = redis.call('HGET', target, 'v')
       if current and current >= ver and current <= ARGV[11] then return {0, current} end
+      if kind == 1 then
+        local hiding = redis.call('HMGET', KEYS[2], 'r', 'x')
+        for i = 14, #ARGV do hiding[#hiding + 1] = redis.call('HGET', KEYS[2], ARGV[i]) end
+        for _, marker in ipairs(hiding) do
+          if marker and marker >= ver and marker <= ARGV[11] then return {0, marker} end
+        end
+      end
     end
     local seq = 0
     local message = nil

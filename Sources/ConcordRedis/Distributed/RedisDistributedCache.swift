@@ -134,7 +134,7 @@ public final class RedisDistributedCache: DistributedCache {
                     RedisArgument(believable),
                     client.usesShardedPubSub ? "SPUBLISH" : "PUBLISH",
                     RedisArgument(mutation.kind == .removeTag ? RedisNamespace.tagField(mutation.key) : ""),
-                ]
+                ] + (mutation.entry?.tags ?? []).map { RedisArgument(RedisNamespace.tagField($0)) }
             )
         } catch let error as RedisError where error.isOutOfMemory {
             throw CacheError(
