@@ -123,32 +123,6 @@ struct RedisProtocolStateTests {
         }
     }
 
-    /// A set older than a clear, or than a removal of one of its tags, is superseded by it
-    /// (its writer then drops it from L1) instead of stored and only hidden when read.
-    @Test func aSetOlderThanAClearOrATagRemovalIsSuperseded() async throws {
-        try await Self.withNodes { _, nodes, _ in
-            let a = nodes[0]
-            let distributed = a.backend.distributed
-            func set(_ key: String, _ version: CacheVersion, tags: [String]) async throws -> MutationOutcome {
-                let entry = DistributedEntry(version: version, logicalExpiryMilliseconds: version.milliseconds + 60_000, tags: tags, payload: [1, 2, 3])
-                return try await distributed.apply(CacheMutation(kind: .set, key: key, version: version, entry: entry, timeToLive: .seconds(60)), publish: false)
-            }
-            let cleared = try await a.cache.clear(allowFailSafe: false)
-            let beforeClear = CacheVersion(milliseconds: cleared.milliseconds - 1_000, counter: 0, node: "z")
-            #expect(try await set("k1", beforeClear, tags: []) == .superseded(by: cleared))
-            let removed = try await a.cache.removeByTag("group")
-            let between = CacheVersion(milliseconds: cleared.milliseconds, counter: cleared.counter, node: "zz")
-            #expect(between > cleared && between < removed)
-            #expect(try await set("k2", between, tags: ["other", "group"]) == .superseded(by: removed))
-            let outcome = try await set("k3", between, tags: ["other"])
-            guard case .applied = outcome else {
-                Issue.record("a set newer than the clear, of a tag not removed, was \(outcome)")
-                return
-            }
-            #expect(try await distributed.read("k3")?.isExpired == false)
-        }
-    }
-
     /// Under an allkeys-* policy the head itself can go, and the clears it held with it. Entries
     /// written before that are from a history Redis lost: they read as expired, never as fresh.
     @Test func entriesFromBeforeALostHeadReadAsExpired() async throws {
