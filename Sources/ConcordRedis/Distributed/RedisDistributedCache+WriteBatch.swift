@@ -14,6 +14,10 @@ extension RedisDistributedCache {
         /// ARGV 1–7 and 11 of `CoherenceScripts.write`: kind, version, envelope, ttl ms, store,
         /// publish, message body, highest believable version.
         let arguments: [RedisArgument]
+        /// ARGV 13: a tag removal's head field, empty for other kinds.
+        let tagRemovalField: RedisArgument
+        /// ARGV 14…: for a set, the head fields of its entry's tags.
+        let tagFields: [RedisArgument]
         /// What the mutation adds to a batch: envelope, message and key.
         let byteCount: Int
     }
@@ -29,7 +33,7 @@ extension RedisDistributedCache {
         let target: String
         switch mutation.kind {
         case .set, .remove, .expire: target = namespace.entry(mutation.key)
-        case .removeTag: target = namespace.tag(mutation.key)
+        case .removeTag: target = namespace.tagExpiries
         case .clearRemove, .clearExpire: target = namespace.head
         }
         let body = BackplaneMessage.encodeBody(
@@ -39,6 +43,8 @@ extension RedisDistributedCache {
         )
         let envelope = mutation.entry?.encoded() ?? []
         let ttl = max(1, mutation.timeToLive.millisecondsClamped)
+        let tagFields = (mutation.entry?.tags ?? []).map(RedisNamespace.tagField)
+        let tagRemovalField = mutation.kind == .removeTag ? RedisNamespace.tagField(mutation.key) : ""
         let believable = CacheVersion(
             milliseconds: mutation.version.milliseconds.addingReportingOverflow(maxClockDrift.millisecondsClamped).overflow
                 ? .max : mutation.version.milliseconds + maxClockDrift.millisecondsClamped,
@@ -56,7 +62,10 @@ extension RedisDistributedCache {
                 RedisArgument(body),
                 RedisArgument(believable),
             ],
-            byteCount: envelope.count + body.count + target.utf8.count
+            tagRemovalField: RedisArgument(tagRemovalField),
+            tagFields: tagFields.map { RedisArgument($0) },
+            byteCount: envelope.count + body.count + target.utf8.count + tagRemovalField.utf8.count
+                + tagFields.reduce(0) { $0 + $1.utf8.count }
         )
     }
 
@@ -93,10 +102,13 @@ extension RedisDistributedCache {
             RedisArgument(namespace.channel),
             client.usesShardedPubSub ? "SPUBLISH" : "PUBLISH",
         ]
-        arguments.reserveCapacity(arguments.count + 8 * batch.count)
+        arguments.reserveCapacity(arguments.count + 10 * batch.count)
         for write in batch {
             keys.append(RedisArgument(write.target))
             arguments.append(contentsOf: write.arguments)
+            arguments.append(write.tagRemovalField)
+            arguments.append(RedisArgument(write.tagFields.count))
+            arguments.append(contentsOf: write.tagFields)
         }
         let reply = try await evalWrite(client) {
             try await client.evalScript(CoherenceScripts.writeBatch, keys: keys, arguments: arguments)

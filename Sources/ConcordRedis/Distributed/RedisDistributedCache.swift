@@ -86,8 +86,8 @@ public final class RedisDistributedCache: DistributedCache {
         }
         var markers = readMarkers
         if !entry.tags.isEmpty {
-            var command: [RedisArgument] = ["MGET"]
-            for tag in entry.tags { command.append(RedisArgument(namespace.tag(tag))) }
+            var command: [RedisArgument] = ["HMGET", RedisArgument(namespace.head)]
+            for tag in entry.tags { command.append(RedisArgument(RedisNamespace.tagField(tag))) }
             let tagReply = try await client.send(command)
             markers.tagRemovals = (tagReply.array ?? []).compactMap(Self.version)
         }
@@ -129,6 +129,8 @@ public final class RedisDistributedCache: DistributedCache {
                 RedisArgument(namespace.channel),
             ], at: 7)
             arguments.append(client.usesShardedPubSub ? "SPUBLISH" : "PUBLISH")
+            arguments.append(write.tagRemovalField)
+            arguments.append(contentsOf: write.tagFields)
             return try await client.evalScript(
                 CoherenceScripts.write,
                 keys: [RedisArgument(write.target), RedisArgument(namespace.head), RedisArgument(namespace.log)],
