@@ -14,9 +14,9 @@ struct RedisWriteBatchTests {
         CacheVersion(milliseconds: milliseconds, counter: 0, node: "n")
     }
 
-    static func set(_ key: String, _ milliseconds: Int64, _ value: String) -> CacheMutation {
+    static func set(_ key: String, _ milliseconds: Int64, _ value: String, tags: [String] = []) -> CacheMutation {
         let version = version(milliseconds)
-        let entry = DistributedEntry(version: version, logicalExpiryMilliseconds: milliseconds + 60_000, payload: Array(value.utf8))
+        let entry = DistributedEntry(version: version, logicalExpiryMilliseconds: milliseconds + 60_000, tags: tags, payload: Array(value.utf8))
         return CacheMutation(kind: .set, key: key, version: version, entry: entry, timeToLive: .seconds(60))
     }
 
@@ -81,6 +81,15 @@ struct RedisWriteBatchTests {
             #expect(outcomes == [.superseded(by: Self.version(5_000)), .applied(sequence: 2), .applied(sequence: 3)])
             #expect(try await Self.value(l2, "k1") == nil)
             #expect(try await Self.value(l2, "k2") == "x")
+            // A tag removal, then a set older than it with that tag (superseded by it) and a newer one.
+            let tagged = try await Self.batch(l2, [
+                CacheMutation(kind: .removeTag, key: "t1", version: Self.version(7_000), timeToLive: .seconds(60)),
+                Self.set("k3", 6_000, "hidden", tags: ["t1"]),
+                Self.set("k4", 8_000, "shown", tags: ["t1", "t2"]),
+            ])
+            #expect(tagged == [.applied(sequence: 4), .superseded(by: Self.version(7_000)), .applied(sequence: 5)])
+            #expect(try await Self.value(l2, "k3") == nil)
+            #expect(try await Self.value(l2, "k4") == "shown")
         }
     }
 
