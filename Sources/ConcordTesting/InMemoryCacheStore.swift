@@ -148,6 +148,15 @@ public final class InMemoryCacheStore: Sendable {
                     if let stored = current?.version, stored >= mutation.version {
                         return (.superseded(by: stored), [], nil)
                     }
+                    // As the write script: a set older than a clear or a removal of one of its
+                    // tags is superseded by it instead of stored and hidden.
+                    if mutation.kind == .set {
+                        let tags = mutation.entry?.tags ?? []
+                        let hiding = [state.clearRemove, state.clearExpire] + tags.map { state.tagRemovals[$0] }
+                        if let newest = hiding.compactMap({ $0 }).filter({ $0 >= mutation.version }).max() {
+                            return (.superseded(by: newest), [], nil)
+                        }
+                    }
                     // An expire newer than this write stays: the write's value is stale already.
                     let keptExpire = current?.expire.flatMap { $0 > mutation.version ? $0 : nil }
                     state.entries[mutation.key] = Stored(version: mutation.version, entry: mutation.kind == .set ? mutation.entry : nil, expire: keptExpire)

@@ -82,4 +82,24 @@ struct DistributedCacheScenarioTests {
             }
         }
     }
+
+    /// A set older than a clear, or than a removal of one of its tags, is superseded by it, so
+    /// its writer drops it from L1 instead of serving what every other node reads as hidden.
+    @Test(arguments: L2Backend.allCases)
+    func aSetOlderThanAClearOrATagRemovalIsSuperseded(backend: L2Backend) async throws {
+        try await withL2(backend) { l2, _ in
+            _ = try await l2.apply(marker(.clearExpire, "", version(10)), publish: false)
+            #expect(try await l2.apply(setMutation("k", "old", version(5)), publish: false) == .superseded(by: version(10)))
+            #expect(try await l2.read("k") == nil)
+            _ = try await l2.apply(marker(.removeTag, "group", version(20)), publish: false)
+            let hidden = try await l2.apply(setMutation("t", "old", version(15), tags: ["other", "group"]), publish: false)
+            #expect(hidden == .superseded(by: version(20)))
+            let applied = try await l2.apply(setMutation("u", "new", version(15), tags: ["other"]), publish: false)
+            guard case .applied = applied else {
+                Issue.record("a set newer than the clear, of a tag not removed, was \(applied)")
+                return
+            }
+            #expect(try await l2.read("u")?.isExpired == false)
+        }
+    }
 }

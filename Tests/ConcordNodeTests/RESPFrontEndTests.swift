@@ -233,13 +233,12 @@ struct RESPFrontEndTests {
         }
     }
 
-    @Test("a request larger than the value limit allows is refused before it is buffered whole")
+    @Test("a request larger than the value limit allows is refused on its header, before its bytes arrive")
     func oversizedRequest() async throws {
         let node = try makeMemoryNode { $0.maxValueBytes = 1024 }
         try await withRESPServer(cache: node.cache) { port in
             let client = try await RESPTestConnection.connect(port: port)
             try await client.send("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100000000\r\n")
-            try await client.send([UInt8](repeating: 0x61, count: 200 * 1024))
             let line = try await client.line()
             #expect(line.hasPrefix("-ERR Protocol error: request larger than"), "\(line.debugDescription)")
             #expect(try await client.closedByServer())

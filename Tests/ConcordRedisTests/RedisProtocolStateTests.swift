@@ -94,6 +94,35 @@ struct RedisProtocolStateTests {
         }
     }
 
+    /// A tag removal lives in the head, which has no TTL: a volatile-* policy that evicts every
+    /// key with a TTL (all but the entry it hides, here) cannot bring the entry back. The field
+    /// is dropped again once the marker TTL has passed by Redis's clock.
+    @Test func aTagRemovalSurvivesTheEvictionOfEveryKeyWithATimeToLive() async throws {
+        try await Self.withNodes { _, nodes, admin in
+            let a = nodes[0]
+            try await a.cache.set("tagged", "before the removal", tags: ["group"])
+            try await a.cache.removeByTag("group")
+            let keys = try await admin.send("KEYS", "concord:{coherence}:*").array?.compactMap(\.string) ?? []
+            var evicted = 0
+            for key in keys where key != "concord:{coherence}:e:tagged" {
+                if case .integer(let ttl) = try await admin.send("PTTL", RedisArgument(key)), ttl > 0 {
+                    _ = try await admin.send("DEL", RedisArgument(key))
+                    evicted += 1
+                }
+            }
+            #expect(keys.contains("concord:{coherence}:e:tagged"))
+            let fresh = nodes[1].cache
+            #expect(try await fresh.getResult("tagged", as: String.self) == nil, "\(evicted) keys with a TTL evicted")
+            let field = try await admin.send("HGET", RedisArgument(Self.head), "t:group")
+            #expect(field.string != nil)
+            // Due fields go with the next tag removal: make this one due now, by Redis's clock.
+            _ = try await admin.send("ZADD", "concord:{coherence}:tx", "0", "t:group")
+            try await a.cache.removeByTag("other")
+            #expect(try await admin.send("HGET", RedisArgument(Self.head), "t:group").isNull)
+            #expect(try await admin.send("HGET", RedisArgument(Self.head), "t:other").string != nil)
+        }
+    }
+
     /// Under an allkeys-* policy the head itself can go, and the clears it held with it. Entries
     /// written before that are from a history Redis lost: they read as expired, never as fresh.
     @Test func entriesFromBeforeALostHeadReadAsExpired() async throws {

@@ -243,6 +243,23 @@ struct HybridCacheL1L2Tests {
         #expect(a.statistics.distributed.rebasedWrites == 1)
     }
 
+    /// A node whose wall clock ran 20 s ahead wrote `k`, then restarted with its clock set right
+    /// (a new cache with the same node id). Its next write of `k` was made later, so it must win
+    /// over what its earlier run stored: that version is in its own name, but it is no later
+    /// mutation of this run, and a write left superseded by it would be lost.
+    @Test func aNodeRestartedWithItsClockSetBackOverwritesWhatItsEarlierRunStored() async throws {
+        let ahead = ManualClock(wallMilliseconds: clock.wallClockMilliseconds() + 20_000)
+        let earlierRun = try makeCache(node: "n", clock: ahead, store: store)
+        let stored = try await earlierRun.set("k", "before the restart")
+        let restarted = try makeCache(node: "n", clock: clock, store: store)
+        let version = try await restarted.set("k", "after the restart")
+        #expect(version > stored)
+        #expect(store.storedVersion(of: "k") == version)
+        let other = try makeCache(node: "b", clock: clock, store: store)
+        #expect(try await other.getResult("k", as: String.self)?.value == "after the restart")
+        #expect(try await restarted.getResult("k", as: String.self)?.value == "after the restart")
+    }
+
     /// A clock that ran 20 s ahead left its lead on every node that read its write. Node c is
     /// then cut off from L2 while a writes many keys and then `k`; c clears afterwards, and the
     /// clear is queued. When it lands, it must remove `k`: it was made after `k`'s write. With
@@ -276,6 +293,33 @@ struct HybridCacheL1L2Tests {
         let fresh = try makeCache(node: "b", clock: clock, store: store)
         #expect(try await fresh.getResult("k", as: String.self) == nil)
         #expect(try await fresh.getResult("other-0", as: String.self) == nil)
+    }
+
+    /// A write queued while L2 was unreachable lands after another node's clear or removal of
+    /// its tag, which is newer: it is superseded, and its writer stops serving it from L1.
+    /// (Stored and only hidden when read, it stayed fresh in its writer's L1 until it expired
+    /// there, when the writer had not heard the clear: after an epoch change, say.)
+    @Test(arguments: ["clear", "removeTag"])
+    func aQueuedWriteFlushedAfterANewerClearIsNotServedByItsWriter(hiding: String) async throws {
+        let writes = WriteFailingDistributedCache(InMemoryDistributedCache(store: store))
+        let a = try makeCache(node: "a", clock: clock, distributed: writes)
+        let b = try makeCache(node: "b", clock: clock, store: store)
+        try await withRunning([a], clock: clock) {
+            writes.failing = true
+            let queued = try await a.set("k", "queued", tags: ["group"])
+            #expect(a.pendingWriteCount == 1)
+            clock.advance(by: .milliseconds(10))
+            let hider = hiding == "clear" ? try await b.clear(allowFailSafe: false) : try await b.removeByTag("group")
+            #expect(hider > queued)
+            writes.failing = false
+            for _ in 0..<20 where a.pendingWriteCount > 0 {
+                clock.advance(by: .seconds(1))
+                _ = await eventually(timeout: .milliseconds(200), pollingEvery: .zero) { a.pendingWriteCount == 0 }
+            }
+            #expect(a.pendingWriteCount == 0)
+        }
+        #expect(try await a.getResult("k", as: String.self) == nil)
+        #expect(try await b.getResult("k", as: String.self) == nil)
     }
 
     @Test func aFullPendingQueueRefusesNewWritesAndKeepsTheQueuedOnes() async throws {

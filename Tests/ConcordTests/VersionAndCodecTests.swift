@@ -74,6 +74,26 @@ struct VersionAndCodecTests {
         #expect(later.milliseconds == 120_055 && later.counter == 0)
     }
 
+    /// Two nodes took the same lead; 10 s later one made a version (the lead has advanced 5 s),
+    /// and the other, which had made none since, then hears a delayed version from early in the
+    /// lead. That must not set it back: its next write orders after the first node's.
+    @Test func aDelayedVersionHeardDuringALeadDoesNotSetTheClockBack() {
+        let clock = ManualClock(wallMilliseconds: 100_000)
+        let writer = HybridLogicalClock(node: "writer", clock: clock)
+        let listener = HybridLogicalClock(node: "listener", clock: clock)
+        let lead = CacheVersion(milliseconds: 120_000, counter: 0, node: "ahead")
+        writer.observe(lead)
+        listener.observe(lead)
+        clock.advance(by: .seconds(10))
+        let written = writer.next()
+        #expect(written.milliseconds == 125_000)
+        listener.observe(CacheVersion(milliseconds: 121_000, counter: 4, node: "delayed"))
+        #expect(listener.current().milliseconds == 125_000)
+        clock.advance(by: .milliseconds(100))
+        let later = listener.next()
+        #expect(later > written, "\(later) must order after \(written)")
+    }
+
     /// The lead runs out: at half rate, a 20 s lead is gone after 40 s, and the wall clock
     /// drives versions again.
     @Test func aLeadOverTheWallClockRunsOutInTwiceItsLength() {

@@ -43,18 +43,13 @@ package final class HybridLogicalClock: Sendable {
     package func next() -> CacheVersion {
         let wall = clock.wallClockMilliseconds()
         return state.withLock { state in
-            var candidate = wall
-            if state.lead != nil || wall <= state.milliseconds, let paced = pacedMilliseconds(&state) {
-                if paced > wall { candidate = paced } else { state.lead = nil }
-            }
-            if candidate > state.milliseconds {
-                state.milliseconds = candidate
-                state.counter = 0
-            } else if state.counter < .max {
-                state.counter += 1
-            } else if state.milliseconds < .max {
-                state.milliseconds += 1
-                state.counter = 0
+            if !catchUp(&state, wall: wall) {
+                if state.counter < .max {
+                    state.counter += 1
+                } else if state.milliseconds < .max {
+                    state.milliseconds += 1
+                    state.counter = 0
+                }
             }
             return CacheVersion(milliseconds: state.milliseconds, counter: state.counter, node: node)
         }
@@ -71,7 +66,14 @@ package final class HybridLogicalClock: Sendable {
     @discardableResult
     package func observe(_ version: CacheVersion) -> Bool {
         guard isWithinDrift(version) else { return false }
+        let wall = clock.wallClockMilliseconds()
         state.withLock { state in
+            // Compared with where the clock has got to, not where it last stood: while a lead
+            // lasts the clock advances between versions, and a version heard now that is older
+            // than that (a delayed or replayed message, or one from a node that took the lead
+            // later) must not set this node's clock back behind versions other nodes already
+            // made from the same lead.
+            _ = catchUp(&state, wall: wall)
             if version.milliseconds > state.milliseconds {
                 state.milliseconds = version.milliseconds
                 state.counter = version.counter
@@ -80,6 +82,19 @@ package final class HybridLogicalClock: Sendable {
                 state.counter = version.counter
             }
         }
+        return true
+    }
+
+    /// Moves the milliseconds up to the present: the wall clock, or while a lead lasts, where
+    /// the lead has got to. Returns whether they moved (the counter then starts again at 0).
+    private func catchUp(_ state: inout State, wall: Int64) -> Bool {
+        var candidate = wall
+        if state.lead != nil || wall <= state.milliseconds, let paced = pacedMilliseconds(&state) {
+            if paced > wall { candidate = paced } else { state.lead = nil }
+        }
+        guard candidate > state.milliseconds else { return false }
+        state.milliseconds = candidate
+        state.counter = 0
         return true
     }
 
@@ -96,8 +111,13 @@ package final class HybridLogicalClock: Sendable {
         return Saturating.sum(lead.milliseconds, elapsed.millisecondsClamped / 2)
     }
 
-    /// The latest version made or observed, without making a new one.
+    /// Where the clock has got to (the latest version made or observed, or the present if it is
+    /// later), without making a new one.
     package func current() -> CacheVersion {
-        state.withLock { CacheVersion(milliseconds: $0.milliseconds, counter: $0.counter, node: node) }
+        let wall = clock.wallClockMilliseconds()
+        return state.withLock { state in
+            _ = catchUp(&state, wall: wall)
+            return CacheVersion(milliseconds: state.milliseconds, counter: state.counter, node: node)
+        }
     }
 }

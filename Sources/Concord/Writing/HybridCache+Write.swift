@@ -242,9 +242,12 @@ extension HybridCache {
         let mark = pending.readMark()
         for attempt in 0..<3 {
             let outcome = try await distributed.apply(mutation, publish: publish)
-            guard case .superseded(let newer) = outcome, attempt < 2, versions.observe(newer),
-                  !isSupersededByOwnLaterMutation(mutation, stored: newer, since: mark)
-            else {
+            guard case .superseded(let newer) = outcome, attempt < 2 else {
+                handle(outcome, of: mutation)
+                return mutation.version
+            }
+            let reach = versions.current()
+            guard versions.observe(newer), !isSupersededByOwnLaterMutation(mutation, stored: newer, reach: reach, since: mark) else {
                 handle(outcome, of: mutation)
                 return mutation.version
             }
@@ -261,8 +264,16 @@ extension HybridCache {
     /// mutation of the key: its own stored version, or one it made since `mark` that is still
     /// queued, in flight or just landed. A rebase would then put the older mutation after the
     /// later one and undo it, so the mutation is left superseded.
-    private func isSupersededByOwnLaterMutation(_ mutation: CacheMutation, stored: CacheVersion, since mark: UInt64) -> Bool {
-        if stored.node == nodeID { return true }
+    ///
+    /// A stored version in this node's name beyond `reach` (where this node's clock had got to
+    /// before it heard of that version) was not made by this run of the node: an earlier run
+    /// made it, with a clock that ran ahead (the node restarted after its wall clock was set
+    /// back). That version is another writer's as far as ordering goes, and the live mutation
+    /// is rebased after it like after any other.
+    private func isSupersededByOwnLaterMutation(
+        _ mutation: CacheMutation, stored: CacheVersion, reach: CacheVersion, since mark: UInt64
+    ) -> Bool {
+        if stored.node == nodeID, stored <= reach { return true }
         return pending.hasOwnMutation(newerThan: mutation.version, key: mutation.key, tags: mutation.entry?.tags ?? [], since: mark)
     }
 

@@ -189,6 +189,22 @@ public final class MemcachedDistributedCache: DistributedCache {
         return (record, true)
     }
 
+    /// The newest clear, or removal of one of `tags`. A set older than it is superseded by it (as
+    /// in the Redis write script) instead of stored and hidden only when read, which would leave
+    /// it fresh in its writer's L1 (a write queued during an outage and flushed after a clear
+    /// its writer never heard). Memcached has no scripts: a clear landing between this read and
+    /// the store is not seen here, and is announced to the writer like any other.
+    private func newestHidingMarker(tags: [String]) async throws -> CacheVersion? {
+        var versions: [CacheVersion] = []
+        let (clear, _) = try await readMarker(keyspace.clear, owner: "")
+        if let clear, clear.kind == .marker { versions += [clear.version, clear.secondVersion].compactMap { $0 } }
+        for tag in tags {
+            let (marker, _) = try await readMarker(keyspace.tag(tag), owner: tag)
+            if let marker, marker.kind == .marker, let removed = marker.version { versions.append(removed) }
+        }
+        return versions.max()
+    }
+
     public func read(_ key: String) async throws -> DistributedRead? {
         // Taken before any marker is read: the clear that settles a loss may land while this
         // read runs, after its clear marker was read and before its tag markers are.
@@ -260,6 +276,9 @@ public final class MemcachedDistributedCache: DistributedCache {
         let version = mutation.version
         switch mutation.kind {
         case .set, .remove:
+            if mutation.kind == .set, let hiding = try await newestHidingMarker(tags: mutation.entry?.tags ?? []), hiding >= version {
+                return .superseded(by: hiding)
+            }
             var record = MemcachedRecord(kind: .tombstone, version: version, owner: mutation.key, envelope: [])
             if mutation.kind == .set, let entry = mutation.entry {
                 record = MemcachedRecord(kind: .entry, version: version, owner: mutation.key, envelope: entry.encoded())

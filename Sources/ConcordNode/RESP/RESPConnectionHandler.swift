@@ -34,7 +34,7 @@ final class RESPConnectionHandler: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !isClosing else { return }
         do {
-            try reader.feed(unwrapInboundIn(data))
+            try unwrapInboundIn(data).withUnsafeReadableBytes { try reader.feed($0) }
         } catch {
             failProtocol(context: context, error)
             return

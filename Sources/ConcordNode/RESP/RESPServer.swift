@@ -84,7 +84,7 @@ public final class RESPServer: Service, Sendable {
                     channel.closeFuture.whenComplete { [self] _ in
                         _ = openConnections.withLock { $0.removeValue(forKey: key) }
                     }
-                    let reader = try RESPRequestReader(maxArguments: maxArguments, maxBufferedBytes: maxRequestBytes)
+                    let reader = RESPRequestReader(maxArguments: maxArguments, maxBufferedBytes: maxRequestBytes)
                     let state = RESPConnectionState(id: nextConnectionID.wrappingAdd(1, ordering: .relaxed).oldValue)
                     try channel.pipeline.syncOperations.addHandler(RESPConnectionHandler(
                         reader: reader, executor: executor, state: state,

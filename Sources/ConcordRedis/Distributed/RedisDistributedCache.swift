@@ -5,6 +5,13 @@ import Synchronization
 /// The L2 on Redis: entries as hashes `{v: version, d: envelope, x: expire version}` under
 /// `concord:{cache}:e:<key>`, written only through the coherence write script so every write is
 /// version-fenced and announced in the same atomic step.
+///
+/// Writes are group-committed: while one write script call is in flight, concurrent `apply`
+/// calls queue, and the next call carries all of them (up to `WriteBatchLimit`), applied in
+/// order exactly as their single scripts would be back to back. Each caller gets its own
+/// outcome after Redis answered the call that carried its write, so versions, acknowledgement
+/// and the pending-write queue behave as without batching; Redis pays the per-script cost once
+/// per batch instead of once per write.
 public final class RedisDistributedCache: DistributedCache {
     public let client: RedisClient
     public let namespace: RedisNamespace
@@ -18,6 +25,8 @@ public final class RedisDistributedCache: DistributedCache {
     private let runsClient: Bool
     private let logger: Logger
     private let corrupt = Atomic<Int>(0)
+    /// Concurrent writes go to Redis as one script call while another is in flight.
+    let writes: GroupCommit<PreparedWrite, MutationOutcome>
 
     /// An L2 on `client`; with `runsClient` (true unless something else runs the client), its
     /// `run()` runs the client.
@@ -25,7 +34,8 @@ public final class RedisDistributedCache: DistributedCache {
         client: RedisClient, cacheName: String, logMaxLength: Int = 100_000,
         authenticator: (any MessageAuthenticator)? = nil,
         maxClockDrift: Duration = HybridCacheConfiguration.defaultMaxClockDrift,
-        runsClient: Bool = true, logger: Logger = Logger(label: "concord.redis.l2")
+        runsClient: Bool = true, writeBatchLimit: WriteBatchLimit = WriteBatchLimit(),
+        logger: Logger = Logger(label: "concord.redis.l2")
     ) {
         self.client = client
         self.namespace = RedisNamespace(cacheName: cacheName)
@@ -34,6 +44,10 @@ public final class RedisDistributedCache: DistributedCache {
         self.maxClockDrift = maxClockDrift
         self.runsClient = runsClient
         self.logger = logger
+        let namespace = self.namespace
+        writes = GroupCommit(maxCount: writeBatchLimit.mutations, maxBytes: writeBatchLimit.bytes) { batch in
+            await Self.runWrites(batch, client: client, namespace: namespace, logMaxLength: logMaxLength)
+        }
     }
 
     /// Entries that could not be decoded and were read as misses.
@@ -72,8 +86,8 @@ public final class RedisDistributedCache: DistributedCache {
         }
         var markers = readMarkers
         if !entry.tags.isEmpty {
-            var command: [RedisArgument] = ["MGET"]
-            for tag in entry.tags { command.append(RedisArgument(namespace.tag(tag))) }
+            var command: [RedisArgument] = ["HMGET", RedisArgument(namespace.head)]
+            for tag in entry.tags { command.append(RedisArgument(RedisNamespace.tagField(tag))) }
             let tagReply = try await client.send(command)
             markers.tagRemovals = (tagReply.array ?? []).compactMap(Self.version)
         }
@@ -81,13 +95,14 @@ public final class RedisDistributedCache: DistributedCache {
     }
 
     public func apply(_ mutation: CacheMutation, publish: Bool) async throws -> MutationOutcome {
-        try await Self.runWrite(
-            client: client, namespace: namespace, mutation: mutation, store: true, publish: publish,
-            logMaxLength: logMaxLength, authenticator: authenticator, maxClockDrift: maxClockDrift
+        let write = Self.prepareWrite(
+            namespace: namespace, mutation: mutation, store: true, publish: publish,
+            authenticator: authenticator, maxClockDrift: maxClockDrift
         )
+        return try await writes.submit(write, bytes: write.byteCount)
     }
 
-    /// Runs the write script; shared with `RedisBackplane.publish`.
+    /// Runs the write script for one mutation; shared with `RedisBackplane.publish`.
     static func runWrite(
         client: RedisClient,
         namespace: RedisNamespace,
@@ -98,43 +113,41 @@ public final class RedisDistributedCache: DistributedCache {
         authenticator: (any MessageAuthenticator)?,
         maxClockDrift: Duration
     ) async throws -> MutationOutcome {
-        let target: String
-        switch mutation.kind {
-        case .set, .remove, .expire: target = namespace.entry(mutation.key)
-        case .removeTag: target = namespace.tag(mutation.key)
-        case .clearRemove, .clearExpire: target = namespace.head
-        }
-        let body = BackplaneMessage.encodeBody(
-            kind: mutation.kind, key: mutation.key, version: mutation.version,
-            writeID: mutation.writeID, instance: mutation.instance, authenticator: authenticator,
-            traceContext: mutation.traceContext
+        let write = prepareWrite(
+            namespace: namespace, mutation: mutation, store: store, publish: publish,
+            authenticator: authenticator, maxClockDrift: maxClockDrift
         )
-        let ttl = max(1, mutation.timeToLive.millisecondsClamped)
-        let believable = CacheVersion(
-            milliseconds: mutation.version.milliseconds.addingReportingOverflow(maxClockDrift.millisecondsClamped).overflow
-                ? .max : mutation.version.milliseconds + maxClockDrift.millisecondsClamped,
-            counter: .max, node: ""
-        ).orderedText + "~"
-        let reply: RESPValue
-        do {
-            reply = try await client.evalScript(
+        return try await runWrite(write, client: client, namespace: namespace, logMaxLength: logMaxLength)
+    }
+
+    static func runWrite(_ write: PreparedWrite, client: RedisClient, namespace: RedisNamespace, logMaxLength: Int) async throws -> MutationOutcome {
+        let reply = try await evalWrite(client) {
+            var arguments = write.arguments
+            arguments.insert(contentsOf: [
+                RedisArgument(logMaxLength),
+                RedisArgument(CoherenceScripts.candidateEpoch()),
+                RedisArgument(namespace.channel),
+            ], at: 7)
+            arguments.append(client.usesShardedPubSub ? "SPUBLISH" : "PUBLISH")
+            arguments.append(write.tagRemovalField)
+            arguments.append(contentsOf: write.tagFields)
+            return try await client.evalScript(
                 CoherenceScripts.write,
-                keys: [RedisArgument(target), RedisArgument(namespace.head), RedisArgument(namespace.log)],
-                arguments: [
-                    RedisArgument(Int(mutation.kind.rawValue)),
-                    RedisArgument(mutation.version.orderedText),
-                    RedisArgument(mutation.entry?.encoded() ?? []),
-                    RedisArgument(ttl),
-                    store ? "1" : "0",
-                    publish ? "1" : "0",
-                    RedisArgument(body),
-                    RedisArgument(logMaxLength),
-                    RedisArgument(CoherenceScripts.candidateEpoch()),
-                    RedisArgument(namespace.channel),
-                    RedisArgument(believable),
-                    client.usesShardedPubSub ? "SPUBLISH" : "PUBLISH",
-                ]
+                keys: [RedisArgument(write.target), RedisArgument(namespace.head), RedisArgument(namespace.log)],
+                arguments: arguments
             )
+        }
+        guard let fields = reply.array, fields.count == 2 else {
+            throw RedisError(.protocolError, "the write script answered \(reply)")
+        }
+        return try outcome(applied: fields[0], detail: fields[1])
+    }
+
+    /// A script call that writes; OOM becomes the cache's `distributedOutOfMemory`, which the
+    /// pending-write queue and the node's 503 recognise.
+    static func evalWrite(_ client: RedisClient, _ call: () async throws -> RESPValue) async throws -> RESPValue {
+        do {
+            return try await call()
         } catch let error as RedisError where error.isOutOfMemory {
             throw CacheError(
                 .distributedOutOfMemory,
@@ -142,15 +155,19 @@ public final class RedisDistributedCache: DistributedCache {
                 underlying: error
             )
         }
-        guard let fields = reply.array, fields.count == 2, let applied = fields[0].int else {
-            throw RedisError(.protocolError, "the write script answered \(reply)")
+    }
+
+    /// One mutation's `{applied, seq}` or `{0, newerVersion}` from the write script.
+    static func outcome(applied: RESPValue, detail: RESPValue) throws -> MutationOutcome {
+        guard let applied = applied.int else {
+            throw RedisError(.protocolError, "the write script answered \(applied) where 1 or 0 belongs")
         }
         if applied == 1 {
-            let sequence = fields[1].int ?? 0
+            let sequence = detail.int ?? 0
             return .applied(sequence: sequence > 0 ? UInt64(sequence) : nil)
         }
-        guard let newer = version(fields[1]) else {
-            throw RedisError(.protocolError, "the write script answered an unreadable newer version: \(fields[1])")
+        guard let newer = version(detail) else {
+            throw RedisError(.protocolError, "the write script answered an unreadable newer version: \(detail)")
         }
         return .superseded(by: newer)
     }

@@ -11,11 +11,15 @@ public struct RedisNamespace: Sendable, Hashable {
     }
 
     func entry(_ key: String) -> String { prefix + ":e:" + key }
-    func tag(_ tag: String) -> String { prefix + ":t:" + tag }
-    var tagPrefix: String { prefix + ":t:" }
-    /// The head: one hash `{epoch, seq}` and the newest clears `{r, x}`, so Redis can only lose
-    /// (or evict) them together, and a lost head always shows up as a new epoch.
+    /// A tag removal's field in the head (`t:<tag>`, its version).
+    static func tagField(_ tag: String) -> String { "t:" + tag }
+    /// The head: one hash `{epoch, seq}`, the newest clears `{r, x}` and tag removals
+    /// `{t:<tag>}`, so Redis can only lose (or evict) them together, and a lost head always
+    /// shows up as a new epoch.
     var head: String { prefix + ":head" }
+    /// When each tag removal in the head may be dropped (a sorted set: field → Redis time in
+    /// milliseconds), so the head does not grow with every tag ever removed.
+    var tagExpiries: String { prefix + ":tx" }
     var log: String { prefix + ":log" }
     /// The pub/sub channel.
     public var channel: String { prefix + ":bp" }
