@@ -374,6 +374,18 @@ import Testing
         #expect(result.lostWrites[0].explainedByOverflow)
     }
 
+    /// A final read answered stale-flagged is read again (`finalStaleRereads`); the last final
+    /// read is the node's answer, for C6 as for C5. A last one still behind is a loss.
+    @Test(arguments: [Int64(3), 2])
+    func theLastFinalReadIsJudged(lastRead: Int64) {
+        var (h, _, _) = finalHistory(n2Final: 3)
+        h.read("n2", "k", v: 2, 1_990, 1_995, stale: true, purpose: .final)
+        let last = h.read("n2", "k", v: lastRead, 2_200, 2_205, purpose: .final)
+        let result = checker.check(h.history(), recovery: ["n1": .init(queued: 3, flushed: 3, overflowed: 0)])
+        #expect(result[.noLostWrites].checked == 2)
+        #expect(result.blamed(.noLostWrites) == (lastRead == 3 ? [] : [last]))
+    }
+
     @Test func probeStandsInForMissingFinalRead() {
         var h = HistoryBuilder()
         h.fault("partition", targets: ["n1"], 0, heal: 200)

@@ -75,20 +75,27 @@ struct RedisProtocolStateTests {
     /// What a volatile-* policy may evict is every key with a TTL: entries, tombstones, tag and
     /// expire markers. A clear lives in the head (no TTL), so it survives all of them: an entry
     /// that outlived the eviction is still hidden by the clear made after it.
+    /// What a volatile-* policy may evict, all of it but `kept` (which must exist). Returns how
+    /// many keys went.
+    static func evictEveryKeyWithATimeToLive(but kept: String, admin: RedisClient) async throws -> Int {
+        let keys = try await admin.send("KEYS", "concord:{coherence}:*").array?.compactMap(\.string) ?? []
+        #expect(keys.contains(kept))
+        var evicted = 0
+        for key in keys where key != kept {
+            if case .integer(let ttl) = try await admin.send("PTTL", RedisArgument(key)), ttl > 0 {
+                _ = try await admin.send("DEL", RedisArgument(key))
+                evicted += 1
+            }
+        }
+        return evicted
+    }
+
     @Test func aClearSurvivesTheEvictionOfEveryKeyWithATimeToLive() async throws {
         try await Self.withNodes { _, nodes, admin in
             let a = nodes[0]
             try await a.cache.set("kept", "before the clear")
             try await a.cache.clear(allowFailSafe: false)
-            let keys = try await admin.send("KEYS", "concord:{coherence}:*").array?.compactMap(\.string) ?? []
-            var evicted = 0
-            for key in keys where key != "concord:{coherence}:e:kept" {
-                if case .integer(let ttl) = try await admin.send("PTTL", RedisArgument(key)), ttl > 0 {
-                    _ = try await admin.send("DEL", RedisArgument(key))
-                    evicted += 1
-                }
-            }
-            #expect(keys.contains("concord:{coherence}:e:kept"))
+            let evicted = try await Self.evictEveryKeyWithATimeToLive(but: "concord:{coherence}:e:kept", admin: admin)
             let fresh = nodes[1].cache
             #expect(try await fresh.getResult("kept", as: String.self) == nil, "\(evicted) keys with a TTL evicted")
         }
@@ -102,15 +109,7 @@ struct RedisProtocolStateTests {
             let a = nodes[0]
             try await a.cache.set("tagged", "before the removal", tags: ["group"])
             try await a.cache.removeByTag("group")
-            let keys = try await admin.send("KEYS", "concord:{coherence}:*").array?.compactMap(\.string) ?? []
-            var evicted = 0
-            for key in keys where key != "concord:{coherence}:e:tagged" {
-                if case .integer(let ttl) = try await admin.send("PTTL", RedisArgument(key)), ttl > 0 {
-                    _ = try await admin.send("DEL", RedisArgument(key))
-                    evicted += 1
-                }
-            }
-            #expect(keys.contains("concord:{coherence}:e:tagged"))
+            let evicted = try await Self.evictEveryKeyWithATimeToLive(but: "concord:{coherence}:e:tagged", admin: admin)
             let fresh = nodes[1].cache
             #expect(try await fresh.getResult("tagged", as: String.self) == nil, "\(evicted) keys with a TTL evicted")
             let field = try await admin.send("HGET", RedisArgument(Self.head), "t:group")

@@ -2,7 +2,7 @@ extension ConsistencyChecker {
     /// C6: once everything has healed, every node returns, for every key, at least the highest
     /// version acknowledged before the read began.
     ///
-    /// The reads judged are the final reads (`purpose == .final`); for a node and key without
+    /// The read judged is the last final read (`purpose == .final`); for a node and key without
     /// one, the last probe starting a convergence bound after the last heal stands in (earlier
     /// probes may legitimately lag; that is C5's business). A loss is a violation unless the writer
     /// of the lost version reported auto-recovery overflow, which the contract allows if counted.
@@ -17,7 +17,10 @@ extension ConsistencyChecker {
         for key in index.keys.keys.sorted() where !(index.keys[key]?.byEnd.isEmpty ?? true) {
             for node in index.nodes {
                 let reads = index.reads[.init(node: node, key: key)] ?? []
+                // The last final read: one answered stale-flagged was read again (see
+                // `Workload.Configuration.finalStaleRereads`).
                 var judged = reads.filter { index.operations[$0].purpose == .final }
+                    .max { index.operations[$0].start < index.operations[$1].start }.map { [$0] } ?? []
                 if judged.isEmpty, let probe = reads.last(where: {
                     index.operations[$0].purpose == .probe && index.operations[$0].start >= settled
                 }) {

@@ -48,6 +48,12 @@ package final class Workload: Sendable {
         package var probePause: Duration = .milliseconds(10)
         /// A bound on probe rounds after one heal, whatever the time bound allows.
         package var maxProbeRounds: Int = 400
+        /// A final read answered stale-flagged is read again, at most this many times, this far
+        /// apart: the flag says the node could not confirm the current value in time (the
+        /// origin slower than the factory's soft timeout while every node reloads every key),
+        /// and a client that needs the current value asks again. C5 and C6 judge the last read.
+        package var finalStaleRereads: Int = 3
+        package var finalStaleRereadPause: Duration = .milliseconds(200)
 
         package init() {}
 
