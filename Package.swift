@@ -219,6 +219,7 @@ let package = Package(
             dependencies: [
                 "ConcordNode", "ConcordTesting", "ConcordProcess", "ConcordChaos", "Concord", "ConcordRedis", "ConcordMemcached",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -41,14 +41,17 @@ struct MemoryHitResponder: Sendable {
         var body = allocator.buffer(capacity: result.value.count)
         body.writeBytes(result.value)
         // The router's header order: the route's own, then Content-Length, Date and Server.
+        // Appended, not assigned: assigning looks for an earlier field of the same name first,
+        // and these names are all distinct.
         var headers = HTTPFields()
-        headers[NodeRoutes.versionHeader] = result.version.description
-        headers[.contentType] = "application/octet-stream"
-        headers[NodeRoutes.sourceHeader] = NodeRoutes.sourceName(result.source)
-        headers[NodeRoutes.staleHeader] = result.isStale ? "true" : "false"
-        headers[.contentLength] = String(result.value.count)
-        headers[.date] = date
-        headers[.server] = serverName
+        headers.reserveCapacity(7)
+        headers.append(HTTPField(name: NodeRoutes.versionHeader, value: result.version.description))
+        headers.append(HTTPField(name: .contentType, value: "application/octet-stream"))
+        headers.append(HTTPField(name: NodeRoutes.sourceHeader, value: NodeRoutes.sourceName(result.source)))
+        headers.append(HTTPField(name: NodeRoutes.staleHeader, value: result.isStale ? "true" : "false"))
+        headers.append(HTTPField(name: .contentLength, value: String(result.value.count)))
+        headers.append(HTTPField(name: .date, value: date))
+        headers.append(HTTPField(name: .server, value: serverName))
         return (HTTPResponse(status: .ok, headerFields: headers), body)
     }
 
