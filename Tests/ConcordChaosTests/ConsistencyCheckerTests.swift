@@ -225,6 +225,23 @@ import Testing
         #expect(result.worstStaleness == .milliseconds(1_200))
     }
 
+    /// After the heal its writer may still be reconnecting, for up to the backoff cap (the
+    /// convergence bound less Δ: 400 ms here); a write acknowledged then is queued as during
+    /// the fault, so it too is owed from heal + convergence bound. A later one is owed from its
+    /// ack + Δ.
+    @Test func aWriteJustAfterTheHealIsOwedLikeOneDuringTheFault() {
+        var h = HistoryBuilder()
+        h.write("n1", "k", v: 1, 0, 10)
+        h.fault("blackhole-deaf", targets: ["n1"], 1_000, heal: 2_000)
+        h.write("n1", "k", v: 2, 2_200, 2_210)  // 200 ms after the heal
+        h.read("n2", "k", v: 1, 2_400, 2_405)  // 190 ms after the ack, before heal + bound: fine
+        let bad = h.read("n2", "k", v: 1, 2_600, 2_605)  // past heal + bound
+        h.write("n1", "k", v: 3, 3_000, 3_010)  // past the reconnect allowance: owed from ack + Δ
+        let late = h.read("n2", "k", v: 2, 3_200, 3_205)
+        let result = checker.check(h.history())
+        #expect(result.blamed(.boundedStalenessHealthy) == [bad, late])
+    }
+
     @Test func aNodeNoFaultTouchedIsHeldToDeltaWhileAnotherIsCutOff() {
         var h = HistoryBuilder()
         h.nodes = ["n1", "n2", "n3"]

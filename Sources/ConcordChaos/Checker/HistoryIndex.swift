@@ -52,7 +52,8 @@ struct HistoryIndex: Sendable {
     let faultWindowsByNode: [String: [(start: Int64, end: Int64)]]
     let nodes: [String]
     /// Mutations acknowledged by a node while a fault touched it (a partition of its link, or
-    /// Redis itself down, hung or wiped), by index into `operations`: the heal, and the nodes
+    /// Redis itself down, hung or wiped) or while it may still have been reconnecting after the
+    /// heal (the backoff cap), by index into `operations`: the heal, and the nodes
     /// the fault touched. Such a write may have been queued by its node (auto-recovery); it
     /// reaches Redis, and so other nodes, only when that node flushes after the heal.
     let hiddenWrites: [Int: (until: Int64, cutOff: Set<String>)]
@@ -69,6 +70,7 @@ struct HistoryIndex: Sendable {
         let bound = bounds.convergenceBound.nanosecondsValue
         let delta = bounds.delta.nanosecondsValue
         let historyEnd = history.end.nanosecondsValue
+        let reconnecting = max(0, bound - delta)
 
         var byNode: [String: [(start: Int64, end: Int64)]] = [:]
         for node in nodes {
@@ -91,7 +93,10 @@ struct HistoryIndex: Sendable {
                         excused.insert(index)
                     }
                     let heal = fault.heal?.nanosecondsValue ?? historyEnd
-                    guard faultStart <= ack, ack <= heal else { continue }
+                    // After the heal its node may still be reconnecting, for up to the backoff
+                    // cap (the convergence bound less Δ): a write it acknowledges then is queued
+                    // as during the fault, and C5 bounds it from the heal as well.
+                    guard faultStart <= ack, ack <= heal + reconnecting else { continue }
                     let touched = fault.affectsAllNodes ? allNodes : Set(fault.targets)
                     let until = max(heal, hidden[index]?.until ?? heal)
                     hidden[index] = (until, touched.union(hidden[index]?.cutOff ?? []))
