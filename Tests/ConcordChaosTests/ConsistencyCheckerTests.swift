@@ -321,6 +321,17 @@ import Testing
         #expect(result.convergence[0].observedPairs == 2)
     }
 
+    /// A stale-flagged read past the bound is fail-safe saying the node could not confirm the
+    /// current value in time: C5 exempts and counts it, as C2 and C3 do. An unflagged one is a
+    /// violation (`convergenceTooSlow`).
+    @Test func staleFlaggedReadsPastTheBoundAreExemptNotViolations() {
+        var (h, _) = convergenceHistory(n2Reads: [(1, 2_010)])
+        h.read("n2", "k", v: 1, 2_700, 2_705, stale: true, purpose: .probe)
+        let result = checker.check(h.history())
+        #expect(result[.convergence].violationCount == 0)
+        #expect(result[.convergence].exempt == 1)
+    }
+
     @Test func convergenceTooSlow() {
         let (h, ids) = convergenceHistory(n2Reads: [(1, 2_010), (1, 2_200), (1, 2_700), (2, 2_800)])
         let result = checker.check(h.history())

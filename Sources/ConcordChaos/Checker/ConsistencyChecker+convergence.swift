@@ -3,8 +3,8 @@ extension ConsistencyChecker {
     /// acknowledged by the heal, within the convergence bound.
     ///
     /// Per heal, the window runs from the heal to the next fault's start (or the end of the history).
-    /// For each node and key, a read in the window returning an older version (stale-flagged or
-    /// not) shows the node not yet converged. The measured convergence is the time from the heal
+    /// For each node and key, an unflagged read in the window returning an older version shows
+    /// the node not yet converged (a stale-flagged one is exempt and counted). The measured convergence is the time from the heal
     /// to the end of the first read that served the latest version after the last that did not
     /// (the harness probes densely right after each heal, so this is close to the true moment);
     /// the heal's figure is the largest over the pairs that served an older version after it
@@ -50,12 +50,18 @@ extension ConsistencyChecker {
                     let all = index.reads[.init(node: node, key: key)] ?? []
                     let from = HistoryIndex.partitionPoint(all) { index.operations[$0].start.nanosecondsValue < healTime }
                     let upTo = HistoryIndex.partitionPoint(all) { index.operations[$0].start.nanosecondsValue < windowEndTime }
-                    let reads = from < upTo ? all[from..<upTo] : []
-                    guard !reads.isEmpty else {
+                    let window = from < upTo ? all[from..<upTo] : []
+                    guard !window.isEmpty else {
                         unobserved += 1
                         continue
                     }
                     observed += 1
+                    // A stale-flagged read is fail-safe saying the node could not confirm the
+                    // current value in time (the origin slower than the soft timeout, L2 out of
+                    // reach): exempt and counted, as C2 and C3 treat it. A node that stays stale
+                    // fails C6 at its final reads.
+                    result.exempt += window.count { index.operations[$0].stale && index.operations[$0].rank < target.version }
+                    let reads = window.filter { !index.operations[$0].stale }
                     let lastBad = reads.last { index.operations[$0].rank < target.version }
                     let lastBadStart = lastBad.map { index.operations[$0].start.nanosecondsValue } ?? Int64.min
                     let firstGood = reads.first {
