@@ -54,10 +54,10 @@ enum CoherenceScripts {
 
     /// Applies a batch of mutations in order, each exactly as `write` applies it alone (the same
     /// function runs once per mutation), so a batch is the same as its scripts run back to back:
-    /// one version comparison, one log entry and one message per mutation. It saves Redis the
-    /// per-call cost of a script (about 15 of a write's 21 µs, `INFO commandstats`), which is
-    /// what bounds a node's SET throughput. Every key is in the cache's slot, so a batch is
-    /// legal in a cluster too.
+    /// one version comparison, one log entry and one message per mutation. It saves Redis one
+    /// `EVALSHA` per mutation; measured, that left Redis's CPU per write where it was (the cost
+    /// is in the commands the function calls), see docs/benchmarks.md. Every key is in the
+    /// cache's slot, so a batch is legal in a cluster too.
     ///
     /// An error (OOM on the first write, a key of the wrong type) ends the whole script, and
     /// Redis keeps what the mutations before it wrote and published; the caller fails every
