@@ -52,9 +52,13 @@ final class RESPConnectionHandler: ChannelDuplexHandler {
         context.fireChannelInactive()
     }
 
-    /// Holds the socket's reads while a command is awaited (see the type's comment).
+    /// Holds the socket's reads while a command is awaited and more of the client's bytes are
+    /// already buffered (see the type's comment): at most one read's worth waits behind the
+    /// awaited command. A client that waits for each reply, as most do, has nothing buffered,
+    /// so its socket stays registered for reads; holding it would cost two `epoll_ctl` calls
+    /// per awaited command (measured: 2.0 per SET), to unregister and register again.
     func read(context: ChannelHandlerContext) {
-        if isAwaiting {
+        if isAwaiting, reader.bufferedByteCount > 0 {
             heldRead = true
         } else {
             context.read()
