@@ -165,6 +165,17 @@ struct RESPInPlaceReadTests {
         #expect(await Self.inPlace(tokens, Self.bytes("GET", "k"), scopes: [.read]) == "$1\r\nv\r\n")
     }
 
+    @Test func bulkRepliesOfEveryLengthWidthAreFramedExactly() {
+        for length in [0, 1, 9, 10, 99, 100, 999, 1000, 65_535, 70_000] {
+            let value = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+            var writer = RESPReplyWriter(buffer: ByteBuffer())
+            writer.bulk(value)
+            writer.bulk(nil as [UInt8]?)
+            let expected = Array("$\(length)\r\n".utf8) + value + Array("\r\n$-1\r\n".utf8)
+            #expect(Array(writer.buffer.readableBytesView) == expected, "length \(length)")
+        }
+    }
+
     @Test func keyBytesHashAsTheirStringsInThisBuild() {
         #expect(HybridCache.hashesKeyBytesAsStrings)
     }

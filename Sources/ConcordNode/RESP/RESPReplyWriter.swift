@@ -27,16 +27,47 @@ struct RESPReplyWriter {
         crlf()
     }
 
+    /// `$<length>\r\n<bytes>\r\n`, or `$-1\r\n` for nil. Written in one step into the buffer's
+    /// memory: five separate writes cost five capacity checks and, `perf` showed, five run-time
+    /// exclusivity checks of the buffer's storage per GET.
     mutating func bulk(_ bytes: [UInt8]?) {
         guard let bytes else {
             buffer.writeStaticString("$-1\r\n")
             return
         }
-        buffer.writeInteger(UInt8(ascii: "$"))
-        decimal(bytes.count)
-        crlf()
-        buffer.writeBytes(bytes)
-        crlf()
+        bytes.withUnsafeBytes { value in
+            // `$`, at most 19 digits, two CRLFs.
+            _ = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: value.count + 24) { out in
+                out[0] = UInt8(ascii: "$")
+                var index = 1 + Self.decimal(value.count, into: out, at: 1)
+                out[index] = 13
+                out[index + 1] = 10
+                index += 2
+                if !value.isEmpty {
+                    UnsafeMutableRawBufferPointer(rebasing: out[index...]).copyMemory(from: value)
+                }
+                index += value.count
+                out[index] = 13
+                out[index + 1] = 10
+                return index + 2
+            }
+        }
+    }
+
+    /// Writes the digits of `value` (not negative) at `offset` and returns how many there are.
+    private static func decimal(_ value: Int, into out: UnsafeMutableRawBufferPointer, at offset: Int) -> Int {
+        var count = 1
+        var rest = value / 10
+        while rest > 0 {
+            count += 1
+            rest /= 10
+        }
+        var magnitude = value
+        for position in stride(from: offset + count - 1, through: offset, by: -1) {
+            out[position] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+            magnitude /= 10
+        }
+        return count
     }
 
     mutating func bulk(_ text: String) {
