@@ -187,7 +187,7 @@ struct RESPFrontEndTests {
         }
     }
 
-    @Test("reads answered from the read buffer and commands that are not, pipelined and split across reads, are answered in order")
+    @Test("GET, MGET, EXISTS and other commands, pipelined and split across reads anywhere, are answered in order")
     func inPlaceReadsMixedWithOtherCommands() async throws {
         let node = try makeMemoryNode()
         try await withRESPServer(cache: node.cache) { port in

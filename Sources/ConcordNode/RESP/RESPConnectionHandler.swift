@@ -3,9 +3,9 @@ import NIOCore
 /// One client connection of the RESP front end, on its event loop.
 ///
 /// Commands are taken from the request reader one at a time and answered in order. A command
-/// that L1 answers is answered right there (GET, MGET and EXISTS from the read buffer itself,
-/// `RESPCommandExecutor.executeInPlace`), so a pipelined batch of hits costs one read and one
-/// write. A command that needs L2 or a write is handed to the server's task group; until
+/// that L1 answers is answered right there (with `answersInPlace`, GET, MGET and EXISTS from
+/// the read buffer itself, `RESPCommandExecutor.executeInPlace`), so a pipelined batch of hits
+/// costs one read and one write. A command that needs L2 or a write is handed to the server's task group; until
 /// its reply is written, no later command is parsed and the socket is not read, so a client
 /// cannot queue more than one read buffer of commands behind a slow one (the pipelining bound),
 /// and replies never overtake each other.
@@ -24,11 +24,17 @@ final class RESPConnectionHandler: ChannelDuplexHandler {
     private var isActive = true
     private var heldRead = false
     private var hasUnflushedWrites = false
+    /// Whether GET, MGET and EXISTS are answered from the read buffer (`executeInPlace`).
+    private let answersInPlace: Bool
 
-    init(reader: RESPRequestReader, executor: RESPCommandExecutor, state: RESPConnectionState, submit: @escaping @Sendable (RESPJob) -> Bool) {
+    init(
+        reader: RESPRequestReader, executor: RESPCommandExecutor, state: RESPConnectionState, answersInPlace: Bool = false,
+        submit: @escaping @Sendable (RESPJob) -> Bool
+    ) {
         self.reader = reader
         self.executor = executor
         self.state = state
+        self.answersInPlace = answersInPlace
         self.submit = submit
     }
 
@@ -80,10 +86,11 @@ final class RESPConnectionHandler: ChannelDuplexHandler {
         }
         while !isAwaiting, !isClosing {
             let outcome: RESPCommandExecutor.Outcome
-            // Reads L1 answers (GET, MGET, EXISTS) are answered from the read buffer; anything
-            // else, and anything in-place parsing leaves alone, goes through `next()`.
+            // With `answersInPlace`, reads L1 answers (GET, MGET, EXISTS) are answered from the
+            // read buffer; anything else, and anything in-place parsing leaves alone, goes
+            // through `next()`.
             let state = self.state
-            if let answered = reader.nextInPlace({ executor.executeInPlace($0, state: state, into: &writer) }) {
+            if answersInPlace, let answered = reader.nextInPlace({ executor.executeInPlace($0, state: state, into: &writer) }) {
                 outcome = answered
             } else {
                 let arguments: [[UInt8]]?

@@ -86,8 +86,12 @@ public final class RESPServer: Service, Sendable {
                     }
                     let reader = RESPRequestReader(maxArguments: maxArguments, maxBufferedBytes: maxRequestBytes)
                     let state = RESPConnectionState(id: nextConnectionID.wrappingAdd(1, ordering: .relaxed).oldValue)
+                    // In-place reads stay off: with them on, the pipelining test of
+                    // RESPFrontEndTests stalled in every full `swift test` run (4 of 4, on a
+                    // node cut off from its backplane, where each GET goes on to L2) and
+                    // passed in every run with them off; the cause is not found yet.
                     try channel.pipeline.syncOperations.addHandler(RESPConnectionHandler(
-                        reader: reader, executor: executor, state: state,
+                        reader: reader, executor: executor, state: state, answersInPlace: false,
                         submit: { job in
                             if case .enqueued = submitter.yield(job) { return true }
                             return false
