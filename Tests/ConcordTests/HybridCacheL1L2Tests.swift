@@ -260,6 +260,32 @@ struct HybridCacheL1L2Tests {
         #expect(try await restarted.getResult("k", as: String.self)?.value == "after the restart")
     }
 
+    /// A node whose clock is behind (restarted after its wall clock was set back, or slower than
+    /// a writer that has not reached it yet) clears, and removes a tag, after a node 20 s ahead
+    /// stored keys. By Redis's order both come after those writes, so they must hide them on
+    /// every node and in the clearing node's own L1, though their versions started out older.
+    @Test func aClearFromANodeWhoseClockIsBehindHidesWhatWasStoredBeforeIt() async throws {
+        let ahead = ManualClock(wallMilliseconds: clock.wallClockMilliseconds() + 20_000)
+        let fast = try makeCache(node: "fast", clock: ahead, store: store)
+        let stored = try await fast.set("k", "before the clear")
+        let slow = try makeCache(node: "slow", clock: clock, store: store)
+        try await slow.set("own", "in L1 before the clear")
+        let clear = try await slow.clear(allowFailSafe: false)
+        #expect(clear > stored)
+        #expect(try await slow.getResult("k", as: String.self) == nil)
+        #expect(try await slow.getResult("own", as: String.self) == nil)
+
+        let tagged = try await fast.set("t", "before the tag removal", tags: ["group"])
+        let otherSlow = try makeCache(node: "other-slow", clock: clock, store: store)
+        let removal = try await otherSlow.removeByTag("group")
+        #expect(removal > tagged)
+
+        let fresh = try makeCache(node: "fresh", clock: clock, store: store)
+        #expect(try await fresh.getResult("k", as: String.self) == nil)
+        #expect(try await fresh.getResult("own", as: String.self) == nil)
+        #expect(try await fresh.getResult("t", as: String.self) == nil)
+    }
+
     /// A clock that ran 20 s ahead left its lead on every node that read its write. Node c is
     /// then cut off from L2 while a writes many keys and then `k`; c clears afterwards, and the
     /// clear is queued. When it lands, it must remove `k`: it was made after `k`'s write. With
