@@ -210,7 +210,7 @@ public final class InMemoryCacheStore: Sendable {
     func head() throws -> BackplaneHead {
         try state.withLock { state in
             try checkAvailable(state)
-            return BackplaneHead(epoch: state.epoch, sequence: state.sequence)
+            return BackplaneHead(epoch: state.epoch, sequence: state.sequence, highestStoredVersion: state.highestStoredSet)
         }
     }
 

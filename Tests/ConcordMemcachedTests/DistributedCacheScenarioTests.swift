@@ -150,6 +150,11 @@ struct DistributedCacheScenarioTests {
                 _ = try await l2.apply(setMutation("n", "v", version(100, "fast")), publish: false)
                 let highest = try await redis.send(["HGET", RedisArgument(namespace.prefix + ":head"), "hv"]).string
                 #expect(highest == version(100, "fast").orderedText)
+                // The backplane's head carries it, for the nodes' clocks to follow.
+                let backplane = RedisBackplane(
+                    client: redis, subscriber: RedisSubscriber(configuration: redis.configuration, logger: testLogger), cacheName: "markers"
+                )
+                #expect(try await backplane.head().highestStoredVersion == version(100, "fast"))
             }
         }
     }

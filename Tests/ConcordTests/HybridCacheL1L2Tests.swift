@@ -286,6 +286,22 @@ struct HybridCacheL1L2Tests {
         #expect(try await fresh.getResult("t", as: String.self) == nil)
     }
 
+    /// A node restarted with its clock 20 s behind the sets already stored has heard nothing
+    /// yet: its first synchronization reads the highest stored version from the head and its
+    /// clock follows it, so even a write of another key (which no rebase would order) is
+    /// versioned after them.
+    @Test func aNodeFollowsTheHighestStoredVersionWhenItSynchronizes() async throws {
+        let ahead = ManualClock(wallMilliseconds: clock.wallClockMilliseconds() + 20_000)
+        let fast = try makeCache(node: "fast", clock: ahead, store: store)
+        let stored = try await fast.set("k", "stored by a clock ahead")
+        let restarted = try makeCache(node: "restarted", clock: clock, store: store, backplane: InMemoryBackplane(store: store))
+        try await withRunning([restarted], clock: clock) {
+            #expect(await eventually(pollingEvery: .zero) { restarted.isBackplaneConnected })
+            let other = try await restarted.set("other", "written after the restart")
+            #expect(other > stored)
+        }
+    }
+
     /// A clock that ran 20 s ahead left its lead on every node that read its write. Node c is
     /// then cut off from L2 while a writes many keys and then `k`; c clears afterwards, and the
     /// clear is queued. When it lands, it must remove `k`: it was made after `k`'s write. With

@@ -227,12 +227,12 @@ enum CoherenceScripts {
     /// epoch at sequence 0 with an empty log, exactly as the write script would start it.
     /// KEYS: 1 head, 2 log. ARGV: 1 candidate epoch. Returns `{epoch, seq}`.
     static let head = RedisScript(#"""
-    local head = redis.call('HMGET', KEYS[1], 'epoch', 'seq')
+    local head = redis.call('HMGET', KEYS[1], 'epoch', 'seq', 'hv')
     local seq = tonumber(head[2] or '')
-    if head[1] and seq then return {head[1], seq} end
+    if head[1] and seq then return {head[1], seq, head[3] or ''} end
     redis.call('DEL', KEYS[2])
     redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'seq', 0)
-    return {ARGV[1], 0}
+    return {ARGV[1], 0, head[3] or ''}
     """#)
 
     /// A random epoch id, proposed to the scripts; Redis keeps the first one set.
