@@ -260,6 +260,26 @@ struct HybridCacheL1L2Tests {
         #expect(try await restarted.getResult("k", as: String.self)?.value == "after the restart")
     }
 
+    /// The restarted node's clock follows its earlier run's versions (here through a read of
+    /// another key; in a node, through the first synchronization) between making a write's
+    /// version and hearing that the write was superseded by its earlier run's: what the clock
+    /// reached must not make that version look like this run's own later write, or the write is
+    /// dropped. What tells them apart is the highest version this run has issued.
+    @Test func aRestartedNodeRebasesAfterItsEarlierRunEvenWhenItsClockFollowedItMeanwhile() async throws {
+        let ahead = ManualClock(wallMilliseconds: clock.wallClockMilliseconds() + 20_000)
+        let earlierRun = try makeCache(node: "n", clock: ahead, store: store)
+        let stored = try await earlierRun.set("k", "before the restart")
+        ahead.advance(by: .milliseconds(20))
+        try await earlierRun.set("later", "also before the restart")
+        let observing = ObservingDistributedCache(InMemoryDistributedCache(store: store))
+        let restarted = try makeCache(node: "n", clock: clock, distributed: observing)
+        observing.beforeNextApply { _ = try? await restarted.getResult("later", as: String.self) }
+        let version = try await restarted.set("k", "after the restart")
+        #expect(version > stored)
+        #expect(store.storedVersion(of: "k") == version)
+        #expect(try await restarted.getResult("k", as: String.self)?.value == "after the restart")
+    }
+
     /// A node whose clock is behind (restarted after its wall clock was set back, or slower than
     /// a writer that has not reached it yet) clears, and removes a tag, after a node 20 s ahead
     /// stored keys. By Redis's order both come after those writes, so they must hide them on
@@ -553,6 +573,33 @@ final class WriteFailingDistributedCache: DistributedCache {
 
     func apply(_ mutation: CacheMutation, publish: Bool) async throws -> MutationOutcome {
         if failing { throw CacheError(.distributedFailed, "writes are failing") }
+        return try await inner.apply(mutation, publish: publish)
+    }
+}
+
+/// Runs a step once, just before the next mutation reaches the wrapped L2: a way to make the
+/// node hear something between making a write and learning its outcome.
+final class ObservingDistributedCache: DistributedCache {
+    private let inner: any DistributedCache
+    private let pending = Mutex<(@Sendable () async -> Void)?>(nil)
+
+    init(_ inner: any DistributedCache) { self.inner = inner }
+
+    func beforeNextApply(_ step: @escaping @Sendable () async -> Void) {
+        pending.withLock { $0 = step }
+    }
+
+    var isUsableWithoutRun: Bool { true }
+
+    func read(_ key: String) async throws -> DistributedRead? { try await inner.read(key) }
+
+    func apply(_ mutation: CacheMutation, publish: Bool) async throws -> MutationOutcome {
+        if let step = pending.withLock({ state -> (@Sendable () async -> Void)? in
+            defer { state = nil }
+            return state
+        }) {
+            await step()
+        }
         return try await inner.apply(mutation, publish: publish)
     }
 }

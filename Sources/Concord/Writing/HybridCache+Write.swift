@@ -256,8 +256,7 @@ extension HybridCache {
                 handle(outcome, of: mutation)
                 return mutation.version
             }
-            let reach = versions.current()
-            guard attempt < 2, versions.observe(newer), !isSupersededByOwnLaterMutation(mutation, stored: newer, reach: reach, since: mark) else {
+            guard attempt < 2, versions.observe(newer), !isSupersededByOwnLaterMutation(mutation, stored: newer, since: mark) else {
                 if mutation.ordersAfterStoredSets {
                     mutation.ordersAfterStoredSets = false
                     continue
@@ -279,18 +278,19 @@ extension HybridCache {
     /// queued, in flight or just landed. A rebase would then put the older mutation after the
     /// later one and undo it, so the mutation is left superseded.
     ///
-    /// A stored version in this node's name beyond `reach` (where this node's clock had got to
-    /// before it heard of that version) was not made by this run of the node: an earlier run
-    /// made it, with a clock that ran ahead (the node restarted after its wall clock was set
-    /// back). That version is another writer's as far as ordering goes, and the live mutation
-    /// is rebased after it like after any other.
+    /// A stored version in this node's name beyond the highest this run of the node has issued
+    /// was not made by this run: an earlier run made it, with a clock that ran ahead (the node
+    /// restarted after its wall clock was set back). That version is another writer's as far as
+    /// ordering goes, and the live mutation is rebased after it like after any other. (Where
+    /// the clock has got to says nothing here: it follows the highest stored version, the
+    /// earlier run's included, from the first synchronization on.)
     ///
     /// For a clear or tag removal, which concerns every key, any later mutation of this node's
     /// counts.
     private func isSupersededByOwnLaterMutation(
-        _ mutation: CacheMutation, stored: CacheVersion, reach: CacheVersion, since mark: UInt64
+        _ mutation: CacheMutation, stored: CacheVersion, since mark: UInt64
     ) -> Bool {
-        if stored.node == nodeID, stored <= reach { return true }
+        if stored.node == nodeID, let issued = versions.highestIssued(), stored <= issued { return true }
         guard mutation.kind.isKeyed else { return pending.hasOwnMutation(newerThan: mutation.version, since: mark) }
         return pending.hasOwnMutation(newerThan: mutation.version, key: mutation.key, tags: mutation.entry?.tags ?? [], since: mark)
     }
