@@ -34,7 +34,7 @@ public enum GlobalExecutor: String, Sendable, CaseIterable, CustomStringConverti
     /// What `concord bench` uses when neither the flag nor the variable says. Its process hosts
     /// up to 65 caches at once (the propagation suite's stand-ins for separate nodes): on the
     /// two event loops their work delays their own I/O, and back-to-back propagation at 4–64
-    /// receivers measured 6–85× slower than on Swift's pool. `CONCORD_EXECUTOR=nio` measures
+    /// receivers measured 6–86× slower than on Swift's pool. `CONCORD_EXECUTOR=nio` measures
     /// the `l2` suite as a node runs it.
     public static let benchDefault: GlobalExecutor = .standard
 
