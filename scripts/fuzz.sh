@@ -3,7 +3,7 @@
 #   backplane-message  BackplaneMessage.decode (messages and log entries), with and without a key
 #   entry-envelope     DistributedEntry.decode (L2 envelopes) and the read arithmetic on them
 #   resp-reader        the RESP reader (hiredis redisReader + conversion to RESPValue)
-#   resp-request       the RESP front end's request reader, read whole and in two pieces
+#   resp-request       the RESP front end's request reader, read whole and in two pieces (in place too)
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]    # default: 60 s per target, every target
 #
@@ -47,7 +47,7 @@ for target in "${targets[@]}"; do
         backplane-message) sources=(Fuzz/Targets/BackplaneMessageFuzz.swift "${concord_sources[@]}"); extra=() ;;
         entry-envelope) sources=(Fuzz/Targets/EntryEnvelopeFuzz.swift "${concord_sources[@]}"); extra=() ;;
         resp-reader) sources=(Fuzz/Targets/RESPReaderFuzz.swift "${resp_sources[@]}"); extra=(-I Sources/CHiredis -lhiredis) ;;
-        resp-request) sources=(Fuzz/Targets/RESPRequestFuzz.swift Sources/ConcordNode/RESP/RESPRequestReader.swift Sources/ConcordNode/RESP/RESPProtocolError.swift); extra=() ;;
+        resp-request) sources=(Fuzz/Targets/RESPRequestFuzz.swift Sources/ConcordNode/RESP/RESPRequestReader.swift Sources/ConcordNode/RESP/RESPArguments.swift Sources/ConcordNode/RESP/RESPProtocolError.swift); extra=() ;;
         *) echo "fuzz.sh: unknown target '$target'" >&2; exit 2 ;;
     esac
     binary="$out/bin/$target"

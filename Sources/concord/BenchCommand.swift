@@ -1,5 +1,6 @@
 import ArgumentParser
 import ConcordBench
+import ConcordNode
 import Foundation
 
 /// `concord bench`: every speed figure of Concord next to a reference measured in the same run.
@@ -35,8 +36,16 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "In the l2 and propagation suites, also measure on a Redis Cluster of three primaries (cluster client, sharded pub/sub), against the standalone figures of the same run.")
     var cluster = false
 
+    @Option(name: .customLong(GlobalExecutor.optionName), help: ArgumentHelp(
+        "Which threads run this process's Swift tasks (the l2 and propagation suites' callers): nio (SwiftNIO's event loops) or default (Swift's pool). \(GlobalExecutor.environmentVariable) sets it too, and also reaches the nodes the node and resp suites start (default \(GlobalExecutor.benchDefault.rawValue))",
+        valueName: "nio|default"))
+    var executor: String?
+
     func validate() throws {
         _ = try suites()
+        if let executor, GlobalExecutor(parsing: executor) == nil {
+            throw ValidationError("--executor must be \(GlobalExecutor.choices), not '\(executor)'")
+        }
         guard L2Backend(rawValue: l2.lowercased()) != nil else { throw ValidationError("--l2 must be redis or memcached, not '\(l2)'") }
     }
 
@@ -57,7 +66,12 @@ struct BenchCommand: AsyncParsableCommand {
         runner.l2 = L2Backend(rawValue: l2.lowercased()) ?? .redis
         runner.cluster = cluster
         runner.tls = tls
-        let machine = BenchRunner.machine(quick: quick)
+        let requested = executor.flatMap(GlobalExecutor.init(parsing:))
+            ?? GlobalExecutor.requested(arguments: [], environment: ProcessInfo.processInfo.environment, fallback: GlobalExecutor.benchDefault)
+            ?? GlobalExecutor.benchDefault
+        FileHandle.standardError.write(Data("bench: \(GlobalExecutor.current.startupMessage(requested: requested))\n".utf8))
+        var machine = BenchRunner.machine(quick: quick)
+        machine["executor"] = GlobalExecutor.current.rawValue
         if machine["build"] != "release" {
             FileHandle.standardError.write(Data("bench: this is a debug build; figures are not meaningful (swift build -c release)\n".utf8))
         }

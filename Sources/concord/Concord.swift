@@ -1,7 +1,7 @@
 import ArgumentParser
 
 /// The `concord` command line: node server, cluster launcher, client commands, chaos and bench.
-@main
+/// `ConcordMain` runs it, after choosing the global executor.
 struct ConcordCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "concord",

@@ -73,6 +73,7 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(name: .customLong(NodeOption.otelEndpoint.name), help: Self.help(.otelEndpoint)) var otelEndpoint: String?
     @Option(name: .customLong(NodeOption.otelServiceName.name), help: Self.help(.otelServiceName)) var otelServiceName: String?
     @Option(name: .customLong(NodeOption.otelSampleRatio.name), help: Self.help(.otelSampleRatio)) var otelSampleRatio: String?
+    @Option(name: .customLong(NodeOption.executor.name), help: Self.help(.executor)) var executor: String?
     @Option(name: .customLong(NodeOption.parentPID.name), help: Self.help(.parentPID)) var parentPID: String?
 
     static func help(_ option: NodeOption) -> ArgumentHelp {
@@ -102,7 +103,7 @@ struct NodeCommand: AsyncParsableCommand {
             (.testClockOffset, testClockOffset), (.idleTimeout, idleTimeout),
             (.shutdownTimeout, shutdownTimeout), (.logLevel, logLevel), (.respPort, respPort),
             (.respMaxConnections, respMaxConnections), (.respTokenFile, respTokenFile),
-            (.otelEndpoint, otelEndpoint), (.otelServiceName, otelServiceName), (.otelSampleRatio, otelSampleRatio), (.parentPID, parentPID),
+            (.otelEndpoint, otelEndpoint), (.otelServiceName, otelServiceName), (.otelSampleRatio, otelSampleRatio), (.executor, executor), (.parentPID, parentPID),
         ]
         for (option, value) in values {
             if let value { flags[option.name] = value }
@@ -139,6 +140,9 @@ struct NodeCommand: AsyncParsableCommand {
         } catch {
             throw CommandFailure("cannot export traces to \(configuration.otelTracesURL ?? "?"): \(error)")
         }
+
+        // Installed by `ConcordMain` before any task started; this says what took effect.
+        Logger(label: "concord.node").info("\(GlobalExecutor.current.startupMessage(requested: configuration.executor))")
 
         let node: CacheNode
         do {

@@ -226,6 +226,8 @@ struct NodeConfigurationTests {
         BadValue(flags: ["origin": "postgres://db"], code: .invalidOrigin, option: "origin", source: .flag),
         BadValue(flags: ["origin": "sqlite:"], code: .invalidOrigin, option: "origin", source: .flag),
         BadValue(flags: ["log-level": "loud"], code: .invalidChoice, option: "log-level", source: .flag),
+        BadValue(flags: ["executor": "fast"], code: .invalidChoice, option: "executor", source: .flag),
+        BadValue(environment: ["CONCORD_EXECUTOR": "dispatch"], code: .invalidChoice, option: "executor", source: .environment),
         BadValue(flags: ["id": "node one"], code: .outOfRange, option: "id", source: .flag),
         BadValue(flags: ["bind": ""], code: .outOfRange, option: "bind", source: .flag),
         BadValue(flags: ["duration": "0s"], code: .outOfRange, option: "duration", source: .combination),
@@ -328,6 +330,58 @@ struct NodeConfigurationTests {
             #expect(option.help.contains(option.environmentVariable))
         }
         #expect(NodeOption.maxDisconnectedStaleness.environmentVariable == "CONCORD_MAX_DISCONNECTED_STALENESS")
+    }
+
+    // MARK: - Global executor
+
+    @Test("executor: the node's default, a flag over the variable, any case")
+    func executorOption() throws {
+        #expect(try NodeConfiguration(flags: [:], environment: [:]).executor == GlobalExecutor.nodeDefault)
+        #expect(try NodeConfiguration(flags: ["executor": "default"], environment: [:]).executor == .standard)
+        #expect(try NodeConfiguration(flags: [:], environment: ["CONCORD_EXECUTOR": " NIO "]).executor == .nio)
+        #expect(try NodeConfiguration(flags: ["executor": "nio"], environment: ["CONCORD_EXECUTOR": "default"]).executor == .nio)
+        #expect(try NodeConfiguration(flags: [:], environment: ["CONCORD_EXECUTOR": ""]).executor == GlobalExecutor.nodeDefault)
+        #expect(NodeOption.executor.environmentVariable == GlobalExecutor.environmentVariable)
+        #expect(NodeOption.executor.defaultText == GlobalExecutor.nodeDefault.rawValue)
+    }
+
+    struct ExecutorRequest: Sendable, CustomTestStringConvertible {
+        var arguments: [String]
+        var environment: [String: String] = [:]
+        var fallback: GlobalExecutor = .standard
+        var expected: GlobalExecutor?
+        var testDescription: String { "\(arguments) \(environment) fallback \(fallback) → \(expected.map(\.rawValue) ?? "invalid")" }
+    }
+
+    /// What `concord`'s entry point installs before the command line is parsed properly: it
+    /// must agree with `NodeConfiguration` on every spelling, and leave bad values to it.
+    @Test("executor read from the raw command line before parsing", arguments: [
+        ExecutorRequest(arguments: ["--port", "0"], expected: .standard),
+        ExecutorRequest(arguments: ["--port", "0"], fallback: .nio, expected: .nio),
+        ExecutorRequest(arguments: ["--executor", "nio"], expected: .nio),
+        ExecutorRequest(arguments: ["--executor=default", "--port", "0"], fallback: .nio, expected: .standard),
+        ExecutorRequest(arguments: ["--executor", "nio", "--executor", "default"], expected: .standard),
+        ExecutorRequest(arguments: ["--executor", "Default"], fallback: .nio, expected: .standard),
+        ExecutorRequest(arguments: [], environment: ["CONCORD_EXECUTOR": "nio"], expected: .nio),
+        ExecutorRequest(arguments: [], environment: ["CONCORD_EXECUTOR": "  "], fallback: .nio, expected: .nio),
+        ExecutorRequest(arguments: ["--executor", "default"], environment: ["CONCORD_EXECUTOR": "nio"], expected: .standard),
+        ExecutorRequest(arguments: ["--", "--executor", "nio"], expected: .standard),
+        ExecutorRequest(arguments: ["--executor"], fallback: .nio, expected: nil),
+        ExecutorRequest(arguments: ["--executor", "threads"], expected: nil),
+        ExecutorRequest(arguments: [], environment: ["CONCORD_EXECUTOR": "threads"], expected: nil),
+        ExecutorRequest(arguments: ["--executors", "nio"], expected: .standard),
+    ])
+    func executorRequested(_ request: ExecutorRequest) {
+        let requested = GlobalExecutor.requested(arguments: request.arguments, environment: request.environment, fallback: request.fallback)
+        #expect(requested == request.expected)
+    }
+
+    @Test("executor startup lines say what runs the tasks and how to switch")
+    func executorStartupMessages() {
+        #expect(GlobalExecutor.nio.startupMessage(requested: .nio).hasPrefix("executor nio: "))
+        #expect(GlobalExecutor.nio.startupMessage(requested: .nio).contains("CONCORD_EXECUTOR=default"))
+        #expect(GlobalExecutor.standard.startupMessage(requested: .standard).hasPrefix("executor default: "))
+        #expect(GlobalExecutor.standard.startupMessage(requested: .nio).contains("could not be installed"))
     }
 
     @Test("RESP front end: port, connection limit and a token read from a file")

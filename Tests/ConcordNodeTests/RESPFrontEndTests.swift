@@ -187,6 +187,41 @@ struct RESPFrontEndTests {
         }
     }
 
+    @Test("reads answered from the read buffer and commands that are not, pipelined and split across reads, are answered in order")
+    func inPlaceReadsMixedWithOtherCommands() async throws {
+        let node = try makeMemoryNode()
+        try await withRESPServer(cache: node.cache) { port in
+            let client = try await RESPTestConnection.connect(port: port)
+            try await client.command("MSET", "a", "1", "b", "22")
+            try await client.expectReply("+OK\r\n")
+            var batch: [UInt8] = []
+            var expected = ""
+            func add(_ arguments: String..., reply: String) {
+                batch += RESPTestConnection.encode(arguments.map { Array($0.utf8) })
+                expected += reply
+            }
+            for index in 0..<20 {
+                add("GET", "a", reply: "$1\r\n1\r\n")
+                add("GET", "absent\(index)", reply: "$-1\r\n")
+                add("SET", "k\(index % 3)", "v\(index)", reply: "+OK\r\n")
+                add("get", "k\(index % 3)", reply: "$\("v\(index)".utf8.count)\r\nv\(index)\r\n")
+                add("MGET", "a", "absent", "b", reply: "*3\r\n$1\r\n1\r\n$-1\r\n$2\r\n22\r\n")
+                add("EXISTS", "a", "b", "absent", "k\(index % 3)", reply: ":3\r\n")
+                add("GET", "caf\u{E9}", reply: "$-1\r\n")
+                add("GET", reply: "-ERR wrong number of arguments for 'get' command\r\n")
+                add("PING", reply: "+PONG\r\n")
+            }
+            // In pieces that cut commands anywhere, so some are read whole and some across reads.
+            for offset in stride(from: 0, to: batch.count, by: 7) {
+                try await client.send(batch[offset..<min(offset + 7, batch.count)])
+            }
+            try await client.expectReply(expected)
+            try await client.send(batch)
+            try await client.expectReply(expected)
+            await client.close()
+        }
+    }
+
     @Test("bad keys and values get an error and the connection stays usable")
     func badKeysAndValues() async throws {
         let node = try makeMemoryNode { $0.maxKeyBytes = 16; $0.maxValueBytes = 64 }

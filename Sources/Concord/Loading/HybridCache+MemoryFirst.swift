@@ -15,6 +15,79 @@ extension HybridCache {
         }
     }
 
+    /// `tryGetFromMemory` for a key given as its UTF-8 bytes, as a front end reads it off the
+    /// wire. For a key `readsKeyBytes` accepts, L1 is looked up by the bytes, with the hash a
+    /// `String` of them has, so a hit builds no `String` at all; everything else is
+    /// `tryGetFromMemory`'s: the same servability rules, the same hit counting and event, the
+    /// same `PendingRead` for the rest of the read. Any other key goes through
+    /// `tryGetFromMemory` itself (bytes that are not UTF-8 are refused, never repaired).
+    package func tryGetFromMemory(utf8 key: UnsafeRawBufferPointer) throws -> MemoryFirstRead<[UInt8]> {
+        guard readsKeyBytes(key) else {
+            guard let string = String(validating: key, as: UTF8.self) else {
+                throw CacheError(.invalidKey, "the key is not valid UTF-8")
+            }
+            return try tryGetFromMemory(string)
+        }
+        // An ASCII key is valid UTF-8 and in NFC, so `validate(key:)` has nothing to refuse, and
+        // two NFC keys are equal as strings exactly when their bytes are (`KeyNormalization`).
+        let now = clock.coarseNow()
+        if configuration.defaultEntryOptions.skipMemoryRead { return .pending(PendingRead(read: .miss)) }
+        var servedStale: Bool?
+        let found = memory.get(hash: Self.stringHash(utf8: key), where: { Self.utf8(of: $0, equals: key) }, now: now) {
+            (entry: inout MemoryEntry) -> MemoryRead in
+            guard isServable(entry, now: now) else { return .stale(entry) }
+            servedStale = entry.isFailSafeValue
+            return .hit(MemoryHit(value: entry.value, isStale: entry.isFailSafeValue, version: entry.version))
+        }
+        if let servedStale { instrumentation.memoryHit(key: String(decoding: key, as: UTF8.self), stale: servedStale) }
+        switch found ?? .miss {
+        case .hit(let hit):
+            return .hit(try hit.result(key: String(decoding: key, as: UTF8.self), as: [UInt8].self))
+        case let read:
+            return .pending(PendingRead(read: read))
+        }
+    }
+
+    /// Whether `tryGetFromMemory(utf8:)` reads `key` by its bytes: an ASCII key (valid UTF-8,
+    /// in NFC) of 1 to `maxKeyBytes` bytes, in a process whose `String` hashing is the one
+    /// `stringHash(utf8:)` reproduces. A front end may leave every other key to its general path.
+    package func readsKeyBytes(_ key: UnsafeRawBufferPointer) -> Bool {
+        !key.isEmpty && key.count <= configuration.maxKeyBytes && Self.hashesKeyBytesAsStrings
+            && KeyNormalization.isASCII(key.assumingMemoryBound(to: UInt8.self))
+    }
+
+    /// The `hashValue` of the `String` whose UTF-8 bytes (in NFC) are `utf8`: the standard
+    /// library hashes a string as its normalized UTF-8 bytes followed by 0xFF. That is its
+    /// implementation, not a promise, hence `hashesKeyBytesAsStrings`.
+    @inline(__always)
+    static func stringHash(utf8: UnsafeRawBufferPointer) -> Int {
+        var hasher = Hasher()
+        hasher.combine(bytes: utf8)
+        hasher.combine(0xFF as UInt8)
+        return hasher.finalize()
+    }
+
+    /// Whether `stringHash(utf8:)` gives what `String.hashValue` gives in this process, checked
+    /// once on keys of several lengths (inline and heap strings); when it does not, byte-key
+    /// reads step aside and every read builds its `String`.
+    package static let hashesKeyBytesAsStrings: Bool = {
+        let samples = ["k", "key:000000000001", "key:__rand_int__", "user:42:profile", String(repeating: "x", count: 200), "a b\u{0}c"]
+        return samples.allSatisfy { key in
+            var bytes = Array(key.utf8)
+            return bytes.withUnsafeMutableBytes { stringHash(utf8: UnsafeRawBufferPointer($0)) } == key.hashValue
+        }
+    }()
+
+    @inline(__always)
+    static func utf8(of key: String, equals bytes: UnsafeRawBufferPointer) -> Bool {
+        var key = key
+        return key.withUTF8 { stored in
+            guard stored.count == bytes.count else { return false }
+            for index in 0..<stored.count where stored[index] != bytes[index] { return false }
+            return true
+        }
+    }
+
     /// Finishes a read that `tryGetFromMemory` could not serve from L1.
     package func getResult<Value: Codable & Sendable>(
         _ key: String, as type: Value.Type = Value.self, continuing pending: PendingRead

@@ -122,10 +122,21 @@ public final class MemoryCache<Key: Hashable & Sendable, Value: Sendable>: @unch
     func get<Projection: Sendable>(
         _ key: Key, now: CacheInstant, project: (inout Value) -> Projection
     ) -> Projection? {
-        let hash = key.hashValue
+        get(hash: key.hashValue, where: { $0 == key }, now: now, project: project)
+    }
+
+    /// `get(_:now:project:)` for a caller that holds the key in another form, such as its UTF-8
+    /// bytes in a request buffer, and so need not build a `Key`: `hash` must be the key's
+    /// `hashValue` and `matches` must accept that key and no other. The hit, miss, expiry and
+    /// listener are those of the keyed `get`.
+    @inlinable
+    @inline(__always)
+    func get<Projection: Sendable>(
+        hash: Int, where matches: (Key) -> Bool, now: CacheInstant, project: (inout Value) -> Projection
+    ) -> Projection? {
         let lookup = shard(shardIndex(for: hash)).pointee.withLock { shard in
             shard.get(
-                key, hash: Self.tableHash(hash), now: now.nanoseconds, collectingRemovals: hasListener,
+                hash: Self.tableHash(hash), where: matches, now: now.nanoseconds, collectingRemovals: hasListener,
                 project: project)
         }
         // Consumed, so the projection moves out instead of being copied and the lookup destroyed.

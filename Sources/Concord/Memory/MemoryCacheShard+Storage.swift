@@ -94,7 +94,16 @@ extension MemoryCacheShard {
     }
 
     @inlinable
+    @inline(__always)
     func find(_ key: Key, hash: UInt32) -> (position: Int, bucket: Int)? {
+        find(hash: hash) { $0 == key }
+    }
+
+    /// `find` for a caller that holds the key in another form (its UTF-8 bytes off the wire):
+    /// `matches` must accept exactly the key that `hash` was computed from.
+    @inlinable
+    @inline(__always)
+    func find(hash: UInt32, where matches: (Key) -> Bool) -> (position: Int, bucket: Int)? {
         buckets.withUnsafeBufferPointer { buckets in
             slots.withUnsafeBufferPointer { slots in
                 let mask = buckets.count - 1
@@ -105,7 +114,7 @@ extension MemoryCacheShard {
                     if stored == Self.emptyBucket { return nil }
                     if stored & 0xFFFF_FFFF_0000_0000 == tag {
                         let position = Self.position(inBucket: stored)
-                        if slots[position].key == key {
+                        if matches(slots[position].key) {
                             return (position, bucket)
                         }
                     }

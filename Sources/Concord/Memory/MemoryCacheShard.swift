@@ -188,7 +188,16 @@ struct MemoryCacheShard<Key: Hashable, Value> {
     mutating func get<Hit>(
         _ key: Key, hash: UInt32, now: Int64, collectingRemovals: Bool, project: (inout Value) -> Hit
     ) -> Lookup<Hit> {
-        guard let found = find(key, hash: hash) else {
+        get(hash: hash, where: { $0 == key }, now: now, collectingRemovals: collectingRemovals, project: project)
+    }
+
+    /// `get` for a key held in another form; `matches` as for `find(hash:where:)`.
+    @inlinable
+    @inline(__always)
+    mutating func get<Hit>(
+        hash: UInt32, where matches: (Key) -> Bool, now: Int64, collectingRemovals: Bool, project: (inout Value) -> Hit
+    ) -> Lookup<Hit> {
+        guard let found = find(hash: hash, where: matches) else {
             counters.misses &+= 1
             return .miss
         }

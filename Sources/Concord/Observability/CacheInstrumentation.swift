@@ -101,13 +101,15 @@ final class CacheInstrumentation: Sendable {
     // MARK: - Reads
 
     /// L1 served a value (L1 counted the hit itself); `stale` when it is a fail-safe value.
+    /// The key is built only if someone listens for events (a front end that looked the key up
+    /// by its bytes has no `String` for it otherwise).
     @inline(__always)
-    func memoryHit(key: String, stale: Bool) {
+    func memoryHit(key: @autoclosure () -> String, stale: Bool) {
         if stale {
             staleServed.add(1, ordering: .relaxed)
             metrics.staleServed.increment()
         }
-        eventHub.emit(.hit(key: key, source: .memory, stale: stale))
+        eventHub.emit(.hit(key: key(), source: .memory, stale: stale))
     }
 
     /// The call found no value at any level.

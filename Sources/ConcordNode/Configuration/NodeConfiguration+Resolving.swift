@@ -124,6 +124,12 @@ extension NodeConfiguration {
             }
             respToken = token
         }
+        if let text = try resolver.string(.executor) {
+            guard let choice = GlobalExecutor(parsing: text) else {
+                throw resolver.error(.executor, .invalidChoice, "is not an executor; use \(GlobalExecutor.choices)")
+            }
+            executor = choice
+        }
         if let pid = try resolver.integer(.parentPID, in: 1...Int(Int32.max)) { parentProcessID = Int32(pid) }
         if let text = try resolver.string(.otelEndpoint) {
             do {

@@ -124,6 +124,8 @@ public struct NodeConfiguration: Sendable, Equatable {
     /// The share of root traces (requests without a `traceparent`) that are recorded; a
     /// request with one follows its caller's sampling decision.
     public var otelSampleRatio: Double = 1
+    /// Which threads run Swift tasks; `concord` installs it before the node starts.
+    public var executor: GlobalExecutor = GlobalExecutor.nodeDefault
 
     public init() {}
 

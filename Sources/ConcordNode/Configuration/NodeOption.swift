@@ -102,6 +102,7 @@ extension NodeOption {
     public static let otelServiceName = NodeOption("otel-service-name", .value(valueName: "name"), "With --otel-endpoint, the service.name of this node's spans", default: "concord-node")
     public static let otelSampleRatio = NodeOption("otel-sample-ratio", .value(valueName: "ratio"), "With --otel-endpoint, the share (0–1) of traces started here that are recorded; a request with a traceparent follows its caller's sampling decision", default: "1")
     public static let testClockOffset = NodeOption("test-clock-offset", .value(valueName: "duration"), "Testing only: run this node's wall clock offset by this much ('-30s' behind), to check coherence under clock skew", default: "0s", hidden: true)
+    public static let executor = NodeOption(GlobalExecutor.optionName, .value(valueName: "nio|default"), "Which threads run the node's Swift tasks: nio installs SwiftNIO's event loops as Swift's global executor (an L2 command's caller and its Redis connection share a thread, no hand-off per command); default keeps Swift's cooperative pool. Read once at startup, logged", default: GlobalExecutor.nodeDefault.rawValue)
     public static let parentPID = NodeOption("parent-pid", .value(valueName: "pid"), "Shut down when this process is no longer the parent (set by concord cluster)", default: "none", hidden: true)
 
     /// Every option, in `--help` order.
@@ -114,7 +115,7 @@ extension NodeOption {
         memoryMaxBytes, pendingMaxEntries, pendingMaxBytes,
         authTokenFile, adminTokenFile, metricsTokenFile, allowUnauthenticated, tlsCert, tlsKey,
         maxConnections, requestTimeout, backplane, backplaneKeyFile, maxClockDrift, idleTimeout, shutdownTimeout, logLevel, respPort, respMaxConnections, respTokenFile,
-        otelEndpoint, otelServiceName, otelSampleRatio, testClockOffset, parentPID,
+        otelEndpoint, otelServiceName, otelSampleRatio, executor, testClockOffset, parentPID,
     ]
 
     /// The option with this flag name, if any.

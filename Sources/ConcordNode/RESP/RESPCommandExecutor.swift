@@ -112,46 +112,62 @@ struct RESPCommandExecutor: Sendable {
             writer.bulk(result.value)
             return .replied
         case .pending(let pending):
-            let cache = self.cache
-            return .later {
-                await Self.reply { writer in
-                    writer.bulk(try await cache.getResult(key, as: [UInt8].self, continuing: pending)?.value)
-                }
+            return Self.finishGet(key, continuing: pending, in: cache)
+        }
+    }
+
+    /// A GET that L1 could not answer, finished beyond it.
+    static func finishGet(_ key: String, continuing pending: PendingRead, in cache: HybridCache) -> Outcome {
+        .later {
+            await Self.reply { writer in
+                writer.bulk(try await cache.getResult(key, as: [UInt8].self, continuing: pending)?.value)
             }
         }
     }
 
     /// Values of every key, from L1 where fresh; the rest in one awaited step.
-    private func lookUp(_ keys: [String]) throws -> (values: [[UInt8]?], pending: [(Int, PendingRead)]) {
+    private func lookUp(_ keys: [String]) throws -> (values: [[UInt8]?], pending: [PendingKey]) {
         var values: [[UInt8]?] = []
         values.reserveCapacity(keys.count)
-        var pending: [(Int, PendingRead)] = []
+        var pending: [PendingKey] = []
         for (index, key) in keys.enumerated() {
             switch try cache.tryGetFromMemory(key, as: [UInt8].self) {
             case .hit(let result): values.append(result.value)
             case .pending(let read):
                 values.append(nil)
-                pending.append((index, read))
+                pending.append(PendingKey(index: index, key: key, read: read))
             }
         }
         return (values, pending)
+    }
+
+    /// A key of a multi-key read that L1 could not answer: its place among the keys and the
+    /// read to finish.
+    struct PendingKey: Sendable {
+        let index: Int
+        let key: String
+        let read: PendingRead
     }
 
     private func mget(_ arguments: [[UInt8]], into writer: inout RESPReplyWriter) throws -> Outcome {
         guard arguments.count >= 2 else { throw RESPCommandError.arity("mget") }
         let keys = try arguments.dropFirst().map(key)
         let (found, pending) = try lookUp(keys)
+        return Self.finishMGet(found, pending: pending, in: cache, into: &writer)
+    }
+
+    /// Writes an MGET's reply when L1 answered every key; otherwise the rest is awaited.
+    static func finishMGet(_ found: [[UInt8]?], pending: [PendingKey], in cache: HybridCache, into writer: inout RESPReplyWriter) -> Outcome {
         if pending.isEmpty {
             writer.arrayHeader(found.count)
             for value in found { writer.bulk(value) }
             return .replied
         }
-        let cache = self.cache
         return .later {
             await Self.reply { writer in
                 var values = found
-                for (index, read) in pending {
-                    values[index] = try await cache.getResult(keys[index], as: [UInt8].self, continuing: read)?.value
+                for key in pending {
+                    values[key.index] = try await cache.getResult(key.key, as: [UInt8].self, continuing: key.read)?.value
                 }
                 writer.arrayHeader(values.count)
                 for value in values { writer.bulk(value) }
@@ -163,16 +179,19 @@ struct RESPCommandExecutor: Sendable {
         guard arguments.count >= 2 else { throw RESPCommandError.arity("exists") }
         let keys = try arguments.dropFirst().map(key)
         let (values, pending) = try lookUp(keys)
-        let found = values.count { $0 != nil }
+        return Self.finishExists(found: values.count { $0 != nil }, pending: pending, in: cache, into: &writer)
+    }
+
+    /// Writes an EXISTS reply when L1 answered every key; otherwise the rest is awaited.
+    static func finishExists(found: Int, pending: [PendingKey], in cache: HybridCache, into writer: inout RESPReplyWriter) -> Outcome {
         if pending.isEmpty {
             writer.integer(found)
             return .replied
         }
-        let cache = self.cache
         return .later {
             await Self.reply { writer in
                 var count = found
-                for (index, read) in pending where try await cache.getResult(keys[index], as: [UInt8].self, continuing: read) != nil {
+                for key in pending where try await cache.getResult(key.key, as: [UInt8].self, continuing: key.read) != nil {
                     count += 1
                 }
                 writer.integer(count)
@@ -341,7 +360,7 @@ struct RESPCommandExecutor: Sendable {
     }
 
     /// Runs an awaited command and encodes its reply, or the error it threw.
-    private static func reply(_ body: (inout RESPReplyWriter) async throws -> Void) async -> ByteBuffer {
+    static func reply(_ body: (inout RESPReplyWriter) async throws -> Void) async -> ByteBuffer {
         var writer = RESPReplyWriter(buffer: ByteBuffer())
         do {
             try await body(&writer)
