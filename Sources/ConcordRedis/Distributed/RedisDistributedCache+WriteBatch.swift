@@ -7,6 +7,12 @@
 /// tag `{cacheName}`, so one cache is one slot and any batch of its mutations is a legal
 /// single-slot script, exactly as each single write script already is.
 extension RedisDistributedCache {
+    /// The SHA1 digests of the write scripts (single and batch), by which their `EVALSHA` calls
+    /// are found in Redis's `SLOWLOG` and monitoring output.
+    public static var writeScriptDigests: Set<String> {
+        [CoherenceScripts.write.sha1, CoherenceScripts.writeBatch.sha1]
+    }
+
     /// One mutation's part of a write script call.
     struct PreparedWrite: Sendable {
         /// The key the mutation changes: entry, tag marker, or the head for a clear.
