@@ -289,8 +289,8 @@ struct PropagationSuite: Sendable {
             missing: missing)
     }
 
-    /// Median time inside Redis of the coherence write script (the EVALSHA with 4 keys) and of a
-    /// PUBLISH, in µs, from the slow log.
+    /// Median time inside Redis of the coherence write script (an EVALSHA of one of its
+    /// digests) and of a PUBLISH, in µs, from the slow log.
     static func serverTimes(_ client: RedisClient) async throws -> (writeScript: Double?, publish: Double?) {
         let reply = try await client.send("SLOWLOG", "GET", "-1")
         var script: [Int64] = []
@@ -299,7 +299,9 @@ struct PropagationSuite: Sendable {
             guard let fields = entry.array, fields.count >= 4, let micros = fields[2].int,
                   let arguments = fields[3].array, let name = arguments.first?.string?.uppercased()
             else { continue }
-            if name == "EVALSHA", arguments.count > 2, arguments[2].string == "4" { script.append(micros) }
+            if name == "EVALSHA", let digest = arguments.dropFirst().first?.string, RedisDistributedCache.writeScriptDigests.contains(digest) {
+                script.append(micros)
+            }
             if name == "PUBLISH" { publish.append(micros) }
         }
         func median(_ values: [Int64]) -> Double? {

@@ -18,6 +18,8 @@ public final class InMemoryCacheStore: Sendable {
         var tagRemovals: [String: CacheVersion] = [:]
         var clearRemove: CacheVersion?
         var clearExpire: CacheVersion?
+        /// The highest version of a set stored, as the write script's `hv`.
+        var highestStoredSet: CacheVersion?
         var epoch: String
         var sequence: UInt64 = 0
         var log: [(sequence: UInt64, bytes: [UInt8])] = []
@@ -142,6 +144,11 @@ public final class InMemoryCacheStore: Sendable {
             try checkAvailable(state)
             state.applies += 1
             if store {
+                // As the write script: a live clear or tag removal older than a stored set
+                // comes after it.
+                if mutation.ordersAfterStoredSets, !mutation.kind.isKeyed, let highest = state.highestStoredSet, highest > mutation.version {
+                    return (.superseded(by: highest), [], nil)
+                }
                 switch mutation.kind {
                 case .set, .remove:
                     let current = state.entries[mutation.key]
@@ -160,7 +167,10 @@ public final class InMemoryCacheStore: Sendable {
                     // An expire newer than this write stays: the write's value is stale already.
                     let keptExpire = current?.expire.flatMap { $0 > mutation.version ? $0 : nil }
                     state.entries[mutation.key] = Stored(version: mutation.version, entry: mutation.kind == .set ? mutation.entry : nil, expire: keptExpire)
-                    if mutation.kind == .set { rawEnvelopes.withLock { $0[mutation.key] = nil } }
+                    if mutation.kind == .set {
+                        rawEnvelopes.withLock { $0[mutation.key] = nil }
+                        state.highestStoredSet = max(state.highestStoredSet ?? mutation.version, mutation.version)
+                    }
                 case .expire:
                     var current = state.entries[mutation.key] ?? Stored(version: nil, entry: nil, expire: nil)
                     if let stored = current.version, stored >= mutation.version { return (.superseded(by: stored), [], nil) }
@@ -200,7 +210,7 @@ public final class InMemoryCacheStore: Sendable {
     func head() throws -> BackplaneHead {
         try state.withLock { state in
             try checkAvailable(state)
-            return BackplaneHead(epoch: state.epoch, sequence: state.sequence)
+            return BackplaneHead(epoch: state.epoch, sequence: state.sequence, highestStoredVersion: state.highestStoredSet)
         }
     }
 

@@ -102,4 +102,60 @@ struct DistributedCacheScenarioTests {
             #expect(try await l2.read("u")?.isExpired == false)
         }
     }
+
+    /// A live clear or tag removal older than a stored set (the set's writer's clock ran ahead,
+    /// or the clearing node's was set back by a restart) is superseded by the highest set
+    /// stored and changes nothing, so that its writer rebases it after it; a queued one still
+    /// applies under its own version. Memcached keeps no highest stored set and applies both.
+    @Test(arguments: [L2Backend.inMemory, .redis])
+    func aLiveClearOrTagRemovalOlderThanAStoredSetIsSupersededByIt(backend: L2Backend) async throws {
+        try await withL2(backend) { l2, redis in
+            _ = try await l2.apply(setMutation("k", "ahead", version(50, "fast"), tags: ["group"]), publish: false)
+            var clear = marker(.clearRemove, "", version(10, "slow"))
+            clear.ordersAfterStoredSets = true
+            #expect(try await l2.apply(clear, publish: true) == .superseded(by: version(50, "fast")))
+            var tagRemoval = marker(.removeTag, "group", version(10, "slow"))
+            tagRemoval.ordersAfterStoredSets = true
+            #expect(try await l2.apply(tagRemoval, publish: true) == .superseded(by: version(50, "fast")))
+            #expect(try await l2.read("k")?.isExpired == false)
+
+            tagRemoval.version = version(51, "slow")
+            guard case .applied = try await l2.apply(tagRemoval, publish: true) else {
+                Issue.record("a live tag removal newer than every stored set was not applied")
+                return
+            }
+            #expect(try await l2.read("k") == nil)
+
+            // Queued: applied under its own version, hiding only what is older.
+            _ = try await l2.apply(setMutation("j", "old", version(60, "fast")), publish: false)
+            _ = try await l2.apply(setMutation("m", "new", version(80, "fast")), publish: false)
+            guard case .applied = try await l2.apply(marker(.clearExpire, "", version(70, "slow")), publish: true) else {
+                Issue.record("a queued clear older than a stored set was not applied")
+                return
+            }
+            #expect(try await l2.read("j")?.isExpired == true)
+            #expect(try await l2.read("m")?.isExpired == false)
+
+            // A forged highest version (past the clearing node's allowed drift) is not believed.
+            if let redis, let namespace = (l2 as? RedisDistributedCache)?.namespace {
+                let forged = CacheVersion(milliseconds: 1_000_000_000_000, counter: 0, node: "forger")
+                _ = try await redis.send(["HSET", RedisArgument(namespace.prefix + ":head"), "hv", RedisArgument(forged.orderedText)])
+                clear.version = version(90, "slow")
+                guard case .applied = try await l2.apply(clear, publish: true) else {
+                    Issue.record("a forged highest version held a live clear back")
+                    return
+                }
+                #expect(try await l2.read("m") == nil)
+                // The next set replaces the forged highest version.
+                _ = try await l2.apply(setMutation("n", "v", version(100, "fast")), publish: false)
+                let highest = try await redis.send(["HGET", RedisArgument(namespace.prefix + ":head"), "hv"]).string
+                #expect(highest == version(100, "fast").orderedText)
+                // The backplane's head carries it, for the nodes' clocks to follow.
+                let backplane = RedisBackplane(
+                    client: redis, subscriber: RedisSubscriber(configuration: redis.configuration, logger: testLogger), cacheName: "markers"
+                )
+                #expect(try await backplane.head().highestStoredVersion == version(100, "fast"))
+            }
+        }
+    }
 }

@@ -260,6 +260,68 @@ struct HybridCacheL1L2Tests {
         #expect(try await restarted.getResult("k", as: String.self)?.value == "after the restart")
     }
 
+    /// The restarted node's clock follows its earlier run's versions (here through a read of
+    /// another key; in a node, through the first synchronization) between making a write's
+    /// version and hearing that the write was superseded by its earlier run's: what the clock
+    /// reached must not make that version look like this run's own later write, or the write is
+    /// dropped. What tells them apart is the highest version this run has issued.
+    @Test func aRestartedNodeRebasesAfterItsEarlierRunEvenWhenItsClockFollowedItMeanwhile() async throws {
+        let ahead = ManualClock(wallMilliseconds: clock.wallClockMilliseconds() + 20_000)
+        let earlierRun = try makeCache(node: "n", clock: ahead, store: store)
+        let stored = try await earlierRun.set("k", "before the restart")
+        ahead.advance(by: .milliseconds(20))
+        try await earlierRun.set("later", "also before the restart")
+        let observing = ObservingDistributedCache(InMemoryDistributedCache(store: store))
+        let restarted = try makeCache(node: "n", clock: clock, distributed: observing)
+        observing.beforeNextApply { _ = try? await restarted.getResult("later", as: String.self) }
+        let version = try await restarted.set("k", "after the restart")
+        #expect(version > stored)
+        #expect(store.storedVersion(of: "k") == version)
+        #expect(try await restarted.getResult("k", as: String.self)?.value == "after the restart")
+    }
+
+    /// A node whose clock is behind (restarted after its wall clock was set back, or slower than
+    /// a writer that has not reached it yet) clears, and removes a tag, after a node 20 s ahead
+    /// stored keys. By Redis's order both come after those writes, so they must hide them on
+    /// every node and in the clearing node's own L1, though their versions started out older.
+    @Test func aClearFromANodeWhoseClockIsBehindHidesWhatWasStoredBeforeIt() async throws {
+        let ahead = ManualClock(wallMilliseconds: clock.wallClockMilliseconds() + 20_000)
+        let fast = try makeCache(node: "fast", clock: ahead, store: store)
+        let stored = try await fast.set("k", "before the clear")
+        let slow = try makeCache(node: "slow", clock: clock, store: store)
+        try await slow.set("own", "in L1 before the clear")
+        let clear = try await slow.clear(allowFailSafe: false)
+        #expect(clear > stored)
+        #expect(try await slow.getResult("k", as: String.self) == nil)
+        #expect(try await slow.getResult("own", as: String.self) == nil)
+
+        let tagged = try await fast.set("t", "before the tag removal", tags: ["group"])
+        let otherSlow = try makeCache(node: "other-slow", clock: clock, store: store)
+        let removal = try await otherSlow.removeByTag("group")
+        #expect(removal > tagged)
+
+        let fresh = try makeCache(node: "fresh", clock: clock, store: store)
+        #expect(try await fresh.getResult("k", as: String.self) == nil)
+        #expect(try await fresh.getResult("own", as: String.self) == nil)
+        #expect(try await fresh.getResult("t", as: String.self) == nil)
+    }
+
+    /// A node restarted with its clock 20 s behind the sets already stored has heard nothing
+    /// yet: its first synchronization reads the highest stored version from the head and its
+    /// clock follows it, so even a write of another key (which no rebase would order) is
+    /// versioned after them.
+    @Test func aNodeFollowsTheHighestStoredVersionWhenItSynchronizes() async throws {
+        let ahead = ManualClock(wallMilliseconds: clock.wallClockMilliseconds() + 20_000)
+        let fast = try makeCache(node: "fast", clock: ahead, store: store)
+        let stored = try await fast.set("k", "stored by a clock ahead")
+        let restarted = try makeCache(node: "restarted", clock: clock, store: store, backplane: InMemoryBackplane(store: store))
+        try await withRunning([restarted], clock: clock) {
+            #expect(await eventually(pollingEvery: .zero) { restarted.isBackplaneConnected })
+            let other = try await restarted.set("other", "written after the restart")
+            #expect(other > stored)
+        }
+    }
+
     /// A clock that ran 20 s ahead left its lead on every node that read its write. Node c is
     /// then cut off from L2 while a writes many keys and then `k`; c clears afterwards, and the
     /// clear is queued. When it lands, it must remove `k`: it was made after `k`'s write. With
@@ -511,6 +573,33 @@ final class WriteFailingDistributedCache: DistributedCache {
 
     func apply(_ mutation: CacheMutation, publish: Bool) async throws -> MutationOutcome {
         if failing { throw CacheError(.distributedFailed, "writes are failing") }
+        return try await inner.apply(mutation, publish: publish)
+    }
+}
+
+/// Runs a step once, just before the next mutation reaches the wrapped L2: a way to make the
+/// node hear something between making a write and learning its outcome.
+final class ObservingDistributedCache: DistributedCache {
+    private let inner: any DistributedCache
+    private let pending = Mutex<(@Sendable () async -> Void)?>(nil)
+
+    init(_ inner: any DistributedCache) { self.inner = inner }
+
+    func beforeNextApply(_ step: @escaping @Sendable () async -> Void) {
+        pending.withLock { $0 = step }
+    }
+
+    var isUsableWithoutRun: Bool { true }
+
+    func read(_ key: String) async throws -> DistributedRead? { try await inner.read(key) }
+
+    func apply(_ mutation: CacheMutation, publish: Bool) async throws -> MutationOutcome {
+        if let step = pending.withLock({ state -> (@Sendable () async -> Void)? in
+            defer { state = nil }
+            return state
+        }) {
+            await step()
+        }
         return try await inner.apply(mutation, publish: publish)
     }
 }

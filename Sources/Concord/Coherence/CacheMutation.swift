@@ -17,6 +17,12 @@ public struct CacheMutation: Sendable, Equatable {
     /// The trace context of the span that made the change, carried by its message; nil when
     /// the writer does not trace.
     public var traceContext: BackplaneTraceContext?
+    /// For a clear or a tag removal made live (not flushed from the queue): Redis's order puts
+    /// it after every set already stored, so a stored set with a newer version (its writer's
+    /// clock ran ahead) supersedes it instead of escaping it, and the writer rebases it after
+    /// that version. A queued one keeps its version: sets stored since it was acknowledged may
+    /// be newer than it. Backends without a highest stored version (Memcached) ignore it.
+    public var ordersAfterStoredSets = false
 
     public init(
         kind: MutationKind, key: String, version: CacheVersion, entry: DistributedEntry? = nil, timeToLive: Duration,

@@ -110,6 +110,7 @@ extension HybridCache {
         do {
             let head = try await backplane.head()
             headChecks.withLock { $0.lastHead = head; $0.checkedSinceApply = true }
+            followHighestStoredVersion(head)
             return head
         } catch {
             markDisconnected(reason: "head unavailable: \(error)")

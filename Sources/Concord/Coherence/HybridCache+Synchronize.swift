@@ -14,6 +14,7 @@ extension HybridCache {
             return .failed
         }
         headChecks.withLock { $0.lastHead = head; $0.checkedSinceApply = true; $0.isCheckOwed = false }
+        followHighestStoredVersion(head)
         let state = coherence.withLock { $0 }
         switch CoherenceStateMachine.plan(state: state, head: head) {
         case .adoptFirstEpoch:
@@ -58,6 +59,16 @@ extension HybridCache {
             readiness.wakeAll()
         }
         return .synchronized
+    }
+
+    /// Moves the clock past the highest version stored in L2, as past a message's: the head
+    /// is read at start, on every reconnect and heartbeat, so a node restarted with its wall
+    /// clock set back (or one whose clock is slow) stops versioning its writes, queued and
+    /// background ones included, before sets already stored. A version beyond `maxClockDrift`
+    /// is not followed (forged or corrupt), as for messages.
+    func followHighestStoredVersion(_ head: BackplaneHead) {
+        guard let highest = head.highestStoredVersion else { return }
+        _ = versions.observe(highest)
     }
 
     /// Redis went back to an older state (a snapshot restore, a replica promoted while behind):

@@ -3,7 +3,7 @@
 /// entries and bytes together with the room reserved by writes in flight. Droppable are origin
 /// fills: no client wrote them, so they never push a client's write out.
 ///
-/// Every operation but `batch` costs O(1) whatever the queue holds: each list is doubly linked
+/// Every operation but `batch` and `hasVersion(newerThan:)` costs O(1) whatever the queue holds: each list is doubly linked
 /// through indices into one node array, with freed nodes reused, and a dictionary finds a
 /// slot's node.
 struct PendingWriteQueue {
@@ -136,6 +136,12 @@ struct PendingWriteQueue {
 
     func version(ofSlot slot: String) -> CacheVersion? {
         index[slot].flatMap { nodes[$0].item?.mutation.version }
+    }
+
+    /// Whether any queued mutation is newer than `version`: a scan of the whole queue, asked
+    /// only when a live clear or tag removal was superseded in L2.
+    func hasVersion(newerThan version: CacheVersion) -> Bool {
+        index.values.contains { nodes[$0].item.map { $0.mutation.version > version } ?? false }
     }
 
     /// The version queued in the slot when it is a client's write (not a droppable origin fill).

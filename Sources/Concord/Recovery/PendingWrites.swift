@@ -239,6 +239,19 @@ final class PendingWrites: Sendable {
         }
     }
 
+    /// Whether this node made any mutation newer than `version` that an L2 write started at
+    /// `mark` may have missed: one still queued or being tried, or one admitted or landed since
+    /// the mark. What a clear or tag removal asks, as it concerns every key.
+    func hasOwnMutation(newerThan version: CacheVersion, since mark: UInt64) -> Bool {
+        state.withLock { state in
+            if state.recent.generation == mark, state.attempts.isEmpty, state.queue.count == 0 { return false }
+            if state.attempts.values.contains(where: { $0.newest > version }) { return true }
+            if state.queue.hasVersion(newerThan: version) { return true }
+            guard let admitted = state.recent.since(mark) else { return true }
+            return admitted.contains { $0.version > version }
+        }
+    }
+
     var count: Int { state.withLock { $0.queue.count } }
 
     var isEmpty: Bool { count == 0 }

@@ -24,6 +24,8 @@ package final class HybridLogicalClock: Sendable {
         /// the base its milliseconds advance from while the lead lasts. Nil while the wall
         /// clock leads.
         var lead: (milliseconds: Int64, since: CacheInstant)?
+        /// The highest version `next()` has made: what this run of the node has issued.
+        var highestIssued: CacheVersion?
     }
 
     package let node: String
@@ -51,8 +53,17 @@ package final class HybridLogicalClock: Sendable {
                     state.counter = 0
                 }
             }
-            return CacheVersion(milliseconds: state.milliseconds, counter: state.counter, node: node)
+            let version = CacheVersion(milliseconds: state.milliseconds, counter: state.counter, node: node)
+            state.highestIssued = version
+            return version
         }
+    }
+
+    /// The highest version this clock has made, nil before the first. A version in this node's
+    /// name above it was made by an earlier run of the node, however far the clock has since
+    /// followed others.
+    package func highestIssued() -> CacheVersion? {
+        state.withLock { $0.highestIssued }
     }
 
     /// Whether `version` is within `maxDrift` of this node's wall clock (not too far ahead).

@@ -137,7 +137,11 @@ extension HybridCache {
         let reservation = try admit(mutation, options: options, writesDistributed: writesDistributed, isDroppable: false)
         fenceFlights(kind: kind, key: key, version: version)
         applyToMemory(kind: kind, key: key, version: version, now: clock.now())
-        return try await write(mutation, options: options, writesDistributed: writesDistributed, reservation: reservation, rebases: true, isFill: false)
+        // A fixed version (the rollback's fence) was chosen against the history: it must stay.
+        return try await write(
+            mutation, options: options, writesDistributed: writesDistributed, reservation: reservation,
+            rebases: fixedVersion == nil, isFill: false
+        )
     }
 
     /// Holds room in the pending queue for a mutation about to be applied; nil when it goes
@@ -233,21 +237,30 @@ extension HybridCache {
     /// a version after the stored one, in L1 as in L2, and is applied again, at most twice more.
     /// Queued mutations and origin fills keep their versions: their order is when they were
     /// acknowledged or loaded, and a newer stored version rightly wins.
+    ///
+    /// A clear or tag removal is ordered the same way against the highest set stored (see
+    /// `CacheMutation.ordersAfterStoredSets`). When it is not rebased (the set is this node's
+    /// own later one, or past the allowed drift), it is applied under its own version, as a
+    /// queued one is: it must not be dropped.
     func sendLive(_ mutation: CacheMutation, to target: WriteTarget, rebases: Bool) async throws -> CacheVersion {
-        guard rebases, mutation.kind.isKeyed, case .distributed(let publish) = target, let distributed else {
+        guard rebases, case .distributed(let publish) = target, let distributed else {
             try await send(mutation, to: target)
             return mutation.version
         }
         var mutation = mutation
+        mutation.ordersAfterStoredSets = !mutation.kind.isKeyed
         let mark = pending.readMark()
-        for attempt in 0..<3 {
+        for attempt in 0..<4 {
             let outcome = try await distributed.apply(mutation, publish: publish)
-            guard case .superseded(let newer) = outcome, attempt < 2 else {
+            guard case .superseded(let newer) = outcome, attempt < 2 || mutation.ordersAfterStoredSets else {
                 handle(outcome, of: mutation)
                 return mutation.version
             }
-            let reach = versions.current()
-            guard versions.observe(newer), !isSupersededByOwnLaterMutation(mutation, stored: newer, reach: reach, since: mark) else {
+            guard attempt < 2, versions.observe(newer), !isSupersededByOwnLaterMutation(mutation, stored: newer, since: mark) else {
+                if mutation.ordersAfterStoredSets {
+                    mutation.ordersAfterStoredSets = false
+                    continue
+                }
                 handle(outcome, of: mutation)
                 return mutation.version
             }
@@ -265,15 +278,20 @@ extension HybridCache {
     /// queued, in flight or just landed. A rebase would then put the older mutation after the
     /// later one and undo it, so the mutation is left superseded.
     ///
-    /// A stored version in this node's name beyond `reach` (where this node's clock had got to
-    /// before it heard of that version) was not made by this run of the node: an earlier run
-    /// made it, with a clock that ran ahead (the node restarted after its wall clock was set
-    /// back). That version is another writer's as far as ordering goes, and the live mutation
-    /// is rebased after it like after any other.
+    /// A stored version in this node's name beyond the highest this run of the node has issued
+    /// was not made by this run: an earlier run made it, with a clock that ran ahead (the node
+    /// restarted after its wall clock was set back). That version is another writer's as far as
+    /// ordering goes, and the live mutation is rebased after it like after any other. (Where
+    /// the clock has got to says nothing here: it follows the highest stored version, the
+    /// earlier run's included, from the first synchronization on.)
+    ///
+    /// For a clear or tag removal, which concerns every key, any later mutation of this node's
+    /// counts.
     private func isSupersededByOwnLaterMutation(
-        _ mutation: CacheMutation, stored: CacheVersion, reach: CacheVersion, since mark: UInt64
+        _ mutation: CacheMutation, stored: CacheVersion, since mark: UInt64
     ) -> Bool {
-        if stored.node == nodeID, stored <= reach { return true }
+        if stored.node == nodeID, let issued = versions.highestIssued(), stored <= issued { return true }
+        guard mutation.kind.isKeyed else { return pending.hasOwnMutation(newerThan: mutation.version, since: mark) }
         return pending.hasOwnMutation(newerThan: mutation.version, key: mutation.key, tags: mutation.entry?.tags ?? [], since: mark)
     }
 
@@ -287,11 +305,9 @@ extension HybridCache {
                 if item.value.version == mutation.version { item.value.rebase(to: rebased) }
                 return .keep
             }
-        case .remove, .expire:
+        case .remove, .expire, .removeTag, .clearRemove, .clearExpire:
             fenceFlights(kind: mutation.kind, key: mutation.key, version: rebased)
             applyToMemory(kind: mutation.kind, key: mutation.key, version: rebased, now: now)
-        case .removeTag, .clearRemove, .clearExpire:
-            break
         }
     }
 

@@ -54,10 +54,14 @@ public final class RedisBackplane: Backplane {
             keys: [RedisArgument(namespace.head), RedisArgument(namespace.log)],
             arguments: [RedisArgument(CoherenceScripts.candidateEpoch())]
         )
-        guard let fields = reply.array, fields.count == 2, let epoch = fields[0].string, let sequence = fields[1].int, sequence >= 0 else {
+        guard let fields = reply.array, fields.count == 2 || fields.count == 3, let epoch = fields[0].string,
+            let sequence = fields[1].int, sequence >= 0
+        else {
             throw RedisError(.protocolError, "the head script answered \(reply)")
         }
-        return BackplaneHead(epoch: epoch, sequence: UInt64(sequence))
+        // Unreadable text is no version: the clock simply does not follow it.
+        let highest = fields.count == 3 ? fields[2].string.flatMap(CacheVersion.init(orderedText:)) : nil
+        return BackplaneHead(epoch: epoch, sequence: UInt64(sequence), highestStoredVersion: highest)
     }
 
     /// Reads `0-from … 0-through` from the log stream in pages. The log is trimmed past `from`

@@ -40,13 +40,20 @@ enum CoherenceScripts {
     /// (the target) holds when each such field may go, by Redis's own clock (a writer's clock may
     /// run ahead); every tag removal drops up to 16 fields whose time has come.
     ///
+    /// The head keeps the highest version of a set stored (`hv`, a forged one above ARGV 11 is
+    /// replaced). A live clear or tag removal (ARGV 14 `1`) older than it is superseded by it
+    /// and changes nothing: by Redis's order it comes after that set, so its writer rebases it
+    /// after that version rather than let a set made before it escape it because the set's
+    /// writer's clock ran ahead (or its own was set back by a restart).
+    ///
     /// KEYS: 1 target (entry, the tag-removal expiry set, or the head for a clear), 2 head, 3 log.
     /// ARGV: 1 kind, 2 version (ordered text), 3 envelope, 4 ttl ms, 5 store (1/0),
     ///       6 publish (1/0), 7 message body, 8 log max length, 9 candidate epoch, 10 channel,
     ///       11 highest believable version (ordered text), 12 publish command: PUBLISH, or SPUBLISH
     ///       in a cluster, where the channel is in the cache's slot and only its shard hears it,
     ///       13 the tag removal's head field (`t:<tag>`; empty for other kinds),
-    ///       14… for a set, the head fields of its entry's tags.
+    ///       14… for a set, the head fields of its entry's tags; for a clear or tag removal,
+    ///       `1` when it is live (`CacheMutation.ordersAfterStoredSets`).
     /// Returns `{1, seq}` when applied (seq 0 when not published) or `{0, newerVersion}`.
     static let write = RedisScript(writeFunction + "\n" + #"""
     return write(KEYS[1], KEYS[2], KEYS[3], ARGV)
@@ -93,16 +100,21 @@ enum CoherenceScripts {
       local ver = A[2]
       local ttl = tonumber(A[4])
       local store = A[5] == '1'
+      local highest = false
       if store and (kind == 1 or kind == 2 or kind == 3) then
         local current = redis.call('HGET', target, 'v')
         if current and current >= ver and current <= A[11] then return {0, current} end
         if kind == 1 then
-          local hiding = redis.call('HMGET', headKey, 'r', 'x')
+          local hiding = redis.call('HMGET', headKey, 'hv', 'r', 'x')
+          highest = table.remove(hiding, 1)
           for i = 14, #A do hiding[#hiding + 1] = redis.call('HGET', headKey, A[i]) end
           for _, marker in ipairs(hiding) do
             if marker and marker >= ver and marker <= A[11] then return {0, marker} end
           end
         end
+      elseif store and kind >= 4 and A[14] == '1' then
+        highest = redis.call('HGET', headKey, 'hv')
+        if highest and highest > ver and highest <= A[11] then return {0, highest} end
       end
       local seq = 0
       local message = nil
@@ -144,6 +156,7 @@ enum CoherenceScripts {
           if keepsExpire then life = math.max(ttl, redis.call('PTTL', target)) end
           if kind == 1 then
             redis.call('HSET', target, 'v', ver, 'd', A[3], 'e', epoch)
+            if (not highest) or highest < ver or highest > A[11] then redis.call('HSET', headKey, 'hv', ver) end
           else
             redis.call('HSET', target, 'v', ver, 'e', epoch)
             redis.call('HDEL', target, 'd')
@@ -214,12 +227,12 @@ enum CoherenceScripts {
     /// epoch at sequence 0 with an empty log, exactly as the write script would start it.
     /// KEYS: 1 head, 2 log. ARGV: 1 candidate epoch. Returns `{epoch, seq}`.
     static let head = RedisScript(#"""
-    local head = redis.call('HMGET', KEYS[1], 'epoch', 'seq')
+    local head = redis.call('HMGET', KEYS[1], 'epoch', 'seq', 'hv')
     local seq = tonumber(head[2] or '')
-    if head[1] and seq then return {head[1], seq} end
+    if head[1] and seq then return {head[1], seq, head[3] or ''} end
     redis.call('DEL', KEYS[2])
     redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'seq', 0)
-    return {ARGV[1], 0}
+    return {ARGV[1], 0, head[3] or ''}
     """#)
 
     /// A random epoch id, proposed to the scripts; Redis keeps the first one set.

@@ -7,6 +7,12 @@
 /// tag `{cacheName}`, so one cache is one slot and any batch of its mutations is a legal
 /// single-slot script, exactly as each single write script already is.
 extension RedisDistributedCache {
+    /// The SHA1 digests of the write scripts (single and batch), by which their `EVALSHA` calls
+    /// are found in Redis's `SLOWLOG` and monitoring output.
+    public static var writeScriptDigests: Set<String> {
+        [CoherenceScripts.write.sha1, CoherenceScripts.writeBatch.sha1]
+    }
+
     /// One mutation's part of a write script call.
     struct PreparedWrite: Sendable {
         /// The key the mutation changes: entry, tag marker, or the head for a clear.
@@ -16,7 +22,8 @@ extension RedisDistributedCache {
         let arguments: [RedisArgument]
         /// ARGV 13: a tag removal's head field, empty for other kinds.
         let tagRemovalField: RedisArgument
-        /// ARGV 14…: for a set, the head fields of its entry's tags.
+        /// ARGV 14…: for a set, the head fields of its entry's tags; `1` for a live clear or
+        /// tag removal.
         let tagFields: [RedisArgument]
         /// What the mutation adds to a batch: envelope, message and key.
         let byteCount: Int
@@ -43,7 +50,12 @@ extension RedisDistributedCache {
         )
         let envelope = mutation.entry?.encoded() ?? []
         let ttl = max(1, mutation.timeToLive.millisecondsClamped)
-        let tagFields = (mutation.entry?.tags ?? []).map(RedisNamespace.tagField)
+        let tagFields: [String]
+        switch mutation.kind {
+        case .set: tagFields = (mutation.entry?.tags ?? []).map(RedisNamespace.tagField)
+        case .removeTag, .clearRemove, .clearExpire: tagFields = mutation.ordersAfterStoredSets ? ["1"] : []
+        case .remove, .expire: tagFields = []
+        }
         let tagRemovalField = mutation.kind == .removeTag ? RedisNamespace.tagField(mutation.key) : ""
         let believable = CacheVersion(
             milliseconds: mutation.version.milliseconds.addingReportingOverflow(maxClockDrift.millisecondsClamped).overflow
