@@ -34,12 +34,21 @@ func testConfiguration(_ configure: (inout NodeConfiguration) -> Void = { _ in }
 }
 
 /// A node on in-memory L2 and backplane (`ConcordTesting`), for tests of the HTTP surface.
+///
+/// Its cache is never run, so its backplane never connects: with the node's 5 s
+/// `maxDisconnectedStaleness`, a test still running 5 s after the node was made (a loaded
+/// machine, a long pipeline) would find every L1 value counting as fail-safe only and every
+/// read going on to L2. The allowance is an hour here, so no test of the surface depends on how
+/// fast the machine is; tests of that rule set their own.
 func makeMemoryNode(
     store: InMemoryCacheStore = InMemoryCacheStore(),
     origin: (any Origin)? = nil,
     _ configure: (inout NodeConfiguration) -> Void = { _ in }
 ) throws -> CacheNode {
-    let configuration = testConfiguration(configure)
+    let configuration = testConfiguration { configuration in
+        configuration.maxDisconnectedStaleness = .seconds(3600)
+        configure(&configuration)
+    }
     let cache = try HybridCache(
         configuration: configuration.cacheConfiguration,
         distributed: InMemoryDistributedCache(store: store),
