@@ -1,5 +1,5 @@
 import Concord
-import ConcordNode
+@testable import ConcordNode
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
@@ -32,6 +32,46 @@ struct NodeDirectHitTests {
 
             let metrics = try await client.get("/metrics").text
             #expect(metrics.contains(#"concord_http_requests_total{method="GET",route="/v1/cache/**",status="200"} 2"#), "\(metrics)")
+        }
+    }
+
+    @Test("GET /health is answered on the event loop with the router's status, headers and body, and counted as a request")
+    func healthSameAsTheRouter() async throws {
+        let node = try makeMemoryNode()
+        try await node.makeApplication().test(.live) { client in
+            let direct = try await client.get("/health")
+            // A query is left to the router, which routes it to the same handler.
+            let routed = try await client.get("/health?via=router")
+            #expect(direct.status == .ok && routed.status == .ok)
+            #expect(direct.text == routed.text)
+            #expect(direct.text.contains(#""status":"ok""#) && direct.text.contains(node.cache.nodeID))
+            let names = { (response: TestResponse) in response.headers.filter { $0.name != .date }.map { "\($0.name)=\($0.value)" } }
+            #expect(names(direct) == names(routed))
+            let metrics = try await client.get("/metrics").text
+            #expect(metrics.contains(#"concord_http_requests_total{method="GET",route="/health",status="200"} 2"#), "\(metrics)")
+            // A health answer is not an L1 hit.
+            #expect(try await directHits(client) == 0)
+        }
+    }
+
+    @Test("which requests the event loop answers: GET /health and GETs of the cache route; the rest goes to the router")
+    func directRequests() throws {
+        let node = try makeMemoryNode()
+        let responder = MemoryHitResponder(
+            cache: node.cache, tokens: AccessTokens(), metrics: NodeMetrics(registry: .init(), node: "n"), serverName: "concord"
+        )
+        func request(_ method: HTTPRequest.Method, _ path: String, _ fields: HTTPFields = [:]) -> HTTPRequest {
+            HTTPRequest(method: method, scheme: "http", authority: "127.0.0.1", path: path, headerFields: fields)
+        }
+        #expect(responder.directRequest(of: request(.get, "/health")) == .health)
+        #expect(responder.directRequest(of: request(.get, "/health", [.connection: "keep-alive"])) == .health)
+        #expect(responder.directRequest(of: request(.get, "/v1/cache/user%2F42")) == .cacheRead(key: "user/42"))
+        for declined in [
+            request(.get, "/health?verbose=1"), request(.head, "/health"), request(.post, "/health"),
+            request(.get, "/health", [.connection: "close"]), request(.get, "/healthz"), request(.get, "/ready"),
+            request(.get, "/v1/cache/k?tag=t"), request(.put, "/v1/cache/k"),
+        ] {
+            #expect(responder.directRequest(of: declined) == nil, "\(declined)")
         }
     }
 

@@ -38,13 +38,20 @@ enum JSONBody {
         var error: Detail
     }
 
+    /// The content type of every JSON answer.
+    static let contentType = "application/json"
+
     static func response<Body: Encodable>(_ body: Body, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
+        var fields = headers
+        fields[.contentType] = contentType
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: encode(body))))
+    }
+
+    /// The bytes of a JSON answer: sorted keys, slashes as they are.
+    static func encode<Body: Encodable>(_ body: Body) -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data = (try? encoder.encode(body)) ?? Data("{}".utf8)
-        var fields = headers
-        fields[.contentType] = "application/json"
-        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return Array((try? encoder.encode(body)) ?? Data("{}".utf8))
     }
 
     static func errorResponse(_ error: NodeAPIError) -> Response {

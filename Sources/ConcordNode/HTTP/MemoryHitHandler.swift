@@ -2,8 +2,8 @@ import HTTPTypes
 import HummingbirdCore
 import NIOCore
 
-/// Answers GETs of keys that L1 holds fresh on the event loop, in the channel pipeline, and
-/// hands every other request on to the router unchanged. Through the router a request hops from
+/// Answers GETs of keys that L1 holds fresh, and `GET /health`, on the event loop, in the
+/// channel pipeline, and hands every other request on to the router unchanged. Through the router a request hops from
 /// the event loop to the concurrency pool and its answer hops back; a hit here does neither, and
 /// skips the router's middleware, context and per-request logger.
 ///
@@ -39,10 +39,10 @@ final class MemoryHitHandler<RequestPart, ResponsePart>: ChannelDuplexHandler, R
         var end: ResponsePart
     }
 
-    /// A GET that may be a hit, held back until its end arrives.
+    /// A GET that may be answered here, held back until its end arrives.
     private struct HeldRequest {
         var part: RequestPart
-        var key: String
+        var request: MemoryHitResponder.DirectRequest
         var start: ContinuousClock.Instant
     }
 
@@ -63,8 +63,8 @@ final class MemoryHitHandler<RequestPart, ResponsePart>: ChannelDuplexHandler, R
         let part = unwrapInboundIn(data)
         switch parts.classify(part) {
         case .head(let request):
-            if requestsAtRouter == 0, context.channel.isWritable, let key = responder.key(of: request) {
-                held = HeldRequest(part: part, key: key, start: .now)
+            if requestsAtRouter == 0, context.channel.isWritable, let direct = responder.directRequest(of: request) {
+                held = HeldRequest(part: part, request: direct, start: .now)
                 return
             }
             handToRouter(context: context, data)
@@ -78,12 +78,16 @@ final class MemoryHitHandler<RequestPart, ResponsePart>: ChannelDuplexHandler, R
                 return
             }
             held = nil
-            if let answer = responder.answer(request.key, date: date.now(), allocator: context.channel.allocator) {
-                context.write(wrapOutboundOut(parts.head(answer.head)), promise: nil)
-                context.write(wrapOutboundOut(parts.body(answer.body)), promise: nil)
-                context.write(wrapOutboundOut(parts.end), promise: nil)
-                needsFlush = true
-                responder.recordHit(duration: ContinuousClock.now - request.start)
+            switch request.request {
+            case .cacheRead(let key):
+                if let answer = responder.answer(key, date: date.now(), allocator: context.channel.allocator) {
+                    write(answer, context: context)
+                    responder.recordHit(duration: ContinuousClock.now - request.start)
+                    return
+                }
+            case .health:
+                write(responder.healthAnswer(date: date.now(), allocator: context.channel.allocator), context: context)
+                responder.recordHealth(duration: ContinuousClock.now - request.start)
                 return
             }
             handToRouter(context: context, wrapInboundOut(request.part))
@@ -110,6 +114,14 @@ final class MemoryHitHandler<RequestPart, ResponsePart>: ChannelDuplexHandler, R
     func channelInactive(context: ChannelHandlerContext) {
         held = nil
         context.fireChannelInactive()
+    }
+
+    /// Writes a whole answer; it goes out with the read's flush.
+    private func write(_ answer: (head: HTTPResponse, body: ByteBuffer), context: ChannelHandlerContext) {
+        context.write(wrapOutboundOut(parts.head(answer.head)), promise: nil)
+        context.write(wrapOutboundOut(parts.body(answer.body)), promise: nil)
+        context.write(wrapOutboundOut(parts.end), promise: nil)
+        needsFlush = true
     }
 
     private func handToRouter(context: ChannelHandlerContext, _ head: NIOAny) {

@@ -6,7 +6,8 @@ import NIOCore
 /// gets the router's answer (same status, headers and body) and is counted in the same
 /// metrics; anything else (a miss, a stale entry, a query, a bad key, a missing or wrong token,
 /// `Connection: close`) is declined, and the router answers it as before. It never answers with
-/// an error itself, so every error still has the router's one shape.
+/// an error itself, so every error still has the router's one shape. `GET /health` is answered
+/// here too, with the router's answer: liveness probes are frequent and need nothing else.
 struct MemoryHitResponder: Sendable {
     let cache: HybridCache
     let tokens: AccessTokens
@@ -14,14 +15,29 @@ struct MemoryHitResponder: Sendable {
     /// The `Server` header the application adds to every answer.
     let serverName: String
 
-    /// The key a request reads, when the request is one this path may answer; nil otherwise.
-    /// Checked when the head arrives, before the request's end: as `NodeRoutes.get` checks it.
-    func key(of request: HTTPRequest) -> String? {
-        guard request.method == .get, let path = request.path, path.utf8.starts(with: CacheKeyPath.prefix.utf8) else { return nil }
-        // A query (tags, flags) or a fragment is the router's to interpret.
-        guard !path.utf8.contains(UInt8(ascii: "?")), !path.utf8.contains(UInt8(ascii: "#")) else { return nil }
+    /// A request this path may answer.
+    enum DirectRequest: Sendable, Equatable {
+        /// A GET of a key, answered when L1 holds it fresh.
+        case cacheRead(key: String)
+        /// `GET /health`: the same for every request, and open to all as on the router.
+        case health
+    }
+
+    /// What a request asks, when it is one this path may answer; nil otherwise. Checked when the
+    /// head arrives, before the request's end: as the router's routes check it.
+    func directRequest(of request: HTTPRequest) -> DirectRequest? {
+        guard request.method == .get, let path = request.path else { return nil }
         // Hummingbird ends the connection after answering `Connection: close`; the router does that.
         if let connection = request.headerFields[.connection], connection.lowercased() != "keep-alive" { return nil }
+        if path == "/health" { return .health }
+        return key(of: request, path: path).map { .cacheRead(key: $0) }
+    }
+
+    /// The key a GET of the cache route reads, when this path may answer it.
+    private func key(of request: HTTPRequest, path: String) -> String? {
+        guard path.utf8.starts(with: CacheKeyPath.prefix.utf8) else { return nil }
+        // A query (tags, flags) or a fragment is the router's to interpret.
+        guard !path.utf8.contains(UInt8(ascii: "?")), !path.utf8.contains(UInt8(ascii: "#")) else { return nil }
         if tokens.isProtected(.read) {
             // The same parse as HummingbirdAuth's `bearer`, so this path accepts nothing the router would refuse.
             guard let authorization = request.headerFields[.authorization], authorization.hasPrefix("Bearer "),
@@ -55,8 +71,27 @@ struct MemoryHitResponder: Sendable {
         return (HTTPResponse(status: .ok, headerFields: headers), body)
     }
 
+    /// The router's answer to `GET /health` (`NodeRoutes.health`): same body, same headers.
+    func healthAnswer(date: String, allocator: ByteBufferAllocator) -> (head: HTTPResponse, body: ByteBuffer) {
+        let encoded = JSONBody.encode(HealthBody(status: "ok", node: cache.nodeID))
+        var body = allocator.buffer(capacity: encoded.count)
+        body.writeBytes(encoded)
+        var headers = HTTPFields()
+        headers.reserveCapacity(4)
+        headers.append(HTTPField(name: .contentType, value: JSONBody.contentType))
+        headers.append(HTTPField(name: .contentLength, value: String(encoded.count)))
+        headers.append(HTTPField(name: .date, value: date))
+        headers.append(HTTPField(name: .server, value: serverName))
+        return (HTTPResponse(status: .ok, headerFields: headers), body)
+    }
+
     /// Counts an answered hit as `RequestMetricsMiddleware` counts the router's answers.
     func recordHit(duration: Duration) {
         metrics.recordDirectHit(duration: duration)
+    }
+
+    /// Counts an answered `/health` as `RequestMetricsMiddleware` counts the router's answers.
+    func recordHealth(duration: Duration) {
+        metrics.recordDirectHealth(duration: duration)
     }
 }

@@ -12,6 +12,9 @@ final class NodeMetrics: Sendable {
     private let cacheHitDuration: DurationHistogram
     /// Of those, the ones `MemoryHitHandler` answered on the event loop, without the router.
     private let directHits: Counter
+    /// `GET /health` answered 200, made once for the same reason.
+    private let healthRequests: Counter
+    private let healthDuration: DurationHistogram
 
     /// Wide buckets: an L1 hit takes microseconds, an origin load under a timeout seconds.
     private static let durationBuckets: [Duration] = [
@@ -32,6 +35,8 @@ final class NodeMetrics: Sendable {
         )
         cacheHitRequests = Self.requests(registry, method: "GET", route: Self.cacheRoute, status: 200)
         cacheHitDuration = Self.duration(registry, method: "GET", route: Self.cacheRoute)
+        healthRequests = Self.requests(registry, method: "GET", route: "/health", status: 200)
+        healthDuration = Self.duration(registry, method: "GET", route: "/health")
         directHits = registry.makeCounter(descriptor: .init(
             metricName: "concord_http_direct_hits", unitName: "total",
             helpText: "GETs answered from L1 on the event loop, without the router (also counted in concord_http_requests_total)"))
@@ -49,6 +54,12 @@ final class NodeMetrics: Sendable {
         directHits.increment()
         cacheHitRequests.increment()
         cacheHitDuration.record(duration)
+    }
+
+    /// `recordRequest` for a `GET /health` answered on the event loop.
+    func recordDirectHealth(duration: Duration) {
+        healthRequests.increment()
+        healthDuration.record(duration)
     }
 
     private static func requests(_ registry: PrometheusCollectorRegistry, method: String, route: String, status: Int) -> Counter {
