@@ -3,7 +3,7 @@
 /// entries and bytes together with the room reserved by writes in flight. Droppable are origin
 /// fills: no client wrote them, so they never push a client's write out.
 ///
-/// Every operation but `batch` and `hasVersion(newerThan:)` costs O(1) whatever the queue holds: each list is doubly linked
+/// Every operation but `batch`, `hasVersion(newerThan:)` and `removeAll(where:)` costs O(1) whatever the queue holds: each list is doubly linked
 /// through indices into one node array, with freed nodes reused, and a dictionary finds a
 /// slot's node.
 struct PendingWriteQueue {
@@ -142,6 +142,14 @@ struct PendingWriteQueue {
     /// only when a live clear or tag removal was superseded in L2.
     func hasVersion(newerThan version: CacheVersion) -> Bool {
         index.values.contains { nodes[$0].item.map { $0.mutation.version > version } ?? false }
+    }
+
+    /// Removes every queued mutation `isSuperseded` selects: a scan of the whole queue, made
+    /// once per clear or tag removal. Returns how many went.
+    mutating func removeAll(where isSuperseded: (CacheMutation) -> Bool) -> Int {
+        let positions = index.values.filter { nodes[$0].item.map { isSuperseded($0.mutation) } ?? false }
+        for position in positions { remove(at: position) }
+        return positions.count
     }
 
     /// The version queued in the slot when it is a client's write (not a droppable origin fill).

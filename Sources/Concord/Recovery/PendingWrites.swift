@@ -37,6 +37,9 @@ final class PendingWrites: Sendable {
         var dropped = 0
         /// Set while the queue is full, so that a full episode logs one warning, not one per key.
         var isFull = false
+        /// The newest clear this node has applied: a keyed mutation or tag removal older than it
+        /// that fails to land later is superseded, not queued.
+        var newestClear: CacheVersion?
     }
 
     /// Counters since start, and the queue's size now.
@@ -145,6 +148,10 @@ final class PendingWrites: Sendable {
         let outcome: Outcome = state.withLock { state in
             Self.endAttempt(reservation, in: &state)
             if reservation.isHeld { state.queue.release(bytes: reservation.bytes) }
+            if mutation.kind != .clearRemove, mutation.kind != .clearExpire, let clear = state.newestClear, mutation.version < clear {
+                state.superseded += 1
+                return .superseded
+            }
             let item = PendingWriteQueue.Item(mutation: mutation, target: target, bytes: reservation.bytes, isDroppable: reservation.isDroppable)
             switch state.queue.insert(item, reserved: reservation.isHeld) {
             case .queued:
@@ -185,6 +192,31 @@ final class PendingWrites: Sendable {
                 state.flushed += 1
                 noteRoom(&state)
             }
+        }
+    }
+
+    /// A clear or tag removal at `version`, this node's or heard from another, supersedes the
+    /// queued mutations older than it that it covers (every one for a clear; the sets carrying
+    /// the tag for a tag removal): they are dropped, as L2 supersedes them while its marker
+    /// lasts. Kept, one could outlive the marker: when Redis loses it (eviction, a restart; a new
+    /// epoch), an older write or fill flushed after that would land fresh in the new epoch, with
+    /// nothing left to hide it. Returns how many were dropped.
+    @discardableResult
+    func dropQueued(supersededBy kind: MutationKind, key: String, version: CacheVersion) -> Int {
+        state.withLock { state in
+            let removed: Int
+            switch kind {
+            case .clearRemove, .clearExpire:
+                if state.newestClear.map({ $0 < version }) ?? true { state.newestClear = version }
+                removed = state.queue.removeAll { $0.kind != .clearRemove && $0.kind != .clearExpire && $0.version < version }
+            case .removeTag:
+                removed = state.queue.removeAll { $0.kind == .set && $0.version < version && ($0.entry?.tags.contains(key) ?? false) }
+            case .set, .remove, .expire:
+                removed = 0
+            }
+            state.superseded += removed
+            if removed > 0 { noteRoom(&state) }
+            return removed
         }
     }
 

@@ -14,8 +14,10 @@ extension HybridCache {
     }
 
     /// Applies a mutation (local, or another node's) to L1: entries older than `version` are
-    /// expired (kept for fail-safe) or removed.
+    /// expired (kept for fail-safe) or removed. A clear or tag removal also drops the queued
+    /// writes and fills it supersedes (`PendingWrites.dropQueued`).
     func applyToMemory(kind: MutationKind, key: String, version: CacheVersion, now: CacheInstant) {
+        if !kind.isKeyed { pending.dropQueued(supersededBy: kind, key: key, version: version) }
         @inline(__always)
         func expireOrRemove(_ item: inout MemoryCacheItem<MemoryEntry>) -> MemoryCacheUpdateAction {
             guard item.value.version < version else { return .keep }
