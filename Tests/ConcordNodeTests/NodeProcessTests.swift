@@ -12,6 +12,34 @@ import Glibc
 /// `concord node` as real processes on a real Redis, the way operators run it.
 @Suite("Node processes")
 struct NodeProcessTests {
+    /// Launches one `concord node` per id on `redisURL` (with the extra arguments of its index),
+    /// adding each to `nodes` as soon as it runs, so the caller stops it on any failure, and
+    /// returns a client per node once every node listens and reports ready.
+    static func launchReadyNodes(
+        _ nodes: inout [NodeProcess], ids: [String], executable: String, redisURL: String, output: OutputLog,
+        extraArguments: (Int) -> [String] = { _ in [] }
+    ) async throws -> [NodeClient] {
+        for (index, id) in ids.enumerated() {
+            nodes.append(try NodeProcess.launch(
+                name: id,
+                executable: executable,
+                arguments: ["node", "--id", id, "--port", "0", "--redis", redisURL] + extraArguments(index)
+                    + ["--shutdown-timeout", "1s", "--parent-pid", String(getpid())],
+                output: { output.append("[\(id)] \($0)") }
+            ))
+        }
+        var clients: [NodeClient] = []
+        for node in nodes {
+            let port = try await node.waitUntilListening(timeout: .seconds(30))
+            clients.append(NodeClient(port: port, configuration: .init(requestTimeout: .seconds(30))))
+        }
+        for client in clients {
+            let ready = await eventually(timeout: .seconds(10)) { (try? await client.ready()) == true }
+            #expect(ready, "\(client.baseURL) never became ready:\n\(output.text)")
+        }
+        return clients
+    }
+
     @Test("two node processes: set on n1, read on n2, change on n2, n1 serves it within 5s")
     func endToEnd() async throws {
         let executable = try Self.concordExecutable()
@@ -19,26 +47,9 @@ struct NodeProcessTests {
             let output = OutputLog()
             var nodes: [NodeProcess] = []
             do {
-                for id in ["e2e-1", "e2e-2"] {
-                    nodes.append(try NodeProcess.launch(
-                        name: id,
-                        executable: executable,
-                        arguments: [
-                            "node", "--id", id, "--port", "0", "--redis", server.url,
-                            "--shutdown-timeout", "1s", "--parent-pid", String(getpid()),
-                        ],
-                        output: { output.append("[\(id)] \($0)") }
-                    ))
-                }
-                var clients: [NodeClient] = []
-                for node in nodes {
-                    let port = try await node.waitUntilListening(timeout: .seconds(30))
-                    clients.append(NodeClient(port: port, configuration: .init(requestTimeout: .seconds(30))))
-                }
-                for client in clients {
-                    let ready = await eventually(timeout: .seconds(10)) { (try? await client.ready()) == true }
-                    #expect(ready, "\(client.baseURL) never became ready:\n\(output.text)")
-                }
+                let clients = try await Self.launchReadyNodes(
+                    &nodes, ids: ["e2e-1", "e2e-2"], executable: executable, redisURL: server.url, output: output
+                )
 
                 let written = try await clients[0].set("e2e", value: Array("one".utf8))
                 #expect(written.status == 200)
@@ -78,26 +89,11 @@ struct NodeProcessTests {
             var nodes: [NodeProcess] = []
             do {
                 let respPorts = try await FreePort.distinct(2)
-                for (index, executor) in [GlobalExecutor.nio, .standard].enumerated() {
-                    let id = "exec-\(executor.rawValue)"
-                    nodes.append(try NodeProcess.launch(
-                        name: id,
-                        executable: executable,
-                        arguments: [
-                            "node", "--id", id, "--port", "0", "--resp-port", String(respPorts[index]), "--redis", server.url,
-                            "--executor", executor.rawValue, "--shutdown-timeout", "1s", "--parent-pid", String(getpid()),
-                        ],
-                        output: { output.append("[\(id)] \($0)") }
-                    ))
-                }
-                var clients: [NodeClient] = []
-                for node in nodes {
-                    let port = try await node.waitUntilListening(timeout: .seconds(30))
-                    clients.append(NodeClient(port: port, configuration: .init(requestTimeout: .seconds(30))))
-                }
-                for client in clients {
-                    let ready = await eventually(timeout: .seconds(10)) { (try? await client.ready()) == true }
-                    #expect(ready, "\(client.baseURL) never became ready:\n\(output.text)")
+                let executors = [GlobalExecutor.nio, .standard]
+                let clients = try await Self.launchReadyNodes(
+                    &nodes, ids: executors.map { "exec-\($0.rawValue)" }, executable: executable, redisURL: server.url, output: output
+                ) { index in
+                    ["--resp-port", String(respPorts[index]), "--executor", executors[index].rawValue]
                 }
                 #expect(output.all.contains("[exec-nio] ") && output.all.contains("executor nio: Swift tasks run on SwiftNIO's"), "\(output.all)")
                 #expect(output.all.contains("executor default: Swift tasks run on Swift's cooperative pool"), "\(output.all)")
