@@ -23,27 +23,27 @@ import Testing
             }
             let onLoop = EventLoopTaskExecutor(eventLoop: loop)
             // In flight right after each submit, read in the same turn of the loop.
-            let afterBlockingSubmit = Mutex<Int?>(nil)
-            let afterSecondSubmit = Mutex<Int?>(nil)
+            let afterBlockingSubmit = ObservedCount()
+            let afterSecondSubmit = ObservedCount()
             try await withThrowingTaskGroup(of: RESPValue.self) { group in
                 group.addTask(executorPreference: onLoop) {
                     try await withUnsafeThrowingContinuation { continuation in
                         // BLPOP on an empty list keeps this command in flight until the push below.
                         connection.submit(["BLPOP", "drain-test", "0"], replies: 1, continuation: continuation)
-                        afterBlockingSubmit.withLock { $0 = connection.inFlightCountOnLoop }
+                        afterBlockingSubmit.value.withLock { $0 = connection.inFlightCountOnLoop }
                     }
                 }
-                #expect(await eventually { afterBlockingSubmit.withLock { $0 } != nil })
-                #expect(afterBlockingSubmit.withLock { $0 } == 1)
+                #expect(await eventually { afterBlockingSubmit.value.withLock { $0 } != nil })
+                #expect(afterBlockingSubmit.value.withLock { $0 } == 1)
                 group.addTask(executorPreference: onLoop) {
                     try await withUnsafeThrowingContinuation { continuation in
                         connection.submit(["PING"], replies: 1, continuation: continuation)
-                        afterSecondSubmit.withLock { $0 = connection.inFlightCountOnLoop }
+                        afterSecondSubmit.value.withLock { $0 = connection.inFlightCountOnLoop }
                     }
                 }
-                #expect(await eventually { afterSecondSubmit.withLock { $0 } != nil })
+                #expect(await eventually { afterSecondSubmit.value.withLock { $0 } != nil })
                 // Busy: the second command waited for the drain instead of being written alone.
-                #expect(afterSecondSubmit.withLock { $0 } == 1)
+                #expect(afterSecondSubmit.value.withLock { $0 } == 1)
                 #expect(try await eventually { try await loop.submit { connection.inFlightCountOnLoop }.get() == 2 })
                 _ = try await other.send(["LPUSH", "drain-test", "v"])
                 var replies: [RESPValue] = []
@@ -53,4 +53,9 @@ import Testing
             }
         }
     }
+}
+
+/// A count read on the event loop and checked by the test.
+private final class ObservedCount: Sendable {
+    let value = Mutex<Int?>(nil)
 }
