@@ -31,7 +31,7 @@ extension HitRateSuite {
                 met: value >= result.wTinyLFU,
                 note: "LRU \(BenchFormat.number(result.lru, digits: 4)), optimal \(BenchFormat.number(result.optimal, digits: 4)), gap to optimal \(BenchFormat.number(result.optimal - value, digits: 4)) "
                     + "(closes \(BenchFormat.number(gapClosed * 100, digits: 0))% of LRU→optimal); "
-                    + "1 shard \(BenchFormat.number(result.memoryCache, digits: 4)), \(result.shardCount) shards as in HybridCache"
+                    + "1 shard \(BenchFormat.number(result.memoryCache, digits: 4)), \(result.shardCount) shard(s) in force for the 16 HybridCache asks"
             )
             figure.series = ["cacheFraction": result.cacheFraction, "optimal": result.optimal, "singleShard": result.memoryCache]
             figure.curve = result.trace

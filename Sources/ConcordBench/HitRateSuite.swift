@@ -95,10 +95,17 @@ package struct HitRateSuite: Sendable {
             cacheSize: size, cacheFraction: cacheFraction,
             memoryCache: Double(single) / requests,
             memoryCacheSharded: Double(sharded) / requests,
-            shardCount: shardCount,
+            shardCount: shardsInForce(capacity: size, requested: shardCount),
             lru: Double(lru) / requests,
             wTinyLFU: Double(wTinyLFU) / requests,
             optimal: Double(optimal) / requests)
+    }
+
+    /// How many shards a `MemoryCache` of this size runs with when asked for `requested`: small
+    /// caches get fewer (`MemoryCacheConfiguration.minEntriesPerShard`).
+    static func shardsInForce(capacity: Int, requested: Int) -> Int {
+        MemoryCache<Int, Int>(configuration: MemoryCacheConfiguration(maxEntries: capacity, shardCount: requested))
+            .configuration.shardCount
     }
 
     /// Hits of a `MemoryCache` used as a look-aside cache: get, and set on a miss.

@@ -173,7 +173,10 @@ struct RESPFrontEndTests {
             let client = try await RESPTestConnection.connect(port: port)
             var batch: [UInt8] = []
             var expected = ""
-            for index in 0..<200 {
+            // More than one read buffer (2 KB) of commands, so reads are held behind awaited
+            // SETs. Each SET waits for the task pool, which took up to 200 ms a command on a
+            // loaded test process: hence a few dozen of them and a wait of seconds per command.
+            for index in 0..<60 {
                 batch += RESPTestConnection.encode([Array("SET".utf8), Array("k\(index % 7)".utf8), Array("v\(index)".utf8)])
                 expected += "+OK\r\n"
                 batch += RESPTestConnection.encode([Array("GET".utf8), Array("k\(index % 7)".utf8)])
@@ -182,7 +185,7 @@ struct RESPFrontEndTests {
                 expected += "+PONG\r\n"
             }
             try await client.send(batch)
-            try await client.expectReply(expected)
+            try await client.expectReply(expected, timeout: .seconds(120))
             await client.close()
         }
     }
@@ -200,7 +203,9 @@ struct RESPFrontEndTests {
                 batch += RESPTestConnection.encode(arguments.map { Array($0.utf8) })
                 expected += reply
             }
-            for index in 0..<20 {
+            // Five awaited commands a round (the SET and four reads L1 cannot answer): see
+            // `pipelining` for the count and the wait.
+            for index in 0..<8 {
                 add("GET", "a", reply: "$1\r\n1\r\n")
                 add("GET", "absent\(index)", reply: "$-1\r\n")
                 add("SET", "k\(index % 3)", "v\(index)", reply: "+OK\r\n")
@@ -215,9 +220,9 @@ struct RESPFrontEndTests {
             for offset in stride(from: 0, to: batch.count, by: 7) {
                 try await client.send(batch[offset..<min(offset + 7, batch.count)])
             }
-            try await client.expectReply(expected)
+            try await client.expectReply(expected, timeout: .seconds(120))
             try await client.send(batch)
-            try await client.expectReply(expected)
+            try await client.expectReply(expected, timeout: .seconds(120))
             await client.close()
         }
     }

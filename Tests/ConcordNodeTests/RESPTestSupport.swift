@@ -109,9 +109,9 @@ final class RESPTestConnection: Sendable {
         throw RESPTestFailure("expected \(length) bytes, got \(bytes.count) (\(String(decoding: bytes, as: UTF8.self).debugDescription))\(closed ? ", connection closed" : "")")
     }
 
-    /// Checks that the next reply is exactly `expected`.
-    func expectReply(_ expected: String, sourceLocation: SourceLocation = #_sourceLocation) async throws {
-        let text = try await reply(length: expected.utf8.count)
+    /// Checks that the next reply is exactly `expected`, waiting at most `timeout` for it.
+    func expectReply(_ expected: String, timeout: Duration = .seconds(20), sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let text = try await reply(length: expected.utf8.count, timeout: timeout)
         #expect(text == expected, sourceLocation: sourceLocation)
     }
 

@@ -21,9 +21,8 @@ struct HitRateTests {
     }
 
     /// On frequency-driven traces (Zipf, with or without scans) the policy beats the reference
-    /// outright; on the shifting and loop traces it stays within 3 points of it at this small
-    /// size, where shards hold few entries (the bench suite shows the full-size figures). One
-    /// run's hash seed put the loop trace 1.6 points below the reference (0.8745 against 0.8808).
+    /// outright, on loops it is within 0.002 of it, and on the shifting trace within 3 points at
+    /// this small size (the bench suite shows the full-size figures, where it is ahead).
     @Test func matchesWTinyLFUOnEveryTrace() async {
         let results = await Self.offThePool { HitRateSuite(configuration: Self.configuration).run() }
         #expect(results.count == 12)
@@ -31,6 +30,10 @@ struct HitRateTests {
             let label = "\(result.trace) at \(result.cacheSize): sharded \(result.memoryCacheSharded) vs W-TinyLFU \(result.wTinyLFU)"
             if result.trace.hasPrefix("zipf") || result.trace.hasPrefix("scan") {
                 #expect(result.memoryCacheSharded >= result.wTinyLFU, "\(label)")
+            } else if result.trace.hasPrefix("loop") {
+                // A small cache keeps few shards, so uneven hashing of the loop's keys costs
+                // next to nothing (eight shards of 125 lost up to 1.6 points here).
+                #expect(result.memoryCacheSharded >= result.wTinyLFU - 0.002, "\(label)")
             } else {
                 #expect(result.memoryCacheSharded >= result.wTinyLFU - 0.03, "\(label)")
             }

@@ -153,8 +153,8 @@ extension MemoryCacheShard {
     /// Counts uses in the sketch, aging it first when its sample is complete. Before the
     /// counters are halved, the hits every entry holds back go in, so that aging weighs them
     /// like the uses the sketch already has (one is kept back, as the mark that the entry was
-    /// hit since the policy last looked). That is one pass over the shard per ten additions per
-    /// entry.
+    /// hit since the policy last looked). That is one pass over the shard per
+    /// `FrequencySketch.samplePerWord` additions per entry.
     @inlinable
     mutating func addToSketch(_ hash: UInt32, times: Int) {
         if sketch.isAgingDue {

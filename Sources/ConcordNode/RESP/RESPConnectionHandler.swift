@@ -28,7 +28,7 @@ final class RESPConnectionHandler: ChannelDuplexHandler {
     private let answersInPlace: Bool
 
     init(
-        reader: RESPRequestReader, executor: RESPCommandExecutor, state: RESPConnectionState, answersInPlace: Bool = false,
+        reader: RESPRequestReader, executor: RESPCommandExecutor, state: RESPConnectionState, answersInPlace: Bool = true,
         submit: @escaping @Sendable (RESPJob) -> Bool
     ) {
         self.reader = reader

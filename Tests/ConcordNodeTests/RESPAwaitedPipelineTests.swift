@@ -1,0 +1,160 @@
+import Concord
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOEmbedded
+import Testing
+
+@testable import ConcordNode
+
+/// A connection's pipelined commands, with GET, MGET and EXISTS answered in place, while other
+/// commands (and reads L1 cannot answer) are awaited: every reply arrives, in order, however the
+/// client's bytes are cut into reads and whenever the awaited work finishes.
+///
+/// The socket is modelled, not timed: bytes reach the handler only while a read it passed on is
+/// outstanding, several reads may arrive before the read-complete event as NIO delivers them,
+/// and each awaited job runs when the test says. Every interleaving tried runs to completion or
+/// stops with nothing left to do, which is the stall these tests look for.
+@Suite("RESP pipelines with awaited commands")
+struct RESPAwaitedPipelineTests {
+    /// Stands for the socket below the handler: whether a read is outstanding.
+    final class SocketModel: ChannelOutboundHandler, @unchecked Sendable {
+        typealias OutboundIn = Any
+        var readPending = false
+
+        func read(context: ChannelHandlerContext) {
+            readPending = true
+        }
+    }
+
+    /// How the model interleaves the client's bytes with the awaited jobs.
+    struct Interleaving: Sendable, CustomStringConvertible {
+        /// The size of each read.
+        var piece: Int
+        /// How many reads arrive back to back before the read-complete event.
+        var burst: Int
+        /// Whether an awaited job finishes before more bytes are read, when both could happen.
+        var jobsFirst: Bool
+
+        var description: String { "pieces of \(piece), \(burst) per read event, \(jobsFirst ? "jobs" : "reads") first" }
+    }
+
+    /// Commands and the replies a Redis server gives them, built together.
+    struct Script {
+        var bytes: [UInt8] = []
+        var expected = ""
+        var values: [String: String] = [:]
+
+        mutating func add(_ arguments: [String], reply: String) {
+            bytes += RESPTestConnection.encode(arguments.map { Array($0.utf8) })
+            expected += reply
+        }
+
+        static func bulk(_ value: String?) -> String {
+            guard let value else { return "$-1\r\n" }
+            return "$\(value.utf8.count)\r\n\(value)\r\n"
+        }
+
+        /// SET, GET, MGET, EXISTS, a GET of an absent key and PING, rounds of them.
+        static func mixed(rounds: Int) -> Script {
+            var script = Script()
+            for round in 0..<rounds {
+                let key = "k\(round % 3)"
+                let value = "v\(round)"
+                script.add(["SET", key, value], reply: "+OK\r\n")
+                script.values[key] = value
+                script.add(["GET", key], reply: bulk(value))
+                let keys = ["k0", "k1", "k2"]
+                script.add(["MGET"] + keys, reply: "*3\r\n" + keys.map { bulk(script.values[$0]) }.joined())
+                script.add(["EXISTS", "k0", "absent", key], reply: ":\((script.values["k0"] == nil ? 0 : 1) + 1)\r\n")
+                script.add(["get", "absent\(round)"], reply: bulk(nil))
+                script.add(["PING"], reply: "+PONG\r\n")
+            }
+            return script
+        }
+    }
+
+    /// Runs `script` through a handler with in-place reads on, as `interleaving` says; returns
+    /// the bytes written back, and why it stopped if it stopped early.
+    func run(_ script: Script, on cache: HybridCache, _ interleaving: Interleaving) async throws -> String {
+        let channel = NIOAsyncTestingChannel()
+        let socket = SocketModel()
+        let jobs = NIOLockedValueBox<[RESPJob]>([])
+        try await channel.testingEventLoop.executeInContext {
+            try channel.pipeline.syncOperations.addHandler(socket)
+            try channel.pipeline.syncOperations.addHandler(RESPConnectionHandler(
+                reader: RESPRequestReader(maxArguments: 64, maxBufferedBytes: 1 << 20),
+                executor: RESPCommandExecutor(cache: cache, token: nil),
+                state: RESPConnectionState(id: 1), answersInPlace: true,
+                submit: { job in
+                    jobs.withLockedValue { $0.append(job) }
+                    return true
+                }))
+            // A new connection reads at once (auto-read).
+            channel.pipeline.read()
+        }
+        var offset = 0
+        var received = ""
+        // Each step reads at least one byte or finishes one job, so this bounds the loop.
+        for _ in 0...(script.bytes.count + script.expected.utf8.count + 1) {
+            let canRead = try await channel.testingEventLoop.executeInContext { socket.readPending } && offset < script.bytes.count
+            let hasJob = jobs.withLockedValue { !$0.isEmpty }
+            if hasJob, interleaving.jobsFirst || !canRead {
+                let job = jobs.withLockedValue { $0.removeFirst() }
+                await job.run()
+                await channel.testingEventLoop.run()
+            } else if canRead {
+                let pieces = (0..<interleaving.burst).compactMap { index -> ByteBuffer? in
+                    let start = offset + index * interleaving.piece
+                    guard start < script.bytes.count else { return nil }
+                    return ByteBuffer(bytes: script.bytes[start..<min(start + interleaving.piece, script.bytes.count)])
+                }
+                offset = min(script.bytes.count, offset + interleaving.burst * interleaving.piece)
+                try await channel.testingEventLoop.executeInContext {
+                    socket.readPending = false
+                    for piece in pieces { channel.pipeline.syncOperations.fireChannelRead(NIOAny(piece)) }
+                    channel.pipeline.syncOperations.fireChannelReadComplete()
+                    // Auto-read asks for the next read after each read event.
+                    channel.pipeline.read()
+                }
+            } else {
+                break
+            }
+            while let written = try await channel.readOutbound(as: ByteBuffer.self) {
+                received += String(buffer: written)
+            }
+        }
+        let (readPending, waiting) = (try await channel.testingEventLoop.executeInContext { socket.readPending }, jobs.withLockedValue { $0.count })
+        _ = try? await channel.finish()
+        if received != script.expected {
+            Issue.record("""
+                \(interleaving): stopped with \(script.bytes.count - offset) of \(script.bytes.count) bytes unread \
+                (read pending: \(readPending)), \(waiting) jobs waiting, \(received.utf8.count) of \(script.expected.utf8.count) reply bytes
+                """)
+        }
+        return received
+    }
+
+    static let interleavings: [Interleaving] = {
+        var all: [Interleaving] = []
+        for piece in [1, 2, 3, 5, 7, 13, 16, 31, 64, 100, 255, 1 << 20] {
+            for burst in [1, 3] {
+                for jobsFirst in [true, false] { all.append(Interleaving(piece: piece, burst: burst, jobsFirst: jobsFirst)) }
+            }
+        }
+        return all
+    }()
+
+    @Test("a node that answers from L1: hits in place between awaited writes and L2 reads", arguments: interleavings)
+    func connectedNode(_ interleaving: Interleaving) async throws {
+        let node = try makeMemoryNode()
+        let script = Script.mixed(rounds: 12)
+        #expect(try await run(script, on: node.cache, interleaving) == script.expected)
+    }
+
+    @Test("a node cut off from its backplane: every read goes on to L2", arguments: interleavings)
+    func cutOffNode(_ interleaving: Interleaving) async throws {
+        let node = try makeMemoryNode { $0.maxDisconnectedStaleness = .nanoseconds(1) }
+        let script = Script.mixed(rounds: 12)
+        #expect(try await run(script, on: node.cache, interleaving) == script.expected)
+    }
+}
