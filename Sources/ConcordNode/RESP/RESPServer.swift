@@ -57,7 +57,7 @@ public final class RESPServer: Service, Sendable {
     }
 
     public func run() async throws {
-        let (jobs, submitter) = AsyncStream<RESPJob>.makeStream()
+        let jobs = RESPJobQueue()
         let executor = RESPCommandExecutor(cache: cache, token: configuration.token.map { Array($0.utf8) }, accessTokens: configuration.accessTokens)
         // A request holds at most one value at the limit plus its key and framing.
         let maxRequestBytes = cache.configuration.maxValueBytes + cache.configuration.maxKeyBytes + 64 * 1024
@@ -90,10 +90,7 @@ public final class RESPServer: Service, Sendable {
                     // read buffer, without copying their arguments (`executeInPlace`).
                     try channel.pipeline.syncOperations.addHandler(RESPConnectionHandler(
                         reader: reader, executor: executor, state: state, answersInPlace: true,
-                        submit: { job in
-                            if case .enqueued = submitter.yield(job) { return true }
-                            return false
-                        }))
+                        submit: { job in jobs.submit(job) }))
                 }
             }
             .bind(host: configuration.host, port: configuration.port)
@@ -103,13 +100,15 @@ public final class RESPServer: Service, Sendable {
         await onBound(port)
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
-                for await job in jobs {
-                    group.addTask { await job.run() }
+                while let batch = await jobs.next() {
+                    for job in batch {
+                        group.addTask { await job.run() }
+                    }
                 }
             }
         } onGracefulShutdown: { [self] in
             server.close(promise: nil)
-            submitter.finish()
+            jobs.finish()
             for channel in openConnections.withLock({ Array($0.values) }) {
                 channel.close(promise: nil)
             }

@@ -39,6 +39,12 @@ final class RedisChannelHandler: ChannelInboundHandler {
 
     // MARK: Writing
 
+    /// Whether no written command waits for its reply.
+    var isIdle: Bool { inFlight.isEmpty }
+
+    /// Written commands waiting for their replies.
+    var inFlightCount: Int { inFlight.count }
+
     /// Writes and flushes every command queued since the last drain.
     func drain() {
         let bytes = queue.take(into: &taken)

@@ -8,7 +8,8 @@ import Synchronization
 /// Callers never hop to an actor or to the event loop to submit: a command is encoded straight
 /// into a shared buffer under a Mutex, and the first caller of a batch schedules a single drain on
 /// the event loop, which writes and flushes everything queued so far in one syscall. Under load,
-/// many callers share each write; alone, a caller pays one `execute` and one write.
+/// many callers share each write; alone, a caller pays one `execute` and one write, or only the
+/// write when it already runs on the connection's loop and nothing is in flight.
 ///
 /// A command without a reply after `commandTimeout` poisons the connection: later replies could
 /// no longer be matched to callers, so every pending caller fails and the channel closes. The
@@ -32,6 +33,8 @@ final class RedisConnection: Sendable {
     }
 
     var eventLoop: any EventLoop { channel.eventLoop }
+    /// Commands written and not answered yet; read it on the connection's event loop only.
+    var inFlightCountOnLoop: Int { handler.value.inFlightCount }
     var closeFuture: EventLoopFuture<Void> { channel.closeFuture }
     /// Why the connection stopped accepting commands, once it has.
     var closeError: RedisError? { queue.closeError }
@@ -95,7 +98,15 @@ final class RedisConnection: Sendable {
         case .queued:
             break
         case .scheduleDrain:
-            eventLoop.execute(drainTask)
+            // On the connection's own loop with nothing in flight, the command goes out at once:
+            // a drain scheduled from here would run only after every task already queued on the
+            // loop, and with group commit those are the previous batch's writers answering their
+            // clients while Redis waits idle for the next batch. A busy connection still batches.
+            if eventLoop.inEventLoop, handler.value.isIdle {
+                handler.value.drain()
+            } else {
+                eventLoop.execute(drainTask)
+            }
         case .closed(let error):
             continuation.resume(throwing: RedisError(.notConnected, "connection is closed", underlying: error))
         }

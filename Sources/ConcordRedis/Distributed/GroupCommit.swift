@@ -99,8 +99,12 @@ final class GroupCommit<Write: Sendable, Outcome: Sendable>: Sendable {
             next.continuation.resume(returning: .lead(Array(others.dropFirst())))
             throw CancellationError()
         }
-        var writes = [write]
-        writes.append(contentsOf: others.lazy.map(\.write))
+        // A loop, not `map(\.write)`: in this generic type a key path is instantiated at run
+        // time on every call (metadata lookups and demangling, ~5% of a lone RESP SET's CPU).
+        var writes: [Write] = []
+        writes.reserveCapacity(1 + others.count)
+        writes.append(write)
+        for other in others { writes.append(other.write) }
         var results = await send(writes)
         if results.count != writes.count {
             // A defect of the sender, reported to every caller rather than trapping.
