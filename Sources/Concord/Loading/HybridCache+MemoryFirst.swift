@@ -42,12 +42,9 @@ extension HybridCache {
         if let servedStale { instrumentation.memoryHit(key: String(decoding: key, as: UTF8.self), stale: servedStale) }
         switch found ?? .miss {
         case .hit(let hit):
-            // `MemoryHit.result` without its key argument: the key `String` is built only for
-            // the error, as a key past 15 bytes costs an allocation and a free on every hit.
-            guard let value = Self.cast(hit.value, to: [UInt8].self) else {
-                throw Self.typeMismatch(key: String(decoding: key, as: UTF8.self), found: hit.value, expected: [UInt8].self)
-            }
-            return .hit(CacheResult(value: value, source: .memory, isStale: hit.isStale, version: hit.version))
+            // The key `String` is built only for the error: a key past 15 bytes would cost an
+            // allocation and a free on every hit.
+            return .hit(try hit.result(key: String(decoding: key, as: UTF8.self), as: [UInt8].self))
         case let read:
             return .pending(PendingRead(read: read))
         }

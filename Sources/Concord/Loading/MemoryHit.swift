@@ -9,10 +9,12 @@ struct MemoryHit: Sendable {
     @usableFromInline
     var version: CacheVersion
 
+    /// The hit as `Value`. The key is needed only for the type-mismatch error, so a caller that
+    /// holds the key as bytes builds its `String` only then.
     @inlinable
-    func result<Value: Sendable>(key: String, as type: Value.Type) throws -> CacheResult<Value> {
+    func result<Value: Sendable>(key: @autoclosure () -> String, as type: Value.Type) throws -> CacheResult<Value> {
         guard let value = HybridCache.cast(value, to: Value.self) else {
-            throw HybridCache.typeMismatch(key: key, found: self.value, expected: Value.self)
+            throw HybridCache.typeMismatch(key: key(), found: self.value, expected: Value.self)
         }
         return CacheResult(value: value, source: .memory, isStale: isStale, version: version)
     }
