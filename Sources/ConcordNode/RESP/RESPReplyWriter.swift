@@ -36,10 +36,10 @@ struct RESPReplyWriter {
             return
         }
         bytes.withUnsafeBytes { value in
-            // `$`, at most 19 digits, two CRLFs.
+            // `$`, at most 19 digits (a count), two CRLFs.
             _ = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: value.count + 24) { out in
                 out[0] = UInt8(ascii: "$")
-                var index = 1 + Self.decimal(value.count, into: out, at: 1)
+                var index = 1 + Self.digits(UInt(value.count), into: out, at: 1)
                 out[index] = 13
                 out[index + 1] = 10
                 index += 2
@@ -54,8 +54,8 @@ struct RESPReplyWriter {
         }
     }
 
-    /// Writes the digits of `value` (not negative) at `offset` and returns how many there are.
-    private static func decimal(_ value: Int, into out: UnsafeMutableRawBufferPointer, at offset: Int) -> Int {
+    /// Writes the digits of `value` at `offset` and returns how many there are (at most 20).
+    private static func digits(_ value: UInt, into out: UnsafeMutableRawBufferPointer, at offset: Int) -> Int {
         var count = 1
         var rest = value / 10
         while rest > 0 {
@@ -86,17 +86,14 @@ struct RESPReplyWriter {
 
     /// Writes the digits without building a `String`.
     private mutating func decimal(_ value: Int) {
-        if value < 0 { buffer.writeInteger(UInt8(ascii: "-")) }
-        var magnitude = value.magnitude
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        withUnsafeMutableBytes(of: &digits) { digits in
-            var index = digits.count
-            repeat {
-                index -= 1
-                digits[index] = UInt8(ascii: "0") + UInt8(magnitude % 10)
-                magnitude /= 10
-            } while magnitude > 0
-            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: digits[index...]))
+        // A sign and at most 20 digits.
+        _ = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 21) { out in
+            var sign = 0
+            if value < 0 {
+                out[0] = UInt8(ascii: "-")
+                sign = 1
+            }
+            return sign + Self.digits(value.magnitude, into: out, at: sign)
         }
     }
 }
