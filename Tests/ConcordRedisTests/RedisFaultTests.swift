@@ -14,6 +14,8 @@ struct RedisFaultTests {
         configuration.reconnect = .init(backoffBase: .milliseconds(20), backoffCap: .milliseconds(100))
         do {
             try await withRunningClient(configuration) { client in
+                // Subscribed before the garbage, so the loss and the reconnect after it are both seen.
+                let states = client.states
                 let (pending, connectionsBefore) = try await withThrowingTaskGroup(of: RedisError?.self) { group in
                     for _ in 0..<3 {
                         group.addTask { await redisError { _ = try await client.send("HOLD") } }
@@ -29,8 +31,16 @@ struct RedisFaultTests {
                 }
                 #expect(pending.count == 3)
                 #expect(pending.allSatisfy { $0?.code == .protocolError })
-                // A new connection accepted means the poisoned one was dropped first.
-                #expect(await eventually { fake.connections > connectionsBefore && client.isConnected })
+                // The client publishes the loss only after it has dropped the poisoned connection, and
+                // `connected` only after the new one is in place; a command sent between the two would
+                // be told `notConnected`, so the PING waits for both states rather than for a count.
+                let lost = try await firstState(in: states) {
+                    if case .disconnected(let error) = $0 { return error.code == .protocolError }
+                    return false
+                }
+                #expect(lost != nil)
+                #expect(try await firstState(in: states, timeout: TestBounds.connect) { $0.isConnected } != nil)
+                #expect(fake.connections > connectionsBefore)
                 #expect(try await client.send("PING") == .simpleString("PONG"))
             }
         } catch {
