@@ -23,6 +23,7 @@ concord_sources=(
     Sources/Concord/Coherence/BackplaneMessage.swift
     Sources/Concord/Coherence/BackplaneTraceContext.swift
     Sources/Concord/Coherence/CacheMutation.swift
+    Sources/Concord/Coherence/WriteIDSequence.swift
     Sources/Concord/Coherence/MutationKind.swift
     Sources/Concord/Distributed/DistributedEntry.swift
     Sources/Concord/Versioning/CacheVersion.swift

@@ -27,7 +27,7 @@ struct RedisCoherenceTests {
     static func makeNode(_ id: String, server: RedisServer, cacheName: String = "coherence", configure: (inout HybridCacheConfiguration) -> Void = { _ in }) throws -> Node {
         var redis = try RedisConfiguration(url: "redis://\(id):p\(id)@127.0.0.1:\(server.port)")
         redis.reconnect = .init(backoffBase: .milliseconds(20), backoffCap: .milliseconds(200))
-        redis.commandTimeout = .seconds(2)
+        redis.commandTimeout = TestBounds.reply  // a loaded test process can hold a reply for seconds
         redis.clientName = "node-\(id)"
         let backend = RedisCacheBackend(configuration: redis, cacheName: cacheName, logger: testLogger)
         var configuration = HybridCacheConfiguration(cacheName: cacheName, nodeID: id)

@@ -73,6 +73,38 @@ struct RedisWriteBatchTests {
         }
     }
 
+    /// The batch script reads the head and checks the log once per call and carries the sequence
+    /// across its mutations; its log entries and messages must still be, byte for byte, those of
+    /// single scripts run back to back, here across a sequence whose low 32 bits wrap.
+    @Test func aBatchLogsTheSameMessagesAsSingleScriptsAcrossTheSequencesCarry() async throws {
+        try await Self.withL2(["batch", "single"]) { caches, admin in
+            let (batched, single) = (caches[0], caches[1])
+            let writes = [
+                Self.set("a", 2_000, "v"), Self.remove("b", 2_000), Self.set("c", 2_000, "w", tags: ["t"]), Self.set("a", 1_000, "old"),
+            ]
+            for l2 in caches {
+                _ = try await admin.send("HSET", RedisArgument(l2.namespace.head), "epoch", "0123456789abcdef", "seq", "4294967294")
+            }
+            let outcomes = try await Self.batch(batched, writes)
+            var singles: [MutationOutcome] = []
+            for write in writes { singles.append(try await single.apply(write, publish: true)) }
+            #expect(outcomes == [.applied(sequence: 4_294_967_295), .applied(sequence: 4_294_967_296), .applied(sequence: 4_294_967_297), .superseded(by: Self.version(2_000))])
+            #expect(singles == outcomes)
+            var logs: [[RESPValue]] = []
+            for l2 in caches { logs.append(try await admin.send("XRANGE", RedisArgument(l2.namespace.log), "-", "+").array ?? []) }
+            #expect(logs[0].count == 3)
+            #expect(logs[0] == logs[1])
+            let messages = try logs[0].map { entry in
+                try BackplaneMessage.decode(entry.array?.last?.array?.last?.bytes ?? [])
+            }
+            #expect(messages.map(\.sequence) == [4_294_967_295, 4_294_967_296, 4_294_967_297])
+            #expect(messages.map(\.epoch) == Array(repeating: "0123456789abcdef", count: 3))
+            #expect(messages.map(\.key) == ["a", "b", "c"])
+            let head = try await admin.send("HMGET", RedisArgument(batched.namespace.head), "epoch", "seq")
+            #expect(head.array?.compactMap(\.string) == ["0123456789abcdef", "4294967297"])
+        }
+    }
+
     @Test func oneBatchCarriesSupersededAndAppliedOutcomesEachForItsOwnMutation() async throws {
         try await Self.withL2 { caches, _ in
             let l2 = caches[0]

@@ -13,7 +13,11 @@ struct PropagationServerTimesTests {
     @Test func theWriteScriptIsFoundInTheSlowLog() async throws {
         let logger = Logger(label: "test.propagation.times")
         try await withRedisServer { server in
-            let client = RedisClient(configuration: server.configuration(), logger: logger)
+            // A loaded test process can hold a reply past the default 1 s command timeout.
+            var configuration = server.configuration()
+            configuration.connectTimeout = TestBounds.reply
+            configuration.commandTimeout = TestBounds.reply
+            let client = RedisClient(configuration: configuration, logger: logger)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await client.run() }
                 try await client.waitUntilConnected(timeout: .seconds(10))

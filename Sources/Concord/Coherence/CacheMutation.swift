@@ -37,10 +37,10 @@ public struct CacheMutation: Sendable, Equatable {
         self.instance = instance
     }
 
-    /// A random, non-zero write id.
+    /// A non-zero write id: unpredictable across processes and never repeated within one
+    /// (`WriteIDSequence`).
     public static func randomWriteID() -> UInt64 {
-        var generator = SystemRandomNumberGenerator()
-        return UInt64.random(in: 1 ... .max, using: &generator)
+        WriteIDSequence.next()
     }
 
     /// The slot in the pending-write queue: one per key, per tag, and one for clears.

@@ -61,9 +61,10 @@ enum CoherenceScripts {
 
     /// Applies a batch of mutations in order, each exactly as `write` applies it alone (the same
     /// function runs once per mutation), so a batch is the same as its scripts run back to back:
-    /// one version comparison, one log entry and one message per mutation. It saves Redis one
-    /// `EVALSHA` per mutation; measured, that left Redis's CPU per write where it was (the cost
-    /// is in the commands the function calls), see docs/benchmarks.md. Every key is in the
+    /// one version comparison, one log entry and one message per mutation. Besides one `EVALSHA`
+    /// per mutation, it saves the head's `{epoch, seq}` read and the log check after the first
+    /// mutation that needs them (the function carries them, see `writeFunction`); those were a
+    /// third of Redis's CPU per batched write, see docs/benchmarks.md. Every key is in the
     /// cache's slot, so a batch is legal in a cluster too.
     ///
     /// An error (OOM on the first write, a key of the wrong type) ends the whole script, and
@@ -94,15 +95,42 @@ enum CoherenceScripts {
 
     /// The body of `write` as a Lua function of (target, head, log, ARGV), shared by `write` and
     /// `writeBatch` so the two cannot drift apart.
+    ///
+    /// `knownEpoch` and `knownSeq` carry the head's `{epoch, seq}` from one mutation of a call
+    /// to the next. Once a mutation has read (and checked against the log) or written them, the
+    /// head holds exactly them, and the log's newest entry is `0-seq` or the log is empty:
+    /// nothing else in a script writes those two fields or the log (a clear or tag removal
+    /// writes other head fields), and a script runs atomically, so a later mutation reading them
+    /// again would find them and pass the log check. The message prefix (magic, format, epoch) is
+    /// kept per epoch, and the sequence is written big-endian in one `string.char` call.
+    ///
+    /// A set that raises the head's highest stored version (`hv`) writes it in the same `HSET`
+    /// as the new `{epoch, seq}`; nothing in between can fail (the entry's `HSET` before it
+    /// succeeded), so an error leaves the same state as before.
     private static let writeFunction = #"""
+    local knownEpoch, knownSeq, prefix, prefixEpoch = nil, 0, nil, nil
+    local function bigEndian8(n)
+      local b8 = n % 256; n = (n - b8) / 256
+      local b7 = n % 256; n = (n - b7) / 256
+      local b6 = n % 256; n = (n - b6) / 256
+      local b5 = n % 256; n = (n - b5) / 256
+      local b4 = n % 256; n = (n - b4) / 256
+      local b3 = n % 256; n = (n - b3) / 256
+      local b2 = n % 256; n = (n - b2) / 256
+      return string.char(n % 256, b2, b3, b4, b5, b6, b7, b8)
+    end
     local function write(target, headKey, logKey, A)
       local kind = tonumber(A[1])
       local ver = A[2]
       local ttl = tonumber(A[4])
       local store = A[5] == '1'
       local highest = false
+      local raisedHighest = nil
+      local expired = false
       if store and (kind == 1 or kind == 2 or kind == 3) then
-        local current = redis.call('HGET', target, 'v')
+        local entry = redis.call('HMGET', target, 'v', 'x')
+        local current = entry[1]
+        expired = entry[2]
         if current and current >= ver and current <= A[11] then return {0, current} end
         if kind == 1 then
           local hiding = redis.call('HMGET', headKey, 'hv', 'r', 'x')
@@ -121,7 +149,10 @@ enum CoherenceScripts {
       local epoch = nil
       local newEpoch = false
       local stamped = store and (kind == 1 or kind == 2)
-      if A[6] == '1' or stamped then
+      if (A[6] == '1' or stamped) and knownEpoch then
+        epoch = knownEpoch
+        seq = knownSeq
+      elseif A[6] == '1' or stamped then
         local head = redis.call('HMGET', headKey, 'epoch', 'seq')
         epoch = head[1]
         seq = tonumber(head[2] or '')
@@ -140,23 +171,20 @@ enum CoherenceScripts {
       end
       if A[6] == '1' then
         seq = seq + 1
-        local n = seq
-        local bytes = {}
-        for i = 8, 1, -1 do
-          bytes[i] = string.char(n % 256)
-          n = math.floor(n / 256)
+        if prefixEpoch ~= epoch then
+          prefix = 'CNCB' .. string.char(2) .. string.char(#epoch) .. epoch
+          prefixEpoch = epoch
         end
-        message = 'CNCB' .. string.char(2) .. string.char(#epoch) .. epoch .. table.concat(bytes) .. A[7]
+        message = prefix .. bigEndian8(seq) .. A[7]
       end
       if store then
         if kind == 1 or kind == 2 then
-          local expired = redis.call('HGET', target, 'x')
           local keepsExpire = expired and expired > ver and expired <= A[11]
           local life = ttl
           if keepsExpire then life = math.max(ttl, redis.call('PTTL', target)) end
           if kind == 1 then
             redis.call('HSET', target, 'v', ver, 'd', A[3], 'e', epoch)
-            if (not highest) or highest < ver or highest > A[11] then redis.call('HSET', headKey, 'hv', ver) end
+            if (not highest) or highest < ver or highest > A[11] then raisedHighest = ver end
           else
             redis.call('HSET', target, 'v', ver, 'e', epoch)
             redis.call('HDEL', target, 'd')
@@ -164,7 +192,6 @@ enum CoherenceScripts {
           if expired and not keepsExpire then redis.call('HDEL', target, 'x') end
           redis.call('PEXPIRE', target, life)
         elseif kind == 3 then
-          local expired = redis.call('HGET', target, 'x')
           if (not expired) or expired < ver then
             redis.call('HSET', target, 'x', ver)
             if redis.call('PTTL', target) < ttl then redis.call('PEXPIRE', target, ttl) end
@@ -191,19 +218,25 @@ enum CoherenceScripts {
           end
         end
       end
-      if newEpoch and not message then
-        redis.call('DEL', logKey)
-        redis.call('HSET', headKey, 'epoch', epoch, 'seq', 0)
+      if newEpoch then redis.call('DEL', logKey) end
+      if (newEpoch or message) and raisedHighest then
+        redis.call('HSET', headKey, 'epoch', epoch, 'seq', seq, 'hv', raisedHighest)
+      elseif newEpoch or message then
+        redis.call('HSET', headKey, 'epoch', epoch, 'seq', seq)
+      elseif raisedHighest then
+        redis.call('HSET', headKey, 'hv', raisedHighest)
       end
       if message then
-        if newEpoch then redis.call('DEL', logKey) end
-        redis.call('HSET', headKey, 'epoch', epoch, 'seq', seq)
         redis.call('XADD', logKey, 'MAXLEN', '~', A[8], '0-' .. seq, 'm', message)
         if A[12] == 'SPUBLISH' then
           redis.call('SPUBLISH', A[10], message)
         else
           redis.call('PUBLISH', A[10], message)
         end
+      end
+      if epoch then
+        knownEpoch = epoch
+        knownSeq = seq
       end
       return {1, seq}
     end
