@@ -107,7 +107,9 @@ public final class ClusterTopology: Sendable {
             let topology = ClusterTopology(options: options, servers: started)
             var arguments = ["--cluster", "create"] + started.map { "127.0.0.1:\($0.port)" }
             arguments += ["--cluster-replicas", "\(options.replicasPerPrimary)", "--cluster-yes"]
-            _ = try await RedisServer.cli(port: started[0].port, password: options.password, arguments)
+            // The tool waits, a dot a second, until every node has joined: on a loaded machine
+            // that alone can take longer than the default 10 s.
+            _ = try await RedisServer.cli(port: started[0].port, password: options.password, arguments, timeout: timeout)
             try await topology.waitUntilWhole(timeout: timeout)
             return topology
         } catch {

@@ -332,9 +332,12 @@ public final class SentinelTopology: Sendable {
 extension RedisServer {
     /// Runs `redis-cli -p port [args]` and returns its output lines; for control commands in
     /// tests and tools, not for traffic. The password goes through the environment. Empty
-    /// lines (empty values) are dropped unless `keepingEmptyLines`.
+    /// lines (empty values) are dropped unless `keepingEmptyLines`. `timeout` bounds the whole
+    /// run; commands that wait on the servers (`--cluster create` waits for the join) need more
+    /// than the default on a loaded machine.
     public static func cli(
-        port: Int, password: String?, _ arguments: [String], keepingEmptyLines: Bool = false
+        port: Int, password: String?, _ arguments: [String], keepingEmptyLines: Bool = false,
+        timeout: Duration = .seconds(10)
     ) async throws -> [String] {
         guard let executable = ExecutableSearch.locate("redis-cli") else {
             throw RedisServerError("redis-cli not found in PATH (install redis-tools)")
@@ -346,7 +349,7 @@ extension RedisServer {
             environment = variables
         }
         let output = try await HelperProgram.run(
-            executable, ["-h", "127.0.0.1", "-p", "\(port)"] + arguments, environment: environment, timeout: .seconds(10))
+            executable, ["-h", "127.0.0.1", "-p", "\(port)"] + arguments, environment: environment, timeout: timeout)
         let text = output.standardOutput
         guard output.status == 0, !text.hasPrefix("Could not connect") else {
             throw RedisServerError("redis-cli \(arguments.joined(separator: " ")) on port \(port): \(text)\(output.standardError)")

@@ -154,7 +154,7 @@ import Testing
             // On a loaded machine the 200 ms can pass before the echo returns; then writing fails
             // on the already-reset connection, which is the behaviour under test too.
             _ = try? await echoes(delayed, "still up")
-            #expect(await eventually { delayed.state.reset })
+            #expect(await eventually { delayed.state.reset }, "the delayed connection ended as \(delayed.state)")
 
             proxy.set(.resetPeer(), direction: .both)
             do {

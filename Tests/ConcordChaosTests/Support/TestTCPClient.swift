@@ -51,7 +51,18 @@ final class TestTCPClient: Sendable {
     }
 
     func send(_ bytes: [UInt8]) async throws {
-        try await channel.writeAndFlush(ByteBuffer(bytes: bytes))
+        do {
+            try await channel.writeAndFlush(ByteBuffer(bytes: bytes))
+        } catch let error as IOError where error.errnoCode == ECONNRESET || error.errnoCode == EPIPE {
+            // A write can be the first to meet a reset: when the RST lands while the event loop
+            // is busy, the write fails before a read reports it, and NIO then closes the channel
+            // without an errorCaught. Only a reset makes a write fail so; a FIN would not.
+            recorder.observed.withLock {
+                $0.reset = true
+                $0.error = "\(error)"
+            }
+            throw error
+        }
     }
 
     /// Writes without waiting for the bytes to leave, for backpressure tests.
