@@ -212,10 +212,10 @@ public final class HybridCache: Service, Sendable {
                 group.addTask { try await self.superviseComponent("distributed cache") { try await distributed.run(events: events) } }
             }
             if let backplane {
-                let (inputs, input) = AsyncStream<CoherenceInput>.makeStream()
-                let sink = BackplaneEventSink { self.enqueueCoherenceInput($0, into: input) }
+                let inbox = CoherenceInbox()
+                let sink = BackplaneEventSink { self.enqueueCoherenceInput($0, into: inbox) }
                 group.addTask { try await self.superviseComponent("backplane") { try await backplane.run(events: sink) } }
-                group.addTask { await self.runCoherence(backplane, inputs: inputs, input: input) }
+                group.addTask { await self.runCoherence(backplane, inbox: inbox) }
             }
             group.addTask { await self.runPendingWrites() }
             group.addTask { await self.runMetricsExport() }

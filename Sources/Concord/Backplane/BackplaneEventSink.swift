@@ -6,7 +6,9 @@ public struct BackplaneEventSink: Sendable {
         self.deliver = deliver
     }
 
-    /// Hands `event` to the cache; returns at once.
+    /// Hands `event` to the cache; returns at once. The cache may apply a message within the
+    /// call (locks and L1 only, no I/O), so a backplane calls it from its receiving thread
+    /// rather than from a task made for each message.
     public func callAsFunction(_ event: BackplaneEvent) {
         deliver(event)
     }

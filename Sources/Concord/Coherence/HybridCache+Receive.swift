@@ -51,6 +51,11 @@ extension HybridCache {
     func receive(_ bytes: [UInt8], _ backplane: any Backplane) async {
         instrumentation.messageReceived()
         guard let message = decodeCounted(bytes) else { return }
+        await receive(message, backplane)
+    }
+
+    /// Handles one message from the channel, counted and decoded.
+    func receive(_ message: BackplaneMessage, _ backplane: any Backplane) async {
         let state = coherence.withLock { $0 }
         var decision = CoherenceStateMachine.classify(message, state: state)
         if decision == .checkHead {
