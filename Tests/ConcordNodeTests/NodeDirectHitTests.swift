@@ -186,6 +186,21 @@ struct NodeDirectHitTests {
         }
     }
 
+    @Test("a request the decoder refuses, pipelined before a hit: its 400 comes first and nothing after it")
+    func refusedRequestBeforeAHit() async throws {
+        let node = try makeMemoryNode()
+        try await node.makeApplication().test(.live) { client in
+            let port = try #require(client.port)
+            #expect(try await client.put("/v1/cache/k", "value").status == .ok)
+            let connection = try RawConnection(port: port)
+            try connection.send("FOO /v1/cache/k HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/cache/k HTTP/1.1\r\nHost: x\r\n\r\n")
+            let answer = await connection.read()
+            #expect(answer.text.hasPrefix("HTTP/1.1 400"), "\(answer.text)")
+            #expect(!answer.text.contains("200 OK"), "\(answer.text)")
+            #expect(answer.closed)
+        }
+    }
+
     @Test("Connection: close on a hit: answered, then the connection is closed")
     func connectionClose() async throws {
         let node = try makeMemoryNode()

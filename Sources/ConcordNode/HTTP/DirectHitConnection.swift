@@ -11,6 +11,10 @@ final class DirectHitConnection {
     var isReadingRouterRequest = false
     /// When the router last finished an answer: the idle timer counts from it as from a read.
     var lastRouterAnswer: NIODeadline = .distantPast
+    /// Request heads the decoder has passed on so far. A request handed to the decoder that
+    /// never shows up here was refused by it (an unknown method, say): its error answer is
+    /// still to come, so nothing may be answered in front of the decoder after it.
+    var headsDecoded = 0
 
     init() {}
 }

@@ -20,7 +20,8 @@ import NIOCore
 ///   connection; so does everything after a request handed on that may close the connection
 ///   (HTTP/1.0, or a `Connection` field other than `keep-alive`).
 /// - Answers stay in request order: while a request handed on is unanswered
-///   (`DirectHitConnection.requestsAtRouter`), later ones are handed on too. It answers only
+///   (`DirectHitConnection.requestsAtRouter`), or was refused by the decoder (no head decoded
+///   for it, `DirectHitConnection.headsDecoded`), later ones are handed on too. It answers only
 ///   while the channel is writable, as `MemoryHitHandler` does.
 /// - Idle connections close after `idleTimeout` (no bytes read and no answer written for that
 ///   long, unless the router is still answering a request read whole), as Hummingbird's idle
@@ -46,6 +47,11 @@ final class MemoryHitByteHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private var bodyBytesToPass = 0
     /// Set once bytes could not be framed: everything goes to the decoder from then on.
     private var passesEverything = false
+    /// Framed requests handed on to the decoder. Answers are given here only while the decoder
+    /// has passed on a head for each (`DirectHitConnection.headsDecoded`): one it refused is
+    /// answered with an error after it has read it, and a hit answered here in the meantime
+    /// would reach the client first, as the answer to the refused request.
+    private var requestsHandedOn = 0
     private var needsFlush = false
     private var date = HTTPDate()
     /// When bytes last arrived, on the event loop's clock (the one its timers run on).
@@ -112,7 +118,8 @@ final class MemoryHitByteHandler: ChannelDuplexHandler, RemovableChannelHandler 
                 handOn(buffer, output: &output, answered: &answered, context: context)
                 buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
             case .request(let head):
-                if head.isPlainGet, connection.requestsAtRouter == 0, context.channel.isWritable,
+                if head.isPlainGet, connection.requestsAtRouter == 0, connection.headsDecoded == requestsHandedOn,
+                   context.channel.isWritable,
                    let kind = answer(head, in: buffer, into: &output, context: context)
                 {
                     buffer.moveReaderIndex(forwardBy: head.length)
@@ -123,6 +130,7 @@ final class MemoryHitByteHandler: ChannelDuplexHandler, RemovableChannelHandler 
                     }
                     continue
                 }
+                requestsHandedOn += 1
                 let body = min(head.bodyLength, buffer.readableBytes - head.length)
                 bodyBytesToPass = head.bodyLength - body
                 // The server may close the connection after answering this one: whatever follows

@@ -64,6 +64,7 @@ final class MemoryHitHandler<RequestPart, ResponsePart>: ChannelDuplexHandler, R
         let part = unwrapInboundIn(data)
         switch parts.classify(part) {
         case .head(let request):
+            connection.headsDecoded += 1
             if connection.requestsAtRouter == 0, context.channel.isWritable, let direct = responder.directRequest(of: request) {
                 held = HeldRequest(part: part, request: direct, start: .now)
                 return
