@@ -144,6 +144,36 @@ struct RedisWriteBatchTests {
         }
     }
 
+    /// The batch script writes the head once, after its last mutation; when a mutation fails,
+    /// the head must still record what the mutations before it logged and published, so the
+    /// next write continues the same epoch and sequence instead of finding the log past the head.
+    @Test func aBatchThatFailsHalfWayLeavesTheHeadAtWhatItsEarlierMutationsLogged() async throws {
+        try await Self.withL2 { caches, admin in
+            let l2 = caches[0]
+            _ = try await admin.send("SET", RedisArgument(l2.namespace.prefix + ":e:wrong"), "a string, not an entry hash")
+            let results = await RedisDistributedCache.runWrites(
+                Self.prepared(l2, [Self.set("a", 1_000, "v"), Self.set("b", 2_000, "w"), Self.set("wrong", 3_000, "x"), Self.set("c", 4_000, "y")]),
+                client: l2.client, namespace: l2.namespace, logMaxLength: l2.logMaxLength
+            )
+            for result in results {
+                let error = await redisError { _ = try result.get() }
+                #expect(error?.serverErrorPrefix == "WRONGTYPE")
+            }
+            let head = try await admin.send("HMGET", RedisArgument(l2.namespace.head), "epoch", "seq", "hv")
+            let fields = head.array?.map(\.string) ?? []
+            #expect(fields.count == 3)
+            #expect(fields.dropFirst().first == "2")
+            #expect(fields.last == Self.version(2_000).orderedText)
+            let log = try await admin.send("XRANGE", RedisArgument(l2.namespace.log), "-", "+")
+            #expect(log.array?.compactMap { $0.array?.first?.string } == ["0-1", "0-2"])
+            #expect(try await l2.apply(Self.set("c", 4_000, "y"), publish: true) == .applied(sequence: 3))
+            let after = try await admin.send("HGET", RedisArgument(l2.namespace.head), "epoch")
+            #expect(after.string == fields.first ?? nil)
+            #expect(try await Self.value(l2, "b") == "w")
+            #expect(try await Self.value(l2, "c") == "y")
+        }
+    }
+
     @Test func aBatchRefusedAtMaxmemoryFailsEveryMutationAsDistributedOutOfMemory() async throws {
         try await Self.withL2 { caches, admin in
             let l2 = caches[0]

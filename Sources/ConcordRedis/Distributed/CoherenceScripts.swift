@@ -56,16 +56,17 @@ enum CoherenceScripts {
     ///       `1` when it is live (`CacheMutation.ordersAfterStoredSets`).
     /// Returns `{1, seq}` when applied (seq 0 when not published) or `{0, newerVersion}`.
     static let write = RedisScript(writeFunction + "\n" + #"""
-    return write(KEYS[1], KEYS[2], KEYS[3], ARGV)
+    return run(KEYS[2], function() return write(KEYS[1], KEYS[2], KEYS[3], ARGV) end)
     """#)
 
     /// Applies a batch of mutations in order, each exactly as `write` applies it alone (the same
     /// function runs once per mutation), so a batch is the same as its scripts run back to back:
     /// one version comparison, one log entry and one message per mutation. Besides one `EVALSHA`
-    /// per mutation, it saves the head's `{epoch, seq}` read and the log check after the first
-    /// mutation that needs them (the function carries them, see `writeFunction`); those were a
-    /// third of Redis's CPU per batched write, see docs/benchmarks.md. Every key is in the
-    /// cache's slot, so a batch is legal in a cluster too.
+    /// per mutation, it saves the head's reads after the first mutation that needs them and
+    /// writes the head once (the function carries its fields, see `writeFunction`): a batched
+    /// set calls 5 Redis commands instead of 11, which took Redis's CPU per batched set from
+    /// 18–21 to 12–15 µs, see docs/benchmarks.md. Every key is in the cache's slot, so a batch
+    /// is legal in a cluster too.
     ///
     /// An error (OOM on the first write, a key of the wrong type) ends the whole script, and
     /// Redis keeps what the mutations before it wrote and published; the caller fails every
@@ -78,37 +79,66 @@ enum CoherenceScripts {
     ///       number n of its tag fields, and those n fields (ARGV 14… of `write`).
     /// Returns each mutation's `write` reply, flattened: `{applied1, x1, applied2, x2, ...}`.
     static let writeBatch = RedisScript(writeFunction + "\n" + #"""
-    local results = {}
-    local b = 6
-    for i = 1, tonumber(ARGV[1]) do
-      local A = {ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6],
-                 ARGV[2], ARGV[3], ARGV[4], ARGV[b + 7], ARGV[5], ARGV[b + 8]}
-      local tags = tonumber(ARGV[b + 9])
-      for t = 1, tags do A[13 + t] = ARGV[b + 9 + t] end
-      b = b + 10 + tags
-      local reply = write(KEYS[2 + i], KEYS[1], KEYS[2], A)
-      results[2 * i - 1] = reply[1]
-      results[2 * i] = reply[2]
-    end
-    return results
+    return run(KEYS[1], function()
+      local results = {}
+      local b = 6
+      for i = 1, tonumber(ARGV[1]) do
+        local A = {ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6],
+                   ARGV[2], ARGV[3], ARGV[4], ARGV[b + 7], ARGV[5], ARGV[b + 8]}
+        local tags = tonumber(ARGV[b + 9])
+        for t = 1, tags do A[13 + t] = ARGV[b + 9 + t] end
+        b = b + 10 + tags
+        local reply = write(KEYS[2 + i], KEYS[1], KEYS[2], A)
+        results[2 * i - 1] = reply[1]
+        results[2 * i] = reply[2]
+      end
+      return results
+    end)
     """#)
 
     /// The body of `write` as a Lua function of (target, head, log, ARGV), shared by `write` and
     /// `writeBatch` so the two cannot drift apart.
     ///
-    /// `knownEpoch` and `knownSeq` carry the head's `{epoch, seq}` from one mutation of a call
-    /// to the next. Once a mutation has read (and checked against the log) or written them, the
-    /// head holds exactly them, and the log's newest entry is `0-seq` or the log is empty:
-    /// nothing else in a script writes those two fields or the log (a clear or tag removal
-    /// writes other head fields), and a script runs atomically, so a later mutation reading them
-    /// again would find them and pass the log check. The message prefix (magic, format, epoch) is
-    /// kept per epoch, and the sequence is written big-endian in one `string.char` call.
+    /// The function carries the head's fields from one mutation of a call to the next, so a
+    /// batch reads each at most once and writes the head once, at the end (`run`):
+    /// - `knownEpoch` and `knownSeq`: once a mutation has read them (and checked them against
+    ///   the log) or advanced them, they are what the head would hold had each mutation written
+    ///   it, and the log's newest entry is `0-seq` (or the log is empty). Nothing else in a script
+    ///   writes those two fields or the log, and a script runs atomically, so a later mutation
+    ///   reading them again would find the same and pass the log check.
+    /// - `knownHighest` (`hv`): only a set raises it, and it is known from then on.
+    /// - `knownRemove` and `knownExpire` (the clears, `r` and `x`): a clear or tag removal may
+    ///   write head fields, so after one they are read again.
+    /// `run` writes what changed (`flushHead`) after the last mutation, and also when one failed
+    /// (a key of the wrong type): the head then holds what it would have held had each earlier
+    /// mutation written it, exactly as before, and the error is answered with its own code
+    /// (`WRONGTYPE`, `OOM`, `READONLY`). A failure inside a mutation leaves the fields as the
+    /// mutations before it left them: they change only after its last fallible step that comes
+    /// before the head write it replaces (an `XADD` refused after it still advances the head, as
+    /// the head write before the `XADD` did).
     ///
-    /// A set that raises the head's highest stored version (`hv`) writes it in the same `HSET`
-    /// as the new `{epoch, seq}`; nothing in between can fail (the entry's `HSET` before it
-    /// succeeded), so an error leaves the same state as before.
+    /// The message prefix (magic, format, epoch) is kept per epoch, and the sequence is written
+    /// big-endian in one `string.char` call.
     private static let writeFunction = #"""
     local knownEpoch, knownSeq, prefix, prefixEpoch = nil, 0, nil, nil
+    local headDirty, pendingHighest = false, nil
+    local highestKnown, knownHighest = false, false
+    local clearsKnown, knownRemove, knownExpire = false, false, false
+    local function flushHead(headKey)
+      if headDirty and pendingHighest then
+        redis.call('HSET', headKey, 'epoch', knownEpoch, 'seq', knownSeq, 'hv', pendingHighest)
+      elseif headDirty then
+        redis.call('HSET', headKey, 'epoch', knownEpoch, 'seq', knownSeq)
+      elseif pendingHighest then
+        redis.call('HSET', headKey, 'hv', pendingHighest)
+      end
+    end
+    local function run(headKey, body)
+      local ok, result = pcall(body)
+      flushHead(headKey)
+      if not ok then return redis.error_reply(result) end
+      return result
+    end
     local function bigEndian8(n)
       local b8 = n % 256; n = (n - b8) / 256
       local b7 = n % 256; n = (n - b7) / 256
@@ -133,15 +163,28 @@ enum CoherenceScripts {
         expired = entry[2]
         if current and current >= ver and current <= A[11] then return {0, current} end
         if kind == 1 then
-          local hiding = redis.call('HMGET', headKey, 'hv', 'r', 'x')
-          highest = table.remove(hiding, 1)
+          if not (clearsKnown and highestKnown) then
+            local markers = redis.call('HMGET', headKey, 'hv', 'r', 'x')
+            if not highestKnown then
+              knownHighest = markers[1]
+              highestKnown = true
+            end
+            knownRemove, knownExpire = markers[2], markers[3]
+            clearsKnown = true
+          end
+          highest = knownHighest
+          local hiding = {knownRemove, knownExpire}
           for i = 14, #A do hiding[#hiding + 1] = redis.call('HGET', headKey, A[i]) end
           for _, marker in ipairs(hiding) do
             if marker and marker >= ver and marker <= A[11] then return {0, marker} end
           end
         end
       elseif store and kind >= 4 and A[14] == '1' then
-        highest = redis.call('HGET', headKey, 'hv')
+        if not highestKnown then
+          knownHighest = redis.call('HGET', headKey, 'hv')
+          highestKnown = true
+        end
+        highest = knownHighest
         if highest and highest > ver and highest <= A[11] then return {0, highest} end
       end
       local seq = 0
@@ -219,12 +262,14 @@ enum CoherenceScripts {
         end
       end
       if newEpoch then redis.call('DEL', logKey) end
-      if (newEpoch or message) and raisedHighest then
-        redis.call('HSET', headKey, 'epoch', epoch, 'seq', seq, 'hv', raisedHighest)
-      elseif newEpoch or message then
-        redis.call('HSET', headKey, 'epoch', epoch, 'seq', seq)
-      elseif raisedHighest then
-        redis.call('HSET', headKey, 'hv', raisedHighest)
+      if newEpoch or message then
+        knownEpoch = epoch
+        knownSeq = seq
+        headDirty = true
+      end
+      if raisedHighest then
+        knownHighest = raisedHighest
+        pendingHighest = raisedHighest
       end
       if message then
         redis.call('XADD', logKey, 'MAXLEN', '~', A[8], '0-' .. seq, 'm', message)
@@ -234,6 +279,7 @@ enum CoherenceScripts {
           redis.call('PUBLISH', A[10], message)
         end
       end
+      if store and kind >= 4 then clearsKnown = false end
       if epoch then
         knownEpoch = epoch
         knownSeq = seq
