@@ -4,6 +4,7 @@
 #   entry-envelope     DistributedEntry.decode (L2 envelopes) and the read arithmetic on them
 #   resp-reader        the RESP reader (hiredis redisReader + conversion to RESPValue)
 #   resp-request       the RESP front end's request reader, read whole and in two pieces (in place too)
+#   http-head          the HTTP head scanner in front of the node's decoder, whole and cut at every length
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]    # default: 60 s per target, every target
 #
@@ -17,7 +18,7 @@ cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 shift || true
 targets=("$@")
-if [ ${#targets[@]} -eq 0 ]; then targets=(backplane-message entry-envelope resp-reader resp-request); fi
+if [ ${#targets[@]} -eq 0 ]; then targets=(backplane-message entry-envelope resp-reader resp-request http-head); fi
 
 concord_sources=(
     Sources/Concord/Coherence/BackplaneMessage.swift
@@ -49,6 +50,7 @@ for target in "${targets[@]}"; do
         entry-envelope) sources=(Fuzz/Targets/EntryEnvelopeFuzz.swift "${concord_sources[@]}"); extra=() ;;
         resp-reader) sources=(Fuzz/Targets/RESPReaderFuzz.swift "${resp_sources[@]}"); extra=(-I Sources/CHiredis -lhiredis) ;;
         resp-request) sources=(Fuzz/Targets/RESPRequestFuzz.swift Sources/ConcordNode/RESP/RESPRequestReader.swift Sources/ConcordNode/RESP/RESPArguments.swift Sources/ConcordNode/RESP/RESPProtocolError.swift); extra=() ;;
+        http-head) sources=(Fuzz/Targets/HTTPHeadFuzz.swift Sources/ConcordNode/HTTP/HTTPHeadScanner.swift); extra=() ;;
         *) echo "fuzz.sh: unknown target '$target'" >&2; exit 2 ;;
     esac
     binary="$out/bin/$target"

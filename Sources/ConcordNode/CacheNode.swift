@@ -158,6 +158,12 @@ public final class CacheNode: Sendable {
             additionalChannelHandlers: [makeHTTP1CloseAfterResponseHandler(), makeHTTP1RequestDeadlineHandler(timeout: requestTimeout)],
             idleTimeout: idleTimeout
         )
+        // With direct hits, their byte handler keeps the idle timeout (Hummingbird's timer never
+        // sees the requests it answers).
+        let http1WithoutIdleTimer = HTTP1Channel.Configuration(
+            additionalChannelHandlers: [makeHTTP1CloseAfterResponseHandler(), makeHTTP1RequestDeadlineHandler(timeout: requestTimeout)],
+            idleTimeout: nil
+        )
         // L1 hits are answered on the event loop, without the router. Not with an origin: there
         // a GET is `getOrSet`, whose hit may be due for an eager refresh that only it starts.
         // Not when the process traces either: every request then goes through the router's
@@ -166,9 +172,10 @@ public final class CacheNode: Sendable {
             ? MemoryHitResponder(cache: cache, tokens: tokens, metrics: metrics, serverName: Self.serverName)
             : nil
         var server = HTTPServerBuilder { responder -> any ServerChildChannel in
-            let channel = HTTP1Channel(responder: responder, configuration: http1)
-            guard let directHits else { return channel }
-            return MemoryHitHTTP1Channel(base: channel, responder: directHits)
+            guard let directHits else { return HTTP1Channel(responder: responder, configuration: http1) }
+            return MemoryHitHTTP1Channel(
+                base: HTTP1Channel(responder: responder, configuration: http1WithoutIdleTimer), responder: directHits,
+                idleTimeout: idleTimeout)
         }
         if let tls { server = try .tls(server, tlsConfiguration: tls) }
         return Application(

@@ -135,6 +135,57 @@ struct NodeDirectHitTests {
         }
     }
 
+    @Test("a hit answered from the request's bytes is byte for byte the answer of the decoded path, and counted alike")
+    func byteAnswerSameAsDecoded() async throws {
+        let node = try makeMemoryNode()
+        try await node.makeApplication().test(.live) { client in
+            let port = try #require(client.port)
+            #expect(try await client.put("/v1/cache/k", "value").status == .ok)
+            let connection = try RawConnection(port: port)
+            // `%6B` is `k`: an escape is left to the decoder, whose path (`MemoryHitHandler`)
+            // answers the same hit. The Date lines may differ by a second.
+            try connection.send("GET /v1/cache/k HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET /v1/cache/%6B HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            let answer = await readAnswers(connection, count: 2, endingWith: "value")
+            let withoutDates = answer.split(separator: "\r\n", omittingEmptySubsequences: false).filter { !$0.hasPrefix("Date: ") }.joined(separator: "\r\n")
+            let answers = withoutDates.components(separatedBy: "HTTP/1.1 ").dropFirst()
+            #expect(answers.count == 2, "\(answer)")
+            #expect(Set(answers).count == 1, "\(answer)")
+            #expect(answers.first?.hasPrefix("200 OK\r\nConcord-Version: ") == true)
+            #expect(try await directHits(client) == 2)
+        }
+    }
+
+    @Test("requests cut across reads, bodies, and a chunked request: every answer right and in order")
+    func cutRequestsInOrder() async throws {
+        let node = try makeMemoryNode()
+        try await node.makeApplication().test(.live) { client in
+            let port = try #require(client.port)
+            #expect(try await client.put("/v1/cache/k", "value-k").status == .ok)
+            let connection = try RawConnection(port: port)
+            let script = "GET /v1/cache/k HTTP/1.1\r\nHost: x\r\n\r\n"
+                + "PUT /v1/cache/j HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\n\r\nvalue-j"
+                + "GET /v1/cache/j HTTP/1.1\r\nHost: x\r\n\r\n"
+                + "PUT /v1/cache/c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n7\r\nvalue-c\r\n0\r\n\r\n"
+                + "GET /v1/cache/c HTTP/1.1\r\nHost: x\r\n\r\n"
+                + "GET /v1/cache/k HTTP/1.1\r\nHost: x\r\n\r\n"
+            // Cut at a few places inside heads and bodies (the node may still read pieces together).
+            let bytes = Array(script.utf8)
+            var start = 0
+            for cut in [20, 50, 110, 120, 200, 260, bytes.count] {
+                try connection.send(Array(bytes[start..<cut]))
+                start = cut
+            }
+            let answer = await readAnswers(connection, count: 6, endingWith: "value-k")
+            let statuses = answer.components(separatedBy: "HTTP/1.1 ").dropFirst().map { String($0.prefix(3)) }
+            #expect(statuses == ["200", "200", "200", "200", "200", "200"], "\(answer)")
+            var rest = Substring(answer)
+            for body in ["value-k", "Concord-Version", "value-j", "Concord-Version", "value-c", "value-k"] {
+                let found = try #require(rest.range(of: body), "\(body) out of order in \(answer)")
+                rest = rest[found.upperBound...]
+            }
+        }
+    }
+
     @Test("Connection: close on a hit: answered, then the connection is closed")
     func connectionClose() async throws {
         let node = try makeMemoryNode()
@@ -161,6 +212,18 @@ struct NodeDirectHitTests {
                 #expect(try await directHits(client) == 0)
             }
         }
+    }
+
+    /// What the connection receives until it holds `count` answers and ends with `suffix` (each
+    /// read waits at most 5 s; a few of them bound the whole).
+    private func readAnswers(_ connection: RawConnection, count: Int, endingWith suffix: String) async -> String {
+        var text = ""
+        for _ in 0..<20 {
+            let read = await connection.read(until: suffix)
+            text += read.text
+            if read.closed || (text.components(separatedBy: "HTTP/1.1 ").count > count && text.hasSuffix(suffix)) { break }
+        }
+        return text
     }
 
     /// `concord_http_direct_hits_total` from `/metrics`.

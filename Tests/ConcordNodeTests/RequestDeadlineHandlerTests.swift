@@ -54,6 +54,17 @@ struct RequestDeadlineHandlerTests {
         #expect(!channel.isActive)
     }
 
+    @Test("answers written in front of the decoder give the next request a full deadline too")
+    func directAnswers() throws {
+        let channel = try makeChannel()
+        channel.embeddedEventLoop.advanceTime(by: .seconds(2))
+        channel.pipeline.fireUserInboundEventTriggered(DirectAnswersWritten())
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(2_999))
+        #expect(channel.isActive)
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(1))
+        #expect(!channel.isActive)
+    }
+
     @Test("a connection that keeps answering in time stays open, over many deadlines")
     func steadyConnection() throws {
         let channel = try makeChannel()

@@ -119,6 +119,18 @@ extension HybridCache {
         guard case .hit(let result) = try tryGetFromMemory(key, as: [UInt8].self) else { return nil }
         return result
     }
+
+    /// `servableMemoryHit` for a key given as its UTF-8 bytes, which `readsKeyBytes` must
+    /// accept (nil otherwise, with nothing counted): no key `String` is built for a hit.
+    package func servableMemoryHit(utf8 key: UnsafeRawBufferPointer) throws -> CacheResult<[UInt8]>? {
+        guard readsKeyBytes(key), !configuration.defaultEntryOptions.skipMemoryRead else { return nil }
+        let now = clock.coarseNow()
+        guard let entry = memory.peek(hash: Self.stringHash(utf8: key), where: { Self.utf8(of: $0, equals: key) }, now: now),
+              isServable(entry, now: now)
+        else { return nil }
+        guard case .hit(let result) = try tryGetFromMemory(utf8: key) else { return nil }
+        return result
+    }
 }
 
 /// The outcome of `HybridCache.tryGetFromMemory`.

@@ -160,6 +160,16 @@ public final class MemoryCache<Key: Hashable & Sendable, Value: Sendable>: @unch
         }
     }
 
+    /// `peek(_:now:)` for a caller that holds the key in another form (its UTF-8 bytes in a
+    /// request buffer): `hash` must be the key's `hashValue` and `matches` must accept that key
+    /// and no other.
+    @inlinable
+    func peek(hash: Int, where matches: (Key) -> Bool, now: CacheInstant) -> Value? {
+        shard(shardIndex(for: hash)).pointee.withLock { shard in
+            shard.peek(hash: Self.tableHash(hash), where: matches, now: now.nanoseconds)
+        }
+    }
+
     // MARK: Writing
 
     /// Stores `item` under `key`, replacing any value there. Returns false when the item was

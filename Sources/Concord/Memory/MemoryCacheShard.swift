@@ -230,6 +230,15 @@ struct MemoryCacheShard<Key: Hashable, Value> {
         return slots[found.position].value
     }
 
+    /// `peek(_:hash:now:)` by a key matcher (see `find(hash:where:)`).
+    @inlinable
+    func peek(hash: UInt32, where matches: (Key) -> Bool, now: Int64) -> Value? {
+        guard let found = find(hash: hash, where: matches), !Self.isExpired(slots[found.position].meta, now: now) else {
+            return nil
+        }
+        return slots[found.position].value
+    }
+
     // MARK: Writing
 
     /// Stores `item` unless `condition` (given the live value, or nil) refuses. Returns whether

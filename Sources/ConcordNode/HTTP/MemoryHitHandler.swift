@@ -49,21 +49,22 @@ final class MemoryHitHandler<RequestPart, ResponsePart>: ChannelDuplexHandler, R
     private let responder: MemoryHitResponder
     private let parts: Parts
     private var held: HeldRequest?
-    /// Requests handed to the router whose answer's end has not been written yet.
-    private var requestsAtRouter = 0
+    /// Requests handed to the router and their answers, shared with `MemoryHitByteHandler`.
+    private let connection: DirectHitConnection
     private var needsFlush = false
     private var date = HTTPDate()
 
-    init(responder: MemoryHitResponder, parts: Parts) {
+    init(responder: MemoryHitResponder, parts: Parts, connection: DirectHitConnection = DirectHitConnection()) {
         self.responder = responder
         self.parts = parts
+        self.connection = connection
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
         switch parts.classify(part) {
         case .head(let request):
-            if requestsAtRouter == 0, context.channel.isWritable, let direct = responder.directRequest(of: request) {
+            if connection.requestsAtRouter == 0, context.channel.isWritable, let direct = responder.directRequest(of: request) {
                 held = HeldRequest(part: part, request: direct, start: .now)
                 return
             }
@@ -74,6 +75,7 @@ final class MemoryHitHandler<RequestPart, ResponsePart>: ChannelDuplexHandler, R
             context.fireChannelRead(data)
         case .end:
             guard let request = held else {
+                connection.isReadingRouterRequest = false
                 context.fireChannelRead(data)
                 return
             }
@@ -91,6 +93,7 @@ final class MemoryHitHandler<RequestPart, ResponsePart>: ChannelDuplexHandler, R
                 return
             }
             handToRouter(context: context, wrapInboundOut(request.part))
+            connection.isReadingRouterRequest = false
             context.fireChannelRead(data)
         }
     }
@@ -107,7 +110,10 @@ final class MemoryHitHandler<RequestPart, ResponsePart>: ChannelDuplexHandler, R
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         // Never below zero: the router also answers a request it could not parse, which never
         // came through here as a head.
-        if parts.isEnd(unwrapOutboundIn(data)), requestsAtRouter > 0 { requestsAtRouter -= 1 }
+        if parts.isEnd(unwrapOutboundIn(data)), connection.requestsAtRouter > 0 {
+            connection.requestsAtRouter -= 1
+            connection.lastRouterAnswer = context.eventLoop.now
+        }
         context.write(data, promise: promise)
     }
 
@@ -125,7 +131,8 @@ final class MemoryHitHandler<RequestPart, ResponsePart>: ChannelDuplexHandler, R
     }
 
     private func handToRouter(context: ChannelHandlerContext, _ head: NIOAny) {
-        requestsAtRouter += 1
+        connection.requestsAtRouter += 1
+        connection.isReadingRouterRequest = true
         context.fireChannelRead(head)
     }
 
@@ -140,14 +147,15 @@ final class MemoryHitHandler<RequestPart, ResponsePart>: ChannelDuplexHandler, R
 private func makeMemoryHitHandler<Inbound, Outbound>(
     for _: NIOAsyncChannel<Inbound, Outbound>.Type,
     responder: MemoryHitResponder,
+    connection: DirectHitConnection,
     parts: MemoryHitHandler<Inbound, Outbound>.Parts
 ) -> MemoryHitHandler<Inbound, Outbound> {
-    MemoryHitHandler(responder: responder, parts: parts)
+    MemoryHitHandler(responder: responder, parts: parts, connection: connection)
 }
 
 /// The handler for Hummingbird's HTTP/1.1 channel.
-func makeHTTP1MemoryHitHandler(responder: MemoryHitResponder) -> any RemovableChannelHandler {
-    makeMemoryHitHandler(for: HTTP1Channel.Value.self, responder: responder, parts: .init(
+func makeHTTP1MemoryHitHandler(responder: MemoryHitResponder, connection: DirectHitConnection = DirectHitConnection()) -> any RemovableChannelHandler {
+    makeMemoryHitHandler(for: HTTP1Channel.Value.self, responder: responder, connection: connection, parts: .init(
         classify: { part in
             switch part {
             case .head(let request): .head(request)

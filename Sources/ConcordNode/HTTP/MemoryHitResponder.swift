@@ -14,6 +14,16 @@ struct MemoryHitResponder: Sendable {
     let metrics: NodeMetrics
     /// The `Server` header the application adds to every answer.
     let serverName: String
+    /// The body of `GET /health`, the same for every request.
+    private let healthBody: [UInt8]
+
+    init(cache: HybridCache, tokens: AccessTokens, metrics: NodeMetrics, serverName: String) {
+        self.cache = cache
+        self.tokens = tokens
+        self.metrics = metrics
+        self.serverName = serverName
+        self.healthBody = JSONBody.encode(HealthBody(status: "ok", node: cache.nodeID))
+    }
 
     /// A request this path may answer.
     enum DirectRequest: Sendable, Equatable {
@@ -71,9 +81,50 @@ struct MemoryHitResponder: Sendable {
         return (HTTPResponse(status: .ok, headerFields: headers), body)
     }
 
+    /// Writes the whole answer to a GET of the key whose UTF-8 bytes are `keyBytes` (as HTTP/1.1
+    /// bytes, exactly as the router's answer is encoded) when L1 holds it servable (counted as
+    /// a hit); false with nothing written or counted otherwise, and for a key that
+    /// `HybridCache.readsKeyBytes` does not take.
+    func writeAnswer(keyBytes: UnsafeRawBufferPointer, date: String, into buffer: inout ByteBuffer) -> Bool {
+        guard let result = try? cache.servableMemoryHit(utf8: keyBytes) else { return false }
+        // The header order of `answer(_:date:allocator:)`, names as NIO's encoder writes them.
+        buffer.writeStaticString("HTTP/1.1 200 OK\r\nConcord-Version: ")
+        buffer.writeString(String(result.version.milliseconds))
+        buffer.writeStaticString(".")
+        buffer.writeString(String(result.version.counter))
+        buffer.writeStaticString("@")
+        buffer.writeString(result.version.node)
+        buffer.writeStaticString("\r\nContent-Type: application/octet-stream\r\nConcord-Source: ")
+        buffer.writeString(NodeRoutes.sourceName(result.source))
+        buffer.writeStaticString(result.isStale ? "\r\nConcord-Stale: true\r\nContent-Length: " : "\r\nConcord-Stale: false\r\nContent-Length: ")
+        buffer.writeString(String(result.value.count))
+        writeTail(date: date, into: &buffer)
+        buffer.writeBytes(result.value)
+        return true
+    }
+
+    /// Writes the whole answer to `GET /health`, as `writeAnswer` does for a hit.
+    func writeHealthAnswer(date: String, into buffer: inout ByteBuffer) {
+        buffer.writeStaticString("HTTP/1.1 200 OK\r\nContent-Type: ")
+        buffer.writeString(JSONBody.contentType)
+        buffer.writeStaticString("\r\nContent-Length: ")
+        buffer.writeString(String(healthBody.count))
+        writeTail(date: date, into: &buffer)
+        buffer.writeBytes(healthBody)
+    }
+
+    /// `Date` and `Server`, then the head's end.
+    private func writeTail(date: String, into buffer: inout ByteBuffer) {
+        buffer.writeStaticString("\r\nDate: ")
+        buffer.writeString(date)
+        buffer.writeStaticString("\r\nServer: ")
+        buffer.writeString(serverName)
+        buffer.writeStaticString("\r\n\r\n")
+    }
+
     /// The router's answer to `GET /health` (`NodeRoutes.health`): same body, same headers.
     func healthAnswer(date: String, allocator: ByteBufferAllocator) -> (head: HTTPResponse, body: ByteBuffer) {
-        let encoded = JSONBody.encode(HealthBody(status: "ok", node: cache.nodeID))
+        let encoded = healthBody
         var body = allocator.buffer(capacity: encoded.count)
         body.writeBytes(encoded)
         var headers = HTTPFields()

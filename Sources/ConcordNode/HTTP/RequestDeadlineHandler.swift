@@ -50,6 +50,15 @@ final class RequestDeadlineHandler<RequestPart, ResponsePart>: ChannelDuplexHand
         context.fireChannelRead(data)
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // Answers written in front of the decoder (`MemoryHitByteHandler`) are answers too.
+        if event is DirectAnswersWritten {
+            startWaiting(context: context)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         // After an answer the connection waits for its next request: that one gets a full deadline.
         if isResponseEnd(unwrapOutboundIn(data)) { startWaiting(context: context) }
