@@ -19,7 +19,10 @@ struct HTTPHeadScannerTests {
         let request = "GET /v1/cache/k HTTP/1.1\r\nHost: x\r\nAuthorization:  Bearer t \r\nConnection: Keep-Alive\r\n\r\n"
         let framed = try head(request + "GET /next")
         #expect(framed.length == request.utf8.count)
-        #expect(framed.isPlainGet && framed.bodyLength == 0)
+        #expect(framed.isPlainGet && framed.keepsAlive && framed.bodyLength == 0)
+        #expect(try !head("GET /k HTTP/1.0\r\n\r\n").keepsAlive)
+        #expect(try !head("GET /k HTTP/1.1\r\nConnection: close\r\n\r\n").keepsAlive)
+        #expect(try head("PUT /k HTTP/1.1\r\nContent-Length: 1\r\n\r\nx").keepsAlive)
         #expect(request.utf8.map { $0 }[framed.target].elementsEqual("/v1/cache/k".utf8))
         #expect(request.utf8.map { $0 }[try #require(framed.authorization)].elementsEqual("Bearer t".utf8))
         #expect(try head("GET /k HTTP/1.1\r\nContent-Length: 0\r\n\r\n").isPlainGet)

@@ -97,6 +97,17 @@ struct MemoryHitByteHandlerTests {
         #expect(try written(channel).isEmpty)
     }
 
+    @Test("after a request that may close the connection, later hits go to the decoder too")
+    func closingRequestPassesTheRest() async throws {
+        for closing in ["GET /v1/cache/absent HTTP/1.1\r\nConnection: close\r\n\r\n", "GET /v1/cache/k HTTP/1.0\r\n\r\n"] {
+            let (channel, _) = try await makeChannel()
+            try send(channel, closing + Self.hit)
+            try send(channel, Self.hit)
+            #expect(try handedOn(channel) == [closing, Self.hit, Self.hit], "\(closing)")
+            #expect(try written(channel).isEmpty)
+        }
+    }
+
     @Test("the idle timer counts from the last read or the router's last answer, and spares a request the router is answering")
     func idleTimer() async throws {
         let connection = DirectHitConnection()

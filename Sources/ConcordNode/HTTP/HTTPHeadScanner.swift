@@ -25,6 +25,9 @@ enum HTTPHeadScanner {
         /// `GET`, HTTP/1.1, no body, no `Expect`, no `Connection` but `keep-alive`, at most one
         /// `Authorization`: a request whose answer depends on its target and token only.
         var isPlainGet: Bool
+        /// HTTP/1.1 with no `Connection` field but `keep-alive`: the connection surely stays open
+        /// after the answer. Otherwise the server may close it once the request is answered.
+        var keepsAlive: Bool
         /// Where the request target lies in the scanned bytes.
         var target: Range<Int>
         /// Where the `Authorization` value lies (without surrounding whitespace), when there is one.
@@ -56,6 +59,7 @@ enum HTTPHeadScanner {
         var bodyLength: Int?
         var isPlain = isGet && isHTTP11 && bytes[target] == UInt8(ascii: "/")
         var authorization: Range<Int>?
+        var keepsAlive = isHTTP11
         while true {
             if cursor.endOfInput { return cursor.outcomeAtStop }
             if bytes[cursor.index] == UInt8(ascii: "\r") || bytes[cursor.index] == UInt8(ascii: "\n") {
@@ -91,13 +95,16 @@ enum HTTPHeadScanner {
                 if authorization != nil { isPlain = false }
                 authorization = value..<valueEnd
             } else if nameLength == 10, equalsIgnoringCase(bytes, name, "connection") {
-                if !(valueEnd - value == 10 && equalsIgnoringCase(bytes, value, "keep-alive")) { isPlain = false }
+                if !(valueEnd - value == 10 && equalsIgnoringCase(bytes, value, "keep-alive")) {
+                    isPlain = false
+                    keepsAlive = false
+                }
             } else if nameLength == 6, equalsIgnoringCase(bytes, name, "expect") {
                 isPlain = false
             }
         }
         return .request(Head(
-            length: cursor.index, bodyLength: bodyLength ?? 0, isPlainGet: isPlain, target: target..<targetEnd,
+            length: cursor.index, bodyLength: bodyLength ?? 0, isPlainGet: isPlain, keepsAlive: keepsAlive, target: target..<targetEnd,
             authorization: authorization))
     }
 

@@ -17,7 +17,8 @@ import NIOCore
 ///   whole (head, then as much of its body as has arrived, the rest as it comes). Bytes it
 ///   cannot frame strictly (chunked bodies, folded or malformed heads, heads past
 ///   `maxHeadBytes`) go to the decoder with everything after them, for the rest of the
-///   connection.
+///   connection; so does everything after a request handed on that may close the connection
+///   (HTTP/1.0, or a `Connection` field other than `keep-alive`).
 /// - Answers stay in request order: while a request handed on is unanswered
 ///   (`DirectHitConnection.requestsAtRouter`), later ones are handed on too. It answers only
 ///   while the channel is writable, as `MemoryHitHandler` does.
@@ -90,7 +91,12 @@ final class MemoryHitByteHandler: ChannelDuplexHandler, RemovableChannelHandler 
         var answered = 0
         let start = ContinuousClock.now
         while buffer.readableBytes > 0 {
-            if bodyBytesToPass > 0 {
+            if bodyBytesToPass > 0 || passesEverything {
+                // After a request that may close the connection, the rest goes on as it comes.
+                guard bodyBytesToPass > 0 else {
+                    handOn(buffer, output: &output, answered: &answered, context: context)
+                    break
+                }
                 let count = min(bodyBytesToPass, buffer.readableBytes)
                 bodyBytesToPass -= count
                 handOn(buffer.readSlice(length: count)!, output: &output, answered: &answered, context: context)
@@ -119,6 +125,9 @@ final class MemoryHitByteHandler: ChannelDuplexHandler, RemovableChannelHandler 
                 }
                 let body = min(head.bodyLength, buffer.readableBytes - head.length)
                 bodyBytesToPass = head.bodyLength - body
+                // The server may close the connection after answering this one: whatever follows
+                // meets the decoder, as it did before this handler.
+                if !head.keepsAlive { passesEverything = true }
                 handOn(buffer.readSlice(length: head.length + body)!, output: &output, answered: &answered, context: context)
             }
         }
