@@ -3,6 +3,8 @@ import ConcordRedis
 import ConcordProcess
 import Histogram
 import Logging
+import NIOCore
+import NIOPosix
 
 /// The `propagation` suite: how long after `set` on node A the entry is expired on node B,
 /// timed by B's `.messageApplied` event, with 1, 4, 16 and 64 receiving nodes, writes
@@ -10,7 +12,10 @@ import Logging
 /// through the same client code and server, in the same modes.
 ///
 /// Every node is a full `HybridCache` with its own command and subscriber connections, as
-/// separate processes would have; all run in this process, so they share its two cores.
+/// separate processes would have; all run in this process, so they share its two cores. Each
+/// receiving node, each raw subscriber and the tap run on an event loop of their own, as in a
+/// process of their own: on the writer's loops, the receivers' reading and applying delayed the
+/// writer's own replies and next writes, which no separate receiver would.
 struct PropagationSuite: Sendable {
     /// How writes follow each other.
     enum Mode: Sendable, Equatable, CustomStringConvertible {
@@ -120,9 +125,25 @@ struct PropagationSuite: Sendable {
     }
 
     private func measure(receivers receiverCount: Int, target: Target) async throws -> [BenchResult] {
+        // One loop each for every receiving node, raw subscriber and the tap; the writer and the
+        // raw publisher share SwiftNIO's shared loops, as the writing process's own.
+        let ownLoops = (0..<(2 * receiverCount + 1)).map { _ in MultiThreadedEventLoopGroup(numberOfThreads: 1) }
+        do {
+            let results = try await measure(receivers: receiverCount, target: target, ownLoops: ownLoops)
+            for group in ownLoops { try? await group.shutdownGracefully() }
+            return results
+        } catch {
+            for group in ownLoops { try? await group.shutdownGracefully() }
+            throw error
+        }
+    }
+
+    private func measure(receivers receiverCount: Int, target: Target, ownLoops: [MultiThreadedEventLoopGroup]) async throws -> [BenchResult] {
         let cacheName = "bench-propagation-\(receiverCount)"
         let nodes = try (0...receiverCount).map { index in
-            try BenchNode(id: index == 0 ? "writer" : "receiver-\(index)", cacheName: cacheName, redis: target.redis, logger: logger)
+            try BenchNode(
+                id: index == 0 ? "writer" : "receiver-\(index)", cacheName: cacheName, redis: target.redis, logger: logger,
+                eventLoopGroup: index == 0 ? MultiThreadedEventLoopGroup.singleton : ownLoops[index - 1])
         }
         let writer = nodes[0]
         let receivers = Array(nodes.dropFirst())
@@ -131,11 +152,13 @@ struct PropagationSuite: Sendable {
         // The raw reference: one publishing client, one subscriber per receiving node.
         let rawChannel = "bench:raw:\(receiverCount)"
         let publisher = RedisClient(configuration: target.redis, logger: logger)
-        let subscribers = (0..<receiverCount).map { _ in RedisSubscriber(configuration: target.redis, logger: logger) }
+        let subscribers = (0..<receiverCount).map {
+            RedisSubscriber(configuration: target.redis, logger: logger, eventLoopGroup: ownLoops[receiverCount + $0])
+        }
         let rawBoard = LatencyBoard()
         // A tap: a plain subscriber on the Concord channel, to split each delivery into the
         // writer's part (set → message on the channel) and the receiver's (channel → applied).
-        let tap = RedisSubscriber(configuration: target.redis, logger: logger)
+        let tap = RedisSubscriber(configuration: target.redis, logger: logger, eventLoopGroup: ownLoops[2 * receiverCount])
         let tapBoard = LatencyBoard()
         let tapMessages = tap.messages
 
@@ -373,19 +396,21 @@ struct BenchNode: Sendable {
         try self.init(id: id, cacheName: cacheName, redis: server.configuration(), logger: logger, configureRedis: configureRedis, configure: configure)
     }
 
-    /// A node on the Redis (standalone, Sentinel or Cluster) that `redis` describes.
+    /// A node on the Redis (standalone, Sentinel or Cluster) that `redis` describes, its
+    /// connections on `eventLoopGroup`.
     init(
         id: String,
         cacheName: String,
         redis: RedisConfiguration,
         logger: Logger,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         configureRedis: (inout RedisConfiguration) -> Void = { _ in },
         configure: (inout HybridCacheConfiguration) -> Void = { _ in }
     ) throws {
         var redis = redis
         redis.clientName = "bench-\(id)"
         configureRedis(&redis)
-        backend = RedisCacheBackend(configuration: redis, cacheName: cacheName, logger: logger)
+        backend = RedisCacheBackend(configuration: redis, cacheName: cacheName, logger: logger, eventLoopGroup: eventLoopGroup)
         var configuration = HybridCacheConfiguration(cacheName: cacheName, nodeID: id)
         configuration.defaultEntryOptions.duration = .seconds(3600)
         configuration.eventBufferSize = 1 << 16
