@@ -34,7 +34,7 @@ struct NodeProcessTests {
             clients.append(NodeClient(port: port, configuration: .init(requestTimeout: .seconds(30))))
         }
         for client in clients {
-            let ready = await eventually(timeout: .seconds(10)) { (try? await client.ready()) == true }
+            let ready = await eventually(timeout: TestBounds.condition) { (try? await client.ready()) == true }
             #expect(ready, "\(client.baseURL) never became ready:\n\(output.text)")
         }
         return clients

@@ -65,7 +65,9 @@ struct NodeStatisticsMetricsTests {
         try await withRedisServer { server in
             let output = OutputLog()
             // n1 loads misses from the origin (getOrSet); n2 has no origin, so its GETs are tryGet.
-            let withOrigin = ["--origin", "sqlite:\(originPath)"]
+            // No soft timeout: on a loaded machine the failing origin could outlast the default
+            // 100 ms, and the stale value would then be served for a timeout, not an error.
+            let withOrigin = ["--origin", "sqlite:\(originPath)", "--factory-soft-timeout", "off"]
             var nodes: [NodeProcess] = []
             do {
                 for (id, extra) in [("stats-1", withOrigin), ("stats-2", [])] {
