@@ -154,16 +154,12 @@ public final class CacheNode: Sendable {
         let scheme = tls == nil ? "http" : "https"
         // The idle timeout closes connections that send nothing; the request deadline closes
         // those that trickle a request in a byte at a time, which resets any idle timer.
-        let http1 = HTTP1Channel.Configuration(
-            additionalChannelHandlers: [makeHTTP1CloseAfterResponseHandler(), makeHTTP1RequestDeadlineHandler(timeout: requestTimeout)],
-            idleTimeout: idleTimeout
-        )
-        // With direct hits, their byte handler keeps the idle timeout (Hummingbird's timer never
-        // sees the requests it answers).
-        let http1WithoutIdleTimer = HTTP1Channel.Configuration(
-            additionalChannelHandlers: [makeHTTP1CloseAfterResponseHandler(), makeHTTP1RequestDeadlineHandler(timeout: requestTimeout)],
-            idleTimeout: nil
-        )
+        let http1 = { @Sendable (idleTimeout: TimeAmount?) in
+            HTTP1Channel.Configuration(
+                additionalChannelHandlers: [makeHTTP1CloseAfterResponseHandler(), makeHTTP1RequestDeadlineHandler(timeout: requestTimeout)],
+                idleTimeout: idleTimeout
+            )
+        }
         // L1 hits are answered on the event loop, without the router. Not with an origin: there
         // a GET is `getOrSet`, whose hit may be due for an eager refresh that only it starts.
         // Not when the process traces either: every request then goes through the router's
@@ -172,9 +168,11 @@ public final class CacheNode: Sendable {
             ? MemoryHitResponder(cache: cache, tokens: tokens, metrics: metrics, serverName: Self.serverName)
             : nil
         var server = HTTPServerBuilder { responder -> any ServerChildChannel in
-            guard let directHits else { return HTTP1Channel(responder: responder, configuration: http1) }
+            guard let directHits else { return HTTP1Channel(responder: responder, configuration: http1(idleTimeout)) }
+            // With direct hits, their byte handler keeps the idle timeout (Hummingbird's timer
+            // never sees the requests it answers).
             return MemoryHitHTTP1Channel(
-                base: HTTP1Channel(responder: responder, configuration: http1WithoutIdleTimer), responder: directHits,
+                base: HTTP1Channel(responder: responder, configuration: http1(nil)), responder: directHits,
                 idleTimeout: idleTimeout)
         }
         if let tls { server = try .tls(server, tlsConfiguration: tls) }
