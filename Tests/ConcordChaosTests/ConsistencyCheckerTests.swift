@@ -294,6 +294,29 @@ import Testing
         #expect(checker.check(lost).blamed(.boundedStalenessHealthy) == [read])
     }
 
+    @Test func aBackgroundWriteCaughtOnItsNodeByAFaultIsOwedFromTheHeal() {
+        // n1 acknowledges v2 in the background (before its L2 write) 3 ms before its link is
+        // cut: the write waits in n1's queue until the heal, so n2, untouched, may serve v1
+        // meanwhile; after heal + the convergence bound it may not.
+        func history(background: Bool, cutAt: Double, readAt: Double) -> (History, Int) {
+            var h = HistoryBuilder()
+            h.write("n1", "k", v: 1, 0, 10)
+            h.write("n1", "k", v: 2, 100, 110, background: background)
+            h.fault("partition-one", targets: ["n1"], cutAt, heal: 4_000)
+            let read = h.read("n2", "k", v: 1, readAt, readAt + 5)
+            return (h.history(), read)
+        }
+        #expect(checker.check(history(background: true, cutAt: 113, readAt: 1_200).0).passed)
+        let (late, lateRead) = history(background: true, cutAt: 113, readAt: 5_000)
+        #expect(checker.check(late).blamed(.boundedStalenessHealthy) == [lateRead])
+        // A write acknowledged after its L2 write was published before the cut: owed at ack + Δ.
+        let (published, publishedRead) = history(background: false, cutAt: 113, readAt: 1_200)
+        #expect(checker.check(published).blamed(.boundedStalenessHealthy) == [publishedRead])
+        // A background write a fault caught only after Δ had reached L2 by then: owed too.
+        let (reached, reachedRead) = history(background: true, cutAt: 1_150, readAt: 1_200)
+        #expect(checker.check(reached).blamed(.boundedStalenessHealthy) == [reachedRead])
+    }
+
     // MARK: C5
 
     private func convergenceHistory(n2Reads: [(Int64, Double)], end: Double = 4_000) -> (HistoryBuilder, [Int]) {

@@ -53,7 +53,8 @@ struct HistoryIndex: Sendable {
     let nodes: [String]
     /// Mutations acknowledged by a node while a fault touched it (a partition of its link, or
     /// Redis itself down, hung or wiped) or while it may still have been reconnecting after the
-    /// heal (the backoff cap), by index into `operations`: the heal, and the nodes
+    /// heal (the backoff cap), and background writes acknowledged less than Δ before such a
+    /// fault began, by index into `operations`: the heal, and the nodes
     /// the fault touched. Such a write may have been queued by its node (auto-recovery); it
     /// reaches Redis, and so other nodes, only when that node flushes after the heal.
     let hiddenWrites: [Int: (until: Int64, cutOff: Set<String>)]
@@ -93,10 +94,14 @@ struct HistoryIndex: Sendable {
                         excused.insert(index)
                     }
                     let heal = fault.heal?.nanosecondsValue ?? historyEnd
+                    // A background write is acknowledged before its L2 write: a fault on its
+                    // node that starts within Δ of the ack can catch it still on the node, which
+                    // then queues it until the heal, as one acknowledged during the fault.
+                    let caughtBeforeL2 = operation.background && ack <= faultStart && faultStart <= ack + delta
                     // After the heal its node may still be reconnecting, for up to the backoff
                     // cap (the convergence bound less Δ): a write it acknowledges then is queued
                     // as during the fault, and C5 bounds it from the heal as well.
-                    guard faultStart <= ack, ack <= heal + reconnecting else { continue }
+                    guard faultStart <= ack || caughtBeforeL2, ack <= heal + reconnecting else { continue }
                     let touched = fault.affectsAllNodes ? allNodes : Set(fault.targets)
                     let until = max(heal, hidden[index]?.until ?? heal)
                     hidden[index] = (until, touched.union(hidden[index]?.cutOff ?? []))
