@@ -36,6 +36,10 @@ public final class HybridCache: Service, Sendable {
     /// Monotonic nanoseconds since which the backplane has been unreachable; `Int64.max` while
     /// connected. Read on every hit, so it is an atomic rather than part of `coherence`.
     let disconnectedSince = Atomic<Int64>(0)
+    /// Monotonic nanoseconds when the last successful synchronization asked for the head: the
+    /// node held every write acknowledged before then. A loss is counted from here, not from
+    /// when it is noticed, which can be a heartbeat and a command timeout later.
+    let lastConfirmedCurrent = Atomic<Int64>(0)
     let maxDisconnectedNanoseconds: Int64
     /// A random id of this cache instance, sent beside the node id in every message, so a second
     /// live process running with the same node id can be told apart (and reported).
@@ -97,6 +101,7 @@ public final class HybridCache: Service, Sendable {
         // Until the backplane has been synchronized once, the node has not been told of any
         // other node's writes: it counts as cut off from its creation.
         disconnectedSince.store(backplane == nil ? .max : clock.now().nanoseconds, ordering: .relaxed)
+        lastConfirmedCurrent.store(clock.now().nanoseconds, ordering: .relaxed)
     }
 
     /// A stream of what happens in the cache. Each call returns a new stream.

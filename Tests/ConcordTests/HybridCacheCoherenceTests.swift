@@ -326,6 +326,24 @@ struct HybridCacheCoherenceTests {
         }
     }
 
+    @Test func aLinkThatGoesDeafCountsTowardTheBoundFromTheLastHeadTheNodeHad() async throws {
+        let a = try makeNode("a") { $0.maxDisconnectedStaleness = .seconds(5) }
+        let options = failSafeOptions(duration: .seconds(300))
+        try await withNodes([a]) {
+            _ = try await a.cache.getOrSetResult("k", as: String.self, options: options) { _ in "v1" }
+            // Deaf: no disconnect event, only head checks that fail, noticed at a heartbeat.
+            store.setAvailable(false)
+            clock.advance(by: .seconds(3))
+            #expect(await eventually(pollingEvery: .zero) { !a.cache.isBackplaneConnected })
+            // 5.5 s after the last head the node had, though only 2.5 s after it noticed.
+            clock.advance(by: .milliseconds(2_500))
+            let calls = CallCounter()
+            let read = try await a.cache.getOrSetResult("k", as: String.self, options: options) { _ in calls.increment(); return "v2" }
+            #expect(calls.count == 1 && read.value == "v2" && read.source == .factory)
+            store.setAvailable(true)
+        }
+    }
+
     @Test func skipBackplaneNotificationsLeavesOtherNodesAlone() async throws {
         let a = try makeNode("a"), b = try makeNode("b")
         try await withNodes([a, b]) {

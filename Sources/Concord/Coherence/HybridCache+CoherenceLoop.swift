@@ -146,7 +146,12 @@ extension HybridCache {
             return state.isSynchronized
         }
         if disconnectedSince.load(ordering: .relaxed) == .max {
-            disconnectedSince.store(clock.now().nanoseconds, ordering: .relaxed)
+            // Counted from the last time the node was known current: a link that went deaf is
+            // noticed only when a heartbeat's head check times out, up to a heartbeat and a
+            // command timeout later, and writes it missed meanwhile count toward
+            // `maxDisconnectedStaleness` from when they were missed.
+            let confirmed = lastConfirmedCurrent.load(ordering: .relaxed)
+            disconnectedSince.store(min(clock.now().nanoseconds, confirmed), ordering: .relaxed)
         }
         if wasSynchronized {
             // The cache's own shutdown closes the subscription: not worth a warning.

@@ -6,6 +6,7 @@ extension HybridCache {
     @discardableResult
     func synchronize(_ backplane: any Backplane, reason: String) async -> SynchronizationOutcome {
         let head: BackplaneHead
+        let asked = clock.now().nanoseconds
         do {
             head = try await backplane.head()
         } catch {
@@ -51,6 +52,7 @@ extension HybridCache {
             defer { state.isSynchronized = true }
             return state.isSynchronized
         }
+        lastConfirmedCurrent.store(asked, ordering: .relaxed)
         disconnectedSince.store(.max, ordering: .relaxed)
         if !wasSynchronized {
             // Redis answered: writes queued during the outage need not wait out their backoff.
