@@ -146,12 +146,15 @@ extension HybridCache {
     typealias SynchronizationOutcome = CoherenceStateMachine.SynchronizationOutcome
 
     /// Asks the coherence loop to synchronize now rather than at the next heartbeat: an L2 read
-    /// found Redis below the node's position. One request at a time, however many reads find it.
-    func requestSynchronization() {
+    /// found Redis below the node's position. One request at a time, however many reads find it;
+    /// true when this call made it.
+    @discardableResult
+    func requestSynchronization() -> Bool {
         guard backplane != nil, runActive.load(ordering: .relaxed),
               !synchronizationRequested.exchange(true, ordering: .relaxed)
-        else { return }
+        else { return false }
         coherenceInbox.send(.storeBehind)
+        return true
     }
 
     func markDisconnected(reason: String) {

@@ -136,8 +136,8 @@ extension HybridCache {
                 noteDistributedReachable()
                 guard var read, positionBefore.isStoreBehind(read.logHead) else { return read }
                 read.isExpired = true
-                instrumentation.distributedRolledBackRead(key: key, head: read.logHead?.sequence ?? 0, applied: positionBefore.lastSequence)
-                requestSynchronization()
+                let asked = requestSynchronization()
+                instrumentation.distributedRolledBackRead(key: key, head: read.logHead?.sequence ?? 0, applied: positionBefore.lastSequence, asked: asked)
                 return read
             case .timedOut:
                 throw CacheError(.distributedTimeout, "L2 read of '\(key)' timed out")

@@ -159,12 +159,13 @@ final class CacheInstrumentation: Sendable {
     }
 
     /// An L2 read found the log's head below what this node had applied (Redis went back) and
-    /// was read as expired. Logged at debug: every read until the next synchronization finds it,
-    /// and that synchronization logs the rollback itself.
-    func distributedRolledBackRead(key: String, head: UInt64, applied: UInt64) {
+    /// was read as expired. Logged at info only for the read that asked for a synchronization
+    /// (`asked`), at debug for the others: every read until then finds it, and the
+    /// synchronization logs the rollback itself.
+    func distributedRolledBackRead(key: String, head: UInt64, applied: UInt64, asked: Bool) {
         rolledBackReads.add(1, ordering: .relaxed)
         metrics.distributedRolledBackReads.increment()
-        logger.debug("L2 went back below the log position this node applied; reading the entry as expired", metadata: [
+        logger.log(level: asked ? .info : .debug, "L2 went back below the log position this node applied; reading the entry as expired", metadata: [
             "concord.key": .string(key), "concord.head": "\(head)", "concord.last": "\(applied)",
         ])
     }
