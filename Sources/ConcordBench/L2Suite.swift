@@ -84,21 +84,17 @@ struct L2Suite: Sendable {
         defer { certificates?.remove() }
         return try await BenchServices.withServer(RedisServer.Options(tls: certificates.map { RedisServer.Options.TLS($0) })) { server in
             let client = RedisClient(configuration: server.configuration(), logger: logger)
-            var throughLoop = server.configuration()
-            throughLoop.directWrites = false
-            let loopClient = RedisClient(configuration: throughLoop, logger: logger)
             let tlsClient = certificates.map { RedisClient(configuration: server.tlsConfiguration($0.clientTLS), logger: logger) }
-            var services: [@Sendable () async throws -> Void] = [{ try await client.run() }, { try await loopClient.run() }]
+            var services: [@Sendable () async throws -> Void] = [{ try await client.run() }]
             if let tlsClient { services.append { try await tlsClient.run() } }
             return try await BenchServices.withRunning(services) {
                 try await client.waitUntilConnected(timeout: .seconds(5))
-                try await loopClient.waitUntilConnected(timeout: .seconds(5))
                 try await tlsClient?.waitUntilConnected(timeout: .seconds(5))
                 let value = [UInt8](repeating: UInt8(ascii: "x"), count: configuration.valueSize)
                 _ = try await client.send("SET", RedisArgument(Self.key), RedisArgument(value))
                 var results: [BenchResult] = []
                 for concurrency in configuration.concurrencies {
-                    results += try await measure(concurrency: concurrency, client: client, tool: tool, port: server.port, withoutDirectWrites: loopClient)
+                    results += try await measure(concurrency: concurrency, client: client, tool: tool, port: server.port)
                     if let tlsClient {
                         results.append(try await measureTLS(concurrency: concurrency, plain: client, tls: tlsClient))
                     }
@@ -145,8 +141,7 @@ struct L2Suite: Sendable {
         client: RedisClient,
         tool: String,
         port: Int,
-        label: String = "",
-        withoutDirectWrites loopClient: RedisClient? = nil
+        label: String = ""
     ) async throws -> [BenchResult] {
         // A short calibration run sizes redis-benchmark's request count to the round duration,
         // since it can only be bounded by count.
@@ -157,27 +152,22 @@ struct L2Suite: Sendable {
         let warmUp = BenchBudget(maxCount: 2_000, maxDuration: .milliseconds(100))
         _ = try await concordRate(client: client, concurrency: concurrency, budget: warmUp)
         _ = try await concordRate(client: client, concurrency: concurrency, budget: warmUp, executor: client.taskExecutor)
-        if let loopClient { _ = try await concordRate(client: loopClient, concurrency: concurrency, budget: warmUp) }
 
         var concord: [Double] = []
         var reference: [Double] = []
         var onLoopRates: [Double] = []
-        var throughLoopRates: [Double] = []
         var ratios: [Double] = []
         var onLoopRatios: [Double] = []
-        var throughLoopRatios: [Double] = []
         let budget = BenchBudget(maxCount: configuration.maxOperationsPerRound, maxDuration: configuration.roundDuration)
-        let sides = loopClient == nil ? 3 : 4
         for round in 0..<configuration.rounds {
             // The order of the sides rotates with the round, so none always runs first.
-            var rates = [0.0, 0.0, 0.0, 0.0]
-            for step in 0..<sides {
-                let side = (step + round) % sides
+            var rates = [0.0, 0.0, 0.0]
+            for step in 0..<3 {
+                let side = (step + round) % 3
                 switch side {
                 case 0: rates[0] = try await concordRate(client: client, concurrency: concurrency, budget: budget)
                 case 1: rates[1] = try await redisBenchmark(tool: tool, port: port, clients: concurrency, requests: requests)
-                case 2: rates[2] = try await concordRate(client: client, concurrency: concurrency, budget: budget, executor: client.taskExecutor)
-                default: rates[3] = try await concordRate(client: loopClient!, concurrency: concurrency, budget: budget)
+                default: rates[2] = try await concordRate(client: client, concurrency: concurrency, budget: budget, executor: client.taskExecutor)
                 }
             }
             concord.append(rates[0])
@@ -185,27 +175,10 @@ struct L2Suite: Sendable {
             onLoopRates.append(rates[2])
             ratios.append(rates[0] / rates[1])
             onLoopRatios.append(rates[2] / rates[1])
-            if loopClient != nil {
-                throughLoopRates.append(rates[3])
-                throughLoopRatios.append(rates[3] / rates[1])
-            }
         }
         let target = concurrency == 1 ? 0.9 : 1.5
         let ratio = BenchResult.Summary(ratios).median
         let plural = concurrency == 1 ? "" : "s"
-        let throughLoop: [BenchResult] = throughLoopRates.isEmpty ? [] : [
-            BenchResult(
-                suite: "l2",
-                name: "GET, \(concurrency) caller\(plural), every command through the event loop\(label)",
-                value: BenchResult.Summary(throughLoopRates),
-                unit: "ops/s",
-                reference: BenchResult.Summary(reference),
-                ratio: BenchResult.Summary(throughLoopRatios).median,
-                target: "- (diagnostic)",
-                met: nil,
-                note: "the same client with RedisConfiguration.directWrites = false (callers on Swift's global executor): each command wakes the connection's loop to be written, as before direct writes"
-            ),
-        ]
         return [
             BenchResult(
                 suite: "l2",
@@ -229,7 +202,7 @@ struct L2Suite: Sendable {
                 met: nil,
                 note: "the same client, callers run with executorPreference: client.taskExecutor (its event loop): no thread hand-off per command"
             ),
-        ] + throughLoop
+        ]
     }
 
     /// GETs per second from `concurrency` tasks sharing the client, within the budget.

@@ -5,7 +5,7 @@ import Synchronization
 @testable import ConcordRedis
 
 /// A tiny TCP server on 127.0.0.1 that speaks just enough RESP: it answers PING, never answers
-/// HOLD, answers GARBAGE with bytes that are not RESP, and closes the connection on CLOSE.
+/// HOLD, and answers GARBAGE with bytes that are not RESP.
 final class FakeRedisServer: Sendable {
     private let channel: any Channel
     private let counters: Counters
@@ -63,9 +63,6 @@ final class FakeRedisServer: Sendable {
                     counters.held.add(1, ordering: .relaxed)
                     reply = nil
                 case "GARBAGE": reply = "!this is not RESP\r\n"
-                case "CLOSE":
-                    context.close(promise: nil)
-                    return
                 default: reply = "-ERR unknown\r\n"
                 }
                 if let reply {

@@ -51,7 +51,7 @@ struct RedisChannelHandlerTests {
                     let command = PendingCommand(continuation: continuation, deadline: deadline, replies: 1)
                     switch queue.enqueue(command, allocator: allocator, encode: { RESPEncoder.encode(arguments, into: &$0) }) {
                     case .closed(let error): continuation.resume(throwing: error)
-                    case .queued, .scheduleDrain, .written: break
+                    case .queued, .scheduleDrain: break
                     }
                     signal.yield()
                     signal.finish()

@@ -19,22 +19,13 @@ final class RedisChannelHandler: ChannelInboundHandler {
     /// One timer for the whole queue, set to the oldest command's deadline: commands share one
     /// timeout, so the oldest always expires first and no per-command timer is needed.
     private var deadlineTimer: Scheduled<Void>?
-    /// When `deadlineTimer` fires.
-    private var deadlineTimerAt: NIODeadline?
     private var failed = false
-    /// How long the deadline timer stays armed past the last command when callers write
-    /// commands themselves (see `RedisCommandQueue`).
-    private let commandTimeout: TimeAmount
 
-    init(
-        queue: RedisCommandQueue, onMessage: (@Sendable (RedisPubSubMessage) -> Void)?, logger: Logger,
-        commandTimeout: TimeAmount = .seconds(1)
-    ) throws(RedisError) {
+    init(queue: RedisCommandQueue, onMessage: (@Sendable (RedisPubSubMessage) -> Void)?, logger: Logger) throws(RedisError) {
         self.queue = queue
         self.reader = try RESPReader()
         self.onMessage = onMessage
         self.logger = logger
-        self.commandTimeout = commandTimeout
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -64,7 +55,6 @@ final class RedisChannelHandler: ChannelInboundHandler {
             taken.removeAll(keepingCapacity: true)
             return
         }
-        let wasIdle = inFlight.isEmpty
         for command in taken {
             inFlight.append(command)
         }
@@ -72,52 +62,25 @@ final class RedisChannelHandler: ChannelInboundHandler {
         if let bytes {
             context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
         }
-        // A timer left armed for a later deadline (the handshake's, with a connect timeout longer
-        // than the command timeout) would find this command's timeout late: move it earlier.
-        if wasIdle, let oldest = inFlight.first, let at = deadlineTimerAt, oldest.deadline < at {
-            deadlineTimer?.cancel()
-            deadlineTimer = nil
-            deadlineTimerAt = nil
-        }
         armDeadlineTimer()
     }
 
     private func armDeadlineTimer() {
-        guard deadlineTimer == nil, let oldest = inFlight.first else { return }
-        scheduleDeadlineTimer(at: oldest.deadline)
-    }
-
-    private func scheduleDeadlineTimer(at deadline: NIODeadline) {
-        guard let context, !failed else { return }
-        queue.deadlineTimerArmed(at: deadline)
-        deadlineTimerAt = deadline
-        deadlineTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
+        guard deadlineTimer == nil, let oldest = inFlight.first, let context else { return }
+        deadlineTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: oldest.deadline) {
             self.deadlineTimer = nil
-            self.deadlineTimerAt = nil
             self.checkDeadline()
         }
     }
 
     private func checkDeadline() {
-        let deadline: NIODeadline
-        if let oldest = inFlight.first {
-            deadline = oldest.deadline
-        } else {
-            // Nothing in flight here; a command its caller wrote may still wait for its reply.
-            switch queue.deadlineCheck() {
-            case .oldest(let oldest): deadline = oldest
-            case .stayArmed:
-                scheduleDeadlineTimer(at: .now() + commandTimeout)
-                return
-            case .disarm: return
-            }
-        }
-        if deadline <= .now() {
+        guard let oldest = inFlight.first else { return }
+        if oldest.deadline <= .now() {
             logger.debug("command timed out; closing connection", metadata: ["concord.redis.pending": "\(inFlight.count)"])
             failAll(RedisError(.timeout, "no reply from Redis within the command timeout; connection closed"))
             context?.close(promise: nil)
         } else {
-            scheduleDeadlineTimer(at: deadline)
+            armDeadlineTimer()
         }
     }
 
@@ -152,8 +115,6 @@ final class RedisChannelHandler: ChannelInboundHandler {
                 throw RedisError(.shardSubscriptionMoved, "Redis ended a sharded subscription: \(reply)")
             }
         }
-        // A reply while nothing is in flight here answers a command its caller wrote itself.
-        if inFlight.isEmpty, queue.hasWrittenCommand { drain() }
         guard !inFlight.isEmpty else {
             throw RedisError(.protocolError, "reply received with no command waiting for it: \(reply)")
         }
@@ -164,16 +125,12 @@ final class RedisChannelHandler: ChannelInboundHandler {
         }
         if case .error = reply {
             // A failing multi-reply command (SUBSCRIBE with bad arguments) answers with one error only.
-            let command = inFlight.removeFirst()
-            queue.answered()
-            command.continuation.resume(returning: reply)
+            inFlight.removeFirst().continuation.resume(returning: reply)
             return
         }
         inFlight[index].replies -= 1
         if inFlight[index].replies <= 0 {
-            let command = inFlight.removeFirst()
-            queue.answered()
-            command.continuation.resume(returning: reply)
+            inFlight.removeFirst().continuation.resume(returning: reply)
         }
     }
 
@@ -196,7 +153,6 @@ final class RedisChannelHandler: ChannelInboundHandler {
         failed = true
         deadlineTimer?.cancel()
         deadlineTimer = nil
-        deadlineTimerAt = nil
         while let command = inFlight.popFirst() {
             command.continuation.resume(throwing: error)
         }

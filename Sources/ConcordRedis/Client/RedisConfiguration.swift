@@ -49,11 +49,6 @@ public struct RedisConfiguration: Sendable {
     public var sentinel: Sentinel?
     /// nil talks to one server; set (by `redis+cluster://`) routes every command by slot through a Redis Cluster.
     public var cluster: Cluster?
-    /// Whether a caller off the connection's event loop writes its command to the socket itself
-    /// when the connection has nothing else outstanding, instead of waking the loop to write it
-    /// (plaintext command connections only; replies are still read on the loop). False sends every
-    /// command through the loop, as before this option.
-    public var directWrites = true
 
     public init(
         host: String = "127.0.0.1",

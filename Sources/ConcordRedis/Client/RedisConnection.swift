@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Logging
 import NIOCore
 import NIOPosix
@@ -41,8 +38,6 @@ final class RedisConnection: Sendable {
     var closeFuture: EventLoopFuture<Void> { channel.closeFuture }
     /// Why the connection stopped accepting commands, once it has.
     var closeError: RedisError? { queue.closeError }
-    /// Commands their callers wrote to the socket themselves on this connection.
-    var directWriteCount: Int { queue.directWriteCount.load(ordering: .relaxed) }
 
     // MARK: Sending
 
@@ -50,14 +45,14 @@ final class RedisConnection: Sendable {
     func send(_ arguments: [RedisArgument]) async throws -> RESPValue {
         let deadline = NIODeadline.now() + commandTimeout
         return try await withUnsafeThrowingContinuation { continuation in
-            submit(continuation, replies: 1, deadline: deadline, mayWriteDirectly: true) { RESPEncoder.encode(arguments, into: &$0) }
+            submit(continuation, replies: 1, deadline: deadline) { RESPEncoder.encode(arguments, into: &$0) }
         }
     }
 
     func send(_ command: RedisArgument, _ arguments: [RedisArgument]) async throws -> RESPValue {
         let deadline = NIODeadline.now() + commandTimeout
         return try await withUnsafeThrowingContinuation { continuation in
-            submit(continuation, replies: 1, deadline: deadline, mayWriteDirectly: true) { RESPEncoder.encode(command, arguments, into: &$0) }
+            submit(continuation, replies: 1, deadline: deadline) { RESPEncoder.encode(command, arguments, into: &$0) }
         }
     }
 
@@ -96,15 +91,11 @@ final class RedisConnection: Sendable {
         replies: Int,
         deadline: NIODeadline,
         skipping skippedReplies: Int = 0,
-        mayWriteDirectly: Bool = false,
         encode: (inout ByteBuffer) -> Void
     ) {
         let command = PendingCommand(continuation: continuation, deadline: deadline, replies: replies, skippedReplies: skippedReplies)
-        // Off the loop, an idle connection takes the command from the caller's own thread: a drain
-        // scheduled on the loop would cost a wake-up of the loop before the command even leaves.
-        let direct = mayWriteDirectly && !eventLoop.inEventLoop
-        switch queue.enqueue(command, allocator: channel.allocator, writeDirectly: direct, encode: encode) {
-        case .queued, .written:
+        switch queue.enqueue(command, allocator: channel.allocator, encode: encode) {
+        case .queued:
             break
         case .scheduleDrain:
             // On the connection's own loop with nothing in flight, the command goes out at once:
@@ -163,8 +154,7 @@ final class RedisConnection: Sendable {
                         try channel.pipeline.syncOperations.addHandler(tlsHandler)
                         try channel.pipeline.syncOperations.addHandler(TLSHandshakeWaiter(promise: handshakePromise))
                     }
-                    let handler = try RedisChannelHandler(
-                        queue: queue, onMessage: onMessage, logger: logger, commandTimeout: TimeAmount(configuration.commandTimeout))
+                    let handler = try RedisChannelHandler(queue: queue, onMessage: onMessage, logger: logger)
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }
@@ -188,25 +178,13 @@ final class RedisConnection: Sendable {
         }
 
         let handler: NIOLoopBound<RedisChannelHandler>
-        // Callers off the loop may write commands themselves, through a copy of the socket's
-        // descriptor; not over TLS (the bytes must go through the TLS handler) and not on a
-        // subscriber's connection (pushes arrive there without a command).
-        let writesDirectly = tlsContext == nil && onMessage == nil && configuration.directWrites
         do {
             handler = try await channel.eventLoop.submit {
-                if writesDirectly, channel.isActive,
-                   let copy = ConnectedSocketCopy.duplicate(local: channel.localAddress, remote: channel.remoteAddress)
-                {
-                    queue.adoptDirectSocket(copy)
-                }
-                return NIOLoopBound(try channel.pipeline.syncOperations.handler(type: RedisChannelHandler.self), eventLoop: channel.eventLoop)
+                NIOLoopBound(try channel.pipeline.syncOperations.handler(type: RedisChannelHandler.self), eventLoop: channel.eventLoop)
             }.get()
         } catch {
-            let closed = RedisError(.connectionClosed, "connection closed while connecting", underlying: error)
-            // Also closes the descriptor's copy, if one was taken, which would keep the socket open.
-            _ = queue.close(closed)
             channel.close(promise: nil)
-            throw closed
+            throw RedisError(.connectionClosed, "connection closed while connecting", underlying: error)
         }
 
         let connection = RedisConnection(
@@ -305,32 +283,11 @@ struct PendingCommand: Sendable {
 }
 
 /// Commands submitted from any thread and not yet taken by the event loop.
-///
-/// A command may also be written here by its caller (`writeDirectly`), through a copy of the
-/// socket's descriptor, when nothing else is outstanding on the connection: no command written
-/// and unanswered, none queued, no drain scheduled. It then stays first in `commands`, with no
-/// bytes in the buffer, until the loop takes it, so replies still match callers in order, and
-/// anything submitted after it is written after it. Such a command is timed out by the loop's
-/// deadline timer, which it cannot arm itself: commands are written directly only while the
-/// timer is armed, and the timer stays armed while they are.
 final class RedisCommandQueue: Sendable {
     enum EnqueueResult {
         case queued
         case scheduleDrain
-        /// Written to the socket by the caller; the loop takes it when its reply comes.
-        case written
         case closed(RedisError)
-    }
-
-    /// What the deadline timer does when it fires.
-    enum DeadlineCheck {
-        /// Check this deadline: the oldest command not yet taken by the loop.
-        case oldest(NIODeadline)
-        /// Nothing outstanding, but commands were written directly since the last check: fire
-        /// again one command timeout from now.
-        case stayArmed
-        /// Nothing outstanding and no direct writes: stop; the next command goes through the loop.
-        case disarm
     }
 
     private struct State {
@@ -338,73 +295,20 @@ final class RedisCommandQueue: Sendable {
         var commands: [PendingCommand] = []
         var drainScheduled = false
         var closeError: RedisError?
-        /// A copy of the socket's descriptor for direct writes; nil when there is none or once closed.
-        var directSocket: Int32?
-        /// When the loop's deadline timer fires; nil while it is not armed.
-        var deadlineTimerAt: NIODeadline?
-        var directWritesSinceCheck = 0
-        /// Whether the first of `commands` was written by its caller.
-        var firstIsWritten = false
     }
 
     private let state = Mutex(State())
-    /// Commands enqueued and not yet answered (or failed); read without the lock by callers
-    /// deciding whether they may write directly.
-    private let outstanding = Atomic<Int>(0)
-    /// Commands written directly so far (tests read it to know which path a command took).
-    let directWriteCount = Atomic<Int>(0)
 
     var closeError: RedisError? { state.withLock { $0.closeError } }
-
-    deinit {
-        state.withLock { state in
-            if let socket = state.directSocket { Glibc.close(socket) }
-            state.directSocket = nil
-        }
-    }
-
-    /// Takes ownership of a copy of the socket's descriptor, closed with the queue.
-    func adoptDirectSocket(_ socket: Int32) {
-        state.withLock { state in
-            if state.closeError != nil || state.directSocket != nil {
-                Glibc.close(socket)
-                return
-            }
-            state.directSocket = socket
-        }
-    }
 
     @inline(__always)
     func enqueue(
         _ command: PendingCommand,
         allocator: ByteBufferAllocator,
-        writeDirectly: Bool = false,
         encode: (inout ByteBuffer) -> Void
     ) -> EnqueueResult {
         state.withLock { state in
             if let error = state.closeError { return .closed(error) }
-            outstanding.add(1, ordering: .relaxed)
-            // The armed timer must fire no later than this command's deadline, since it is what
-            // will find the command if its reply never comes.
-            if writeDirectly, let socket = state.directSocket, let timerAt = state.deadlineTimerAt, timerAt <= command.deadline,
-               !state.drainScheduled, state.commands.isEmpty, outstanding.load(ordering: .acquiring) == 1
-            {
-                var bytes = allocator.buffer(capacity: 512)
-                encode(&bytes)
-                state.commands.append(command)
-                state.firstIsWritten = true
-                state.directWritesSinceCheck += 1
-                directWriteCount.add(1, ordering: .relaxed)
-                // Non-blocking (the loop made the socket so), so this never waits.
-                let sent = bytes.withUnsafeReadableBytes { send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
-                if sent == bytes.readableBytes { return .written }
-                // A full socket buffer or a broken link: the loop writes the rest, and meets the
-                // error if there is one, exactly as for a command it wrote itself.
-                if sent > 0 { bytes.moveReaderIndex(forwardBy: sent) }
-                state.buffer = bytes
-                state.drainScheduled = true
-                return .scheduleDrain
-            }
             if state.buffer == nil {
                 state.buffer = allocator.buffer(capacity: 512)
             }
@@ -416,42 +320,13 @@ final class RedisCommandQueue: Sendable {
         }
     }
 
-    /// A command left the loop's in-flight list with its reply.
-    @inline(__always)
-    func answered() {
-        outstanding.subtract(1, ordering: .releasing)
-    }
-
     /// Takes the queued bytes and moves the queued commands into `commands` (which must be empty).
     func take(into commands: inout [PendingCommand]) -> ByteBuffer? {
         state.withLock { state in
             state.drainScheduled = false
-            state.firstIsWritten = false
             swap(&state.commands, &commands)
             defer { state.buffer = nil }
             return state.buffer
-        }
-    }
-
-    /// Whether a command its caller wrote waits to be taken: a reply that comes while nothing is
-    /// in flight on the loop is that command's.
-    var hasWrittenCommand: Bool { state.withLock { $0.firstIsWritten } }
-
-    /// The loop armed its deadline timer to fire at `deadline`.
-    func deadlineTimerArmed(at deadline: NIODeadline) {
-        state.withLock { $0.deadlineTimerAt = deadline }
-    }
-
-    /// The loop's deadline timer fired with nothing in flight on the loop.
-    func deadlineCheck() -> DeadlineCheck {
-        state.withLock { state in
-            if let oldest = state.commands.first { return .oldest(oldest.deadline) }
-            if state.directWritesSinceCheck > 0 {
-                state.directWritesSinceCheck = 0
-                return .stayArmed
-            }
-            state.deadlineTimerAt = nil
-            return .disarm
         }
     }
 
@@ -460,10 +335,6 @@ final class RedisCommandQueue: Sendable {
         state.withLock { state in
             if state.closeError == nil { state.closeError = error }
             state.buffer = nil
-            if let socket = state.directSocket { Glibc.close(socket) }
-            state.directSocket = nil
-            state.deadlineTimerAt = nil
-            state.firstIsWritten = false
             defer { state.commands = [] }
             return state.commands
         }
