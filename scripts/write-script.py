@@ -135,6 +135,11 @@ def diff(files, seed, single):
             if replies[0] != replies[1]:
                 differences += 1
                 if differences <= 3: print('reply differs in round', round_, replies)
+            # Each round's lifetimes, not only the last: a later write sets them again.
+            lives = [[(c.call('PTTL', t) + 25000) // 50000 for t in sorted(set(targets))] for c in conns]
+            if lives[0] != lives[1]:
+                differences += 1
+                if differences <= 3: print('lifetimes differ in round', round_, lives)
 
         def dump(c):
             data = {}

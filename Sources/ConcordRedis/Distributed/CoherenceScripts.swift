@@ -56,7 +56,11 @@ enum CoherenceScripts {
     ///       `1` when it is live (`CacheMutation.ordersAfterStoredSets`).
     /// Returns `{1, seq}` when applied (seq 0 when not published) or `{0, newerVersion}`.
     static let write = RedisScript(writeFunction + "\n" + #"""
-    return run(KEYS[2], function() return write(KEYS[1], KEYS[2], KEYS[3], ARGV) end)
+    return run(KEYS[2], function()
+      local applied, detail = write(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6],
+                                    ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12], ARGV[13], 14, #ARGV)
+      return {applied, detail}
+    end)
     """#)
 
     /// Applies a batch of mutations in order, each exactly as `write` applies it alone (the same
@@ -83,14 +87,13 @@ enum CoherenceScripts {
       local results = {}
       local b = 6
       for i = 1, tonumber(ARGV[1]) do
-        local A = {ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6],
-                   ARGV[2], ARGV[3], ARGV[4], ARGV[b + 7], ARGV[5], ARGV[b + 8]}
-        local tags = tonumber(ARGV[b + 9])
-        for t = 1, tags do A[13 + t] = ARGV[b + 9 + t] end
+        local tags = digits[ARGV[b + 9]] or tonumber(ARGV[b + 9])
+        local applied, detail = write(KEYS[2 + i], KEYS[1], KEYS[2], ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3],
+                                      ARGV[b + 4], ARGV[b + 5], ARGV[b + 6], ARGV[2], ARGV[3], ARGV[4], ARGV[b + 7],
+                                      ARGV[5], ARGV[b + 8], b + 10, b + 9 + tags)
+        results[2 * i - 1] = applied
+        results[2 * i] = detail
         b = b + 10 + tags
-        local reply = write(KEYS[2 + i], KEYS[1], KEYS[2], A)
-        results[2 * i - 1] = reply[1]
-        results[2 * i] = reply[2]
       end
       return results
     end)
@@ -149,11 +152,12 @@ enum CoherenceScripts {
       local b2 = n % 256; n = (n - b2) / 256
       return string.char(n % 256, b2, b3, b4, b5, b6, b7, b8)
     end
-    local function write(target, headKey, logKey, A)
-      local kind = tonumber(A[1])
-      local ver = A[2]
-      local ttl = tonumber(A[4])
-      local store = A[5] == '1'
+    local digits = {['0'] = 0, ['1'] = 1, ['2'] = 2, ['3'] = 3, ['4'] = 4, ['5'] = 5, ['6'] = 6, ['7'] = 7, ['8'] = 8, ['9'] = 9}
+    local function write(target, headKey, logKey, kindText, ver, envelope, ttlText, storeFlag, publishFlag, body,
+                         logMax, candidateEpoch, channel, believable, publishCommand, removalField, tagFrom, tagTo)
+      local kind = digits[kindText] or tonumber(kindText)
+      local store = storeFlag == '1'
+      local publish = publishFlag == '1'
       local highest = false
       local raisedHighest = nil
       local expired = false
@@ -161,7 +165,7 @@ enum CoherenceScripts {
         local entry = redis.call('HMGET', target, 'v', 'x')
         local current = entry[1]
         expired = entry[2]
-        if current and current >= ver and current <= A[11] then return {0, current} end
+        if current and current >= ver and current <= believable then return 0, current end
         if kind == 1 then
           if not (clearsKnown and highestKnown) then
             local markers = redis.call('HMGET', headKey, 'hv', 'r', 'x')
@@ -173,29 +177,30 @@ enum CoherenceScripts {
             clearsKnown = true
           end
           highest = knownHighest
-          local hiding = {knownRemove, knownExpire}
-          for i = 14, #A do hiding[#hiding + 1] = redis.call('HGET', headKey, A[i]) end
-          for _, marker in ipairs(hiding) do
-            if marker and marker >= ver and marker <= A[11] then return {0, marker} end
+          if knownRemove and knownRemove >= ver and knownRemove <= believable then return 0, knownRemove end
+          if knownExpire and knownExpire >= ver and knownExpire <= believable then return 0, knownExpire end
+          for i = tagFrom, tagTo do
+            local marker = redis.call('HGET', headKey, ARGV[i])
+            if marker and marker >= ver and marker <= believable then return 0, marker end
           end
         end
-      elseif store and kind >= 4 and A[14] == '1' then
+      elseif store and kind >= 4 and tagFrom <= tagTo and ARGV[tagFrom] == '1' then
         if not highestKnown then
           knownHighest = redis.call('HGET', headKey, 'hv')
           highestKnown = true
         end
         highest = knownHighest
-        if highest and highest > ver and highest <= A[11] then return {0, highest} end
+        if highest and highest > ver and highest <= believable then return 0, highest end
       end
       local seq = 0
       local message = nil
       local epoch = nil
       local newEpoch = false
       local stamped = store and (kind == 1 or kind == 2)
-      if (A[6] == '1' or stamped) and knownEpoch then
+      if (publish or stamped) and knownEpoch then
         epoch = knownEpoch
         seq = knownSeq
-      elseif A[6] == '1' or stamped then
+      elseif publish or stamped then
         local head = redis.call('HMGET', headKey, 'epoch', 'seq')
         epoch = head[1]
         seq = tonumber(head[2] or '')
@@ -207,27 +212,31 @@ enum CoherenceScripts {
           end
         end
         if not (epoch and seq) then
-          epoch = A[9]
+          epoch = candidateEpoch
           seq = 0
           newEpoch = true
         end
       end
-      if A[6] == '1' then
+      if publish then
         seq = seq + 1
         if prefixEpoch ~= epoch then
           prefix = 'CNCB' .. string.char(2) .. string.char(#epoch) .. epoch
           prefixEpoch = epoch
         end
-        message = prefix .. bigEndian8(seq) .. A[7]
+        message = prefix .. bigEndian8(seq) .. body
       end
       if store then
         if kind == 1 or kind == 2 then
-          local keepsExpire = expired and expired > ver and expired <= A[11]
-          local life = ttl
-          if keepsExpire then life = math.max(ttl, redis.call('PTTL', target)) end
+          local keepsExpire = expired and expired > ver and expired <= believable
+          local life = ttlText
+          if keepsExpire then
+            life = math.max(tonumber(ttlText), redis.call('PTTL', target))
+          elseif #ttlText > 15 then
+            life = tonumber(ttlText)
+          end
           if kind == 1 then
-            redis.call('HSET', target, 'v', ver, 'd', A[3], 'e', epoch)
-            if (not highest) or highest < ver or highest > A[11] then raisedHighest = ver end
+            redis.call('HSET', target, 'v', ver, 'd', envelope, 'e', epoch)
+            if (not highest) or highest < ver or highest > believable then raisedHighest = ver end
           else
             redis.call('HSET', target, 'v', ver, 'e', epoch)
             redis.call('HDEL', target, 'd')
@@ -236,15 +245,17 @@ enum CoherenceScripts {
           redis.call('PEXPIRE', target, life)
         elseif kind == 3 then
           if (not expired) or expired < ver then
+            local ttl = tonumber(ttlText)
             redis.call('HSET', target, 'x', ver)
             if redis.call('PTTL', target) < ttl then redis.call('PEXPIRE', target, ttl) end
           end
         elseif kind == 4 then
-          local field = A[13]
+          local field = removalField
           local current = redis.call('HGET', headKey, field)
           if (not current) or current < ver then redis.call('HSET', headKey, field, ver) end
           local time = redis.call('TIME')
           local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+          local ttl = tonumber(ttlText)
           local keepUntil = redis.call('ZSCORE', target, field)
           if (not keepUntil) or tonumber(keepUntil) < now + ttl then redis.call('ZADD', target, now + ttl, field) end
           local due = redis.call('ZRANGEBYSCORE', target, '-inf', now, 'LIMIT', 0, 16)
@@ -272,11 +283,13 @@ enum CoherenceScripts {
         pendingHighest = raisedHighest
       end
       if message then
-        redis.call('XADD', logKey, 'MAXLEN', '~', A[8], '0-' .. seq, 'm', message)
-        if A[12] == 'SPUBLISH' then
-          redis.call('SPUBLISH', A[10], message)
+        local id
+        if seq < 1e14 then id = string.format('0-%d', seq) else id = '0-' .. seq end
+        redis.call('XADD', logKey, 'MAXLEN', '~', logMax, id, 'm', message)
+        if publishCommand == 'SPUBLISH' then
+          redis.call('SPUBLISH', channel, message)
         else
-          redis.call('PUBLISH', A[10], message)
+          redis.call('PUBLISH', channel, message)
         end
       end
       if store and kind >= 4 then clearsKnown = false end
@@ -284,7 +297,7 @@ enum CoherenceScripts {
         knownEpoch = epoch
         knownSeq = seq
       end
-      return {1, seq}
+      return 1, seq
     end
     """#
 
