@@ -47,7 +47,8 @@ enum CoherenceScripts {
     /// writer's clock ran ahead (or its own was set back by a restart).
     ///
     /// KEYS: 1 target (entry, the tag-removal expiry set, or the head for a clear), 2 head, 3 log.
-    /// ARGV: 1 kind, 2 version (ordered text), 3 envelope, 4 ttl ms, 5 store (1/0),
+    /// ARGV: 1 kind, 2 version (ordered text), 3 envelope, 4 ttl ms (plain decimal digits, as the
+    ///       node writes an integer: a set hands them to PEXPIRE as they came), 5 store (1/0),
     ///       6 publish (1/0), 7 message body, 8 log max length, 9 candidate epoch, 10 channel,
     ///       11 highest believable version (ordered text), 12 publish command: PUBLISH, or SPUBLISH
     ///       in a cluster, where the channel is in the cache's slot and only its shard hears it,
@@ -57,7 +58,7 @@ enum CoherenceScripts {
     /// Returns `{1, seq}` when applied (seq 0 when not published) or `{0, newerVersion}`.
     static let write = RedisScript(writeFunction + "\n" + #"""
     return run(KEYS[2], function()
-      local applied, detail = write(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6],
+      local applied, detail = write(KEYS[1], KEYS[2], KEYS[3], tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6],
                                     ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12], ARGV[13], 14, #ARGV)
       return {applied, detail}
     end)
@@ -83,12 +84,13 @@ enum CoherenceScripts {
     ///       number n of its tag fields, and those n fields (ARGV 14… of `write`).
     /// Returns each mutation's `write` reply, flattened: `{applied1, x1, applied2, x2, ...}`.
     static let writeBatch = RedisScript(writeFunction + "\n" + #"""
+    local digits = {['0'] = 0, ['1'] = 1, ['2'] = 2, ['3'] = 3, ['4'] = 4, ['5'] = 5, ['6'] = 6, ['7'] = 7, ['8'] = 8, ['9'] = 9}
     return run(KEYS[1], function()
       local results = {}
       local b = 6
       for i = 1, tonumber(ARGV[1]) do
         local tags = digits[ARGV[b + 9]] or tonumber(ARGV[b + 9])
-        local applied, detail = write(KEYS[2 + i], KEYS[1], KEYS[2], ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3],
+        local applied, detail = write(KEYS[2 + i], KEYS[1], KEYS[2], digits[ARGV[b]] or tonumber(ARGV[b]), ARGV[b + 1], ARGV[b + 2], ARGV[b + 3],
                                       ARGV[b + 4], ARGV[b + 5], ARGV[b + 6], ARGV[2], ARGV[3], ARGV[4], ARGV[b + 7],
                                       ARGV[5], ARGV[b + 8], b + 10, b + 9 + tags)
         results[2 * i - 1] = applied
@@ -122,6 +124,14 @@ enum CoherenceScripts {
     ///
     /// The message prefix (magic, format, epoch) is kept per epoch, and the sequence is written
     /// big-endian in one `string.char` call.
+    ///
+    /// Per mutation, the Lua work around the commands is kept small (session 28: Redis CPU per
+    /// batched set 13.2–16.4 → 10.6–14.3 µs, see docs/benchmarks.md): the fields come as
+    /// arguments of `write`, not in a table built per mutation; it answers two values, not a
+    /// table; the batch reads kinds and tag counts through a table of digits rather than
+    /// `tonumber`; a set's ttl goes to PEXPIRE as the text it came as (a Lua number is formatted
+    /// with `%.17g` on its way to a command), and the log id is formatted with `%d` (joining a
+    /// number to a string formats it with `%.14g`; both agree below 1e14).
     private static let writeFunction = #"""
     local knownEpoch, knownSeq, prefix, prefixEpoch = nil, 0, nil, nil
     local headDirty, pendingHighest = false, nil
@@ -152,10 +162,8 @@ enum CoherenceScripts {
       local b2 = n % 256; n = (n - b2) / 256
       return string.char(n % 256, b2, b3, b4, b5, b6, b7, b8)
     end
-    local digits = {['0'] = 0, ['1'] = 1, ['2'] = 2, ['3'] = 3, ['4'] = 4, ['5'] = 5, ['6'] = 6, ['7'] = 7, ['8'] = 8, ['9'] = 9}
-    local function write(target, headKey, logKey, kindText, ver, envelope, ttlText, storeFlag, publishFlag, body,
+    local function write(target, headKey, logKey, kind, ver, envelope, ttlText, storeFlag, publishFlag, body,
                          logMax, candidateEpoch, channel, believable, publishCommand, removalField, tagFrom, tagTo)
-      local kind = digits[kindText] or tonumber(kindText)
       local store = storeFlag == '1'
       local publish = publishFlag == '1'
       local highest = false
