@@ -33,6 +33,10 @@ public final class HybridCache: Service, Sendable {
     /// `coherenceQueueCapacity`), and whether messages were dropped since the last resync.
     let queuedMessages = Atomic<Int>(0)
     let queueOverflowed = Atomic<Bool>(false)
+    /// The coherence loop's inputs; `run()` starts the loop that takes them.
+    let coherenceInbox = CoherenceInbox()
+    /// Whether a `storeBehind` input waits in `coherenceInbox` (`requestSynchronization`).
+    let synchronizationRequested = Atomic<Bool>(false)
     /// Monotonic nanoseconds since which the backplane has been unreachable; `Int64.max` while
     /// connected. Read on every hit, so it is an atomic rather than part of `coherence`.
     let disconnectedSince = Atomic<Int64>(0)
@@ -217,7 +221,7 @@ public final class HybridCache: Service, Sendable {
                 group.addTask { try await self.superviseComponent("distributed cache") { try await distributed.run(events: events) } }
             }
             if let backplane {
-                let inbox = CoherenceInbox()
+                let inbox = coherenceInbox
                 let sink = BackplaneEventSink { self.enqueueCoherenceInput($0, into: inbox) }
                 group.addTask { try await self.superviseComponent("backplane") { try await backplane.run(events: sink) } }
                 group.addTask { await self.runCoherence(backplane, inbox: inbox) }

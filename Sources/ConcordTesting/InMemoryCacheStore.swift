@@ -135,7 +135,10 @@ public final class InMemoryCacheStore: Sendable {
                 clearExpire: state.clearExpire,
                 tagRemovals: entry.tags.compactMap { state.tagRemovals[$0] }
             )
-            return DistributedStateRules.evaluate(entry, markers: markers)
+            // The head read with the entry, as the Redis read script returns it.
+            var read = DistributedStateRules.evaluate(entry, markers: markers)
+            read?.logHead = BackplaneHead(epoch: state.epoch, sequence: state.sequence)
+            return read
         }
     }
 

@@ -27,6 +27,7 @@ struct NodeStatisticsMetricsTests {
         ("distributed.futureVersions", "concord_distributed_future_versions_total", [:]),
         ("distributed.outOfMemoryErrors", "concord_distributed_out_of_memory_total", [:]),
         ("distributed.rebasedWrites", "concord_distributed_rebased_writes_total", [:]),
+        ("distributed.rolledBackReads", "concord_distributed_rolled_back_reads_total", [:]),
         ("factory.calls", "concord_factory_calls_total", [:]),
         ("factory.errors", "concord_factory_errors_total", [:]),
         ("factory.timeouts", "concord_factory_timeouts_total", [:]),

@@ -301,4 +301,28 @@ struct RedisCoherenceTests {
             #expect(calls.load(ordering: .relaxed) == 1)
         }
     }
+
+    /// The read script returns the log's head with the entry: a head below what the node
+    /// applied (as a restore from an older snapshot leaves it; here set by hand, so no restart
+    /// races the read) makes the read a miss at once and the node synchronizes, which finds the
+    /// rollback without waiting for a heartbeat (an hour here).
+    @Test func aReadThatFindsTheHeadBelowTheNodeIsNotServedAndTheNodeSynchronizes() async throws {
+        try await Self.withNodes(["a", "b"], configure: { $0.heartbeatInterval = .seconds(3600) }) { _, nodes, admin in
+            let (a, b) = (nodes[0], nodes[1])
+            try await a.cache.set("k", "v1")
+            try await a.cache.set("k", "v2")
+            let head = "concord:{coherence}:head"
+            let sequence = try #require(try await admin.send("HGET", RedisArgument(head), "seq").string.flatMap { Int($0) })
+            #expect(await eventually { b.cache.statistics.backplane.lastSeq == UInt64(sequence) })
+            var fromL2 = CacheEntryOptions()
+            fromL2.skipMemoryRead = true
+            #expect(try await b.cache.getResult("k", as: String.self, options: fromL2)?.value == "v2")
+            #expect(b.cache.statistics.distributed.rolledBackReads == 0)
+            _ = try await admin.send("HSET", RedisArgument(head), "seq", RedisArgument(sequence - 1))
+            let behind = try await b.cache.getResult("k", as: String.self, options: fromL2)
+            #expect(behind == nil, "served \(String(describing: behind)) from a store behind the node")
+            #expect(b.cache.statistics.distributed.rolledBackReads == 1)
+            #expect(await eventually { b.cache.statistics.backplane.rollbacksDetected == 1 })
+        }
+    }
 }

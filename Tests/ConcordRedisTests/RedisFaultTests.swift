@@ -142,6 +142,10 @@ struct RedisFaultTests {
             var configuration = server.configuration()
             configuration.password = "wrong"
             configuration.reconnect = .init(backoffBase: .milliseconds(50), backoffCap: .milliseconds(200))
+            // Every attempt must end in the refusal: with the 1 s defaults, a loaded machine can
+            // time an attempt out first, and then the last failure is a timeout, not the password.
+            configuration.connectTimeout = TestBounds.connect
+            configuration.commandTimeout = TestBounds.reply
             try await withRunningClient(configuration, waitForConnection: false) { client in
                 let failed = try await firstState(in: client.states) {
                     if case .disconnected(let error) = $0 { return error.code == .authenticationFailed }

@@ -70,6 +70,33 @@ struct CoherenceStateMachineTests {
         #expect(machine.handle(.retryDue) == .wait)
     }
 
+    @Test func anL2ReadBelowThePositionSynchronizesWhileSubscribedAndWaitsOtherwise() {
+        var machine = Self.machine()
+        #expect(machine.handle(.storeBehind) == .wait)
+        _ = machine.handle(.subscribed)
+        #expect(machine.handle(.storeBehind) == .synchronize(reason: "L2 below the applied position"))
+    }
+
+    /// An L2 read is judged against where the node stood when it started: only a head of the
+    /// node's epoch below that position shows Redis went back; a head missing, of another epoch
+    /// (whose entries read as expired already) or at or above the position does not.
+    @Test func aReadIsBehindOnlyWhenItsHeadIsBelowThePositionInTheNodesEpoch() {
+        let fence = Self.synchronized(at: 10).readFence
+        #expect(fence.isStoreBehind(BackplaneHead(epoch: "e1", sequence: 9)))
+        #expect(!fence.isStoreBehind(BackplaneHead(epoch: "e1", sequence: 10)))
+        #expect(!fence.isStoreBehind(BackplaneHead(epoch: "e1", sequence: 11)))
+        #expect(!fence.isStoreBehind(BackplaneHead(epoch: "e2", sequence: 1)))
+        #expect(!fence.isStoreBehind(nil))
+        #expect(!CoherenceState().readFence.isStoreBehind(BackplaneHead(epoch: "e1", sequence: 0)))
+        // Between the jump to the lower head and the marker that expires the older copies,
+        // every read counts as behind.
+        var expiring = Self.synchronized(at: 10)
+        expiring.jump(to: 4)
+        expiring.isExpiringRollback = true
+        #expect(expiring.readFence.isStoreBehind(BackplaneHead(epoch: "e1", sequence: 4)))
+        #expect(expiring.readFence.isStoreBehind(nil))
+    }
+
     // MARK: - Synchronization
 
     @Test func theFirstHeadIsAdoptedAndANewEpochMeansRedisLostItsData() {

@@ -26,6 +26,13 @@ struct HostileHistoryTests {
         }
     }
 
+    /// Options that read past L1, straight to L2.
+    static let skippingMemory: CacheEntryOptions = {
+        var options = CacheEntryOptions()
+        options.skipMemoryRead = true
+        return options
+    }()
+
     func value(_ node: Node, _ key: String) async -> String? {
         guard let read = try? await node.cache.getResult(key, as: String.self), !read.isStale else { return nil }
         return read.value
@@ -76,6 +83,51 @@ struct HostileHistoryTests {
             clock.advance(by: .seconds(1))
             #expect(await eventually(pollingEvery: .zero) { await value(b, "k") == "v3" })
             #expect(b.cache.statistics.backplane.rollbacksDetected >= 1)
+        }
+    }
+
+    /// Redis restored from an older snapshot answers reads at once, while a node learns of the
+    /// rollback only when it next synchronizes (here no heartbeat comes: the clock stands
+    /// still). A read in between must not serve the older copy as fresh after the node served
+    /// the newer one (monotonic reads); it asks for the synchronization that finds the rollback.
+    @Test func aReadFromAStoreThatWentBackIsNeitherServedFreshNorLeftForTheHeartbeat() async throws {
+        let store = InMemoryCacheStore()
+        let a = try makeNode("a", store: store), b = try makeNode("b", store: store)
+        let fromL2 = Self.skippingMemory
+        try await withNodes([a, b]) {
+            for key in ["k", "j"] { try await a.cache.set(key, "v1") }
+            let snapshot = store.takeSnapshot()
+            for key in ["k", "j"] { try await a.cache.set(key, "v2") }
+            #expect(await eventually(pollingEvery: .zero) { b.cache.statistics.backplane.lastSeq == store.snapshot.sequence })
+            for key in ["k", "j"] { #expect(try await b.cache.getResult(key, as: String.self, options: fromL2)?.value == "v2") }
+            store.restore(snapshot)
+            // The first read after the restore: nothing has told b yet. With a factory, the call
+            // goes to it, as for any expired copy.
+            let loaded = try await b.cache.getOrSetResult("k", as: String.self, options: fromL2) { _ in "from the origin" }
+            #expect(loaded.value == "from the origin" && !loaded.isStale)
+            #expect(b.cache.statistics.distributed.rolledBackReads == 1)
+            #expect(await eventually(pollingEvery: .zero) { b.cache.statistics.backplane.rollbacksDetected == 1 })
+            // Without one it is a miss, whether the read finds the head still behind or the
+            // rollback's expiry marker already written.
+            let other = try await b.cache.getResult("j", as: String.self, options: fromL2)
+            #expect(other == nil, "served \(String(describing: other)) from the restored snapshot")
+        }
+    }
+
+    /// A read that finds the head at or above the node's position is not held back: writes of
+    /// other nodes move the head on while a node reads.
+    @Test func aStoreAheadOfTheNodeIsServedAsUsual() async throws {
+        let store = InMemoryCacheStore()
+        let a = try makeNode("a", store: store), b = try makeNode("b", store: store)
+        let fromL2 = Self.skippingMemory
+        try await withNodes([a, b]) {
+            try await a.cache.set("k", "v1")
+            #expect(await eventually(pollingEvery: .zero) { b.cache.statistics.backplane.lastSeq == store.snapshot.sequence })
+            (b.backplane as! InMemoryBackplane).dropNextMessages(1)
+            try await a.cache.set("other", "b has not heard of this yet")
+            #expect(try await b.cache.getResult("k", as: String.self, options: fromL2)?.value == "v1")
+            #expect(b.cache.statistics.distributed.rolledBackReads == 0)
+            #expect(b.cache.statistics.backplane.rollbacksDetected == 0)
         }
     }
 

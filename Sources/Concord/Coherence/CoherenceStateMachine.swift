@@ -18,6 +18,8 @@ struct CoherenceStateMachine: Sendable {
         case heartbeat
         /// A synchronization that failed is due to be tried again.
         case retryDue
+        /// An L2 read found Redis below the node's position: history went back.
+        case storeBehind
     }
 
     /// What the loop does next.
@@ -62,6 +64,8 @@ struct CoherenceStateMachine: Sendable {
         case .retryDue:
             isRetryScheduled = false
             return isSubscribed ? .synchronize(reason: "retry") : .wait
+        case .storeBehind:
+            return isSubscribed ? .synchronize(reason: "L2 below the applied position") : .wait
         }
     }
 

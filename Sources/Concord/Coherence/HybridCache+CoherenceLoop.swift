@@ -12,6 +12,8 @@ extension HybridCache {
         case retrySynchronize
         /// Messages were dropped because the queue was full: resynchronize from the head.
         case queueOverflowed
+        /// An L2 read found Redis below the node's position (`requestSynchronization`).
+        case storeBehind
     }
 
     /// The backplane's event sink: control events always get through; messages only while
@@ -109,6 +111,9 @@ extension HybridCache {
                     happened = .heartbeat
                 case .retrySynchronize:
                     happened = .retryDue
+                case .storeBehind:
+                    synchronizationRequested.store(false, ordering: .relaxed)
+                    happened = .storeBehind
                 }
                 let outcome: SynchronizationOutcome
                 switch machine.handle(happened) {
@@ -139,6 +144,18 @@ extension HybridCache {
     }
 
     typealias SynchronizationOutcome = CoherenceStateMachine.SynchronizationOutcome
+
+    /// Asks the coherence loop to synchronize now rather than at the next heartbeat: an L2 read
+    /// found Redis below the node's position. One request at a time, however many reads find it;
+    /// true when this call made it.
+    @discardableResult
+    func requestSynchronization() -> Bool {
+        guard backplane != nil, runActive.load(ordering: .relaxed),
+              !synchronizationRequested.exchange(true, ordering: .relaxed)
+        else { return false }
+        coherenceInbox.send(.storeBehind)
+        return true
+    }
 
     func markDisconnected(reason: String) {
         let wasSynchronized = coherence.withLock { state in

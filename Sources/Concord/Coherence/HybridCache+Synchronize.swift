@@ -36,9 +36,12 @@ extension HybridCache {
             case .rolledBack(let why)?:
                 instrumentation.rollbackDetected(reason: why, last: state.lastSequence, head: head.sequence)
                 expireAll(reason: "history went back: \(why)")
-                coherence.withLock { $0.jump(to: head.sequence) }
+                // Past this jump a read no longer sees a head below the position, yet Redis
+                // still holds the copies that predate the rollback until the marker is written.
+                coherence.withLock { $0.jump(to: head.sequence); $0.isExpiringRollback = true }
                 await learnWriteID(backplane)
                 await expireCopiesOlderThanTheRollback(newestApplied: state.newestApplied)
+                coherence.withLock { $0.isExpiringRollback = false }
             case .matches?, .learn?:
                 if let range = CoherenceStateMachine.replayRange(state: state, head: head) {
                     if reason == "heartbeat" {

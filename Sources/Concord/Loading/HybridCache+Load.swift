@@ -104,6 +104,12 @@ extension HybridCache {
 
     /// Reads L2 under the L2 timeouts: the soft timeout applies only when a fail-safe value
     /// could be served instead. Errors are logged, counted and rethrown.
+    ///
+    /// A read that shows Redis went back below what this node had applied (a snapshot restore,
+    /// a replica promoted while behind) comes back expired: its copy may be older than values
+    /// the node already served, and the node learns of the rollback only at its next
+    /// synchronization, which the read asks for. The position is taken before the read, so a
+    /// message applied while the read was in flight cannot make a current store look behind.
     func readDistributed(
         _ distributed: any DistributedCache,
         key: String,
@@ -115,6 +121,7 @@ extension HybridCache {
         if hasFallback, options.isFailSafeEnabled, let soft = options.distributedSoftTimeout {
             deadline = min(deadline ?? start + soft, start + soft)
         }
+        let positionBefore = coherence.withLock { $0.readFence }
         do {
             let outcome = try await withDeadline(deadline, clock: clock) { try await distributed.read(key) }
             instrumentation.distributedReadTook(nanoseconds: Int64((clock.now() - start).nanosecondsClamped))
@@ -127,6 +134,10 @@ extension HybridCache {
                     return nil
                 }
                 noteDistributedReachable()
+                guard var read, positionBefore.isStoreBehind(read.logHead) else { return read }
+                read.isExpired = true
+                let asked = requestSynchronization()
+                instrumentation.distributedRolledBackRead(key: key, head: read.logHead?.sequence ?? 0, applied: positionBefore.lastSequence, asked: asked)
                 return read
             case .timedOut:
                 throw CacheError(.distributedTimeout, "L2 read of '\(key)' timed out")

@@ -34,6 +34,7 @@ final class CacheInstrumentation: Sendable {
     private let futureMessageVersions = Atomic<Int>(0)
     private let queueOverflows = Atomic<Int>(0)
     private let rollbacksDetected = Atomic<Int>(0)
+    private let rolledBackReads = Atomic<Int>(0)
     /// What `export` last handed to metrics, for the counters kept by their owners.
     private let exported = Mutex(HybridCacheStatistics())
 
@@ -54,6 +55,7 @@ final class CacheInstrumentation: Sendable {
         statistics.distributed.futureVersions = futureEntryVersions.load(ordering: .relaxed)
         statistics.distributed.outOfMemoryErrors = outOfMemoryErrors.load(ordering: .relaxed)
         statistics.distributed.rebasedWrites = rebasedWrites.load(ordering: .relaxed)
+        statistics.distributed.rolledBackReads = rolledBackReads.load(ordering: .relaxed)
         statistics.factory.calls = factoryCalls.load(ordering: .relaxed)
         statistics.factory.errors = factoryErrors.load(ordering: .relaxed)
         statistics.factory.timeouts = factoryTimeouts.load(ordering: .relaxed)
@@ -153,6 +155,18 @@ final class CacheInstrumentation: Sendable {
         metrics.distributedFutureVersions.increment()
         logger.warning("L2 entry version is more than maxClockDrift ahead; reading it as a miss", metadata: [
             "concord.key": .string(key), "concord.version": "\(version)",
+        ])
+    }
+
+    /// An L2 read found the log's head below what this node had applied (Redis went back) and
+    /// was read as expired. Logged at info only for the read that asked for a synchronization
+    /// (`asked`), at debug for the others: every read until then finds it, and the
+    /// synchronization logs the rollback itself.
+    func distributedRolledBackRead(key: String, head: UInt64, applied: UInt64, asked: Bool) {
+        rolledBackReads.add(1, ordering: .relaxed)
+        metrics.distributedRolledBackReads.increment()
+        logger.log(level: asked ? .info : .debug, "L2 went back below the log position this node applied; reading the entry as expired", metadata: [
+            "concord.key": .string(key), "concord.head": "\(head)", "concord.last": "\(applied)",
         ])
     }
 

@@ -14,6 +14,7 @@ struct CacheMetrics: Sendable {
     let distributedFutureVersions: Counter
     let distributedOutOfMemory: Counter
     let rebasedWrites: Counter
+    let distributedRolledBackReads: Counter
     let factoryCalls: Counter
     let factoryErrors: Counter
     let factoryTimeouts: Counter
@@ -60,6 +61,7 @@ struct CacheMetrics: Sendable {
         distributedFutureVersions = counter("concord_distributed_future_versions_total")
         distributedOutOfMemory = counter("concord_distributed_out_of_memory_total")
         rebasedWrites = counter("concord_distributed_rebased_writes_total")
+        distributedRolledBackReads = counter("concord_distributed_rolled_back_reads_total")
         factoryCalls = counter("concord_factory_calls_total")
         factoryErrors = counter("concord_factory_errors_total")
         factoryTimeouts = counter("concord_factory_timeouts_total")

@@ -22,6 +22,9 @@ public struct HybridCacheStatistics: Sendable, Equatable, Codable {
         /// Writes made now that found a newer version stored by a writer whose clock ran ahead,
         /// and were applied again after it (see `HybridCache.sendLive`).
         public var rebasedWrites = 0
+        /// Entries read while Redis held a log head below what this node had applied (it went
+        /// back, and the node had not synchronized since): read as expired, never as fresh.
+        public var rolledBackReads = 0
     }
 
     /// Factory counters.

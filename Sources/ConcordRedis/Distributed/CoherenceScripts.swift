@@ -311,16 +311,17 @@ enum CoherenceScripts {
 
     /// Reads an entry with its markers in one step.
     /// KEYS: 1 entry, 2 head. Returns nil, or `{version, envelope, expire, clearRemove,
-    /// clearExpire, sameEpoch}`, where sameEpoch is 1 when the entry was written in the head's
-    /// epoch and 0 when not (written in a history Redis has lost since, or before entries
-    /// recorded their epoch).
+    /// clearExpire, sameEpoch, headEpoch, headSeq}`, where sameEpoch is 1 when the entry was
+    /// written in the head's epoch and 0 when not (written in a history Redis has lost since, or
+    /// before entries recorded their epoch). The head lets the reader tell that Redis went back
+    /// below what it already applied (`HybridCache.readDistributed`).
     static let read = RedisScript(#"""
     local e = redis.call('HMGET', KEYS[1], 'v', 'd', 'x', 'e')
     if (not e[1]) or (not e[2]) then return false end
-    local h = redis.call('HMGET', KEYS[2], 'r', 'x', 'epoch')
+    local h = redis.call('HMGET', KEYS[2], 'r', 'x', 'epoch', 'seq')
     local same = 0
     if e[4] and h[3] and e[4] == h[3] then same = 1 end
-    return {e[1], e[2], e[3] or '', h[1] or '', h[2] or '', same}
+    return {e[1], e[2], e[3] or '', h[1] or '', h[2] or '', same, h[3] or '', h[4] or ''}
     """#)
 
     /// The head `{epoch, seq}`. A missing head (first use, eviction, lost data) becomes a new

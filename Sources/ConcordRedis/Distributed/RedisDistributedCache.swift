@@ -73,7 +73,7 @@ public final class RedisDistributedCache: DistributedCache {
             CoherenceScripts.read,
             keys: [RedisArgument(namespace.entry(key)), RedisArgument(namespace.head)]
         )
-        guard let (envelope, readMarkers) = try Self.readReply(reply) else { return nil }
+        guard let (envelope, readMarkers, logHead) = try Self.readReply(reply) else { return nil }
         let entry: DistributedEntry
         do {
             entry = try DistributedEntry.decode(envelope)
@@ -91,7 +91,9 @@ public final class RedisDistributedCache: DistributedCache {
             let tagReply = try await client.send(command)
             markers.tagRemovals = (tagReply.array ?? []).compactMap(Self.version)
         }
-        return DistributedStateRules.evaluate(entry, markers: markers)
+        var read = DistributedStateRules.evaluate(entry, markers: markers)
+        read?.logHead = logHead
+        return read
     }
 
     public func apply(_ mutation: CacheMutation, publish: Bool) async throws -> MutationOutcome {
@@ -172,15 +174,18 @@ public final class RedisDistributedCache: DistributedCache {
         return .superseded(by: newer)
     }
 
-    /// What the read script answered: nil for a miss, else the envelope and the markers read
-    /// with it. Any other shape is a `protocolError`: the reply comes from the wire.
-    static func readReply(_ reply: RESPValue) throws -> (envelope: [UInt8], markers: DistributedStateRules.Markers)? {
+    /// What the read script answered: nil for a miss, else the envelope, the markers read with
+    /// it and the log's head then (nil when Redis holds no readable head). Any other shape is a
+    /// `protocolError`: the reply comes from the wire.
+    static func readReply(_ reply: RESPValue) throws -> (envelope: [UInt8], markers: DistributedStateRules.Markers, logHead: BackplaneHead?)? {
         guard let fields = reply.array else {
             if reply.isNull { return nil }
             throw RedisError(.protocolError, "the read script answered \(reply) instead of an array or nil")
         }
-        guard fields.count == 6, let envelope = fields[1].bytes, case .integer(let sameEpoch) = fields[5] else {
-            throw RedisError(.protocolError, "the read script answered \(fields.count) fields instead of 5 and an epoch flag")
+        guard fields.count == 8, let envelope = fields[1].bytes, case .integer(let sameEpoch) = fields[5],
+              let headEpoch = fields[6].string, let headSequence = fields[7].string
+        else {
+            throw RedisError(.protocolError, "the read script answered \(fields.count) fields instead of 5, an epoch flag and the head")
         }
         let markers = DistributedStateRules.Markers(
             expire: version(fields[2]),
@@ -188,7 +193,9 @@ public final class RedisDistributedCache: DistributedCache {
             clearExpire: version(fields[4]),
             isFromAnotherEpoch: sameEpoch == 0
         )
-        return (envelope, markers)
+        // A head that is missing or unreadable proves nothing about the entry: no head.
+        let logHead = headEpoch.isEmpty ? nil : UInt64(headSequence).map { BackplaneHead(epoch: headEpoch, sequence: $0) }
+        return (envelope, markers, logHead)
     }
 
     static func version(_ value: RESPValue) -> CacheVersion? {
