@@ -147,7 +147,7 @@ def diff(files, seed, single):
                 t = c.call('TYPE', k)
                 if t == b'hash': v = sorted(c.call('HGETALL', k))
                 elif t == b'stream': v = c.call('XRANGE', k, '-', '+')
-                elif t == b'zset': v = c.call('ZRANGE', k, '0', '-1')
+                elif t == b'zset': v = sorted(c.call('ZRANGE', k, '0', '-1'))  # scores are each server's own clock
                 else: v = c.call('GET', k)
                 ttl = c.call('PTTL', k)
                 data[k] = (t, v, (ttl + 25000) // 50000 if ttl > 0 else ttl)

@@ -101,7 +101,7 @@ enum CoherenceScripts {
     end)
     """#)
 
-    /// The body of `write` as a Lua function of (target, head, log, ARGV), shared by `write` and
+    /// The body of `write` as a Lua function of (target, head, log, the mutation's fields), shared by `write` and
     /// `writeBatch` so the two cannot drift apart.
     ///
     /// The function carries the head's fields from one mutation of a call to the next, so a
@@ -112,6 +112,20 @@ enum CoherenceScripts {
     ///   writes those two fields or the log, and a script runs atomically, so a later mutation
     ///   reading them again would find the same and pass the log check.
     /// - `knownHighest` (`hv`): only a set raises it, and it is known from then on.
+    /// - A set that reads the head's markers while the epoch and sequence are not yet known
+    ///   reads all five fields in one `HMGET` (`headRead`), which the sequence step then uses
+    ///   instead of a second read: nothing writes the head between the two, so a lone set calls
+    ///   8 Redis commands instead of 9.
+    /// - A published mutation (other than a tag removal) that read the head checks the log by
+    ///   adding its entry first, before it stores anything: `XADD 0-<seq+1>` succeeds exactly
+    ///   when the log reaches no further than the head's sequence, which is what `XREVRANGE`
+    ///   would have checked (`logPastHead`). Refused, the log is read: past the head, the
+    ///   mutation starts a new epoch as before; not past it (a wrong type, OOM, a stream whose
+    ///   last id is beyond its newest entry), the mutation goes on and fails on its `XADD` at
+    ///   the end, as it did. So a lone set calls 7 Redis commands instead of 9, and data and
+    ///   replies stay those of the earlier script (`scripts/write-script.py diff`). A tag
+    ///   removal keeps the read: its `ZSCORE` of a key the script has not checked could fail
+    ///   after the entry was added.
     /// - `knownRemove` and `knownExpire` (the clears, `r` and `x`): a clear or tag removal may
     ///   write head fields, so after one they are read again.
     /// `run` writes what changed (`flushHead`) after the last mutation, and also when one failed
@@ -162,6 +176,23 @@ enum CoherenceScripts {
       local b2 = n % 256; n = (n - b2) / 256
       return string.char(n % 256, b2, b3, b4, b5, b6, b7, b8)
     end
+    local function logPastHead(logKey, seq)
+      local top = redis.call('XREVRANGE', logKey, '+', '-', 'COUNT', 1)[1]
+      if not top then return false end
+      local ms, n = string.match(top[1], '^(%d+)-(%d+)$')
+      return ms ~= '0' or tonumber(n) > seq
+    end
+    local function logID(seq)
+      if seq < 1e14 then return string.format('0-%d', seq) end
+      return '0-' .. seq
+    end
+    local function messageOf(epoch, seq, body)
+      if prefixEpoch ~= epoch then
+        prefix = 'CNCB' .. string.char(2) .. string.char(#epoch) .. epoch
+        prefixEpoch = epoch
+      end
+      return prefix .. bigEndian8(seq) .. body
+    end
     local function write(target, headKey, logKey, kind, ver, envelope, ttlText, storeFlag, publishFlag, body,
                          logMax, candidateEpoch, channel, believable, publishCommand, removalField, tagFrom, tagTo)
       local store = storeFlag == '1'
@@ -169,6 +200,8 @@ enum CoherenceScripts {
       local highest = false
       local raisedHighest = nil
       local expired = false
+      local headRead = nil
+      local checkByAdding, logged = false, false
       if store and (kind == 1 or kind == 2 or kind == 3) then
         local entry = redis.call('HMGET', target, 'v', 'x')
         local current = entry[1]
@@ -176,7 +209,13 @@ enum CoherenceScripts {
         if current and current >= ver and current <= believable then return 0, current end
         if kind == 1 then
           if not (clearsKnown and highestKnown) then
-            local markers = redis.call('HMGET', headKey, 'hv', 'r', 'x')
+            local markers
+            if knownEpoch then
+              markers = redis.call('HMGET', headKey, 'hv', 'r', 'x')
+            else
+              markers = redis.call('HMGET', headKey, 'hv', 'r', 'x', 'epoch', 'seq')
+              headRead = {markers[4], markers[5]}
+            end
             if not highestKnown then
               knownHighest = markers[1]
               highestKnown = true
@@ -209,14 +248,14 @@ enum CoherenceScripts {
         epoch = knownEpoch
         seq = knownSeq
       elseif publish or stamped then
-        local head = redis.call('HMGET', headKey, 'epoch', 'seq')
+        local head = headRead or redis.call('HMGET', headKey, 'epoch', 'seq')
         epoch = head[1]
         seq = tonumber(head[2] or '')
         if epoch and seq then
-          local top = redis.call('XREVRANGE', logKey, '+', '-', 'COUNT', 1)[1]
-          if top then
-            local ms, n = string.match(top[1], '^(%d+)-(%d+)$')
-            if ms ~= '0' or tonumber(n) > seq then epoch = nil end
+          if publish and kind ~= 4 then
+            checkByAdding = true
+          elseif logPastHead(logKey, seq) then
+            epoch = nil
           end
         end
         if not (epoch and seq) then
@@ -227,11 +266,18 @@ enum CoherenceScripts {
       end
       if publish then
         seq = seq + 1
-        if prefixEpoch ~= epoch then
-          prefix = 'CNCB' .. string.char(2) .. string.char(#epoch) .. epoch
-          prefixEpoch = epoch
+        message = messageOf(epoch, seq, body)
+        if checkByAdding then
+          local added = redis.pcall('XADD', logKey, 'MAXLEN', '~', logMax, logID(seq), 'm', message)
+          if type(added) ~= 'table' or not added.err then
+            logged = true
+          elseif logPastHead(logKey, seq - 1) then
+            epoch = candidateEpoch
+            seq = 1
+            newEpoch = true
+            message = messageOf(epoch, seq, body)
+          end
         end
-        message = prefix .. bigEndian8(seq) .. body
       end
       if store then
         if kind == 1 or kind == 2 then
@@ -291,9 +337,7 @@ enum CoherenceScripts {
         pendingHighest = raisedHighest
       end
       if message then
-        local id
-        if seq < 1e14 then id = string.format('0-%d', seq) else id = '0-' .. seq end
-        redis.call('XADD', logKey, 'MAXLEN', '~', logMax, id, 'm', message)
+        if not logged then redis.call('XADD', logKey, 'MAXLEN', '~', logMax, logID(seq), 'm', message) end
         if publishCommand == 'SPUBLISH' then
           redis.call('SPUBLISH', channel, message)
         else
