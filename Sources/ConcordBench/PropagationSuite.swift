@@ -231,23 +231,40 @@ struct PropagationSuite: Sendable {
                 var concordRounds: [RoundPercentiles] = []
                 var rawRounds: [RoundPercentiles] = []
                 var tapRounds: [RoundPercentiles] = []
-                if !target.sharded { _ = try await publisher.send("SLOWLOG", "RESET") }
+                // The slow log is read after each measured drive and reset before the next: the
+                // receivers' reads of a prefill (64 × 400 scripts) would otherwise fill it past
+                // what one reply may carry.
+                var scriptSamples: [Int64] = []
+                var publishSamples: [Int64] = []
+                func resetSlowLog() async throws {
+                    if !target.sharded { _ = try await publisher.send("SLOWLOG", "RESET") }
+                }
+                func readSlowLog() async throws {
+                    guard !target.sharded else { return }
+                    let samples = try await Self.serverSamples(publisher)
+                    scriptSamples += samples.writeScript
+                    publishSamples += samples.publish
+                }
                 for round in 0..<configuration.rounds {
                     let keys = (0..<writes).map { "p\(receiverCount)-\(mode == .backToBack ? "b" : "s")\(round)-\($0)" }
                     for side in 0..<2 {
                         if (side == 0) == (round % 2 == 0) {
                             try await prefill(keys: keys, writer: writer, receivers: receivers)
                             concordBoard.begin(writes: writes, receivers: receiverCount)
+                            try await resetSlowLog()
                             try await drive(keys: keys, mode: mode, boards: [concordBoard]) { key in
                                 try await writer.cache.set(key, "value-of-" + key)
                             }
                             concordRounds.append(try await settle(concordBoard, expected: writes * receiverCount))
+                            try await readSlowLog()
                         } else {
                             rawBoard.begin(writes: writes, receivers: receiverCount)
+                            try await resetSlowLog()
                             try await drive(keys: keys, mode: mode, boards: [rawBoard]) { key in
                                 _ = try await publisher.send(target.sharded ? "SPUBLISH" : "PUBLISH", RedisArgument(rawChannel), RedisArgument(key))
                             }
                             rawRounds.append(try await settle(rawBoard, expected: writes * receiverCount))
+                            try await readSlowLog()
                         }
                     }
                 }
@@ -265,7 +282,7 @@ struct PropagationSuite: Sendable {
                 }
                 tapRounds.append(try await settle(tapBoard, expected: writes))
                 if target.sharded { try await tap.sunsubscribe(channels: [concordChannel]) } else { try await tap.unsubscribe(channels: [concordChannel]) }
-                let serverTimes = target.sharded ? (nil, nil) : try await Self.serverTimes(publisher)
+                let serverTimes = (Self.median(scriptSamples), Self.median(publishSamples))
                 results += summarize(
                     concordRounds, raw: rawRounds, tap: tapRounds, serverTimes: serverTimes, receivers: receiverCount, mode: mode,
                     label: target.label)
@@ -336,6 +353,17 @@ struct PropagationSuite: Sendable {
     /// Median time inside Redis of the coherence write script (an EVALSHA of one of its
     /// digests) and of a PUBLISH, in µs, from the slow log.
     static func serverTimes(_ client: RedisClient) async throws -> (writeScript: Double?, publish: Double?) {
+        let samples = try await serverSamples(client)
+        return (median(samples.writeScript), median(samples.publish))
+    }
+
+    /// The middle value, nil for none.
+    static func median(_ values: [Int64]) -> Double? {
+        values.isEmpty ? nil : Double(values.sorted()[values.count / 2])
+    }
+
+    /// Every time inside Redis, in µs, of the write script and of PUBLISH in the slow log.
+    static func serverSamples(_ client: RedisClient) async throws -> (writeScript: [Int64], publish: [Int64]) {
         let reply = try await client.send("SLOWLOG", "GET", "-1")
         var script: [Int64] = []
         var publish: [Int64] = []
@@ -348,10 +376,7 @@ struct PropagationSuite: Sendable {
             }
             if name == "PUBLISH" { publish.append(micros) }
         }
-        func median(_ values: [Int64]) -> Double? {
-            values.isEmpty ? nil : Double(values.sorted()[values.count / 2])
-        }
-        return (median(script), median(publish))
+        return (script, publish)
     }
 
     private func summarize(
