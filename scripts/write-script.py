@@ -135,6 +135,11 @@ def diff(files, seed, single):
             if replies[0] != replies[1]:
                 differences += 1
                 if differences <= 3: print('reply differs in round', round_, replies)
+            # Each round's lifetimes, not only the last: a later write sets them again.
+            lives = [[(c.call('PTTL', t) + 25000) // 50000 for t in sorted(set(targets))] for c in conns]
+            if lives[0] != lives[1]:
+                differences += 1
+                if differences <= 3: print('lifetimes differ in round', round_, lives)
 
         def dump(c):
             data = {}
@@ -142,7 +147,7 @@ def diff(files, seed, single):
                 t = c.call('TYPE', k)
                 if t == b'hash': v = sorted(c.call('HGETALL', k))
                 elif t == b'stream': v = c.call('XRANGE', k, '-', '+')
-                elif t == b'zset': v = c.call('ZRANGE', k, '0', '-1')
+                elif t == b'zset': v = sorted(c.call('ZRANGE', k, '0', '-1'))  # scores are each server's own clock
                 else: v = c.call('GET', k)
                 ttl = c.call('PTTL', k)
                 data[k] = (t, v, (ttl + 25000) // 50000 if ttl > 0 else ttl)

@@ -13,10 +13,12 @@ struct BinaryWriter {
     mutating func write(_ raw: some Sequence<UInt8>) { bytes.append(contentsOf: raw) }
 
     /// A string prefixed by its length in a `Length`-wide integer; the caller checks the bound.
+    /// Its bytes are appended from the string itself (no array of them first: that was an
+    /// allocation per key and per version in every message and envelope).
     mutating func writeString<Length: FixedWidthInteger>(_ string: String, lengthType: Length.Type) {
-        let utf8 = Array(string.utf8)
+        let utf8 = string.utf8
         write(Length(utf8.count))
-        write(utf8)
+        bytes.append(contentsOf: utf8)
     }
 
     mutating func write(_ version: CacheVersion) {
@@ -62,9 +64,13 @@ struct BinaryReader {
         return Array(bytes[offset..<offset + count])
     }
 
+    /// Validated straight from the input's bytes, without copying them into an array first.
     mutating func readString<Length: FixedWidthInteger>(lengthType: Length.Type) -> String? {
-        guard let length = read(Length.self), let raw = readBytes(Int(length)) else { return nil }
-        return String(validating: raw, as: UTF8.self)
+        guard let length = read(Length.self) else { return nil }
+        let count = Int(length)
+        guard count >= 0, remaining >= count else { return nil }
+        defer { offset += count }
+        return String(validating: bytes[offset..<offset + count], as: UTF8.self)
     }
 
     mutating func readVersion() -> CacheVersion? {

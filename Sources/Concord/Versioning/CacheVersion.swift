@@ -25,8 +25,21 @@ public struct CacheVersion: Hashable, Comparable, Sendable, CustomStringConverti
 
     /// Fixed-width text whose byte order is the version order, so a Redis script can compare
     /// versions with plain string comparison: 16 hex digits of milliseconds, 8 of counter, the node.
+    ///
+    /// Written straight into the string's storage: one allocation, where joining three strings
+    /// took five (a write made this text twice and spent 10 of its ~66 allocations on it).
     public var orderedText: String {
-        Self.hex(UInt64(bitPattern: milliseconds), width: 16) + Self.hex(UInt64(counter), width: 8) + node
+        let node = self.node.utf8
+        return String(unsafeUninitializedCapacity: 24 + node.count) { text in
+            Self.writeHex(UInt64(bitPattern: milliseconds), width: 16, into: text, at: 0)
+            Self.writeHex(UInt64(counter), width: 8, into: text, at: 16)
+            var index = 24
+            for byte in node {
+                text[index] = byte
+                index += 1
+            }
+            return index
+        }
     }
 
     /// Parses `orderedText`; nil for anything malformed.
@@ -57,18 +70,16 @@ public struct CacheVersion: Hashable, Comparable, Sendable, CustomStringConverti
         }
     }
 
-    private static let hexDigits = Array("0123456789abcdef".utf8)
-
-    private static func hex(_ value: UInt64, width: Int) -> String {
-        var bytes = [UInt8](repeating: 0x30, count: width)
+    /// Lower-case hex digits of `value`, zero-padded to `width`, at `offset`.
+    private static func writeHex(_ value: UInt64, width: Int, into text: UnsafeMutableBufferPointer<UInt8>, at offset: Int) {
         var rest = value
-        var index = width - 1
-        while index >= 0 {
-            bytes[index] = hexDigits[Int(rest & 0xF)]
+        var index = offset + width - 1
+        while index >= offset {
+            let digit = UInt8(truncatingIfNeeded: rest & 0xF)
+            text[index] = digit < 10 ? 0x30 + digit : 0x57 + digit
             rest >>= 4
             index -= 1
         }
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     private static func parseHex(_ bytes: ArraySlice<UInt8>) -> UInt64? {

@@ -249,18 +249,17 @@ struct RESPCommandExecutor: Sendable {
         let cache = self.cache
         let onlyIf = condition
         return .later {
-            await Self.reply { writer in
+            do {
                 if let condition = onlyIf {
                     // Checked, then written: two nodes racing NX can both succeed, as both
                     // writes get versions and the newer one wins everywhere.
                     let present = try await cache.getResult(key, as: [UInt8].self) != nil
-                    guard present == condition else {
-                        writer.bulk(nil as [UInt8]?)
-                        return
-                    }
+                    guard present == condition else { return Self.nilReply }
                 }
                 _ = try await cache.set(key, value, options: options)
-                writer.simple("OK")
+                return Self.okReply
+            } catch {
+                return Self.errorReply(error)
             }
         }
     }
@@ -364,15 +363,37 @@ struct RESPCommandExecutor: Sendable {
         var writer = RESPReplyWriter(buffer: ByteBuffer())
         do {
             try await body(&writer)
-        } catch let error as RESPCommandError {
-            writer = RESPReplyWriter(buffer: ByteBuffer())
-            writer.error(error.reply)
         } catch {
-            writer = RESPReplyWriter(buffer: ByteBuffer())
+            return errorReply(error)
+        }
+        return writer.buffer
+    }
+
+    /// The reply to `error`: its own text for a `RESPCommandError`, else `ERR` and a description.
+    static func errorReply(_ error: any Error) -> ByteBuffer {
+        var writer = RESPReplyWriter(buffer: ByteBuffer())
+        if let error = error as? RESPCommandError {
+            writer.error(error.reply)
+        } else {
             writer.error("ERR \(error)")
         }
         return writer.buffer
     }
+
+    /// `+OK`, one buffer shared by every SET that answers it (never written to: a write would
+    /// copy it): a buffer of its own per SET was two allocations.
+    static let okReply: ByteBuffer = {
+        var writer = RESPReplyWriter(buffer: ByteBuffer())
+        writer.simple("OK")
+        return writer.buffer
+    }()
+
+    /// `$-1`, the nil reply, shared like `okReply`.
+    static let nilReply: ByteBuffer = {
+        var writer = RESPReplyWriter(buffer: ByteBuffer())
+        writer.bulk(nil as [UInt8]?)
+        return writer.buffer
+    }()
 
     /// The command or option name in upper case; names are ASCII, so other bytes stay as they
     /// are (and bytes that are not UTF-8 are repaired, as `String(decoding:)` does).

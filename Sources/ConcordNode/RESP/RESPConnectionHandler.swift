@@ -26,6 +26,10 @@ final class RESPConnectionHandler: ChannelDuplexHandler {
     private var hasUnflushedWrites = false
     /// Whether GET, MGET and EXISTS are answered from the read buffer (`executeInPlace`).
     private let answersInPlace: Bool
+    /// The reply buffer of the last `answerBuffered` that wrote nothing into it, kept for the
+    /// next: an awaited command (a SET) writes its reply later, and a fresh buffer on every
+    /// read and every resume was 4 of a SET's allocations.
+    private var spareReplyBuffer: ByteBuffer?
 
     init(
         reader: RESPRequestReader, executor: RESPCommandExecutor, state: RESPConnectionState, answersInPlace: Bool = true,
@@ -77,11 +81,13 @@ final class RESPConnectionHandler: ChannelDuplexHandler {
 
     /// Answers buffered commands until one must be awaited or none is left.
     private func answerBuffered(context: ChannelHandlerContext) {
-        var writer = RESPReplyWriter(buffer: context.channel.allocator.buffer(capacity: 256))
+        var writer = RESPReplyWriter(buffer: takeReplyBuffer(context: context))
         defer {
             if writer.buffer.readableBytes > 0 {
                 context.write(wrapOutboundOut(writer.buffer), promise: nil)
                 hasUnflushedWrites = true
+            } else {
+                spareReplyBuffer = writer.buffer
             }
         }
         while !isAwaiting, !isClosing {
@@ -122,6 +128,14 @@ final class RESPConnectionHandler: ChannelDuplexHandler {
                 startAwaiting(work, context: context)
             }
         }
+    }
+
+    /// An empty reply buffer: the spare one when there is one, else a new one.
+    private func takeReplyBuffer(context: ChannelHandlerContext) -> ByteBuffer {
+        guard var buffer = spareReplyBuffer else { return context.channel.allocator.buffer(capacity: 256) }
+        spareReplyBuffer = nil
+        buffer.clear()
+        return buffer
     }
 
     private func startAwaiting(_ work: @escaping @Sendable () async -> ByteBuffer, context: ChannelHandlerContext) {

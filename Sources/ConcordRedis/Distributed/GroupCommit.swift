@@ -22,7 +22,9 @@ final class GroupCommit<Write: Sendable, Outcome: Sendable>: Sendable {
         let id: UInt64
         let write: Write
         let bytes: Int
-        let continuation: CheckedContinuation<Turn, Never>
+        /// Unsafe, not checked: a checked continuation allocates a box per queued write. Each
+        /// is resumed exactly once, by whoever takes its waiter out of the queue under the lock.
+        let continuation: UnsafeContinuation<Turn, Never>
     }
 
     /// What a queued caller is woken for.
@@ -67,7 +69,7 @@ final class GroupCommit<Write: Sendable, Outcome: Sendable>: Sendable {
         }
         guard let id = queueID else { return try await lead(write, with: []) }
         let turn: Turn = await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
+            await withUnsafeContinuation { continuation in
                 let immediate: Turn? = state.withLock { state in
                     if Task.isCancelled { return .done(.failure(CancellationError())) }
                     if !state.isSending {
