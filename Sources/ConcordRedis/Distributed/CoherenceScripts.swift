@@ -210,7 +210,7 @@ enum CoherenceScripts {
         expired = entry[2]
         if current and current >= ver and current <= believable then return 0, current end
         if kind == 1 then
-          if expired and expired >= ver and expired <= A[11] then return {0, expired} end
+          if expired and expired >= ver and expired <= believable then return 0, expired end
           if not (clearsKnown and highestKnown) then
             local markers
             if knownEpoch then
