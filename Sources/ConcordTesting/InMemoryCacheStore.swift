@@ -158,8 +158,11 @@ public final class InMemoryCacheStore: Sendable {
                     if let stored = current?.version, stored >= mutation.version {
                         return (.superseded(by: stored), [], nil)
                     }
-                    // As the write script: a set older than a clear or a removal of one of its
-                    // tags is superseded by it instead of stored and hidden.
+                    // As the write script: a set older than the key's expire, a clear or a
+                    // removal of one of its tags is superseded by it instead of stored and hidden.
+                    if mutation.kind == .set, let expired = current?.expire, expired >= mutation.version {
+                        return (.superseded(by: expired), [], nil)
+                    }
                     if mutation.kind == .set {
                         let tags = mutation.entry?.tags ?? []
                         let hiding = [state.clearRemove, state.clearExpire] + tags.map { state.tagRemovals[$0] }

@@ -114,6 +114,35 @@ struct HostileHistoryTests {
         }
     }
 
+    /// Redis lost its data (a new epoch) while b's own write waited in its queue, and a's
+    /// invalidation of the key landed in the new epoch before b resynchronized: b jumps to the
+    /// head without that message, and its full expiry spares its own queued write, which
+    /// version fencing is to judge when it flushes. The invalidation is newer, so the write
+    /// is superseded by it and b's copy goes stale; stored under the marker and left fresh in
+    /// b's L1, b served it for good (a 10-minute chaos run, seed 167, after a redis-kill).
+    @Test func aQueuedWriteFlushedUnderANewerInvalidationAfterAnEpochChangeDoesNotStayFresh() async throws {
+        let store = InMemoryCacheStore()
+        let failing = ChaosDistributedCache(wrapping: InMemoryDistributedCache(store: store), clock: clock)
+        let a = try makeNode("a", store: store)
+        let bBackplane = InMemoryBackplane(store: store)
+        let b = Node(cache: try makeCache(node: "b", clock: clock, store: store, distributed: failing, backplane: bBackplane), backplane: bBackplane)
+        try await withNodes([a, b]) {
+            failing.update { $0.failureProbability = 1 }
+            try await b.cache.set("k", "b's queued write")
+            #expect(b.cache.pendingWriteCount == 1)
+            bBackplane.disconnect()
+            #expect(await eventually(pollingEvery: .zero) { !b.cache.isBackplaneConnected })
+            store.flushAll()
+            clock.advance(by: .milliseconds(1))
+            _ = try await a.cache.expire("k")
+            failing.update { $0.failureProbability = 0 }
+            bBackplane.reconnect()
+            #expect(await eventually(pollingEvery: .zero) { b.cache.isBackplaneConnected && b.cache.pendingWriteCount == 0 })
+            let read = try await b.cache.getResult("k", as: String.self)
+            #expect(read == nil || read?.isStale == true, "b serves \(String(describing: read)) as fresh over a newer invalidation")
+        }
+    }
+
     /// A read that finds the head at or above the node's position is not held back: writes of
     /// other nodes move the head on while a node reads.
     @Test func aStoreAheadOfTheNodeIsServedAsUsual() async throws {

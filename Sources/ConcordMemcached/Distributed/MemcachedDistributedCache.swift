@@ -300,7 +300,11 @@ public final class MemcachedDistributedCache: DistributedCache {
                     if stored > version { return .keep(.superseded(by: stored)) }
                 }
                 // An expire newer than this write stays (as in the Redis write script): a write
-                // flushed late must not make its older value fresh again.
+                // flushed late must not make its older value fresh again. A set under it is
+                // superseded by it, so its writer does not keep it fresh in L1 either.
+                if mutation.kind == .set, let expired = current?.secondVersion, expired >= version {
+                    return .keep(.superseded(by: expired))
+                }
                 var stored = record
                 if let expired = current?.secondVersion, expired > version { stored.secondVersion = expired }
                 return .store(stored)

@@ -21,9 +21,11 @@ enum CoherenceScripts {
     /// or corrupted; it never wins the comparison, so it cannot block writes to its key.
     ///
     /// An `expire` outlives the writes it is newer than: it is stored as a marker-only hash
-    /// `{x}` when the entry is missing, and a set or remove older than the marker keeps it. A
-    /// write queued during an outage and flushed after a newer invalidation must not make its
-    /// older value fresh again.
+    /// `{x}` when the entry is missing, a remove older than the marker keeps it, and a set older
+    /// than the marker is superseded by it, as by a newer entry. A write queued during an outage
+    /// and flushed after a newer invalidation must not make its older value fresh again: not in
+    /// L2, and not in its writer's L1, which a node that skipped the invalidation's message (an
+    /// epoch change, a rollback) keeps fresh while the write is queued.
     ///
     /// A clear is two fields of the head, `r` (remove) and `x` (expire), not a key of its own:
     /// Redis can then lose it only with the epoch. Every entry and tombstone records the epoch it
@@ -208,6 +210,7 @@ enum CoherenceScripts {
         expired = entry[2]
         if current and current >= ver and current <= believable then return 0, current end
         if kind == 1 then
+          if expired and expired >= ver and expired <= believable then return 0, expired end
           if not (clearsKnown and highestKnown) then
             local markers
             if knownEpoch then
