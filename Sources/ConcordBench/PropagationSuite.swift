@@ -350,35 +350,6 @@ struct PropagationSuite: Sendable {
             missing: missing)
     }
 
-    /// Median time inside Redis of the coherence write script (an EVALSHA of one of its
-    /// digests) and of a PUBLISH, in µs, from the slow log.
-    static func serverTimes(_ client: RedisClient) async throws -> (writeScript: Double?, publish: Double?) {
-        let samples = try await serverSamples(client)
-        return (median(samples.writeScript), median(samples.publish))
-    }
-
-    /// The middle value, nil for none.
-    static func median(_ values: [Int64]) -> Double? {
-        values.isEmpty ? nil : Double(values.sorted()[values.count / 2])
-    }
-
-    /// Every time inside Redis, in µs, of the write script and of PUBLISH in the slow log.
-    static func serverSamples(_ client: RedisClient) async throws -> (writeScript: [Int64], publish: [Int64]) {
-        let reply = try await client.send("SLOWLOG", "GET", "-1")
-        var script: [Int64] = []
-        var publish: [Int64] = []
-        for entry in reply.array ?? [] {
-            guard let fields = entry.array, fields.count >= 4, let micros = fields[2].int,
-                  let arguments = fields[3].array, let name = arguments.first?.string?.uppercased()
-            else { continue }
-            if name == "EVALSHA", let digest = arguments.dropFirst().first?.string, RedisDistributedCache.writeScriptDigests.contains(digest) {
-                script.append(micros)
-            }
-            if name == "PUBLISH" { publish.append(micros) }
-        }
-        return (script, publish)
-    }
-
     private func summarize(
         _ concord: [RoundPercentiles],
         raw: [RoundPercentiles],
@@ -423,44 +394,5 @@ struct PropagationSuite: Sendable {
                 met: isTargeted ? missing == 0 && p99.median <= rawP99.median * configuration.p99Factor : nil,
                 note: note),
         ]
-    }
-}
-
-/// One cache node on real Redis: a `HybridCache` with its own connections, as a process would have.
-struct BenchNode: Sendable {
-    let cache: HybridCache
-    let backend: RedisCacheBackend
-
-    init(
-        id: String,
-        cacheName: String,
-        server: RedisServer,
-        logger: Logger,
-        configureRedis: (inout RedisConfiguration) -> Void = { _ in },
-        configure: (inout HybridCacheConfiguration) -> Void = { _ in }
-    ) throws {
-        try self.init(id: id, cacheName: cacheName, redis: server.configuration(), logger: logger, configureRedis: configureRedis, configure: configure)
-    }
-
-    /// A node on the Redis (standalone, Sentinel or Cluster) that `redis` describes, its
-    /// connections on `eventLoopGroup`.
-    init(
-        id: String,
-        cacheName: String,
-        redis: RedisConfiguration,
-        logger: Logger,
-        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-        configureRedis: (inout RedisConfiguration) -> Void = { _ in },
-        configure: (inout HybridCacheConfiguration) -> Void = { _ in }
-    ) throws {
-        var redis = redis
-        redis.clientName = "bench-\(id)"
-        configureRedis(&redis)
-        backend = RedisCacheBackend(configuration: redis, cacheName: cacheName, logger: logger, eventLoopGroup: eventLoopGroup)
-        var configuration = HybridCacheConfiguration(cacheName: cacheName, nodeID: id)
-        configuration.defaultEntryOptions.duration = .seconds(3600)
-        configuration.eventBufferSize = 1 << 16
-        configure(&configuration)
-        cache = try HybridCache(configuration: configuration, distributed: backend.distributed, backplane: backend.backplane, logger: logger)
     }
 }
