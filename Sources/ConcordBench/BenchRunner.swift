@@ -21,6 +21,8 @@ package struct BenchRunner: Sendable {
     package var tls: Bool = false
     /// The l2 and propagation suites also measure on a Redis Cluster (three primaries), against standalone, in the same run.
     package var cluster: Bool = false
+    /// How many keys the l1 suite reads (nil: `L1KeyCount.default`).
+    package var l1KeyCount: Int?
     /// Progress lines (suite started, finished, failed) for a person watching.
     package var progress: @Sendable (String) -> Void
 
@@ -50,7 +52,7 @@ package struct BenchRunner: Sendable {
                 let results = try await withHeartbeat(position: position, suite: suite, start: start) {
                     suite == .l2 && l2 == .memcached
                         ? try await MemcachedL2Suite(configuration: quick ? .quick : .init()).run()
-                        : try await Self.run(suite, quick: quick, tls: tls, cluster: cluster)
+                        : try await Self.run(suite, quick: quick, tls: tls, cluster: cluster, l1KeyCount: l1KeyCount)
                 }
                 bySuite[suite] = results
                 let met = results.filter { $0.met == true }.count
@@ -92,10 +94,14 @@ package struct BenchRunner: Sendable {
     }
 
     /// Runs one suite with its full or quick configuration.
-    package static func run(_ suite: BenchSuite, quick: Bool, tls: Bool = false, cluster: Bool = false) async throws -> [BenchResult] {
+    package static func run(
+        _ suite: BenchSuite, quick: Bool, tls: Bool = false, cluster: Bool = false, l1KeyCount: Int? = nil
+    ) async throws -> [BenchResult] {
         switch suite {
         case .l1:
-            return try await L1Suite(configuration: quick ? .quick : .init()).run()
+            var configuration: L1Suite.Configuration = quick ? .quick : .init()
+            if let l1KeyCount { configuration.keyCount = l1KeyCount }
+            return try await L1Suite(configuration: configuration).run()
         case .l2:
             var configuration: L2Suite.Configuration = quick ? .quick : .init()
             configuration.tls = tls

@@ -36,6 +36,11 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "In the l2 and propagation suites, also measure on a Redis Cluster of three primaries (cluster client, sharded pub/sub), against the standalone figures of the same run.")
     var cluster = false
 
+    @Option(name: .customLong("l1-keys"), help: ArgumentHelp(
+        "How many keys the l1 suite reads in turn, on both sides (default \(L1KeyCount.default); \(L1KeyCount.range.lowerBound)–\(L1KeyCount.range.upperBound)). The working set grows with it: compare a count whose entries fit the processor's L2 cache with one whose entries do not.",
+        valueName: "count"))
+    var l1Keys: Int?
+
     @Option(name: .customLong(GlobalExecutor.optionName), help: ArgumentHelp(
         "Which threads run this process's Swift tasks (the l2 and propagation suites' callers): nio (SwiftNIO's event loops) or default (Swift's pool). \(GlobalExecutor.environmentVariable) sets it too, and also reaches the nodes the node and resp suites start (default \(GlobalExecutor.benchDefault.rawValue))",
         valueName: "nio|default"))
@@ -45,6 +50,9 @@ struct BenchCommand: AsyncParsableCommand {
         _ = try suites()
         if let executor, GlobalExecutor(parsing: executor) == nil {
             throw ValidationError("--executor must be \(GlobalExecutor.choices), not '\(executor)'")
+        }
+        if let l1Keys, !L1KeyCount.range.contains(l1Keys) {
+            throw ValidationError("--l1-keys must be \(L1KeyCount.range.lowerBound)–\(L1KeyCount.range.upperBound), not \(l1Keys)")
         }
         guard L2Backend(rawValue: l2.lowercased()) != nil else { throw ValidationError("--l2 must be redis or memcached, not '\(l2)'") }
     }
@@ -66,6 +74,7 @@ struct BenchCommand: AsyncParsableCommand {
         runner.l2 = L2Backend(rawValue: l2.lowercased()) ?? .redis
         runner.cluster = cluster
         runner.tls = tls
+        runner.l1KeyCount = l1Keys
         let requested = executor.flatMap(GlobalExecutor.init(parsing:))
             ?? GlobalExecutor.requested(arguments: [], environment: ProcessInfo.processInfo.environment, fallback: GlobalExecutor.benchDefault)
             ?? GlobalExecutor.benchDefault
