@@ -15,8 +15,8 @@ struct L1Suite: Sendable {
     struct Configuration: Sendable {
         /// Keys read in turn, each an L1 hit. The working set grows with it: at the default, the
         /// reference's keys and values (24 bytes a key) fit a 512 KiB L2 cache and Concord's
-        /// slots (key, entry and metadata, about 136 bytes) do not, which is the figure a
-        /// cache of that size meets on such a processor; fewer keys measure both sides in L2.
+        /// slots (key, entry and metadata, about 136 bytes) do not; at 1,000 keys both fit.
+        /// `concord bench --l1-keys` sets it (docs/benchmarks.md has what the two showed).
         var keyCount = L1KeyCount.default
         var taskCounts = [1, 2]
         var rounds = 7
