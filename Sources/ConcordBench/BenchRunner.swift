@@ -100,7 +100,7 @@ package struct BenchRunner: Sendable {
         switch suite {
         case .l1:
             var configuration: L1Suite.Configuration = quick ? .quick : .init()
-            if let l1KeyCount { configuration.keyCount = l1KeyCount }
+            if let l1KeyCount { configuration.keyCount = try L1KeyCount.validated(l1KeyCount) }
             return try await L1Suite(configuration: configuration).run()
         case .l2:
             var configuration: L2Suite.Configuration = quick ? .quick : .init()

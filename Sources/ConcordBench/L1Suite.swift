@@ -206,6 +206,26 @@ struct L1Suite: Sendable {
 package enum L1KeyCount {
     package static let `default` = 10_000
     package static let range = 1...1_000_000
+
+    /// The count lies outside `range`; the suite does not run rather than divide by zero or
+    /// allocate without bound.
+    package struct OutOfRange: Error, Equatable, CustomStringConvertible {
+        package let count: Int
+
+        package init(count: Int) {
+            self.count = count
+        }
+
+        package var description: String {
+            "the l1 key count must be \(L1KeyCount.range.lowerBound)–\(L1KeyCount.range.upperBound), not \(count)"
+        }
+    }
+
+    /// The count itself when it lies within `range`.
+    package static func validated(_ count: Int) throws(OutOfRange) -> Int {
+        guard range.contains(count) else { throw OutOfRange(count: count) }
+        return count
+    }
 }
 
 /// One way of reading an L1 hit; the suite's loop is specialized for each.

@@ -19,6 +19,17 @@ struct L1BenchKeyCountTests {
         }
     }
 
+    @Test(arguments: [0, -1, L1KeyCount.range.upperBound + 1])
+    func aCountOutsideTheBoundsFailsTheSuiteWithItsReason(count: Int) async {
+        var runner = BenchRunner(suites: [.l1], quick: true)
+        runner.l1KeyCount = count
+        let outcome = await runner.run()
+        #expect(outcome.results.isEmpty)
+        #expect(outcome.failures.count == 1)
+        #expect(outcome.failures.first?.error == L1KeyCount.OutOfRange(count: count).description)
+        #expect(outcome.failures.first?.error.contains("not \(count)") == true)
+    }
+
     @Test func theDefaultIsWithinTheBoundsTheCommandAccepts() {
         #expect(L1KeyCount.range.contains(L1KeyCount.default))
         #expect(!L1KeyCount.range.contains(0))
