@@ -40,13 +40,18 @@ extension HybridCache {
             return .hit(MemoryHit(value: entry.value, isStale: entry.isFailSafeValue, version: entry.version))
         }
         if let servedStale { instrumentation.memoryHit(key: String(decoding: key, as: UTF8.self), stale: servedStale) }
-        switch found ?? .miss {
-        case .hit(let hit):
+        // Switched on as consumed, with the nil case spelled out: `found ?? .miss` copied the
+        // read (retaining its value) and destroyed the optional, about 2% of the node's CPU on
+        // pipelined RESP GETs (`perf`).
+        switch consume found {
+        case .some(.hit(let hit)):
             // The key `String` is built only for the error: a key past 15 bytes would cost an
             // allocation and a free on every hit.
             return .hit(try hit.result(key: String(decoding: key, as: UTF8.self), as: [UInt8].self))
-        case let read:
+        case .some(let read):
             return .pending(PendingRead(read: read))
+        case .none:
+            return .pending(PendingRead(read: .miss))
         }
     }
 

@@ -178,7 +178,11 @@ extension HybridCache {
             return .hit(MemoryHit(value: entry.value, isStale: entry.isFailSafeValue, version: entry.version))
         }
         if let servedStale { instrumentation.memoryHit(key: key, stale: servedStale) }
-        return read ?? .miss
+        // Not `read ?? .miss`, which copies the read (retaining its value) and destroys the optional.
+        switch consume read {
+        case .some(let read): return read
+        case .none: return .miss
+        }
     }
 
     /// Whether an L1 entry may be served as fresh: not expired, not past its freshness, and the
