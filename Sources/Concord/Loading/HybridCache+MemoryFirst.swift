@@ -85,14 +85,17 @@ extension HybridCache {
         }
     }()
 
+    /// Whether `key`'s UTF-8 is `bytes`. Read through the view's contiguous storage, not
+    /// `withUTF8`, which is mutating: the copy of the stored key it needed retained and released
+    /// a key of 16 bytes or more (a heap string) on every lookup.
     @inline(__always)
     static func utf8(of key: String, equals bytes: UnsafeRawBufferPointer) -> Bool {
-        var key = key
-        return key.withUTF8 { stored in
-            guard stored.count == bytes.count else { return false }
+        let utf8 = key.utf8
+        guard utf8.count == bytes.count else { return false }
+        return utf8.withContiguousStorageIfAvailable { stored in
             for index in 0..<stored.count where stored[index] != bytes[index] { return false }
             return true
-        }
+        } ?? utf8.elementsEqual(bytes)
     }
 
     /// Finishes a read that `tryGetFromMemory` could not serve from L1.

@@ -50,14 +50,11 @@ extension RESPCommandExecutor {
         return protectedScopes.isDisjoint(with: .read) || state.scopes.isSuperset(of: .read)
     }
 
+    /// A hit's bytes go from the cache's storage into the reply (`writeMemoryHit`), without a
+    /// reference to the value taken and dropped per GET.
     private func getInPlace(_ key: UnsafeRawBufferPointer, into writer: inout RESPReplyWriter) throws -> Outcome {
-        switch try cache.tryGetFromMemory(utf8: key) {
-        case .hit(let result):
-            writer.bulk(result.value)
-            return .replied
-        case .pending(let pending):
-            return Self.finishGet(String(decoding: key, as: UTF8.self), continuing: pending, in: cache)
-        }
+        guard let pending = try cache.writeMemoryHit(utf8: key, { writer.bulk(bytes: $0) }) else { return .replied }
+        return Self.finishGet(String(decoding: key, as: UTF8.self), continuing: pending, in: cache)
     }
 
     /// Values of the keys (arguments 1...), from L1 where fresh; the rest to await.

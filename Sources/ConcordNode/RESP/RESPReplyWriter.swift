@@ -35,22 +35,25 @@ struct RESPReplyWriter {
             buffer.writeStaticString("$-1\r\n")
             return
         }
-        bytes.withUnsafeBytes { value in
-            // `$`, at most 19 digits (a count), two CRLFs.
-            _ = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: value.count + 24) { out in
-                out[0] = UInt8(ascii: "$")
-                var index = 1 + Self.digits(UInt(value.count), into: out, at: 1)
-                out[index] = 13
-                out[index + 1] = 10
-                index += 2
-                if !value.isEmpty {
-                    UnsafeMutableRawBufferPointer(rebasing: out[index...]).copyMemory(from: value)
-                }
-                index += value.count
-                out[index] = 13
-                out[index + 1] = 10
-                return index + 2
+        bytes.withUnsafeBytes { bulk(bytes: $0) }
+    }
+
+    /// `$<length>\r\n<bytes>\r\n` of bytes where they lie, such as a cached value's storage.
+    mutating func bulk(bytes value: UnsafeRawBufferPointer) {
+        // `$`, at most 19 digits (a count), two CRLFs.
+        _ = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: value.count + 24) { out in
+            out[0] = UInt8(ascii: "$")
+            var index = 1 + Self.digits(UInt(value.count), into: out, at: 1)
+            out[index] = 13
+            out[index + 1] = 10
+            index += 2
+            if !value.isEmpty {
+                UnsafeMutableRawBufferPointer(rebasing: out[index...]).copyMemory(from: value)
             }
+            index += value.count
+            out[index] = 13
+            out[index + 1] = 10
+            return index + 2
         }
     }
 
